@@ -1,0 +1,64 @@
+# ipt-advisor developer tasks. Needs only python3 (3.11 or 3.12) and gcc:
+# durable-rules ships as source only and is compiled on install.
+#
+#   make venv        create .venv and install ipt-advisor editable with test extras
+#   make demo        assess examples/demo.yaml: text report, then demo-report.html
+#   make test        run the whole test suite (pytest; extra args via PYTEST_ARGS=...)
+#   make lint-rules  validate the shipped rule set
+#   make clean       remove build output, caches and reports (keeps .venv)
+#   make distclean   clean, and remove .venv too
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+# durable-rules 2.0.28 builds on 3.13 but fails at import there.
+PY_OK := import sys; sys.exit(not ((3, 11) <= sys.version_info[:2] < (3, 13)))
+
+.DEFAULT_GOAL := help
+.PHONY: help venv demo test lint-rules clean distclean
+
+help:
+	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
+
+venv: $(STAMP)
+
+# Reinstalls whenever the packaging metadata changes; rebuilds .venv from nothing if it
+# is missing, broken (no working pip) or made with an unsupported Python.
+$(STAMP): setup.cfg pyproject.toml
+	@if ! $(PYTHON) -c '$(PY_OK)' 2>/dev/null; then \
+	  found=$$($(PYTHON) --version 2>&1) || found="not found"; \
+	  echo "error: ipt-advisor needs Python 3.11 or 3.12 (durable-rules fails on 3.13);" \
+	    "'$(PYTHON)' is: $$found" >&2; \
+	  echo "Install python3.11 or python3.12, then run e.g.: make venv PYTHON=python3.12" >&2; \
+	  exit 1; \
+	fi
+	@if ! $(BIN)/python -c 'import pip; $(PY_OK)' 2>/dev/null; then \
+	  echo "creating $(VENV) with $$($(PYTHON) --version)"; \
+	  rm -rf $(VENV); \
+	  $(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); \
+	    echo "error: '$(PYTHON) -m venv' failed (on Debian/Ubuntu: apt install python3-venv)" >&2; \
+	    exit 1; }; \
+	fi
+	$(BIN)/pip install --disable-pip-version-check -e '.[test]'
+	@touch $@
+
+demo: venv
+	$(BIN)/ipt-advisor assess examples/demo.yaml
+	$(BIN)/ipt-advisor assess examples/demo.yaml --format html -o demo-report.html
+	@echo "HTML report written to $(CURDIR)/demo-report.html"
+
+test: venv
+	$(BIN)/pytest$(if $(PYTEST_ARGS), $(PYTEST_ARGS))
+
+lint-rules: venv
+	$(BIN)/ipt-advisor rules lint
+
+clean:
+	rm -rf build dist *.egg-info demo-report.html site bench/out .pytest_cache .hypothesis
+	find . -path ./$(VENV) -prune -o -type d -name __pycache__ -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV)

@@ -1,0 +1,70 @@
+"""Who feeds whom: the derivation graph between rules.
+
+A rule *reads* the derived facts named in its condition and *writes* the ones
+its ``derive`` effects set.  The graph gives each rule a depth (0 when it reads
+only intake facts), which is both its engine priority and the trace order, and
+it exposes cycles, which lint rejects.
+"""
+from __future__ import annotations
+
+from .model import Derive, Rule, RuleSet, leaves
+
+
+def reads(rule: Rule, ruleset: RuleSet) -> list[str]:
+    """Derived facts a rule's condition reads, in reading order, no repeats."""
+    out: list[str] = []
+    for leaf in leaves(rule.when):
+        spec = ruleset.facts.get(leaf.fact)
+        if spec is not None and spec.derived and leaf.fact not in out:
+            out.append(leaf.fact)
+    return out
+
+
+def writes(rule: Rule) -> list[str]:
+    return list(dict.fromkeys(e.fact for e in rule.then if isinstance(e, Derive)))
+
+
+def producers(ruleset: RuleSet, rules: tuple[Rule, ...] | None = None) -> dict[str, list[str]]:
+    """Derived fact -> ids of the rules that derive it."""
+    out: dict[str, list[str]] = {}
+    for rule in ruleset.active_rules if rules is None else rules:
+        for fact in writes(rule):
+            out.setdefault(fact, []).append(rule.id)
+    return out
+
+
+def feeds(ruleset: RuleSet, rule: Rule) -> tuple[list[str], list[str]]:
+    """(rules that feed this rule, rules this rule feeds) among the active rules."""
+    made_by = producers(ruleset)
+    fed_by = [rid for fact in reads(rule, ruleset) for rid in made_by.get(fact, []) if rid != rule.id]
+    written = set(writes(rule))
+    feeds_to = [r.id for r in ruleset.active_rules if r.id != rule.id and written & set(reads(r, ruleset))]
+    return list(dict.fromkeys(fed_by)), feeds_to
+
+
+def depths(ruleset: RuleSet) -> tuple[dict[str, int], list[list[str]]]:
+    """Depth of every active rule, and the cycles found (each a list of rule ids)."""
+    rules = {r.id: r for r in ruleset.active_rules}
+    made_by = producers(ruleset)
+    depth: dict[str, int] = {}
+    cycles: list[list[str]] = []
+    visiting: list[str] = []
+
+    def visit(rid: str) -> int:
+        if rid in depth:
+            return depth[rid]
+        if rid in visiting:
+            cycle = visiting[visiting.index(rid):] + [rid]
+            if sorted(cycle[:-1]) not in [sorted(c[:-1]) for c in cycles]:
+                cycles.append(cycle)
+            return 0
+        visiting.append(rid)
+        inputs = [p for fact in reads(rules[rid], ruleset) for p in made_by.get(fact, [])]
+        d = 1 + max((visit(p) for p in inputs), default=-1)
+        visiting.pop()
+        depth[rid] = d
+        return d
+
+    for rid in rules:
+        visit(rid)
+    return depth, cycles

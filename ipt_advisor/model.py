@@ -1,0 +1,268 @@
+"""The rule model: what a loaded rule set *is*, independent of YAML and of the engine.
+
+Values are frozen; a rule's source location is kept out of equality
+(``compare=False``) so two rule-set versions compare by content.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+# ---------------------------------------------------------------- conditions
+
+#: Comparison operators of the rule language, with their negation.  The
+#: negation table is what lets ``not`` be pushed down to the leaves so the
+#: engine never needs negation-as-failure (see docs/rules.md, "Unknown values").
+NEGATION = {
+    "is": "is_not", "is_not": "is",
+    "at_least": "below", "below": "at_least",
+    "at_most": "above", "above": "at_most",
+    "in": "not_in", "not_in": "in",
+    "known": "unknown", "unknown": "known",
+}
+ORDER_OPS = ("at_least", "at_most", "above", "below")
+SET_OPS = ("in", "not_in")
+PRESENCE_OPS = ("known", "unknown")
+
+
+@dataclass(frozen=True)
+class Leaf:
+    """``fact op value``: one test of one fact (``value`` is None for known/unknown)."""
+
+    fact: str
+    op: str
+    value: Any = None
+    line: int | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class All:
+    items: tuple["Cond", ...]
+
+
+@dataclass(frozen=True)
+class AnyOf:
+    items: tuple["Cond", ...]
+
+
+@dataclass(frozen=True)
+class Not:
+    item: "Cond"
+
+
+Cond = Union[Leaf, All, AnyOf, Not]
+
+
+def leaves(cond: Cond) -> list[Leaf]:
+    """Every leaf of a condition, in reading order."""
+    if isinstance(cond, Leaf):
+        return [cond]
+    if isinstance(cond, Not):
+        return leaves(cond.item)
+    return [leaf for item in cond.items for leaf in leaves(item)]
+
+
+def negate(cond: Cond) -> Cond:
+    """Push a negation down to the leaves (De Morgan + the operator table)."""
+    if isinstance(cond, Leaf):
+        return Leaf(cond.fact, NEGATION[cond.op], cond.value, cond.line)
+    if isinstance(cond, Not):
+        return nnf(cond.item)
+    if isinstance(cond, All):
+        return AnyOf(tuple(negate(c) for c in cond.items))
+    return All(tuple(negate(c) for c in cond.items))
+
+
+def nnf(cond: Cond) -> Cond:
+    """Negation normal form: no ``Not`` nodes left."""
+    if isinstance(cond, Leaf):
+        return cond
+    if isinstance(cond, Not):
+        return negate(cond.item)
+    if isinstance(cond, All):
+        return All(tuple(nnf(c) for c in cond.items))
+    return AnyOf(tuple(nnf(c) for c in cond.items))
+
+
+# ------------------------------------------------------------------- effects
+
+@dataclass(frozen=True)
+class Derive:
+    fact: str
+    value: Any
+
+
+@dataclass(frozen=True)
+class RaiseFlag:
+    code: str
+    level: str
+    action: str
+
+
+@dataclass(frozen=True)
+class ChooseFormat:
+    format: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class ExcludeFormat:
+    format: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class ProposeFocus:
+    area: str
+    basis: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class AddCondition:
+    text: str
+    if_format: tuple[str, ...] = ()  # empty: whatever the format
+
+
+@dataclass(frozen=True)
+class SetStatus:
+    status: str
+
+
+@dataclass(frozen=True)
+class Consider:
+    text: str
+
+
+Effect = Union[Derive, RaiseFlag, ChooseFormat, ExcludeFormat, ProposeFocus, AddCondition, SetStatus, Consider]
+
+
+def describe_effect(effect: Effect) -> str:
+    """Short machine-readable description used in the trace's ``effect``."""
+    if isinstance(effect, Derive):
+        return f"{effect.fact}={_text(effect.value)}"
+    if isinstance(effect, RaiseFlag):
+        return f"flag {effect.code} ({effect.level})"
+    if isinstance(effect, ChooseFormat):
+        return f"format {effect.format}"
+    if isinstance(effect, ExcludeFormat):
+        return f"exclude {effect.format}"
+    if isinstance(effect, ProposeFocus):
+        return f"focus {effect.area} ({effect.basis})"
+    if isinstance(effect, AddCondition):
+        scope = f" [if {'/'.join(effect.if_format)}]" if effect.if_format else ""
+        return f"condition: {effect.text}{scope}"
+    if isinstance(effect, SetStatus):
+        return f"status {effect.status}"
+    return f"consider: {effect.text}"
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+# --------------------------------------------------------------------- rules
+
+@dataclass(frozen=True)
+class RuleTest:
+    name: str
+    intake: dict[str, Any] = field(compare=False, hash=False)
+    expect: dict[str, Any] = field(compare=False, hash=False)
+    line: int | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    title: str
+    version: str
+    status: str
+    area: str
+    rationale: str
+    references: tuple[str, ...]
+    when: Cond
+    then: tuple[Effect, ...]
+    tests: tuple[RuleTest, ...] = field(compare=False)
+    evidence: str = "consistent"  # or "mixed": the report then names what would change the decision
+    file: str = field(default="", compare=False)
+    line: int | None = field(default=None, compare=False)
+
+    @property
+    def location(self) -> str:
+        return f"{self.file}:{self.line}" if self.line else self.file
+
+
+@dataclass(frozen=True)
+class FactSpec:
+    name: str
+    type: str                      # integer | boolean | enum
+    label: str
+    source: str | None = None      # dotted intake path; None for derived facts
+    values: tuple[Any, ...] = ()   # enum values
+    range: tuple[int, int] | None = None
+    asked_when: tuple[tuple[str, Any], ...] = ()  # unknown only counts as "not assessed" when these hold
+    description: str = ""
+    line: int | None = field(default=None, compare=False)
+
+    @property
+    def derived(self) -> bool:
+        return self.source is None
+
+    @property
+    def key(self) -> str:
+        """How the trace and reports name this fact: its intake path, or its own name."""
+        return self.source or self.name
+
+
+@dataclass(frozen=True)
+class Policies:
+    format_precedence: tuple[str, ...]
+    format_fallback: str
+    format_fallback_reason: str
+    format_labels: dict[str, str] = field(compare=False, hash=False)
+    focus_areas: tuple[str, ...] = ()
+    focus_basis: tuple[str, ...] = ()
+    focus_max: int = 2
+    area_labels: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+    flag_levels: tuple[str, ...] = ("critical", "warning", "info")
+    severity: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+    status_default: str = "complete"
+
+
+@dataclass(frozen=True)
+class FlagCode:
+    code: str
+    description: str
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    name: str
+    version: str
+    description: str
+    sha256: str
+    root: str = field(compare=False)  # the directory as shown in messages
+    facts: dict[str, FactSpec] = field(compare=False, hash=False)
+    rules: tuple[Rule, ...] = ()
+    policies: Policies | None = None
+    flags: dict[str, FlagCode] = field(default_factory=dict, compare=False, hash=False)
+    sources: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+    test_baseline: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    max_firings: int = 1000
+    max_seconds: float = 5.0
+
+    @property
+    def active_rules(self) -> tuple[Rule, ...]:
+        return tuple(r for r in self.rules if r.status == "active")
+
+    def rule(self, rule_id: str) -> Rule:
+        for r in self.rules:
+            if r.id == rule_id:
+                return r
+        raise KeyError(rule_id)
+
+    def citations(self, rule: Rule) -> list[str]:
+        """A rule's references, expanded to full citations."""
+        return [self.sources.get(ref, ref) for ref in rule.references]

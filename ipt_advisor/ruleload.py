@@ -1,0 +1,503 @@
+"""Read a rule-set directory (manifest, facts, rule files) into the model.
+
+Structural problems (unknown keys, wrong types, missing fields) are gathered
+here with file:line; meaning-level checks (unknown facts, type mismatches,
+cycles, tests) live in ``lint.py``.  ``load_ruleset`` runs both and raises one
+``RuleSetError`` listing everything.
+"""
+from __future__ import annotations
+
+import difflib
+import hashlib
+import re
+from pathlib import Path
+from typing import Any, Callable
+
+from . import yamlio
+from .errors import Problem, ProblemCollector, RuleSetError
+from .model import (
+    AddCondition, All, AnyOf, ChooseFormat, Cond, Consider, Derive, Effect, ExcludeFormat,
+    FactSpec, FlagCode, Leaf, Not, Policies, ProposeFocus, RaiseFlag, Rule, RuleSet, RuleTest,
+    SetStatus, NEGATION,
+)
+
+MANIFEST = "ruleset.yaml"
+FACTS = "facts.yaml"
+OPERATORS = tuple(op for op in NEGATION if op not in ("known", "unknown"))
+SEMVER = re.compile(r"^\d+\.\d+\.\d+$")
+RULE_ID = re.compile(r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)*$")
+FACT_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+RESERVED_FACTS = {"k", "id", "sid"}  # engine keys: `id`/`sid` are fact identity in durable-rules
+
+
+def default_rules_dir() -> Path:
+    """The shipped rule set: inside the installed package, or the checkout's ``rules/``."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "rules", here.parent / "rules"):
+        if (candidate / MANIFEST).is_file():
+            return candidate
+    return here.parent / "rules"
+
+
+def suggest(word: str, options: Any) -> str:
+    """`` (did you mean 'x'?)`` or nothing."""
+    match = difflib.get_close_matches(str(word), [str(o) for o in options], n=1, cutoff=0.6)
+    return f" (did you mean {match[0]!r}?)" if match else ""
+
+
+class _File:
+    """One parsed YAML file plus the collector its problems go to."""
+
+    def __init__(self, path: Path, label: str, out: ProblemCollector, digest: Any):
+        self.label = label
+        self.out = out
+        raw = b""
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            out.add("", f"cannot read: {exc.strerror}", source=label)
+        digest.update(label.encode() + b"\0" + raw + b"\0")
+        self.value, self.lines, problems = yamlio.load(raw, label) if raw or path.exists() else (None, yamlio.Lines(), [])
+        out.extend(problems)
+        # A file that did not parse has said so; do not pile "must be a mapping" on top.
+        self.broken = self.value is None and bool(problems)
+
+    def line(self, path: tuple[Any, ...]) -> int | None:
+        return self.lines.line(path)
+
+    def add(self, path: tuple[Any, ...], message: str) -> None:
+        self.out.add(yamlio.dotted(path), message, self.line(path), source=self.label)
+
+    def mapping(self, value: Any, path: tuple[Any, ...], required: tuple[str, ...], optional: tuple[str, ...]) -> dict[str, Any] | None:
+        """Check a mapping's keys; report unknown and missing keys. None if not a mapping."""
+        if not path and self.broken:
+            return None
+        if not isinstance(value, dict):
+            self.add(path, f"must be a mapping, got {type_name(value)}")
+            return None
+        allowed = required + optional
+        for key in value:
+            if key not in allowed:
+                self.add(path + (key,), f"unknown key{suggest(key, allowed)}")
+        for key in required:
+            if key not in value:
+                self.add(path, f"{key}: required")
+        return value
+
+    def text(self, value: Any, path: tuple[Any, ...], *, allow_empty: bool = False) -> str:
+        if not isinstance(value, str) or (not allow_empty and not value.strip()):
+            self.add(path, f"must be non-empty text, got {type_name(value)}")
+            return ""
+        return value.strip()
+
+    def text_list(self, value: Any, path: tuple[Any, ...]) -> tuple[str, ...]:
+        if not isinstance(value, list):
+            self.add(path, f"must be a list, got {type_name(value)}")
+            return ()
+        return tuple(self.text(v, path + (i,)) for i, v in enumerate(value))
+
+
+def type_name(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "a number"
+    if isinstance(value, str):
+        return f"text {value!r}"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return type(value).__name__
+
+
+# ------------------------------------------------------------------ manifest
+
+def _manifest(f: _File) -> dict[str, Any]:
+    m = f.mapping(f.value, (), ("ruleset", "version", "rule_files", "policies", "sources", "flags"),
+                  ("description", "limits", "test_baseline"))
+    if m is None:
+        return {}
+    out: dict[str, Any] = {
+        "name": f.text(m.get("ruleset"), ("ruleset",)),
+        "version": str(m.get("version", "")),
+        "description": m.get("description", "") if isinstance(m.get("description", ""), str) else "",
+    }
+    if not SEMVER.match(out["version"]):
+        f.add(("version",), "must be a version like 1.0.0")
+    out["rule_files"] = f.text_list(m.get("rule_files", []), ("rule_files",))
+    sources = m.get("sources", {})
+    if isinstance(sources, dict):
+        out["sources"] = {str(k): f.text(v, ("sources", k)) for k, v in sources.items()}
+    else:
+        f.add(("sources",), "must be a mapping of key: citation")
+        out["sources"] = {}
+    flags = m.get("flags", {})
+    out["flags"] = {}
+    if isinstance(flags, dict):
+        for code, desc in flags.items():
+            out["flags"][str(code)] = FlagCode(str(code), f.text(desc, ("flags", code)))
+    else:
+        f.add(("flags",), "must be a mapping of CODE: description")
+    out["policies"] = _policies(f, m.get("policies"))
+    limits = f.mapping(m.get("limits", {}), ("limits",), (), ("max_firings", "max_seconds")) or {}
+    out["max_firings"] = _positive(f, limits.get("max_firings", 1000), ("limits", "max_firings"))
+    out["max_seconds"] = _positive(f, limits.get("max_seconds", 5), ("limits", "max_seconds"))
+    baseline = m.get("test_baseline", {})
+    if not isinstance(baseline, dict):
+        f.add(("test_baseline",), "must be an intake mapping")
+        baseline = {}
+    out["test_baseline"] = baseline
+    return out
+
+
+def _positive(f: _File, value: Any, path: tuple[Any, ...]) -> Any:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        f.add(path, f"must be a positive number, got {type_name(value)}")
+        return 1
+    return value
+
+
+def _policies(f: _File, value: Any) -> Policies | None:
+    p = f.mapping(value, ("policies",), ("format", "focus", "flags", "severity"), ("status",))
+    if p is None:
+        return None
+    fmt = f.mapping(p.get("format"), ("policies", "format"), ("precedence", "fallback", "fallback_reason", "labels"), ()) or {}
+    focus = f.mapping(p.get("focus"), ("policies", "focus"), ("areas", "basis", "max_areas", "labels"), ()) or {}
+    flags = f.mapping(p.get("flags"), ("policies", "flags"), ("levels",), ()) or {}
+    status = f.mapping(p.get("status", {"default": "complete"}), ("policies", "status"), ("default",), ()) or {}
+    severity = p.get("severity")
+    if not isinstance(severity, dict):
+        f.add(("policies", "severity"), "must map decision severity fields to fact names")
+        severity = {}
+    precedence = f.text_list(fmt.get("precedence", []), ("policies", "format", "precedence"))
+    fallback = str(fmt.get("fallback", ""))
+    if fallback not in precedence:
+        f.add(("policies", "format", "fallback"), f"must be one of the precedence list {list(precedence)}")
+    max_areas = focus.get("max_areas", 2)
+    if isinstance(max_areas, bool) or not isinstance(max_areas, int) or not 1 <= max_areas <= 2:
+        f.add(("policies", "focus", "max_areas"), "must be 1 or 2 (the decision has a primary and a secondary focus)")
+        max_areas = 2
+    labels = fmt.get("labels") if isinstance(fmt.get("labels"), dict) else {}
+    area_labels = focus.get("labels") if isinstance(focus.get("labels"), dict) else {}
+    return Policies(
+        format_precedence=precedence, format_fallback=fallback,
+        format_fallback_reason=f.text(fmt.get("fallback_reason"), ("policies", "format", "fallback_reason")),
+        format_labels={str(k): str(v) for k, v in labels.items()},
+        focus_areas=f.text_list(focus.get("areas", []), ("policies", "focus", "areas")),
+        focus_basis=f.text_list(focus.get("basis", []), ("policies", "focus", "basis")),
+        focus_max=max_areas,
+        area_labels={str(k): str(v) for k, v in area_labels.items()},
+        flag_levels=f.text_list(flags.get("levels", []), ("policies", "flags", "levels")),
+        severity={str(k): str(v) for k, v in severity.items()},
+        status_default=str(status.get("default", "complete")),
+    )
+
+
+# --------------------------------------------------------------------- facts
+
+def _facts(f: _File) -> dict[str, FactSpec]:
+    root = f.mapping(f.value, (), ("facts",), ())
+    facts: dict[str, FactSpec] = {}
+    if root is None or not isinstance(root.get("facts"), dict):
+        if root is not None:
+            f.add(("facts",), "must be a mapping of fact name: declaration")
+        return facts
+    for name, decl in root["facts"].items():
+        path = ("facts", name)
+        if not isinstance(name, str) or not FACT_NAME.match(name) or name in RESERVED_FACTS:
+            f.add(path, "fact names are lower_snake_case and not k, id or sid")
+            continue
+        d = f.mapping(decl, path, ("type", "label"), ("source", "derived", "values", "range", "asked_when", "description"))
+        if d is None:
+            continue
+        ftype = d.get("type")
+        if ftype not in ("integer", "boolean", "enum"):
+            f.add(path + ("type",), f"must be integer, boolean or enum{suggest(ftype, ('integer', 'boolean', 'enum'))}")
+        if ("source" in d) == bool(d.get("derived")):
+            f.add(path, "give either source: (an intake path) or derived: true")
+        values: tuple[Any, ...] = ()
+        if ftype == "enum":
+            if not isinstance(d.get("values"), list) or not d["values"]:
+                f.add(path + ("values",), "an enum fact needs a non-empty list of values")
+            else:
+                values = tuple(d["values"])
+        rng = None
+        if "range" in d:
+            r = d["range"]
+            if (not isinstance(r, list) or len(r) != 2 or not all(isinstance(x, int) and not isinstance(x, bool) for x in r)
+                    or r[0] > r[1]):
+                f.add(path + ("range",), "must be [low, high] whole numbers")
+            else:
+                rng = (r[0], r[1])
+        asked: tuple[tuple[str, Any], ...] = ()
+        if "asked_when" in d:
+            if isinstance(d["asked_when"], dict):
+                asked = tuple((str(k), v) for k, v in d["asked_when"].items())
+            else:
+                f.add(path + ("asked_when",), "must be a mapping of fact: value")
+        facts[name] = FactSpec(
+            name=name, type=str(ftype), label=f.text(d.get("label"), path + ("label",)),
+            source=d.get("source") if isinstance(d.get("source"), str) else None,
+            values=values, range=rng, asked_when=asked,
+            description=d.get("description", "") if isinstance(d.get("description", ""), str) else "",
+            line=f.line(path),
+        )
+    return facts
+
+
+# ---------------------------------------------------------------- conditions
+
+def parse_condition(f: _File, value: Any, path: tuple[Any, ...]) -> Cond:
+    """YAML condition -> model.  Shapes: {all: [...]}, {any: [...]}, {not: c},
+    {known: fact}, {unknown: fact}, {fact: value}, {fact: [v1, v2]}, {fact: {op: value, ...}}."""
+    line = f.line(path)
+    if not isinstance(value, dict) or len(value) != 1:
+        f.add(path, "a condition is a mapping with exactly one key (all, any, not, known, unknown or a fact name)")
+        return All(())
+    (key, arg), = value.items()
+    sub = path + (key,)
+    if key in ("all", "any"):
+        if not isinstance(arg, list) or (key == "any" and not arg):
+            f.add(sub, f"{key}: must be a {'non-empty ' if key == 'any' else ''}list of conditions")
+            return All(())
+        items = tuple(parse_condition(f, item, sub + (i,)) for i, item in enumerate(arg))
+        return All(items) if key == "all" else AnyOf(items)
+    if key == "not":
+        return Not(parse_condition(f, arg, sub))
+    if key in ("known", "unknown"):
+        if not isinstance(arg, str):
+            f.add(sub, "must name a fact")
+            return All(())
+        return Leaf(arg, key, None, line)
+    fact = str(key)
+    if isinstance(arg, dict):
+        parts = []
+        for op, operand in arg.items():
+            if op not in OPERATORS:
+                f.add(sub + (op,), f"unknown operator{suggest(op, OPERATORS)}; use one of {', '.join(OPERATORS)}")
+                continue
+            parts.append(Leaf(fact, str(op), operand, f.line(sub + (op,))))
+        if not parts:
+            f.add(sub, "needs at least one operator")
+            return All(())
+        return parts[0] if len(parts) == 1 else All(tuple(parts))
+    if isinstance(arg, list):
+        return Leaf(fact, "in", arg, line)
+    return Leaf(fact, "is", arg, line)
+
+
+# ------------------------------------------------------------------- effects
+
+def _effect_fields(f: _File, body: Any, path: tuple[Any, ...], required: tuple[str, ...], optional: tuple[str, ...] = ()) -> dict[str, Any]:
+    m = f.mapping(body, path, required, optional)
+    return m or {}
+
+
+def _derive(f: _File, body: Any, path: tuple[Any, ...]) -> Effect | None:
+    if not isinstance(body, dict) or len(body) != 1:
+        f.add(path, "derive takes one fact: value pair, e.g. {nice_band: more_severe}")
+        return None
+    (fact, value), = body.items()
+    return Derive(str(fact), value)
+
+
+def _flag(f: _File, body: Any, path: tuple[Any, ...]) -> Effect | None:
+    m = _effect_fields(f, body, path, ("code", "level", "action"))
+    return RaiseFlag(str(m.get("code", "")), str(m.get("level", "")), f.text(m.get("action"), path + ("action",))) if m else None
+
+
+def _format(f: _File, body: Any, path: tuple[Any, ...]) -> Effect | None:
+    m = _effect_fields(f, body, path, ("reason",), ("choose", "exclude"))
+    if not m:
+        return None
+    reason = f.text(m.get("reason"), path + ("reason",))
+    if ("choose" in m) == ("exclude" in m):
+        f.add(path, "give exactly one of choose: or exclude:")
+        return None
+    if "choose" in m:
+        return ChooseFormat(str(m["choose"]), reason)
+    return ExcludeFormat(str(m["exclude"]), reason)
+
+
+def _focus(f: _File, body: Any, path: tuple[Any, ...]) -> Effect | None:
+    m = _effect_fields(f, body, path, ("area", "basis", "reason"))
+    return ProposeFocus(str(m.get("area", "")), str(m.get("basis", "")), f.text(m.get("reason"), path + ("reason",))) if m else None
+
+
+def _condition(f: _File, body: Any, path: tuple[Any, ...]) -> Effect | None:
+    if isinstance(body, str):
+        return AddCondition(f.text(body, path))
+    m = _effect_fields(f, body, path, ("text",), ("if_format",))
+    if not m:
+        return None
+    scope = m.get("if_format", [])
+    scope = [scope] if isinstance(scope, str) else scope
+    return AddCondition(f.text(m.get("text"), path + ("text",)), tuple(str(s) for s in scope))
+
+
+EFFECTS: dict[str, Callable[[_File, Any, tuple[Any, ...]], Effect | None]] = {
+    "derive": _derive,
+    "flag": _flag,
+    "format": _format,
+    "focus": _focus,
+    "condition": _condition,
+    "status": lambda f, body, path: SetStatus(str(body)),
+    "consider": lambda f, body, path: Consider(f.text(body, path)),
+}
+
+
+def _effects(f: _File, value: Any, path: tuple[Any, ...]) -> tuple[Effect, ...]:
+    if not isinstance(value, list) or not value:
+        f.add(path, "then: must be a non-empty list of effects")
+        return ()
+    out = []
+    for i, item in enumerate(value):
+        p = path + (i,)
+        if not isinstance(item, dict) or len(item) != 1:
+            f.add(p, f"an effect is a mapping with one key: {', '.join(EFFECTS)}")
+            continue
+        (kind, body), = item.items()
+        if kind not in EFFECTS:
+            f.add(p + (kind,), f"unknown effect{suggest(kind, EFFECTS)}; use one of {', '.join(EFFECTS)}")
+            continue
+        effect = EFFECTS[kind](f, body, p + (kind,))
+        if effect is not None:
+            out.append(effect)
+    return tuple(out)
+
+
+# --------------------------------------------------------------------- rules
+
+RULE_REQUIRED = ("id", "title", "version", "status", "area", "rationale", "references", "when", "then", "tests")
+RULE_OPTIONAL = ("evidence",)
+EXPECT_KEYS = ("fires", "status", "format", "primary", "secondary", "flags", "not_flags")
+
+
+def _tests(f: _File, value: Any, path: tuple[Any, ...]) -> tuple[RuleTest, ...]:
+    if not isinstance(value, list):
+        f.add(path, "tests: must be a list of test cases")
+        return ()
+    out = []
+    for i, case in enumerate(value):
+        p = path + (i,)
+        m = f.mapping(case, p, ("name", "intake", "expect"), ())
+        if m is None:
+            continue
+        intake = m.get("intake")
+        if not isinstance(intake, dict):
+            f.add(p + ("intake",), "must be an intake fragment (a mapping)")
+            intake = {}
+        expect = f.mapping(m.get("expect"), p + ("expect",), ("fires",), EXPECT_KEYS[1:]) or {}
+        if "fires" in expect and not isinstance(expect["fires"], bool):
+            f.add(p + ("expect", "fires"), "must be true or false")
+        out.append(RuleTest(f.text(m.get("name"), p + ("name",)), intake, dict(expect), f.line(p)))
+    return tuple(out)
+
+
+def _rule(f: _File, value: Any, path: tuple[Any, ...]) -> Rule | None:
+    m = f.mapping(value, path, RULE_REQUIRED, RULE_OPTIONAL)
+    if m is None:
+        return None
+    rid = str(m.get("id", ""))
+    if not RULE_ID.match(rid):
+        f.add(path + ("id",), "rule ids are UPPER-CASE words joined by '-', e.g. RISK-SI-002")
+    version = str(m.get("version", ""))
+    if not SEMVER.match(version):
+        f.add(path + ("version",), "must be a version like 1.0.0")
+    status = m.get("status")
+    if status not in ("draft", "active", "retired"):
+        f.add(path + ("status",), f"must be draft, active or retired{suggest(status, ('draft', 'active', 'retired'))}")
+    evidence = m.get("evidence", "consistent")
+    if evidence not in ("consistent", "mixed"):
+        f.add(path + ("evidence",), "must be consistent or mixed")
+    refs = m.get("references")
+    if not isinstance(refs, list) or not refs:
+        f.add(path + ("references",), "needs at least one reference (a key of the manifest's sources)")
+        refs = []
+    return Rule(
+        id=rid, title=f.text(m.get("title"), path + ("title",)), version=version, status=str(status),
+        area=f.text(m.get("area"), path + ("area",)), rationale=f.text(m.get("rationale"), path + ("rationale",)),
+        references=tuple(str(r) for r in refs),
+        when=parse_condition(f, m.get("when"), path + ("when",)) if "when" in m else All(()),
+        then=_effects(f, m.get("then"), path + ("then",)),
+        tests=_tests(f, m.get("tests", []), path + ("tests",)),
+        evidence=str(evidence), file=f.label, line=f.line(path),
+    )
+
+
+def _rules(f: _File) -> list[Rule]:
+    root = f.mapping(f.value, (), ("rules",), ("description",))
+    if root is None:
+        return []
+    items = root.get("rules")
+    if not isinstance(items, list):
+        f.add(("rules",), "must be a list of rules")
+        return []
+    return [r for i, item in enumerate(items) if (r := _rule(f, item, ("rules", i))) is not None]
+
+
+# ------------------------------------------------------------------- loading
+
+def read_ruleset(directory: str | Path | None = None) -> tuple[RuleSet | None, list[Problem]]:
+    """Parse a rule-set directory.  Returns the rule set (None if unusable) and
+    every structural problem; no meaning-level checks (see ``lint``)."""
+    root = Path(directory) if directory is not None else default_rules_dir()
+    shown = _shown(root, directory)
+    out = ProblemCollector(shown)
+    if not (root / MANIFEST).is_file():
+        out.add("", f"no {MANIFEST} here: not a rule-set directory")
+        return None, out.problems
+    digest = hashlib.sha256()
+    manifest_file = _File(root / MANIFEST, f"{shown}/{MANIFEST}", out, digest)
+    manifest = _manifest(manifest_file)
+    facts_file = _File(root / FACTS, f"{shown}/{FACTS}", out, digest)
+    facts = _facts(facts_file)
+    rules: list[Rule] = []
+    for i, name in enumerate(manifest.get("rule_files", ())):
+        if not name or Path(name).is_absolute() or ".." in Path(name).parts:
+            manifest_file.add(("rule_files", i), "must be a path inside the rule-set directory")
+            continue
+        if not (root / name).is_file():
+            manifest_file.add(("rule_files", i), f"file {name!r} not found")
+            continue
+        rules.extend(_rules(_File(root / name, f"{shown}/{name}", out, digest)))
+    if not manifest or manifest.get("policies") is None:
+        return None, out.problems
+    ruleset = RuleSet(
+        name=manifest["name"], version=manifest["version"], description=manifest["description"],
+        sha256=digest.hexdigest(), root=shown, facts=facts, rules=tuple(rules),
+        policies=manifest["policies"], flags=manifest["flags"], sources=manifest["sources"],
+        test_baseline=manifest["test_baseline"], max_firings=int(manifest["max_firings"]),
+        max_seconds=float(manifest["max_seconds"]),
+    )
+    return ruleset, out.problems
+
+
+def _shown(root: Path, given: str | Path | None) -> str:
+    """How files are named in messages: relative to the working directory when
+    the user gave a directory, ``rules`` for the bundled set (never an absolute
+    path of this machine in output that may be pasted into tickets)."""
+    if given is None:
+        return "rules"
+    return str(given).rstrip("/") or "."
+
+
+def load_ruleset(directory: str | Path | None = None) -> RuleSet:
+    """Load, check and return a rule set; raise ``RuleSetError`` with every problem."""
+    ruleset, problems = lint(directory)
+    if problems or ruleset is None:
+        raise RuleSetError(problems or [Problem(_shown(Path("."), directory), None, "", "rule set unusable")])
+    return ruleset
+
+
+def lint(directory: str | Path | None = None) -> tuple[RuleSet | None, list[Problem]]:
+    """Every problem of a rule set, structural and meaning-level, sorted."""
+    from .lint import lint_ruleset
+
+    ruleset, problems = read_ruleset(directory)
+    if ruleset is not None:
+        problems = problems + lint_ruleset(ruleset)
+    return ruleset, sorted(set(problems), key=Problem.sort_key)
