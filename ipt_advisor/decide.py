@@ -9,8 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from .engine import Run
+from .evaluate import supporting_facts
 from .model import (
-    AddCondition, ChooseFormat, Consider, Derive, ExcludeFormat, ProposeFocus, RaiseFlag, Rule,
+    AddCondition, ChooseFormat, Consider, ExcludeFormat, ProposeFocus, RaiseFlag, Rule,
     RuleSet, SetStatus, describe_effect,
 )
 
@@ -74,7 +75,7 @@ def decide(run: Run, values: dict[str, Any], not_assessed: list[str], ruleset: R
 
     trace = [{
         "rule": rule.id, "version": rule.version, "title": rule.title,
-        "because": f.because,
+        "because": _because(f.because, rule, values, derived, ruleset),
         "effect": "; ".join(describe_effect(e) for e in rule.then),
     } for f, rule in fired]
 
@@ -98,8 +99,14 @@ def decide(run: Run, values: dict[str, Any], not_assessed: list[str], ruleset: R
     }
 
 
+def _because(matched: dict[str, Any], rule: Rule, values: dict[str, Any], derived: dict[str, list[Any]], ruleset: RuleSet) -> dict[str, Any]:
+    """The facts that made the rule's condition true, with the values the engine
+    matched: for an ``any`` only the branches that held, so a reader is not
+    shown facts that played no part."""
+    keys = [ruleset.facts[name].key for name in supporting_facts(rule.when, values, derived)]
+    return {key: matched[key] for key in keys if key in matched} or matched
+
+
 def _unique(items: Any) -> list[str]:
     return list(dict.fromkeys(items))
 
-
-__all__ = ["decide", "format_outcome", "Derive"]
