@@ -41,8 +41,12 @@ def default_rules_dir() -> Path:
 
 def suggest(word: str, options: Any) -> str:
     """`` (did you mean 'x'?)`` or nothing."""
-    match = difflib.get_close_matches(str(word), [str(o) for o in options], n=1, cutoff=0.6)
-    return f" (did you mean {match[0]!r}?)" if match else ""
+    word = str(word)
+    matches = difflib.get_close_matches(word, [str(o) for o in options], n=3, cutoff=0.6)
+    # a misspelt suffix ("phq9_scroe") usually keeps the real name as its prefix
+    prefixed = sorted((str(o) for o in options if len(str(o)) >= 3 and word.startswith(str(o))), key=len, reverse=True)
+    best = (prefixed or matches or [None])[0]
+    return f" (did you mean {best!r}?)" if best else ""
 
 
 class _File:

@@ -64,13 +64,17 @@ class _Builder:
         self.lines = Lines()
         self.problems: list[Problem] = []
         self.seen: set[int] = set()
+        self.alias_seen = False
 
     def problem(self, node: yaml.Node, path: PathKey, message: str) -> None:
         self.problems.append(Problem(self.source, node.start_mark.line + 1, dotted(path), message))
 
     def build(self, node: yaml.Node, path: PathKey) -> Any:
         if id(node) in self.seen:  # the same node reached twice is an alias
-            self.problem(node, path, "YAML anchors and aliases are not allowed")
+            if not self.alias_seen:  # one problem is enough: the whole document is refused
+                line = self.lines.line(path)
+                self.problems.append(Problem(self.source, line, dotted(path), "YAML anchors and aliases are not allowed"))
+            self.alias_seen = True
             return None
         self.seen.add(id(node))
         # a mapping value keeps its key's line (already recorded), which is where an author looks
@@ -171,4 +175,6 @@ def load(text: str | bytes, source: str) -> tuple[Any, Lines, list[Problem]]:
         value = builder.build(node, ())
     except RecursionError:
         return None, Lines(), [Problem(source, None, "", "nesting is too deep")]
+    if builder.alias_seen:  # a document with aliases is refused whole, not validated piecemeal
+        return None, Lines(), builder.problems
     return value, builder.lines, builder.problems

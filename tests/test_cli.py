@@ -1,0 +1,195 @@
+"""The command line as a user meets it: exit codes, stderr lines, files written or not."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cli import cli
+from conftest import EXAMPLES, ROOT
+
+BAD = ROOT / "tests" / "files" / "bad_intakes"
+
+# Each invalid intake kind the issue names, with the exact lines expected on stderr.
+BAD_CASES = {
+    "range.yaml": ["range.yaml:5: measures.phq9: must be a whole number from 0 to 27, got 31"],
+    "type.yaml": [
+        "type.yaml:4: age: must be a whole number, got 'forty' (text)",
+        "type.yaml:5: measures.phq9: must be a whole number, got '16' (text)",
+        "type.yaml:7: risk.cssrs.wish_dead: must be true or false, got 'no' (text)",
+    ],
+    "unknown-key.yaml": ["unknown-key.yaml:9: findings.gried: unknown key (did you mean 'grief'?)"],
+    "missing-required.yaml": [
+        "missing-required.yaml:1: age: required",
+        "missing-required.yaml:1: id: required",
+        "missing-required.yaml:3: measures.phq9: required",
+    ],
+    "malformed.yaml": ["malformed.yaml:3: malformed YAML/JSON: while parsing a flow sequence did not find expected ',' or ']'"],
+    "empty.yaml": ["empty.yaml: file is empty"],
+    "list.yaml": ["list.yaml:1: an intake must be a mapping of fields (key: value), got a list"],
+    "python-tag.yaml": ["python-tag.yaml:4: age: tag 'tag:yaml.org,2002:python/object/apply:os.system' is not allowed"],
+    "alias-bomb.yaml": ["alias-bomb.yaml:2: b[0]: YAML anchors and aliases are not allowed"],
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_CASES))
+def test_invalid_intake_exit_3_every_problem_no_output(runner, tmp_path: Path, name: str) -> None:
+    out = tmp_path / "report.html"
+    result = runner.invoke(cli, ["assess", str(BAD / name), "--format", "html", "-o", str(out)])
+    assert result.exit_code == 3, result.output
+    expected = [f"{BAD / name}:{line.split(':', 1)[1]}" if ":" in line else line for line in BAD_CASES[name]]
+    assert result.stderr.splitlines() == expected
+    assert "Traceback" not in result.output
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+    assert result.stdout == ""
+
+
+def test_python_tag_executes_nothing(runner, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(cli, ["assess", str(BAD / "python-tag.yaml")])
+    assert result.exit_code == 3
+    assert not (tmp_path / "pwned.txt").exists()
+
+
+def test_intake_check_lists_each_file(runner) -> None:
+    result = runner.invoke(cli, ["intake", "check", str(EXAMPLES[0]), str(BAD / "range.yaml")])
+    assert result.exit_code == 1
+    assert f"{EXAMPLES[0]}: ok" in result.stdout
+    assert "range.yaml:5: measures.phq9" in result.stderr
+    assert "1 of 2 intake(s) invalid" in result.stderr
+
+
+def test_intake_check_all_examples_ok(runner) -> None:
+    result = runner.invoke(cli, ["intake", "check", *map(str, EXAMPLES)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.count(": ok") == len(EXAMPLES)
+
+
+def test_intake_template_is_valid_and_incomplete(runner, tmp_path: Path) -> None:
+    result = runner.invoke(cli, ["intake", "template"])
+    assert result.exit_code == 0
+    path = tmp_path / "t.yaml"
+    path.write_text(result.stdout)
+    checked = runner.invoke(cli, ["intake", "check", str(path)])
+    assert checked.exit_code == 0, checked.output
+    assessed = runner.invoke(cli, ["assess", str(path), "--format", "json"])
+    assert json.loads(assessed.stdout)["status"] == "incomplete"
+
+
+def test_stdin_dash(runner) -> None:
+    text = (ROOT / "examples" / "group.yaml").read_text()
+    result = runner.invoke(cli, ["assess", "-", "--format", "json"], input=text)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["intake_id"] == "EX-GROUP-01"
+
+
+def test_same_intake_twice_byte_identical_json(runner) -> None:
+    path = str(ROOT / "examples" / "demo.yaml")
+    first = runner.invoke(cli, ["assess", path, "--format", "json"]).stdout_bytes
+    second = runner.invoke(cli, ["assess", path, "--format", "json"]).stdout_bytes
+    assert first == second and first.startswith(b"{")
+
+
+def test_output_file_is_owner_only_and_complete(runner, tmp_path: Path) -> None:
+    out = tmp_path / "r.html"
+    old = os.umask(0o022)
+    try:
+        result = runner.invoke(cli, ["assess", str(ROOT / "examples" / "demo.yaml"), "--format", "html", "-o", str(out)])
+    finally:
+        os.umask(old)
+    assert result.exit_code == 0, result.output
+    assert out.stat().st_mode & 0o777 == 0o600
+    assert out.read_text().rstrip().endswith("</html>")
+    assert result.stdout == ""
+
+
+def test_output_to_missing_directory_exit_1_one_line(runner, tmp_path: Path) -> None:
+    out = tmp_path / "nope" / "r.html"
+    result = runner.invoke(cli, ["assess", str(ROOT / "examples" / "demo.yaml"), "-o", str(out)])
+    assert result.exit_code == 1
+    assert len(result.stderr.splitlines()) == 1 and "No such file or directory" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_hostile_notes_inert_in_html(runner, tmp_path: Path) -> None:
+    text = (ROOT / "examples" / "group.yaml").read_text()
+    text += '\nnotes: "<script>alert(1)</script><img src=x onerror=alert(2)>"\n' if "\nnotes:" not in text else ""
+    path = tmp_path / "hostile.yaml"
+    path.write_text(text)
+    result = runner.invoke(cli, ["assess", str(path), "--format", "html"])
+    assert result.exit_code == 0, result.output
+    html = result.stdout
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<script" not in html.lower() and "<img" not in html.lower()
+
+
+def test_python_cli_py_from_checkout() -> None:
+    result = subprocess.run([sys.executable, "cli.py", "assess", "examples/group.yaml", "--format", "json"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["recommendation"]["format"] == "group"
+
+
+def _break_rules(rules_dir: Path) -> dict[str, tuple[str, int]]:
+    """Put three different mistakes into a copy of the rule set; return where each is."""
+    severity = rules_dir / "severity.yaml"
+    text = severity.read_text()
+    text = text.replace("when: {phq9: {at_least: 20}}", "when: {phq9_scroe: {at_least: 20}}", 1)
+    severity.write_text(text)
+    misspelt_line = next(i for i, l in enumerate(text.splitlines(), 1) if "phq9_scroe" in l)
+    focus = rules_dir / "focus.yaml"
+    text = focus.read_text()
+    text = text.replace("- id: FOCUS-GRIEF\n", "- id: FOCUS-GRIEF-ONSET\n", 1)
+    focus.write_text(text)
+    dup_line = [i for i, l in enumerate(text.splitlines(), 1) if l.strip() == "- id: FOCUS-GRIEF-ONSET"][1]
+    fmt = rules_dir / "format.yaml"
+    lines = fmt.read_text().splitlines()
+    idx = next(i for i, l in enumerate(lines) if l.strip().startswith("rationale:"))
+    lines.insert(idx + 1, "    broken: [unclosed")
+    fmt.write_text("\n".join(lines) + "\n")
+    return {"misspelt": ("severity.yaml", misspelt_line), "duplicate": ("focus.yaml", dup_line), "syntax": ("format.yaml", idx + 2)}
+
+
+def test_rules_lint_lists_all_three_problems(runner, rules_copy: Path) -> None:
+    where = _break_rules(rules_copy)
+    result = runner.invoke(cli, ["rules", "lint", str(rules_copy)])
+    assert result.exit_code == 1
+    err = result.stderr
+    assert "Traceback" not in result.output
+    file, line = where["misspelt"]
+    assert f"{rules_copy}/{file}:{line}: SEV-KROENKE-SEVERE.when: unknown fact 'phq9_scroe' (did you mean 'phq9'?)" in err
+    file, line = where["duplicate"]
+    assert f"{rules_copy}/{file}:{line - 0}: FOCUS-GRIEF-ONSET.id: duplicate rule id (first defined at {rules_copy}/focus.yaml:" in err
+    file, _ = where["syntax"]
+    assert f"{rules_copy}/{file}:" in err and "malformed YAML/JSON" in err
+
+
+def test_assess_with_broken_rules_exit_4(runner, rules_copy: Path) -> None:
+    _break_rules(rules_copy)
+    result = runner.invoke(cli, ["assess", str(ROOT / "examples" / "demo.yaml"), "--rules", str(rules_copy)])
+    assert result.exit_code == 4
+    assert "unknown fact 'phq9_scroe'" in result.stderr
+    assert "Traceback" not in result.output and result.stdout == ""
+
+
+def test_rules_lint_and_test_clean_on_shipped_rules(runner) -> None:
+    lint = runner.invoke(cli, ["rules", "lint"])
+    assert lint.exit_code == 0, lint.output
+    assert "no problems" in lint.stdout
+    tested = runner.invoke(cli, ["rules", "test", "--coverage"])
+    assert tested.exit_code == 0, tested.output
+    assert " 0 failed" in tested.stdout and "<- never fired" not in tested.stdout
+
+
+def test_rules_test_reports_a_failing_case(runner, rules_copy: Path) -> None:
+    path = rules_copy / "severity.yaml"
+    path.write_text(path.read_text().replace("{name: score 16, intake: {measures: {phq9: 16}}, expect: {fires: true, flags: [MORE_SEVERE]}}",
+                                             "{name: score 16, intake: {measures: {phq9: 15}}, expect: {fires: true, flags: [MORE_SEVERE]}}"))
+    result = runner.invoke(cli, ["rules", "test", str(rules_copy)])
+    assert result.exit_code == 1
+    assert "FAIL" in result.stdout and "SEV-NICE-MORE: score 16" in result.stdout
+    assert "expected the rule to fire; it stayed silent" in result.stdout
