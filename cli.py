@@ -52,6 +52,17 @@ def emit(text: str, out: str | None) -> None:
         fail(exc, EXIT_PROBLEMS)
 
 
+def append_log(path: str, decision: dict[str, Any], intake_sha256: str) -> None:
+    """Append one decision to the decision log, or exit 1 saying why it could not be."""
+    from ipt_advisor.decision_log import DecisionLog, entry_for
+    from ipt_advisor.errors import OutputError
+
+    try:
+        DecisionLog(path).append([entry_for(decision, intake_sha256, __version__)])
+    except OutputError as exc:
+        fail(exc, EXIT_PROBLEMS)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="ipt-advisor")
 def cli() -> None:
@@ -69,7 +80,14 @@ def cli() -> None:
 @click.option("-o", "--output", "out", type=click.Path(dir_okay=False), default=None,
               help="Write the report to this file (atomically, readable by you only).")
 @RULES_OPTION
-def assess(intake_file: str, fmt: str, out: str | None, rules_dir: str | None) -> None:
+@click.option("--log", "log_file", type=click.Path(dir_okay=False), default=None,
+              help="Append the decision to this hash-chained decision log (no free text is logged).")
+@click.option("--why-not", "why_not", metavar="group|individual|defer", default=None,
+              help="After the report, explain why the decision is not this format: the rules that kept "
+                   "it away and what stopped the rules that would choose it (text, md; json: one object "
+                   "with decision and why_not).")
+def assess(intake_file: str, fmt: str, out: str | None, rules_dir: str | None, log_file: str | None,
+           why_not: str | None) -> None:
     """Assess one intake (YAML or JSON; - reads stdin) and print an explained report.
 
     \b
@@ -80,15 +98,28 @@ def assess(intake_file: str, fmt: str, out: str | None, rules_dir: str | None) -
     from ipt_advisor.errors import EngineError, IntakeError
     from ipt_advisor.intake import load_intake_file
 
+    if why_not is not None and fmt == "html":
+        raise click.BadParameter("works with --format text, md or json, not html", param_hint="--why-not")
     advisor = load_advisor(rules_dir)
+    if why_not is not None:
+        from ipt_advisor.whatif import target_problem
+
+        if (problem := target_problem(advisor.ruleset, why_not)) is not None:
+            raise click.BadParameter(problem, param_hint="--why-not")
     try:
         intake = load_intake_file(intake_file)
     except IntakeError as exc:
         fail(exc, EXIT_INTAKE)
     try:
-        _, text = advisor.report(intake, fmt, __version__)
+        decision, text = advisor.report(intake, fmt, __version__)
+        if why_not is not None:
+            from ipt_advisor.whatif import report_with_why_not
+
+            text = report_with_why_not(advisor, intake, decision, text, fmt, why_not)
     except EngineError as exc:
         fail(exc, EXIT_RULES)
+    if log_file:  # logged before it is shown: no decision leaves without its log entry
+        append_log(log_file, decision, intake.sha256)
     emit(text, out)
 
 
@@ -196,6 +227,302 @@ def rules_test(directory: str | None, coverage: bool, verbose: bool) -> None:
     click.echo(f"{len(results) - failed} passed, {failed} failed")
     if failed:
         sys.exit(EXIT_PROBLEMS)
+
+
+@rules.command("diff")
+@click.argument("old_dir", metavar="OLD_DIR", type=click.Path(file_okay=False))
+@click.argument("new_dir", metavar="NEW_DIR", type=click.Path(file_okay=False))
+@click.option("--cases", "cases", required=True, metavar="INPUT",
+              help="Intakes to compare on: a folder of YAML/JSON, a .jsonl or a .csv file.")
+@click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="Write rules-diff.md and rules-diff.json into this folder (default: Markdown to stdout).")
+@click.option("--jobs", type=click.IntRange(min=1), default=None, help="Worker processes (default: one per CPU).")
+@click.option("--fail-on-change", is_flag=True, help="Exit 1 if any case changes.")
+def rules_diff(old_dir: str, new_dir: str, cases: str, out_dir: str | None, jobs: int | None,
+               fail_on_change: bool) -> None:
+    """Which cases a new rule-set version changes (format, focus, flags, status), and which rules did it.
+
+    \b
+    Example:
+      ipt-advisor rules diff rules/ rules-next/ --cases intakes-2026.jsonl -o impact/
+    """
+    import os
+
+    from ipt_advisor.corpus import CorpusError
+    from ipt_advisor.errors import OutputError, RuleSetError
+    from ipt_advisor.output import write_atomic
+    from ipt_advisor.ruleset_diff import render_md, report_json, run_diff
+
+    try:
+        report = run_diff(old_dir, new_dir, cases, jobs=jobs)
+    except RuleSetError as exc:
+        fail(exc, EXIT_RULES)
+    except CorpusError as exc:
+        fail(exc, EXIT_PROBLEMS)
+    if out_dir is None:
+        click.echo(render_md(report), nl=False)
+    else:
+        try:
+            os.makedirs(out_dir, mode=0o700, exist_ok=True)
+            write_atomic(os.path.join(out_dir, "rules-diff.json"), report_json(report))
+            write_atomic(os.path.join(out_dir, "rules-diff.md"), render_md(report))
+        except OSError as exc:
+            click.echo(f"{out_dir}: cannot create folder: {exc.strerror or exc}", err=True)
+            sys.exit(EXIT_PROBLEMS)
+        except OutputError as exc:
+            fail(exc, EXIT_PROBLEMS)
+        c = report["cases"]
+        click.echo(f"{c['changed']} of {c['assessed']} cases change ({c['invalid']} invalid); "
+                   f"wrote {os.path.join(out_dir, 'rules-diff.md')} and rules-diff.json")
+    if fail_on_change and report["cases"]["changed"]:
+        sys.exit(EXIT_PROBLEMS)
+
+
+@cli.command()
+@click.argument("input_path", metavar="INPUT")
+@click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Folder for decisions.jsonl, errors.jsonl, overrides.jsonl, summary.json and summary.md.")
+@click.option("--jobs", type=click.IntRange(min=1), default=None, help="Worker processes (default: one per CPU).")
+@RULES_OPTION
+@click.option("--fail-on-errors", is_flag=True, help="Exit 1 if any record is invalid.")
+@click.option("--log", "log_file", type=click.Path(dir_okay=False), default=None,
+              help="Append every decision to this hash-chained decision log.")
+def audit(input_path: str, out_dir: str, jobs: int | None, rules_dir: str | None, fail_on_errors: bool,
+          log_file: str | None) -> None:
+    """Assess a whole batch: a folder of YAML/JSON intakes, a .jsonl or a .csv file (dotted columns).
+
+    Writes one decision per valid intake (decisions.jsonl, input order), one line per
+    invalid record (errors.jsonl), the clinicians' departures (overrides.jsonl) and a
+    summary with concordance (summary.json, summary.md). Invalid records never stop the run.
+
+    \b
+    Example:
+      ipt-advisor audit intakes-2026.jsonl -o audit-2026/
+      ipt-advisor audit intakes/ -o out/ --jobs 4 --fail-on-errors
+    """
+    from ipt_advisor.audit import default_progress, run_audit
+    from ipt_advisor.corpus import CorpusError
+    from ipt_advisor.errors import OutputError, RuleSetError
+
+    try:
+        report = run_audit(input_path, out_dir, rules_dir=rules_dir, jobs=jobs, log_path=log_file,
+                           tool_version=__version__, progress=default_progress())
+    except RuleSetError as exc:
+        fail(exc, EXIT_RULES)
+    except (CorpusError, OutputError) as exc:
+        fail(exc, EXIT_PROBLEMS)
+    click.echo(f"{report.records} records: {report.assessed} assessed, {report.invalid} invalid"
+               f"{f', {report.engine_errors} engine errors' if report.engine_errors else ''}; "
+               f"wrote {out_dir}")
+    rate = report.records / report.seconds if report.seconds else 0.0
+    click.echo(f"{report.seconds:.2f} s, {rate:,.0f} records/s", err=True)
+    if report.engine_errors:
+        click.echo(f"{report.engine_errors} record(s) made the rule set fail: see errors.jsonl", err=True)
+        sys.exit(EXIT_RULES)
+    if fail_on_errors and report.invalid:
+        sys.exit(EXIT_PROBLEMS)
+
+
+@cli.group()
+def log() -> None:
+    """Decision logs: check the hash chain."""
+
+
+@log.command("verify")
+@click.argument("log_file", metavar="FILE")
+def log_verify(log_file: str) -> None:
+    """Check a decision log's hash chain (exit 1 naming the first broken entry).
+
+    \b
+    Example:
+      ipt-advisor log verify decisions.log
+    """
+    from ipt_advisor.decision_log import LogError, verify
+
+    try:
+        entries, last = verify(log_file)
+    except LogError as exc:
+        fail(exc, EXIT_PROBLEMS)
+    click.echo(f"{entries} entries, chain intact (last hash {last})")
+
+
+# ---- training programs: browse, document and question the rules
+
+
+def load_rules(rules_dir: str | None) -> Any:
+    """The checked rule set alone (no engine): enough to browse it."""
+    from ipt_advisor.errors import RuleSetError
+    from ipt_advisor.ruleload import load_ruleset
+
+    try:
+        return load_ruleset(rules_dir)
+    except RuleSetError as exc:
+        fail(exc, EXIT_RULES)
+
+
+def check_choice(value: str | None, known: Any, option: str, upper: bool = False) -> None:
+    """A filter value no rule has is a usage error (exit 2) with a suggestion."""
+    import difflib
+
+    known = sorted(set(known))
+    if value is None or (value.upper() if upper else value.lower()) in known:
+        return
+    close = difflib.get_close_matches(value.upper() if upper else value.lower(), known, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    raise click.BadParameter(f"{value!r} is not used by any rule{hint}; known: {', '.join(known)}",
+                             param_hint=option)
+
+
+@rules.command("list")
+@click.option("--area", default=None, help="Only rules of this area (safety, severity, format, ...).")
+@click.option("--flag", default=None, metavar="CODE", help="Only rules raising this flag code.")
+@click.option("--status", default=None, help="Only rules with this status (active, draft, retired).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="text: an aligned table; json: one object per rule.")
+@RULES_OPTION
+def rules_list(area: str | None, flag: str | None, status: str | None, fmt: str, rules_dir: str | None) -> None:
+    """List the rules: id, version, status, area, evidence, test cases, flags, where, title.
+
+    \b
+    Example:
+      ipt-advisor rules list --area safety
+      ipt-advisor rules list --flag MORE_SEVERE --format json
+    """
+    import json
+
+    from ipt_advisor import catalog
+
+    ruleset = load_rules(rules_dir)
+    check_choice(area, [r.area.lower() for r in ruleset.rules], "--area")
+    check_choice(status, [r.status.lower() for r in ruleset.rules], "--status")
+    check_choice(flag, [c for r in ruleset.rules for c in catalog.flags_raised(r)] + list(ruleset.flags),
+                 "--flag", upper=True)
+    entries = catalog.list_rules(ruleset, area=area, flag=flag, status=status)
+    if fmt == "json":
+        click.echo(json.dumps(entries, indent=2, ensure_ascii=False))
+    else:
+        click.echo(catalog.list_text(entries), nl=False)
+
+
+@rules.command("show")
+@click.argument("rule_id", metavar="ID")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@RULES_OPTION
+def rules_show(rule_id: str, fmt: str, rules_dir: str | None) -> None:
+    """Show one rule as a trainer reads it: rationale, references, the condition and
+    conclusions in words, its test cases, and the rules it is fed by and feeds.
+
+    \b
+    Example:
+      ipt-advisor rules show RISK-SI-IMMINENT
+    """
+    import json
+
+    from ipt_advisor import catalog
+    from ipt_advisor.errors import IptError, Problem
+
+    ruleset = load_rules(rules_dir)
+    rule = catalog.find_rule(ruleset, rule_id)
+    if rule is None:
+        fail(IptError([Problem(ruleset.root, None, rule_id,
+                               "no such rule" + catalog.suggest_rule(ruleset, rule_id))]), EXIT_PROBLEMS)
+    detail = catalog.rule_detail(ruleset, rule)
+    if fmt == "json":
+        click.echo(json.dumps(detail, indent=2, ensure_ascii=False, default=str))
+    else:
+        click.echo(catalog.show_text(detail), nl=False)
+
+
+@rules.command("doc")
+@click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Catalog folder: created, or replaced if it holds a catalog written earlier.")
+@click.option("--cases", "case_paths", multiple=True, type=click.Path(exists=True), metavar="PATH",
+              help="Intake files or folders to show as teaching cases (repeatable; default: "
+                   "examples/ and tests/vignettes/ of the checkout).")
+@RULES_OPTION
+def rules_doc(out_dir: str, case_paths: tuple[str, ...], rules_dir: str | None) -> None:
+    """Write the rule set as a static, offline HTML catalog: searchable index, one page per
+    rule, fact and flag, a dependency graph (needs Graphviz) and the teaching cases.
+
+    Case files that are not valid intakes are listed on stderr and left out (exit 1).
+
+    \b
+    Example:
+      ipt-advisor rules doc -o site/
+      xdg-open site/index.html
+    """
+    from pathlib import Path
+
+    from ipt_advisor.catalog_site import write_catalog
+    from ipt_advisor.errors import EngineError, OutputError
+
+    advisor = load_advisor(rules_dir)
+    try:
+        result = write_catalog(advisor, out_dir, [Path(p) for p in case_paths] or None, __version__)
+    except OutputError as exc:
+        fail(exc, EXIT_PROBLEMS)
+    except EngineError as exc:
+        fail(exc, EXIT_RULES)
+    for warning in result.warnings:
+        click.echo(warning, err=True)
+    for problem in result.problems:
+        click.echo(str(problem), err=True)
+    click.echo(f"wrote {Path(out_dir) / 'index.html'}: {result.rules} rules, {result.facts} facts, "
+               f"{result.flags} flags, {result.cases} cases, graph {'drawn' if result.graph else 'missing'} "
+               f"({result.files} files)")
+    if result.problems:
+        click.echo(f"{len({p.source for p in result.problems})} case file(s) left out", err=True)
+        sys.exit(EXIT_PROBLEMS)
+
+
+@cli.command()
+@click.argument("intake_file", metavar="INTAKE")
+@click.option("--set", "changes", multiple=True, required=True, metavar="PATH=VALUE",
+              help="Change one intake field (repeatable); VALUE is YAML: true, 16, null, group.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@RULES_OPTION
+def explain(intake_file: str, changes: tuple[str, ...], fmt: str, rules_dir: str | None) -> None:
+    """What if: the decision before and after changing intake answers, side by side, with
+    the rules that fired only before or only after and the facts that changed.
+
+    An unknown field is a usage error (exit 2, with a suggestion); a change that makes the
+    intake invalid exits 3 listing the problems.
+
+    \b
+    Example:
+      ipt-advisor explain examples/group.yaml --set risk.cssrs.intent=true
+      ipt-advisor explain examples/demo.yaml --set risk.cssrs=null --set measures.phq9=18
+    """
+    import json
+
+    from ipt_advisor import whatif
+    from ipt_advisor.errors import EngineError, IntakeError
+
+    problems = []
+    parsed = []
+    for text in changes:
+        try:
+            parsed.append(whatif.parse_change(text))
+        except whatif.ChangeError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        for problem in problems:
+            click.echo(str(problem), err=True)
+        sys.exit(2)
+    advisor = load_advisor(rules_dir)
+    try:
+        data, source = whatif.read_input(intake_file)
+        before, after = whatif.apply_changes(data, source, parsed)
+    except IntakeError as exc:
+        fail(exc, EXIT_INTAKE)
+    try:
+        result = whatif.explain_change(advisor, before, after, parsed)
+    except EngineError as exc:
+        fail(exc, EXIT_RULES)
+    if fmt == "json":
+        click.echo(json.dumps(result, indent=2, ensure_ascii=False))
+    else:
+        click.echo(whatif.explain_text(result), nl=False)
 
 
 def main() -> None:

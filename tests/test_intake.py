@@ -9,7 +9,6 @@ import io
 import json
 import random
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -133,16 +132,12 @@ def test_python_tag_is_refused() -> None:
         "t.yaml:4: age: tag 'tag:yaml.org,2002:python/object/apply:os.system' is not allowed"]
 
 
-def test_alias_bomb_is_refused_fast() -> None:
+def test_alias_bomb_is_refused_whole() -> None:
+    """Nine levels of aliases would expand to 9**9 strings; the first alias refuses the document."""
     bomb = 'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n'
     for previous, name in zip("abcdefgh", "bcdefghi"):
         bomb += f"{name}: &{name} [" + ",".join([f"*{previous}"] * 9) + "]\n"
-    started = time.perf_counter()
-    found = problems(bomb)
-    assert time.perf_counter() - started < 1.0
-    assert "t.yaml:1: b[0]: YAML anchors and aliases are not allowed" in found
-    assert "t.yaml:9: i: unknown key (did you mean 'id'?)" in found
-    assert len(found) == 86  # 72 aliases + 9 unknown keys + 5 required fields, nothing expanded
+    assert problems(bomb) == ["t.yaml:2: b[0]: YAML anchors and aliases are not allowed"]
 
 
 def test_duplicate_key() -> None:

@@ -1,0 +1,426 @@
+"""``ipt-advisor rules doc``: the rule set as a static, offline HTML catalog.
+
+Layout of the output directory (every link is relative, nothing is fetched)::
+
+    index.html             rules table with search and filters, facts, flags, cases
+    rules/<ID>.html        one rule as a trainer reads it (catalog.rule_detail)
+    facts/<name>.html      one fact: the rules that read it and the rules that derive it
+    flags/<CODE>.html      one flag code: the rules raising it, level and action
+    graph.html             facts -> rules -> derived facts -> decision, drawn by Graphviz
+    graph.dot              the graph's source, for anyone who wants to draw it differently
+    cases/<slug>.html      a teaching case: intake, decision, trace, "why not" the others
+    cases/<slug>.report.html  the same case as the printable report ``assess`` writes
+
+Deterministic: no timestamps, sorted inputs, and Graphviz's own stable layout, so building
+twice gives byte-identical files.  The graph needs ``dot`` (Debian package ``graphviz``);
+without it the catalog is still written and the graph page says what to install.
+
+Published atomically: everything is built in a hidden temporary directory beside the
+target, which then replaces the target.  A target that exists, is not empty and is not a
+catalog written by this tool (no marker file) is refused, so ``-o ~`` cannot wipe a home.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import catalog
+from .advisor import Advisor
+from .errors import IntakeError, OutputError, Problem
+from .intake import Intake, from_mapping, load_intake
+from .model import RuleSet
+from .output import write_atomic_bytes
+
+MARKER = ".ipt-advisor-catalog"
+CASE_SUFFIXES = (".yaml", ".yml", ".json")
+GRAPHVIZ_HINT = "install Graphviz (Debian/Ubuntu: apt-get install graphviz) and run rules doc again"
+_SLUG = re.compile(r"[^A-Za-z0-9_-]+")
+
+
+def page_name(name: str) -> str:
+    """A rule id, fact name or flag code as a safe file name (unchanged when already safe)."""
+    if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]{0,100}", name):
+        return name
+    digest = hashlib.sha256(name.encode("utf-8")).hexdigest()[:8]
+    return f"{_SLUG.sub('-', name).strip('-')[:60] or 'x'}-{digest}"
+
+
+@dataclass
+class Case:
+    """A teaching case: an intake file, what the rules decide for it and why."""
+
+    slug: str
+    label: str                       # the file as named on the page (relative to the checkout)
+    intake: Intake
+    decision: dict[str, Any]
+    comments: list[str]              # the file's leading comment block: the author's teaching note
+    title: str = ""
+    expect: Any = None               # a vignette's own expectation block, shown as written
+
+
+@dataclass
+class SiteResult:
+    """What ``write_catalog`` wrote, and what it had to leave out."""
+
+    out_dir: Path
+    files: int = 0
+    rules: int = 0
+    facts: int = 0
+    flags: int = 0
+    cases: int = 0
+    graph: bool = False
+    problems: list[Problem] = field(default_factory=list)   # case files that could not be used
+    warnings: list[str] = field(default_factory=list)
+
+
+# ------------------------------------------------------------------ cases
+
+def checkout_root() -> Path:
+    """The repository root when running from a checkout (where examples/ lives)."""
+    return Path(__file__).resolve().parent.parent
+
+
+def default_case_paths() -> list[Path]:
+    """``examples/`` and ``tests/vignettes/`` of the checkout, those that exist."""
+    root = checkout_root()
+    return [p for p in (root / "examples", root / "tests" / "vignettes") if p.is_dir()]
+
+
+def _case_files(paths: list[Path]) -> list[tuple[Path, str]]:
+    """(file, label) for every case file; labels are relative to the checkout when inside it."""
+    root = checkout_root()
+    out = []
+    for path in paths:
+        files = sorted(p for p in path.iterdir() if p.suffix in CASE_SUFFIXES and p.is_file()) \
+            if path.is_dir() else [path]
+        for f in files:
+            try:
+                label = f.resolve().relative_to(root).as_posix()
+            except ValueError:
+                label = f.as_posix()
+            out.append((f, label))
+    return sorted(set(out), key=lambda item: item[1])
+
+
+def load_cases(advisor: Advisor, paths: list[Path]) -> tuple[list[Case], list[Problem]]:
+    """Assess every case file.  A file is an intake, or a vignette holding one under
+    ``intake:`` (with optional ``title``/``expect``); anything else is a problem, skipped."""
+    from . import yamlio
+
+    cases: list[Case] = []
+    problems: list[Problem] = []
+    slugs: set[str] = set()
+    for path, label in _case_files(paths):
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            problems.append(Problem(label, None, "", f"cannot read file: {exc.strerror or exc}"))
+            continue
+        title, expect = "", None
+        try:
+            intake = load_intake(data, label)
+        except IntakeError as exc:
+            value, lines, _ = yamlio.load(data, label)
+            if not (isinstance(value, dict) and isinstance(value.get("intake"), dict)):
+                problems.extend(exc.problems)
+                continue
+            try:
+                intake = from_mapping(value["intake"], None, label)
+            except IntakeError as inner:
+                problems.extend(Problem(p.source, lines.line(("intake",) + tuple(p.path.split("."))), "intake." + p.path, p.message)
+                                for p in inner.problems)
+                continue
+            title = str(value.get("title") or value.get("name") or "")
+            expect = value.get("expect")
+        base = _SLUG.sub("-", path.stem).strip("-") or "case"
+        slug, n = base, 1
+        while slug in slugs:  # same name in two folders: the later label gets a number
+            n += 1
+            slug = f"{base}-{n}"
+        slugs.add(slug)
+        text = data.decode("utf-8", "replace")
+        cases.append(Case(slug, label, intake, advisor.assess(intake), _leading_comments(text), title, expect))
+    return cases, problems
+
+
+def _leading_comments(text: str) -> list[str]:
+    out = []
+    for line in text.lstrip("\ufeff").splitlines():
+        if not line.startswith("#"):
+            break
+        out.append(line.lstrip("#").strip())
+    return out
+
+
+# ------------------------------------------------------------------ graph
+
+def _q(text: Any) -> str:
+    """A DOT double-quoted string (backslashes too: DOT reads \\n, \\l as escapes)."""
+    return '"' + str(text).replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ") + '"'
+
+
+def graph_dot(ruleset: RuleSet) -> str:
+    """The dependency graph as DOT: intake facts -> rules -> derived facts -> rules ->
+    decision (format, focus, status, flags).  Nodes link to their catalog pages."""
+    from .model import ChooseFormat, Derive, ExcludeFormat, ProposeFocus, RaiseFlag, SetStatus, leaves
+
+    out = [
+        "digraph ruleset {",
+        '  graph [rankdir=LR, fontname="Helvetica", fontsize=12, nodesep=0.08, ranksep=1.2, '
+        'tooltip="Rule dependency graph"];',
+        '  node [fontname="Helvetica", fontsize=10, height=0.3, margin="0.08,0.03"];',
+        '  edge [color="#8a8a8a", arrowsize=0.6];',
+    ]
+    read = {leaf.fact for rule in ruleset.rules for leaf in leaves(rule.when)}
+    inputs = [s for s in ruleset.facts.values() if not s.derived and s.name in read]
+    written = {e.fact for rule in ruleset.rules for e in rule.then if isinstance(e, Derive)}
+    derived = [s for s in ruleset.facts.values() if s.derived and (s.name in read or s.name in written)]
+    out.append('  subgraph cluster_inputs { label="Intake facts"; style="rounded"; color="#c8c8c8";')
+    for spec in inputs:
+        out.append(f"    {_q('fact:' + spec.name)} [label={_q(spec.label)}, shape=box, style=\"rounded\", "
+                   f"URL={_q('facts/' + page_name(spec.name) + '.html')}, tooltip={_q(spec.key)}];")
+    out.append("  }")
+    for spec in derived:
+        out.append(f"  {_q('fact:' + spec.name)} [label={_q(spec.name)}, shape=ellipse, style=filled, "
+                   f"fillcolor=\"#fff4d6\", URL={_q('facts/' + page_name(spec.name) + '.html')}, tooltip={_q(spec.label)}];")
+    outputs: dict[str, tuple[str, str]] = {}  # node -> (label, url)
+    edges: list[str] = []
+    for rule in ruleset.rules:
+        style = "filled" if rule.status == "active" else "filled,dashed"
+        out.append(f"  {_q('rule:' + rule.id)} [label={_q(rule.id)}, shape=box, style={_q(style)}, "
+                   f"fillcolor=\"#e8f0f8\", URL={_q('rules/' + page_name(rule.id) + '.html')}, tooltip={_q(rule.title)}];")
+        for fact in dict.fromkeys(leaf.fact for leaf in leaves(rule.when)):
+            edges.append(f"  {_q('fact:' + fact)} -> {_q('rule:' + rule.id)};")
+        for e in rule.then:
+            if isinstance(e, Derive):
+                target = "fact:" + e.fact
+            elif isinstance(e, (ChooseFormat, ExcludeFormat)):
+                target = "format:" + e.format
+                outputs[target] = (f"format: {e.format}", "")
+            elif isinstance(e, ProposeFocus):
+                target = "focus:" + e.area
+                outputs[target] = (f"focus: {e.area}", "")
+            elif isinstance(e, RaiseFlag):
+                target = "flag:" + e.code
+                outputs[target] = (e.code, f"flags/{page_name(e.code)}.html")
+            elif isinstance(e, SetStatus):
+                target = "status:" + e.status
+                outputs[target] = (f"status: {e.status}", "")
+            else:  # conditions and points for review are text: no node of their own
+                continue
+            attrs = ' [style=dashed, tooltip="rules out this format"]' if isinstance(e, ExcludeFormat) else ""
+            edge = f"  {_q('rule:' + rule.id)} -> {_q(target)}{attrs};"
+            if edge not in edges:
+                edges.append(edge)
+    for kind, title in (("format", "Format"), ("focus", "Focus"), ("status", "Status"), ("flag", "Flags")):
+        nodes = sorted(n for n in outputs if n.startswith(kind + ":"))
+        if not nodes:
+            continue
+        out.append(f'  subgraph cluster_{kind} {{ label={_q(title)}; style="rounded"; color="#c8c8c8";')
+        for node in nodes:
+            label, url = outputs[node]
+            link = f", URL={_q(url)}" if url else ""
+            shape = "note" if kind == "flag" else "hexagon"
+            out.append(f"    {_q(node)} [label={_q(label)}, shape={shape}, style=filled, fillcolor=\"#f2f2f2\"{link}];")
+        out.append("  }")
+    out.extend(edges)
+    out.append("}")
+    return "\n".join(out) + "\n"
+
+
+def render_svg(dot_source: str) -> str | None:
+    """Run Graphviz ``dot -Tsvg``; None when ``dot`` is not installed.  The XML prolog,
+    DOCTYPE and comments are dropped so the SVG can be inlined in a page."""
+    dot = shutil.which("dot")
+    if dot is None:
+        return None
+    try:
+        proc = subprocess.run([dot, "-Tsvg"], input=dot_source.encode("utf-8"), capture_output=True,
+                              timeout=120, check=False)
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise OutputError([Problem("dot", None, "", f"Graphviz failed to run: {exc}")]) from None
+    if proc.returncode != 0:
+        reason = " ".join(proc.stderr.decode("utf-8", "replace").split())[:300]
+        raise OutputError([Problem("dot", None, "", f"Graphviz failed (exit {proc.returncode}): {reason}")])
+    svg = proc.stdout.decode("utf-8")
+    svg = re.sub(r"<\?xml.*?\?>|<!DOCTYPE.*?>|<!--.*?-->", "", svg, flags=re.DOTALL)
+    return "\n".join(line for line in svg.splitlines() if line.strip()) + "\n"
+
+
+# ------------------------------------------------------------------ pages
+
+def _environment() -> Any:
+    """Jinja2 set up like the report's (autoescaped HTML, StrictUndefined), plus its filters."""
+    import jinja2
+    import yaml
+
+    from . import report
+
+    def flow(value: Any) -> str:
+        text = yaml.safe_dump(value, default_flow_style=True, sort_keys=False, width=10_000, allow_unicode=True)
+        return text.strip().removesuffix("...").strip()
+
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(report.templates_dir())),
+        autoescape=jinja2.select_autoescape(enabled_extensions=("html", "html.j2"), disabled_extensions=(),
+                                            default=False),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(value=report.format_value, kroenke=report.kroenke_band, nice=report.nice_band,
+                       by_level=report.flags_by_level, words=catalog.value_words, flow=flow,
+                       page=page_name)
+    return env
+
+
+def _csp(script: str | None) -> str:
+    """The pages' Content-Security-Policy: nothing from anywhere; the index's one inline
+    script is allowed by its hash, so no other script can run."""
+    policy = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+    if script is not None:
+        digest = base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode("ascii")
+        policy += f"; script-src 'sha256-{digest}'"
+    return policy
+
+
+def build_pages(advisor: Advisor, cases: list[Case], svg: str | None, dot_source: str,
+                tool_version: str) -> dict[str, str]:
+    """Every file of the catalog: relative path -> text."""
+    import markupsafe
+
+    from .whatif import why_not
+
+    rs = advisor.ruleset
+    policy = rs.policies
+    assert policy is not None
+    env = _environment()
+    details = [catalog.rule_detail(rs, rule) for rule in rs.rules]
+    facts = catalog.fact_entries(rs)
+    flags = catalog.flag_entries(rs)
+    fact_by_key = {spec.key: spec.name for spec in rs.facts.values()}
+    fires_in = {rule.id: [c for c in cases if any(t["rule"] == rule.id for t in c.decision["trace"])]
+                for rule in rs.rules}
+    flag_cases = {f["code"]: [c for c in cases if any(x["code"] == f["code"] for x in c.decision["flags"])]
+                  for f in flags}
+    common = {
+        "ruleset": {"name": rs.name, "version": rs.version, "sha256": rs.sha256, "description": rs.description},
+        "tool_version": tool_version,
+        "format_labels": dict(policy.format_labels),
+        "area_labels": dict(policy.area_labels),
+        "fact_by_key": fact_by_key,
+        "labels": {spec.key: spec.label for spec in rs.facts.values()},
+    }
+
+    def page(template: str, root: str, title: str, script: str | None = None, **values: Any) -> str:
+        return env.get_template(f"catalog/{template}").render(
+            **common, **values, root=root, page_title=title, csp=_csp(script),
+            script=markupsafe.Markup(script) if script is not None else None)
+
+    pages: dict[str, str] = {}
+    script = env.get_template("catalog/filter.js.j2").render()
+    pages["index.html"] = page(
+        "index.html.j2", "", f"{rs.name} {rs.version} — rule catalog", script=script,
+        rules=details, facts=facts, flags=flags, cases=cases, graph=svg is not None,
+        areas=sorted({d["area"] for d in details}), statuses=sorted({d["status"] for d in details}),
+        flag_codes=[f["code"] for f in flags if f["raised_by"]])
+    for d in details:
+        pages[f"rules/{page_name(d['id'])}.html"] = page("rule.html.j2", "../", f"{d['id']} — {d['title']}",
+                                               rule=d, cases=fires_in[d["id"]])
+    for f in facts:
+        pages[f"facts/{page_name(f['name'])}.html"] = page("fact.html.j2", "../", f"Fact {f['name']}", fact=f)
+    for f in flags:
+        pages[f"flags/{page_name(f['code'])}.html"] = page("flag.html.j2", "../", f"Flag {f['code']}",
+                                                 flag=f, cases=flag_cases[f["code"]])
+    pages["graph.html"] = page("graph.html.j2", "", "Dependency graph",
+                               svg=markupsafe.Markup(svg) if svg is not None else None,
+                               graphviz_hint=GRAPHVIZ_HINT)
+    pages["graph.dot"] = dot_source
+    for c in cases:
+        view = advisor.view(c.decision, c.intake, tool_version)
+        inputs = [{"name": s.name, "key": s.key, "label": s.label, "value": c.intake.get(s.key)}
+                  for s in rs.facts.values() if not s.derived]
+        why = [why_not(advisor, c.intake, c.decision, fmt) for fmt in policy.format_precedence
+               if fmt != c.decision["recommendation"]["format"]]
+        pages[f"cases/{c.slug}.html"] = page(
+            "case.html.j2", "../", f"Case {c.intake.case_id}", case=c, view=view, inputs=inputs, why_not=why)
+        _, report_html = advisor.report(c.intake, "html", tool_version)
+        pages[f"cases/{c.slug}.report.html"] = report_html
+    pages[MARKER] = ("This directory is an ipt-advisor rule catalog. `ipt-advisor rules doc` replaces\n"
+                     "it as a whole each time it runs: do not keep other files here.\n")
+    return pages
+
+
+# ------------------------------------------------------------------ writing
+
+def write_catalog(advisor: Advisor, out_dir: str | os.PathLike[str], case_paths: list[Path] | None = None,
+                  tool_version: str = "") -> SiteResult:
+    """Build the whole catalog and publish it at ``out_dir`` (see the module docstring)."""
+    rs = advisor.ruleset
+    target = Path(out_dir)
+    _check_target(target)
+    cases, problems = load_cases(advisor, default_case_paths() if case_paths is None else case_paths)
+    dot_source = graph_dot(rs)
+    svg = render_svg(dot_source)
+    result = SiteResult(target, rules=len(rs.rules), facts=len(rs.facts), cases=len(cases), graph=svg is not None,
+                        problems=problems)
+    result.flags = len(catalog.flag_entries(rs))
+    if svg is None:
+        result.warnings.append(f"warning: Graphviz 'dot' not found: the catalog has no dependency graph; {GRAPHVIZ_HINT}")
+    pages = build_pages(advisor, cases, svg, dot_source, tool_version)
+    _publish({path: text.encode("utf-8") for path, text in pages.items()}, target)
+    result.files = len(pages)
+    return result
+
+
+def _check_target(target: Path) -> None:
+    def refuse(message: str) -> None:
+        raise OutputError([Problem(str(target), None, "", message)])
+
+    if target.is_symlink():
+        refuse("is a symbolic link; give the real directory")
+    if target.exists():
+        if not target.is_dir():
+            refuse("exists and is not a directory")
+        if any(target.iterdir()) and not (target / MARKER).is_file():
+            refuse(f"exists, is not empty and is not a catalog written by ipt-advisor (no {MARKER}); "
+                   "choose a new or empty directory")
+
+
+def _publish(files: dict[str, bytes], target: Path) -> None:
+    """Write ``files`` into a private temporary directory beside ``target``, then swap it in."""
+    parent = target.absolute().parent
+    temp: Path | None = None
+    old: Path | None = None
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        temp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent))
+        for relative, data in sorted(files.items()):
+            path = temp / relative
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            write_atomic_bytes(path, data)
+        if target.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=parent))
+            os.rename(target, old / "catalog")
+        try:
+            os.rename(temp, target)
+        except OSError:
+            if old is not None:
+                os.rename(old / "catalog", target)  # put the previous catalog back
+            raise
+        temp = None
+    except OSError as exc:
+        raise OutputError([Problem(str(target), None, "", f"cannot write: {exc.strerror or exc}")]) from None
+    finally:
+        for leftover in (temp, old):
+            if leftover is not None:
+                shutil.rmtree(leftover, ignore_errors=True)

@@ -1,0 +1,297 @@
+"""A batch of intakes read as a stream of raw records, in input order.
+
+Three input kinds, chosen by what INPUT is:
+
+* a folder: its ``*.yaml``, ``*.yml`` and ``*.json`` files (hidden files skipped), sorted
+  by name, one intake per file;
+* a JSON Lines file (``.jsonl`` / ``.ndjson``): one intake per non-blank line;
+* a CSV file (``.csv``): a header of dotted paths (``findings.grief.present``), one intake
+  per row; an empty cell means the field is absent.
+
+Reading and validating are split on purpose: :class:`Corpus` only reads (cheap, in the
+parent process, one record at a time so memory stays flat whatever the input size) and
+:func:`parse` turns one :class:`RawRecord` into an :class:`~ipt_advisor.intake.Intake`
+(the costly part, run in worker processes). A record never stops the batch: whatever is
+wrong with it is raised as an ``IntakeError`` for that record alone.
+
+While reading, the corpus hashes its input (:attr:`Corpus.sha256`), so a summary can name
+exactly which bytes were audited.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import re
+from typing import Any, Iterator, NamedTuple
+
+from . import yamlio
+from .errors import IntakeError, IptError, Problem
+from .intake import Intake, coerce_strings, from_mapping, load_intake
+
+__all__ = ["Corpus", "CorpusError", "RawRecord", "parse", "redacted_problems", "FOLDER_SUFFIXES"]
+
+FOLDER_SUFFIXES = (".yaml", ".yml", ".json")
+JSONL_SUFFIXES = (".jsonl", ".ndjson")
+CSV_SUFFIXES = (".csv",)
+#: The largest record accepted, as for one intake file.
+MAX_RECORD_BYTES = yamlio.MAX_BYTES
+_UNDECODED = re.compile("[\udc80-\udcff]")  # what surrogateescape makes of a byte that is not UTF-8
+
+
+class CorpusError(IptError):
+    """The batch input as a whole cannot be read (missing, wrong kind, unreadable header)."""
+
+
+class RawRecord(NamedTuple):
+    """One record as read, not yet validated; a tuple so it is cheap to send to a worker."""
+
+    index: int               # 0-based position in the input
+    source: str              # the file shown in messages
+    line: int | None         # where the record starts (JSONL line, CSV row); None for a folder file
+    kind: str                # "doc" (YAML/JSON text), "json" (one JSON line), "row" (CSV cells)
+    data: Any                # bytes for doc/json, dict[str, str] for row
+    problem: str | None = None  # what the reader already found wrong (a line too long, ...)
+
+
+class _HashingReader(io.RawIOBase):
+    """A binary file that feeds every byte it reads into a hash (CSV goes through text decoding)."""
+
+    def __init__(self, raw: Any, digest: Any):
+        self._raw = raw
+        self._digest = digest
+        self.consumed = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        n = self._raw.readinto(buffer)
+        if n:
+            self._digest.update(memoryview(buffer)[:n])
+            self.consumed += n
+        return n or 0
+
+
+class Corpus:
+    """The records of one batch input; iterate :meth:`records` once."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.kind = self._kind(path)
+        self._digest = hashlib.sha256()
+        self._done = False
+        self._size = 0          # bytes (jsonl, csv) or files (folder), for progress
+        self._consumed = 0
+        self._names: list[str] = []
+        if self.kind == "folder":
+            try:
+                names = os.listdir(path)
+            except OSError as exc:
+                raise self._error(f"cannot read folder: {exc.strerror or exc}") from None
+            # names only (not contents): sorting needs them all, and they are small
+            self._names = sorted(n for n in names if n.lower().endswith(FOLDER_SUFFIXES) and not n.startswith(".")
+                                 and os.path.isfile(os.path.join(path, n)))
+            self._size = len(self._names)
+        else:
+            try:
+                with open(path, "rb"):
+                    pass
+                self._size = os.path.getsize(path)
+            except OSError as exc:
+                raise self._error(f"cannot read file: {exc.strerror or exc}") from None
+
+    def _error(self, message: str, line: int | None = None) -> CorpusError:
+        return CorpusError([Problem(self.path, line, "", message)])
+
+    def _kind(self, path: str) -> str:
+        if os.path.isdir(path):
+            return "folder"
+        lower = path.lower()
+        if lower.endswith(JSONL_SUFFIXES):
+            return "jsonl"
+        if lower.endswith(CSV_SUFFIXES):
+            return "csv"
+        if not os.path.exists(path):
+            raise self._error("cannot read: no such file or folder")
+        raise self._error("expected a folder of .yaml/.json intakes, a .jsonl file or a .csv file")
+
+    @property
+    def sha256(self) -> str:
+        """SHA-256 of the input: the file's bytes, or for a folder the list of
+        ``name NUL sha256-of-file`` lines in reading order. Known once fully read."""
+        if not self._done:
+            raise RuntimeError("the input's sha256 is known only after every record was read")
+        return self._digest.hexdigest()
+
+    def progress(self) -> float | None:
+        """Fraction of the input read so far (None when the size is unknown)."""
+        return min(1.0, self._consumed / self._size) if self._size else None
+
+    def records(self) -> Iterator[RawRecord]:
+        """Every record in input order; raises ``CorpusError`` if the input breaks mid-way."""
+        reader = {"folder": self._folder, "jsonl": self._jsonl, "csv": self._csv}[self.kind]
+        yield from reader()
+        self._done = True
+
+    def _folder(self) -> Iterator[RawRecord]:
+        for index, name in enumerate(self._names):
+            source = os.path.join(self.path, name)
+            problem = None
+            try:
+                with open(source, "rb") as handle:
+                    data = handle.read(MAX_RECORD_BYTES + 1)  # one byte over: "too large"
+            except OSError as exc:
+                data, problem = b"", f"cannot read file: {exc.strerror or exc}"
+            self._digest.update(f"{name}\0{hashlib.sha256(data).hexdigest()}\n".encode("utf-8", "surrogateescape"))
+            self._consumed = index + 1
+            yield RawRecord(index, source, None, "doc", data, problem)
+
+    def _jsonl(self) -> Iterator[RawRecord]:
+        index = 0
+        try:
+            handle = open(self.path, "rb")
+        except OSError as exc:
+            raise self._error(f"cannot read file: {exc.strerror or exc}") from None
+        with handle:
+            number = 0
+            while True:
+                line = handle.readline(MAX_RECORD_BYTES + 1)
+                if not line:
+                    break
+                number += 1
+                self._digest.update(line)
+                self._consumed += len(line)
+                problem = None
+                if len(line) > MAX_RECORD_BYTES and not line.endswith(b"\n"):
+                    # skip the rest of an over-long line without holding it
+                    while (more := handle.readline(1 << 20)):
+                        self._digest.update(more)
+                        self._consumed += len(more)
+                        if more.endswith(b"\n"):
+                            break
+                    line, problem = b"", f"line is larger than {MAX_RECORD_BYTES} bytes"
+                elif not line.strip():
+                    continue
+                yield RawRecord(index, self.path, number, "json", line, problem)
+                index += 1
+
+    def _csv(self) -> Iterator[RawRecord]:
+        try:
+            raw = open(self.path, "rb", buffering=0)
+        except OSError as exc:
+            raise self._error(f"cannot read file: {exc.strerror or exc}") from None
+        hashing = _HashingReader(raw, self._digest)
+        # undecodable bytes become lone surrogates, so a bad row is one invalid record, not a dead file
+        text = io.TextIOWrapper(io.BufferedReader(hashing), encoding="utf-8-sig", errors="surrogateescape", newline="")
+        reader = csv.reader(text)
+        with raw:
+            try:
+                header = next(reader, None)
+                if header is None:
+                    raise self._error("file is empty: expected a header of dotted field names")
+                seen: set[str] = set()
+                if _UNDECODED.search("".join(header)):
+                    raise self._error("not UTF-8 text", 1)
+                for column in header:
+                    if column in seen:
+                        raise self._error(f"column {column!r} appears twice in the header", 1)
+                    seen.add(column)
+                index, last = 0, reader.line_num
+                for row in reader:
+                    start, last = last + 1, reader.line_num
+                    self._consumed = hashing.consumed
+                    if not row or not any(cell.strip() for cell in row):
+                        continue
+                    if _UNDECODED.search("".join(row)):
+                        yield RawRecord(index, self.path, start, "row", {}, "not UTF-8 text")
+                    else:
+                        cells: dict[Any, Any] = dict(zip(header, row))
+                        if len(row) > len(header):
+                            cells[None] = row[len(header):]  # as csv.DictReader does: coerce_strings reports it
+                        yield RawRecord(index, self.path, start, "row", cells)
+                    index += 1
+            except csv.Error as exc:
+                raise self._error(f"malformed CSV: {exc}", reader.line_num) from None
+            # what the CSV reader did not need (a trailing newline) still belongs to the hash
+            while hashing.read(1 << 16):
+                pass
+
+
+# --------------------------------------------------------------------------- parsing
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _Duplicate(key)
+        out[key] = value
+    return out
+
+
+class _Duplicate(ValueError):
+    pass
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def parse(record: RawRecord) -> Intake:
+    """Validate one raw record; raises ``IntakeError`` whose problems carry the record's
+    source and line (for JSONL and CSV the record's line, as their values have no own line)."""
+    source, line = record.source, record.line
+    if record.problem is not None:
+        raise IntakeError([Problem(source, line, "", record.problem)])
+    if record.kind == "doc":
+        return load_intake(record.data, source)
+    if record.kind == "json":
+        try:
+            value = json.loads(record.data, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
+        except _Duplicate as exc:
+            raise IntakeError([Problem(source, line, str(exc.args[0]), "duplicate key")]) from None
+        except UnicodeDecodeError as exc:
+            raise IntakeError([Problem(source, line, "", f"not UTF-8 text (byte {exc.start})")]) from None
+        except (ValueError, RecursionError) as exc:
+            column = getattr(exc, "colno", None)
+            where = f" (column {column})" if column else ""
+            message = getattr(exc, "msg", None) or str(exc)
+            raise IntakeError([Problem(source, line, "", f"malformed JSON: {message}{where}")]) from None
+        return _at_line(value, source, line)
+    nested, problems = coerce_strings(record.data, source, line or 0)
+    if problems:
+        try:
+            from_mapping(nested, None, source)
+        except IntakeError as exc:  # report the cell problems and the record's own together
+            problems += [p for p in exc.problems if not any(p.path == q.path for q in problems)]
+        raise IntakeError([Problem(p.source, line, p.path, p.message) for p in problems])
+    return _at_line(nested, source, line)
+
+
+def _at_line(value: Any, source: str, line: int | None) -> Intake:
+    try:
+        return from_mapping(value, None, source)
+    except IntakeError as exc:
+        raise IntakeError([Problem(p.source, line, p.path, p.message) for p in exc.problems]) from None
+
+
+# --------------------------------------------------------------------------- redaction
+
+# A quoted value inside a message: Python repr of a str, either quote style.
+_QUOTED = re.compile(r"""(did you mean )?('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")""")
+# A whole path segment that is a quoted key (an unknown key written as a sentence).
+_TEXT = "<text>"
+
+
+def redact(text: str) -> str:
+    """``text`` with every quoted value replaced by ``<text>``; a suggestion that comes from
+    the schema ("did you mean 'grief'?") is kept. Batch outputs must never echo free text
+    (notes, reasons) that a clinician typed into the wrong field."""
+    return _QUOTED.sub(lambda m: m.group(0) if m.group(1) else _TEXT, text)
+
+
+def redacted_problems(problems: tuple[Problem, ...] | list[Problem]) -> list[dict[str, Any]]:
+    """Problems as JSON-ready dicts (line, path, message) with quoted values redacted."""
+    return [{"line": p.line, "path": redact(p.path), "message": redact(p.message)} for p in problems]

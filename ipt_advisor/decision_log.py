@@ -1,0 +1,197 @@
+"""An append-only, hash-chained decision log: what was decided, when, from which input and rules.
+
+One JSON line per decision::
+
+    {"time": "2026-11-02T09:14:03.512Z", "case": "C-2026-0042", "intake_sha256": "...",
+     "ruleset": {"name": "...", "version": "...", "sha256": "..."}, "tool": "0.1.0",
+     "format": "group", "focus": {"primary": "grief", "secondary": null},
+     "flags": ["SUICIDE_IDEATION"], "status": "complete", "prev": "<hash of the entry before>",
+     "hash": "<sha256 of this entry without 'hash', as canonical JSON>"}
+
+* Only ids, hashes and coded values: no free text from an intake (notes, reasons) ever
+  enters the log. ``time`` is the only field that differs between two runs.
+* ``prev`` of the first entry is 64 zeros; every later ``prev`` is the previous entry's
+  ``hash``. Editing, inserting, deleting or reordering an entry breaks the chain, which
+  :func:`verify` finds and names. Removing entries *at the end* cannot be seen from the
+  file alone: keep the last hash ``verify`` prints somewhere else to detect that too.
+* Writers append with ``O_APPEND`` under an exclusive ``flock``, reading the last entry's
+  hash inside the lock, so concurrent ``assess --log`` and ``audit --log`` runs interleave
+  whole entries and keep one valid chain. The file is created owner-only (0o600).
+"""
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+from datetime import datetime, timezone
+from typing import Any, Iterable
+
+from .errors import IptError, OutputError, Problem
+
+GENESIS = "0" * 64
+_FIELDS = ("time", "case", "intake_sha256", "ruleset", "tool", "format", "focus", "flags", "status", "prev", "hash")
+_TAIL = 8192  # bytes read back from the end to find the last entry (an entry is ~400 bytes)
+
+
+class LogError(IptError):
+    """The decision log is broken: its chain does not verify."""
+
+
+def canonical(entry: dict[str, Any]) -> bytes:
+    """The bytes an entry's hash is computed over: sorted keys, no spaces, UTF-8."""
+    return json.dumps(entry, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def entry_hash(entry: dict[str, Any]) -> str:
+    """sha256 over the canonical JSON of ``entry`` without its ``hash`` key."""
+    return hashlib.sha256(canonical({k: v for k, v in entry.items() if k != "hash"})).hexdigest()
+
+
+def entry(case_id: str, intake_sha256: str, ruleset: dict[str, str], tool_version: str, fmt: str,
+          focus_primary: str | None, focus_secondary: str | None, flags: Iterable[str], status: str) -> dict[str, Any]:
+    """A log entry without ``time``, ``prev`` and ``hash`` (those are set when appended)."""
+    return {
+        "case": case_id, "intake_sha256": intake_sha256,
+        "ruleset": {"name": ruleset["name"], "version": ruleset["version"], "sha256": ruleset["sha256"]},
+        "tool": tool_version, "format": fmt, "focus": {"primary": focus_primary, "secondary": focus_secondary},
+        "flags": list(flags), "status": status,
+    }
+
+
+def entry_for(decision: dict[str, Any], intake_sha256: str, tool_version: str) -> dict[str, Any]:
+    """The log entry for one decision-v1 object."""
+    return entry(decision["intake_id"], intake_sha256, decision["ruleset"], tool_version,
+                 decision["recommendation"]["format"], decision["focus"]["primary"], decision["focus"]["secondary"],
+                 (f["code"] for f in decision["flags"]), decision["status"])
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class DecisionLog:
+    """Appends entries to one log file, keeping the hash chain."""
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def _fail(self, reason: str) -> OutputError:
+        return OutputError([Problem(self.path, None, "", f"cannot append to the decision log: {reason}")])
+
+    def append(self, entries: list[dict[str, Any]]) -> None:
+        """Chain and append ``entries`` (from :func:`entry`) in one write, under an exclusive lock."""
+        if not entries:
+            return
+        flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
+        try:
+            fd = os.open(self.path, flags, 0o600)
+        except OSError as exc:
+            raise self._fail(exc.strerror or str(exc)) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            if os.fstat(fd).st_size == 0:
+                os.fchmod(fd, 0o600)  # a new file: owner-only whatever the umask
+            prev = self._last_hash(fd)
+            stamp = _now()
+            lines = []
+            for item in entries:
+                full = {"time": stamp, **item, "prev": prev}
+                full["hash"] = prev = entry_hash(full)
+                lines.append(json.dumps(full, ensure_ascii=False, separators=(",", ":")) + "\n")
+            data = "".join(lines).encode("utf-8")
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        except OSError as exc:
+            raise self._fail(exc.strerror or str(exc)) from None
+        finally:
+            os.close(fd)  # closing releases the lock
+
+    def _last_hash(self, fd: int) -> str:
+        size = os.fstat(fd).st_size
+        if size == 0:
+            return GENESIS
+        start = max(0, size - _TAIL)
+        tail = os.pread(fd, size - start, start)
+        while not tail.rstrip(b"\n").count(b"\n") and start > 0:  # an unusually long last line
+            start = max(0, start - _TAIL)
+            tail = os.pread(fd, size - start, start)
+        if not tail.endswith(b"\n"):
+            raise self._fail("its last line is incomplete; run `ipt-advisor log verify` on it")
+        last = tail.rstrip(b"\n").rsplit(b"\n", 1)[-1]
+        try:
+            value = json.loads(last)
+            stored = value["hash"]
+        except (ValueError, KeyError, TypeError):
+            raise self._fail("its last line is not a log entry; run `ipt-advisor log verify` on it") from None
+        if not isinstance(stored, str) or entry_hash(value) != stored:
+            raise self._fail("its last entry does not match its hash; run `ipt-advisor log verify` on it")
+        return stored
+
+
+# --------------------------------------------------------------------------- verification
+
+def _read(path: str) -> list[tuple[int, dict[str, Any] | None]]:
+    """(line number, entry or None when the line is not an entry) for every non-blank line."""
+    out: list[tuple[int, dict[str, Any] | None]] = []
+    try:
+        with open(path, "rb") as handle:
+            for number, raw in enumerate(handle, 1):
+                if not raw.strip():
+                    continue
+                try:
+                    value = json.loads(raw)
+                except ValueError:
+                    value = None
+                ok = isinstance(value, dict) and set(value) == set(_FIELDS) \
+                    and isinstance(value.get("hash"), str) and isinstance(value.get("prev"), str)
+                out.append((number, value if ok else None))
+    except OSError as exc:
+        raise LogError([Problem(path, None, "", f"cannot read: {exc.strerror or exc}")]) from None
+    return out
+
+
+def verify(path: str) -> tuple[int, str]:
+    """Check the chain; return (entries, last hash) or raise ``LogError`` naming the first break.
+
+    What a break most likely was, as far as the file can tell:
+
+    * an entry whose own hash does not match its content was **edited**;
+    * an entry whose ``prev`` is the hash of the entry two lines up follows an **inserted** line;
+    * an entry whose ``prev`` is the hash of an entry further down was **reordered**;
+    * an entry whose ``prev`` is found nowhere: the entry before it was **deleted** (or replaced).
+    """
+    rows = _read(path)
+    hashes: dict[str, int] = {}
+    for number, value in rows:
+        if value is not None:
+            hashes.setdefault(value["hash"], number)
+
+    def broken(line: int, message: str) -> LogError:
+        return LogError([Problem(path, line, "", message)])
+
+    prev_hash, prev_line = GENESIS, 0
+    for position, (number, value) in enumerate(rows):
+        if value is None:
+            raise broken(number, "not a decision-log entry: the line was edited or damaged")
+        if entry_hash(value) != value["hash"]:
+            raise broken(number, "entry was edited: its content does not match its hash")
+        if value["prev"] != prev_hash:
+            following = rows[position + 1][1] if position + 1 < len(rows) else None
+            origin = hashes.get(value["prev"])
+            before = f"line {prev_line}" if prev_line else "the start"
+            if origin is not None and origin > number:
+                raise broken(number, f"entries were reordered: this entry belongs after line {origin}")
+            if following is not None and following["prev"] == prev_hash:
+                raise broken(number, f"an entry was inserted here: line {rows[position + 1][0]} follows {before}")
+            if origin is not None:
+                raise broken(number, f"entries were inserted: this entry follows line {origin}, not {before}")
+            if value["prev"] == GENESIS:
+                raise broken(number, f"entries were inserted: this entry starts a chain, yet follows {before}")
+            if not prev_line:
+                raise broken(number, "entries were deleted before this first line: the chain does not start here")
+            raise broken(number, f"an entry was deleted after line {prev_line}, or line {prev_line} was rewritten")
+        prev_hash, prev_line = value["hash"], number
+    return len(rows), prev_hash

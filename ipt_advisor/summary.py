@@ -1,0 +1,249 @@
+"""What a batch of decisions adds up to: counts, rule firing, and clinician concordance.
+
+:class:`Tally` is fed one small :class:`Outcome` per decision (never the decision itself)
+and keeps only counters, so its memory does not grow with the corpus. Clinician departures
+from the recommendation are *returned* by :meth:`Tally.add` for the caller to stream to a
+file, not kept.
+
+Concordance (only for intakes that carry ``clinician_decision``):
+
+* format agreement: the clinician's format equals the recommended format, per recommended
+  format and overall, with a confusion table (recommended x clinician);
+* focus agreement: the clinician's focus equals the recommended *primary* focus (both empty
+  counts as agreement), per recommended primary focus and overall;
+* override rate per rule: for each rule that drove the recommendation (the rules named in
+  ``recommendation.reasons``), how often the clinician chose another format;
+* departures: cases where format or focus differ, with the clinician's stated reason.
+
+The summary holds no wall-clock time, so the same input and rule set give the same bytes.
+"""
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any, Iterable, Iterator, NamedTuple
+
+from .model import RuleSet
+
+SUMMARY_VERSION = 1
+NO_FOCUS = "none"
+FALLBACK = "(no rule: fallback)"
+
+
+class Outcome(NamedTuple):
+    """The parts of one decision (and its intake) that a summary and a decision log need."""
+
+    index: int
+    source: str
+    line: int | None
+    case_id: str
+    intake_sha256: str
+    status: str
+    format: str
+    focus_primary: str | None
+    focus_secondary: str | None
+    flags: tuple[str, ...]
+    fired: tuple[str, ...]
+    reason_rules: tuple[str | None, ...]
+    clinician: tuple[str, str | None, str | None] | None  # (format, focus, reason)
+
+
+def outcome(index: int, source: str, line: int | None, intake: Any, decision: dict[str, Any]) -> Outcome:
+    """Extract an :class:`Outcome` from a decision and the intake it was made for."""
+    clinician = None
+    if intake.record.get("clinician_decision") is not None:
+        given = intake.record["clinician_decision"]
+        clinician = (given["format"], given.get("focus"), given.get("reason"))
+    rec = decision["recommendation"]
+    return Outcome(
+        index, source, line, decision["intake_id"], intake.sha256, decision["status"], rec["format"],
+        decision["focus"]["primary"], decision["focus"]["secondary"],
+        tuple(f["code"] for f in decision["flags"]),
+        tuple(t["rule"] for t in decision["trace"]),
+        tuple(r["rule"] for r in rec.get("reasons", ())),
+        clinician,
+    )
+
+
+def percent(part: int, whole: int) -> float | None:
+    """``part`` of ``whole`` in percent, one decimal; None when there is nothing to divide."""
+    return round(100.0 * part / whole, 1) if whole else None
+
+
+def _ordered(counter: Counter[str], order: Iterable[str], keep_zero: bool = True) -> dict[str, int]:
+    """Counts in a fixed order (declared values first, any others after, sorted)."""
+    known = list(dict.fromkeys(order))
+    out = {k: counter.get(k, 0) for k in known if keep_zero or counter.get(k)}
+    out.update((k, counter[k]) for k in sorted(set(counter) - set(known)))
+    return out
+
+
+class Tally:
+    """Counters over a stream of outcomes and invalid records."""
+
+    def __init__(self, ruleset: RuleSet):
+        self.ruleset = ruleset
+        self.records = 0
+        self.invalid = 0
+        self.engine_errors = 0
+        self.status: Counter[str] = Counter()
+        self.format: Counter[str] = Counter()
+        self.focus: Counter[str] = Counter()
+        self.flags: Counter[str] = Counter()
+        self.fired: Counter[str] = Counter()
+        # concordance
+        self.clinician = 0
+        self.confusion: Counter[tuple[str, str]] = Counter()
+        self.focus_pairs: Counter[tuple[str, str]] = Counter()
+        self.rule_cases: Counter[str] = Counter()
+        self.rule_overridden: Counter[str] = Counter()
+        self.departures = 0
+        self.departures_with_reason = 0
+
+    def add_invalid(self, engine: bool = False) -> None:
+        self.records += 1
+        if engine:
+            self.engine_errors += 1
+        else:
+            self.invalid += 1
+
+    def add(self, o: Outcome) -> dict[str, Any] | None:
+        """Count one decision; return the departure record when the clinician departed from it."""
+        self.records += 1
+        self.status[o.status] += 1
+        self.format[o.format] += 1
+        self.focus[o.focus_primary or NO_FOCUS] += 1
+        self.flags.update(o.flags)
+        self.fired.update(o.fired)
+        if o.clinician is None:
+            return None
+        clin_format, clin_focus, reason = o.clinician
+        self.clinician += 1
+        self.confusion[(o.format, clin_format)] += 1
+        self.focus_pairs[(o.focus_primary or NO_FOCUS, clin_focus or NO_FOCUS)] += 1
+        for rule in dict.fromkeys(o.reason_rules):
+            key = rule or FALLBACK
+            self.rule_cases[key] += 1
+            self.rule_overridden[key] += clin_format != o.format
+        departs = [name for name, differs in (("format", clin_format != o.format),
+                                               ("focus", (clin_focus or None) != o.focus_primary)) if differs]
+        if not departs:
+            return None
+        self.departures += 1
+        self.departures_with_reason += bool(reason)
+        return {
+            "case": o.case_id, "source": o.source, "line": o.line, "departs": departs,
+            "recommended": {"format": o.format, "focus": o.focus_primary},
+            "clinician": {"format": clin_format, "focus": clin_focus},
+            "reason": reason,
+        }
+
+    # ----------------------------------------------------------------------- output
+
+    def as_dict(self, *, input_path: str, input_kind: str, input_sha256: str, tool_version: str,
+                departures_file: str) -> dict[str, Any]:
+        """The summary as JSON-ready data, key order fixed."""
+        rs = self.ruleset
+        policy = rs.policies
+        assert policy is not None
+        formats = policy.format_precedence
+        areas = (*policy.focus_areas, NO_FOCUS)
+        active = [r.id for r in rs.active_rules]
+        return {
+            "summary_version": SUMMARY_VERSION,
+            "tool_version": tool_version,
+            "input": {"path": input_path, "kind": input_kind, "sha256": input_sha256},
+            "ruleset": {"name": rs.name, "version": rs.version, "sha256": rs.sha256},
+            "records": {"total": self.records, "assessed": self.records - self.invalid - self.engine_errors,
+                        "invalid": self.invalid, "engine_errors": self.engine_errors},
+            "status": _ordered(self.status, ("complete", "incomplete")),
+            "format": _ordered(self.format, formats),
+            "focus": _ordered(self.focus, areas),
+            "flags": _ordered(self.flags, rs.flags),
+            "rules": {
+                "fired": _ordered(self.fired, active),
+                "never_fired": [rid for rid in active if not self.fired.get(rid)],
+            },
+            "concordance": self._concordance(formats, areas, departures_file) if self.clinician else None,
+        }
+
+    def _concordance(self, formats: tuple[str, ...], areas: tuple[str, ...], departures_file: str) -> dict[str, Any]:
+        clinician_formats = (*formats, *sorted({c for _, c in self.confusion} - set(formats)))
+        recommended = (*formats, *sorted({r for r, _ in self.confusion} - set(formats)))
+
+        def agreement(pairs: Counter[tuple[str, str]], keys: tuple[str, ...]) -> tuple[dict[str, Any], dict[str, Any]]:
+            per: dict[str, Any] = {}
+            for key in keys:
+                total = sum(n for (r, _), n in pairs.items() if r == key)
+                if total:
+                    agree = pairs.get((key, key), 0)
+                    per[key] = {"cases": total, "agree": agree, "percent": percent(agree, total)}
+            agree_all = sum(n for (r, c), n in pairs.items() if r == c)
+            overall = {"cases": self.clinician, "agree": agree_all, "percent": percent(agree_all, self.clinician)}
+            return overall, per
+
+        format_all, format_per = agreement(self.confusion, recommended)
+        focus_keys = (*areas, *sorted({r for r, _ in self.focus_pairs} - set(areas)))
+        focus_all, focus_per = agreement(self.focus_pairs, focus_keys)
+        rule_order = [r.id for r in self.ruleset.rules] + [FALLBACK]
+        rules = sorted(self.rule_cases, key=lambda r: rule_order.index(r) if r in rule_order else len(rule_order))
+        return {
+            "cases": self.clinician,
+            "format": {"overall": format_all, "by_recommended": format_per},
+            "confusion": {
+                "rows": "recommended", "columns": "clinician",
+                "table": {r: {c: self.confusion.get((r, c), 0) for c in clinician_formats}
+                          for r in recommended if any(self.confusion.get((r, c)) for c in clinician_formats)},
+            },
+            "focus": {"overall": focus_all, "by_recommended": focus_per},
+            "override_by_rule": {
+                rid: {"cases": self.rule_cases[rid], "overridden": self.rule_overridden[rid],
+                      "percent": percent(self.rule_overridden[rid], self.rule_cases[rid])}
+                for rid in rules
+            },
+            "departures": {"cases": self.departures, "with_reason": self.departures_with_reason,
+                           "file": departures_file},
+        }
+
+
+def summary_json(summary: dict[str, Any]) -> str:
+    """The summary as stable JSON text (contract key order, final newline)."""
+    return json.dumps(summary, indent=2, ensure_ascii=False) + "\n"
+
+
+# --------------------------------------------------------------------------- Markdown
+
+_env: Any = None
+
+
+def markdown_environment() -> Any:
+    """The Jinja2 environment for batch reports (same loader and safety settings as
+    :mod:`ipt_advisor.report`: templates are files, data is only ever a variable,
+    ``StrictUndefined``, Markdown text escaped by the ``md`` filter)."""
+    global _env
+    if _env is None:
+        import jinja2
+
+        from .report import md_code, md_escape, templates_dir
+
+        env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(str(templates_dir())),
+            autoescape=False,
+            undefined=jinja2.StrictUndefined,
+            keep_trailing_newline=True,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        env.filters.update(md=md_escape, code=md_code, pct=format_percent)
+        _env = env
+    return _env
+
+
+def format_percent(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1f} %"
+
+
+def render_summary_md(summary: dict[str, Any], departures: Iterable[dict[str, Any]]) -> Iterator[str]:
+    """The Markdown summary, streamed: ``departures`` is read lazily (it may be long)."""
+    template = markdown_environment().get_template("audit_summary.md.j2")
+    return template.generate(s=summary, departures=departures)  # type: ignore[no-any-return]

@@ -1,0 +1,171 @@
+"""The HTML catalog and an HTML report, opened in a real headless Chromium.
+
+Needs Debian's ``chromium`` and Playwright for Python (``pip install playwright``; the
+browser Playwright would download is NOT used, so ``playwright install`` is not needed).
+Missing either, the tests skip with the install command, except under CI (env ``CI``
+set), where they fail: CI must prove they ran (``.ci/run`` installs chromium).
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+from collections import deque
+from pathlib import Path
+from urllib.parse import unquote, urldefrag, urljoin, urlparse
+
+import pytest
+from click.testing import CliRunner
+
+from cli import cli
+from conftest import ROOT
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+def _missing() -> str | None:
+    if not os.path.exists(CHROMIUM):
+        return "chromium not found: install with apt-get install -y chromium (Debian package)"
+    if importlib.util.find_spec("playwright") is None:
+        return "playwright not installed: install with pip install -e '.[test]' (or pip install playwright)"
+    return None
+
+
+@pytest.fixture(scope="module")
+def browser():
+    reason = _missing()
+    if reason:
+        if os.environ.get("CI"):
+            pytest.fail(f"browser tests must run in CI: {reason}")
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    """A fresh page that records console errors and uncaught exceptions."""
+    context = browser.new_context(java_script_enabled=True)
+    tab = context.new_page()
+    tab.errors = []
+    tab.on("console", lambda msg: tab.errors.append(f"{tab.url}: {msg.text}") if msg.type == "error" else None)
+    tab.on("pageerror", lambda exc: tab.errors.append(f"{tab.url}: {exc}"))
+    yield tab
+    context.close()
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory) -> Path:
+    rules = tmp_path_factory.mktemp("frozen") / "rules"
+    shutil.copytree(ROOT / "rules", rules)
+    out = tmp_path_factory.mktemp("site") / "catalog"
+    result = CliRunner().invoke(cli, ["rules", "doc", "-o", str(out), "--rules", str(rules)])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def links(tab) -> list[str]:
+    """Every link target on the page: HTML anchors and SVG anchors (href or xlink:href)."""
+    return tab.eval_on_selector_all(
+        "a", "els => els.map(a => a.getAttribute('href') || a.getAttribute('xlink:href'))"
+        " .filter(h => h !== null)")
+
+
+def test_every_catalog_link_resolves_and_no_page_logs_an_error(page, site: Path) -> None:
+    start = (site / "index.html").as_uri()
+    queue, seen, broken = deque([start]), {start}, []
+    ids: dict[str, set[str]] = {}
+    anchors: list[tuple[str, str, str]] = []
+    while queue:
+        url = queue.popleft()
+        page.goto(url)
+        ids[url] = set(page.eval_on_selector_all("[id]", "els => els.map(e => e.id)"))
+        for href in links(page):
+            target, fragment = urldefrag(urljoin(url, href))
+            assert urlparse(target).scheme == "file", f"{url} links outside the catalog: {href}"
+            path = Path(unquote(urlparse(target).path))
+            if not path.is_file():
+                broken.append(f"{url} -> {href}")
+                continue
+            if fragment:
+                anchors.append((url, target, fragment))
+            if path.suffix == ".html" and target not in seen:
+                seen.add(target)
+                queue.append(target)
+    assert broken == []
+    for url, target, fragment in anchors:
+        assert fragment in ids[target], f"{url} links to a missing #{fragment} in {target}"
+    assert page.errors == []
+    every_page = {p.as_uri() for p in site.rglob("*.html")}
+    assert seen == every_page, f"pages nobody links to: {sorted(every_page - seen)}"
+
+
+def test_search_box_and_filters_narrow_the_rules_table(page, site: Path) -> None:
+    page.goto((site / "index.html").as_uri())
+    rows = page.locator("#rules-table tbody tr")
+    total = rows.count()
+    visible = page.locator("#rules-table tbody tr:not([hidden])")
+    assert visible.count() == total > 10
+    assert page.text_content("#rules-count") == f"{total} of {total} rules shown"
+
+    page.fill("#search", "imminent")
+    shown = visible.count()
+    assert 0 < shown < total
+    for text in visible.evaluate_all("rs => rs.map(r => r.getAttribute('data-search'))"):
+        assert "imminent" in text
+    assert page.text_content("#rules-count") == f"{shown} of {total} rules shown"
+    assert page.locator("#rules-table tbody tr:not([hidden]) a", has_text="RISK-SI-IMMINENT").count() == 1
+
+    page.fill("#search", "")
+    page.select_option("#filter-area", "safety")
+    areas = visible.evaluate_all("rs => rs.map(r => r.getAttribute('data-area'))")
+    assert areas and set(areas) == {"safety"} and len(areas) < total
+
+    page.select_option("#filter-area", "")
+    page.select_option("#filter-flag", "MORE_SEVERE")
+    flags = visible.evaluate_all("rs => rs.map(r => r.getAttribute('data-flags'))")
+    assert flags and all("MORE_SEVERE" in f.split() for f in flags)
+    page.select_option("#filter-flag", "")
+    assert visible.count() == total
+    assert page.errors == []
+
+
+def test_dependency_graph_renders(page, site: Path) -> None:
+    if shutil.which("dot") is None:
+        if os.environ.get("CI"):
+            pytest.fail("Graphviz 'dot' is missing in CI: .ci/run installs it")
+        pytest.skip("Graphviz 'dot' not installed: install with apt-get install graphviz")
+    page.goto((site / "graph.html").as_uri())
+    svg = page.locator("#graph svg")
+    assert svg.count() == 1
+    box = svg.bounding_box()
+    assert box is not None and box["width"] > 100 and box["height"] > 100
+    nodes = page.locator("#graph svg g.node")
+    rule_pages = len(list((site / "rules").glob("*.html")))
+    assert nodes.count() > rule_pages
+    first_rule = page.locator("#graph svg a[*|href^='rules/']").first
+    assert first_rule.bounding_box()["width"] > 0
+    first_rule.click()
+    page.wait_for_load_state()
+    assert "/rules/" in page.url and page.locator("h1").count() == 1
+    assert page.errors == []
+
+
+def test_html_report_opens_cleanly(page, tmp_path: Path) -> None:
+    out = tmp_path / "report.html"
+    result = CliRunner().invoke(cli, ["assess", str(ROOT / "examples" / "demo.yaml"), "--format", "html", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    page.goto(out.as_uri())
+    assert page.locator("h1").inner_text().startswith("IPT advisor report")
+    assert page.locator("#why .step").count() > 0
+    for href in links(page):
+        assert href.startswith("#") and page.locator(href).count() == 1
+    assert page.errors == []

@@ -1,0 +1,44 @@
+"""The test cases embedded in the shipped rule files, one pytest case each.
+
+Same code path as ``ipt-advisor rules test`` (``ipt_advisor.ruletests``), so a
+failing case reads the same in both places; plus coverage (every active rule
+fired by at least one case) and a clean lint.
+"""
+from __future__ import annotations
+
+import pytest
+
+from ipt_advisor import ruletests
+from ipt_advisor.advisor import Advisor
+from ipt_advisor.ruleload import lint
+
+
+def _cases() -> list:
+    advisor = Advisor.load()
+    return [pytest.param(rule, test, id=f"{rule.id}::{test.name}") for rule, test in ruletests.cases(advisor)]
+
+
+@pytest.mark.parametrize(("rule", "test"), _cases())
+def test_embedded_case(rule, test) -> None:
+    result = ruletests.run_case(Advisor.load(), rule, test)
+    assert result.passed, f"{result.location}: " + "; ".join(result.failures)
+
+
+def test_every_active_rule_is_fired_by_a_case() -> None:
+    advisor = Advisor.load()
+    counts = ruletests.coverage(advisor, ruletests.run_all(advisor))
+    never = sorted(rid for rid, n in counts.items() if n == 0)
+    assert not never, f"active rules no test case fires: {never}"
+    assert counts, "no active rules"
+
+
+def test_shipped_rules_lint_clean() -> None:
+    ruleset, problems = lint()
+    assert ruleset is not None
+    assert problems == [], "\n".join(str(p) for p in problems)
+
+
+def test_every_active_rule_has_a_firing_and_a_silent_case() -> None:
+    for rule in Advisor.load().ruleset.active_rules:
+        outcomes = {t.expect.get("fires") for t in rule.tests}
+        assert {True, False} <= outcomes, rule.id
