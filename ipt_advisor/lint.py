@@ -17,7 +17,9 @@ from .model import (
     AddCondition, ChooseFormat, Derive, ExcludeFormat, FactSpec, Leaf, ProposeFocus, RaiseFlag,
     Rule, RuleSet, SetStatus, leaves, ORDER_OPS, PRESENCE_OPS, SET_OPS,
 )
+from .model import nnf
 from .ruleload import suggest, type_name
+from .satisfiable import never_true
 
 STATUSES = ("complete", "incomplete")
 MAX_DISJUNCTS = 32
@@ -26,6 +28,7 @@ MAX_DISJUNCTS = 32
 class _Out:
     def __init__(self) -> None:
         self.problems: list[Problem] = []
+        self.made: dict[str, list[Any]] = {}  # derived fact -> values active rules set
 
     def add(self, where: Rule | FactSpec | None, line: int | None, path: str, message: str, source: str = "") -> None:
         if isinstance(where, Rule):
@@ -37,6 +40,7 @@ class _Out:
 def lint_ruleset(ruleset: RuleSet) -> list[Problem]:
     """Every meaning-level problem of ``ruleset`` (empty list when clean)."""
     out = _Out()
+    out.made = _derived_values(ruleset)
     manifest = f"{ruleset.root}/ruleset.yaml"
     facts_file = f"{ruleset.root}/facts.yaml"
     _check_facts(ruleset, out, facts_file)
@@ -50,6 +54,7 @@ def lint_ruleset(ruleset: RuleSet) -> list[Problem]:
             seen[rule.id] = rule
         _check_rule(ruleset, rule, out)
     _check_graph(ruleset, out)
+    _check_conflicts(ruleset, out)
     return out.problems
 
 
@@ -130,6 +135,11 @@ def _check_rule(ruleset: RuleSet, rule: Rule, out: _Out) -> None:
             out.add(rule, None, "references", f"unknown source {ref!r}{suggest(ref, ruleset.sources)}")
     for leaf in leaves(rule.when):
         _check_leaf(ruleset, rule, leaf, out)
+    made = out.made
+    if rule.status == "active" and not any(f not in made for f in deps.reads(rule, ruleset)) \
+            and never_true(rule.when, ruleset.facts, made):
+        out.add(rule, None, "when", "can never fire: the condition contradicts itself "
+                "or needs a derived value no active rule sets")
     if len(disjuncts(rule.when, ruleset)) > MAX_DISJUNCTS:
         out.add(rule, None, "when", f"condition expands to more than {MAX_DISJUNCTS} alternatives; split the rule")
     for effect in rule.then:
@@ -140,8 +150,6 @@ def _check_rule(ruleset: RuleSet, rule: Rule, out: _Out) -> None:
             out.add(rule, None, "tests", "an active rule needs at least one test where it fires and one where it stays silent")
     for t in rule.tests:
         _check_expect(ruleset, rule, t.expect, t.line, out)
-    if p is None:
-        return
 
 
 def _check_effect(ruleset: RuleSet, rule: Rule, effect: Any, out: _Out) -> None:
@@ -212,3 +220,43 @@ def _check_graph(ruleset: RuleSet, out: _Out) -> None:
     for cycle in cycles:
         first = ruleset.rule(cycle[0])
         out.add(first, None, "then", f"derivation cycle: {' -> '.join(cycle)}")
+
+
+def _derived_values(ruleset: RuleSet) -> dict[str, list[Any]]:
+    made: dict[str, list[Any]] = {}
+    for rule in ruleset.active_rules:
+        for effect in rule.then:
+            if isinstance(effect, Derive):
+                made.setdefault(effect.fact, []).append(effect.value)
+    return made
+
+
+def _check_conflicts(ruleset: RuleSet, out: _Out) -> None:
+    """Two active rules with the same condition that ask for different formats
+    contradict each other: which one the author meant is not decidable."""
+    p = ruleset.policies
+    if p is None:
+        return
+    seen: dict[Any, tuple[Rule, set[str]]] = {}
+    for rule in ruleset.active_rules:
+        formats = {f for e in rule.then if isinstance(e, (ChooseFormat, ExcludeFormat))
+                   and e.format in p.format_precedence
+                   and (f := e.format if isinstance(e, ChooseFormat) else "not " + e.format)}
+        if not formats:
+            continue
+        key = _freeze(nnf(rule.when))
+        if key in seen and seen[key][1] != formats:
+            other = seen[key][0]
+            out.add(rule, None, "then", f"conflicts with {other.id} ({other.location}): same condition, "
+                    f"different format ({', '.join(sorted(formats))} vs {', '.join(sorted(seen[key][1]))})")
+        seen.setdefault(key, (rule, formats))
+
+
+def _freeze(cond: Any) -> Any:
+    """A hashable, location-free form of a condition, for comparing rules."""
+    if isinstance(cond, Leaf):
+        value = tuple(cond.value) if isinstance(cond.value, list) else cond.value
+        return ("leaf", cond.fact, cond.op, value)
+    if hasattr(cond, "items"):
+        return (type(cond).__name__, tuple(_freeze(c) for c in cond.items))
+    return ("not", _freeze(cond.item))

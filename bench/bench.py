@@ -1,0 +1,367 @@
+"""ipt-advisor benchmarks: a script that prints numbers, not a test that asserts them.
+
+    python bench/bench.py                 # audit 20,000 intakes, cold start, engine per intake
+    python bench/bench.py --n 50000       # a bigger audit
+    python bench/bench.py --flat          # + memory flatness: audit 200,000 vs 20,000 (slow)
+    python bench/bench.py --memory        # + 50,000 assessments in one process, RSS before/after
+    python bench/bench.py --all           # everything
+
+What is measured:
+
+* audit end to end: the ``ipt-advisor audit`` console script on N synthetic JSONL intakes
+  (seeded, covering every pathway: risk, specialist, severity bands, adolescents,
+  perinatal, group exclusions, each focus area, clinician decisions), wall-clock intakes/s
+  and the peak RSS of the process tree (parent + workers, sampled from /proc every 20 ms;
+  the largest single process is shown too);
+* cold start: ``ipt-advisor assess examples/demo.yaml`` (text report), median of 9 runs;
+* the engine alone: ``Advisor.assess`` per intake (validation excluded), the durable-rules
+  run inside it, and a plain-Python evaluation of the same rules (``evaluate.truth`` over the
+  active rules by derivation depth), which must fire the same rules;
+* memory: 50,000 ``Advisor.assess`` calls in one process, RSS before and after.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def console_script() -> str:
+    """The ipt-advisor console script next to this Python (the venv's), else the one on PATH."""
+    local = Path(sys.executable).parent / "ipt-advisor"
+    return str(local) if local.exists() else "ipt-advisor"
+
+
+# --------------------------------------------------------------------------- synthetic intakes
+
+def synthetic(rng: random.Random, i: int) -> dict[str, Any]:
+    """One valid intake; the mix is skewed towards what a clinic sees, yet reaches every rule."""
+    roll = rng.random
+    age = rng.choice([rng.randint(18, 80)] * 8 + [rng.randint(12, 17), rng.randint(6, 11)])
+    record: dict[str, Any] = {
+        "intake_version": 1, "id": f"B-{i:07d}", "assessed_on": f"2025-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}",
+        "age": age,
+        "measures": {"phq9": rng.randint(0, 27)},
+    }
+    if roll() < 0.15 and 16 <= age <= 50:
+        record["perinatal"] = rng.choice(["pregnant", "postpartum"])
+    for name, hi, p in (("phq9_item9", 3, 0.9), ("gad7", 21, 0.6), ("spin", 68, 0.4)):
+        if roll() < p:
+            record["measures"][name] = rng.choice([0, 0, 0, rng.randint(0, hi)])
+    risk: dict[str, Any] = {}
+    if roll() < 0.92:  # the C-SSRS screen is usually done
+        active = roll() < 0.12
+        cssrs: dict[str, Any] = {"wish_dead": roll() < 0.2, "active_thoughts": active, "behavior_3m": roll() < 0.03}
+        if active:
+            cssrs.update(method=roll() < 0.5, intent=roll() < 0.2, plan=roll() < 0.1)
+        if roll() < 0.03:
+            del cssrs[rng.choice(list(cssrs))]  # a question not asked
+        risk["cssrs"] = cssrs
+    for name, p in (("psychosis", 0.02), ("mania_history", 0.03), ("hostility", 0.02), ("harm_to_others", 0.01),
+                    ("acute_crisis", 0.04)):
+        if roll() < p:
+            risk[name] = True
+    if roll() < 0.1:
+        risk["substance"] = rng.choice(["misuse", "misuse", "dependence"])
+    if roll() < 0.06:
+        risk["cognitive_impairment"] = rng.choice(["mild", "severe"])
+    record["risk"] = risk
+    findings: dict[str, Any] = {}
+    if roll() < 0.35:
+        findings["grief"] = {"present": True, "months_since_death": rng.choice([rng.randint(0, 11), rng.randint(12, 60)]),
+                             "onset_linked": roll() < 0.6}
+    if roll() < 0.35:
+        findings["role_dispute"] = {"present": True, "with": "partner",
+                                    "stage": rng.choice(["renegotiation", "impasse", "dissolution"]),
+                                    "onset_linked": roll() < 0.5}
+        if roll() < 0.9:
+            findings["role_dispute"]["violence"] = roll() < 0.1
+    if roll() < 0.45:
+        findings["role_transition"] = {"present": True, "kind": "job loss", "onset_linked": roll() < 0.6}
+    if roll() < 0.3:
+        findings["isolation"] = {"present": True, "onset_linked": roll() < 0.3}
+    for name in ("social_anxiety", "group_discomfort"):
+        if roll() < 0.3:
+            findings[name] = rng.choice(["none", "mild", "moderate", "severe"])
+    record["findings"] = findings
+    prefs: dict[str, Any] = {}
+    if roll() < 0.5:
+        prefs["format"] = rng.choice(["group", "individual", "either"])
+    if roll() < 0.08:
+        prefs["confidentiality_concern"] = True
+    if roll() < 0.08:
+        prefs["can_attend_group_times"] = False
+    record["preferences"] = prefs
+    if roll() < 0.3:
+        record["notes"] = "Synthetic case for benchmarking; no real person."
+    if roll() < 0.6:
+        decision: dict[str, Any] = {"format": rng.choice(["group", "individual", "defer"])}
+        if roll() < 0.8:
+            decision["focus"] = rng.choice(["grief", "role_dispute", "role_transition", "isolation"])
+        if roll() < 0.3:
+            decision["reason"] = "Clinical judgement (synthetic)."
+        record["clinician_decision"] = decision
+    return record
+
+
+def write_corpus(path: Path, n: int, seed: int = 20261) -> None:
+    rng = random.Random(seed)
+    with path.open("w", encoding="utf-8") as handle:
+        for i in range(n):
+            handle.write(json.dumps(synthetic(rng, i), separators=(",", ":")) + "\n")
+
+
+# --------------------------------------------------------------------------- process-tree memory
+
+def _rss_kb(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as handle:
+            for line in handle:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def _tree(pid: int) -> list[int]:
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        try:
+            with open(f"/proc/{p}/task/{p}/children") as handle:
+                todo.extend(int(c) for c in handle.read().split())
+        except OSError:
+            pass
+    return out
+
+
+def run_measured(cmd: list[str]) -> tuple[float, int, int, subprocess.CompletedProcess[str]]:
+    """Run ``cmd``; return (wall seconds, peak RSS of the tree in KB, peak single process KB, result)."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    peak_tree = peak_one = 0
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak_tree, peak_one
+        while not done.is_set():
+            sizes = [_rss_kb(p) for p in _tree(proc.pid)]
+            peak_tree = max(peak_tree, sum(sizes))
+            peak_one = max(peak_one, max(sizes, default=0))
+            done.wait(0.02)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    out, err = proc.communicate()
+    wall = time.perf_counter() - start
+    done.set()
+    sampler.join()
+    return wall, peak_tree, peak_one, subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+
+
+def bench_audit(n: int, workdir: Path, jobs: int | None) -> dict[str, Any]:
+    corpus = workdir / f"corpus-{n}.jsonl"
+    if not corpus.exists():
+        write_corpus(corpus, n)
+    cmd = [console_script(), "audit", str(corpus), "-o", str(workdir / f"out-{n}")]
+    if jobs:
+        cmd += ["--jobs", str(jobs)]
+    wall, tree, one, result = run_measured(cmd)
+    if result.returncode != 0:
+        raise SystemExit(f"audit failed ({result.returncode}): {result.stderr.strip()}")
+    summary = json.loads((workdir / f"out-{n}" / "summary.json").read_text())
+    return {"n": n, "wall": wall, "rate": n / wall, "tree_mb": tree / 1024, "one_mb": one / 1024,
+            "assessed": summary["records"]["assessed"], "never_fired": summary["rules"]["never_fired"],
+            "corpus_mb": corpus.stat().st_size / 1e6}
+
+
+# --------------------------------------------------------------------------- cold start
+
+def bench_cold(runs: int = 9) -> dict[str, float]:
+    cmd = [console_script(), "assess", str(ROOT / "examples" / "demo.yaml")]
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+        times.append(time.perf_counter() - start)
+    bare = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "pass"], check=True)
+        bare.append(time.perf_counter() - start)
+    return {"median_ms": statistics.median(times) * 1000, "min_ms": min(times) * 1000,
+            "python_ms": statistics.median(bare) * 1000}
+
+
+# --------------------------------------------------------------------------- engine alone
+
+def direct_fired(ruleset: Any, values: dict[str, Any], order: list[Any]) -> list[str]:
+    """The rules a plain-Python evaluator fires: by derivation depth, derived facts as they appear."""
+    from ipt_advisor.evaluate import truth
+    from ipt_advisor.model import Derive
+
+    derived: dict[str, list[Any]] = {}
+    fired = []
+    for rule in order:
+        if truth(rule.when, values, derived) is True:
+            fired.append(rule.id)
+            for effect in rule.then:
+                if isinstance(effect, Derive):
+                    seen = derived.setdefault(effect.fact, [])
+                    if effect.value not in seen:
+                        seen.append(effect.value)
+    return fired
+
+
+def bench_engine(n: int = 3000) -> dict[str, Any]:
+    from ipt_advisor import deps
+    from ipt_advisor.advisor import Advisor
+    from ipt_advisor.facts import engine_fact, input_values
+    from ipt_advisor.intake import from_mapping
+
+    advisor = Advisor.load()
+    rs = advisor.ruleset
+    rng = random.Random(7)
+    intakes = [from_mapping(synthetic(rng, i), None, "bench") for i in range(n)]
+    depth, _ = deps.depths(rs)
+    order = sorted(rs.active_rules, key=lambda r: (depth[r.id], rs.active_rules.index(r)))
+    for intake in intakes[:200]:  # warm up
+        advisor.assess(intake)
+
+    start = time.perf_counter()
+    for intake in intakes:
+        from_mapping(intake.record, None, "bench")
+    validate = (time.perf_counter() - start) / n
+
+    start = time.perf_counter()
+    decisions = [advisor.assess(intake) for intake in intakes]
+    assess = (time.perf_counter() - start) / n
+
+    start = time.perf_counter()
+    for d in decisions:
+        json.dumps(d, ensure_ascii=False, separators=(",", ":"))
+    dumps = (time.perf_counter() - start) / n
+
+    values_all = [input_values(intake, rs) for intake in intakes]
+    facts = [engine_fact(v) for v in values_all]
+    start = time.perf_counter()
+    runs = [advisor.engine.run(fact, "bench") for fact in facts]
+    engine = (time.perf_counter() - start) / n
+
+    start = time.perf_counter()
+    direct = [direct_fired(rs, values, order) for values in values_all]
+    plain = (time.perf_counter() - start) / n
+
+    disagree = sum(set(run.fired) != set(d) for run, d in zip(runs, direct))
+    return {"n": n, "validate_us": validate * 1e6, "assess_us": assess * 1e6, "engine_us": engine * 1e6,
+            "direct_us": plain * 1e6, "dumps_us": dumps * 1e6, "disagree": disagree,
+            "rules": len(rs.active_rules)}
+
+
+# --------------------------------------------------------------------------- memory in one process
+
+def bench_memory(n: int = 50_000) -> dict[str, float]:
+    from ipt_advisor.advisor import Advisor
+    from ipt_advisor.intake import from_mapping
+
+    advisor = Advisor.load()
+    rng = random.Random(11)
+    pool = [from_mapping(synthetic(rng, i), None, "bench") for i in range(500)]
+    for intake in pool:
+        advisor.assess(intake)
+    before = _rss_kb(os.getpid()) / 1024
+    start = time.perf_counter()
+    for i in range(n):
+        advisor.assess(pool[i % len(pool)])
+        if i == n // 2:
+            middle = _rss_kb(os.getpid()) / 1024
+    seconds = time.perf_counter() - start
+    after = _rss_kb(os.getpid()) / 1024
+    return {"n": n, "before_mb": before, "middle_mb": middle, "after_mb": after, "seconds": seconds}
+
+
+# --------------------------------------------------------------------------- report
+
+def machine() -> str:
+    model = "unknown CPU"
+    try:
+        for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
+            if line.startswith("Model name:"):
+                model = line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return f"{os.cpu_count()} CPUs, {model}, Python {platform.python_version()}, {platform.system()} {platform.release()}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=20_000, help="intakes for the audit benchmark (default 20,000)")
+    parser.add_argument("--jobs", type=int, default=None, help="pass --jobs to audit (default: its own, one per CPU)")
+    parser.add_argument("--flat", action="store_true", help="also audit 200,000 intakes and compare peak RSS with 20,000")
+    parser.add_argument("--memory", action="store_true", help="also run 50,000 assessments in one process (RSS before/after)")
+    parser.add_argument("--all", action="store_true", help="everything")
+    args = parser.parse_args()
+
+    print(f"machine: {machine()}")
+    rows: list[tuple[str, str]] = []
+    with tempfile.TemporaryDirectory(prefix="ipt-bench-") as tmp:
+        work = Path(tmp)
+        a = bench_audit(args.n, work, args.jobs)
+        rows += [
+            (f"audit {a['n']:,} JSONL intakes ({a['corpus_mb']:.1f} MB), wall", f"{a['wall']:.2f} s"),
+            ("audit throughput, end to end", f"{a['rate']:,.0f} intakes/s"),
+            ("audit peak RSS, process tree (parent + workers)", f"{a['tree_mb']:.0f} MB"),
+            ("audit peak RSS, largest single process", f"{a['one_mb']:.0f} MB"),
+            ("rules never fired by the synthetic corpus", ", ".join(a["never_fired"]) or "none"),
+        ]
+        if args.flat or args.all:
+            small = a if a["n"] == 20_000 else bench_audit(20_000, work, args.jobs)
+            big = bench_audit(200_000, work, args.jobs)
+            growth = 100.0 * (big["tree_mb"] - small["tree_mb"]) / small["tree_mb"]
+            rows += [
+                ("audit 200,000 intakes, wall / throughput", f"{big['wall']:.1f} s / {big['rate']:,.0f} intakes/s"),
+                ("peak RSS tree: 20,000 vs 200,000", f"{small['tree_mb']:.0f} MB vs {big['tree_mb']:.0f} MB ({growth:+.1f} %)"),
+            ]
+    c = bench_cold()
+    rows += [
+        ("assess cold start (text report), median of 9", f"{c['median_ms']:.0f} ms (min {c['min_ms']:.0f} ms)"),
+        ("bare `python -c pass`, for reference", f"{c['python_ms']:.0f} ms"),
+    ]
+    e = bench_engine()
+    rows += [
+        (f"intake validation (from_mapping), per intake", f"{e['validate_us']:.0f} µs"),
+        (f"Advisor.assess per intake ({e['rules']} active rules)", f"{e['assess_us']:.0f} µs"),
+        ("  of which the durable-rules run", f"{e['engine_us']:.0f} µs"),
+        ("plain-Python evaluation of the same rules", f"{e['direct_us']:.0f} µs"),
+        ("json.dumps of one decision (compact)", f"{e['dumps_us']:.0f} µs"),
+        (f"engine vs plain Python: intakes firing different rules", f"{e['disagree']} of {e['n']:,}"),
+    ]
+    if args.memory or args.all:
+        m = bench_memory()
+        rows += [
+            (f"{m['n']:,} assessments in one process, RSS before / middle / after",
+             f"{m['before_mb']:.1f} / {m['middle_mb']:.1f} / {m['after_mb']:.1f} MB ({m['seconds']:.1f} s)"),
+        ]
+    width = max(len(k) for k, _ in rows)
+    print()
+    for key, value in rows:
+        print(f"{key:<{width}}  {value}")
+
+
+if __name__ == "__main__":
+    main()

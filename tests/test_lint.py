@@ -1,0 +1,60 @@
+"""Lint on broken copies of the shipped rule set: each mistake found, with file:line."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ipt_advisor.ruleload import lint
+
+
+def _edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, old
+    path.write_text(text.replace(old, new, 1))
+
+
+def _messages(rules_dir: Path) -> list[str]:
+    _, problems = lint(rules_dir)
+    return [f"{Path(p.source).name}:{p.line}: {p.path}: {p.message}" for p in problems]
+
+
+def test_shipped_rules_are_clean() -> None:
+    ruleset, problems = lint()
+    assert problems == [] and ruleset is not None and len(ruleset.active_rules) >= 25
+
+
+def test_type_mismatch_and_value_outside_allowed_set(rules_copy: Path) -> None:
+    _edit(rules_copy / "severity.yaml", "when: {phq9: {at_least: 16}}", 'when: {phq9: {at_least: "16"}}')
+    _edit(rules_copy / "format.yaml", "when: {preferred_format: individual}", "when: {preferred_format: individually}")
+    found = _messages(rules_copy)
+    assert any("SEV-NICE-MORE.when: phq9 is a whole number; text '16' cannot be compared with it" in m for m in found)
+    assert any("FMT-REFUSES-GROUP.when: 'individually' is not a value of preferred_format (did you mean 'individual'?)" in m
+               for m in found)
+
+
+def test_contradiction_and_conflict(rules_copy: Path) -> None:
+    _edit(rules_copy / "severity.yaml", "when: {phq9: {at_least: 20}}", "when: {phq9: {at_least: 20, below: 10}}")
+    text = (rules_copy / "format.yaml").read_text()
+    start = text.index("  - id: FMT-REFUSES-GROUP\n")
+    end = text.index("\n  - id:", start + 1)
+    twin = text[start:end].replace("FMT-REFUSES-GROUP", "FMT-REFUSES-TWIN", 1).replace("exclude: group", "choose: defer", 1)
+    (rules_copy / "format.yaml").write_text(text + "\n" + twin + "\n")
+    found = _messages(rules_copy)
+    assert any("SEV-KROENKE-SEVERE.when: can never fire: the condition contradicts itself" in m for m in found)
+    assert any("FMT-REFUSES-TWIN.then: conflicts with FMT-REFUSES-GROUP" in m for m in found)
+
+
+def test_unreachable_rule(rules_copy: Path) -> None:
+    # nothing derives nice_band=less_severe any more -> the rule reading it can never fire
+    _edit(rules_copy / "severity.yaml", "then: [{derive: {nice_band: less_severe}}]", "then: [{derive: {kroenke_band: mild}}]")
+    found = _messages(rules_copy)
+    assert any(m.endswith("FMT-GROUP-DEFAULT.when: can never fire: the condition contradicts itself "
+                          "or needs a derived value no active rule sets") for m in found)
+
+
+def test_missing_tests_and_unknown_reference(rules_copy: Path) -> None:
+    _edit(rules_copy / "severity.yaml", "references: [S30]\n    when: {phq9: {at_most: 4}}", "references: [S99]\n    when: {phq9: {at_most: 4}}")
+    _edit(rules_copy / "severity.yaml", "      - {name: score 5, intake: {measures: {phq9: 5}}, expect: {fires: false}}\n", "")
+    found = _messages(rules_copy)
+    assert any("SEV-KROENKE-MINIMAL.references: unknown source 'S99'" in m for m in found)
+    assert any("SEV-KROENKE-MINIMAL.tests: an active rule needs at least one test where it fires and one where it stays silent" in m
+               for m in found)

@@ -1,0 +1,316 @@
+"""Invariants every decision keeps, checked on generated valid intakes (hypothesis).
+
+docs/invariants.md states each invariant in plain language and names the test here that
+checks it.  The flag classes the safety invariants talk about are read from the rule set
+itself (which flags come from a rule that also asks for ``defer``, or for something more
+restrictive than ``group``), so a changed rule set is held to the same invariants; the
+contract's own safety codes are pinned separately (``test_contract_safety_codes_*``).
+
+Budget: ``PROPERTY`` examples per test by default; ``-m slow`` adds a long run of the
+core invariants (``test_all_invariants_long_run``).
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from jsonschema import Draft202012Validator
+
+from ipt_advisor.advisor import Advisor
+from ipt_advisor.intake import Intake
+from ipt_advisor.model import ChooseFormat, Derive, ExcludeFormat, RaiseFlag, Rule, RuleSet
+from ipt_advisor.report import decision_json, render
+from ipt_advisor.ruleload import default_rules_dir, load_ruleset, read_ruleset
+from strategies import cssrs_incomplete, intakes, validated
+
+REPO = Path(__file__).resolve().parents[1]
+SCHEMA = json.loads((REPO / "docs" / "decision-v1.schema.json").read_text(encoding="utf-8"))
+
+PROPERTY = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+LONG_RUN = settings(max_examples=5_000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+AREAS = ("grief", "role_dispute", "role_transition", "isolation")
+
+# decision-v1 / clinical brief section 4: these codes mean "safety, specialist referral or
+# missing data comes first" (format defer) ...
+CONTRACT_DEFER = {"SUICIDE_IMMINENT", "RISK_ASSESSMENT_MISSING", "PSYCHOSIS_OR_MANIA",
+                  "SUBSTANCE_DEPENDENCE", "OUT_OF_SCOPE_AGE"}
+CONTRACT_DEFER_AT = {("HOSTILE_OR_HOMICIDAL", "critical")}  # harm to others
+# ... and these block a group ("Block" in the brief's table), whatever their level.
+CONTRACT_NO_GROUP = CONTRACT_DEFER | {"COGNITIVE_IMPAIRMENT", "HOSTILE_OR_HOMICIDAL", "REFUSES_GROUP"}
+
+
+# --------------------------------------------------------------------------- the rule set's own classes
+
+def format_wish(rule: Rule, ruleset: RuleSet) -> str | None:
+    """The most restrictive format a rule asks for (``exclude X`` = the next more
+    restrictive format than X), or None when it says nothing about the format."""
+    precedence = ruleset.policies.format_precedence  # type: ignore[union-attr]
+    wishes = [e.format if isinstance(e, ChooseFormat) else precedence[precedence.index(e.format) - 1]
+              for e in rule.then if isinstance(e, (ChooseFormat, ExcludeFormat))]
+    return min(wishes, key=precedence.index) if wishes else None
+
+
+def raised(rule: Rule) -> set[tuple[str, str]]:
+    return {(e.code, e.level) for e in rule.then if isinstance(e, RaiseFlag)}
+
+
+def defer_flags(ruleset: RuleSet) -> set[tuple[str, str]]:
+    """(code, level) of every flag raised by an active rule that also asks for defer."""
+    return {f for r in ruleset.active_rules if format_wish(r, ruleset) == "defer" for f in raised(r)}
+
+
+def no_group_flags(ruleset: RuleSet) -> set[tuple[str, str]]:
+    """(code, level) of every flag raised by an active rule that excludes a group
+    (asks for individual or defer)."""
+    return {f for r in ruleset.active_rules if format_wish(r, ruleset) in ("individual", "defer") for f in raised(r)}
+
+
+# --------------------------------------------------------------------------- fixtures and helpers
+
+@pytest.fixture(scope="module")
+def advisor() -> Advisor:
+    return Advisor.load()
+
+
+@pytest.fixture(scope="module")
+def fresh_copy(tmp_path_factory: pytest.TempPathFactory) -> Advisor:
+    """A second Advisor, with its own engine, from a byte copy of the shipped rules."""
+    copy = tmp_path_factory.mktemp("rules-copy") / "rules"
+    shutil.copytree(default_rules_dir(), copy)
+    return Advisor(load_ruleset(copy))
+
+
+def fired_rules(decision: dict[str, Any], ruleset: RuleSet) -> list[Rule]:
+    return [ruleset.rule(t["rule"]) for t in decision["trace"]]
+
+
+def flag_codes(decision: dict[str, Any]) -> set[str]:
+    return {f["code"] for f in decision["flags"]}
+
+
+# --------------------------------------------------------------------------- never an exception, always the contract
+
+@PROPERTY
+@given(intakes())
+def test_assessing_and_rendering_never_raise(advisor: Advisor, pair: tuple[dict, Intake]) -> None:
+    _, intake = pair
+    decision = advisor.assess(intake)
+    errors = sorted(Draft202012Validator(SCHEMA).iter_errors(decision), key=str)
+    assert not errors, [e.message for e in errors]
+    view = advisor.view(decision, intake, "test")
+    for fmt in ("text", "md", "html", "json"):
+        assert render(view, fmt).strip()
+
+
+# --------------------------------------------------------------------------- determinism
+
+@PROPERTY
+@given(intakes())
+def test_same_intake_same_bytes(advisor: Advisor, fresh_copy: Advisor, pair: tuple[dict, Intake]) -> None:
+    mapping, intake = pair
+    first = decision_json(advisor.assess(intake))
+    assert decision_json(advisor.assess(validated(json.loads(json.dumps(mapping, default=str))))) == first
+    # another engine, loaded from a copy of the same files, decides the same; the rule-set
+    # hash is compared in test_ruleset_hash_is_over_file_bytes_only (a known bug)
+    other = fresh_copy.assess(intake)
+    same = json.loads(first)
+    other["ruleset"].pop("sha256")
+    same["ruleset"].pop("sha256")
+    assert other == same
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+    "BUG ruleload.read_ruleset: the sha256 hashes each file's label ('<dir as given>/<file>'), "
+    "so 'rules', './rules' and an absolute path give three hashes for the same bytes"))
+def test_ruleset_hash_is_over_file_bytes_only(tmp_path: Path) -> None:
+    copy = tmp_path / "rules"
+    shutil.copytree(default_rules_dir(), copy)
+    here = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        spellings = {name: read_ruleset(name)[0].sha256 for name in ("rules", "./rules", str(copy))}  # type: ignore[union-attr]
+    finally:
+        os.chdir(here)
+    assert len(set(spellings.values())) == 1, spellings
+
+
+# --------------------------------------------------------------------------- safety
+
+@PROPERTY
+@given(intakes())
+def test_safety_flags_always_defer(advisor: Advisor, pair: tuple[dict, Intake]) -> None:
+    decision = advisor.assess(pair[1])
+    fmt = decision["recommendation"]["format"]
+    shown = {(f["code"], f["level"]) for f in decision["flags"]}
+    assert not (shown & defer_flags(advisor.ruleset)) or fmt == "defer", (shown, fmt)
+    # and generally: no fired rule is overruled by a less restrictive format
+    precedence = advisor.ruleset.policies.format_precedence  # type: ignore[union-attr]
+    for rule in fired_rules(decision, advisor.ruleset):
+        wish = format_wish(rule, advisor.ruleset)
+        assert wish is None or precedence.index(fmt) <= precedence.index(wish), (rule.id, wish, fmt)
+
+
+@PROPERTY
+@given(intakes())
+def test_group_excluding_flags_never_group(advisor: Advisor, pair: tuple[dict, Intake]) -> None:
+    decision = advisor.assess(pair[1])
+    shown = {(f["code"], f["level"]) for f in decision["flags"]}
+    assert not (shown & no_group_flags(advisor.ruleset)) or decision["recommendation"]["format"] != "group"
+
+
+@PROPERTY
+@given(intakes())
+def test_status_incomplete_exactly_when_cssrs_missing_or_partial(advisor: Advisor, pair: tuple[dict, Intake]) -> None:
+    _, intake = pair
+    decision = advisor.assess(intake)
+    missing = cssrs_incomplete(intake.record)
+    assert (decision["status"] == "incomplete") is missing, intake.record["risk"]["cssrs"]
+    if missing:  # intake-v1: incomplete means defer and RISK_ASSESSMENT_MISSING, never a silent "no"
+        assert decision["recommendation"]["format"] == "defer"
+        assert "RISK_ASSESSMENT_MISSING" in flag_codes(decision)
+
+
+@PROPERTY
+@given(intakes())
+def test_every_flag_comes_from_a_fired_rule(advisor: Advisor, pair: tuple[dict, Intake]) -> None:
+    decision = advisor.assess(pair[1])
+    ruleset = advisor.ruleset
+    fired = {t["rule"] for t in decision["trace"]}
+    levels = ruleset.policies.flag_levels  # type: ignore[union-attr]
+    codes = [f["code"] for f in decision["flags"]]
+    assert len(codes) == len(set(codes))
+    assert [levels.index(f["level"]) for f in decision["flags"]] == sorted(levels.index(f["level"]) for f in decision["flags"])
+    for flag in decision["flags"]:
+        assert flag["rule"] in fired
+        assert flag["code"] in ruleset.flags
+        assert RaiseFlag(flag["code"], flag["level"], flag["action"]) in ruleset.rule(flag["rule"]).then
+    # every flag a fired rule raises is shown
+    for rule in fired_rules(decision, ruleset):
+        assert {code for code, _ in raised(rule)} <= set(codes)
+
+
+@PROPERTY
+@given(intakes())
+def test_flag_shown_at_its_most_severe_level(advisor: Advisor, pair: tuple[dict, Intake]) -> None:
+    decision = advisor.assess(pair[1])
+    levels = advisor.ruleset.policies.flag_levels  # type: ignore[union-attr]
+    shown = {f["code"]: levels.index(f["level"]) for f in decision["flags"]}
+    for rule in fired_rules(decision, advisor.ruleset):
+        for code, level in raised(rule):
+            assert shown[code] <= levels.index(level), f"{code} raised {level} by {rule.id} but shown lower"
+
+
+# --------------------------------------------------------------------------- focus
+
+@PROPERTY
+@given(intakes())
+def test_focus_only_from_present_areas(advisor: Advisor, pair: tuple[dict, Intake]) -> None:
+    _, intake = pair
+    focus = advisor.assess(intake)["focus"]
+    present = {a for a in AREAS if intake.get(f"findings.{a}.present") is True}
+    chosen = [a for a in (focus["primary"], focus["secondary"]) if a is not None]
+    assert set(chosen) <= present
+    assert len(chosen) == len(set(chosen))
+    assert focus["secondary"] is None or focus["primary"] is not None
+    assert [r["area"] for r in focus["reasons"]] == chosen
+    if present:  # every present area is a candidate, so one is always chosen
+        assert focus["primary"] is not None
+
+
+# --------------------------------------------------------------------------- the trace explains
+
+@PROPERTY
+@given(intakes())
+def test_because_values_are_the_intake_values(advisor: Advisor, pair: tuple[dict, Intake]) -> None:
+    _, intake = pair
+    decision = advisor.assess(intake)
+    ruleset = advisor.ruleset
+    derived: dict[str, list[Any]] = {}
+    for rule in fired_rules(decision, ruleset):
+        for e in rule.then:
+            if isinstance(e, Derive):
+                derived.setdefault(e.fact, []).append(e.value)
+    for step in decision["trace"]:
+        rule = ruleset.rule(step["rule"])
+        readable = {ruleset.facts[leaf_fact].key for leaf_fact in _leaf_facts(rule.when)}
+        assert step["because"], step["rule"]
+        for key, value in step["because"].items():
+            assert key in readable, (step["rule"], key)
+            if key in ruleset.facts and ruleset.facts[key].source is None:
+                assert value in derived.get(key, []), (step["rule"], key, value)
+            else:
+                assert value == intake.get(key), (step["rule"], key, value)
+
+
+def _leaf_facts(cond: Any) -> list[str]:
+    if hasattr(cond, "fact"):
+        return [cond.fact]
+    if hasattr(cond, "item"):
+        return _leaf_facts(cond.item)
+    return [f for c in cond.items for f in _leaf_facts(c)]
+
+
+@PROPERTY
+@given(intakes())
+def test_not_assessed_lists_only_unanswered_items(advisor: Advisor, pair: tuple[dict, Intake]) -> None:
+    _, intake = pair
+    for path in advisor.assess(intake)["not_assessed"]:
+        assert intake.get(path) is None, path
+
+
+# --------------------------------------------------------------------------- the rule set is held to the contract
+
+def test_contract_safety_codes_come_with_defer(advisor: Advisor) -> None:
+    ruleset = advisor.ruleset
+    wrong = [(r.id, code, level, format_wish(r, ruleset)) for r in ruleset.active_rules for code, level in raised(r)
+             if (code in CONTRACT_DEFER or (code, level) in CONTRACT_DEFER_AT) and format_wish(r, ruleset) != "defer"]
+    assert wrong == []
+
+
+def test_contract_group_blocking_codes_exclude_group(advisor: Advisor) -> None:
+    ruleset = advisor.ruleset
+    wrong = [(r.id, code, format_wish(r, ruleset)) for r in ruleset.active_rules for code, _ in raised(r)
+             if code in CONTRACT_NO_GROUP and format_wish(r, ruleset) not in ("individual", "defer")]
+    assert wrong == []
+
+
+def test_flag_classes_are_read_from_the_rules(advisor: Advisor) -> None:
+    # guards the properties above against passing vacuously on an empty class
+    codes = {code for code, _ in defer_flags(advisor.ruleset)}
+    assert {"SUICIDE_IMMINENT", "RISK_ASSESSMENT_MISSING"} <= codes
+    assert defer_flags(advisor.ruleset) <= no_group_flags(advisor.ruleset)
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+    "rules/safety.yaml RISK-SI-IDEATION: with Q2 'no' but intent 'yes' (an inconsistent but "
+    "valid C-SSRS) both SUICIDE_IMMINENT and SUICIDE_IDEATION are raised; decision-v1 defines "
+    "SUICIDE_IDEATION as 'without the imminent criteria'"))
+def test_imminent_and_ideation_are_exclusive(advisor: Advisor) -> None:
+    intake = validated({
+        "intake_version": 1, "id": "X-1", "assessed_on": "2025-01-01", "age": 40,
+        "measures": {"phq9": 11},
+        "risk": {"cssrs": {"wish_dead": True, "active_thoughts": False, "intent": True, "behavior_3m": False}},
+    })
+    codes = flag_codes(advisor.assess(intake))
+    assert "SUICIDE_IMMINENT" in codes
+    assert "SUICIDE_IDEATION" not in codes
+
+
+# --------------------------------------------------------------------------- long run
+
+@pytest.mark.slow
+@LONG_RUN
+@given(intakes())
+def test_all_invariants_long_run(advisor: Advisor, pair: tuple[dict, Intake]) -> None:
+    for check in (test_safety_flags_always_defer, test_group_excluding_flags_never_group,
+                  test_status_incomplete_exactly_when_cssrs_missing_or_partial,
+                  test_every_flag_comes_from_a_fired_rule, test_flag_shown_at_its_most_severe_level,
+                  test_focus_only_from_present_areas, test_because_values_are_the_intake_values,
+                  test_not_assessed_lists_only_unanswered_items):
+        check.hypothesis.inner_test(advisor, pair)  # type: ignore[attr-defined]
