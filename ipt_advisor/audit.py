@@ -165,6 +165,10 @@ def _error_record(record: RawRecord, kind: str, problems: tuple[Problem, ...]) -
     return {"source": record.source, "line": record.line, "kind": kind, "problems": redacted_problems(problems)}
 
 
+# decision_json's text on one line; a decision is a plain tree, so the cycle check is skipped
+_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False)
+
+
 def _audit_one(advisor: Any, record: RawRecord) -> tuple[str, Any]:
     """("ok", (decision line, Outcome)) or ("invalid"/"engine", error record)."""
     try:
@@ -175,7 +179,7 @@ def _audit_one(advisor: Any, record: RawRecord) -> tuple[str, Any]:
         decision = advisor.assess(intake)
     except EngineError as exc:
         return "engine", _error_record(record, "engine", exc.problems)
-    line = json.dumps(decision, ensure_ascii=False, separators=(",", ":"))
+    line = _COMPACT.encode(decision)
     return "ok", (line, outcome(record.index, record.source, record.line, intake, decision))
 
 

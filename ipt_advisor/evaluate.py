@@ -58,7 +58,10 @@ def truth(cond: Cond, values: dict[str, Any], derived: dict[str, list[Any]]) -> 
     if isinstance(cond, Not):
         inner = truth(cond.item, values, derived)
         return None if inner is None else not inner
-    results = [truth(c, values, derived) for c in cond.items]
+    return _kleene(cond, [truth(c, values, derived) for c in cond.items])
+
+
+def _kleene(cond: All | AnyOf, results: list[Truth]) -> Truth:
     if isinstance(cond, All):
         return False if False in results else (None if None in results else True)
     return True if True in results else (None if None in results else False)
@@ -70,9 +73,22 @@ def supporting_facts(cond: Cond, values: dict[str, Any], derived: dict[str, list
     For a true ``any`` only its true branches count; for a true ``all`` every
     branch does (dually for false)."""
     out: list[str] = []
+    known: dict[int, Truth] = {}  # node id -> truth: each node is evaluated once, not once per ancestor
+
+    def value(node: Cond) -> Truth:
+        key = id(node)
+        if key not in known:
+            if isinstance(node, Leaf):
+                known[key] = leaf_truth(node, values, derived)
+            elif isinstance(node, Not):
+                inner = value(node.item)
+                known[key] = None if inner is None else not inner
+            else:
+                known[key] = _kleene(node, [value(c) for c in node.items])
+        return known[key]
 
     def walk(node: Cond, target: bool) -> None:
-        if truth(node, values, derived) is not target:
+        if value(node) is not target:
             return
         if isinstance(node, Leaf):
             if node.fact not in out:

@@ -170,7 +170,7 @@ def _value(value: Any) -> str:
 def explain_text(result: dict[str, Any]) -> str:
     """The what-if as a terminal report: a side-by-side table, then the differences."""
     changes = "; ".join(f"{c['path']} = {_value(c['after'])} (was {_value(c['before'])})" for c in result["changes"])
-    out = [f"WHAT IF — case {result['intake_id']}: {changes}", ""]
+    out = _wrap([f"WHAT IF — case {result['intake_id']}: {changes}"]) + [""]
     rows = [("status", "status"), ("format", "format"), ("because", "decided by"), ("focus", "focus"),
             ("flags", "flags"), ("conditions", "conditions")]
     width = 38
@@ -193,7 +193,7 @@ def explain_text(result: dict[str, Any]) -> str:
         out.append(f"Changed (*): {', '.join(names[key] for key in result['differs'])}.")
     out += ["", "FACTS THAT CHANGED"]
     for f in result["changed_facts"]:
-        out.append(f"  {f['label']} ({f['key']}): {_value(f['before'])} -> {_value(f['after'])}")
+        out += _wrap([f"  - {f['label']} ({f['key']}): {_value(f['before'])} -> {_value(f['after'])}"])
     if not result["changed_facts"]:
         out.append("  (none the rules read)")
     for key, title in (("fired_only_before", "RULES THAT FIRED ONLY BEFORE"),
@@ -297,8 +297,20 @@ def _actual_words(rs: RuleSet, name: str, values: dict[str, Any], derived: dict[
 
 
 def why_not_text(result: dict[str, Any]) -> str:
-    """``--why-not`` in words, for the terminal."""
-    return "\n".join(_why_not_lines(result, md=False)) + "\n"
+    """``--why-not`` in words, for the terminal (wrapped at 88 columns like the report)."""
+    return "\n".join(_wrap(_why_not_lines(result, md=False))) + "\n"
+
+
+def _wrap(lines: list[str], width: int = 88) -> list[str]:
+    """Wrap each line, continuing under its text (past any "- " bullet)."""
+    out = []
+    for line in lines:
+        text = line.lstrip(" ")
+        lead = line[: len(line) - len(text)]
+        hang = lead + ("  " if text.startswith("- ") else "    ")
+        out += textwrap.wrap(text, width, initial_indent=lead, subsequent_indent=hang,
+                             break_long_words=False, break_on_hyphens=False) or [""]
+    return out
 
 
 def why_not_md(result: dict[str, Any]) -> str:
@@ -317,7 +329,7 @@ def _why_not_lines(r: dict[str, Any], md: bool) -> list[str]:
     if r["is_decision"]:
         out.append(f"The decision IS {esc(r['target'])} ({esc(r['target_label'])}): nothing kept it away.")
         return out
-    out.append(f"The decision is {esc(r['decision'])} ({esc(r['decision_label'])}), not {esc(r['target'])}.")
+    out.append(f"The decision is {esc(r['decision'])}, not {esc(r['target'])}: {esc(r['decision_label'])}.")
     out.append("")
     if r["kept_by"]:
         out.append(f"Kept from {esc(r['target'])} by these rules (each asked for a more restrictive format; "

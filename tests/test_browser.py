@@ -72,11 +72,17 @@ def site(tmp_path_factory) -> Path:
     return out
 
 
+# Every link target on the page (HTML anchors and SVG anchors: href or xlink:href) and every
+# element id, in one round trip to the browser.
+PAGE_FACTS = """() => ({
+  links: Array.from(document.querySelectorAll("a"))
+    .map(a => a.getAttribute("href") || a.getAttribute("xlink:href")).filter(h => h !== null),
+  ids: Array.from(document.querySelectorAll("[id]")).map(e => e.id),
+})"""
+
+
 def links(tab) -> list[str]:
-    """Every link target on the page: HTML anchors and SVG anchors (href or xlink:href)."""
-    return tab.eval_on_selector_all(
-        "a", "els => els.map(a => a.getAttribute('href') || a.getAttribute('xlink:href'))"
-        " .filter(h => h !== null)")
+    return tab.evaluate(PAGE_FACTS)["links"]
 
 
 def test_every_catalog_link_resolves_and_no_page_logs_an_error(page, site: Path) -> None:
@@ -87,8 +93,9 @@ def test_every_catalog_link_resolves_and_no_page_logs_an_error(page, site: Path)
     while queue:
         url = queue.popleft()
         page.goto(url, wait_until="domcontentloaded")  # no subresources to wait for: nothing is fetched
-        ids[url] = set(page.eval_on_selector_all("[id]", "els => els.map(e => e.id)"))
-        for href in links(page):
+        facts = page.evaluate(PAGE_FACTS)
+        ids[url] = set(facts["ids"])
+        for href in facts["links"]:
             target, fragment = urldefrag(urljoin(url, href))
             assert urlparse(target).scheme == "file", f"{url} links outside the catalog: {href}"
             path = Path(unquote(urlparse(target).path))

@@ -106,6 +106,7 @@ def _valid(record: RawRecord) -> bool:
 
 @pytest.mark.parametrize("line, expected", [
     (b'{"id": "A", "id": "B"}', "duplicate key"),
+    (b'{"notes": "say \\": here", "measures": {"phq9": 1, "phq9": 2}}', "duplicate key"),
     (b'{"age": NaN}', "malformed JSON: NaN is not a number JSON allows"),
     (b'{"notes": "caf\xe9"}', "not UTF-8 text (byte 14)"),
     (b'[1, 2]', "an intake must be a mapping of fields (key: value), got a list"),
@@ -118,6 +119,15 @@ def test_jsonl_record_problems(tmp_path: Path, line: bytes, expected: str) -> No
         parse(record)
     assert [p.message for p in info.value.problems] == [expected]
     assert info.value.problems[0].line == 1
+
+
+def test_jsonl_text_that_looks_like_keys_is_not_a_duplicate(tmp_path: Path) -> None:
+    record = json.loads((CORPUS / "intakes.jsonl").read_text().splitlines()[0])
+    record["notes"] = 'she said "no": twice, "a":"b"'
+    path = tmp_path / "x.jsonl"
+    path.write_text(json.dumps(record) + "\n")
+    (raw,) = read(path)[1]
+    assert parse(raw).get("notes") == record["notes"]
 
 
 def test_jsonl_over_long_line_is_one_problem_and_reading_goes_on(tmp_path: Path, monkeypatch) -> None:
