@@ -41,7 +41,18 @@ def load_advisor(rules_dir: str | None) -> Any:
 def emit(text: str, out: str | None) -> None:
     """Print, or write atomically (owner-only) to ``out``."""
     if out is None:
-        click.echo(text, nl=False)
+        try:
+            click.echo(text, nl=False)
+            sys.stdout.flush()  # a full disk or closed pipe shows here, not at exit
+        except OSError as exc:
+            # nothing more can reach stdout; point it at /dev/null so the final flush at exit stays quiet
+            import os
+
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            if isinstance(exc, BrokenPipeError):  # `assess x | head`: the reader chose to stop
+                sys.exit(EXIT_PROBLEMS)
+            click.echo(f"<stdout>: cannot write: {exc.strerror or exc}", err=True)
+            sys.exit(EXIT_PROBLEMS)
         return
     from ipt_advisor.errors import OutputError
     from ipt_advisor.output import write_atomic
@@ -185,7 +196,7 @@ def rules_lint(directory: str | None) -> None:
     """
     from ipt_advisor.ruleload import lint
 
-    ruleset, problems = lint(directory)
+    ruleset, problems = lint(directory, engine_check=True)
     for problem in problems:
         click.echo(str(problem), err=True)
     if problems:

@@ -39,6 +39,7 @@ from .summary import Outcome, Tally, outcome, render_summary_md, summary_json
 
 CHUNK = 64      # records per message to a worker
 WINDOW = 4      # chunks in flight per worker
+LOG_BATCH = 1024  # decision-log entries per append (each append takes the lock and syncs)
 
 OUTPUTS = ("decisions.jsonl", "errors.jsonl", "overrides.jsonl", "summary.json", "summary.md")
 
@@ -101,6 +102,11 @@ _WORKER: tuple[Callable[[Any, RawRecord], Any], Any] | None = None
 
 def _init_worker(init: Callable[..., Any], run: Callable[[Any, RawRecord], Any], args: tuple[Any, ...]) -> None:
     global _WORKER
+    import signal
+
+    # Ctrl-C reaches the whole process group: the parent stops the pool, workers must not
+    # each print a traceback of their own
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _WORKER = (run, init(*args))
 
 
@@ -188,9 +194,9 @@ def _audit_one(advisor: Any, record: RawRecord) -> tuple[str, Any]:
 class Progress:
     """A one-line progress display (count, rate, ETA) for a terminal; call :meth:`update` often."""
 
-    def __init__(self, stream: TextIO, fraction: Callable[[], float | None]):
+    def __init__(self, stream: TextIO, total: Callable[[], float | None]):
         self.stream = stream
-        self.fraction = fraction
+        self.total = total  # records expected (an estimate while the input is being read)
         self.start = time.monotonic()
         self.shown = 0.0
 
@@ -201,7 +207,8 @@ class Progress:
         self.shown = now
         elapsed = max(now - self.start, 1e-9)
         rate = done / elapsed
-        fraction = self.fraction()
+        total = self.total()
+        fraction = min(1.0, done / total) if total else None
         eta = ""
         if fraction and not final:
             left = elapsed * (1 - fraction) / fraction
@@ -250,18 +257,18 @@ def run_audit(input_path: str, out_dir: str, *, rules_dir: str | None = None, jo
     log = DecisionLog(log_path) if log_path else None
     rs_info = {"name": ruleset.name, "version": ruleset.version, "sha256": ruleset.sha256}
     tally = Tally(ruleset)
-    files = {name: None for name in OUTPUTS}  # type: dict[str, PartialFile | None]
-    bar = Progress(progress, corpus.progress) if progress is not None else None
+    files: dict[str, PartialFile | None] = {name: None for name in OUTPUTS}
+    bar = Progress(progress, corpus.estimated_total) if progress is not None else None
     try:
         for name in OUTPUTS:
             files[name] = PartialFile(os.path.join(out_dir, name))
         decisions, errors, overrides = (files[n] for n in OUTPUTS[:3])
+        pending_log: list[dict[str, Any]] = []
         assert decisions and errors and overrides
         for results in ordered_map(corpus.records(), _audit_init, _audit_one, (rules_dir,), jobs):
             lines: list[str] = []
             bad: list[str] = []
             departed: list[str] = []
-            entries: list[dict[str, Any]] = []
             for kind, payload in results:
                 if kind != "ok":
                     tally.add_invalid(engine=kind == "engine")
@@ -273,17 +280,20 @@ def run_audit(input_path: str, out_dir: str, *, rules_dir: str | None = None, jo
                 if departure is not None:
                     departed.append(json.dumps(departure, ensure_ascii=False, separators=(",", ":")) + "\n")
                 if log is not None:
-                    entries.append(_log_entry(entry, o, rs_info, tool_version))
+                    pending_log.append(_log_entry(entry, o, rs_info, tool_version))
             if lines:
                 decisions.write("".join(lines))
             if bad:
                 errors.write("".join(bad))
             if departed:
                 overrides.write("".join(departed))
-            if log is not None:
-                log.append(entries)
+            if log is not None and len(pending_log) >= LOG_BATCH:  # one locked, synced append per batch
+                log.append(pending_log)
+                pending_log = []
             if bar is not None:
                 bar.update(tally.records)
+        if log is not None:
+            log.append(pending_log)
         if bar is not None:
             bar.update(tally.records, final=True)
         summary = tally.as_dict(input_path=input_path, input_kind=corpus.kind, input_sha256=corpus.sha256,

@@ -85,6 +85,7 @@ class Corpus:
         self._done = False
         self._size = 0          # bytes (jsonl, csv) or files (folder), for progress
         self._consumed = 0
+        self._read = 0          # records yielded so far
         self._names: list[str] = []
         if self.kind == "folder":
             try:
@@ -130,10 +131,20 @@ class Corpus:
         """Fraction of the input read so far (None when the size is unknown)."""
         return min(1.0, self._consumed / self._size) if self._size else None
 
+    def estimated_total(self) -> float | None:
+        """How many records the input holds: exact for a folder, else extrapolated from the
+        bytes read so far (the reader runs ahead of the workers, so this settles early)."""
+        if self.kind == "folder":
+            return float(self._size)
+        fraction = self.progress()
+        return self._read / fraction if fraction else None
+
     def records(self) -> Iterator[RawRecord]:
         """Every record in input order; raises ``CorpusError`` if the input breaks mid-way."""
         reader = {"folder": self._folder, "jsonl": self._jsonl, "csv": self._csv}[self.kind]
-        yield from reader()
+        for record in reader():
+            self._read += 1
+            yield record
         self._done = True
 
     def _folder(self) -> Iterator[RawRecord]:

@@ -11,7 +11,7 @@ from typing import Any
 from .engine import Run
 from .evaluate import supporting_facts
 from .model import (
-    AddCondition, ChooseFormat, Consider, ExcludeFormat, ProposeFocus, RaiseFlag, Rule,
+    AddCondition, All, AnyOf, Not, ChooseFormat, Consider, ExcludeFormat, ProposeFocus, RaiseFlag, Rule,
     RuleSet, SetStatus, describe_effect,
 )
 
@@ -62,8 +62,10 @@ def decide(run: Run, values: dict[str, Any], not_assessed: list[str], ruleset: R
     }
 
     flags: dict[str, dict[str, Any]] = {}
+    rank = policy.flag_levels.index
     for rule, e in effects:
-        if isinstance(e, RaiseFlag) and e.code not in flags:
+        # one flag per code, at the most severe level a fired rule raised it (first in trace order among equals)
+        if isinstance(e, RaiseFlag) and (e.code not in flags or rank(e.level) < rank(flags[e.code]["level"])):
             flags[e.code] = {"code": e.code, "level": e.level, "action": e.action, "rule": rule.id}
     ordered_flags = sorted(flags.values(), key=lambda f: policy.flag_levels.index(f["level"]))
 
@@ -103,8 +105,22 @@ def _because(matched: dict[str, Any], rule: Rule, values: dict[str, Any], derive
     """The facts that made the rule's condition true, with the values the engine
     matched: for an ``any`` only the branches that held, so a reader is not
     shown facts that played no part."""
+    if not _has_choice(rule.when):  # no `any` anywhere: every fact read made it true
+        return matched
     keys = [ruleset.facts[name].key for name in supporting_facts(rule.when, values, derived)]
     return {key: matched[key] for key in keys if key in matched} or matched
+
+
+def _has_choice(cond: Any) -> bool:
+    """Whether a condition has alternatives (an ``any``, or a ``not`` over an ``all``)."""
+    if isinstance(cond, AnyOf):
+        return True
+    if isinstance(cond, Not):
+        inner = cond.item
+        return isinstance(inner, All) or _has_choice(inner)
+    if isinstance(cond, All):
+        return any(_has_choice(c) for c in cond.items)
+    return False
 
 
 def _unique(items: Any) -> list[str]:

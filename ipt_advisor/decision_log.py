@@ -25,7 +25,7 @@ import hashlib
 import json
 import os
 from datetime import datetime, timezone
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 from .errors import IptError, OutputError, Problem
 
@@ -133,9 +133,8 @@ class DecisionLog:
 
 # --------------------------------------------------------------------------- verification
 
-def _read(path: str) -> list[tuple[int, dict[str, Any] | None]]:
+def _rows(path: str) -> Iterator[tuple[int, dict[str, Any] | None]]:
     """(line number, entry or None when the line is not an entry) for every non-blank line."""
-    out: list[tuple[int, dict[str, Any] | None]] = []
     try:
         with open(path, "rb") as handle:
             for number, raw in enumerate(handle, 1):
@@ -147,45 +146,49 @@ def _read(path: str) -> list[tuple[int, dict[str, Any] | None]]:
                     value = None
                 ok = isinstance(value, dict) and set(value) == set(_FIELDS) \
                     and isinstance(value.get("hash"), str) and isinstance(value.get("prev"), str)
-                out.append((number, value if ok else None))
+                yield number, value if ok else None
     except OSError as exc:
         raise LogError([Problem(path, None, "", f"cannot read: {exc.strerror or exc}")]) from None
-    return out
 
 
 def verify(path: str) -> tuple[int, str]:
     """Check the chain; return (entries, last hash) or raise ``LogError`` naming the first break.
 
-    What a break most likely was, as far as the file can tell:
+    Two streaming passes (the first only indexes each entry's hash by line), so a log of any
+    length is checked in little memory. What a break most likely was, as far as the file
+    can tell:
 
     * an entry whose own hash does not match its content was **edited**;
-    * an entry whose ``prev`` is the hash of the entry two lines up follows an **inserted** line;
-    * an entry whose ``prev`` is the hash of an entry further down was **reordered**;
-    * an entry whose ``prev`` is found nowhere: the entry before it was **deleted** (or replaced).
+    * an entry whose ``prev`` names an entry further up than the line before it follows
+      **inserted** lines (or, when the next line continues the chain, it is the inserted one);
+    * an entry whose ``prev`` names an entry further down was **reordered**;
+    * an entry whose ``prev`` is found nowhere: the entry before it was **deleted** (or rewritten).
     """
-    rows = _read(path)
     hashes: dict[str, int] = {}
-    for number, value in rows:
+    for number, value in _rows(path):
         if value is not None:
             hashes.setdefault(value["hash"], number)
 
     def broken(line: int, message: str) -> LogError:
         return LogError([Problem(path, line, "", message)])
 
-    prev_hash, prev_line = GENESIS, 0
-    for position, (number, value) in enumerate(rows):
+    rows = _rows(path)
+    current = next(rows, None)
+    prev_hash, prev_line, count = GENESIS, 0, 0
+    while current is not None:
+        number, value = current
+        following = next(rows, None)
         if value is None:
             raise broken(number, "not a decision-log entry: the line was edited or damaged")
         if entry_hash(value) != value["hash"]:
             raise broken(number, "entry was edited: its content does not match its hash")
         if value["prev"] != prev_hash:
-            following = rows[position + 1][1] if position + 1 < len(rows) else None
             origin = hashes.get(value["prev"])
             before = f"line {prev_line}" if prev_line else "the start"
             if origin is not None and origin > number:
                 raise broken(number, f"entries were reordered: this entry belongs after line {origin}")
-            if following is not None and following["prev"] == prev_hash:
-                raise broken(number, f"an entry was inserted here: line {rows[position + 1][0]} follows {before}")
+            if following is not None and following[1] is not None and following[1]["prev"] == prev_hash:
+                raise broken(number, f"an entry was inserted here: line {following[0]} follows {before}")
             if origin is not None:
                 raise broken(number, f"entries were inserted: this entry follows line {origin}, not {before}")
             if value["prev"] == GENESIS:
@@ -193,5 +196,6 @@ def verify(path: str) -> tuple[int, str]:
             if not prev_line:
                 raise broken(number, "entries were deleted before this first line: the chain does not start here")
             raise broken(number, f"an entry was deleted after line {prev_line}, or line {prev_line} was rewritten")
-        prev_hash, prev_line = value["hash"], number
-    return len(rows), prev_hash
+        prev_hash, prev_line, count = value["hash"], number, count + 1
+        current = following
+    return count, prev_hash

@@ -30,7 +30,7 @@ from typing import Any, Callable
 from durable import engine as _durable
 
 from .compile import CATCH_ALL, Alternative, Compiled, LAST
-from .errors import EngineError, Problem
+from .errors import EngineError, Problem, RuleSetError
 from .model import Derive, RuleSet
 
 
@@ -88,7 +88,11 @@ class Engine:
         # assert is ever "not handled" and delete_state stays safe.
         definition[CATCH_ALL] = {"all": [{"m": {"$ex": {"k": 1}}}], "pri": LAST, "run": _noop}
         self._host = SyncHost()
-        self._host.set_rulesets(copy.deepcopy({compiled.name: definition}))
+        try:
+            self._host.set_rulesets(copy.deepcopy({compiled.name: definition}))
+        except Exception as exc:  # noqa: BLE001 - durable's C parser refuses with a bare error code
+            raise RuleSetError([Problem(ruleset.root, None, "", f"the rule engine cannot load this rule set ({exc}): "
+                                        "a condition may be too large for it; split the rule")]) from None
 
     def _action(self, alt: Alternative, derives: tuple[tuple[str, Any], ...], key_of: dict[str, str]) -> Callable[[Any], None]:
         reads = alt.reads
@@ -157,3 +161,16 @@ class Engine:
 
 def _noop(c: Any) -> None:
     return None
+
+
+def check_loadable(ruleset: RuleSet) -> list[Problem]:
+    """Whether durable-rules accepts the compiled rule set (its C parser has limits lint
+    cannot see, e.g. on the size of one condition).  Costs one throwaway Host, which the
+    library never frees: for ``rules lint``, not for every load."""
+    from .compile import compile_ruleset
+
+    try:
+        Engine(ruleset, compile_ruleset(ruleset))
+    except RuleSetError as exc:
+        return list(exc.problems)
+    return []

@@ -142,6 +142,10 @@ def _leaves(block: Block, prefix: str = "") -> list[tuple[str, Field]]:
 
 _FIELDS: dict[str, Field] = dict(_leaves(_SCHEMA))
 FIELD_PATHS: tuple[str, ...] = tuple(_FIELDS)
+#: The fields a rule may read: typed answers only. Never free text, the id, the date, or the
+#: clinician's own decision (audits compare the rules against it).
+RULE_FIELDS: tuple[str, ...] = tuple(p for p, f in _FIELDS.items()
+                                     if f.kind in ("int", "bool", "enum") and not p.startswith("clinician_decision."))
 # blocks too (``risk.cssrs``), so Intake.get can tell a typo from an unknown value
 _KNOWN_PATHS = frozenset(".".join(p.split(".")[:n]) for p in FIELD_PATHS for n in range(1, p.count(".") + 2))
 

@@ -60,13 +60,16 @@ def lint_ruleset(ruleset: RuleSet) -> list[Problem]:
 
 def _check_facts(ruleset: RuleSet, out: _Out, source: str) -> None:
     try:
-        from .intake import FIELD_PATHS
+        from .intake import FIELD_PATHS, RULE_FIELDS
     except ImportError:  # pragma: no cover - the intake module is part of the package
-        FIELD_PATHS = ()
+        FIELD_PATHS = RULE_FIELDS = ()
     for spec in ruleset.facts.values():
         if spec.source is not None and FIELD_PATHS and spec.source not in FIELD_PATHS:
             out.add(None, spec.line, f"facts.{spec.name}.source",
                     f"{spec.source!r} is not an intake field{suggest(spec.source, FIELD_PATHS)}", source)
+        elif spec.source is not None and RULE_FIELDS and spec.source not in RULE_FIELDS:
+            out.add(None, spec.line, f"facts.{spec.name}.source",
+                    f"{spec.source!r} is free text, an id, a date or the clinician's decision: no rule may read it", source)
         for other, value in spec.asked_when:
             if other not in ruleset.facts:
                 out.add(None, spec.line, f"facts.{spec.name}.asked_when",
@@ -255,8 +258,16 @@ def _check_conflicts(ruleset: RuleSet, out: _Out) -> None:
 def _freeze(cond: Any) -> Any:
     """A hashable, location-free form of a condition, for comparing rules."""
     if isinstance(cond, Leaf):
-        value = tuple(cond.value) if isinstance(cond.value, list) else cond.value
-        return ("leaf", cond.fact, cond.op, value)
+        return ("leaf", cond.fact, cond.op, _hashable(cond.value))
     if hasattr(cond, "items"):
         return (type(cond).__name__, tuple(_freeze(c) for c in cond.items))
     return ("not", _freeze(cond.item))
+
+
+def _hashable(value: Any) -> Any:
+    """A literal as a hashable value: lists and mappings (wrong types lint reports) included."""
+    if isinstance(value, list):
+        return tuple(_hashable(v) for v in value)
+    if isinstance(value, dict):
+        return tuple(sorted((repr(k), _hashable(v)) for k, v in value.items()))
+    return value

@@ -52,7 +52,7 @@ def suggest(word: str, options: Any) -> str:
 class _File:
     """One parsed YAML file plus the collector its problems go to."""
 
-    def __init__(self, path: Path, label: str, out: ProblemCollector, digest: Any):
+    def __init__(self, path: Path, label: str, out: ProblemCollector, digest: Any, name: str):
         self.label = label
         self.out = out
         raw = b""
@@ -60,7 +60,9 @@ class _File:
             raw = path.read_bytes()
         except OSError as exc:
             out.add("", f"cannot read: {exc.strerror}", source=label)
-        digest.update(label.encode() + b"\0" + raw + b"\0")
+        # the hash covers each file's name inside the rule set and its bytes, not where the
+        # directory happens to be, so the same rules hash the same from any path
+        digest.update(name.encode() + b"\0" + raw + b"\0")
         self.value, self.lines, problems = yamlio.load(raw, label) if raw or path.exists() else (None, yamlio.Lines(), [])
         out.extend(problems)
         # A file that did not parse has said so; do not pile "must be a mapping" on top.
@@ -226,6 +228,8 @@ def _facts(f: _File) -> dict[str, FactSpec]:
         if ftype == "enum":
             if not isinstance(d.get("values"), list) or not d["values"]:
                 f.add(path + ("values",), "an enum fact needs a non-empty list of values")
+            elif not all(isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in d["values"]):
+                f.add(path + ("values",), "enum values are plain text or numbers")
             else:
                 values = tuple(d["values"])
         rng = None
@@ -264,8 +268,8 @@ def parse_condition(f: _File, value: Any, path: tuple[Any, ...]) -> Cond:
     (key, arg), = value.items()
     sub = path + (key,)
     if key in ("all", "any"):
-        if not isinstance(arg, list) or (key == "any" and not arg):
-            f.add(sub, f"{key}: must be a {'non-empty ' if key == 'any' else ''}list of conditions")
+        if not isinstance(arg, list) or not arg:
+            f.add(sub, f"{key}: must be a non-empty list of conditions")
             return All(())
         items = tuple(parse_condition(f, item, sub + (i,)) for i, item in enumerate(arg))
         return All(items) if key == "all" else AnyOf(items)
@@ -339,6 +343,9 @@ def _condition(f: _File, body: Any, path: tuple[Any, ...]) -> Effect | None:
         return None
     scope = m.get("if_format", [])
     scope = [scope] if isinstance(scope, str) else scope
+    if not isinstance(scope, list):
+        f.add(path + ("if_format",), f"must be a format or a list of formats, got {type_name(scope)}")
+        scope = []
     return AddCondition(f.text(m.get("text"), path + ("text",)), tuple(str(s) for s in scope))
 
 
@@ -455,9 +462,9 @@ def read_ruleset(directory: str | Path | None = None) -> tuple[RuleSet | None, l
         out.add("", f"no {MANIFEST} here: not a rule-set directory")
         return None, out.problems
     digest = hashlib.sha256()
-    manifest_file = _File(root / MANIFEST, f"{shown}/{MANIFEST}", out, digest)
+    manifest_file = _File(root / MANIFEST, f"{shown}/{MANIFEST}", out, digest, MANIFEST)
     manifest = _manifest(manifest_file)
-    facts_file = _File(root / FACTS, f"{shown}/{FACTS}", out, digest)
+    facts_file = _File(root / FACTS, f"{shown}/{FACTS}", out, digest, FACTS)
     facts = _facts(facts_file)
     rules: list[Rule] = []
     for i, name in enumerate(manifest.get("rule_files", ())):
@@ -467,7 +474,7 @@ def read_ruleset(directory: str | Path | None = None) -> tuple[RuleSet | None, l
         if not (root / name).is_file():
             manifest_file.add(("rule_files", i), f"file {name!r} not found")
             continue
-        rules.extend(_rules(_File(root / name, f"{shown}/{name}", out, digest)))
+        rules.extend(_rules(_File(root / name, f"{shown}/{name}", out, digest, name)))
     if not manifest or manifest.get("policies") is None:
         return None, out.problems
     ruleset = RuleSet(
@@ -497,11 +504,18 @@ def load_ruleset(directory: str | Path | None = None) -> RuleSet:
     return ruleset
 
 
-def lint(directory: str | Path | None = None) -> tuple[RuleSet | None, list[Problem]]:
-    """Every problem of a rule set, structural and meaning-level, sorted."""
+def lint(directory: str | Path | None = None, engine_check: bool = False) -> tuple[RuleSet | None, list[Problem]]:
+    """Every problem of a rule set, structural and meaning-level, sorted.
+
+    ``engine_check`` also loads a clean rule set into a throwaway engine, to catch
+    what only durable-rules' own parser refuses (``rules lint`` does this)."""
     from .lint import lint_ruleset
 
     ruleset, problems = read_ruleset(directory)
     if ruleset is not None:
         problems = problems + lint_ruleset(ruleset)
+    if ruleset is not None and not problems and engine_check:
+        from .engine import check_loadable
+
+        problems = check_loadable(ruleset)
     return ruleset, sorted(set(problems), key=Problem.sort_key)

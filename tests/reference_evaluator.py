@@ -24,7 +24,7 @@ The semantics implemented here (the rule language as documented in ``compile.py`
   ``exclude X`` asks for the next more restrictive format than X; conditions are kept in
   trace order, unique, filtered by ``if_format``; focus proposals keep each area's best
   basis, sorted by basis then area priority, at most ``max_areas``; flags are unique by
-  code (the first in trace order is kept), sorted by level; ``status`` is the default
+  code at the most severe level raised, sorted by level; ``status`` is the default
   unless a fired rule sets ``incomplete``.
 """
 from __future__ import annotations
@@ -261,11 +261,13 @@ def decide(ruleset: RuleSet, intake: Intake) -> dict[str, Any]:
                 best[e.area] = (rank, rule, e)
     areas = sorted(best, key=lambda a: (best[a][0], policy.focus_areas.index(a)))[: policy.focus_max]
 
-    flags: list[dict[str, Any]] = []
+    # unique by code, at the most severe level raised (the first in trace order among equals)
+    by_code: dict[str, dict[str, Any]] = {}
     for rule, e in effects:
-        if isinstance(e, RaiseFlag) and all(f["code"] != e.code for f in flags):
-            flags.append({"code": e.code, "level": e.level, "action": e.action, "rule": rule.id})
-    flags.sort(key=lambda f: policy.flag_levels.index(f["level"]))
+        if isinstance(e, RaiseFlag) and (e.code not in by_code or policy.flag_levels.index(e.level)
+                                         < policy.flag_levels.index(by_code[e.code]["level"])):
+            by_code[e.code] = {"code": e.code, "level": e.level, "action": e.action, "rule": rule.id}
+    flags = sorted(by_code.values(), key=lambda f: policy.flag_levels.index(f["level"]))
 
     severity = {}
     for name, fact in policy.severity.items():

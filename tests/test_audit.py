@@ -212,7 +212,7 @@ def test_progress_line_shows_count_rate_and_eta() -> None:
     from ipt_advisor.audit import Progress
 
     stream = io.StringIO()
-    bar = Progress(stream, lambda: 0.5)
+    bar = Progress(stream, lambda: 400.0)
     bar.update(100, final=False)
     bar.shown = 0.0
     bar.update(200)

@@ -202,3 +202,12 @@ def test_records_are_small_tuples_for_workers() -> None:
     _, records = read(CORPUS / "intakes.jsonl")
     assert isinstance(records[0], tuple)
     assert json.loads(records[0].data)["id"] == "C-01"
+
+
+def test_estimated_total_for_progress() -> None:
+    folder = Corpus(str(CORPUS / "intakes"))
+    assert folder.estimated_total() == 9  # known before reading
+    corpus = Corpus(str(CORPUS / "intakes.jsonl"))
+    assert corpus.estimated_total() is None
+    records = list(corpus.records())
+    assert corpus.estimated_total() == len(records) == 11

@@ -85,6 +85,20 @@ def test_audit_log_one_entry_per_decision_in_input_order(runner, tmp_path: Path)
     assert verify(str(log))[0] == 8
 
 
+def test_audit_log_in_several_batches_keeps_one_chain(runner, tmp_path: Path, monkeypatch) -> None:
+    from ipt_advisor import audit
+
+    monkeypatch.setattr(audit, "LOG_BATCH", 3)
+    log = tmp_path / "decisions.log"
+    for _ in range(2):  # a second run continues the same chain
+        result = runner.invoke(cli, ["audit", str(CORPUS / "intakes.csv"), "-o", str(tmp_path / "out"),
+                                     "--log", str(log), "--jobs", "2"])
+        assert result.exit_code == 0, result.output
+    assert verify(str(log))[0] == 16
+    assert [json.loads(line)["case"] for line in log_lines(log)][:8] == [
+        "C-01", "C-02", "C-03", "C-04", "C-05", "C-06", "C-07", "C-08"]
+
+
 def test_assess_with_broken_log_refuses_and_shows_nothing(runner, tmp_path: Path) -> None:
     log = tmp_path / "decisions.log"
     log.write_text('{"not": "an entry"}\n')

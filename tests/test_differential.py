@@ -20,7 +20,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import random
+import shutil
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -77,7 +79,7 @@ def run_seeded(advisor: Advisor, seed: int, count: int) -> dict[str, set[Any]]:
 
 
 def test_engine_agrees_with_reference(advisor: Advisor) -> None:
-    reached = run_seeded(advisor, SEED, 1_500)
+    reached = run_seeded(advisor, SEED, 1_000)
     # not vacuous: the generated intakes reach every active rule, flag, format and status
     assert reached["rules"] == {r.id for r in advisor.ruleset.active_rules}
     raisable = {e.code for r in advisor.ruleset.active_rules for e in r.then if isinstance(e, RaiseFlag)}
@@ -174,7 +176,7 @@ class RuleSetGenerator:
         kind = rng.choice(("all", "any", "not", "all", "any"))
         if kind == "not":
             return Not(self.condition(readable, depth - 1))
-        # never an empty `all: []`: see test_empty_all_is_true_everywhere
+        # never an empty `all: []`: see test_empty_all_is_refused_or_evaluated_right
         items = tuple(self.condition(readable, depth - 1) for _ in range(rng.randint(1, 3)))
         return All(items) if kind == "all" else AnyOf(items)
 
@@ -226,14 +228,21 @@ def run_generated(seed: int, rulesets: int, intakes_each: int) -> None:
     rng = random.Random(seed)
     base = Advisor.load().ruleset
     generator = RuleSetGenerator(base, rng)
-    made = compared = 0
+    made = compared = too_big = 0
     start = time.perf_counter()
     while made < rulesets:
         ruleset = generator.ruleset(made)
         if not _usable(ruleset):
             continue
+        try:
+            advisor = Advisor(ruleset)  # its own engine (durable Host)
+        except Exception as exc:  # noqa: BLE001 - only the engine's size limit is expected
+            # durable-rules refuses a pattern of 32+ expressions (error 113); lint does not
+            # know that limit yet: test_fuzz.test_engine_refusal_is_a_rule_set_error
+            assert "error code: 113" in str(exc), exc
+            too_big += 1
+            continue
         made += 1
-        advisor = Advisor(ruleset)  # its own engine (durable Host)
         for _ in range(intakes_each):
             mapping = random_intake(rng)
             problem = disagreement(advisor, validated(mapping))
@@ -242,7 +251,8 @@ def run_generated(seed: int, rulesets: int, intakes_each: int) -> None:
                 pytest.fail(f"generated rule set #{made - 1} (seed {seed}):\n{rules}\n"
                             f"intake: {json.dumps(mapping, default=str)}\n{problem}")
             compared += 1
-    print(f"differential: {rulesets} generated rule sets, {compared} intakes agree ({time.perf_counter() - start:.1f} s)")
+    print(f"differential: {rulesets} generated rule sets, {compared} intakes agree "
+          f"({too_big} sets too large for the engine skipped; {time.perf_counter() - start:.1f} s)")
 
 
 def test_engine_agrees_with_reference_on_generated_rule_sets() -> None:
@@ -252,3 +262,54 @@ def test_engine_agrees_with_reference_on_generated_rule_sets() -> None:
 @pytest.mark.slow
 def test_engine_agrees_with_reference_on_generated_rule_sets_long() -> None:
     run_generated(SEED + 1, rulesets=600, intakes_each=25)
+
+
+# --------------------------------------------------------------------------- known disagreement
+
+EMPTY_ALL = {
+    # an `any` holding an empty `all` (always true) is always true ...
+    "GEN-EMPTY-ALL": "{any: [{perinatal: postpartum}, {all: []}]}",
+    # ... and the negation of an empty `all` is never true
+    "GEN-NOT-EMPTY-ALL": "{not: {all: []}}",
+}
+
+
+def _rule_text(rule_id: str, when: str) -> str:
+    return f"""
+  - id: {rule_id}
+    title: generated
+    version: 1.0.0
+    status: active
+    area: severity
+    rationale: generated
+    references: [S30]
+    when: {when}
+    then: [{{consider: {rule_id} fired}}]
+    tests:
+      - {{name: a, intake: {{}}, expect: {{fires: true}}}}
+      - {{name: b, intake: {{}}, expect: {{fires: false}}}}
+"""
+
+
+@pytest.mark.parametrize("rule_id", [
+    "GEN-EMPTY-ALL",
+    "GEN-NOT-EMPTY-ALL",  # lint refuses it: "can never fire"
+])
+def test_empty_all_is_refused_or_evaluated_right(tmp_path: Path, rule_id: str) -> None:
+    from ipt_advisor.ruleload import default_rules_dir, lint, read_ruleset
+
+    rules = tmp_path / "rules"
+    shutil.copytree(default_rules_dir(), rules)
+    severity = rules / "severity.yaml"
+    first_line = len(severity.read_text(encoding="utf-8").splitlines()) + 1
+    with severity.open("a", encoding="utf-8") as handle:
+        handle.write(_rule_text(rule_id, EMPTY_ALL[rule_id]))
+    _, problems = lint(rules)
+    if any(p.source.endswith("severity.yaml") and (p.line or 0) >= first_line for p in problems):
+        return  # refusing the rule outright is a fine answer
+    ruleset, _ = read_ruleset(rules)
+    assert ruleset is not None
+    advisor = Advisor(ruleset)
+    intake = validated(merge(ruleset.test_baseline, {}))
+    problem = disagreement(advisor, intake)
+    assert problem is None, problem
