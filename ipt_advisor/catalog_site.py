@@ -259,7 +259,6 @@ def render_svg(dot_source: str) -> str | None:
 
 def _environment() -> Any:
     """Jinja2 set up like the report's (autoescaped HTML, StrictUndefined), plus its filters."""
-    import jinja2
     import yaml
 
     from . import report
@@ -268,19 +267,7 @@ def _environment() -> Any:
         text = yaml.safe_dump(value, default_flow_style=True, sort_keys=False, width=10_000, allow_unicode=True)
         return text.strip().removesuffix("...").strip()
 
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(report.templates_dir())),
-        autoescape=jinja2.select_autoescape(enabled_extensions=("html", "html.j2"), disabled_extensions=(),
-                                            default=False),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters.update(value=report.format_value, kroenke=report.kroenke_band, nice=report.nice_band,
-                       by_level=report.flags_by_level, words=catalog.value_words, flow=flow,
-                       page=page_name)
-    return env
+    return report.make_environment(words=catalog.value_words, flow=flow, page=page_name)
 
 
 def _csp(script: str | None) -> str:

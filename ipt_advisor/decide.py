@@ -75,10 +75,11 @@ def decide(run: Run, values: dict[str, Any], not_assessed: list[str], ruleset: R
         spec = ruleset.facts[fact]
         severity[field_name] = values.get(fact) if not spec.derived else (derived.get(fact) or [None])[0]
 
+    memo = _memo(ruleset)
     trace = [{
         "rule": rule.id, "version": rule.version, "title": rule.title,
-        "because": _because(f.because, rule, values, derived, ruleset),
-        "effect": "; ".join(describe_effect(e) for e in rule.then),
+        "because": _because(f.because, rule, values, derived, ruleset, memo.has_choice[rule.id]),
+        "effect": memo.effect[rule.id],
     } for f, rule in fired]
 
     return {
@@ -101,11 +102,30 @@ def decide(run: Run, values: dict[str, Any], not_assessed: list[str], ruleset: R
     }
 
 
-def _because(matched: dict[str, Any], rule: Rule, values: dict[str, Any], derived: dict[str, list[Any]], ruleset: RuleSet) -> dict[str, Any]:
+class _Memo:
+    """Per-rule-set texts and flags computed once, not once per intake."""
+
+    def __init__(self, ruleset: RuleSet):
+        self.effect = {r.id: "; ".join(describe_effect(e) for e in r.then) for r in ruleset.rules}
+        self.has_choice = {r.id: _has_choice(r.when) for r in ruleset.rules}
+
+
+_MEMOS: dict[int, tuple[RuleSet, _Memo]] = {}
+
+
+def _memo(ruleset: RuleSet) -> _Memo:
+    cached = _MEMOS.get(id(ruleset))
+    if cached is None or cached[0] is not ruleset:
+        cached = _MEMOS[id(ruleset)] = (ruleset, _Memo(ruleset))
+    return cached[1]
+
+
+def _because(matched: dict[str, Any], rule: Rule, values: dict[str, Any], derived: dict[str, list[Any]],
+             ruleset: RuleSet, has_choice: bool) -> dict[str, Any]:
     """The facts that made the rule's condition true, with the values the engine
     matched: for an ``any`` only the branches that held, so a reader is not
     shown facts that played no part."""
-    if not _has_choice(rule.when):  # no `any` anywhere: every fact read made it true
+    if not has_choice:  # no `any` anywhere: every fact read made it true
         return matched
     keys = [ruleset.facts[name].key for name in supporting_facts(rule.when, values, derived)]
     return {key: matched[key] for key in keys if key in matched} or matched

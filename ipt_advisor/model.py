@@ -5,6 +5,7 @@ Values are frozen; a rule's source location is kept out of equality
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any, Union
 
@@ -257,11 +258,16 @@ class RuleSet:
     def active_rules(self) -> tuple[Rule, ...]:
         return tuple(r for r in self.rules if r.status == "active")
 
-    def rule(self, rule_id: str) -> Rule:
+    @functools.cached_property
+    def by_id(self) -> dict[str, Rule]:
+        """Rules by id (the first of duplicates, which lint reports)."""
+        out: dict[str, Rule] = {}
         for r in self.rules:
-            if r.id == rule_id:
-                return r
-        raise KeyError(rule_id)
+            out.setdefault(r.id, r)
+        return out
+
+    def rule(self, rule_id: str) -> Rule:
+        return self.by_id[rule_id]
 
     def citations(self, rule: Rule) -> list[str]:
         """A rule's references, expanded to full citations."""

@@ -19,6 +19,7 @@ print JSON.
 from __future__ import annotations
 
 import json
+import os
 import pathlib
 import re
 from typing import Any
@@ -96,34 +97,62 @@ def render(view: dict, fmt: str) -> str:
     return template.render(**view, notice=NOTICE, incomplete_text=INCOMPLETE, levels=LEVELS)
 
 
+def make_environment(**filters: Any) -> Any:
+    """A Jinja2 environment with the settings every ipt-advisor template relies on:
+    templates are files from :func:`templates_dir` (data is only ever a variable),
+    HTML templates (``*.html.j2``) are autoescaped and no others, ``StrictUndefined``,
+    and the shared value filters; ``filters`` adds or overrides filters."""
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(templates_dir())),
+        # Only HTML templates are escaped; text and Markdown have their own filters.
+        autoescape=jinja2.select_autoescape(
+            enabled_extensions=("html", "html.j2"), disabled_extensions=(), default=False
+        ),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        bytecode_cache=_bytecode_cache(jinja2),
+    )
+    env.filters.update(
+        value=format_value,
+        kroenke=kroenke_band,
+        nice=nice_band,
+        by_level=flags_by_level,
+        wrap=wrap,
+        md=md_escape,
+        md_quote=md_quote,
+        code=md_code,
+    )
+    env.filters.update(filters)
+    return env
+
+
+def _bytecode_cache(jinja2: Any) -> Any:
+    """Compiled templates cached in the user's own cache directory (owner-only), so a
+    one-off ``assess`` does not spend ~60 ms compiling templates each time.  Jinja
+    checks each template's checksum, so an edited template is recompiled.  Without a
+    usable cache directory (read-only home, IPT_ADVISOR_NO_CACHE set) there is none."""
+    if os.environ.get("IPT_ADVISOR_NO_CACHE"):
+        return None
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    directory = os.path.join(base, "ipt-advisor", "jinja")
+    try:
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        if not os.access(directory, os.W_OK):
+            return None
+    except OSError:
+        return None
+    return jinja2.FileSystemBytecodeCache(directory)
+
+
 def _environment() -> Any:
-    """Build the Jinja2 environment once; templates are read from :func:`templates_dir`."""
+    """The report environment, built once."""
     global _env
     if _env is None:
-        import jinja2
-
-        env = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(str(templates_dir())),
-            # Only the HTML template is escaped; text and Markdown have their own filters.
-            autoescape=jinja2.select_autoescape(
-                enabled_extensions=("html", "html.j2"), disabled_extensions=(), default=False
-            ),
-            undefined=jinja2.StrictUndefined,
-            keep_trailing_newline=True,
-            trim_blocks=True,
-            lstrip_blocks=True,
-        )
-        env.filters.update(
-            value=format_value,
-            kroenke=kroenke_band,
-            nice=nice_band,
-            by_level=flags_by_level,
-            wrap=wrap,
-            md=md_escape,
-            md_quote=md_quote,
-            code=md_code,
-        )
-        _env = env
+        _env = make_environment()
     return _env
 
 

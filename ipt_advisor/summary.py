@@ -222,20 +222,9 @@ def markdown_environment() -> Any:
     ``StrictUndefined``, Markdown text escaped by the ``md`` filter)."""
     global _env
     if _env is None:
-        import jinja2
+        from .report import make_environment
 
-        from .report import md_code, md_escape, templates_dir
-
-        env = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(str(templates_dir())),
-            autoescape=False,
-            undefined=jinja2.StrictUndefined,
-            keep_trailing_newline=True,
-            trim_blocks=True,
-            lstrip_blocks=True,
-        )
-        env.filters.update(md=md_escape, code=md_code, pct=format_percent)
-        _env = env
+        _env = make_environment(pct=format_percent)
     return _env
 
 
