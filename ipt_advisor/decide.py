@@ -75,7 +75,7 @@ def decide(run: Run, values: dict[str, Any], not_assessed: list[str], ruleset: R
         spec = ruleset.facts[fact]
         severity[field_name] = values.get(fact) if not spec.derived else (derived.get(fact) or [None])[0]
 
-    memo = _memo(ruleset)
+    memo = ruleset.memo(_Memo)
     trace = [{
         "rule": rule.id, "version": rule.version, "title": rule.title,
         "because": _because(f.because, rule, values, derived, ruleset, memo.has_choice[rule.id]),
@@ -108,16 +108,6 @@ class _Memo:
     def __init__(self, ruleset: RuleSet):
         self.effect = {r.id: "; ".join(describe_effect(e) for e in r.then) for r in ruleset.rules}
         self.has_choice = {r.id: _has_choice(r.when) for r in ruleset.rules}
-
-
-_MEMOS: dict[int, tuple[RuleSet, _Memo]] = {}
-
-
-def _memo(ruleset: RuleSet) -> _Memo:
-    cached = _MEMOS.get(id(ruleset))
-    if cached is None or cached[0] is not ruleset:
-        cached = _MEMOS[id(ruleset)] = (ruleset, _Memo(ruleset))
-    return cached[1]
 
 
 def _because(matched: dict[str, Any], rule: Rule, values: dict[str, Any], derived: dict[str, list[Any]],

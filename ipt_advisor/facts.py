@@ -26,17 +26,10 @@ def _typed(spec: FactSpec, value: Any) -> bool:
     return value in spec.values
 
 
-# ruleset id -> (ruleset, [(fact name, path parts, spec)]): the intake paths are
-# split once per rule set, not once per fact per intake (the batch hot path).
-_PLANS: dict[int, tuple[RuleSet, list[tuple[str, tuple[str, ...], FactSpec]]]] = {}
-
-
 def _plan(ruleset: RuleSet) -> list[tuple[str, tuple[str, ...], FactSpec]]:
-    cached = _PLANS.get(id(ruleset))
-    if cached is None or cached[0] is not ruleset:
-        plan = [(spec.name, tuple(spec.source.split(".")), spec) for spec in ruleset.facts.values() if spec.source]
-        cached = _PLANS[id(ruleset)] = (ruleset, plan)
-    return cached[1]
+    """(fact name, intake path split once, spec) for every input fact: split once per
+    rule set, not once per fact per intake (the batch hot path)."""
+    return [(spec.name, tuple(spec.source.split(".")), spec) for spec in ruleset.facts.values() if spec.source]
 
 
 def _lookup(intake: HasGet, parts: tuple[str, ...]) -> Any:
@@ -55,7 +48,7 @@ def input_values(intake: HasGet, ruleset: RuleSet) -> dict[str, Any]:
     """Every input fact's value (None when unknown), checked against its type."""
     values: dict[str, Any] = {}
     bad = []
-    for name, parts, spec in _plan(ruleset):
+    for name, parts, spec in ruleset.memo(_plan):
         value = _lookup(intake, parts)
         if value is not None and not _typed(spec, value):
             bad.append(Problem(intake.source, None, spec.key, f"value {value!r} does not fit fact {spec.name} ({spec.type})"))

@@ -258,6 +258,14 @@ class RuleSet:
     def active_rules(self) -> tuple[Rule, ...]:
         return tuple(r for r in self.rules if r.status == "active")
 
+    def memo(self, factory: Any) -> Any:
+        """``factory(self)``, computed once per rule set: what the hot path derives
+        from the rules (lookup plans, trace texts) lives as long as the rules do."""
+        cache = self.__dict__.setdefault("_memo", {})  # frozen: written around __setattr__
+        if factory not in cache:
+            cache[factory] = factory(self)
+        return cache[factory]
+
     @functools.cached_property
     def by_id(self) -> dict[str, Rule]:
         """Rules by id (the first of duplicates, which lint reports)."""
