@@ -3,7 +3,8 @@
 Each command parses options, calls the library, prints, and maps errors to
 the exit codes of decision-v1: 0 done; 1 problems found (lint, rule tests,
 invalid intakes in ``intake check``, an output that could not be written);
-2 usage; 3 invalid intake for ``assess``; 4 invalid rule set.
+2 usage; 3 invalid intake for ``assess``; 4 invalid rule set; and, for an ``audit``
+interrupted by SIGINT or SIGTERM, 130 or 143 (128 + the signal, as a shell reports it).
 Library modules are imported inside commands to keep start-up fast.
 """
 from __future__ import annotations
@@ -298,35 +299,55 @@ def rules_diff(old_dir: str, new_dir: str, cases: str, out_dir: str | None, jobs
 @click.option("--fail-on-errors", is_flag=True, help="Exit 1 if any record is invalid.")
 @click.option("--log", "log_file", type=click.Path(dir_okay=False), default=None,
               help="Append every decision to this hash-chained decision log.")
+@click.option("--resume", is_flag=True,
+              help="Finish the interrupted run in the output folder (same INPUT, rules and --log).")
 def audit(input_path: str, out_dir: str, jobs: int | None, rules_dir: str | None, fail_on_errors: bool,
-          log_file: str | None) -> None:
+          log_file: str | None, resume: bool) -> None:
     """Assess a whole batch: a folder of YAML/JSON intakes, a .jsonl or a .csv file (dotted columns).
 
     Writes one decision per valid intake (decisions.jsonl, input order), one line per
     invalid record (errors.jsonl), the clinicians' departures (overrides.jsonl) and a
     summary with concordance (summary.json, summary.md). Invalid records never stop the run.
 
+    Outputs appear under their names only when the whole run succeeded. Stopped by Ctrl-C
+    (exit 130), SIGTERM (exit 143) or an output error such as a full disk (exit 1), a run
+    keeps its progress in the folder: the same command with --resume finishes it, and the
+    files are then exactly those of an uninterrupted run, with no decision written or
+    logged twice.
+
+    \b
+    Exit codes: 0 done; 1 invalid records (with --fail-on-errors), unreadable
+    input, an output not written, nothing to resume; 4 invalid rule set (or it
+    failed on a record); 130 interrupted (SIGINT); 143 terminated (SIGTERM).
+
     \b
     Example:
       ipt-advisor audit intakes-2026.jsonl -o audit-2026/
       ipt-advisor audit intakes/ -o out/ --jobs 4 --fail-on-errors
+      ipt-advisor audit intakes-2026.jsonl -o audit-2026/ --resume
     """
     from ipt_advisor.audit import default_progress, run_audit
+    from ipt_advisor.audit_state import ResumeError
     from ipt_advisor.corpus import CorpusError
     from ipt_advisor.errors import OutputError, RuleSetError
+    from ipt_advisor.interrupt import Interrupted, exit_code
 
     try:
         report = run_audit(input_path, out_dir, rules_dir=rules_dir, jobs=jobs, log_path=log_file,
-                           tool_version=__version__, progress=default_progress())
+                           tool_version=__version__, progress=default_progress(), resume=resume)
     except RuleSetError as exc:
         fail(exc, EXIT_RULES)
-    except (CorpusError, OutputError) as exc:
+    except (CorpusError, OutputError, ResumeError) as exc:
         fail(exc, EXIT_PROBLEMS)
+    except Interrupted as exc:
+        fail(exc, exit_code(exc.signum))
     click.echo(f"{report.records} records: {report.assessed} assessed, {report.invalid} invalid"
                f"{f', {report.engine_errors} engine errors' if report.engine_errors else ''}; "
                f"wrote {out_dir}")
-    rate = report.records / report.seconds if report.seconds else 0.0
-    click.echo(f"{report.seconds:.2f} s, {rate:,.0f} records/s", err=True)
+    done_now = report.records - report.resumed_from
+    rate = done_now / report.seconds if report.seconds else 0.0
+    resumed = f" (resumed: {report.resumed_from:,} were done before)" if resume else ""
+    click.echo(f"{report.seconds:.2f} s, {rate:,.0f} records/s{resumed}", err=True)
     if report.engine_errors:
         click.echo(f"{report.engine_errors} record(s) made the rule set fail: see errors.jsonl", err=True)
         sys.exit(EXIT_RULES)

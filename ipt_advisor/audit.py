@@ -1,6 +1,7 @@
 """Batch audit: assess every intake of a corpus in parallel and write the results.
 
     report = run_audit("intakes.jsonl", "out/", jobs=4)
+    report = run_audit("intakes.jsonl", "out/", jobs=4, resume=True)   # after an interruption
 
 Outputs in the output folder (all owner-only, 0o600):
 
@@ -19,95 +20,115 @@ How it stays fast and flat:
   workers (``fork``, one per core by default) validate, assess and serialise, each with its
   own :class:`~ipt_advisor.advisor.Advisor` (a durable-rules Host is process-private);
 * records travel in chunks (fewer, larger messages) and at most ``jobs * WINDOW`` chunks are
-  in flight, so memory does not grow with the corpus; results are consumed in input order;
-* every output is written line by line to ``NAME.partial`` and renamed into place only when
-  the whole run succeeded: an interrupted run never leaves half a file under a final name.
+  in flight, so memory does not grow with the corpus; results are consumed in input order.
+
+How it survives being stopped (:mod:`ipt_advisor.audit_state` has the details):
+
+* every output is written in whole lines to ``NAME.partial`` and renamed into place only
+  when the whole run succeeded: an interrupted run never leaves a file under a final name;
+* about once a second (``CHECKPOINT_SECONDS``), between two chunks, the run syncs the
+  ``.partial`` files and saves ``.audit-state.json``: records done, the files' lengths, the
+  summary counters. With ``--log``, the log is appended after the new state is written and
+  before it is put in place, so a state never counts a decision the log lacks, and a failed
+  append leaves the old state, which counts none of that batch;
+* SIGINT and SIGTERM (:mod:`ipt_advisor.interrupt`) stop the run at the next chunk with a
+  checkpoint, then raise :class:`~ipt_advisor.interrupt.Interrupted`; a full disk raises
+  ``OutputError`` with the last checkpoint kept. Either way ``resume=True`` continues from
+  the checkpoint, and the finished files are byte for byte those of an uninterrupted run;
+* workers ignore SIGINT and SIGTERM (a terminal or a service manager signals the whole
+  process group): the parent alone stops, then kills them; on Linux the kernel kills them
+  too if the parent dies, so none is ever left behind.
 """
 from __future__ import annotations
 
+import itertools
 import json
 import os
+import signal
 import sys
 import time
 from collections import deque
+from contextlib import closing
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, TextIO
 
+from .audit_state import PartialFile, ResumeError, StateFile, differences, identity
 from .corpus import Corpus, RawRecord, parse, redacted_problems
 from .errors import EngineError, IntakeError, OutputError, Problem
+from .interrupt import Interrupted, StopSignals, signal_name
 from .summary import Outcome, Tally, outcome, render_summary_md, summary_json
 
 CHUNK = 64      # records per message to a worker
 WINDOW = 4      # chunks in flight per worker
 LOG_BATCH = 1024  # decision-log entries per append (each append takes the lock and syncs)
+CHECKPOINT_SECONDS = 1.0  # progress saved at least this often: a crash redoes at most this much work
 
-OUTPUTS = ("decisions.jsonl", "errors.jsonl", "overrides.jsonl", "summary.json", "summary.md")
-
-
-# --------------------------------------------------------------------------- output files
-
-class PartialFile:
-    """A text output written to ``PATH.partial`` (owner-only) and renamed to ``PATH`` by
-    :meth:`commit`. Writes are whole lines, flushed per call, in the order given."""
-
-    def __init__(self, path: str):
-        self.path = path
-        self.partial = path + ".partial"
-        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
-        try:
-            fd = os.open(self.partial, flags, 0o600)
-            os.fchmod(fd, 0o600)  # the umask may have removed bits; an existing file may have had more
-        except OSError as exc:
-            raise OutputError([Problem(path, None, "", f"cannot write: {exc.strerror or exc}")]) from None
-        self.file: TextIO = os.fdopen(fd, "w", buffering=1, encoding="utf-8", errors="replace", newline="\n")
-
-    def write(self, text: str) -> None:
-        try:
-            self.file.write(text)
-        except OSError as exc:
-            raise OutputError([Problem(self.path, None, "", f"cannot write: {exc.strerror or exc}")]) from None
-
-    def close(self) -> None:
-        """Flush and sync, keep the ``.partial`` name."""
-        if not self.file.closed:
-            try:
-                self.file.flush()
-                os.fsync(self.file.fileno())
-            finally:
-                self.file.close()
-
-    def commit(self) -> None:
-        """Close and rename into place."""
-        try:
-            self.close()
-            os.replace(self.partial, self.path)
-        except OSError as exc:
-            raise OutputError([Problem(self.path, None, "", f"cannot write: {exc.strerror or exc}")]) from None
-
-    def discard(self) -> None:
-        try:
-            self.file.close()
-        except OSError:
-            pass
-        try:
-            os.unlink(self.partial)
-        except OSError:
-            pass
+STREAMS = ("decisions.jsonl", "errors.jsonl", "overrides.jsonl")  # written record by record
+SUMMARIES = ("summary.json", "summary.md")                          # written once, at the end
+OUTPUTS = STREAMS + SUMMARIES
 
 
 # --------------------------------------------------------------------------- ordered parallel map
 
 _WORKER: tuple[Callable[[Any, RawRecord], Any], Any] | None = None
+_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
 
-def _init_worker(init: Callable[..., Any], run: Callable[[Any, RawRecord], Any], args: tuple[Any, ...]) -> None:
+def _init_worker(init: Callable[..., Any], run: Callable[[Any, RawRecord], Any], args: tuple[Any, ...],
+                 parent: int) -> None:
     global _WORKER
-    import signal
-
-    # Ctrl-C reaches the whole process group: the parent stops the pool, workers must not
-    # each print a traceback of their own
+    # Ctrl-C reaches the whole process group, and a service manager may SIGTERM all of it:
+    # the parent alone decides when to stop (between chunks, progress saved), then ends the
+    # workers with SIGKILL (see _pool). A worker that died on its own could leave the pool's
+    # queue lock held, and the pool hanging; it would also print a traceback.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    # blocked since the fork (see ordered_map), so none could reach the parent's handlers,
+    # inherited until the two lines above; one sent meanwhile is now discarded
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+    _die_with_parent(parent)
     _WORKER = (run, init(*args))
+
+
+def _die_with_parent(parent: int) -> None:
+    """On Linux, have the kernel kill this worker if the parent dies, even by SIGKILL, so no
+    worker is ever left behind (best effort elsewhere)."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(0)
+
+
+_POOL: Any = None
+
+
+def _pool() -> Any:
+    """``multiprocessing.Pool`` (fork) whose ``terminate()`` ends workers with SIGKILL: they
+    ignore SIGTERM (see :func:`_init_worker`), and a handler that would let the pool's
+    SIGTERM through races with the blocking wait a worker sits in. Killing is what SIGTERM
+    did to a worker anyway: it holds nothing but work in flight, which is redone."""
+    global _POOL
+    if _POOL is None:
+        from multiprocessing.context import ForkProcess
+        from multiprocessing.pool import Pool
+
+        class Worker(ForkProcess):
+            def terminate(self) -> None:
+                self.kill()
+
+        class KillingPool(Pool):
+            @staticmethod
+            def Process(ctx: Any, *args: Any, **kwds: Any) -> Any:  # noqa: N802 (Pool's name)
+                return Worker(*args, **kwds)
+
+        _POOL = KillingPool
+    return _POOL
 
 
 def _run_chunk(chunk: list[RawRecord]) -> list[Any]:
@@ -127,31 +148,59 @@ def _chunks(records: Iterable[RawRecord], size: int) -> Iterator[list[RawRecord]
         yield chunk
 
 
+def _never() -> bool:
+    return False
+
+
+def _ready(result: Any, stopped: Callable[[], bool]) -> bool:
+    """Wait for ``result``; False as soon as ``stopped()`` (checked ten times a second)."""
+    while not result.ready():
+        if stopped():
+            return False
+        result.wait(0.1)
+    return True
+
+
 def ordered_map(records: Iterable[RawRecord], init: Callable[..., Any], run: Callable[[Any, RawRecord], Any],
-                args: tuple[Any, ...], jobs: int, chunk: int = CHUNK) -> Iterator[list[Any]]:
+                args: tuple[Any, ...], jobs: int, chunk: int = CHUNK,
+                stopped: Callable[[], bool] = _never) -> Iterator[list[Any]]:
     """``run(state, record)`` for every record, results yielded per chunk in input order.
 
     ``state = init(*args)`` is built once per worker process (``init`` and ``run`` must be
     module-level functions). With ``jobs <= 1`` everything runs in this process. At most
     ``jobs * WINDOW`` chunks are in flight, so the input is read only as fast as it is used.
+    Iteration ends early, workers stopped, once ``stopped()`` is true while waiting.
     """
     if jobs <= 1:
         state = init(*args)
         for part in _chunks(records, chunk):
+            if stopped():
+                return
             yield [run(state, record) for record in part]
         return
     import multiprocessing
 
     # fork: a worker inherits the parent's loaded modules (and, if the parent already loaded
     # it, the Advisor cache), so start-up is near free; each worker still owns its Host copy.
-    pool = multiprocessing.get_context("fork").Pool(jobs, initializer=_init_worker, initargs=(init, run, args))
+    # Workers start with SIGINT and SIGTERM blocked until they ignore them (_init_worker); the
+    # pool's threads keep them blocked, which leaves them to the parent's main thread.
+    masked = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+    try:
+        pool = _pool()(jobs, initializer=_init_worker, initargs=(init, run, args, os.getpid()),
+                       context=multiprocessing.get_context("fork"))
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, masked)
     try:
         pending: deque[Any] = deque()
         for part in _chunks(records, chunk):
             pending.append(pool.apply_async(_run_chunk, (part,)))
             if len(pending) >= jobs * WINDOW:
+                if not _ready(pending[0], stopped):
+                    return
                 yield pending.popleft().get()
         while pending:
+            if not _ready(pending[0], stopped):
+                return
             yield pending.popleft().get()
         pool.close()
     finally:
@@ -233,39 +282,139 @@ class AuditReport:
     out_dir: str
     seconds: float
     summary: dict[str, Any]
+    resumed_from: int = 0  # records an interrupted run had done before this one resumed it
 
 
 def run_audit(input_path: str, out_dir: str, *, rules_dir: str | None = None, jobs: int | None = None,
-              log_path: str | None = None, tool_version: str = "", progress: TextIO | None = None) -> AuditReport:
+              log_path: str | None = None, tool_version: str = "", progress: TextIO | None = None,
+              resume: bool = False) -> AuditReport:
     """Assess every record of ``input_path`` and write the outputs into ``out_dir``.
 
+    With ``resume=True``, finish the interrupted run saved in ``out_dir`` instead of starting
+    over; it must have had the same input, rule set, tool version and log.
+
     Raises ``RuleSetError`` (the rule set is broken), ``CorpusError`` (the input cannot be
-    read) or ``OutputError`` (an output cannot be written); an invalid *record* never raises.
+    read), ``OutputError`` (an output cannot be written), ``ResumeError`` (nothing to resume,
+    or another run's) or ``Interrupted`` (SIGINT/SIGTERM); an invalid *record* never raises.
+    After ``Interrupted``, and after ``OutputError`` once the run had started writing, the
+    run can be resumed.
     """
     from .advisor import Advisor
-    from .decision_log import DecisionLog, entry
 
     started = time.monotonic()
     advisor = Advisor.load(rules_dir)  # fails fast (exit 4) before any output exists
     ruleset = advisor.ruleset
     corpus = Corpus(input_path)
     jobs = max(1, jobs if jobs is not None else (os.cpu_count() or 1))
+    run_id = identity(corpus, ruleset, tool_version, log_path)
+    state_file = StateFile(out_dir)
+    if resume:
+        saved = state_file.load()
+        tally, keep = _resume_point(saved, run_id, ruleset, state_file.path)
+        # the summary names the input as the run was started with it, as an uninterrupted run would
+        run_id["input"]["path"] = saved["input"]["path"]
+    else:
+        try:
+            os.makedirs(out_dir, mode=0o700, exist_ok=True)
+        except OSError as exc:
+            raise OutputError([Problem(out_dir, None, "", f"cannot create folder: {exc.strerror or exc}")]) from None
+        state_file.remove()  # an older interrupted run in this folder is started over, not resumed
+        tally, keep = Tally(ruleset), None
+    resumed_from = tally.records
+    files: dict[str, PartialFile] = {}
+    state_file.saved = resume  # a saved state is what makes the .partial files worth keeping
     try:
-        os.makedirs(out_dir, mode=0o700, exist_ok=True)
-    except OSError as exc:
-        raise OutputError([Problem(out_dir, None, "", f"cannot create folder: {exc.strerror or exc}")]) from None
+        for name in STREAMS:
+            files[name] = PartialFile(os.path.join(out_dir, name), None if keep is None else keep[name])
+        if resume:
+            _check_lines(files, tally.records, state_file.path)
+        with StopSignals() as stop:
+            summary = _run(corpus, files, tally, state_file, run_id, stop, rules_dir=rules_dir, jobs=jobs,
+                           log_path=log_path, tool_version=tool_version, progress=progress)
+    except (Interrupted, OutputError, ResumeError, KeyboardInterrupt) as exc:
+        for f in files.values():
+            f.release()
+        if isinstance(exc, OutputError) and state_file.saved:
+            raise OutputError([Problem(p.source, p.line, p.path,
+                                       f"{p.message}; once fixed, run the same command with --resume to finish")
+                               for p in exc.problems]) from None
+        if not state_file.saved:
+            for f in files.values():
+                f.discard()
+        raise
+    except BaseException:  # the input broke mid-way, or a bug: nothing worth resuming
+        for f in files.values():
+            f.discard()
+        state_file.remove()
+        raise
+    return AuditReport(tally.records, tally.records - tally.invalid - tally.engine_errors, tally.invalid,
+                       tally.engine_errors, out_dir, time.monotonic() - started, summary, resumed_from)
+
+
+def _resume_point(saved: dict[str, Any], run_id: dict[str, Any], ruleset: Any,
+                  where: str) -> tuple[Tally, dict[str, int]]:
+    """The counters and ``.partial`` lengths to resume from; ``ResumeError`` if ``saved`` is
+    another run's, or not a state at all."""
+    problems = differences(saved, run_id)
+    if problems:
+        raise ResumeError([Problem(where, None, "", f"cannot resume: {message}") for message in problems])
+    progress = saved["progress"]
+    try:
+        tally = Tally.restore(ruleset, progress["tally"])
+    except ValueError:
+        tally = None
+    keep = progress["bytes"]
+    if tally is None or tally.records != progress["records"] or set(keep) != set(STREAMS):
+        raise ResumeError([Problem(where, None, "", "cannot resume: not an audit state (inconsistent progress)")])
+    return tally, keep
+
+
+def _check_lines(files: dict[str, PartialFile], records: int, where: str) -> None:
+    """Decisions and errors together hold one line per record done, no more, no less."""
+    lines = files["decisions.jsonl"].count_lines() + files["errors.jsonl"].count_lines()
+    if lines != records:
+        raise ResumeError([Problem(where, None, "", f"cannot resume: the .partial files hold {lines} records, "
+                                                    f"the saved state counts {records}")])
+
+
+def _run(corpus: Corpus, files: dict[str, PartialFile], tally: Tally, state_file: StateFile,
+         run_id: dict[str, Any], stop: StopSignals, *, rules_dir: str | None, jobs: int, log_path: str | None,
+         tool_version: str, progress: TextIO | None) -> dict[str, Any]:
+    """Assess the records not done yet, checkpointing as it goes, then write the summaries
+    and put every output in place; returns the summary."""
+    from .decision_log import DecisionLog, entry
+
     log = DecisionLog(log_path) if log_path else None
-    rs_info = {"name": ruleset.name, "version": ruleset.version, "sha256": ruleset.sha256}
-    tally = Tally(ruleset)
-    files: dict[str, PartialFile | None] = {name: None for name in OUTPUTS}
+    rs_info = dict(run_id["ruleset"])
+    decisions, errors, overrides = (files[name] for name in STREAMS)
+    pending_log: list[dict[str, Any]] = []
+
+    def checkpoint() -> None:
+        for f in files.values():
+            f.sync()
+        state_file.prepare({**run_id, "progress": {"records": tally.records,
+                                                   "bytes": {name: f.size for name, f in files.items()},
+                                                   "tally": tally.snapshot()}})
+        if log is not None and pending_log:
+            # between the state's sync and its rename: a failed append leaves the old state,
+            # which counts none of these decisions, so a resumed run logs each one once
+            try:
+                log.append(pending_log)
+            except BaseException:
+                state_file.abandon()
+                raise
+            pending_log.clear()
+        state_file.commit()
+
+    if not state_file.saved:
+        checkpoint()  # from here on the run can be resumed
     bar = Progress(progress, corpus.estimated_total) if progress is not None else None
-    try:
-        for name in OUTPUTS:
-            files[name] = PartialFile(os.path.join(out_dir, name))
-        decisions, errors, overrides = (files[n] for n in OUTPUTS[:3])
-        pending_log: list[dict[str, Any]] = []
-        assert decisions and errors and overrides
-        for results in ordered_map(corpus.records(), _audit_init, _audit_one, (rules_dir,), jobs):
+    records: Iterable[RawRecord] = corpus.records()
+    if tally.records:
+        records = itertools.islice(records, tally.records, None)  # read (and hashed) again, not assessed
+    last = time.monotonic()
+    with closing(ordered_map(records, _audit_init, _audit_one, (rules_dir,), jobs, stopped=stop.requested)) as chunks:
+        for results in chunks:
             lines: list[str] = []
             bad: list[str] = []
             departed: list[str] = []
@@ -287,45 +436,60 @@ def run_audit(input_path: str, out_dir: str, *, rules_dir: str | None = None, jo
                 errors.write("".join(bad))
             if departed:
                 overrides.write("".join(departed))
-            if log is not None and len(pending_log) >= LOG_BATCH:  # one locked, synced append per batch
-                log.append(pending_log)
-                pending_log = []
             if bar is not None:
                 bar.update(tally.records)
-        if log is not None:
-            log.append(pending_log)
-        if bar is not None:
-            bar.update(tally.records, final=True)
-        summary = tally.as_dict(input_path=input_path, input_kind=corpus.kind, input_sha256=corpus.sha256,
-                                tool_version=tool_version, departures_file="overrides.jsonl")
-        for name in OUTPUTS[:3]:
-            files[name].close()  # type: ignore[union-attr]
-        _write_summaries(files, summary)
-        for name in OUTPUTS:
-            files[name].commit()  # type: ignore[union-attr]
-    except BaseException as exc:
-        if not isinstance(exc, KeyboardInterrupt):  # an interrupted run keeps its .partial files
-            for f in files.values():
-                if f is not None:
-                    f.discard()
+            if stop.requested():
+                break
+            if len(pending_log) >= LOG_BATCH or time.monotonic() - last >= CHECKPOINT_SECONDS:
+                checkpoint()
+                last = time.monotonic()
+    checkpoint()  # every record done (or all up to the stop), every decision logged
+    if stop.signum is not None:
+        raise _interrupted(stop.signum, tally, state_file.out_dir)
+    if bar is not None:
+        bar.update(tally.records, final=True)
+    summary = tally.as_dict(input_path=run_id["input"]["path"], input_kind=corpus.kind, input_sha256=corpus.sha256,
+                            tool_version=tool_version, departures_file="overrides.jsonl")
+    for f in files.values():
+        f.close()
+    out_dir = state_file.out_dir
+    ends: dict[str, PartialFile] = {}
+    try:
+        for name in SUMMARIES:
+            ends[name] = PartialFile(os.path.join(out_dir, name))
+        ends["summary.json"].write(summary_json(summary))
+        with open(overrides.partial, "rb") as handle:
+            departures = (json.loads(line) for line in handle)
+            # the template yields many small pieces: one write per 64 KiB, not per piece
+            pieces: list[str] = []
+            size = 0
+            for piece in render_summary_md(summary, departures):
+                pieces.append(piece)
+                size += len(piece)
+                if size >= 1 << 16:
+                    ends["summary.md"].write("".join(pieces))
+                    pieces, size = [], 0
+            ends["summary.md"].write("".join(pieces))
+        if stop.signum is not None:
+            raise _interrupted(stop.signum, tally, out_dir)
+        for f in (*files.values(), *ends.values()):
+            f.commit()
+    except BaseException:
+        for f in ends.values():
+            f.discard()  # written again from the saved state by a resumed run
         raise
-    return AuditReport(tally.records, tally.records - tally.invalid - tally.engine_errors, tally.invalid,
-                       tally.engine_errors, out_dir, time.monotonic() - started, summary)
+    state_file.remove()
+    return summary
+
+
+def _interrupted(signum: int, tally: Tally, out_dir: str) -> Interrupted:
+    return Interrupted(signum, [Problem(out_dir, None, "", f"interrupted by {signal_name(signum)} with {tally.records:,} "
+                                                           "records done; run the same command with --resume to finish")])
 
 
 def _log_entry(make: Callable[..., dict[str, Any]], o: Outcome, rs_info: dict[str, str], tool_version: str) -> dict[str, Any]:
     return make(o.case_id, o.intake_sha256, rs_info, tool_version, o.format, o.focus_primary, o.focus_secondary,
                 o.flags, o.status)
-
-
-def _write_summaries(files: dict[str, PartialFile | None], summary: dict[str, Any]) -> None:
-    js, md, overrides = files["summary.json"], files["summary.md"], files["overrides.jsonl"]
-    assert js and md and overrides
-    js.write(summary_json(summary))
-    with open(overrides.partial, "rb") as handle:
-        departures = (json.loads(line) for line in handle)
-        for piece in render_summary_md(summary, departures):
-            md.write(piece)
 
 
 def default_progress() -> TextIO | None:

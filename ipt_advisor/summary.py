@@ -138,6 +138,46 @@ class Tally:
             "reason": reason,
         }
 
+    # ----------------------------------------------------------------------- checkpoints
+
+    _NUMBERS = ("records", "invalid", "engine_errors", "clinician", "departures", "departures_with_reason")
+    _COUNTERS = ("status", "format", "focus", "flags", "fired", "rule_cases", "rule_overridden")
+    _PAIRS = ("confusion", "focus_pairs")
+
+    def snapshot(self) -> dict[str, Any]:
+        """Every counter as JSON-ready data, for a resumable run's checkpoint. Key order is
+        kept (it decides the order of ties in the summary), so :meth:`restore` gives back a
+        tally whose summary is byte for byte the same."""
+        out: dict[str, Any] = {name: getattr(self, name) for name in self._NUMBERS}
+        out.update((name, dict(getattr(self, name))) for name in self._COUNTERS)
+        out.update((name, [[a, b, n] for (a, b), n in getattr(self, name).items()]) for name in self._PAIRS)
+        return out
+
+    @classmethod
+    def restore(cls, ruleset: RuleSet, data: dict[str, Any]) -> Tally:
+        """The tally a :meth:`snapshot` was taken of; ``ValueError`` if ``data`` is not one."""
+        tally = cls(ruleset)
+        try:
+            for name in cls._NUMBERS:
+                if not isinstance(data[name], int):
+                    raise ValueError(name)
+                setattr(tally, name, data[name])
+            for name in cls._COUNTERS:
+                counts = data[name]
+                if not all(isinstance(k, str) and isinstance(n, int) for k, n in counts.items()):
+                    raise ValueError(name)
+                setattr(tally, name, Counter(counts))
+            for name in cls._PAIRS:
+                pairs: Counter[tuple[str, str]] = Counter()
+                for a, b, n in data[name]:
+                    if not (isinstance(a, str) and isinstance(b, str) and isinstance(n, int)):
+                        raise ValueError(name)
+                    pairs[(a, b)] = n
+                setattr(tally, name, pairs)
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise ValueError(f"not a tally snapshot: {exc}") from None
+        return tally
+
     # ----------------------------------------------------------------------- output
 
     def as_dict(self, *, input_path: str, input_kind: str, input_sha256: str, tool_version: str,

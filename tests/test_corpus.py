@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -211,3 +212,23 @@ def test_estimated_total_for_progress() -> None:
     assert corpus.estimated_total() is None
     records = list(corpus.records())
     assert corpus.estimated_total() == len(records) == 11
+
+
+def test_fingerprint_names_the_input_before_reading_it(tmp_path: Path) -> None:
+    """What `audit --resume` compares: a file's size and sha256; a folder's intake names,
+    sizes and modification times (a change to any of them shows)."""
+    path = CORPUS / "intakes.jsonl"
+    data = path.read_bytes()
+    assert Corpus(str(path)).fingerprint() == {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+    folder = tmp_path / "intakes"
+    folder.mkdir()
+    for source in sorted((CORPUS / "intakes").iterdir()):
+        (folder / source.name).write_bytes(source.read_bytes())
+    first = Corpus(str(folder)).fingerprint()
+    assert first["files"] == 9 and first == Corpus(str(folder)).fingerprint()
+    stamp = (folder / "C-02.yaml").stat()
+    os.utime(folder / "C-02.yaml", ns=(stamp.st_atime_ns, stamp.st_mtime_ns + 1_000_000))  # edited, same size
+    assert Corpus(str(folder)).fingerprint() != first
+    (folder / "README.txt").write_text("not an intake: not part of the input")
+    os.utime(folder / "C-02.yaml", ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
+    assert Corpus(str(folder)).fingerprint() == first
