@@ -26,6 +26,7 @@ import os
 from typing import Any
 
 from .errors import IptError, OutputError, Problem
+from .output import fsync_directory
 
 STATE_NAME = ".audit-state.json"
 STATE_VERSION = 1
@@ -51,20 +52,6 @@ def _cannot_write(path: str, exc: OSError) -> OutputError:
 
 def _cannot_resume(path: str, message: str) -> ResumeError:
     return ResumeError([Problem(path, None, "", f"cannot resume: {message}")])
-
-
-def _fsync_directory(directory: str) -> None:
-    """Persist a rename; best effort (some file systems refuse a directory fsync)."""
-    try:
-        fd = os.open(directory or ".", os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 # --------------------------------------------------------------------------- .partial files
@@ -268,7 +255,7 @@ class StateFile:
         except OSError as exc:
             self.abandon()
             raise _cannot_write(self.path, exc) from None
-        _fsync_directory(self.out_dir)
+        fsync_directory(self.out_dir)
         self.saved = True
 
     def save(self, state: dict[str, Any]) -> None:

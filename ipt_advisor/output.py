@@ -46,7 +46,7 @@ def write_atomic_bytes(path: str | os.PathLike[str], data: bytes) -> None:
             os.close(fd)
         os.replace(temp, target)
         temp = None
-        _fsync_directory(directory)
+        fsync_directory(directory)
     except OSError as exc:
         reason = exc.strerror or str(exc)
         # `from None`: the user needs the path and the reason, not the chained traceback.
@@ -84,10 +84,10 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[written:]
 
 
-def _fsync_directory(directory: str) -> None:
-    """Persist the rename itself; best effort, as some file systems refuse a directory fsync."""
+def fsync_directory(directory: str) -> None:
+    """Persist a rename itself; best effort, as some file systems refuse a directory fsync."""
     try:
-        fd = os.open(directory, os.O_RDONLY)
+        fd = os.open(directory or ".", os.O_RDONLY)
     except OSError:
         return
     try:
