@@ -413,7 +413,7 @@ def _run(corpus: Corpus, files: dict[str, PartialFile], tally: Tally, state_file
     if tally.records:
         records = itertools.islice(records, tally.records, None)  # read (and hashed) again, not assessed
     last = time.monotonic()
-    with closing(ordered_map(records, _audit_init, _audit_one, (rules_dir,), jobs, stopped=stop.requested)) as chunks:
+    with closing(ordered_map(records, _audit_init, _audit_one, (rules_dir,), jobs, CHUNK, stop.requested)) as chunks:
         for results in chunks:
             lines: list[str] = []
             bad: list[str] = []

@@ -313,6 +313,23 @@ def test_decision_log_full_then_resume_logs_each_decision_once(small, tmp_path: 
     assert_logged_once_each(log, out)
 
 
+@pytest.mark.parametrize("name", ["intakes", "intakes.jsonl", "intakes.csv"])
+def test_each_input_kind_resumes_identically(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    """A folder, JSON Lines and CSV, in chunks of two records, stopped after three decisions."""
+    source = str(CORPUS / name)
+    assert invoke(source, "-o", str(tmp_path / "reference")).exit_code == 0
+    out = tmp_path / "out"
+    monkeypatch.setattr(audit, "CHUNK", 2)
+    monkeypatch.setattr(audit, "CHECKPOINT_SECONDS", 0.0)
+    full_disk(monkeypatch, "decisions.jsonl.partial", 3)
+    assert invoke(source, "-o", str(out), "--jobs", "2").exit_code == 1
+    assert 0 < json.loads((out / STATE).read_text())["progress"]["records"] < 9
+    monkeypatch.undo()
+    result = invoke(source, "-o", str(out), "--resume", "--jobs", "1")
+    assert result.exit_code == 0, result.output
+    assert_same_as(out, tmp_path / "reference")
+
+
 def interrupted_run(small, out: Path, *extra: str) -> Any:
     """A run stopped by a full disk part-way through (a checkpoint after every chunk)."""
     corpus, _ = small
