@@ -9,7 +9,7 @@ logic, and a rule fires only when its condition is True.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from .model import All, AnyOf, Cond, Leaf, Not
 
@@ -67,13 +67,10 @@ def _kleene(cond: All | AnyOf, results: list[Truth]) -> Truth:
     return True if True in results else (None if None in results else False)
 
 
-def supporting_facts(cond: Cond, values: dict[str, Any], derived: dict[str, list[Any]], want: bool = True) -> list[str]:
-    """Facts of the leaves that make ``cond`` evaluate to ``want``, in reading order.
-
-    For a true ``any`` only its true branches count; for a true ``all`` every
-    branch does (dually for false)."""
-    out: list[str] = []
-    known: dict[int, Truth] = {}  # node id -> truth: each node is evaluated once, not once per ancestor
+def _cached_truth(values: dict[str, Any], derived: dict[str, list[Any]]) -> Callable[[Cond], Truth]:
+    """``truth`` for the nodes of one condition, each node evaluated once rather
+    than once per ancestor (the explainers below walk the tree top-down)."""
+    known: dict[int, Truth] = {}
 
     def value(node: Cond) -> Truth:
         key = id(node)
@@ -86,6 +83,17 @@ def supporting_facts(cond: Cond, values: dict[str, Any], derived: dict[str, list
             else:
                 known[key] = _kleene(node, [value(c) for c in node.items])
         return known[key]
+
+    return value
+
+
+def supporting_facts(cond: Cond, values: dict[str, Any], derived: dict[str, list[Any]], want: bool = True) -> list[str]:
+    """Facts of the leaves that make ``cond`` evaluate to ``want``, in reading order.
+
+    For a true ``any`` only its true branches count; for a true ``all`` every
+    branch does (dually for false)."""
+    out: list[str] = []
+    value = _cached_truth(values, derived)
 
     def walk(node: Cond, target: bool) -> None:
         if value(node) is not target:
@@ -107,15 +115,14 @@ def blocking_leaves(cond: Cond, values: dict[str, Any], derived: dict[str, list[
     """Why a condition is not true: the leaves that are false or unknown along
     the paths that would have to hold (every failing branch of an ``any``)."""
     out: list[tuple[Leaf, Truth]] = []
+    value = _cached_truth(values, derived)
 
     def walk(node: Cond, negated: bool) -> None:
-        t = truth(node, values, derived)
-        t = None if t is None else (t != negated)
-        if t is True:
+        t = value(node)
+        if t is not None and t != negated:  # this part holds (under an odd number of `not`s: is false)
             return
         if isinstance(node, Leaf):
-            out.append((node, leaf_truth(node, values, derived) if not negated else
-                        (None if (lt := leaf_truth(node, values, derived)) is None else not lt)))
+            out.append((node, t if t is None or not negated else not t))
         elif isinstance(node, Not):
             walk(node.item, not negated)
         else:
