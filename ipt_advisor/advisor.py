@@ -33,8 +33,8 @@ class Advisor:
     def load(cls, rules_dir: str | Path | None = None) -> "Advisor":
         """Load (once per process and directory) and compile a rule set.
 
-        One Host per rule-set version lives for the whole process: durable-rules
-        never frees a Host's memory, so building one per call would leak."""
+        One engine per rule-set directory lives for the whole process: loading, linting
+        and compiling a rule set costs far more than assessing one intake."""
         key = str(Path(rules_dir).resolve()) if rules_dir is not None else ""
         if key not in _CACHE:
             _CACHE[key] = cls(load_ruleset(rules_dir))

@@ -18,7 +18,7 @@ How it stays fast and flat:
 
 * the parent only reads raw records (:mod:`ipt_advisor.corpus`) and writes results; the
   workers (``fork``, one per core by default) validate, assess and serialise, each with its
-  own :class:`~ipt_advisor.advisor.Advisor` (a durable-rules Host is process-private);
+  own :class:`~ipt_advisor.advisor.Advisor` (a durable-rules session store is process-private);
 * records travel in chunks (fewer, larger messages) and at most ``jobs * WINDOW`` chunks are
   in flight, so memory does not grow with the corpus; results are consumed in input order.
 
@@ -181,7 +181,7 @@ def ordered_map(records: Iterable[RawRecord], init: Callable[..., Any], run: Cal
     import multiprocessing
 
     # fork: a worker inherits the parent's loaded modules (and, if the parent already loaded
-    # it, the Advisor cache), so start-up is near free; each worker still owns its Host copy.
+    # it, the Advisor cache), so start-up is near free; each worker still owns its copy of the engine.
     # Workers start with SIGINT and SIGTERM blocked until they ignore them (_init_worker); the
     # pool's threads keep them blocked, which leaves them to the parent's main thread.
     masked = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)

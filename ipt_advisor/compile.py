@@ -24,6 +24,7 @@ from . import deps
 from .model import All, AnyOf, Cond, Leaf, RuleSet, nnf
 
 INTAKE = "intake"
+INTAKE_ALIAS = "m"  # the pattern alias under which a rule matches the intake fact
 CATCH_ALL = "__fact_seen__"
 # Highest durable priority (an unsigned short): the catch-all fires last.
 LAST = 65535
@@ -129,7 +130,7 @@ def _body(atoms: list[Atom], depth: int) -> tuple[dict[str, Any], tuple[tuple[st
         groups[INTAKE] = []
     patterns, reads = [], []
     for engine_fact in sorted(groups, key=lambda g: (g != INTAKE, g)):
-        alias = "m" if engine_fact == INTAKE else f"d_{engine_fact}"
+        alias = INTAKE_ALIAS if engine_fact == INTAKE else f"d_{engine_fact}"
         exprs = [{"k": engine_fact}] + [a.expr for a in groups[engine_fact] if a.expr is not None]
         patterns.append({alias: exprs[0] if len(exprs) == 1 else {"$and": exprs}})
         for atom in groups[engine_fact]:

@@ -1,50 +1,58 @@
-"""The only module that imports durable-rules (``durable``).
+"""The only module that imports durable-rules (its C core, ``durable_rules_engine``).
 
-It runs a compiled rule set on one intake fact and returns what fired.  Each
-trap of the library (see the team's durable-rules guide) is handled here:
+It runs a compiled rule set on one intake fact and returns what fired.
 
-* ``SyncHost``: no background dispatcher threads, so an action can never run
-  late on another thread; one private Host per loaded rule-set version.
-* ``set_rulesets`` mutates its argument: it gets a deep copy.
-* at most 1024 live sessions per ruleset: every session is deleted after use.
-* ``delete_state`` after a fact no rule matched segfaults: a catch-all rule
-  matches every fact we assert, so that never happens.
-* exceptions inside actions are swallowed by the library: every action is
-  wrapped, errors are collected and raised as ``EngineError`` afterwards, and
-  the session state's ``exception`` is checked too.
-* an action with two parameters is treated as asynchronous and never
-  completes: actions are closures taking exactly ``(c)``.
-* a runaway rule set: every action counts firings and checks a deadline;
-  past the limit actions stop asserting, so the chain ends, and the
-  evaluation fails with a clear message.
+durable-rules has two layers: a C core (Rete network, sessions, agenda) and a
+Python layer (``durable.engine``: Host, Closure, Promise, timer threads).  This
+module drives the C core directly with a small synchronous loop, because the
+Python layer cost about 50 µs per action (a Closure, a Promise, a JSON round
+trip of the session state, two clock reads), two thirds of an evaluation, and
+brought traps of its own (see the team's durable-rules guide):
+
+* background dispatcher threads that could run an action late: there are none
+  here; every action runs inside :meth:`Engine.run`, on the caller's thread;
+* ``set_rulesets`` mutating its argument, and one ruleset name per Host: the
+  definition is serialised here, each Engine owns its own ruleset handle;
+* exceptions inside actions swallowed, actions with two parameters never
+  completing: actions are plain functions called by this loop; every error is
+  kept and raised as ``EngineError`` once the session is cleaned up.
+
+The traps of the C core remain and are handled here:
+
+* at most 1024 live sessions per ruleset: every session is deleted after use,
+  also after an error, and only once the agenda is drained (an action in
+  progress is abandoned first);
+* ``delete_state`` after a fact that fired no action segfaults: a catch-all
+  rule fires for every fact we assert (intake and derived), so every asserted
+  fact fires something.  It must stay even though it does nothing;
+* a runaway rule set: every action counts firings and checks a CPU-time
+  deadline; past either limit actions stop asserting, so the chain ends, and
+  the evaluation fails with a clear message.
 """
 from __future__ import annotations
 
 import copy
 import itertools
+import json
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from durable import engine as _durable
+import durable_rules_engine as _core
 
-from .compile import CATCH_ALL, Alternative, Compiled, LAST
+from .compile import CATCH_ALL, INTAKE_ALIAS, Alternative, Compiled, LAST
 from .errors import EngineError, Problem, RuleSetError
 from .model import Derive, RuleSet
 
+# Result codes of the C core's assert calls (durable rules.h).
+_OK, _NOT_HANDLED, _OBSERVED, _DEFERRED = 0, 1, 2, 3
+_ASSERT_PROBLEM = {_NOT_HANDLED: "no rule matched it (the catch-all rule is missing)",
+                   _OBSERVED: "a fact with the same identity was already asserted"}
 
-# durable calls _unix_now() twice per action (a datetime subtraction, ~10% of an
-# evaluation); it only ever compares its results with each other, so the plain
-# clock serves the same purpose at a fraction of the cost.
-_durable._unix_now = time.time
-
-
-class SyncHost(_durable.Host):
-    """A Host without its two self-rescheduling timer threads."""
-
-    def _run(self) -> None:  # noqa: D401 - overrides the thread starter
-        return None
+# Facts go to the C core as compact JSON text; the cycle check is skipped (plain dicts).
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
+_loads = json.loads
 
 
 @dataclass
@@ -68,116 +76,150 @@ class Run:
     derived: dict[str, list[Any]] = field(default_factory=dict)
     count: int = 0
     errors: list[str] = field(default_factory=list)
+    intake: dict[str, Any] = field(default_factory=dict)  # the intake fact as asserted
 
     def ordered(self) -> list[Firing]:
         """Firings in trace order: derivation depth, then declaration order."""
         return sorted(self.firings, key=lambda f: (f.depth, f.order))
 
 
+Action = Callable[[str, str, Run], None]
+
+
 class Engine:
-    """A compiled rule set loaded into its own private durable-rules Host."""
+    """A compiled rule set loaded into its own durable-rules ruleset handle."""
 
     def __init__(self, ruleset: RuleSet, compiled: Compiled):
         self.ruleset = ruleset
         self.compiled = compiled
         self._lock = threading.Lock()
         self._sids = itertools.count(1)
-        self._run: Run | None = None
-        self._late: list[str] = []
         key_of = {name: spec.key for name, spec in ruleset.facts.items()}
         definition: dict[str, Any] = {}
-        for alt, body in zip(compiled.alternatives, (a.body for a in compiled.alternatives)):
+        self._actions: dict[str, Action] = {}
+        for alt in compiled.alternatives:
             rule = ruleset.rule(alt.rule_id)
             derives = tuple((e.fact, e.value) for e in rule.then if isinstance(e, Derive))
-            definition[alt.name] = dict(copy.deepcopy(body), run=self._action(alt, derives, key_of))
-        # The catch-all matches every fact we assert (intake and derived), so no
-        # assert is ever "not handled" and delete_state stays safe.
-        definition[CATCH_ALL] = {"all": [{"m": {"$ex": {"k": 1}}}], "pri": LAST, "run": _noop}
-        self._host = SyncHost()
+            definition[alt.name] = copy.deepcopy(alt.body)
+            self._actions[alt.name] = self._action(alt, derives, key_of)
+        # The catch-all fires for every fact we assert (intake and derived); see the
+        # module docstring.  It has no Python action: the loop just completes it.
+        definition[CATCH_ALL] = {"all": [{"m": {"$ex": {"k": 1}}}], "pri": LAST}
         try:
-            self._host.set_rulesets(copy.deepcopy({compiled.name: definition}))
+            self._handle = _core.create_ruleset(compiled.name, json.dumps(definition, ensure_ascii=False))
         except Exception as exc:  # noqa: BLE001 - durable's C parser refuses with a bare error code
             raise RuleSetError([Problem(ruleset.root, None, "", f"the rule engine cannot load this rule set ({exc}): "
                                         "a condition may be too large for it; split the rule")]) from None
 
-    def _action(self, alt: Alternative, derives: tuple[tuple[str, Any], ...], key_of: dict[str, str]) -> Callable[[Any], None]:
-        reads = tuple((alias, key_of[fact], fact) for alias, fact in alt.reads)
-        read_derived = self.compiled.read_derived
+    def close(self) -> None:
+        """Free the ruleset in the C core (an Engine is otherwise kept for the process)."""
+        handle, self._handle = self._handle, None
+        if handle is not None:
+            _core.delete_ruleset(handle)
 
-        def action(c: Any) -> None:  # exactly one parameter: see module docstring
-            run = self._run
+    def _assert(self, fact: dict[str, Any]) -> tuple[int, int]:
+        return _core.assert_fact(self._handle, _dumps(fact))
+
+    def _action(self, alt: Alternative, derives: tuple[tuple[str, Any], ...], key_of: dict[str, str]) -> Action:
+        reads = tuple((alias, key_of[fact], fact) for alias, fact in alt.reads)
+        intake_reads = tuple((key, fact) for alias, key, fact in reads if alias == INTAKE_ALIAS)
+        derived_reads = tuple((alias, key, fact) for alias, key, fact in reads if alias != INTAKE_ALIAS)
+        read_derived = self.compiled.read_derived
+        rule_id = alt.rule_id
+
+        def action(name: str, messages: str, run: Run) -> None:
             try:
-                matched = c._m
-                if run is None or next(iter(matched.values()))["sid"] != run.sid:
-                    self._late.append(alt.rule_id)
-                    return
                 run.count += 1
                 if run.count > run.limit:
-                    if len(run.errors) < 1:
-                        run.errors.append(f"firing limit of {run.limit} exceeded at rule {alt.rule_id}: the rule set does not settle")
+                    if not run.errors:
+                        run.errors.append(f"firing limit of {run.limit} exceeded at rule {rule_id}: the rule set does not settle")
                     return
                 if time.process_time() > run.deadline:
-                    if len(run.errors) < 1:
-                        run.errors.append(f"time limit exceeded at rule {alt.rule_id}: the rule set does not settle")
+                    if not run.errors:
+                        run.errors.append(f"time limit exceeded at rule {rule_id}: the rule set does not settle")
                     return
-                if alt.rule_id in run.fired:  # another alternative of the same rule already fired
+                if rule_id in run.fired:  # another alternative of the same rule already fired
                     return
-                run.fired.add(alt.rule_id)
-                because = {key: matched[alias].get(fact) for alias, key, fact in reads}
-                run.firings.append(Firing(alt.rule_id, alt.order, alt.depth, len(run.firings), because))
+                run.fired.add(rule_id)
+                because = {key: run.intake.get(fact) for key, fact in intake_reads}
+                if derived_reads:
+                    because.update(_derived_because(name, messages, derived_reads, run.derived))
+                run.firings.append(Firing(rule_id, alt.order, alt.depth, len(run.firings), because))
                 for fact, value in derives:
                     seen = run.derived.setdefault(fact, [])
                     if value in seen:  # same derived value twice would be a duplicate fact identity
                         continue
                     seen.append(value)
                     if fact in read_derived:
-                        c.assert_fact({"k": fact, fact: value})
-            except BaseException as exc:  # the library would swallow it: keep it
-                (run.errors if run is not None else self._late).append(f"rule {alt.rule_id}: {type(exc).__name__}: {exc}")
+                        code, _ = self._assert({"k": fact, fact: value, "sid": run.sid})
+                        if code in _ASSERT_PROBLEM:
+                            run.errors.append(f"rule {rule_id}: derived fact {fact}: {_ASSERT_PROBLEM[code]}")
+            except Exception as exc:  # noqa: BLE001 - kept and raised once the session is cleaned up
+                run.errors.append(f"rule {rule_id}: {type(exc).__name__}: {exc}")
 
         return action
 
     def run(self, fact: dict[str, Any], source: str) -> Run:
         """Evaluate one intake fact; raise ``EngineError`` if anything went wrong."""
         with self._lock:
+            if self._handle is None:
+                raise EngineError([Problem(source, None, "", "engine: this engine was closed")])
             sid = str(next(self._sids))
             # CPU time, not wall time: a stalled or busy machine must not fail an intake
             run = Run(sid, time.process_time() + self.ruleset.max_seconds, self.ruleset.max_firings)
-            self._run = run
-            handled = False
             try:
-                state = self._host.assert_fact(self.compiled.name, dict(fact, sid=sid))
-                handled = True
-                if isinstance(state, dict) and state.get("exception"):
-                    run.errors.append("the engine reported an error in an action")
-            except _durable.MessageNotHandledException:
-                run.errors.append("no rule matched the intake fact (the catch-all rule is missing)")
+                run.intake = dict(fact, sid=sid)
+                self._evaluate(run.intake, run)
             except Exception as exc:  # noqa: BLE001 - any engine failure becomes a clear error
                 run.errors.append(f"{type(exc).__name__}: {exc}")
-            finally:
-                self._run = None
-                if handled:
-                    self._host.delete_state(self.compiled.name, sid)
-            if self._late:
-                run.errors.extend(f"rule {rid} ran outside its evaluation" for rid in self._late)
-                self._late.clear()
         if run.errors:
             raise EngineError([Problem(source, None, "", f"engine: {e}") for e in run.errors])
         return run
 
+    def _evaluate(self, fact: dict[str, Any], run: Run) -> None:
+        """Assert the intake fact, run every action the session's agenda offers, delete the session."""
+        handle, actions = self._handle, self._actions
+        code, state = self._assert(fact)
+        if code == _NOT_HANDLED:  # no session to clean up, and delete_state would segfault
+            run.errors.append("no rule matched the intake fact (the catch-all rule is missing)")
+            return
+        in_action = False
+        try:
+            started = _core.start_action_for_state(handle, state)
+            messages = started[1] if started else None
+            while messages is not None:
+                in_action = True
+                # the agenda entry is '{"<action name>": {...matched facts...}}'; names are
+                # compile's RULE-ID#n or the catch-all, neither holds a quote
+                name = messages[2:messages.index('"', 2)]
+                if name != CATCH_ALL:
+                    actions[name](name, messages, run)
+                messages = _core.complete_and_start_action(handle, state)
+                in_action = messages is not None
+        finally:
+            if in_action:  # a C-level failure mid-action: release it before the session goes
+                _core.abandon_action(handle, state)
+            _core.delete_state(handle, run.sid)
 
-def _noop(c: Any) -> None:
-    return None
+
+def _derived_because(name: str, messages: str, reads: tuple[tuple[str, str, str], ...],
+                     derived: dict[str, list[Any]]) -> dict[str, Any]:
+    """The derived values a firing matched.  A derived fact with one value can only have
+    matched that value; only when a fact holds several does the agenda entry (JSON text,
+    the costly part) say which one."""
+    if all(len(derived.get(fact, ())) == 1 for _, _, fact in reads):
+        return {key: derived[fact][0] for _, key, fact in reads}
+    matched = _loads(messages)[name]
+    return {key: matched[alias].get(fact) for alias, key, fact in reads}
 
 
 def check_loadable(ruleset: RuleSet) -> list[Problem]:
     """Whether durable-rules accepts the compiled rule set (its C parser has limits lint
-    cannot see, e.g. on the size of one condition).  Costs one throwaway Host, which the
-    library never frees: for ``rules lint``, not for every load."""
+    cannot see, e.g. on the size of one condition).  Builds a throwaway engine, then frees it."""
     from .compile import compile_ruleset
 
     try:
-        Engine(ruleset, compile_ruleset(ruleset))
+        Engine(ruleset, compile_ruleset(ruleset)).close()
     except RuleSetError as exc:
         return list(exc.problems)
     return []

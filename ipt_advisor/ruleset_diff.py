@@ -3,7 +3,7 @@
     report = run_diff("rules-v1/", "rules-v2/", "intakes.jsonl")
 
 Both versions are loaded side by side in one process (each :class:`~ipt_advisor.advisor.Advisor`
-compiles into its own private durable-rules Host, so even two sets with the same
+compiles into its own durable-rules ruleset handle, so even two sets with the same
 name@version do not collide). Every case of the corpus is assessed under both; a case
 *changes* when its format, focus (primary or secondary), flags or status differ.
 

@@ -235,7 +235,7 @@ def run_generated(seed: int, rulesets: int, intakes_each: int) -> None:
         if not _usable(ruleset):
             continue
         try:
-            advisor = Advisor(ruleset)  # its own engine (durable Host)
+            advisor = Advisor(ruleset)  # its own engine (durable ruleset handle)
         except Exception as exc:  # noqa: BLE001 - only the engine's size limit is expected
             # durable-rules refuses a pattern of 32+ expressions (error 113); lint does not
             # know that limit yet: test_fuzz.test_engine_refusal_is_a_rule_set_error

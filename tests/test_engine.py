@@ -265,3 +265,22 @@ def test_a_flag_is_shown_at_the_most_severe_level_raised(tmp_path: Path) -> None
     assert problems == [] and ruleset is not None
     (flag,) = Advisor(ruleset).assess(intake())["flags"]
     assert (flag["level"], flag["rule"], flag["action"]) == ("critical", "LATE-CRITICAL", "act today")
+
+
+# --------------------------------------------------------------------------- what a firing matched
+
+def test_a_rule_reading_a_fact_with_two_derived_values_shows_the_one_it_matched(tmp_path: Path) -> None:
+    # x is derived both true and false here (lint would call that a conflict; the engine must
+    # still tell which value each reader matched, from the agenda entry, not guess the first)
+    rules = [rule("X-TRUE", {"phq9": {"at_least": 5}}, [{"derive": {"x": True}}]),
+             rule("X-FALSE", {"phq9": {"at_least": 10}}, [{"derive": {"x": False}}]),
+             rule("READS-FALSE", {"x": False}, [{"consider": "x was false"}]),
+             rule("READS-TRUE", {"x": True}, [{"consider": "x was true"}])]
+    ruleset, _ = read_ruleset(tiny(tmp_path / "rules", rules, derived=("x",)))
+    assert ruleset is not None
+    run = Advisor(ruleset).engine.run(engine_fact(input_values(intake(), ruleset)), "t.yaml")
+    assert sorted(run.derived["x"]) == [False, True]
+    because = {f.rule_id: f.because for f in run.firings}
+    assert because["READS-FALSE"] == {"x": False}
+    assert because["READS-TRUE"] == {"x": True}
+    assert because["X-TRUE"] == because["X-FALSE"] == {"measures.phq9": 12}

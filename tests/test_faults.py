@@ -209,7 +209,7 @@ def test_an_action_that_raises_is_an_engine_error(monkeypatch: pytest.MonkeyPatc
     assert problems and all("Exploding: injected fault inside a rule action" in p.message for p in problems)
     assert all(len(str(p).splitlines()) == 1 for p in problems)
     monkeypatch.undo()
-    # the same Advisor (same durable Host and ruleset) still decides, identically
+    # the same Advisor (same durable ruleset handle) still decides, identically
     assert advisor.assess(intake) == expected
 
 
