@@ -99,7 +99,10 @@ class PartialFile:
         """Append ``text`` (whole lines). On failure the file is cut back to its last whole
         line before the error is raised, so it never ends in half a line."""
         # a character UTF-8 cannot encode (a lone surrogate from JSON) becomes "?", not a failed run
-        data = text.encode("utf-8", errors="replace")
+        self.write_bytes(text.encode("utf-8", errors="replace"))
+
+    def write_bytes(self, data: bytes) -> None:
+        """Append ``data`` (whole lines of UTF-8), cut back on failure as :meth:`write`."""
         try:
             _write_all(self.fd, data)
         except OSError as exc:

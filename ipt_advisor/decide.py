@@ -6,12 +6,13 @@ manifest.  This module only applies them, the same way for every rule set.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from .engine import Run
 from .evaluate import supporting_facts
 from .model import (
-    AddCondition, All, AnyOf, Not, ChooseFormat, Consider, ExcludeFormat, ProposeFocus, RaiseFlag, Rule,
+    AddCondition, All, AnyOf, ChooseFormat, Consider, ExcludeFormat, Leaf, Not, ProposeFocus, RaiseFlag, Rule,
     RuleSet, SetStatus, describe_effect,
 )
 
@@ -30,30 +31,26 @@ def decide(run: Run, values: dict[str, Any], not_assessed: list[str], ruleset: R
     """The decision-v1 JSON object (plus documented extensions), key order fixed."""
     policy = ruleset.policies
     assert policy is not None
-    firings = run.ordered()
-    fired = [(f, ruleset.rule(f.rule_id)) for f in firings]
-    effects = [(rule, e) for _, rule in fired for e in rule.then]
+    memo = ruleset.memo(_Memo)
+    # fired rules in trace order, each with its effects already sorted by kind (see _Effects)
+    fired = [(f, memo.rule[f.rule_id], memo.effects[f.rule_id]) for f in run.ordered()]
 
-    status = policy.status_default
-    if any(isinstance(e, SetStatus) and e.status == "incomplete" for _, e in effects):
-        status = "incomplete"
+    status = "incomplete" if any(fx.incomplete for _, _, fx in fired) else policy.status_default
 
-    wanted = [(rule, e, fmt) for rule, e in effects if (fmt := format_outcome(rule, e, policy.format_precedence))]
+    wanted = [(rule.id, fmt, reason) for _, rule, fx in fired for fmt, reason in fx.formats]
     if wanted:
-        final = min((fmt for _, _, fmt in wanted), key=policy.format_precedence.index)
-        reasons = [{"rule": rule.id, "text": e.reason} for rule, e, fmt in wanted if fmt == final]
+        final = min((fmt for _, fmt, _ in wanted), key=policy.format_precedence.index)
+        reasons = [{"rule": rid, "text": reason} for rid, fmt, reason in wanted if fmt == final]
     else:
         final = policy.format_fallback
         reasons = [{"rule": None, "text": policy.format_fallback_reason}]
-    conditions = _unique(e.text for _, e in effects
-                         if isinstance(e, AddCondition) and (not e.if_format or final in e.if_format))
+    conditions = _unique(c.text for _, _, fx in fired for c in fx.conditions if not c.if_format or final in c.if_format)
 
     proposals: dict[str, tuple[int, str, str]] = {}
-    for rule, e in effects:
-        if isinstance(e, ProposeFocus):
-            rank = policy.focus_basis.index(e.basis)
-            if e.area not in proposals or rank < proposals[e.area][0]:
-                proposals[e.area] = (rank, rule.id, e.reason)
+    for _, rule, fx in fired:
+        for rank, area, reason in fx.focus:
+            if area not in proposals or rank < proposals[area][0]:
+                proposals[area] = (rank, rule.id, reason)
     areas = sorted(proposals, key=lambda a: (proposals[a][0], policy.focus_areas.index(a)))[: policy.focus_max]
     focus = {
         "primary": areas[0] if areas else None,
@@ -62,12 +59,13 @@ def decide(run: Run, values: dict[str, Any], not_assessed: list[str], ruleset: R
     }
 
     flags: dict[str, dict[str, Any]] = {}
-    rank = policy.flag_levels.index
-    for rule, e in effects:
-        # one flag per code, at the most severe level a fired rule raised it (first in trace order among equals)
-        if isinstance(e, RaiseFlag) and (e.code not in flags or rank(e.level) < rank(flags[e.code]["level"])):
-            flags[e.code] = {"code": e.code, "level": e.level, "action": e.action, "rule": rule.id}
-    ordered_flags = sorted(flags.values(), key=lambda f: policy.flag_levels.index(f["level"]))
+    rank_of = policy.flag_levels.index
+    for _, rule, fx in fired:
+        for e in fx.flags:
+            # one flag per code, at the most severe level a fired rule raised it (first in trace order among equals)
+            if e.code not in flags or rank_of(e.level) < rank_of(flags[e.code]["level"]):
+                flags[e.code] = {"code": e.code, "level": e.level, "action": e.action, "rule": rule.id}
+    ordered_flags = sorted(flags.values(), key=lambda f: rank_of(f["level"]))
 
     derived = run.derived
     severity = {}
@@ -75,12 +73,11 @@ def decide(run: Run, values: dict[str, Any], not_assessed: list[str], ruleset: R
         spec = ruleset.facts[fact]
         severity[field_name] = values.get(fact) if not spec.derived else (derived.get(fact) or [None])[0]
 
-    memo = ruleset.memo(_Memo)
     trace = [{
         "rule": rule.id, "version": rule.version, "title": rule.title,
-        "because": _because(f.because, rule, values, derived, ruleset, memo.has_choice[rule.id]),
-        "effect": memo.effect[rule.id],
-    } for f, rule in fired]
+        "because": memo.because(f.because, rule, values, derived) if fx.has_choice else f.because,
+        "effect": fx.text,
+    } for f, rule, fx in fired]
 
     return {
         "decision_version": 1,
@@ -95,30 +92,87 @@ def decide(run: Run, values: dict[str, Any], not_assessed: list[str], ruleset: R
         "focus": focus,
         "flags": ordered_flags,
         "severity": severity,
-        "considerations": [{"rule": rule.id, "text": e.text} for rule, e in effects if isinstance(e, Consider)],
+        "considerations": [{"rule": rule.id, "text": text} for _, rule, fx in fired for text in fx.considerations],
         "trace": trace,
         "not_assessed": not_assessed,
         "ruleset": {"name": ruleset.name, "version": ruleset.version, "sha256": ruleset.sha256},
     }
 
 
+@dataclass(frozen=True)
+class _Effects:
+    """One rule's effects sorted by kind once per rule set, so a decision does not sift
+    every effect of every fired rule once per kind (the batch hot path)."""
+
+    incomplete: bool                                # sets the status to incomplete
+    formats: tuple[tuple[str, str], ...]            # (format it asks for, reason)
+    conditions: tuple[AddCondition, ...]
+    focus: tuple[tuple[int, str, str], ...]         # (rank of its basis, area, reason)
+    flags: tuple[RaiseFlag, ...]
+    considerations: tuple[str, ...]
+    text: str                                       # the trace's effect string
+    has_choice: bool                                # its condition has alternatives
+
+
+# Distinct value combinations remembered per rule set before the cache starts afresh:
+# enough for any realistic corpus, and a bound on memory whatever the input.
+_BECAUSE_CACHE_SIZE = 100_000
+
+
 class _Memo:
-    """Per-rule-set texts and flags computed once, not once per intake."""
+    """Per-rule-set texts, effects and explanations computed once, not once per intake."""
 
     def __init__(self, ruleset: RuleSet):
-        self.effect = {r.id: "; ".join(describe_effect(e) for e in r.then) for r in ruleset.rules}
-        self.has_choice = {r.id: _has_choice(r.when) for r in ruleset.rules}
+        policy = ruleset.policies
+        assert policy is not None
+        self.ruleset = ruleset
+        self.rule = {r.id: r for r in reversed(ruleset.rules)}  # the first of duplicate ids, as RuleSet.rule
+        self.effects = {r.id: _effects(r, policy) for r in reversed(ruleset.rules)}
+        self.facts = {r.id: tuple(dict.fromkeys(_leaf_facts(r.when))) for r in ruleset.rules}
+        self._because: dict[tuple[Any, ...], list[str]] = {}
+
+    def because(self, matched: dict[str, Any], rule: Rule, values: dict[str, Any],
+                derived: dict[str, list[Any]]) -> dict[str, Any]:
+        """The facts that made the rule's condition true, with the values the engine
+        matched: for an ``any`` only the branches that held, so a reader is not shown
+        facts that played no part.  Which facts those are depends only on the values of
+        the facts the condition reads, so it is worked out once per combination."""
+        facts = self.facts[rule.id]
+        combination = (rule.id, *(values.get(f) if f in values else _ABSENT for f in facts),
+                       *(tuple(derived[f]) if f in derived else _ABSENT for f in facts))
+        supporting = self._because.get(combination)
+        if supporting is None:
+            if len(self._because) >= _BECAUSE_CACHE_SIZE:
+                self._because.clear()
+            facts_of = self.ruleset.facts
+            supporting = [facts_of[name].key for name in supporting_facts(rule.when, values, derived)]
+            self._because[combination] = supporting
+        return {key: matched[key] for key in supporting if key in matched} or matched
 
 
-def _because(matched: dict[str, Any], rule: Rule, values: dict[str, Any], derived: dict[str, list[Any]],
-             ruleset: RuleSet, has_choice: bool) -> dict[str, Any]:
-    """The facts that made the rule's condition true, with the values the engine
-    matched: for an ``any`` only the branches that held, so a reader is not
-    shown facts that played no part."""
-    if not has_choice:  # no `any` anywhere: every fact read made it true
-        return matched
-    keys = [ruleset.facts[name].key for name in supporting_facts(rule.when, values, derived)]
-    return {key: matched[key] for key in keys if key in matched} or matched
+_ABSENT = object()  # a fact with no entry at all (unlike one whose value is None)
+
+
+def _effects(rule: Rule, policy: Any) -> _Effects:
+    then = rule.then
+    return _Effects(
+        incomplete=any(isinstance(e, SetStatus) and e.status == "incomplete" for e in then),
+        formats=tuple((fmt, e.reason) for e in then if (fmt := format_outcome(rule, e, policy.format_precedence))),
+        conditions=tuple(e for e in then if isinstance(e, AddCondition)),
+        focus=tuple((policy.focus_basis.index(e.basis), e.area, e.reason) for e in then if isinstance(e, ProposeFocus)),
+        flags=tuple(e for e in then if isinstance(e, RaiseFlag)),
+        considerations=tuple(e.text for e in then if isinstance(e, Consider)),
+        text="; ".join(describe_effect(e) for e in then),
+        has_choice=_has_choice(rule.when),
+    )
+
+
+def _leaf_facts(cond: Any) -> list[str]:
+    if isinstance(cond, Leaf):
+        return [cond.fact]
+    if isinstance(cond, Not):
+        return _leaf_facts(cond.item)
+    return [f for c in cond.items for f in _leaf_facts(c)]
 
 
 def _has_choice(cond: Any) -> bool:

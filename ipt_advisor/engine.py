@@ -43,6 +43,7 @@ import durable_rules_engine as _core
 
 from .compile import CATCH_ALL, INTAKE_ALIAS, Alternative, Compiled, LAST
 from .errors import EngineError, Problem, RuleSetError
+from .jsonline import dumps
 from .model import Derive, RuleSet
 
 # Result codes of the C core's assert calls (durable rules.h).
@@ -50,8 +51,6 @@ _OK, _NOT_HANDLED, _OBSERVED, _DEFERRED = 0, 1, 2, 3
 _ASSERT_PROBLEM = {_NOT_HANDLED: "no rule matched it (the catch-all rule is missing)",
                    _OBSERVED: "a fact with the same identity was already asserted"}
 
-# Facts go to the C core as compact JSON text; the cycle check is skipped (plain dicts).
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
 _loads = json.loads
 
 
@@ -118,7 +117,7 @@ class Engine:
             _core.delete_ruleset(handle)
 
     def _assert(self, fact: dict[str, Any]) -> tuple[int, int]:
-        return _core.assert_fact(self._handle, _dumps(fact))
+        return _core.assert_fact(self._handle, dumps(fact))  # the C core parses JSON text
 
     def _action(self, alt: Alternative, derives: tuple[tuple[str, Any], ...], key_of: dict[str, str]) -> Action:
         reads = tuple((alias, key_of[fact], fact) for alias, fact in alt.reads)

@@ -20,9 +20,9 @@ class HasGet(Protocol):
 
 def _typed(spec: FactSpec, value: Any) -> bool:
     if spec.type == "boolean":
-        return isinstance(value, bool)
+        return type(value) is bool
     if spec.type == "integer":
-        return isinstance(value, int) and not isinstance(value, bool)
+        return type(value) is int  # bool is a subclass of int, and not a number here
     return value in spec.values
 
 
@@ -32,13 +32,10 @@ def _plan(ruleset: RuleSet) -> list[tuple[str, tuple[str, ...], FactSpec]]:
     return [(spec.name, tuple(spec.source.split(".")), spec) for spec in ruleset.facts.values() if spec.source]
 
 
-def _lookup(intake: HasGet, parts: tuple[str, ...]) -> Any:
-    record = getattr(intake, "record", None)
-    if not isinstance(record, dict):
-        return intake.get(".".join(parts))
+def _lookup(record: dict[str, Any], parts: tuple[str, ...]) -> Any:
     value: Any = record
     for part in parts:
-        if not isinstance(value, dict):
+        if type(value) is not dict:
             return None
         value = value.get(part)
     return value
@@ -46,13 +43,14 @@ def _lookup(intake: HasGet, parts: tuple[str, ...]) -> Any:
 
 def input_values(intake: HasGet, ruleset: RuleSet) -> dict[str, Any]:
     """Every input fact's value (None when unknown), checked against its type."""
-    values: dict[str, Any] = {}
-    bad = []
-    for name, parts, spec in ruleset.memo(_plan):
-        value = _lookup(intake, parts)
-        if value is not None and not _typed(spec, value):
-            bad.append(Problem(intake.source, None, spec.key, f"value {value!r} does not fit fact {spec.name} ({spec.type})"))
-        values[name] = value
+    record = getattr(intake, "record", None)
+    if type(record) is dict:  # a validated Intake: walk its record directly (the batch hot path)
+        looked_up = [(name, _lookup(record, parts), spec) for name, parts, spec in ruleset.memo(_plan)]
+    else:
+        looked_up = [(name, intake.get(spec.source), spec) for name, parts, spec in ruleset.memo(_plan)]
+    values = {name: value for name, value, _ in looked_up}
+    bad = [Problem(intake.source, None, spec.key, f"value {value!r} does not fit fact {spec.name} ({spec.type})")
+           for name, value, spec in looked_up if value is not None and not _typed(spec, value)]
     if bad:
         raise EngineError(bad)
     return values
