@@ -24,6 +24,7 @@ from typing import Any, Callable, Literal
 
 from . import yamlio
 from .errors import IntakeError, Problem
+from .jsonline import canonical_bytes
 from .yamlio import Lines, PathKey
 
 __all__ = ["FIELD_PATHS", "TEMPLATE", "Intake", "coerce_strings", "from_mapping", "load_intake", "load_intake_file"]
@@ -32,6 +33,7 @@ AREAS = ("grief", "role_dispute", "role_transition", "isolation")
 _SEVERITY = ("none", "mild", "moderate", "severe")
 _ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 # --------------------------------------------------------------------------- schema table
@@ -59,6 +61,12 @@ class Block:
     # "none": the record holds None (C-SSRS not done, no clinician decision);
     # "area": an interpersonal area not present (all defaults, present False).
     when_absent: Literal["walk", "none", "area"] = "walk"
+    # (name, spec, is a nested block): what the walker loops over, sorted out once
+    # instead of once per field per intake (the batch hot path)
+    entries: tuple[tuple[str, Any, bool], ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "entries", tuple((name, sub, isinstance(sub, Block)) for name, sub in self.fields.items()))
 
 
 def _int(lo: int, hi: int, required: bool = False, required_if: str | None = None) -> Field:
@@ -202,6 +210,9 @@ def _check_text(spec: Field, v: object) -> tuple[object, str | None]:
         return None, f"must be text, got {_show(v)}"
     if len(v) > spec.max_len:
         return None, f"must be at most {spec.max_len} characters, got {len(v)}"
+    if not v.isascii() and _SURROGATE.search(v):
+        # JSON can spell half a character (\ud800); it is not text, and no output could hold it
+        return None, "must be valid Unicode text, got a lone surrogate escape (\\ud800-\\udfff)"
     return v, None
 
 
@@ -261,18 +272,25 @@ class _Walker:
         self.problems.append(Problem(self.source, line, text, message))
 
     def block(self, spec: Block, value: dict[Any, Any], path: PathKey) -> dict[str, Any]:
+        fields = spec.fields
         for key in value:
-            if key not in spec.fields:
-                close = difflib.get_close_matches(str(key), list(spec.fields), n=1)
+            if key not in fields:
+                close = difflib.get_close_matches(str(key), list(fields), n=1)
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
                 self.problem(path + (key,), f"unknown key{hint}")
         out: dict[str, Any] = {}
-        for name, sub in spec.fields.items():
+        for name, sub, is_block in spec.entries:
             given = value.get(name)
-            if isinstance(sub, Block):
+            if is_block:
                 out[name] = self.sub_block(sub, given, path + (name,))
+            elif given is None:
+                out[name] = self.missing(sub, name in value, path + (name,), out)
             else:
-                out[name] = self.leaf(sub, name in value, given, path + (name,), out)
+                checked, message = _CHECKS[sub.kind](sub, given)
+                if message:
+                    self.problem(path + (name,), message)
+                    checked = sub.default
+                out[name] = checked
         if spec.when_absent == "area" and out["present"] is not True:
             # details of an area that is not there are dropped, so no rule can read them
             out = _absent(spec)
@@ -286,20 +304,15 @@ class _Walker:
             return None if spec.when_absent == "none" else _absent(spec)
         return self.block(spec, value or {}, path)
 
-    def leaf(self, spec: Field, given: bool, value: object, path: PathKey, siblings: dict[str, Any]) -> object:
-        if value is None:
-            if spec.required or (spec.required_if and siblings.get(spec.required_if) is True):
-                condition = f" when {spec.required_if} is true" if spec.required_if else ""
-                self.problem(path, f"required{condition}")
-            elif given and spec.default is not None:
-                # null would be read as "not asked"; only omitting the key means the default
-                self.problem(path, _CHECKS[spec.kind](spec, None)[1] or "must not be null")
-            return spec.default
-        checked, message = _CHECKS[spec.kind](spec, value)
-        if message:
-            self.problem(path, message)
-            return spec.default
-        return checked
+    def missing(self, spec: Field, given: bool, path: PathKey, siblings: dict[str, Any]) -> object:
+        """The value of a leaf that was omitted (``given`` False) or null."""
+        if spec.required or (spec.required_if and siblings.get(spec.required_if) is True):
+            condition = f" when {spec.required_if} is true" if spec.required_if else ""
+            self.problem(path, f"required{condition}")
+        elif given and spec.default is not None:
+            # null would be read as "not asked"; only omitting the key means the default
+            self.problem(path, _CHECKS[spec.kind](spec, None)[1] or "must not be null")
+        return spec.default
 
 
 def _absent(spec: Block) -> dict[str, Any]:
@@ -348,8 +361,7 @@ class Intake:
 
 
 def _canonical_sha256(value: object) -> str:
-    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return hashlib.sha256(canonical_bytes(value)).hexdigest()
 
 
 def _build(value: object, lines: Lines | None, source: str, sha256: str | None,

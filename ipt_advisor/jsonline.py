@@ -25,6 +25,20 @@ def dumps_bytes(obj: Any) -> bytes:
         return _STDLIB.encode(obj).encode("utf-8", "replace")
 
 
+_CANONICAL = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), sort_keys=True, default=str)
+_SORTED = orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME  # dates and times go to str(), as in json
+
+
+def canonical_bytes(obj: Any) -> bytes:
+    """``obj`` as compact JSON with sorted keys, anything else JSON lacks (dates) as ``str()``:
+    the text an intake's sha256 is taken of when it has no bytes of its own (a JSONL line's
+    value, a CSV row)."""
+    try:
+        return orjson.dumps(obj, default=str, option=_SORTED)
+    except TypeError:
+        return _CANONICAL.encode(obj).encode("utf-8", "replace")
+
+
 def dumps(obj: Any) -> str:
     """``obj`` as compact JSON text."""
     try:

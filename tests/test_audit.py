@@ -72,6 +72,22 @@ def test_invalid_records_exact_error_lines(runner, tmp_path: Path) -> None:
     ]
 
 
+def test_lone_surrogate_in_free_text_is_an_invalid_record_not_a_crash(runner, tmp_path: Path) -> None:
+    # JSON can escape half a UTF-16 pair ("\\ud800"); it once crashed the whole audit with a traceback
+    good = json.loads((CORPUS / "intakes.jsonl").read_text().splitlines()[0])
+    source = tmp_path / "s.jsonl"
+    half = json.dumps({**good, "id": "S-2", "notes": "before\ud800after"})
+    assert "\\ud800" in half
+    source.write_text(json.dumps(good) + "\n" + half + "\n" + json.dumps({**good, "id": "S-3"}) + "\n")
+    result = audit(runner, source, tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output
+    assert [d["intake_id"] for d in lines(tmp_path / "out" / "decisions.jsonl")] == [good["id"], "S-3"]
+    (error,) = lines(tmp_path / "out" / "errors.jsonl")
+    assert (error["line"], error["problems"]) == (2, [{"line": 2, "path": "notes", "message":
+                                                       "must be valid Unicode text, got a lone surrogate escape (\\ud800-\\udfff)"}])
+
+
 def test_csv_and_folder_error_lines(runner, tmp_path: Path) -> None:
     assert audit(runner, CORPUS / "intakes.csv", tmp_path / "csv").exit_code == 0
     assert [(e["line"], [(p["path"], p["message"]) for p in e["problems"]]) for e in lines(tmp_path / "csv" / "errors.jsonl")] == [

@@ -110,3 +110,20 @@ def test_no_clinician_decisions_no_concordance(advisor) -> None:
     summary = tally.as_dict(input_path="x", input_kind="jsonl", input_sha256="0", tool_version="t",
                             departures_file="overrides.jsonl")
     assert summary["concordance"] is None
+
+
+def test_summary_md_lists_the_first_departures_and_says_where_the_rest_are(advisor) -> None:
+    from ipt_advisor.summary import render_summary_md
+
+    tally = Tally(advisor.ruleset)
+    departures = [tally.add(_outcome(i, "group", None, ("R-A",), ("individual", None, f"reason {i}"))) for i in range(7)]
+    summary = tally.as_dict(input_path="x", input_kind="jsonl", input_sha256="0", tool_version="t",
+                            departures_file="overrides.jsonl")
+    md = "".join(render_summary_md(summary, iter(departures), limit=5))
+    assert "7 cases depart from the recommendation in format or focus; 7 give a reason. All of them are also in " \
+           "`overrides.jsonl`; the first 5 are listed here." in md
+    rows = [line for line in md.splitlines() if line.startswith("| `K-")]
+    assert [row.split(" | ")[0] for row in rows] == [f"| `K-{i}`" for i in range(5)]
+    assert rows[0].endswith("| reason 0 |")
+    full = "".join(render_summary_md(summary, iter(departures), limit=7))
+    assert "listed here" not in full and full.count("| `K-") == 7

@@ -38,3 +38,16 @@ def test_what_orjson_refuses_comes_out_through_the_standard_library() -> None:
     lone = {"text": "a\ud800b", "big": 2 ** 70}
     assert jsonline.dumps(lone) == json.dumps(lone, ensure_ascii=False, separators=(",", ":"))
     assert jsonline.dumps_bytes(lone) == b'{"text":"a?b","big":1180591620717411303424}'
+
+
+def test_canonical_text_is_the_standard_librarys_sorted_text() -> None:
+    # what an intake's sha256 is taken of: changing it would change every logged hash
+    import datetime
+
+    value = {"b": datetime.date(2025, 1, 2), "a": datetime.datetime(2025, 1, 2, 3, 4, 5), "é": 1, "e": "ü\ud800",
+             "z": [1, {"y": 2, "x": None, "w": True}], "notes": "line\nbreak \"quoted\" \u2028"}
+    expected = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    assert jsonline.canonical_bytes(value) == expected.encode("utf-8", "replace")
+    del value["e"]  # without the lone surrogate, orjson's own path
+    expected = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    assert jsonline.canonical_bytes(value) == expected.encode("utf-8")
