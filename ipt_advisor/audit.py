@@ -144,10 +144,36 @@ def _pool() -> Any:
     return _POOL
 
 
-def _run_chunk(chunk: list[RawRecord]) -> list[Any]:
+# A byte in shared memory, created before the fork: the parent sets it when it stops early,
+# and the workers then skip what is left instead of being killed in the middle of sending a
+# result (see ordered_map).
+_CANCEL: Any = None
+SETTLE_SECONDS = 30.0  # how long a stopping parent waits for the workers' last replies
+
+
+def _run_chunk(chunk: list[RawRecord]) -> list[Any] | None:
     assert _WORKER is not None
     run, state = _WORKER
-    return [run(state, record) for record in chunk]
+    out = []
+    for record in chunk:
+        if _CANCEL is not None and _CANCEL.value:
+            return None  # the parent is stopping and reads no more results
+        out.append(run(state, record))
+    return out
+
+
+def _settle(pending: deque[Any], cancel: Any) -> None:
+    """Let the workers answer every chunk still in flight (quickly: they skip the records of a
+    cancelled run) before they are killed. A worker killed while sending its reply would
+    leave half a message in the pool's result pipe, and the pool's result thread, which
+    shutting the pool down waits for, would wait for the rest forever."""
+    cancel.value = 1
+    deadline = time.monotonic() + SETTLE_SECONDS
+    for result in pending:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return  # a worker stuck in one record: killed regardless
+        result.wait(left)
 
 
 def _chunks(records: Iterable[RawRecord], size: int) -> Iterator[list[RawRecord]]:
@@ -197,14 +223,16 @@ def ordered_map(records: Iterable[RawRecord], init: Callable[..., Any], run: Cal
     # it, the Advisor cache), so start-up is near free; each worker still owns its copy of the engine.
     # Workers start with SIGINT and SIGTERM blocked until they ignore them (_init_worker); the
     # pool's threads keep them blocked, which leaves them to the parent's main thread.
+    global _CANCEL
+    context = multiprocessing.get_context("fork")
+    cancel = _CANCEL = context.RawValue("b", 0)
     masked = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
     try:
-        pool = _pool()(jobs, initializer=_init_worker, initargs=(init, run, args, os.getpid()),
-                       context=multiprocessing.get_context("fork"))
+        pool = _pool()(jobs, initializer=_init_worker, initargs=(init, run, args, os.getpid()), context=context)
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, masked)
+    pending: deque[Any] = deque()
     try:
-        pending: deque[Any] = deque()
         for part in _chunks(records, chunk):
             pending.append(pool.apply_async(_run_chunk, (part,)))
             if len(pending) >= jobs * WINDOW:
@@ -217,6 +245,7 @@ def ordered_map(records: Iterable[RawRecord], init: Callable[..., Any], run: Cal
             yield pending.popleft().get()
         pool.close()
     finally:
+        _settle(pending, cancel)
         pool.terminate()
         pool.join()
 

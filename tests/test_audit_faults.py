@@ -550,3 +550,31 @@ def test_tally_snapshot_restores_the_same_summary(small, advisor) -> None:
     for broken in ({"records": "many"}, {**tally.snapshot(), "confusion": [["a", "b"]]}, {**tally.snapshot(), "flags": []}):
         with pytest.raises(ValueError):
             Tally.restore(advisor.ruleset, broken)
+
+
+def test_stopping_early_never_hangs_on_a_half_sent_result() -> None:
+    # The parent stops reading (a full disk, Ctrl-C, SIGTERM) while workers are sending large
+    # results. Killing a worker mid-send left half a message in the pool's result pipe and
+    # the shutdown waited for the rest forever: before the fix one stop in ten to thirty hung.
+    # Now the workers are told to skip what is left and answer first. In a subprocess with a
+    # timeout, so a hang fails the test instead of blocking the suite.
+    script = """
+import time
+from ipt_advisor.audit import ordered_map
+from ipt_advisor.corpus import RawRecord
+
+def init():
+    return None
+
+def big(state, record):
+    return b"x" * 4_000_000  # a reply far larger than a pipe holds: sending takes a while
+
+records = (RawRecord(i, "s", i, "json", b"{}") for i in range(10_000))
+for attempt in range(100):
+    results = ordered_map(records, init, big, (), 2, 1)
+    next(results)
+    results.close()  # stop early, as the audit does on a full disk or a signal
+print("ok")
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=90, cwd=ROOT)
+    assert (done.returncode, done.stdout.strip()) == (0, "ok"), done.stderr

@@ -243,3 +243,40 @@ def test_failed_evaluations_do_not_leak_engine_sessions(monkeypatch: pytest.Monk
     monkeypatch.undo()
     assert failures == 1_100
     assert advisor.assess(intake) == expected
+
+
+def test_a_failure_of_the_engine_core_mid_action_frees_the_session() -> None:
+    # If a call into durable-rules' C core fails while an action is in progress, the loop
+    # abandons the action and deletes the session: 1,100 such failures in a row (more than
+    # the 1,024 live sessions the library allows) and the next assessment is as before.
+    # In a subprocess: were the cleanup wrong, the C core could take the interpreter down.
+    script = f"""
+import ipt_advisor.engine as em
+from ipt_advisor.advisor import Advisor
+from ipt_advisor.errors import EngineError
+from ipt_advisor.intake import load_intake_file
+
+real = em._core
+class Failing:
+    def __getattr__(self, name):
+        return getattr(real, name)
+    def complete_and_start_action(self, handle, state):
+        raise RuntimeError("injected core failure")
+
+advisor, intake = Advisor.load(), load_intake_file({str(DEMO)!r})
+expected = advisor.assess(intake)
+em._core = Failing()
+messages = set()
+for _ in range(1_100):
+    try:
+        advisor.assess(intake)
+    except EngineError as exc:
+        messages.update(str(p) for p in exc.problems)
+em._core = real
+assert messages == {{{str(DEMO)!r} + ": engine: RuntimeError: injected core failure"}}, messages
+assert advisor.assess(intake) == expected
+print("ok")
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                          cwd=REPO)
+    assert (done.returncode, done.stdout.strip()) == (0, "ok"), done.stderr
