@@ -263,13 +263,14 @@ def rules_diff(old_dir: str, new_dir: str, cases: str, out_dir: str | None, jobs
     from ipt_advisor.corpus import CorpusError
     from ipt_advisor.errors import OutputError, RuleSetError
     from ipt_advisor.output import write_atomic
+    from ipt_advisor.interrupt import WorkerLost
     from ipt_advisor.ruleset_diff import render_md, report_json, run_diff
 
     try:
         report = run_diff(old_dir, new_dir, cases, jobs=jobs)
     except RuleSetError as exc:
         fail(exc, EXIT_RULES)
-    except CorpusError as exc:
+    except (CorpusError, WorkerLost) as exc:
         fail(exc, EXIT_PROBLEMS)
     if out_dir is None:
         click.echo(render_md(report), nl=False)
@@ -330,14 +331,14 @@ def audit(input_path: str, out_dir: str, jobs: int | None, rules_dir: str | None
     from ipt_advisor.audit_state import ResumeError
     from ipt_advisor.corpus import CorpusError
     from ipt_advisor.errors import OutputError, RuleSetError
-    from ipt_advisor.interrupt import Interrupted, exit_code
+    from ipt_advisor.interrupt import Interrupted, WorkerLost, exit_code
 
     try:
         report = run_audit(input_path, out_dir, rules_dir=rules_dir, jobs=jobs, log_path=log_file,
                            tool_version=__version__, progress=default_progress(), resume=resume)
     except RuleSetError as exc:
         fail(exc, EXIT_RULES)
-    except (CorpusError, OutputError, ResumeError) as exc:
+    except (CorpusError, OutputError, ResumeError, WorkerLost) as exc:
         fail(exc, EXIT_PROBLEMS)
     except Interrupted as exc:
         fail(exc, exit_code(exc.signum))

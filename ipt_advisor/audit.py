@@ -55,7 +55,7 @@ from typing import Any, Callable, Iterable, Iterator, TextIO
 from .audit_state import PartialFile, ResumeError, StateFile, differences, identity
 from .corpus import Corpus, RawRecord, parse, redacted_problems
 from .errors import EngineError, IntakeError, OutputError, Problem
-from .interrupt import Interrupted, StopSignals, signal_name
+from .interrupt import Interrupted, StopSignals, WorkerLost, signal_name
 from .jsonline import dumps_bytes
 from .summary import Outcome, Tally, outcome, render_summary_md, summary_json
 
@@ -191,24 +191,33 @@ def _never() -> bool:
     return False
 
 
-def _ready(result: Any, stopped: Callable[[], bool]) -> bool:
-    """Wait for ``result``; False as soon as ``stopped()`` (checked ten times a second)."""
+def _ready(result: Any, stopped: Callable[[], bool], workers: list[Any] = [],  # noqa: B006 - read only
+           where: str = "") -> bool:
+    """Wait for ``result``; False as soon as ``stopped()``; ``WorkerLost`` (about ``where``)
+    as soon as one of ``workers`` has died (both checked ten times a second)."""
     while not result.ready():
         if stopped():
             return False
+        for worker in workers:
+            if worker.exitcode is not None:
+                # the pool would start another, but the chunk the dead one held never comes back
+                how = f"killed by {signal_name(-worker.exitcode)}" if worker.exitcode < 0 else f"exit {worker.exitcode}"
+                raise WorkerLost([Problem(where, None, "", f"worker process {worker.pid} died ({how}; "
+                                          "out of memory?)")])
         result.wait(0.1)
     return True
 
 
 def ordered_map(records: Iterable[RawRecord], init: Callable[..., Any], run: Callable[[Any, RawRecord], Any],
                 args: tuple[Any, ...], jobs: int, chunk: int = CHUNK,
-                stopped: Callable[[], bool] = _never) -> Iterator[list[Any]]:
+                stopped: Callable[[], bool] = _never, where: str = "") -> Iterator[list[Any]]:
     """``run(state, record)`` for every record, results yielded per chunk in input order.
 
     ``state = init(*args)`` is built once per worker process (``init`` and ``run`` must be
     module-level functions). With ``jobs <= 1`` everything runs in this process. At most
     ``jobs * WINDOW`` chunks are in flight, so the input is read only as fast as it is used.
-    Iteration ends early, workers stopped, once ``stopped()`` is true while waiting.
+    Iteration ends early, workers stopped, once ``stopped()`` is true while waiting; it
+    raises ``WorkerLost`` (a problem about ``where``) if a worker process dies.
     """
     if jobs <= 1:
         state = _long_lived(init(*args))
@@ -232,20 +241,22 @@ def ordered_map(records: Iterable[RawRecord], init: Callable[..., Any], run: Cal
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, masked)
     pending: deque[Any] = deque()
+    workers = list(pool._pool)  # the pool's own processes (a private list, stable for years)
     try:
         for part in _chunks(records, chunk):
             pending.append(pool.apply_async(_run_chunk, (part,)))
             if len(pending) >= jobs * WINDOW:
-                if not _ready(pending[0], stopped):
+                if not _ready(pending[0], stopped, workers, where):
                     return
                 yield pending.popleft().get()
         while pending:
-            if not _ready(pending[0], stopped):
+            if not _ready(pending[0], stopped, workers, where):
                 return
             yield pending.popleft().get()
         pool.close()
     finally:
-        _settle(pending, cancel)
+        if not any(worker.exitcode is not None for worker in workers):
+            _settle(pending, cancel)  # a dead worker's chunks never come: no use waiting for them
         pool.terminate()
         pool.join()
 
@@ -333,9 +344,9 @@ def run_audit(input_path: str, out_dir: str, *, rules_dir: str | None = None, jo
 
     Raises ``RuleSetError`` (the rule set is broken), ``CorpusError`` (the input cannot be
     read), ``OutputError`` (an output cannot be written), ``ResumeError`` (nothing to resume,
-    or another run's) or ``Interrupted`` (SIGINT/SIGTERM); an invalid *record* never raises.
-    After ``Interrupted``, and after ``OutputError`` once the run had started writing, the
-    run can be resumed.
+    or another run's), ``Interrupted`` (SIGINT/SIGTERM) or ``WorkerLost`` (a worker process
+    died); an invalid *record* never raises. After ``Interrupted`` and ``WorkerLost``, and
+    after ``OutputError`` once the run had started writing, the run can be resumed.
     """
     from .advisor import Advisor
 
@@ -369,13 +380,13 @@ def run_audit(input_path: str, out_dir: str, *, rules_dir: str | None = None, jo
         with StopSignals() as stop:
             summary = _run(corpus, files, tally, state_file, run_id, stop, rules_dir=rules_dir, jobs=jobs,
                            log_path=log_path, tool_version=tool_version, progress=progress)
-    except (Interrupted, OutputError, ResumeError, KeyboardInterrupt) as exc:
+    except (Interrupted, OutputError, ResumeError, WorkerLost, KeyboardInterrupt) as exc:
         for f in files.values():
             f.release()
-        if isinstance(exc, OutputError) and state_file.saved:
-            raise OutputError([Problem(p.source, p.line, p.path,
-                                       f"{p.message}; once fixed, run the same command with --resume to finish")
-                               for p in exc.problems]) from None
+        if isinstance(exc, (OutputError, WorkerLost)) and state_file.saved:
+            raise type(exc)([Problem(p.source, p.line, p.path,
+                                     f"{p.message}; once fixed, run the same command with --resume to finish")
+                             for p in exc.problems]) from None
         if not state_file.saved:
             for f in files.values():
                 f.discard()
@@ -451,7 +462,8 @@ def _run(corpus: Corpus, files: dict[str, PartialFile], tally: Tally, state_file
     if tally.records:
         records = itertools.islice(records, tally.records, None)  # read (and hashed) again, not assessed
     last = time.monotonic()
-    with closing(ordered_map(records, _audit_init, _audit_one, (rules_dir,), jobs, CHUNK, stop.requested)) as chunks:
+    with closing(ordered_map(records, _audit_init, _audit_one, (rules_dir,), jobs, CHUNK, stop.requested,
+                             state_file.out_dir)) as chunks:
         for results in chunks:
             lines: list[bytes] = []
             bad: list[str] = []

@@ -12,8 +12,8 @@ from typing import Any
 from .engine import Run
 from .evaluate import supporting_facts
 from .model import (
-    AddCondition, All, AnyOf, ChooseFormat, Consider, ExcludeFormat, Leaf, Not, ProposeFocus, RaiseFlag, Rule,
-    RuleSet, SetStatus, describe_effect,
+    AddCondition, All, AnyOf, ChooseFormat, Consider, ExcludeFormat, Not, ProposeFocus, RaiseFlag, Rule,
+    RuleSet, SetStatus, describe_effect, leaves,
 )
 
 
@@ -128,7 +128,7 @@ class _Memo:
         self.ruleset = ruleset
         self.rule = {r.id: r for r in reversed(ruleset.rules)}  # the first of duplicate ids, as RuleSet.rule
         self.effects = {r.id: _effects(r, policy) for r in reversed(ruleset.rules)}
-        self.facts = {r.id: tuple(dict.fromkeys(_leaf_facts(r.when))) for r in ruleset.rules}
+        self.facts = {r.id: tuple(dict.fromkeys(leaf.fact for leaf in leaves(r.when))) for r in ruleset.rules}
         self._because: dict[tuple[Any, ...], list[str]] = {}
 
     def because(self, matched: dict[str, Any], rule: Rule, values: dict[str, Any],
@@ -165,14 +165,6 @@ def _effects(rule: Rule, policy: Any) -> _Effects:
         text="; ".join(describe_effect(e) for e in then),
         has_choice=_has_choice(rule.when),
     )
-
-
-def _leaf_facts(cond: Any) -> list[str]:
-    if isinstance(cond, Leaf):
-        return [cond.fact]
-    if isinstance(cond, Not):
-        return _leaf_facts(cond.item)
-    return [f for c in cond.items for f in _leaf_facts(c)]
 
 
 def _has_choice(cond: Any) -> bool:

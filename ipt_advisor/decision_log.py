@@ -90,7 +90,8 @@ class DecisionLog:
             raise self._fail(exc.strerror or str(exc)) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
-            if os.fstat(fd).st_size == 0:
+            size = os.fstat(fd).st_size
+            if size == 0:
                 os.fchmod(fd, 0o600)  # a new file: owner-only whatever the umask
             prev = self._last_hash(fd)
             stamp = _now()
@@ -100,10 +101,16 @@ class DecisionLog:
                 full["hash"] = prev = entry_hash(full)
                 lines.append(json.dumps(full, ensure_ascii=False, separators=(",", ":")) + "\n")
             data = "".join(lines).encode("utf-8")
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-            os.fsync(fd)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view):]
+                os.fsync(fd)
+            except OSError:
+                # a full disk can take half of the write: cut it back (the lock is still held,
+                # nobody else appended), so the log still ends with a whole, chained entry
+                os.ftruncate(fd, size)
+                raise
         except OSError as exc:
             raise self._fail(exc.strerror or str(exc)) from None
         finally:

@@ -33,6 +33,11 @@ class Interrupted(IptError):
         super().__init__(problems)
 
 
+class WorkerLost(IptError):
+    """A worker process died under a run (killed by the system, e.g. out of memory); what was
+    done is kept for ``--resume``."""
+
+
 def exit_code(signum: int) -> int:
     """128 + the signal number, as a shell reports a process ended by that signal."""
     return 128 + signum

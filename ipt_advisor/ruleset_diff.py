@@ -134,7 +134,8 @@ def run_diff(old_dir: str, new_dir: str, cases_path: str, *, jobs: int | None = 
     changed: list[dict[str, Any]] = []
     invalid: list[dict[str, Any]] = []
     total = 0
-    for results in ordered_map(corpus.records(), _diff_init, _diff_one, (old_dir, new_dir, changed_ids), jobs):
+    for results in ordered_map(corpus.records(), _diff_init, _diff_one, (old_dir, new_dir, changed_ids), jobs,
+                               where=cases_path):
         for kind, payload in results:
             total += 1
             if kind in ("invalid", "engine"):

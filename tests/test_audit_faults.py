@@ -151,6 +151,22 @@ def wait_for(condition: Callable[[], bool], what: str, timeout: float = 60.0) ->
         time.sleep(0.01)
 
 
+def running_audit(args: list[str], out: Path) -> subprocess.Popen[str]:
+    """``ipt-advisor audit ARGS`` in a process group of its own, once it has written its first
+    decisions (the caller kills the group if the test fails before the run ends)."""
+    proc = subprocess.Popen([sys.executable, str(ROOT / "cli.py"), "audit", *args], cwd=ROOT, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    partial = out / "decisions.jsonl.partial"
+    try:
+        wait_for(lambda: proc.poll() is not None or (partial.exists() and partial.stat().st_size > 0),
+                 "the first decisions")
+    except BaseException:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        raise
+    return proc
+
+
 @pytest.mark.parametrize("signum, to_group, with_log", [
     (signal.SIGINT, True, True),     # Ctrl-C in a terminal: the whole foreground group
     (signal.SIGTERM, True, False),   # a service manager stopping everything
@@ -161,12 +177,8 @@ def test_a_signal_stops_cleanly_and_resume_finishes_identically(big, tmp_path: P
     corpus, reference = big
     out, log = tmp_path / "out", tmp_path / "decisions.log"
     args = [str(corpus), "-o", str(out), "--jobs", "2", *(["--log", str(log)] if with_log else [])]
-    proc = subprocess.Popen([sys.executable, str(ROOT / "cli.py"), "audit", *args], cwd=ROOT, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    proc = running_audit(args, out)
     try:
-        partial = out / "decisions.jsonl.partial"
-        wait_for(lambda: proc.poll() is not None or (partial.exists() and partial.stat().st_size > 0),
-                 "the first decisions")
         assert proc.poll() is None, "the run ended before it could be interrupted"
         assert len(group_members(proc.pid)) >= 3, "expected the parent and two workers"
         (os.killpg if to_group else os.kill)(proc.pid, signum)
@@ -207,12 +219,8 @@ def test_a_worker_ignores_a_stray_sigterm(big, tmp_path: Path) -> None:
     (a worker dying mid-chunk would lose that chunk's results and stall the run)."""
     corpus, reference = big
     out = tmp_path / "out"
-    proc = subprocess.Popen([sys.executable, str(ROOT / "cli.py"), "audit", str(corpus), "-o", str(out), "--jobs", "2"],
-                            cwd=ROOT, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    proc = running_audit([str(corpus), "-o", str(out), "--jobs", "2"], out)
     try:
-        partial = out / "decisions.jsonl.partial"
-        wait_for(lambda: proc.poll() is not None or (partial.exists() and partial.stat().st_size > 0),
-                 "the first decisions")
         workers = [pid for pid in group_members(proc.pid) if pid != proc.pid]
         assert proc.poll() is None and workers
         for mask in ignored_signals(workers):  # at the kernel level, not by a handler that could race
@@ -578,3 +586,32 @@ print("ok")
 """
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=90, cwd=ROOT)
     assert (done.returncode, done.stdout.strip()) == (0, "ok"), done.stderr
+
+
+def test_a_worker_killed_by_the_system_ends_the_run_resumably(big, tmp_path: Path) -> None:
+    """SIGKILL (what the out-of-memory killer sends) to one worker: the chunk it held never
+    comes back. The run used to wait for it forever; now it stops with one line and exit 1,
+    and --resume finishes it identically."""
+    corpus, reference = big
+    out = tmp_path / "out"
+    args = [str(corpus), "-o", str(out), "--jobs", "2"]
+    proc = running_audit(args, out)
+    try:
+        workers = [pid for pid in group_members(proc.pid) if pid != proc.pid]
+        assert proc.poll() is None and workers, "the run ended before a worker could be killed"
+        os.kill(workers[0], signal.SIGKILL)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 1, stderr
+    assert stdout == ""
+    assert stderr == (f"{out}: worker process {workers[0]} died (killed by SIGKILL; out of memory?); "
+                      "once fixed, run the same command with --resume to finish\n")
+    assert group_members(proc.pid) == [], "a worker outlived the run"
+    assert_stopped_cleanly(out)
+
+    result = invoke(*args, "--resume")
+    assert result.exit_code == 0, result.output
+    assert_same_as(out, reference)

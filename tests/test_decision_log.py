@@ -219,3 +219,34 @@ def test_append_refuses_a_damaged_tail(tmp_path: Path, tail: bytes) -> None:
         DecisionLog(str(path)).append([entry("C", "0" * 64, {"name": "r", "version": "1", "sha256": "0"}, "t",
                                              "group", None, None, [], "complete")])
     assert path.read_bytes() == tail
+
+
+def test_a_full_disk_mid_append_leaves_the_log_as_it_was(tmp_path: Path, monkeypatch) -> None:
+    import errno
+    import os
+
+    from ipt_advisor import decision_log
+    from ipt_advisor.errors import OutputError
+
+    rs = {"name": "r", "version": "1", "sha256": "0" * 64}
+    batch = [entry(f"C-{i}", "0" * 64, rs, "t", "group", None, None, [], "complete") for i in range(50)]
+    path = tmp_path / "x.log"
+    log = DecisionLog(str(path))
+    log.append(batch[:3])
+    before = path.read_bytes()
+
+    real_write = os.write
+
+    def half_then_full(fd: int, data) -> int:  # as a real full disk: part of the write lands
+        real_write(fd, bytes(data[:len(data) // 2]))
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(decision_log.os, "write", half_then_full)
+    with pytest.raises(OutputError) as info:
+        log.append(batch[3:])
+    monkeypatch.undo()
+    assert [str(p) for p in info.value.problems] == [
+        f"{path}: cannot append to the decision log: {os.strerror(errno.ENOSPC)}"]
+    assert path.read_bytes() == before  # the half-written entries are gone, the chain intact
+    log.append(batch[3:])  # and the next append continues the chain
+    assert verify(str(path))[0] == 50
