@@ -46,8 +46,9 @@ from .errors import EngineError, Problem, RuleSetError
 from .jsonline import dumps
 from .model import Derive, RuleSet
 
-# Result codes of the C core's assert calls (durable rules.h).
-_OK, _NOT_HANDLED, _OBSERVED, _DEFERRED = 0, 1, 2, 3
+# Result codes of the C core's assert calls (durable rules.h) that mean trouble; 0 is
+# done (3, "deferred", needs a message-queue callback, which is never set here).
+_NOT_HANDLED, _OBSERVED = 1, 2
 _ASSERT_PROBLEM = {_NOT_HANDLED: "no rule matched it (the catch-all rule is missing)",
                    _OBSERVED: "a fact with the same identity was already asserted"}
 
