@@ -113,7 +113,8 @@ class Engine:
 
     def close(self) -> None:
         """Free the ruleset in the C core (an Engine is otherwise kept for the process)."""
-        handle, self._handle = self._handle, None
+        with self._lock:  # never under a running evaluation
+            handle, self._handle = self._handle, None
         if handle is not None:
             _core.delete_ruleset(handle)
 

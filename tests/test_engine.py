@@ -284,3 +284,20 @@ def test_a_rule_reading_a_fact_with_two_derived_values_shows_the_one_it_matched(
     assert because["READS-FALSE"] == {"x": False}
     assert because["READS-TRUE"] == {"x": True}
     assert because["X-TRUE"] == because["X-FALSE"] == {"measures.phq9": 12}
+
+
+def test_a_closed_engine_refuses_to_run_and_closing_twice_is_harmless(tmp_path: Path) -> None:
+    # rules lint builds a throwaway engine to see whether durable-rules accepts a rule set,
+    # then frees it; a freed engine must never reach the C core again
+    from ipt_advisor.compile import compile_ruleset
+    from ipt_advisor.engine import Engine
+
+    ruleset, _ = read_ruleset(tiny(tmp_path / "rules", [rule("FMT", {"phq9": {"at_least": 10}}, [{"consider": "x"}])]))
+    assert ruleset is not None
+    engine = Engine(ruleset, compile_ruleset(ruleset))
+    assert [f.rule_id for f in engine.run(engine_fact(input_values(intake(), ruleset)), "t.yaml").firings] == ["FMT"]
+    engine.close()
+    engine.close()
+    with pytest.raises(EngineError) as info:
+        engine.run(engine_fact(input_values(intake(), ruleset)), "t.yaml")
+    assert [str(p) for p in info.value.problems] == ["t.yaml: engine: this engine was closed"]
