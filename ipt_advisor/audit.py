@@ -92,10 +92,10 @@ def _init_worker(init: Callable[..., Any], run: Callable[[Any, RawRecord], Any],
 
 
 def _long_lived(state: Any) -> Any:
-    """Move everything built so far (modules, the loaded rule set and its engine) out of the
-    garbage collector's sight: none of it is ever garbage, yet every full collection would
-    walk it again, which cost a worker ~15% of its time.  Records are short-lived and still
-    collected as usual."""
+    """In a worker: move everything built so far (modules, the loaded rule set and its engine)
+    out of the garbage collector's sight: none of it is ever garbage in a worker, yet every
+    full collection would walk it again, which cost ~15% of its time.  Records are
+    short-lived and still collected as usual."""
     import gc
 
     gc.collect()
@@ -220,11 +220,22 @@ def ordered_map(records: Iterable[RawRecord], init: Callable[..., Any], run: Cal
     raises ``WorkerLost`` (a problem about ``where``) if a worker process dies.
     """
     if jobs <= 1:
-        state = _long_lived(init(*args))
-        for part in _chunks(records, chunk):
-            if stopped():
-                return
-            yield [run(state, record) for record in part]
+        import gc
+
+        state = init(*args)
+        # as in a worker (see _long_lived), but this process lives on after the run: what is
+        # frozen now is handed back to the collector at the end (unless someone else froze first)
+        ours = gc.get_freeze_count() == 0
+        if ours:
+            gc.freeze()
+        try:
+            for part in _chunks(records, chunk):
+                if stopped():
+                    return
+                yield [run(state, record) for record in part]
+        finally:
+            if ours:
+                gc.unfreeze()
         return
     import multiprocessing
 

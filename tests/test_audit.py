@@ -236,3 +236,29 @@ def test_progress_line_shows_count_rate_and_eta() -> None:
     text = stream.getvalue()
     assert "       200 records" in text and "/s" in text and "ETA" in text and "50%" in text
     assert text.endswith("\n")
+
+
+def _init_nothing() -> None:
+    return None
+
+
+def _index(state: None, record) -> int:
+    return record.index
+
+
+def test_an_in_process_run_hands_frozen_objects_back_to_the_collector() -> None:
+    # jobs=1 freezes the loaded state for speed, as workers do, but this process lives on
+    # (a library user, this test run): afterwards its objects must be collectable again
+    import gc
+
+    from ipt_advisor.audit import ordered_map
+    from ipt_advisor.corpus import RawRecord
+
+    assert gc.get_freeze_count() == 0
+    records = [RawRecord(i, "s", i, "json", b"{}") for i in range(10)]
+    results = [x for part in ordered_map(iter(records), _init_nothing, _index, (), 1, 3) for x in part]
+    assert results == list(range(10)) and gc.get_freeze_count() == 0
+    early = ordered_map(iter(records), _init_nothing, _index, (), 1, 3)
+    assert next(early) == [0, 1, 2] and gc.get_freeze_count() > 0  # frozen while it runs
+    early.close()  # stopped early
+    assert gc.get_freeze_count() == 0
