@@ -11,7 +11,8 @@ What is measured:
 * audit end to end: the ``ipt-advisor audit`` console script on N synthetic JSONL intakes
   (seeded, covering every pathway: risk, specialist, severity bands, adolescents,
   perinatal, group exclusions, each focus area, clinician decisions), wall-clock intakes/s
-  (median of ``--repeat`` runs, 3 by default, with the slowest and fastest) and the peak RSS of the process tree (parent + workers, sampled from /proc every 20 ms;
+  (median of ``--repeat`` runs, 3 by default, with the slowest and fastest) and the peak RSS
+  of the process tree (parent + workers, sampled from /proc every 20 ms;
   the largest single process is shown too);
 * cold start: ``ipt-advisor assess examples/demo.yaml`` (text report), median of 9 runs;
 * the engine alone: ``Advisor.assess`` per intake (validation excluded), the durable-rules
@@ -356,12 +357,12 @@ def main() -> None:
     ]
     e = bench_engine()
     rows += [
-        (f"intake validation (from_mapping), per intake", f"{e['validate_us']:.0f} µs"),
+        ("intake validation (from_mapping), per intake", f"{e['validate_us']:.0f} µs"),
         (f"Advisor.assess per intake ({e['rules']} active rules)", f"{e['assess_us']:.0f} µs"),
         ("  of which the durable-rules run", f"{e['engine_us']:.0f} µs"),
         ("plain-Python evaluation of the same rules", f"{e['direct_us']:.0f} µs"),
         ("one decision as a compact JSON line (audit's encoder)", f"{e['dumps_us']:.0f} µs"),
-        (f"engine vs plain Python: intakes firing different rules", f"{e['disagree']} of {e['n']:,}"),
+        ("engine vs plain Python: intakes firing different rules", f"{e['disagree']} of {e['n']:,}"),
     ]
     if args.memory or args.all:
         m = bench_memory()

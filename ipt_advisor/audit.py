@@ -191,19 +191,22 @@ def _never() -> bool:
     return False
 
 
-def _ready(result: Any, stopped: Callable[[], bool], workers: list[Any] = [],  # noqa: B006 - read only
-           where: str = "") -> bool:
+def _dead(workers: list[Any]) -> Any:
+    """The first of ``workers`` that has ended, if any (the pool would start another, but the
+    chunk the dead one held never comes back)."""
+    return next((worker for worker in workers if worker.exitcode is not None), None)
+
+
+def _ready(result: Any, stopped: Callable[[], bool], workers: list[Any], where: str) -> bool:
     """Wait for ``result``; False as soon as ``stopped()``; ``WorkerLost`` (about ``where``)
     as soon as one of ``workers`` has died (both checked ten times a second)."""
     while not result.ready():
         if stopped():
             return False
-        for worker in workers:
-            if worker.exitcode is not None:
-                # the pool would start another, but the chunk the dead one held never comes back
-                how = f"killed by {signal_name(-worker.exitcode)}" if worker.exitcode < 0 else f"exit {worker.exitcode}"
-                raise WorkerLost([Problem(where, None, "", f"worker process {worker.pid} died ({how}; "
-                                          "out of memory?)")])
+        worker = _dead(workers)
+        if worker is not None:
+            how = f"killed by {signal_name(-worker.exitcode)}" if worker.exitcode < 0 else f"exit {worker.exitcode}"
+            raise WorkerLost([Problem(where, None, "", f"worker process {worker.pid} died ({how}; out of memory?)")])
         result.wait(0.1)
     return True
 
@@ -266,7 +269,7 @@ def ordered_map(records: Iterable[RawRecord], init: Callable[..., Any], run: Cal
             yield pending.popleft().get()
         pool.close()
     finally:
-        if not any(worker.exitcode is not None for worker in workers):
+        if _dead(workers) is None:
             _settle(pending, cancel)  # a dead worker's chunks never come: no use waiting for them
         pool.terminate()
         pool.join()

@@ -14,7 +14,7 @@ from typing import Any
 
 from . import deps
 from .model import (
-    AddCondition, All, AnyOf, ChooseFormat, Cond, Consider, Derive, Effect, ExcludeFormat,
+    AddCondition, All, ChooseFormat, Cond, Consider, Derive, Effect, ExcludeFormat,
     Leaf, NEGATION, Not, ProposeFocus, RaiseFlag, Rule, RuleSet, SetStatus, describe_effect, leaves,
 )
 

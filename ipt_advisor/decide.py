@@ -33,7 +33,7 @@ def decide(run: Run, values: dict[str, Any], not_assessed: list[str], ruleset: R
     assert policy is not None
     memo = ruleset.memo(_Memo)
     # fired rules in trace order, each with its effects already sorted by kind (see _Effects)
-    fired = [(f, memo.rule[f.rule_id], memo.effects[f.rule_id]) for f in run.ordered()]
+    fired = [(f, ruleset.rule(f.rule_id), memo.effects[f.rule_id]) for f in run.ordered()]
 
     status = "incomplete" if any(fx.incomplete for _, _, fx in fired) else policy.status_default
 
@@ -126,8 +126,7 @@ class _Memo:
         policy = ruleset.policies
         assert policy is not None
         self.ruleset = ruleset
-        self.rule = {r.id: r for r in reversed(ruleset.rules)}  # the first of duplicate ids, as RuleSet.rule
-        self.effects = {r.id: _effects(r, policy) for r in reversed(ruleset.rules)}
+        self.effects = {rid: _effects(r, policy) for rid, r in ruleset.by_id.items()}
         self.facts = {r.id: tuple(dict.fromkeys(leaf.fact for leaf in leaves(r.when))) for r in ruleset.rules}
         self._because: dict[tuple[Any, ...], list[str]] = {}
 

@@ -31,7 +31,6 @@ The traps of the C core remain and are handled here:
 """
 from __future__ import annotations
 
-import copy
 import itertools
 import json
 import threading
@@ -100,7 +99,7 @@ class Engine:
         for alt in compiled.alternatives:
             rule = ruleset.rule(alt.rule_id)
             derives = tuple((e.fact, e.value) for e in rule.then if isinstance(e, Derive))
-            definition[alt.name] = copy.deepcopy(alt.body)
+            definition[alt.name] = alt.body  # only serialised below, never mutated
             self._actions[alt.name] = self._action(alt, derives, key_of)
         # The catch-all fires for every fact we assert (intake and derived); see the
         # module docstring.  It has no Python action: the loop just completes it.
@@ -170,17 +169,17 @@ class Engine:
             run = Run(sid, time.process_time() + self.ruleset.max_seconds, self.ruleset.max_firings)
             try:
                 run.intake = dict(fact, sid=sid)
-                self._evaluate(run.intake, run)
+                self._evaluate(run)
             except Exception as exc:  # noqa: BLE001 - any engine failure becomes a clear error
                 run.errors.append(f"{type(exc).__name__}: {exc}")
         if run.errors:
             raise EngineError([Problem(source, None, "", f"engine: {e}") for e in run.errors])
         return run
 
-    def _evaluate(self, fact: dict[str, Any], run: Run) -> None:
+    def _evaluate(self, run: Run) -> None:
         """Assert the intake fact, run every action the session's agenda offers, delete the session."""
         handle, actions = self._handle, self._actions
-        code, state = self._assert(fact)
+        code, state = self._assert(run.intake)
         if code == _NOT_HANDLED:  # no session to clean up, and delete_state would segfault
             run.errors.append("no rule matched the intake fact (the catch-all rule is missing)")
             return

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import difflib
 import hashlib
-import json
 import re
 import sys
 from dataclasses import dataclass, field

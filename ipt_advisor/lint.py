@@ -132,7 +132,6 @@ def _check_leaf(ruleset: RuleSet, rule: Rule, leaf: Leaf, out: _Out) -> None:
 def _check_rule(ruleset: RuleSet, rule: Rule, out: _Out) -> None:
     from .compile import disjuncts
 
-    p = ruleset.policies
     for ref in rule.references:
         if ref not in ruleset.sources:
             out.add(rule, None, "references", f"unknown source {ref!r}{suggest(ref, ruleset.sources)}")

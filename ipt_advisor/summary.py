@@ -19,6 +19,7 @@ The summary holds no wall-clock time, so the same input and rule set give the sa
 """
 from __future__ import annotations
 
+import itertools
 import json
 from collections import Counter
 from typing import Any, Iterable, Iterator, NamedTuple
@@ -282,8 +283,6 @@ def render_summary_md(summary: dict[str, Any], departures: Iterable[dict[str, An
                       limit: int = MD_DEPARTURES) -> Iterator[str]:
     """The Markdown summary, streamed: ``departures`` is read lazily and only its first
     ``limit`` are listed."""
-    import itertools
-
     template = markdown_environment().get_template("audit_summary.md.j2")
     return template.generate(s=summary, departures=itertools.islice(departures, limit),  # type: ignore[no-any-return]
                              departures_limit=limit)
