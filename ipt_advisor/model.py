@@ -39,16 +39,19 @@ class Leaf:
 @dataclass(frozen=True)
 class All:
     items: tuple["Cond", ...]
+    line: int | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
 class AnyOf:
     items: tuple["Cond", ...]
+    line: int | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
 class Not:
     item: "Cond"
+    line: int | None = field(default=None, compare=False)
 
 
 Cond = Union[Leaf, All, AnyOf, Not]
@@ -70,8 +73,8 @@ def negate(cond: Cond) -> Cond:
     if isinstance(cond, Not):
         return nnf(cond.item)
     if isinstance(cond, All):
-        return AnyOf(tuple(negate(c) for c in cond.items))
-    return All(tuple(negate(c) for c in cond.items))
+        return AnyOf(tuple(negate(c) for c in cond.items), cond.line)
+    return All(tuple(negate(c) for c in cond.items), cond.line)
 
 
 def nnf(cond: Cond) -> Cond:
@@ -81,16 +84,19 @@ def nnf(cond: Cond) -> Cond:
     if isinstance(cond, Not):
         return negate(cond.item)
     if isinstance(cond, All):
-        return All(tuple(nnf(c) for c in cond.items))
-    return AnyOf(tuple(nnf(c) for c in cond.items))
+        return All(tuple(nnf(c) for c in cond.items), cond.line)
+    return AnyOf(tuple(nnf(c) for c in cond.items), cond.line)
 
 
 # ------------------------------------------------------------------- effects
+# Each effect keeps the line it was written on (out of equality, like a leaf's), so a
+# mutation report or a lint message can point at it.
 
 @dataclass(frozen=True)
 class Derive:
     fact: str
     value: Any
+    line: int | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -98,18 +104,21 @@ class RaiseFlag:
     code: str
     level: str
     action: str
+    line: int | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
 class ChooseFormat:
     format: str
     reason: str
+    line: int | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
 class ExcludeFormat:
     format: str
     reason: str
+    line: int | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -117,22 +126,26 @@ class ProposeFocus:
     area: str
     basis: str
     reason: str
+    line: int | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
 class AddCondition:
     text: str
     if_format: tuple[str, ...] = ()  # empty: whatever the format
+    line: int | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
 class SetStatus:
     status: str
+    line: int | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
 class Consider:
     text: str
+    line: int | None = field(default=None, compare=False)
 
 
 Effect = Union[Derive, RaiseFlag, ChooseFormat, ExcludeFormat, ProposeFocus, AddCondition, SetStatus, Consider]

@@ -7,6 +7,7 @@ cycles, tests) live in ``lint.py``.  ``load_ruleset`` runs both and raises one
 """
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import hashlib
 import re
@@ -272,9 +273,9 @@ def parse_condition(f: _File, value: Any, path: tuple[Any, ...]) -> Cond:
             f.add(sub, f"{key}: must be a non-empty list of conditions")
             return All(())
         items = tuple(parse_condition(f, item, sub + (i,)) for i, item in enumerate(arg))
-        return All(items) if key == "all" else AnyOf(items)
+        return All(items, f.line(sub)) if key == "all" else AnyOf(items, f.line(sub))
     if key == "not":
-        return Not(parse_condition(f, arg, sub))
+        return Not(parse_condition(f, arg, sub), f.line(sub))
     if key in ("known", "unknown"):
         if not isinstance(arg, str):
             f.add(sub, "must name a fact")
@@ -291,7 +292,7 @@ def parse_condition(f: _File, value: Any, path: tuple[Any, ...]) -> Cond:
         if not parts:
             f.add(sub, "needs at least one operator")
             return All(())
-        return parts[0] if len(parts) == 1 else All(tuple(parts))
+        return parts[0] if len(parts) == 1 else All(tuple(parts), f.line(sub))
     if isinstance(arg, list):
         return Leaf(fact, "in", arg, line)
     return Leaf(fact, "is", arg, line)
@@ -376,7 +377,7 @@ def _effects(f: _File, value: Any, path: tuple[Any, ...]) -> tuple[Effect, ...]:
             continue
         effect = EFFECTS[kind](f, body, p + (kind,))
         if effect is not None:
-            out.append(effect)
+            out.append(dataclasses.replace(effect, line=f.line(p)))
     return tuple(out)
 
 
