@@ -191,25 +191,48 @@ def _check_effect(ruleset: RuleSet, rule: Rule, effect: Any, out: _Out) -> None:
 
 
 def _check_expect(ruleset: RuleSet, rule: Rule, expect: dict[str, Any], line: int | None, out: _Out) -> None:
+    for message in expect_problems(ruleset, expect):
+        out.add(rule, line, "tests", message)
+
+
+def expect_problems(ruleset: RuleSet, expect: dict[str, Any]) -> list[str]:
+    """What is wrong with a test case's ``expect`` (embedded or in a case file)."""
     p = ruleset.policies
     if p is None:
-        return
-    add = lambda m: out.add(rule, line, "tests", m)  # noqa: E731
+        return []
+    out: list[str] = []
     if "format" in expect and expect["format"] not in p.format_precedence:
-        add(f"expect.format: unknown format {expect['format']!r}")
+        out.append(f"expect.format: unknown format {expect['format']!r}")
     if "status" in expect and expect["status"] not in STATUSES:
-        add(f"expect.status: must be one of {', '.join(STATUSES)}")
+        out.append(f"expect.status: must be one of {', '.join(STATUSES)}")
     for key in ("primary", "secondary"):
         if key in expect and expect[key] is not None and expect[key] not in p.focus_areas:
-            add(f"expect.{key}: unknown area {expect[key]!r}")
+            out.append(f"expect.{key}: unknown area {expect[key]!r}")
     for key in ("flags", "not_flags"):
         codes = expect.get(key, [])
         if not isinstance(codes, list):
-            add(f"expect.{key}: must be a list of flag codes")
+            out.append(f"expect.{key}: must be a list of flag codes")
             continue
-        for code in codes:
+        out.extend(f"expect.{key}: unknown flag code {code!r}{suggest(code, ruleset.flags)}"
+                   for code in codes if code not in ruleset.flags)
+    levels = expect.get("flag_levels", {})
+    if not isinstance(levels, dict):
+        out.append("expect.flag_levels: must map flag codes to levels, e.g. {SUICIDE_IMMINENT: critical}")
+    else:
+        for code, level in levels.items():
             if code not in ruleset.flags:
-                add(f"expect.{key}: unknown flag code {code!r}{suggest(code, ruleset.flags)}")
+                out.append(f"expect.flag_levels: unknown flag code {code!r}{suggest(code, ruleset.flags)}")
+            if level not in p.flag_levels:
+                out.append(f"expect.flag_levels.{code}: level must be one of {', '.join(p.flag_levels)}")
+    texts = expect.get("conditions", [])
+    if not isinstance(texts, list) or not all(isinstance(t, str) and t.strip() for t in texts):
+        out.append("expect.conditions: must be a list of texts (each found in one of the decision's conditions)")
+    considers = expect.get("considers", [])
+    if not isinstance(considers, list):
+        out.append("expect.considers: must be a list of rule ids")
+    else:
+        out.extend(f"expect.considers: no rule {rid!r}" for rid in considers if rid not in ruleset.by_id)
+    return out
 
 
 def _check_graph(ruleset: RuleSet, out: _Out) -> None:

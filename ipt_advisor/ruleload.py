@@ -385,7 +385,9 @@ def _effects(f: _File, value: Any, path: tuple[Any, ...]) -> tuple[Effect, ...]:
 
 RULE_REQUIRED = ("id", "title", "version", "status", "area", "rationale", "references", "when", "then", "tests")
 RULE_OPTIONAL = ("evidence",)
-EXPECT_KEYS = ("fires", "status", "format", "primary", "secondary", "flags", "not_flags")
+#: What a test case may expect (docs/rules.md): ``fires`` is about the case's own rule.
+EXPECT_KEYS = ("fires", "status", "format", "primary", "secondary", "flags", "not_flags",
+               "flag_levels", "conditions", "considers")
 
 
 def _tests(f: _File, value: Any, path: tuple[Any, ...]) -> tuple[RuleTest, ...]:

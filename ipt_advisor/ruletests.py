@@ -1,25 +1,59 @@
-"""Run the test cases embedded in the rules: one code path for
-``ipt-advisor rules test`` and for pytest (tests/test_rules_embedded.py).
+"""Test cases with expected outcomes, run against a rule set: one code path for
+``ipt-advisor rules test`` (plain, ``--coverage`` and ``--mutate``) and for pytest
+(tests/test_rules_embedded.py).
 
-Each case merges its intake fragment onto the manifest's ``test_baseline``
-(a ``null`` removes a block), evaluates the WHOLE rule set, and checks that
-the rule fired or stayed silent, plus any expected decision fields.
+Cases come from two places:
+
+* the rules themselves (each rule's ``tests:``): the case's intake fragment is merged
+  onto the manifest's ``test_baseline`` (a ``null`` removes a block) and ``fires`` says
+  whether *its* rule fires;
+* case files (``--cases FILE``): whole intakes, each with the outcome it must keep, in the
+  same ``expect`` vocabulary minus ``fires`` (docs/rules.md, "Case files").
+
+Every case evaluates the WHOLE rule set and checks the decision.
 """
 from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from pathlib import Path
+from typing import Any
 
+from . import yamlio
 from .advisor import Advisor
-from .errors import IptError
-from .intake import from_mapping
-from .model import Rule, RuleTest
+from .errors import IptError, Problem, ProblemCollector
+from .intake import Intake, from_mapping, load_intake_file
+from .model import RuleSet
+from .ruleload import EXPECT_KEYS
+
+#: A case file's cases name no rule, so they expect anything but ``fires``.
+CASE_EXPECT_KEYS = EXPECT_KEYS[1:]
+
+
+class CaseFileError(IptError):
+    """A case file could not be read or holds invalid cases."""
+
+
+@dataclass(frozen=True)
+class Case:
+    """One intake and the outcome it must keep."""
+
+    name: str
+    location: str                  # file:line of the case, for messages
+    record: dict[str, Any] = field(repr=False)  # the whole intake mapping
+    expect: dict[str, Any] = field(repr=False)
+    owner: str | None = None       # embedded cases: the rule whose ``tests:`` hold it
+    fragment: dict[str, Any] | None = field(default=None, repr=False)  # embedded: the fragment as written
+    checked: bool = True           # False for a draft or retired rule's case (it documents intent)
+
+    @property
+    def label(self) -> str:
+        return f'{self.owner} "{self.name}"' if self.owner else f'"{self.name}"'
 
 
 @dataclass
 class CaseResult:
-    rule_id: str
+    rule_id: str                   # the owner rule, or "" for a case-file case
     name: str
     location: str
     failures: list[str] = field(default_factory=list)
@@ -40,54 +74,152 @@ def merge(base: Any, fragment: Any) -> Any:
     return copy.deepcopy(fragment)
 
 
-def cases(advisor: Advisor, rule_ids: list[str] | None = None) -> Iterator[tuple[Rule, RuleTest]]:
-    for rule in advisor.ruleset.rules:
+# ------------------------------------------------------------------ where cases come from
+
+def embedded_cases(ruleset: RuleSet, rule_ids: list[str] | None = None) -> list[Case]:
+    """Every rule's own test cases, in rule-file order."""
+    out = []
+    for rule in ruleset.rules:
         if rule_ids and rule.id not in rule_ids:
             continue
         for test in rule.tests:
-            yield rule, test
+            location = f"{rule.file}:{test.line}" if test.line else rule.location
+            out.append(Case(test.name, location, merge(ruleset.test_baseline, test.intake), test.expect,
+                            owner=rule.id, fragment=test.intake, checked=rule.status == "active"))
+    return out
 
 
-def run_case(advisor: Advisor, rule: Rule, test: RuleTest) -> CaseResult:
-    """Evaluate one embedded test case."""
-    location = f"{rule.file}:{test.line}" if test.line else rule.location
-    result = CaseResult(rule.id, test.name, location)
-    record = merge(advisor.ruleset.test_baseline, test.intake)
+def load_case_file(path: str | Path, ruleset: RuleSet) -> list[Case]:
+    """The cases of one case file; raises ``CaseFileError`` listing every problem.
+
+    ``intake:`` is an intake file (relative to the case file) or a whole intake inline."""
+    from .lint import expect_problems
+
+    shown = str(path)
+    out = ProblemCollector(shown)
     try:
-        decision = advisor.assess(from_mapping(record, None, location))
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise CaseFileError([Problem(shown, None, "", f"cannot read: {exc.strerror or exc}")]) from None
+    value, lines, problems = yamlio.load(raw, shown)
+    out.extend(problems)
+    if problems:
+        out.raise_if_any(CaseFileError)
+    items = value.get("cases") if isinstance(value, dict) and set(value) == {"cases"} else None
+    if not isinstance(items, list):
+        raise CaseFileError([Problem(shown, lines.line(()), "", "a case file is a mapping with one key, cases: (a list)")])
+    cases = []
+    for i, item in enumerate(items):
+        where = ("cases", i)
+        line = lines.line(where)
+        if not isinstance(item, dict) or set(item) - {"name", "intake", "expect"} or not {"name", "intake", "expect"} <= set(item):
+            out.add(yamlio.dotted(where), "a case has exactly the keys name, intake and expect", line)
+            continue
+        expect = item["expect"]
+        if not isinstance(expect, dict) or not expect:
+            out.add(yamlio.dotted(where + ("expect",)), "must be a mapping of expected outcomes", line)
+            continue
+        for key in expect:
+            if key not in CASE_EXPECT_KEYS:
+                out.add(yamlio.dotted(where + ("expect", key)),
+                        f"unknown key; a case file may expect {', '.join(CASE_EXPECT_KEYS)}", lines.line(where + ("expect", key)))
+        for message in expect_problems(ruleset, expect):
+            out.add(yamlio.dotted(where + ("expect",)), message, lines.line(where + ("expect",)))
+        record = _case_intake(item["intake"], Path(path).parent, f"{shown}:{line}", out, where, lines)
+        if record is not None:
+            cases.append(Case(str(item["name"]), f"{shown}:{line}", record, dict(expect)))
+    out.raise_if_any(CaseFileError)
+    return cases
+
+
+def _case_intake(value: Any, folder: Path, location: str, out: ProblemCollector, where: tuple[Any, ...],
+                 lines: yamlio.Lines) -> dict[str, Any] | None:
+    try:
+        if isinstance(value, str):
+            target = folder / value
+            return load_intake_file(str(target)).record
+        if isinstance(value, dict):
+            return from_mapping(value, None, location).record
     except IptError as exc:
-        result.failures.extend(f"intake invalid: {p.path}: {p.message}" for p in exc.problems)
-        return result
-    fired = tuple(t["rule"] for t in decision["trace"])
-    result.fired = fired
-    expect = test.expect
-    if rule.status != "active":
-        return result  # drafts and retired rules are not evaluated; their cases document intent
-    if expect.get("fires") is True and rule.id not in fired:
-        result.failures.append("expected the rule to fire; it stayed silent")
-    if expect.get("fires") is False and rule.id in fired:
-        result.failures.append("expected the rule to stay silent; it fired")
-    checks = {
+        for p in exc.problems:
+            out.add(yamlio.dotted(where + ("intake",)), f"{p.source}: {p.path + ': ' if p.path else ''}{p.message}",
+                    lines.line(where + ("intake",)))
+        return None
+    out.add(yamlio.dotted(where + ("intake",)), "must be an intake file name or an intake mapping",
+            lines.line(where + ("intake",)))
+    return None
+
+
+def all_cases(ruleset: RuleSet, case_files: list[str] | tuple[str, ...] = ()) -> list[Case]:
+    """Embedded cases, then the cases of each case file in order."""
+    cases = embedded_cases(ruleset)
+    for path in case_files:
+        cases.extend(load_case_file(path, ruleset))
+    return cases
+
+
+# ------------------------------------------------------------------ checking
+
+def check(case: Case, decision: dict[str, Any]) -> list[str]:
+    """What in ``decision`` contradicts the case's expectations (empty: it passes)."""
+    expect = case.expect
+    failures: list[str] = []
+    if case.owner is not None and "fires" in expect:
+        fired = any(t["rule"] == case.owner for t in decision["trace"])
+        if expect["fires"] is True and not fired:
+            failures.append("expected the rule to fire; it stayed silent")
+        elif expect["fires"] is False and fired:
+            failures.append("expected the rule to stay silent; it fired")
+    actual = {
         "status": decision["status"],
         "format": decision["recommendation"]["format"],
         "primary": decision["focus"]["primary"],
         "secondary": decision["focus"]["secondary"],
     }
-    for key, actual in checks.items():
-        if key in expect and expect[key] != actual:
-            result.failures.append(f"expected {key} {expect[key]!r}, got {actual!r}")
-    codes = {f["code"] for f in decision["flags"]}
+    for key, value in actual.items():
+        if key in expect and expect[key] != value:
+            failures.append(f"expected {key} {expect[key]!r}, got {value!r}")
+    levels = {f["code"]: f["level"] for f in decision["flags"]}
     for code in expect.get("flags", []):
-        if code not in codes:
-            result.failures.append(f"expected flag {code}; flags were {sorted(codes) or 'none'}")
+        if code not in levels:
+            failures.append(f"expected flag {code}; flags were {sorted(levels) or 'none'}")
     for code in expect.get("not_flags", []):
-        if code in codes:
-            result.failures.append(f"flag {code} was raised but should not be")
+        if code in levels:
+            failures.append(f"flag {code} was raised but should not be")
+    for code, level in (expect.get("flag_levels") or {}).items():
+        if levels.get(code) != level:
+            failures.append(f"expected flag {code} at level {level}, got {levels.get(code) or 'not raised'}")
+    conditions = [c.lower() for c in decision["recommendation"]["conditions"]]
+    for text in expect.get("conditions", []):
+        if not any(str(text).lower() in c for c in conditions):
+            failures.append(f"expected a condition containing {text!r}")
+    considered = {c["rule"] for c in decision["considerations"]}
+    for rule_id in expect.get("considers", []):
+        if rule_id not in considered:
+            failures.append(f"expected a point for clinical review from {rule_id}; got {sorted(considered) or 'none'}")
+    return failures
+
+
+def validated(case: Case) -> Intake:
+    return from_mapping(case.record, None, case.location)
+
+
+def run(advisor: Advisor, case: Case) -> CaseResult:
+    """Evaluate one case through the engine."""
+    result = CaseResult(case.owner or "", case.name, case.location)
+    try:
+        decision = advisor.assess(validated(case))
+    except IptError as exc:
+        result.failures.extend(f"intake invalid: {p.path}: {p.message}" for p in exc.problems)
+        return result
+    result.fired = tuple(t["rule"] for t in decision["trace"])
+    if case.checked:
+        result.failures.extend(check(case, decision))
     return result
 
 
-def run_all(advisor: Advisor, rule_ids: list[str] | None = None) -> list[CaseResult]:
-    return [run_case(advisor, rule, test) for rule, test in cases(advisor, rule_ids)]
+def run_all(advisor: Advisor, cases: list[Case] | None = None) -> list[CaseResult]:
+    return [run(advisor, case) for case in (embedded_cases(advisor.ruleset) if cases is None else cases)]
 
 
 def coverage(advisor: Advisor, results: list[CaseResult]) -> dict[str, int]:

@@ -313,3 +313,49 @@ def test_empty_all_is_refused_or_evaluated_right(tmp_path: Path, rule_id: str) -
     intake = validated(merge(ruleset.test_baseline, {}))
     problem = disagreement(advisor, intake)
     assert problem is None, problem
+
+
+# --------------------------------------------------------------------------- the plain-Python evaluator
+
+def direct_disagreement(advisor: Advisor, intake: Intake) -> str | None:
+    """None when ``direct.Evaluator`` (plain-Python firing + the production ``decide``,
+    what mutation testing uses) and the engine give the same decision (trace by rule)."""
+    from ipt_advisor.direct import Evaluator
+    from ipt_advisor.facts import input_values
+
+    evaluator = advisor.ruleset.memo(Evaluator)
+    product = ref.project(advisor.assess(intake))
+    direct = ref.project(evaluator.decide(input_values(intake, advisor.ruleset), intake.case_id))
+    if product == direct:
+        return None
+    return "\n".join(f"  {key}:\n    engine: {product[key]!r}\n    direct: {direct[key]!r}"
+                     for key in product if product[key] != direct.get(key))
+
+
+def test_direct_evaluator_agrees_with_the_engine(advisor: Advisor) -> None:
+    rng = random.Random(SEED + 7)
+    for n in range(1_000):
+        mapping = random_intake(rng)
+        problem = direct_disagreement(advisor, validated(mapping))
+        assert problem is None, f"intake #{n}:\n{json.dumps(mapping, default=str)}\n{problem}"
+
+
+def test_direct_evaluator_agrees_on_generated_rule_sets() -> None:
+    rng = random.Random(SEED + 8)
+    generator = RuleSetGenerator(Advisor.load().ruleset, rng)
+    made = 0
+    while made < 60:
+        ruleset = generator.ruleset(made)
+        if not _usable(ruleset):
+            continue
+        try:
+            advisor = Advisor(ruleset)
+        except Exception as exc:  # noqa: BLE001 - the engine's size limit, as in run_generated
+            assert "error code: 113" in str(exc), exc
+            continue
+        made += 1
+        for _ in range(25):
+            mapping = random_intake(rng)
+            problem = direct_disagreement(advisor, validated(mapping))
+            assert problem is None, f"generated rule set #{made - 1}:\n{ruleset.rules!r}\n" \
+                                    f"intake: {json.dumps(mapping, default=str)}\n{problem}"

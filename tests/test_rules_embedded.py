@@ -14,13 +14,13 @@ from ipt_advisor.ruleload import lint
 
 
 def _cases() -> list:
-    advisor = Advisor.load()
-    return [pytest.param(rule, test, id=f"{rule.id}::{test.name}") for rule, test in ruletests.cases(advisor)]
+    return [pytest.param(case, id=f"{case.owner}::{case.name}")
+            for case in ruletests.embedded_cases(Advisor.load().ruleset)]
 
 
-@pytest.mark.parametrize(("rule", "test"), _cases())
-def test_embedded_case(rule, test) -> None:
-    result = ruletests.run_case(Advisor.load(), rule, test)
+@pytest.mark.parametrize("case", _cases())
+def test_embedded_case(case: ruletests.Case) -> None:
+    result = ruletests.run(Advisor.load(), case)
     assert result.passed, f"{result.location}: " + "; ".join(result.failures)
 
 
