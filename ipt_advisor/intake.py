@@ -157,6 +157,40 @@ RULE_FIELDS: tuple[str, ...] = tuple(p for p, f in _FIELDS.items()
 _KNOWN_PATHS = frozenset(".".join(p.split(".")[:n]) for p in FIELD_PATHS for n in range(1, p.count(".") + 2))
 
 
+# --------------------------------------------------------------------------- what validation guarantees
+
+def may_be_unknown(path: str) -> bool:
+    """Whether a valid record can hold no value (None) at ``path``: a field with a default
+    or a required field always has one, unless a block above it can be absent as a whole
+    (the C-SSRS screen).  Mutation testing uses this to know which states are possible."""
+    block: Block = _SCHEMA
+    *parents, last = path.split(".")
+    for name in parents:
+        sub = block.fields[name]
+        assert isinstance(sub, Block), path
+        if sub.when_absent == "none":
+            return True
+        block = sub
+    spec = block.fields[last]
+    assert isinstance(spec, Field), path
+    return not spec.required and spec.default is None
+
+
+def area_rule(path: str) -> tuple[str, object, bool] | None:
+    """For a detail of an interpersonal area (``findings.grief.months_since_death``): the
+    area's ``present`` path, the value the detail always has when the area is not present
+    (validation drops the details of an absent area), and whether it is required when the
+    area is present.  None for any other field, and for ``present`` itself."""
+    *parents, last = path.split(".")
+    block: Any = _SCHEMA
+    for name in parents:
+        block = block.fields.get(name) if isinstance(block, Block) else None
+    if not isinstance(block, Block) or block.when_absent != "area" or last == "present" or last not in block.fields:
+        return None
+    spec = block.fields[last]
+    return ".".join(parents + ["present"]), spec.default, spec.required_if == "present"  # type: ignore[union-attr]
+
+
 # --------------------------------------------------------------------------- value checks
 
 def _show(value: object, text_expected: bool = False) -> str:
