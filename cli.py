@@ -210,22 +210,42 @@ def rules_lint(directory: str | None) -> None:
 
 @rules.command("test")
 @click.argument("directory", required=False, type=click.Path(file_okay=False))
-@click.option("--coverage", is_flag=True, help="Also show how many test cases fired each rule.")
-@click.option("-v", "--verbose", is_flag=True, help="List passing cases too.")
-def rules_test(directory: str | None, coverage: bool, verbose: bool) -> None:
-    """Run the test cases embedded in the rule files (exit 1 on any failure).
+@click.option("--cases", "case_files", multiple=True, type=click.Path(dir_okay=False), metavar="FILE",
+              help="A case file: intakes with the outcome each must keep (repeatable).")
+@click.option("--coverage", is_flag=True,
+              help="Also show how many cases fired each rule, and condition coverage (MC/DC) by each rule's own tests.")
+@click.option("--mutate", is_flag=True,
+              help="Mutation testing: change each rule in small ways; list every change no test notices (exit 1 if any).")
+@click.option("--jobs", type=click.IntRange(min=1), default=None, help="Worker processes for --mutate (default: one per CPU).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="The --mutate report as text or as JSON.")
+@click.option("-v", "--verbose", is_flag=True, help="List passing cases and covered conditions too.")
+def rules_test(directory: str | None, case_files: tuple[str, ...], coverage: bool, mutate: bool, jobs: int | None,
+               fmt: str, verbose: bool) -> None:
+    """Run the test cases embedded in the rule files, and any case files (exit 1 on any failure).
+
+    With --mutate, also check that the tests pin the rules' meaning: every mutant (a
+    rule with one condition or effect changed) must make some case fail. Survivors are
+    listed with where, what changed, the test that missed it and a case that would not.
 
     \b
-    Example:
+    Examples:
       ipt-advisor rules test --coverage
+      ipt-advisor rules test --mutate --cases tests/files/vignette-cases.yaml
     """
-    from ipt_advisor import ruletests
+    import json
+
+    from ipt_advisor import mcdc, mutation, ruletests
 
     advisor = load_advisor(directory)
-    results = ruletests.run_all(advisor)
+    try:
+        cases = ruletests.all_cases(advisor.ruleset, case_files)
+    except ruletests.CaseFileError as exc:
+        fail(exc, EXIT_PROBLEMS)
+    results = ruletests.run_all(advisor, cases)
     for r in results:
         if not r.passed or verbose:
-            click.echo(f"{'PASS' if r.passed else 'FAIL'} {r.location}: {r.rule_id}: {r.name}")
+            click.echo(f"{'PASS' if r.passed else 'FAIL'} {r.location}: {r.rule_id + ': ' if r.rule_id else ''}{r.name}")
             for failure in r.failures:
                 click.echo(f"     {failure}")
     failed = sum(not r.passed for r in results)
@@ -236,9 +256,21 @@ def rules_test(directory: str | None, coverage: bool, verbose: bool) -> None:
             click.echo(f"  {n:4d}  {rid}{'   <- never fired' if n == 0 else ''}")
         never = [rid for rid, n in counts.items() if n == 0]
         click.echo(f"{len(counts) - len(never)} of {len(counts)} active rules fired by at least one test")
+        click.echo(mcdc.text(mcdc.coverage(advisor.ruleset, cases), verbose), nl=False)
     click.echo(f"{len(results) - failed} passed, {failed} failed")
     if failed:
         sys.exit(EXIT_PROBLEMS)
+    if mutate:
+        try:
+            report = mutation.run(advisor.ruleset, cases, advisor=advisor, jobs=jobs)
+        except mutation.MutationError as exc:
+            fail(exc, EXIT_PROBLEMS)
+        if fmt == "json":
+            click.echo(json.dumps(mutation.report_json(report), indent=2, ensure_ascii=False))
+        else:
+            click.echo(mutation.text(report), nl=False)
+        if report.count("survived"):
+            sys.exit(EXIT_PROBLEMS)
 
 
 @rules.command("diff")

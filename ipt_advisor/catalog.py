@@ -264,9 +264,16 @@ def list_text(entries: list[dict[str, Any]]) -> str:
     return table(rows, header) + f"{len(entries)} rule(s)\n"
 
 
+def flow(value: Any) -> str:
+    """A value as one line of YAML flow style, as a rule file would hold it."""
+    import yaml
+
+    return yaml.safe_dump(value, default_flow_style=True, sort_keys=False, width=10_000,
+                          allow_unicode=True).strip().removesuffix("...").strip()
+
+
 def show_text(detail: dict[str, Any]) -> str:
     """``rules show``: the whole rule as a trainer reads it."""
-    import yaml
 
     def wrapped(text: str, first: str = "  ") -> str:
         return textwrap.fill(" ".join(str(text).split()), width=88, initial_indent=first,
@@ -276,10 +283,6 @@ def show_text(detail: dict[str, Any]) -> str:
     def rule_refs(refs: list[dict[str, str]], none: str) -> list[str]:
         width = max((len(r["id"]) for r in refs), default=0)
         return [f"  {r['id'].ljust(width)}  {r['title']}" for r in refs] or [f"  ({none})"]
-
-    def flow(value: Any) -> str:
-        return yaml.safe_dump(value, default_flow_style=True, sort_keys=False, width=10_000,
-                              allow_unicode=True).strip().removesuffix("...").strip()
 
     d = detail
     out = [

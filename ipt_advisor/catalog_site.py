@@ -259,15 +259,9 @@ def render_svg(dot_source: str) -> str | None:
 
 def _environment() -> Any:
     """Jinja2 set up like the report's (autoescaped HTML, StrictUndefined), plus its filters."""
-    import yaml
-
     from . import report
 
-    def flow(value: Any) -> str:
-        text = yaml.safe_dump(value, default_flow_style=True, sort_keys=False, width=10_000, allow_unicode=True)
-        return text.strip().removesuffix("...").strip()
-
-    return report.make_environment(words=catalog.value_words, flow=flow, page=page_name)
+    return report.make_environment(words=catalog.value_words, flow=catalog.flow, page=page_name)
 
 
 def _csp(script: str | None) -> str:

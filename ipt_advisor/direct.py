@@ -36,8 +36,14 @@ _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
 }
 
 
-def compile_condition(cond: Cond) -> Test:
-    """``cond`` as a function of a mapping fact -> value (None or absent: unknown)."""
+def compile_condition(cond: Cond, forced: dict[int, Truth] | None = None) -> Test:
+    """``cond`` as a function of a mapping fact -> value (None or absent: unknown).
+
+    ``forced`` maps ``id(node)`` of some nodes to the truth they take whatever the
+    values (condition coverage asks "and if this test alone were false?")."""
+    if forced and id(cond) in forced:
+        truth = forced[id(cond)]
+        return lambda values: truth
     if isinstance(cond, Leaf):
         fact, operand = cond.fact, cond.value
         if cond.op == "known":
@@ -52,14 +58,14 @@ def compile_condition(cond: Cond) -> Test:
 
         return leaf
     if isinstance(cond, Not):
-        inner = compile_condition(cond.item)
+        inner = compile_condition(cond.item, forced)
 
         def negated(values: dict[str, Any]) -> Truth:
             result = inner(values)
             return None if result is None else not result
 
         return negated
-    parts = tuple(compile_condition(c) for c in cond.items)
+    parts = tuple(compile_condition(c, forced) for c in cond.items)
     if isinstance(cond, All):
         def conjunction(values: dict[str, Any]) -> Truth:
             result: Truth = True

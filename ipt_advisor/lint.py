@@ -232,6 +232,12 @@ def expect_problems(ruleset: RuleSet, expect: dict[str, Any]) -> list[str]:
         out.append("expect.considers: must be a list of rule ids")
     else:
         out.extend(f"expect.considers: no rule {rid!r}" for rid in considers if rid not in ruleset.by_id)
+    severity = expect.get("severity", {})
+    if not isinstance(severity, dict):
+        out.append(f"expect.severity: must map severity fields ({', '.join(p.severity)}) to values")
+    else:
+        out.extend(f"expect.severity: unknown field {name!r}{suggest(name, p.severity)}"
+                   for name in severity if name not in p.severity)
     return out
 
 

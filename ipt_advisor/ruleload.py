@@ -387,7 +387,7 @@ RULE_REQUIRED = ("id", "title", "version", "status", "area", "rationale", "refer
 RULE_OPTIONAL = ("evidence",)
 #: What a test case may expect (docs/rules.md): ``fires`` is about the case's own rule.
 EXPECT_KEYS = ("fires", "status", "format", "primary", "secondary", "flags", "not_flags",
-               "flag_levels", "conditions", "considers")
+               "flag_levels", "conditions", "considers", "severity")
 
 
 def _tests(f: _File, value: Any, path: tuple[Any, ...]) -> tuple[RuleTest, ...]:

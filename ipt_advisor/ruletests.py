@@ -193,6 +193,9 @@ def check(case: Case, decision: dict[str, Any]) -> list[str]:
     for text in expect.get("conditions", []):
         if not any(str(text).lower() in c for c in conditions):
             failures.append(f"expected a condition containing {text!r}")
+    for name, value in (expect.get("severity") or {}).items():
+        if decision["severity"].get(name) != value:
+            failures.append(f"expected severity {name} {value!r}, got {decision['severity'].get(name)!r}")
     considered = {c["rule"] for c in decision["considerations"]}
     for rule_id in expect.get("considers", []):
         if rule_id not in considered:
