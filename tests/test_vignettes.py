@@ -7,9 +7,13 @@ make a definite choice, and the report must say so: ``considers`` names the
 rules whose consideration (the alternative and what would change it) must be
 present.
 
-``docs/vignettes.md`` is generated from real runs by ``render_table()``; a test
-regenerates it and compares, so the documented table cannot drift.  After a
-deliberate change to the rules, rewrite it with::
+``VIGNETTES`` is also written out as a case file, ``tests/files/vignette-cases.yaml``
+(``render_cases()``), so ``ipt-advisor rules test --cases`` and ``--mutate`` hold the
+rules to the same expectations; the outcome test below runs through that file.
+
+``docs/vignettes.md`` is generated from real runs by ``render_table()``; tests
+regenerate both files and compare, so neither can drift.  After a deliberate change to
+the rules or to ``VIGNETTES``, rewrite them with::
 
     .venv/bin/python tests/test_vignettes.py
 """
@@ -19,13 +23,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 
+from ipt_advisor import ruletests
 from ipt_advisor.advisor import Advisor
 from ipt_advisor.intake import load_intake_file
 
 ROOT = Path(__file__).resolve().parent.parent
 VIGNETTE_DIR = ROOT / "tests" / "vignettes"
 TABLE = ROOT / "docs" / "vignettes.md"
+CASES = ROOT / "tests" / "files" / "vignette-cases.yaml"
 
 
 @dataclass(frozen=True)
@@ -160,6 +167,22 @@ def render_table() -> str:
     return "\n".join(lines) + "\n"
 
 
+def render_cases() -> str:
+    """tests/files/vignette-cases.yaml: ``VIGNETTES`` as a case file (docs/rules.md, "Case files")."""
+    cases = []
+    for name, exp in VIGNETTES.items():
+        expect = {"status": exp.status, "format": exp.format, "primary": exp.primary, "secondary": exp.secondary,
+                  "flags": list(exp.flags), "not_flags": list(exp.not_flags)}
+        if exp.considers:
+            expect["considers"] = list(exp.considers)
+        cases.append({"name": f"Vignette {exp.number}: {exp.person}", "intake": f"../vignettes/{name}", "expect": expect})
+    body = yaml.safe_dump({"cases": cases}, sort_keys=False, allow_unicode=True, width=100)
+    return ("# The outcome each vignette of the clinical brief (section 5) must keep, as a case file:\n"
+            "#   ipt-advisor rules test --cases tests/files/vignette-cases.yaml [--mutate]\n"
+            "# Generated from VIGNETTES in tests/test_vignettes.py; regenerate with\n"
+            "# .venv/bin/python tests/test_vignettes.py (a test fails if the two disagree).\n" + body)
+
+
 # ---------------------------------------------------------------- the tests
 
 def test_every_vignette_file_has_expectations() -> None:
@@ -168,23 +191,25 @@ def test_every_vignette_file_has_expectations() -> None:
     assert len(names) == 10
 
 
-@pytest.mark.parametrize("name", sorted(VIGNETTES))
-def test_vignette_outcome(name: str) -> None:
-    exp = VIGNETTES[name]
-    decision = assess(VIGNETTE_DIR / name)
-    assert decision["intake_id"].startswith(f"VIG-{exp.number:02d}-")
-    assert decision["status"] == exp.status
-    assert decision["recommendation"]["format"] == exp.format
-    assert decision["focus"]["primary"] == exp.primary
-    assert decision["focus"]["secondary"] == exp.secondary
-    codes = {f["code"] for f in decision["flags"]}
-    missing = set(exp.flags) - codes
-    assert not missing, f"expected flags {sorted(missing)}; raised {sorted(codes)}"
-    unwanted = set(exp.not_flags) & codes
-    assert not unwanted, f"flags {sorted(unwanted)} must not be raised"
-    considered = {c["rule"] for c in decision["considerations"]}
-    absent = set(exp.considers) - considered
-    assert not absent, f"expected a consideration from {sorted(absent)}; got {sorted(considered)}"
+def _vignette_cases() -> list:
+    if not CASES.exists():  # test_case_file_is_current says how to write it
+        return []
+    cases = ruletests.load_case_file(CASES, Advisor.load().ruleset)
+    return [pytest.param(case, id=case.name) for case in cases]
+
+
+@pytest.mark.parametrize("case", _vignette_cases())
+def test_vignette_outcome(case: ruletests.Case) -> None:
+    # the case file, checked the way `rules test --cases` checks it
+    result = ruletests.run(Advisor.load(), case)
+    assert result.passed, f"{result.location}: " + "; ".join(result.failures)
+    number = int(case.name.split(":")[0].removeprefix("Vignette "))
+    assert case.record["id"].startswith(f"VIG-{number:02d}-")
+
+
+def test_case_file_is_current() -> None:
+    assert CASES.read_text(encoding="utf-8") == render_cases(), (
+        "tests/files/vignette-cases.yaml is out of date: regenerate it with .venv/bin/python tests/test_vignettes.py")
 
 
 AMBIGUOUS = ("02-tomasz.yaml", "04-kwame.yaml", "06-leo.yaml", "07-ray.yaml", "09-fatima.yaml")
@@ -232,5 +257,6 @@ def test_docs_table_is_current() -> None:
 
 
 if __name__ == "__main__":
+    CASES.write_text(render_cases(), encoding="utf-8")
     TABLE.write_text(render_table(), encoding="utf-8")
-    print(f"wrote {TABLE.relative_to(ROOT)}")
+    print(f"wrote {CASES.relative_to(ROOT)} and {TABLE.relative_to(ROOT)}")
