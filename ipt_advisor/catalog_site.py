@@ -32,7 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import catalog
+from . import catalog, mcdc
+from .ruletests import embedded_cases
 from .advisor import Advisor
 from .errors import IntakeError, OutputError, Problem
 from .intake import Intake, from_mapping, load_intake
@@ -286,6 +287,7 @@ def build_pages(advisor: Advisor, cases: list[Case], svg: str | None, dot_source
     assert policy is not None
     env = _environment()
     details = [catalog.rule_detail(rs, rule) for rule in rs.rules]
+    conditions = {c.rule_id: c for c in mcdc.coverage(rs, embedded_cases(rs))}
     facts = catalog.fact_entries(rs)
     flags = catalog.flag_entries(rs)
     fact_by_key = {spec.key: spec.name for spec in rs.facts.values()}
@@ -316,7 +318,7 @@ def build_pages(advisor: Advisor, cases: list[Case], svg: str | None, dot_source
         flag_codes=[f["code"] for f in flags if f["raised_by"]])
     for d in details:
         pages[f"rules/{page_name(d['id'])}.html"] = page("rule.html.j2", "../", f"{d['id']} — {d['title']}",
-                                               rule=d, cases=fires_in[d["id"]])
+                                               rule=d, cases=fires_in[d["id"]], coverage=conditions.get(d["id"]))
     for f in facts:
         pages[f"facts/{page_name(f['name'])}.html"] = page("fact.html.j2", "../", f"Fact {f['name']}", fact=f)
     for f in flags:

@@ -19,9 +19,11 @@ from dataclasses import dataclass, field
 
 from .catalog import leaf_words
 from .direct import Evaluator, compile_condition
+from .equivalence import conditions_equivalent
 from .intake import from_mapping
 from .facts import input_values
 from .model import RuleSet, leaves
+from .mutants import without
 from .ruletests import Case
 
 
@@ -31,6 +33,7 @@ class LeafCoverage:
     location: str
     makes_it_fire: list[str] = field(default_factory=list)   # names of the cases that show it
     keeps_it_silent: list[str] = field(default_factory=list)
+    redundant: bool = False  # the condition means the same without it: no case can show it deciding
 
     @property
     def covered(self) -> bool:
@@ -39,6 +42,8 @@ class LeafCoverage:
     @property
     def missing(self) -> str:
         """What no case shows yet, in words ('' when covered)."""
+        if self.redundant and not self.covered:
+            return "cannot decide on its own: the condition means the same without it"
         gaps = [what for what, shown in (("making it fire", self.makes_it_fire),
                                          ("keeping it silent", self.keeps_it_silent)) if not shown]
         return "never shown " + " or ".join(gaps) if gaps else ""
@@ -52,6 +57,11 @@ class RuleCoverage:
     @property
     def covered(self) -> int:
         return sum(leaf.covered for leaf in self.leaves)
+
+    @property
+    def coverable(self) -> int:
+        """Leaves that can decide the outcome on their own (not redundant)."""
+        return sum(not leaf.redundant or leaf.covered for leaf in self.leaves)
 
 
 def coverage(ruleset: RuleSet, cases: list[Case]) -> list[RuleCoverage]:
@@ -68,7 +78,8 @@ def coverage(ruleset: RuleSet, cases: list[Case]) -> list[RuleCoverage]:
         own = [(case, values, run) for case, values, run in states if case.owner == rule.id]
         result = RuleCoverage(rule.id, [])
         for leaf in leaves(rule.when):
-            entry = LeafCoverage(leaf_words(leaf, ruleset), f"{rule.file}:{leaf.line or rule.line}")
+            entry = LeafCoverage(leaf_words(leaf, ruleset), f"{rule.file}:{leaf.line or rule.line}",
+                                 redundant=conditions_equivalent(ruleset, rule.when, without(rule.when, leaf)))
             if_true = compile_condition(rule.when, {id(leaf): True})
             if_false = compile_condition(rule.when, {id(leaf): False})
             for case, values, run in own:
@@ -82,12 +93,13 @@ def coverage(ruleset: RuleSet, cases: list[Case]) -> list[RuleCoverage]:
     return out
 
 
-def totals(result: list[RuleCoverage]) -> tuple[int, int, int, int]:
-    """(leaves covered, leaves, rules fully covered, rules)."""
+def totals(result: list[RuleCoverage]) -> tuple[int, int, int, int, int]:
+    """(leaves covered, leaves that can decide on their own, all leaves, rules fully covered, rules)."""
     covered = sum(r.covered for r in result)
+    coverable = sum(r.coverable for r in result)
     count = sum(len(r.leaves) for r in result)
-    full = sum(r.covered == len(r.leaves) for r in result)
-    return covered, count, full, len(result)
+    full = sum(r.covered == r.coverable for r in result)
+    return covered, coverable, count, full, len(result)
 
 
 def text(result: list[RuleCoverage], verbose: bool = False) -> str:
@@ -98,15 +110,14 @@ def text(result: list[RuleCoverage], verbose: bool = False) -> str:
     for r in result:
         if r.covered == len(r.leaves) and not verbose:
             continue
-        out.append(f"  {r.rule_id.ljust(width)}  {r.covered} of {len(r.leaves)}")
+        out.append(f"  {r.rule_id.ljust(width)}  {r.covered} of {r.coverable}"
+                   + (f" ({len(r.leaves) - r.coverable} redundant)" if r.coverable < len(r.leaves) else ""))
         for leaf in r.leaves:
             if not leaf.covered or verbose:
                 status = leaf.missing or f"shown by {leaf.makes_it_fire[0]!r} and {leaf.keeps_it_silent[0]!r}"
                 out.append(f"      {leaf.words} ({leaf.location}): {status}")
-    covered, count, full, rules = totals(result)
-    share = 100.0 * covered / count if count else 100.0
-    out.append(f"{covered} of {count} condition tests covered ({share:.1f} %); {full} of {rules} rules fully covered")
+    covered, coverable, count, full, rules = totals(result)
+    share = 100.0 * covered / coverable if coverable else 100.0
+    out.append(f"{covered} of {coverable} condition tests covered ({share:.1f} %; {count - coverable} more cannot "
+               f"decide on their own); {full} of {rules} rules fully covered")
     return "\n".join(out) + "\n"
-
-
-

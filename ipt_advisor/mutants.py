@@ -174,6 +174,12 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def without(root: Cond, node: Cond) -> Cond:
+    """``root`` with ``node`` (found by identity) dropped, as the drop-leaf operator does."""
+    path = next(p for p, n in _nodes(root) if n is node)
+    return _remove(root, path)
+
+
 def _replace(root: Cond, path: Path, new: Cond) -> Cond:
     if not path:
         return new
