@@ -272,7 +272,9 @@ def _suggestion(baseline: Baseline, state: State, changes: dict[str, Any], rid: 
     if not changes and (case.owner == rid or case.owner is None):
         return Suggestion("extend", rid, where, case.name, {}, {}, {k: v for k, v in expect.items() if k != "fires"}, gives)
     fires = any(t["rule"] == rid for t in real["trace"])
-    said = ", ".join(f"{_label(baseline.ruleset, path)} {value_words(value)}" for path, value in changes.items())
+    was = from_mapping(case.record, None, case.location)
+    said = ", ".join(f"{_label(baseline.ruleset, path)} {value_words(value)}" for path, value in changes.items()
+                     if was.get(path) != value)
     name = case.name + (f", but {said}" if said else "") + ("" if case.owner == rid else f" (from {case.owner})")
     return Suggestion("add", rid, where, name, changes, fragment or {}, {"fires": fires, **expect}, gives)
 

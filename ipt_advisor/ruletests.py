@@ -125,28 +125,35 @@ def load_case_file(path: str | Path, ruleset: RuleSet) -> list[Case]:
                         f"unknown key; a case file may expect {', '.join(CASE_EXPECT_KEYS)}", lines.line(where + ("expect", key)))
         for message in expect_problems(ruleset, expect):
             out.add(yamlio.dotted(where + ("expect",)), message, lines.line(where + ("expect",)))
-        record = _case_intake(item["intake"], Path(path).parent, f"{shown}:{line}", out, where, lines)
+        record = _case_intake(item["intake"], Path(path).parent, out, where, lines)
         if record is not None:
             cases.append(Case(str(item["name"]), f"{shown}:{line}", record, dict(expect)))
     out.raise_if_any(CaseFileError)
     return cases
 
 
-def _case_intake(value: Any, folder: Path, location: str, out: ProblemCollector, where: tuple[Any, ...],
+def _case_intake(value: Any, folder: Path, out: ProblemCollector, where: tuple[Any, ...],
                  lines: yamlio.Lines) -> dict[str, Any] | None:
-    try:
-        if isinstance(value, str):
-            target = folder / value
-            return load_intake_file(str(target)).record
-        if isinstance(value, dict):
-            return from_mapping(value, None, location).record
-    except IptError as exc:
-        for p in exc.problems:
-            out.add(yamlio.dotted(where + ("intake",)), f"{p.source}: {p.path + ': ' if p.path else ''}{p.message}",
-                    lines.line(where + ("intake",)))
-        return None
-    out.add(yamlio.dotted(where + ("intake",)), "must be an intake file name or an intake mapping",
-            lines.line(where + ("intake",)))
+    here = where + ("intake",)
+    if isinstance(value, dict):
+        # the intake's own lines, so each problem points into the case file
+        inner = yamlio.Lines({path[len(here):]: n for path, n in lines.items() if path[:len(here)] == here})
+        try:
+            return from_mapping(value, inner, out.source).record
+        except IptError as exc:
+            for p in exc.problems:
+                out.add(yamlio.dotted(here) + (f".{p.path}" if p.path else ""), p.message, p.line or lines.line(here))
+            return None
+    if isinstance(value, str):
+        if not (folder / value).is_file():
+            out.add(yamlio.dotted(here), f"no intake file {value!r} (names are relative to the case file)", lines.line(here))
+            return None
+        try:
+            return load_intake_file(str(folder / value)).record
+        except IptError as exc:
+            out.extend(exc.problems)  # they name the intake file and its lines
+            return None
+    out.add(yamlio.dotted(here), "must be an intake file name or an intake mapping", lines.line(here))
     return None
 
 
