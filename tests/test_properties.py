@@ -1,10 +1,10 @@
 """Invariants every decision keeps, checked on generated valid intakes (hypothesis).
 
 docs/invariants.md states each invariant in plain language and names the test here that
-checks it.  The flag classes the safety invariants talk about are read from the rule set
-itself (which flags come from a rule that also asks for ``defer``, or for something more
-restrictive than ``group``), so a changed rule set is held to the same invariants; the
-contract's own safety codes are pinned separately (``test_contract_*``).
+checks it.  The safety invariants are held against a list this file owns (``CONTRACT``:
+the contract's safety and specialist flags, when each must be raised and what it implies),
+never against classes read from the rules: a weakened rule set must fail them, not
+redefine them.
 
 Budget: ``PROPERTY`` examples per test by default; ``-m slow`` adds a long run of the
 core invariants (``test_all_invariants_long_run``).
@@ -15,8 +15,9 @@ import json
 import os
 import random
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -37,16 +38,51 @@ LONG_RUN = settings(max_examples=2_000, deadline=None, suppress_health_check=[He
 
 AREAS = ("grief", "role_dispute", "role_transition", "isolation")
 
-# decision-v1 / clinical brief section 4: these codes mean "safety, specialist referral or
-# missing data comes first" (format defer) ...
-CONTRACT_DEFER = {"SUICIDE_IMMINENT", "RISK_ASSESSMENT_MISSING", "PSYCHOSIS_OR_MANIA",
-                  "SUBSTANCE_DEPENDENCE", "OUT_OF_SCOPE_AGE"}
-CONTRACT_DEFER_AT = {("HOSTILE_OR_HOMICIDAL", "critical")}  # harm to others
-# ... and these block a group ("Block" in the brief's table), whatever their level.
-CONTRACT_NO_GROUP = CONTRACT_DEFER | {"COGNITIVE_IMPAIRMENT", "HOSTILE_OR_HOMICIDAL", "REFUSES_GROUP"}
+# decision-v1's flag table: the codes "at least these, named exactly so"
+CONTRACT_CODES = frozenset({
+    "SUICIDE_IMMINENT", "SUICIDE_IDEATION", "RISK_ASSESSMENT_MISSING", "PSYCHOSIS_OR_MANIA", "SUBSTANCE_DEPENDENCE",
+    "SUBSTANCE_MISUSE", "COGNITIVE_IMPAIRMENT", "HOSTILE_OR_HOMICIDAL", "IPV", "MORE_SEVERE", "SOCIAL_ANXIETY_HIGH",
+    "GROUP_DISCOMFORT", "REFUSES_GROUP", "ACUTE_CRISIS", "CONFIDENTIALITY", "ADOLESCENT", "OUT_OF_SCOPE_AGE",
+    "PERINATAL", "PROLONGED_GRIEF", "NO_FOCUS_AREA"})
+NOT_GROUP = frozenset({"individual", "defer"})
+DEFER = frozenset({"defer"})
 
 
-# --------------------------------------------------------------------------- the rule set's own classes
+@dataclass(frozen=True)
+class Implies:
+    """One contract flag: when it must be raised (read straight from the intake) and what
+    the decision must then be."""
+
+    raised_when: Callable[[Intake], bool]
+    formats: frozenset[str]            # the formats allowed while it is raised
+    status: str | None = None          # the status it forces, if any
+
+
+def _cssrs_says(intake: Intake, *questions: str) -> bool:
+    return any(intake.get(f"risk.cssrs.{q}") is True for q in questions)
+
+
+# The contract's safety and specialist flags: decision-v1 ("raised when") and the clinical
+# brief, section 4 (its "Group" column: Block).  Owned here, not read from the rules.
+CONTRACT: dict[str, Implies] = {
+    # C-SSRS Q4/Q5 in the past month, or behaviour in 3 months: same-day safety assessment first
+    "SUICIDE_IMMINENT": Implies(lambda i: _cssrs_says(i, "intent", "plan", "behavior_3m"), DEFER),
+    # no or a partial C-SSRS: incomplete, no format (intake-v1), never a silent "no"
+    "RISK_ASSESSMENT_MISSING": Implies(lambda i: cssrs_incomplete(i.record), DEFER, "incomplete"),
+    # current psychosis or any history of mania: psychiatry first; the brief blocks a group
+    "PSYCHOSIS_OR_MANIA": Implies(lambda i: i.get("risk.psychosis") is True or i.get("risk.mania_history") is True,
+                                  NOT_GROUP),
+    "SUBSTANCE_DEPENDENCE": Implies(lambda i: i.get("risk.substance") == "dependence", NOT_GROUP),
+    "COGNITIVE_IMPAIRMENT": Implies(lambda i: i.get("risk.cognitive_impairment") == "severe", NOT_GROUP),
+    # hostility in care settings, or harm to others (brief: HOSTILE_DISRUPTIVE / HOMICIDAL)
+    "HOSTILE_OR_HOMICIDAL": Implies(lambda i: i.get("risk.hostility") is True or i.get("risk.harm_to_others") is True,
+                                    NOT_GROUP),
+    # a stated preference for individual therapy is a valid choice (NICE): never a group
+    "REFUSES_GROUP": Implies(lambda i: i.get("preferences.format") == "individual", NOT_GROUP),
+}
+
+
+# --------------------------------------------------------------------------- what a rule asks for
 
 def format_wish(rule: Rule, ruleset: RuleSet) -> str | None:
     """The most restrictive format a rule asks for (``exclude X`` = the next more
@@ -59,29 +95,6 @@ def format_wish(rule: Rule, ruleset: RuleSet) -> str | None:
 
 def raised(rule: Rule) -> set[tuple[str, str]]:
     return {(e.code, e.level) for e in rule.then if isinstance(e, RaiseFlag)}
-
-
-def _always_with(ruleset: RuleSet, formats: tuple[str, ...]) -> set[tuple[str, str]]:
-    """(code, level) pairs that every active rule raising them pairs with a wish in ``formats``.
-
-    "Every", not "some": the rules use one code both for a block and for a caution (severe
-    group discomfort excludes a group, moderate only asks for preparation), and only a flag
-    that always means the block can promise the block."""
-    by_flag: dict[tuple[str, str], list[str | None]] = {}
-    for rule in ruleset.active_rules:
-        for flag in raised(rule):
-            by_flag.setdefault(flag, []).append(format_wish(rule, ruleset))
-    return {flag for flag, wishes in by_flag.items() if all(w in formats for w in wishes)}
-
-
-def defer_flags(ruleset: RuleSet) -> set[tuple[str, str]]:
-    """Flags that only come from rules asking for defer."""
-    return _always_with(ruleset, ("defer",))
-
-
-def no_group_flags(ruleset: RuleSet) -> set[tuple[str, str]]:
-    """Flags that only come from rules excluding a group (asking for individual or defer)."""
-    return _always_with(ruleset, ("individual", "defer"))
 
 
 # --------------------------------------------------------------------------- fixtures and helpers
@@ -183,24 +196,30 @@ def test_ruleset_hash_is_over_file_bytes_only(tmp_path: Path) -> None:
 
 @PROPERTY
 @given(intakes())
-def test_safety_flags_always_defer(advisor: Advisor, pair: tuple[dict, Intake]) -> None:
-    decision = advisor.assess(pair[1])
+def test_contract_flags_are_raised_when_due_and_hold(advisor: Advisor, pair: tuple[dict, Intake]) -> None:
+    """Each contract flag is raised exactly when the contract says, read from the intake,
+    and the decision then keeps to what the flag implies."""
+    intake = pair[1]
+    decision = advisor.assess(intake)
+    codes = flag_codes(decision)
     fmt = decision["recommendation"]["format"]
-    shown = {(f["code"], f["level"]) for f in decision["flags"]}
-    assert not (shown & defer_flags(advisor.ruleset)) or fmt == "defer", (shown, fmt)
-    # and generally: no fired rule is overruled by a less restrictive format
-    precedence = advisor.ruleset.policies.format_precedence  # type: ignore[union-attr]
-    for rule in fired_rules(decision, advisor.ruleset):
-        wish = format_wish(rule, advisor.ruleset)
-        assert wish is None or precedence.index(fmt) <= precedence.index(wish), (rule.id, wish, fmt)
+    for code, rule in CONTRACT.items():
+        due = rule.raised_when(intake)
+        assert (code in codes) is due, (code, "raised" if code in codes else "not raised", intake.record)
+        if due:
+            assert fmt in rule.formats, (code, fmt, intake.record)
+            assert rule.status is None or decision["status"] == rule.status, (code, decision["status"])
 
 
 @PROPERTY
 @given(intakes())
-def test_group_excluding_flags_never_group(advisor: Advisor, pair: tuple[dict, Intake]) -> None:
+def test_no_fired_rule_is_overruled_by_a_less_restrictive_format(advisor: Advisor, pair: tuple[dict, Intake]) -> None:
     decision = advisor.assess(pair[1])
-    shown = {(f["code"], f["level"]) for f in decision["flags"]}
-    assert not (shown & no_group_flags(advisor.ruleset)) or decision["recommendation"]["format"] != "group"
+    fmt = decision["recommendation"]["format"]
+    precedence = advisor.ruleset.policies.format_precedence  # type: ignore[union-attr]
+    for rule in fired_rules(decision, advisor.ruleset):
+        wish = format_wish(rule, advisor.ruleset)
+        assert wish is None or precedence.index(fmt) <= precedence.index(wish), (rule.id, wish, fmt)
 
 
 @PROPERTY
@@ -305,25 +324,26 @@ def test_not_assessed_lists_only_unanswered_items(advisor: Advisor, pair: tuple[
 
 # --------------------------------------------------------------------------- the rule set is held to the contract
 
-def test_contract_safety_codes_come_with_defer(advisor: Advisor) -> None:
-    ruleset = advisor.ruleset
-    wrong = [(r.id, code, level, format_wish(r, ruleset)) for r in ruleset.active_rules for code, level in raised(r)
-             if (code in CONTRACT_DEFER or (code, level) in CONTRACT_DEFER_AT) and format_wish(r, ruleset) != "defer"]
-    assert wrong == []
-
-
-def test_contract_group_blocking_codes_exclude_group(advisor: Advisor) -> None:
+def test_contract_flags_come_with_what_they_imply(advisor: Advisor) -> None:
+    # every active rule raising a contract flag asks for an allowed format itself (a rule
+    # that relied on another rule to block the group would break when that rule changes)
     ruleset = advisor.ruleset
     wrong = [(r.id, code, format_wish(r, ruleset)) for r in ruleset.active_rules for code, _ in raised(r)
-             if code in CONTRACT_NO_GROUP and format_wish(r, ruleset) not in ("individual", "defer")]
+             if code in CONTRACT and format_wish(r, ruleset) not in CONTRACT[code].formats]
     assert wrong == []
 
 
-def test_flag_classes_are_read_from_the_rules(advisor: Advisor) -> None:
-    # guards the properties above against passing vacuously on an empty class
-    codes = {code for code, _ in defer_flags(advisor.ruleset)}
-    assert {"SUICIDE_IMMINENT", "RISK_ASSESSMENT_MISSING"} <= codes
-    assert defer_flags(advisor.ruleset) <= no_group_flags(advisor.ruleset)
+def test_the_contract_list_is_the_contracts(advisor: Advisor) -> None:
+    # decision-v1's codes, declared by the rule set, and the generator reaches both sides
+    # of every trigger, so the property above is never vacuous
+    assert set(CONTRACT) <= CONTRACT_CODES <= set(advisor.ruleset.flags)
+    rng = random.Random(11)
+    seen: dict[str, set[bool]] = {code: set() for code in CONTRACT}
+    for _ in range(600):
+        intake = validated(random_intake(rng))
+        for code, rule in CONTRACT.items():
+            seen[code].add(rule.raised_when(intake))
+    assert all(both == {True, False} for both in seen.values()), seen
 
 
 @PROPERTY
@@ -353,7 +373,8 @@ def test_imminent_and_ideation_are_exclusive_on_an_inconsistent_screen(advisor: 
 @LONG_RUN
 @given(intakes())
 def test_all_invariants_long_run(advisor: Advisor, pair: tuple[dict, Intake]) -> None:
-    for check in (test_safety_flags_always_defer, test_group_excluding_flags_never_group,
+    for check in (test_contract_flags_are_raised_when_due_and_hold,
+                  test_no_fired_rule_is_overruled_by_a_less_restrictive_format,
                   test_imminent_and_ideation_never_together,
                   test_status_incomplete_exactly_when_cssrs_missing_or_partial,
                   test_every_flag_comes_from_a_fired_rule, test_flag_shown_at_its_most_severe_level,
