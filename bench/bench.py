@@ -4,6 +4,7 @@
     python bench/bench.py --n 50000       # a bigger audit
     python bench/bench.py --flat          # + memory flatness: audit 200,000 vs 20,000 (slow)
     python bench/bench.py --memory        # + 50,000 assessments in one process, RSS before/after
+    python bench/bench.py --mutation      # only: mutation testing of the shipped rules (target: 60 s)
     python bench/bench.py --all           # everything
 
 What is measured:
@@ -16,9 +17,13 @@ What is measured:
   the largest single process is shown too);
 * cold start: ``ipt-advisor assess examples/demo.yaml`` (text report), median of 9 runs;
 * the engine alone: ``Advisor.assess`` per intake (validation excluded), the durable-rules
-  run inside it, and a plain-Python evaluation of the same rules (``evaluate.truth`` over the
-  active rules by derivation depth), which must fire the same rules;
-* memory: 50,000 ``Advisor.assess`` calls in one process, RSS before and after.
+  run inside it, and the plain-Python firing of the same rules (``direct.Evaluator``, what
+  mutation testing uses), which must fire the same rules;
+* memory: 50,000 ``Advisor.assess`` calls in one process, RSS before and after;
+* mutation testing: ``ipt-advisor rules test --mutate`` on the shipped rules with the
+  vignette case file, end to end (median of 3, with 1 and with 2 workers), the counts, and
+  what evaluating the mutants with one durable-rules engine each would cost instead
+  (measured on a sample, extrapolated).
 """
 from __future__ import annotations
 
@@ -220,27 +225,9 @@ def bench_cold(runs: int = 9) -> dict[str, float]:
 
 # --------------------------------------------------------------------------- engine alone
 
-def direct_fired(ruleset: Any, values: dict[str, Any], order: list[Any]) -> list[str]:
-    """The rules a plain-Python evaluator fires: by derivation depth, derived facts as they appear."""
-    from ipt_advisor.evaluate import truth
-    from ipt_advisor.model import Derive
-
-    derived: dict[str, list[Any]] = {}
-    fired = []
-    for rule in order:
-        if truth(rule.when, values, derived) is True:
-            fired.append(rule.id)
-            for effect in rule.then:
-                if isinstance(effect, Derive):
-                    seen = derived.setdefault(effect.fact, [])
-                    if effect.value not in seen:
-                        seen.append(effect.value)
-    return fired
-
-
 def bench_engine(n: int = 3000) -> dict[str, Any]:
-    from ipt_advisor import deps
     from ipt_advisor.advisor import Advisor
+    from ipt_advisor.direct import Evaluator
     from ipt_advisor.facts import engine_fact, input_values
     from ipt_advisor.intake import from_mapping
     from ipt_advisor.jsonline import dumps_bytes
@@ -249,8 +236,7 @@ def bench_engine(n: int = 3000) -> dict[str, Any]:
     rs = advisor.ruleset
     rng = random.Random(7)
     intakes = [from_mapping(synthetic(rng, i), None, "bench") for i in range(n)]
-    depth, _ = deps.depths(rs)
-    order = sorted(rs.active_rules, key=lambda r: (depth[r.id], rs.active_rules.index(r)))
+    evaluator = Evaluator(rs)
     for intake in intakes[:200]:  # warm up
         advisor.assess(intake)
 
@@ -275,13 +261,50 @@ def bench_engine(n: int = 3000) -> dict[str, Any]:
     engine = (time.perf_counter() - start) / n
 
     start = time.perf_counter()
-    direct = [direct_fired(rs, values, order) for values in values_all]
+    direct = [evaluator.fire(values).fired for values in values_all]
     plain = (time.perf_counter() - start) / n
 
     disagree = sum(set(run.fired) != set(d) for run, d in zip(runs, direct))
     return {"n": n, "validate_us": validate * 1e6, "assess_us": assess * 1e6, "engine_us": engine * 1e6,
             "direct_us": plain * 1e6, "dumps_us": dumps * 1e6, "disagree": disagree,
             "rules": len(rs.active_rules)}
+
+
+# --------------------------------------------------------------------------- mutation testing
+
+def bench_mutation(repeat: int = 3) -> dict[str, Any]:
+    import dataclasses
+
+    from ipt_advisor import ruletests
+    from ipt_advisor.advisor import Advisor
+    from ipt_advisor.mutants import generate, mutated_ruleset
+
+    cases = ROOT / "tests" / "files" / "vignette-cases.yaml"
+    out: dict[str, Any] = {}
+    for jobs in (1, 2):
+        walls, report = [], {}
+        for _ in range(repeat):
+            start = time.perf_counter()
+            done = subprocess.run([console_script(), "rules", "test", "--mutate", "--cases", str(cases),
+                                   "--format", "json", "--jobs", str(jobs)], capture_output=True, text=True, cwd=ROOT)
+            walls.append(time.perf_counter() - start)
+            report = json.loads(done.stdout.split("\n", 1)[1])  # after the "N passed" line
+        out[jobs] = {"wall": statistics.median(walls), "tool": report["seconds"]}
+        out["counts"], out["score"] = report["counts"], report["score"]
+    # the alternative: one durable-rules engine per mutant, every case through it
+    advisor = Advisor.load()
+    all_cases = ruletests.all_cases(advisor.ruleset, [str(cases)])
+    mutants = generate(advisor.ruleset).mutants
+    sample = mutants[:: max(1, len(mutants) // 20)][:20]
+    start = time.perf_counter()
+    for m in sample:
+        engine = Advisor(dataclasses.replace(mutated_ruleset(advisor.ruleset, m), name=f"bench-{m.number}"))
+        for case in all_cases:
+            ruletests.run(engine, case)
+        engine.engine.close()
+    out["engine_per_mutant_s"] = (time.perf_counter() - start) / len(sample)
+    out["mutants"], out["cases"] = len(mutants), len(all_cases)
+    return out
 
 
 # --------------------------------------------------------------------------- memory in one process
@@ -326,11 +349,18 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="audit runs of N intakes; the median is shown (default 3)")
     parser.add_argument("--flat", action="store_true", help="also audit 200,000 intakes and compare peak RSS with 20,000")
     parser.add_argument("--memory", action="store_true", help="also run 50,000 assessments in one process (RSS before/after)")
+    parser.add_argument("--mutation", action="store_true",
+                        help="only the mutation-testing benchmark (with --all: everything and it)")
     parser.add_argument("--all", action="store_true", help="everything")
     args = parser.parse_args()
 
     print(f"machine: {machine()}")
     rows: list[tuple[str, str]] = []
+    if args.mutation or args.all:
+        rows += mutation_rows(bench_mutation())
+        if not args.all:
+            show(rows)
+            return
     with tempfile.TemporaryDirectory(prefix="ipt-bench-") as tmp:
         work = Path(tmp)
         a = bench_audit(args.n, work, args.jobs, max(1, args.repeat))
@@ -370,6 +400,23 @@ def main() -> None:
             (f"{m['n']:,} assessments in one process, RSS before / middle / after",
              f"{m['before_mb']:.1f} / {m['middle_mb']:.1f} / {m['after_mb']:.1f} MB ({m['seconds']:.1f} s)"),
         ]
+    show(rows)
+
+
+def mutation_rows(m: dict[str, Any]) -> list[tuple[str, str]]:
+    c = m["counts"]
+    return [
+        (f"rules test --mutate: {c['mutants']} mutants x {m['cases']} cases, 1 worker (median of 3)",
+         f"{m[1]['wall']:.1f} s wall ({m[1]['tool']:.1f} s in the run)"),
+        ("the same, 2 workers", f"{m[2]['wall']:.1f} s wall ({m[2]['tool']:.1f} s in the run)"),
+        ("mutants: killed / survived / equivalent (duplicates merged)",
+         f"{c['killed']} / {c['survived']} / {c['equivalent']} ({c['duplicates']}); score {m['score']:.1f} %"),
+        ("instead: one durable-rules engine per mutant (sampled), all mutants",
+         f"{m['engine_per_mutant_s'] * 1000:.0f} ms each, {m['engine_per_mutant_s'] * m['mutants']:.0f} s in all"),
+    ]
+
+
+def show(rows: list[tuple[str, str]]) -> None:
     width = max(len(k) for k, _ in rows)
     print()
     for key, value in rows:
