@@ -216,12 +216,14 @@ def rules_lint(directory: str | None) -> None:
               help="Also show how many cases fired each rule, and condition coverage (MC/DC) by each rule's own tests.")
 @click.option("--mutate", is_flag=True,
               help="Mutation testing: change each rule in small ways; list every change no test notices (exit 1 if any).")
+@click.option("--rule", "rule_ids", multiple=True, metavar="ID",
+              help="With --mutate: mutate only this rule (repeatable); every case still runs.")
 @click.option("--jobs", type=click.IntRange(min=1), default=None, help="Worker processes for --mutate (default: one per CPU).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="The --mutate report as text or as JSON.")
 @click.option("-v", "--verbose", is_flag=True, help="List passing cases and covered conditions too.")
-def rules_test(directory: str | None, case_files: tuple[str, ...], coverage: bool, mutate: bool, jobs: int | None,
-               fmt: str, verbose: bool) -> None:
+def rules_test(directory: str | None, case_files: tuple[str, ...], coverage: bool, mutate: bool,
+               rule_ids: tuple[str, ...], jobs: int | None, fmt: str, verbose: bool) -> None:
     """Run the test cases embedded in the rule files, and any case files (exit 1 on any failure).
 
     With --mutate, also check that the tests pin the rules' meaning: every mutant (a
@@ -232,12 +234,17 @@ def rules_test(directory: str | None, case_files: tuple[str, ...], coverage: boo
     Examples:
       ipt-advisor rules test --coverage
       ipt-advisor rules test --mutate --cases tests/files/vignette-cases.yaml
+      ipt-advisor rules test --mutate --rule RISK-SI-IMMINENT
     """
     import json
 
-    from ipt_advisor import mcdc, mutation, ruletests
+    from ipt_advisor import catalog, mcdc, mutation, ruletests
 
     advisor = load_advisor(directory)
+    for rule_id in rule_ids:
+        if advisor.ruleset.by_id.get(rule_id) is None:
+            raise click.BadParameter(f"{rule_id!r}: no such rule{catalog.suggest_rule(advisor.ruleset, rule_id)}",
+                                     param_hint="--rule")
     try:
         cases = ruletests.all_cases(advisor.ruleset, case_files)
     except ruletests.CaseFileError as exc:
@@ -262,7 +269,7 @@ def rules_test(directory: str | None, case_files: tuple[str, ...], coverage: boo
         sys.exit(EXIT_PROBLEMS)
     if mutate:
         try:
-            report = mutation.run(advisor.ruleset, cases, advisor=advisor, jobs=jobs)
+            report = mutation.run(advisor.ruleset, cases, advisor=advisor, jobs=jobs, rule_ids=list(rule_ids) or None)
         except mutation.MutationError as exc:
             fail(exc, EXIT_PROBLEMS)
         if fmt == "json":
