@@ -352,3 +352,15 @@ def test_doc_cases_option_skips_invalid_files_and_reads_vignettes(runner, frozen
     assert written == ["a-group.html", "a-group.report.html", "c-vignette.html", "c-vignette.report.html"]
     vignette = (out / "cases" / "c-vignette.html").read_text()
     assert "Prefers individual" in vignette and "{format: individual}" in vignette
+
+
+def test_doc_rule_pages_show_condition_coverage_beside_the_tests(site: Path) -> None:
+    page = (site / "rules" / "RISK-SI-IMMINENT.html").read_text()
+    tests_at, coverage_at = page.index("Embedded test cases"), page.index("Condition coverage (MC/DC)")
+    assert tests_at < coverage_at < page.index("Teaching cases where it fires")
+    table = page[coverage_at:]
+    assert "2 of 3 covered" in table
+    row = table.split("C-SSRS Q5: plan with intent is yes")[1].split("</tr>")[0]
+    assert 'no case' in row and "passive wish only" in row  # shown keeping it silent, never making it fire
+    grief = (site / "rules" / "FOCUS-PROLONGED-GRIEF.html").read_text()
+    assert "cannot decide on its own" in grief

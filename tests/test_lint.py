@@ -58,3 +58,16 @@ def test_missing_tests_and_unknown_reference(rules_copy: Path) -> None:
     assert any("SEV-KROENKE-MINIMAL.references: unknown source 'S99'" in m for m in found)
     assert any("SEV-KROENKE-MINIMAL.tests: an active rule needs at least one test where it fires and one where it stays silent" in m
                for m in found)
+
+
+def test_expect_keys_are_checked(rules_copy: Path) -> None:
+    _edit(rules_copy / "severity.yaml",
+          "{name: score 16, intake: {measures: {phq9: 16}}, expect: {fires: true, flags: [MORE_SEVERE]}}",
+          "{name: score 16, intake: {measures: {phq9: 16}}, expect: {fires: true, flag_levels: {MORE_SEVER: urgent}, "
+          "conditions: [''], considers: [SEV-NICE-MOOR], severity: {band: x}}}")
+    found = [m for m in _messages(rules_copy) if "SEV-NICE-MORE.tests" in m]
+    assert any("expect.flag_levels: unknown flag code 'MORE_SEVER' (did you mean 'MORE_SEVERE'?)" in m for m in found)
+    assert any("expect.flag_levels.MORE_SEVER: level must be one of critical, warning, info" in m for m in found)
+    assert any("expect.conditions: must be a list of texts" in m for m in found)
+    assert any("expect.considers: no rule 'SEV-NICE-MOOR'" in m for m in found)
+    assert any("expect.severity: unknown field 'band'" in m for m in found)

@@ -6,6 +6,8 @@ fired by at least one case) and a clean lint.
 """
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from ipt_advisor import ruletests
@@ -42,3 +44,22 @@ def test_every_active_rule_has_a_firing_and_a_silent_case() -> None:
     for rule in Advisor.load().ruleset.active_rules:
         outcomes = {t.expect.get("fires") for t in rule.tests}
         assert {True, False} <= outcomes, rule.id
+
+
+def test_every_expect_key_is_checked() -> None:
+    # each key of the expect vocabulary fails when the decision does not match it
+    advisor = Advisor.load()
+    case = next(c for c in ruletests.embedded_cases(advisor.ruleset)
+                if c.owner == "RISK-SI-IMMINENT" and c.name == "intent in the past month")
+    right = {"flag_levels": {"SUICIDE_IMMINENT": "critical"}, "conditions": ["same-day safety assessment"],
+             "severity": {"phq9": 11, "nice_band": "less_severe"}}
+    assert ruletests.run(advisor, dataclasses.replace(case, expect={**case.expect, **right})).passed
+    wrong = {
+        "flag_levels": ({"SUICIDE_IMMINENT": "warning"}, "expected flag SUICIDE_IMMINENT at level warning, got critical"),
+        "conditions": (["weekly review"], "expected a condition containing 'weekly review'"),
+        "considers": (["FMT-SEVERE-ASKS-GROUP"], "expected a point for clinical review from FMT-SEVERE-ASKS-GROUP"),
+        "severity": ({"nice_band": "more_severe"}, "expected severity nice_band 'more_severe', got 'less_severe'"),
+    }
+    for key, (value, message) in wrong.items():
+        result = ruletests.run(advisor, dataclasses.replace(case, expect={**case.expect, key: value}))
+        assert any(f.startswith(message) for f in result.failures), (key, result.failures)
