@@ -24,7 +24,7 @@ from typing import Any, Callable
 from . import deps
 from .decide import decide
 from .facts import not_assessed
-from .model import All, AnyOf, Cond, Derive, Leaf, Not, Rule, RuleSet
+from .model import AnyOf, Cond, Derive, Leaf, Not, Rule, RuleSet, leaves
 
 Truth = bool | None
 Test = Callable[[dict[str, Any]], Truth]
@@ -66,31 +66,23 @@ def compile_condition(cond: Cond, forced: dict[int, Truth] | None = None) -> Tes
 
         return negated
     parts = tuple(compile_condition(c, forced) for c in cond.items)
-    if isinstance(cond, All):
-        def conjunction(values: dict[str, Any]) -> Truth:
-            result: Truth = True
-            for part in parts:
-                t = part(values)
-                if t is False:
-                    return False
-                if t is None:
-                    result = None
-            return result
+    return _group(parts, decisive=isinstance(cond, AnyOf))
 
-        return conjunction
-    assert isinstance(cond, AnyOf)
 
-    def disjunction(values: dict[str, Any]) -> Truth:
-        result: Truth = False
+def _group(parts: tuple[Test, ...], decisive: bool) -> Test:
+    """``all`` (one false part makes it false) or ``any`` (one true part makes it true)
+    in Kleene logic: otherwise unknown if a part is unknown."""
+    def group(values: dict[str, Any]) -> Truth:
+        result: Truth = not decisive
         for part in parts:
             t = part(values)
-            if t is True:
-                return True
+            if t is decisive:
+                return decisive
             if t is None:
                 result = None
         return result
 
-    return disjunction
+    return group
 
 
 @dataclass(frozen=True)
@@ -128,7 +120,8 @@ class Evaluator:
         self.tests = {r.id: compile_condition(r.when) for r in active}
         self.reads_derived = {r.id: tuple(deps.reads(r, ruleset)) for r in active}
         keys = {name: spec.key for name, spec in ruleset.facts.items()}
-        self.because_keys = {r.id: tuple(dict.fromkeys((f, keys.get(f, f)) for f in _facts(r.when))) for r in active}
+        self.because_keys = {r.id: tuple(dict.fromkeys((leaf.fact, keys.get(leaf.fact, leaf.fact)) for leaf in leaves(r.when)))
+                             for r in active}
         self.derives = {r.id: tuple((e.fact, e.value) for e in r.then if isinstance(e, Derive)) for r in active}
 
     def holds(self, rule_id: str, values: dict[str, Any], derived: dict[str, list[Any]],
@@ -172,11 +165,3 @@ class Evaluator:
         """The whole decision, assembled by the production ``decide``."""
         run = self.fire(values)
         return decide(run, values, not_assessed(values, self.ruleset), self.ruleset, intake_id)  # type: ignore[arg-type]
-
-
-def _facts(cond: Cond) -> list[str]:
-    if isinstance(cond, Leaf):
-        return [cond.fact]
-    if isinstance(cond, Not):
-        return _facts(cond.item)
-    return [f for c in cond.items for f in _facts(c)]
