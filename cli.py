@@ -238,7 +238,7 @@ def rules_test(directory: str | None, case_files: tuple[str, ...], coverage: boo
     """
     import json
 
-    from ipt_advisor import catalog, mcdc, mutation, ruletests
+    from ipt_advisor import catalog, mcdc, mutation, mutation_report, ruletests
 
     advisor = load_advisor(directory)
     for rule_id in rule_ids:
@@ -273,9 +273,9 @@ def rules_test(directory: str | None, case_files: tuple[str, ...], coverage: boo
         except mutation.MutationError as exc:
             fail(exc, EXIT_PROBLEMS)
         if fmt == "json":
-            click.echo(json.dumps(mutation.report_json(report), indent=2, ensure_ascii=False))
+            click.echo(json.dumps(mutation_report.report_json(report), indent=2, ensure_ascii=False))
         else:
-            click.echo(mutation.text(report), nl=False)
+            click.echo(mutation_report.text(report), nl=False)
         if report.count("survived"):
             sys.exit(EXIT_PROBLEMS)
 
