@@ -250,21 +250,23 @@ def rules_test(directory: str | None, case_files: tuple[str, ...], coverage: boo
     except ruletests.CaseFileError as exc:
         fail(exc, EXIT_PROBLEMS)
     results = ruletests.run_all(advisor, cases)
+    # with a JSON report on stdout, the test run's own lines go to stderr
+    say = click.echo if not (mutate and fmt == "json") else lambda text="", **kw: click.echo(text, err=True, **kw)
     for r in results:
         if not r.passed or verbose:
-            click.echo(f"{'PASS' if r.passed else 'FAIL'} {r.location}: {r.rule_id + ': ' if r.rule_id else ''}{r.name}")
+            say(f"{'PASS' if r.passed else 'FAIL'} {r.location}: {r.rule_id + ': ' if r.rule_id else ''}{r.name}")
             for failure in r.failures:
-                click.echo(f"     {failure}")
+                say(f"     {failure}")
     failed = sum(not r.passed for r in results)
     if coverage:
         counts = ruletests.coverage(advisor, results)
-        click.echo("coverage (test cases that fired each active rule):")
+        say("coverage (test cases that fired each active rule):")
         for rid, n in counts.items():
-            click.echo(f"  {n:4d}  {rid}{'   <- never fired' if n == 0 else ''}")
+            say(f"  {n:4d}  {rid}{'   <- never fired' if n == 0 else ''}")
         never = [rid for rid, n in counts.items() if n == 0]
-        click.echo(f"{len(counts) - len(never)} of {len(counts)} active rules fired by at least one test")
-        click.echo(mcdc.text(mcdc.coverage(advisor.ruleset, cases), verbose), nl=False)
-    click.echo(f"{len(results) - failed} passed, {failed} failed")
+        say(f"{len(counts) - len(never)} of {len(counts)} active rules fired by at least one test")
+        say(mcdc.text(mcdc.coverage(advisor.ruleset, cases), verbose), nl=False)
+    say(f"{len(results) - failed} passed, {failed} failed")
     if failed:
         sys.exit(EXIT_PROBLEMS)
     if mutate:
