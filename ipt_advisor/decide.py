@@ -15,7 +15,7 @@ from typing import Any
 from .engine import Run
 from .evaluate import supporting_facts, truth
 from .model import (
-    AddCondition, All, AnyOf, ChooseFormat, Consider, ExcludeFormat, Not, ProposeFocus, RaiseFlag, Rule,
+    AddCondition, All, AnyOf, ChooseFormat, Consider, Derive, ExcludeFormat, Not, ProposeFocus, RaiseFlag, Rule,
     RuleSet, SetStatus, Variant, describe_effect, leaves,
 )
 
@@ -28,6 +28,16 @@ def format_outcome(rule: Rule, effect: Any, precedence: tuple[str, ...]) -> str 
     if isinstance(effect, ExcludeFormat):
         return precedence[precedence.index(effect.format) - 1]
     return None
+
+
+def derived_values(decision: dict[str, Any], ruleset: RuleSet) -> dict[str, list[Any]]:
+    """Derived fact -> values set by the rules that fired (rebuilt from a decision's trace)."""
+    out: dict[str, list[Any]] = {}
+    for step in decision["trace"]:
+        for effect in ruleset.rule(step["rule"]).then:
+            if isinstance(effect, Derive) and effect.value not in out.setdefault(effect.fact, []):
+                out[effect.fact].append(effect.value)
+    return out
 
 
 def choose_text(default: str, variants: tuple[Variant, ...], values: dict[str, Any],
