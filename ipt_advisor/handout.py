@@ -5,7 +5,8 @@ and sections; each section says for which recommended formats it prints (``if_fo
 optionally, on which facts (``when``), and each paragraph or bullet may carry its own
 ``when`` or ``variants`` (the same conditions and three-valued logic as the rules).  A
 section can hold one text per focus area (``focus``), printed for the areas the decision
-chose, and lines left blank for the clinician to fill in on paper (``blanks``).
+chose, lines left blank for the clinician to fill in on paper (``blanks``), and may ask to
+stand out (``emphasis``).
 
 Nothing clinical is written here: this module parses, checks and selects.
 """
@@ -17,7 +18,7 @@ from typing import Any
 from .evaluate import truth
 from .model import Cond, RuleSet, Variant
 
-SECTION_KEYS = ("heading", "if_format", "when", "paragraphs", "bullets", "focus", "blanks")
+SECTION_KEYS = ("heading", "if_format", "when", "paragraphs", "bullets", "focus", "blanks", "emphasis")
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ class Section:
     bullets: tuple[Para, ...] = ()
     focus: tuple[tuple[str, Para], ...] = ()
     blanks: tuple[str, ...] = ()
+    emphasis: bool = False              # printed so it stands out (where to get help urgently)
 
 
 def parse_handout(f: Any, value: Any) -> dict[str, Any]:
@@ -86,7 +88,10 @@ def parse_handout(f: Any, value: Any) -> dict[str, Any]:
             bullets=paras(m.get("bullets", []), path + ("bullets",)),
             focus=tuple((str(area), para(text, path + ("focus", area))) for area, text in focus.items()),
             blanks=f.text_list(m.get("blanks", []), path + ("blanks",)),
+            emphasis=m.get("emphasis") is True,
         ))
+        if "emphasis" in m and not isinstance(m["emphasis"], bool):
+            f.add(path + ("emphasis",), "must be true or false")
     return {
         "title": f.text(root.get("title"), ("title",)),
         "intro": paras(root.get("intro", []), ("intro",)),
@@ -156,7 +161,7 @@ def handout_view(ruleset: RuleSet, decision: dict[str, Any], values: dict[str, A
         by_area = dict(s.focus)
         focus = [t for a in areas if a in by_area and (t := shown(by_area[a])) is not None]
         sections.append({"heading": s.heading, "paragraphs": texts(s.paragraphs) + focus,
-                         "bullets": texts(s.bullets), "blanks": list(s.blanks)})
+                         "bullets": texts(s.bullets), "blanks": list(s.blanks), "emphasis": s.emphasis})
     return {"title": h.get("title", ""), "intro": texts(h.get("intro", ())), "sections": sections,
             "footer": h.get("footer", ""), "format": fmt}
 
