@@ -1,0 +1,94 @@
+"""Printed on A4 in a real Chromium, page 1 of every report is the whole decision, and the
+client handout is one page.
+
+Every bundled example (examples/*.yaml) and every vignette (tests/vignettes/*.yaml) is
+rendered as HTML, printed to PDF by headless Chromium (Debian's, through Playwright), and
+read back page by page with ``pdftotext`` (poppler-utils). Page 1 must hold the decision
+section from its first line to its last (the "Appendix on the next page" line that closes
+it), and the appendix must start page 2. Missing Chromium, Playwright or pdftotext, the tests
+skip, except under CI (env ``CI`` set), where they fail.
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import EXAMPLES, ROOT
+from ipt_advisor import __version__
+from ipt_advisor.advisor import Advisor
+from ipt_advisor.intake import load_intake_file
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+CASES = EXAMPLES + sorted((ROOT / "tests" / "vignettes").glob("*.yaml"))
+DECISION_END = "Appendix on the next page"
+
+
+def _missing() -> str | None:
+    if not os.path.exists(CHROMIUM):
+        return "chromium not found: install with apt-get install -y chromium (Debian package)"
+    if importlib.util.find_spec("playwright") is None:
+        return "playwright not installed: install with pip install -e '.[test]'"
+    if shutil.which("pdftotext") is None:
+        return "pdftotext not found: install with apt-get install -y poppler-utils"
+    return None
+
+
+@pytest.fixture(scope="module")
+def printer():
+    reason = _missing()
+    if reason:
+        if os.environ.get("CI"):
+            pytest.fail(f"print tests must run in CI: {reason}")
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page()
+        yield page
+        browser.close()
+
+
+def pdf_pages(page, html: str, path: Path) -> list[str]:
+    """Print ``html`` on A4 and return the text of each page (whitespace collapsed)."""
+    page.set_content(html, wait_until="load")
+    page.pdf(path=str(path), format="A4", print_background=True)
+    text = subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True,
+                          check=True, timeout=60).stdout
+    return [" ".join(p.split()) for p in text.split("\f") if p.strip()]
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda p: p.name)
+def test_page_one_is_the_whole_decision(printer, case: Path, tmp_path: Path) -> None:
+    advisor = Advisor.load()
+    intake = load_intake_file(str(case))
+    decision, html = advisor.report(intake, "html", __version__)
+    pages = pdf_pages(printer, html, tmp_path / "report.pdf")
+    first = pages[0]
+    assert DECISION_END in first, f"the decision runs past page 1 of {case.name}"
+    assert "Appendix — Why" not in first
+    assert len(pages) > 1 and pages[1].startswith("Appendix — Why"), "the appendix starts page 2"
+    # what a clinician looks for first is there, banners and the top risk leading
+    for banner in decision["banners"]:
+        assert first.upper().index(banner["text"][:30].upper()) < first.upper().index("RECOMMENDATION")
+    for flag in decision["flags"]:
+        assert flag["code"] in first
+    for heading in ("Risk answers as recorded", "Severity — PHQ-9 in both schemes", "Sign-off"):
+        assert heading in first
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda p: p.name)
+def test_the_handout_is_one_page(printer, case: Path, tmp_path: Path) -> None:
+    _, html = Advisor.load().handout_text(load_intake_file(str(case)), "html")
+    pages = pdf_pages(printer, html, tmp_path / "handout.pdf")
+    assert len(pages) == 1, f"the handout for {case.name} runs to {len(pages)} pages"
+    assert "If you need help urgently" in pages[0]
