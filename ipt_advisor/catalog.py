@@ -241,6 +241,9 @@ def rule_detail(ruleset: RuleSet, rule: Rule) -> dict[str, Any]:
         "condition_text": condition_lines(rule.when, ruleset),
         "effects": [effect_words(e, ruleset) for e in rule.then],
         "effects_code": [describe_effect(e) for e in rule.then],
+        # texts used instead for some cases: the first variant whose condition holds
+        "effects_variants": [[{"when": condition_lines(v.when, ruleset), "text": " ".join(v.text.split())}
+                              for v in getattr(e, "variants", ())] for e in rule.then],
         "test_cases": [{"name": t.name, "intake": t.intake, "expect": t.expect, "line": t.line}
                        for t in rule.tests],
         "fed_by": [_ref(ruleset, rid) for rid in fed_by],
@@ -350,7 +353,14 @@ def show_text(detail: dict[str, Any]) -> str:
     out += ["", "WHEN — the rule fires if"]
     out += ["  " + line for line in d["condition_text"]]
     out += ["", "THEN"]
-    out += [wrapped(e, "  - ") for e in d["effects"]]
+    for effect, variants in zip(d["effects"], d["effects_variants"]):
+        out.append(wrapped(effect, "  - "))
+        for v in variants:
+            if len(v["when"]) == 1:
+                out.append(wrapped("instead, when " + v["when"][0], "      "))
+            else:
+                out += ["      instead, when"] + ["        " + line for line in v["when"]]
+            out.append(wrapped(v["text"], "        says: "))
     out += ["", f"TEST CASES ({len(d['test_cases'])}, each merged onto the rule set's test baseline)"]
     for number, case in enumerate(d["test_cases"], 1):
         out.append(f"  {number}. {case['name']}")

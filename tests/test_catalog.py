@@ -354,3 +354,13 @@ def test_doc_cases_option_skips_invalid_files_and_reads_vignettes(runner, frozen
     assert written == ["a-group.html", "a-group.report.html", "c-vignette.html", "c-vignette.report.html"]
     vignette = (out / "cases" / "c-vignette.html").read_text()
     assert "Prefers individual" in vignette and "{format: individual}" in vignette
+
+
+def test_case_pages_use_the_reports_answer_words(site: Path) -> None:
+    """A question the screener rightly skipped is "not asked" on the case page too, as in the
+    report, the trace, explain and --why-not; a value reads as its label, never a raw enum."""
+    page = (site / "cases" / "group.html").read_text(encoding="utf-8")
+    assert "not asked" in page and "not assessed</span>" not in page
+    assert "C-SSRS Q4: intent to act</a></td><td><code>risk.cssrs.intent</code></td>" in page
+    assert ">less severe</strong>" in page and "less_severe</strong>" not in page
+    assert "Risk answers as recorded" in page and "PHQ-9 total below 16" in page
