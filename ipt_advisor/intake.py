@@ -478,7 +478,7 @@ measures:
   spin:                      # Social Phobia Inventory total, 0 to 68; empty if not done
 
 risk:
-  cssrs:                     # C-SSRS screener, past month: true (yes) / false (no) / empty (not asked)
+  cssrs:                     # C-SSRS screener, past month: true (yes) / false (no) / empty (not recorded)
     wish_dead:               # Q1 wished to be dead or not wake up
     active_thoughts:         # Q2 actual thoughts of killing themselves
     method:                  # Q3 thought about how (ask only if Q2 is yes)

@@ -172,7 +172,11 @@ def _prepared(ruleset: RuleSet) -> _Prepared:
 
 
 def _holds(prep: _Prepared, rule: Rule, values: dict[str, Any], derived: dict[str, list[Any]]) -> bool:
-    names = prep.reads[rule.id]
+    return _true_for_one_binding(prep.nnf[rule.id], prep.reads[rule.id], values, derived)
+
+
+def _true_for_one_binding(nnf: Any, names: list[str], values: dict[str, Any], derived: dict[str, list[Any]]) -> bool:
+    """Is the NNF condition True for some choice of one value per derived fact in ``names``?"""
     for combo in itertools.product(*[derived.get(n) or [MISSING] for n in names]):
         bound = dict(zip(names, combo))
 
@@ -182,7 +186,7 @@ def _holds(prep: _Prepared, rule: Rule, values: dict[str, Any], derived: dict[st
             value = values.get(fact)
             return MISSING if value is None else value
 
-        if kleene(prep.nnf[rule.id], lookup) is True:
+        if kleene(nnf, lookup) is True:
             return True
     return False
 
@@ -239,19 +243,7 @@ def not_assessed(ruleset: RuleSet, values: dict[str, Any]) -> list[str]:
 
 def _variant_holds(cond: Any, values: dict[str, Any], derived: dict[str, list[Any]]) -> bool:
     names = list(dict.fromkeys(f for f in _leaf_facts(cond) if f in derived))
-    nnf = to_nnf(cond)
-    for combo in itertools.product(*[derived[n] for n in names]):
-        bound = dict(zip(names, combo))
-
-        def lookup(fact: str) -> Any:
-            if fact in bound:
-                return bound[fact]
-            value = values.get(fact)
-            return MISSING if value is None else value
-
-        if kleene(nnf, lookup) is True:
-            return True
-    return False
+    return _true_for_one_binding(to_nnf(cond), names, values, derived)
 
 
 def _text(default: str, variants: Any, values: dict[str, Any], derived: dict[str, list[Any]]) -> str:

@@ -10,14 +10,12 @@ skip, except under CI (env ``CI`` set), where they fail.
 """
 from __future__ import annotations
 
-import importlib.util
-import os
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from chromium import launch
 from conftest import EXAMPLES, ROOT
 from ipt_advisor import __version__
 from ipt_advisor.advisor import Advisor
@@ -25,37 +23,14 @@ from ipt_advisor.intake import load_intake_file
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
 CASES = EXAMPLES + sorted((ROOT / "tests" / "vignettes").glob("*.yaml"))
 DECISION_END = "Appendix on the next page"
 
 
-def _missing() -> str | None:
-    if not os.path.exists(CHROMIUM):
-        return "chromium not found: install with apt-get install -y chromium (Debian package)"
-    if importlib.util.find_spec("playwright") is None:
-        return "playwright not installed: install with pip install -e '.[test]'"
-    if shutil.which("pdftotext") is None:
-        return "pdftotext not found: install with apt-get install -y poppler-utils"
-    return None
-
-
 @pytest.fixture(scope="module")
 def printer():
-    reason = _missing()
-    if reason:
-        if os.environ.get("CI"):
-            pytest.fail(f"print tests must run in CI: {reason}")
-        pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        page = browser.new_page()
-        yield page
-        browser.close()
+    for browser in launch("pdftotext"):
+        yield browser.new_page()
 
 
 def pdf_pages(page, html: str, path: Path) -> list[str]:
