@@ -114,7 +114,7 @@ def handout_problems(ruleset: RuleSet) -> list[tuple[str, str, Cond | None]]:
         for fmt in s.if_format:
             if fmt not in policy.format_precedence:
                 out.append((path + ".if_format", f"unknown format {fmt!r}", None))
-        covered.update(s.if_format or policy.format_precedence)
+        covered.update(s.if_format)  # a section for every format does not count as any one's own
         if s.focus:
             missing = [a for a in policy.focus_areas if a not in dict(s.focus)]
             unknown = [a for a, _ in s.focus if a not in policy.focus_areas]
@@ -131,7 +131,7 @@ def handout_problems(ruleset: RuleSet) -> list[tuple[str, str, Cond | None]]:
                 out.extend((f"{path}.{kind}.{j}", "", c) for c in conds)
     for fmt in policy.format_precedence:
         if fmt not in covered:
-            out.append(("sections", f"no section for the format {fmt}: its handout would be empty", None))
+            out.append(("sections", f"no section of its own for the format {fmt} (if_format)", None))
     return out
 
 
@@ -160,8 +160,9 @@ def handout_view(ruleset: RuleSet, decision: dict[str, Any], values: dict[str, A
             continue
         by_area = dict(s.focus)
         focus = [t for a in areas if a in by_area and (t := shown(by_area[a])) is not None]
-        sections.append({"heading": s.heading, "paragraphs": texts(s.paragraphs) + focus,
-                         "bullets": texts(s.bullets), "blanks": list(s.blanks), "emphasis": s.emphasis})
+        # one bullet per chosen area, so two areas never read as one text
+        sections.append({"heading": s.heading, "paragraphs": texts(s.paragraphs),
+                         "bullets": focus + texts(s.bullets), "blanks": list(s.blanks), "emphasis": s.emphasis})
     return {"title": h.get("title", ""), "intro": texts(h.get("intro", ())), "sections": sections,
             "footer": h.get("footer", ""), "format": fmt}
 

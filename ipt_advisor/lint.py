@@ -83,10 +83,6 @@ def _check_facts(ruleset: RuleSet, out: _Out, source: str) -> None:
                 where("a boolean reads yes / no: it takes no value labels")
             else:
                 _check_value(spec, value, where)
-        if spec.type == "enum":
-            unlabelled = [v for v in spec.values if v not in spec.value_labels]
-            if unlabelled:
-                where(f"no label for {', '.join(map(str, unlabelled))}: reports must never show a raw value")
         _check_variants(ruleset, spec.label_variants, out,
                         lambda m, n=spec.name: out.add(None, spec.line, f"facts.{n}.label", m, source))
 

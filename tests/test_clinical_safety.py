@@ -219,6 +219,13 @@ def test_a_minor_with_substance_misuse_is_referred_and_gets_no_adult_condition()
     assert "Severity (NICE NG222, adult guidance; under 18 NICE NG134 applies): more severe" in " ".join(first.split())
 
 
+def test_more_severe_in_a_minor_names_ng134_not_adult_medication_advice() -> None:
+    minor = next(f for f in assess({"age": 16, "measures": {"phq9": 17}})["flags"] if f["code"] == "MORE_SEVERE")
+    adult = next(f for f in assess({"measures": {"phq9": 17}})["flags"] if f["code"] == "MORE_SEVERE")
+    assert "NICE NG134" in minor["action"] and "review medication" not in minor["action"]
+    assert "review medication" in adult["action"]
+
+
 def test_an_adult_with_misuse_keeps_the_brief_intervention() -> None:
     decision = assess({"risk": {"substance": "misuse"}})
     assert decision["recommendation"]["format"] == "group"

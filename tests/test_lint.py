@@ -85,11 +85,24 @@ def test_unknown_topic_urgency_code_banner_flag_and_variant_fact(rules_copy: Pat
     assert any("SEV-NICE-MORE.then: unknown fact 'agee' (did you mean 'age'?)" in m for m in found)
 
 
-def test_an_enum_value_without_a_label_is_a_problem(rules_copy: Path) -> None:
-    _edit(rules_copy / "facts.yaml", "moderately_severe: moderately severe, ", "")
+def test_a_label_for_a_value_the_fact_does_not_have_is_a_problem(rules_copy: Path) -> None:
+    _edit(rules_copy / "facts.yaml", "moderately_severe: moderately severe, ", "moderatly_severe: moderately severe, ")
     found = _messages(rules_copy)
-    assert any("facts.kroenke_band.labels: no label for moderately_severe: reports must never show a raw value" in m
-               for m in found)
+    assert any("facts.kroenke_band.labels: 'moderatly_severe' is not a value of kroenke_band "
+               "(did you mean 'moderately_severe'?)" in m for m in found)
+
+
+def test_a_rule_set_without_value_labels_still_loads_and_reads_plainly(rules_copy: Path) -> None:
+    """Labels are optional (a v1 rule set has none, and `rules diff` compares against it):
+    a value without one prints with spaces for underscores, never as a raw code."""
+    text = (rules_copy / "facts.yaml").read_text()
+    (rules_copy / "facts.yaml").write_text("\n".join(line for line in text.splitlines()
+                                                     if not line.strip().startswith("labels:")) + "\n")
+    ruleset, problems = lint(rules_copy)
+    assert problems == [] and ruleset is not None
+    from ipt_advisor.catalog import value_words
+
+    assert value_words("more_severe", ruleset.facts["nice_band"]) == "more severe"
 
 
 def test_a_variant_that_can_never_be_true_is_a_problem(rules_copy: Path) -> None:
