@@ -1,9 +1,12 @@
 """Render one decision as a report a clinician can read, trust and print.
 
 Formats: ``text`` (terminal, wrapped at 88 columns), ``md`` (renders on GitHub), ``html``
-(one self-contained printable page) and ``json`` (the decision itself, contract
-``decision-v1``). The three human formats come from Jinja2 templates that carry the same
-content; this module only adds small, format-specific filters.
+(one self-contained file; printed on A4, page 1 is the decision and the appendix follows)
+and ``json`` (the decision itself, contract ``decision-v1``). The three human formats come
+from Jinja2 templates that carry the same content, worked out once by ``view``; this module
+only adds small, format-specific filters. ``render_handout`` does the same for the client
+handout (``handout``). Nothing clinical is written here: banners, labels and cut-offs come
+from the rule set.
 
 Safety rules kept here:
 
