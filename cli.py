@@ -98,20 +98,27 @@ def cli() -> None:
               help="After the report, explain why the decision is not this format: the rules that kept "
                    "it away and what stopped the rules that would choose it (text, md; json: one object "
                    "with decision and why_not).")
+@click.option("--handout", is_flag=True,
+              help="Print the client's plain-language 'what to expect' handout instead of the report "
+                   "(text, md or html).")
 def assess(intake_file: str, fmt: str, out: str | None, rules_dir: str | None, log_file: str | None,
-           why_not: str | None) -> None:
+           why_not: str | None, handout: bool) -> None:
     """Assess one intake (YAML or JSON; - reads stdin) and print an explained report.
 
     \b
     Example:
       ipt-advisor assess examples/demo.yaml
       ipt-advisor assess intake.yaml --format html -o report.html
+      ipt-advisor assess intake.yaml --handout --format html -o handout.html
     """
     from ipt_advisor.errors import EngineError, IntakeError
     from ipt_advisor.intake import load_intake_file
 
     if why_not is not None and fmt == "html":
         raise click.BadParameter("works with --format text, md or json, not html", param_hint="--why-not")
+    if handout and (fmt == "json" or why_not is not None):
+        raise click.BadParameter("prints the client handout in text, md or html; not with --format json "
+                                 "or --why-not", param_hint="--handout")
     advisor = load_advisor(rules_dir)
     if why_not is not None:
         from ipt_advisor.whatif import target_problem
@@ -123,7 +130,10 @@ def assess(intake_file: str, fmt: str, out: str | None, rules_dir: str | None, l
     except IntakeError as exc:
         fail(exc, EXIT_INTAKE)
     try:
-        decision, text = advisor.report(intake, fmt, __version__)
+        if handout:
+            decision, text = advisor.handout_text(intake, fmt)
+        else:
+            decision, text = advisor.report(intake, fmt, __version__)
         if why_not is not None:
             from ipt_advisor.whatif import report_with_why_not
 
@@ -155,16 +165,21 @@ def intake_template() -> None:
 
 @intake.command("check")
 @click.argument("files", nargs=-1, required=True, metavar="FILE...")
-def intake_check(files: tuple[str, ...]) -> None:
+@RULES_OPTION
+def intake_check(files: tuple[str, ...], rules_dir: str | None) -> None:
     """Validate intake files; list every problem (exit 1 if any file is invalid).
+
+    A valid intake whose decision will be incomplete (risk screen absent, partial or
+    declined) is ok, with a warning on stderr naming what is missing.
 
     \b
     Example:
       ipt-advisor intake check examples/*.yaml
     """
-    from ipt_advisor.errors import IntakeError
+    from ipt_advisor.errors import EngineError, IntakeError
     from ipt_advisor.intake import load_intake_file
 
+    advisor = load_advisor(rules_dir)
     bad = 0
     for name in files:
         try:
@@ -174,8 +189,13 @@ def intake_check(files: tuple[str, ...]) -> None:
             for problem in exc.problems:
                 click.echo(str(problem), err=True)
             continue
-        note = "" if intake_record.get("risk.cssrs") is not None else " (valid, but the C-SSRS screen is missing: the decision will be incomplete)"
-        click.echo(f"{name}: ok{note}")
+        click.echo(f"{name}: ok")
+        try:
+            reasons = advisor.incomplete_reasons(advisor.assess(intake_record), intake_record)
+        except EngineError as exc:
+            fail(exc, EXIT_RULES)
+        for reason in reasons:
+            click.echo(f"{name}: warning: the decision will be incomplete: {reason}", err=True)
     if bad:
         click.echo(f"{bad} of {len(files)} intake(s) invalid", err=True)
         sys.exit(EXIT_PROBLEMS)

@@ -47,26 +47,39 @@ class Advisor:
         return decide(run, values, not_assessed(values, self.ruleset), self.ruleset, intake.case_id)
 
     def view(self, decision: dict[str, Any], intake: Intake, tool_version: str) -> dict[str, Any]:
-        """Everything a report template shows: the decision plus the rule texts it cites."""
+        """Everything a report template shows: the decision, in the rule set's words."""
+        from .view import report_view
+
+        return report_view(self.ruleset, decision, intake, tool_version)
+
+    def handout(self, decision: dict[str, Any], intake: Intake) -> dict[str, Any]:
+        """What the client handout prints for this decision (rules folder ``handout``)."""
+        from .decide import derived_values
+        from .handout import handout_view
+
+        return handout_view(self.ruleset, decision, input_values(intake, self.ruleset),
+                            derived_values(decision, self.ruleset))
+
+    def incomplete_reasons(self, decision: dict[str, Any], intake: Intake) -> list[str]:
+        """Why a decision is incomplete, one line per rule that made it so, with the answers
+        it found missing (not recorded, declined) in the report's words; empty if complete."""
+        from .catalog import answer_words
+        from .model import SetStatus
+
         rs = self.ruleset
-        policy = rs.policies
-        assert policy is not None
-        cited = [t["rule"] for t in decision["trace"]]
-        return {
-            "tool_version": tool_version,
-            "case": {
-                "id": intake.case_id,
-                "assessed_on": intake.get("assessed_on"),
-                "age": intake.get("age"),
-                "source": intake.source,
-                "notes": intake.get("notes"),
-            },
-            "decision": decision,
-            "rules": {rid: self.rule_summary(rid) for rid in dict.fromkeys(cited)},
-            "labels": {spec.key: spec.label for spec in rs.facts.values()},
-            "format_labels": dict(policy.format_labels),
-            "area_labels": dict(policy.area_labels),
-        }
+        values = input_values(intake, rs)
+        by_key = {spec.key: spec for spec in rs.facts.values()}
+        out = []
+        for step in decision["trace"]:
+            rule = rs.rule(step["rule"])
+            if not any(isinstance(e, SetStatus) and e.status == "incomplete" for e in rule.then):
+                continue
+            read = [by_key[k] for k in step["because"] if k in by_key and not by_key[k].derived]
+            # the answers it found missing; a rule that fired on a recorded answer (declined) names that
+            missing = [spec for spec in read if values.get(spec.name) is None] or read
+            facts = [f"{spec.label}: {answer_words(rs, spec.name, values)}" for spec in missing]
+            out.append(f"{rule.title} ({rule.id})" + (": " + "; ".join(facts) if facts else ""))
+        return out
 
     def rule_summary(self, rule_id: str) -> dict[str, Any]:
         rule = self.ruleset.rule(rule_id)
@@ -81,3 +94,10 @@ class Advisor:
 
         decision = self.assess(intake)
         return decision, render(self.view(decision, intake, tool_version), fmt)
+
+    def handout_text(self, intake: Intake, fmt: str) -> tuple[dict[str, Any], str]:
+        """Assess and render the client handout: (decision, handout text)."""
+        from .report import render_handout
+
+        decision = self.assess(intake)
+        return decision, render_handout(self.handout(decision, intake), fmt)

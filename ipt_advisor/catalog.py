@@ -14,7 +14,7 @@ from typing import Any
 
 from . import deps
 from .model import (
-    AddCondition, All, ChooseFormat, Cond, Consider, Derive, Effect, ExcludeFormat,
+    AddCondition, All, ChooseFormat, Cond, Consider, Derive, Effect, ExcludeFormat, FactSpec,
     Leaf, NEGATION, Not, ProposeFocus, RaiseFlag, Rule, RuleSet, SetStatus, describe_effect, leaves,
 )
 
@@ -28,15 +28,43 @@ _OP_WORDS = {
 
 # ------------------------------------------------------------------ words
 
-def value_words(value: Any) -> str:
-    """A fact value as a trainer reads it: yes/no, "not assessed", enum codes without underscores."""
+#: What an answer that is not there is called, everywhere (reports, trace, explain, why-not,
+#: catalog): rightly skipped by the screener's own logic, refused by the person, or missing.
+NOT_ASKED, DECLINED, NOT_RECORDED = "not asked", "declined", "not recorded"
+
+
+def value_words(value: Any, spec: FactSpec | None = None) -> str:
+    """A fact value in words: yes/no, the fact's own label for the value (facts.yaml
+    ``labels``), else the value with underscores as spaces; None is "not recorded"."""
     if value is None:
-        return "not assessed"
+        return NOT_RECORDED
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, (list, tuple)):
-        return ", ".join(value_words(v) for v in value)
+        return ", ".join(value_words(v, spec) for v in value)
+    if spec is not None and value in spec.value_labels:
+        return spec.value_labels[value]
     return str(value).replace("_", " ")
+
+
+def answer_words(ruleset: RuleSet, fact: str, values: dict[str, Any]) -> str:
+    """An intake answer as recorded: its value in words, or why there is none - not asked
+    (its ``asked_when`` is known to be false), declined (its ``declined_when`` holds) or
+    not recorded."""
+    spec = ruleset.facts.get(fact)
+    value = values.get(fact)
+    if spec is None or value is not None:
+        return value_words(value, spec)
+    return missing_words(spec, values)
+
+
+def missing_words(spec: FactSpec, values: dict[str, Any]) -> str:
+    """Why an intake fact has no value: not asked, declined or not recorded."""
+    if any(values.get(other) is not None and values.get(other) != want for other, want in spec.asked_when):
+        return NOT_ASKED
+    if spec.declined_when and all(values.get(other) == want for other, want in spec.declined_when):
+        return DECLINED
+    return NOT_RECORDED
 
 
 def fact_label(ruleset: RuleSet, fact: str) -> str:
@@ -50,8 +78,29 @@ def leaf_words(leaf: Leaf, ruleset: RuleSet) -> str:
     if leaf.op == "known":
         return f"{label} is recorded"
     if leaf.op == "unknown":
-        return f"{label} is not recorded (not assessed)"
-    return f"{label} {_OP_WORDS.get(leaf.op, leaf.op)} {value_words(leaf.value)}"
+        return f"{label} is {NOT_RECORDED}"
+    return f"{label} {_OP_WORDS.get(leaf.op, leaf.op)} {value_words(leaf.value, ruleset.facts.get(leaf.fact))}"
+
+
+def brief_condition(cond: Cond, ruleset: RuleSet) -> str:
+    """A short reading of a simple condition, e.g. ``PHQ-9 total 15-19`` or ``PHQ-9 total 16
+    or more``: the bounds of one whole-number fact, as the rule that derived a band states
+    them (reports name a band's cut-off from the rule, never from code)."""
+    items = [cond] if isinstance(cond, Leaf) else list(cond.items) if isinstance(cond, All) else []
+    if items and all(isinstance(i, Leaf) and i.op in ("at_least", "at_most", "above", "below") for i in items) \
+            and len({i.fact for i in items}) == 1:
+        bounds = {i.op: i.value for i in items}  # type: ignore[union-attr]
+        label = fact_label(ruleset, items[0].fact)  # type: ignore[union-attr]
+        low = bounds.get("at_least", bounds["above"] + 1 if "above" in bounds else None)
+        high = bounds.get("at_most", bounds["below"] - 1 if "below" in bounds else None)
+        if low is not None and high is not None:
+            return f"{label} {low}-{high}"
+        if low is not None:
+            return f"{label} {low} or more"
+        if "below" in bounds:
+            return f"{label} below {bounds['below']}"
+        return f"{label} {high} or less"
+    return "; ".join(leaf_words(leaf, ruleset) for leaf in leaves(cond))
 
 
 def condition_tree(cond: Cond, ruleset: RuleSet) -> dict[str, Any]:
@@ -91,14 +140,15 @@ def condition_lines(cond: Cond, ruleset: RuleSet) -> list[str]:
     return out
 
 
-def effect_words(effect: Effect, ruleset: RuleSet) -> str:
-    """What a rule concludes, in words."""
+def effect_words(effect: Effect, ruleset: RuleSet, text: str | None = None) -> str:
+    """What a rule concludes, in words; ``text`` is the variant chosen for one case, if any."""
     policy = ruleset.policies
     area_labels = policy.area_labels if policy else {}
     if isinstance(effect, Derive):
-        return f"sets {fact_label(ruleset, effect.fact)} ({effect.fact}) to {value_words(effect.value)}"
+        spec = ruleset.facts.get(effect.fact)
+        return f"sets {fact_label(ruleset, effect.fact)} ({effect.fact}) to {value_words(effect.value, spec)}"
     if isinstance(effect, RaiseFlag):
-        return f"raises flag {effect.code} ({effect.level}): {effect.action}"
+        return f"raises flag {effect.code} ({effect.level}): {effect.action if text is None else text}"
     if isinstance(effect, ChooseFormat):
         return f"chooses the format {effect.format}: {effect.reason}"
     if isinstance(effect, ExcludeFormat):
@@ -111,13 +161,17 @@ def effect_words(effect: Effect, ruleset: RuleSet) -> str:
     if isinstance(effect, ProposeFocus):
         area = area_labels.get(effect.area, effect.area)
         return f"proposes the focus {area} ({value_words(effect.basis)}): {effect.reason}"
+    scope = f" (only when the format is {' or '.join(effect.if_format)})" if getattr(effect, "if_format", ()) else ""
     if isinstance(effect, AddCondition):
-        scope = f" (only when the format is {' or '.join(effect.if_format)})" if effect.if_format else ""
-        return f"adds the condition{scope}: {effect.text}"
+        body = effect.text if text is None else text
+        if effect.topic:
+            head = policy.condition_topics.get(effect.topic, effect.topic) if policy else effect.topic
+            body = f"{head}: {body}" if body else head
+        return f"adds the condition{scope}: {body}"
     if isinstance(effect, SetStatus):
         return f"marks the decision {effect.status}"
     assert isinstance(effect, Consider)
-    return f"adds a point for clinical review: {' '.join(effect.text.split())}"
+    return f"adds a point for clinical review{scope}: {' '.join((effect.text if text is None else text).split())}"
 
 
 # ------------------------------------------------------------------ entries
@@ -187,6 +241,9 @@ def rule_detail(ruleset: RuleSet, rule: Rule) -> dict[str, Any]:
         "condition_text": condition_lines(rule.when, ruleset),
         "effects": [effect_words(e, ruleset) for e in rule.then],
         "effects_code": [describe_effect(e) for e in rule.then],
+        # texts used instead for some cases: the first variant whose condition holds
+        "effects_variants": [[{"when": condition_lines(v.when, ruleset), "text": " ".join(v.text.split())}
+                              for v in getattr(e, "variants", ())] for e in rule.then],
         "test_cases": [{"name": t.name, "intake": t.intake, "expect": t.expect, "line": t.line}
                        for t in rule.tests],
         "fed_by": [_ref(ruleset, rid) for rid in fed_by],
@@ -299,7 +356,14 @@ def show_text(detail: dict[str, Any]) -> str:
     out += ["", "WHEN — the rule fires if"]
     out += ["  " + line for line in d["condition_text"]]
     out += ["", "THEN"]
-    out += [wrapped(e, "  - ") for e in d["effects"]]
+    for effect, variants in zip(d["effects"], d["effects_variants"]):
+        out.append(wrapped(effect, "  - "))
+        for v in variants:
+            if len(v["when"]) == 1:
+                out.append(wrapped("instead, when " + v["when"][0], "      "))
+            else:
+                out += ["      instead, when"] + ["        " + line for line in v["when"]]
+            out.append(wrapped(v["text"], "        says: "))
     out += ["", f"TEST CASES ({len(d['test_cases'])}, each merged onto the rule set's test baseline)"]
     for number, case in enumerate(d["test_cases"], 1):
         out.append(f"  {number}. {case['name']}")

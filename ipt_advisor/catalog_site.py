@@ -36,6 +36,7 @@ from . import catalog, mcdc
 from .ruletests import embedded_cases
 from .advisor import Advisor
 from .errors import IntakeError, OutputError, Problem
+from .facts import input_values
 from .intake import Intake, from_mapping, load_intake
 from .model import RuleSet
 from .output import write_atomic_bytes
@@ -330,7 +331,9 @@ def build_pages(advisor: Advisor, cases: list[Case], svg: str | None, dot_source
     pages["graph.dot"] = dot_source
     for c in cases:
         view = advisor.view(c.decision, c.intake, tool_version)
-        inputs = [{"name": s.name, "key": s.key, "label": s.label, "value": c.intake.get(s.key)}
+        values = input_values(c.intake, rs)
+        inputs = [{"name": s.name, "key": s.key, "label": s.label, "value": values.get(s.name),
+                   "answer": catalog.answer_words(rs, s.name, values)}
                   for s in rs.facts.values() if not s.derived]
         why = [why_not(advisor, c.intake, c.decision, fmt) for fmt in policy.format_precedence
                if fmt != c.decision["recommendation"]["format"]]

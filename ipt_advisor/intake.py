@@ -33,6 +33,8 @@ _SEVERITY = ("none", "mild", "moderate", "severe")
 _ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _SURROGATE = re.compile("[\ud800-\udfff]")
+# ids that only ever come from an unfilled template (earlier versions printed this one)
+_PLACEHOLDER_IDS = frozenset({"C-YYYY-NNNN"})
 
 
 # --------------------------------------------------------------------------- schema table
@@ -106,6 +108,8 @@ _SCHEMA = Block({
             # None = not answered; method/intent/plan are asked only after a "yes" to Q2
             name: _bool(None) for name in ("wish_dead", "active_thoughts", "method", "intent", "plan", "behavior_3m")
         }, when_absent="none"),
+        # offered the screener and declined it: the screen stays unknown (never "no")
+        "cssrs_declined": _bool(False),
         "psychosis": _bool(False),
         "mania_history": _bool(False),
         "substance": _enum("none", "misuse", "dependence", default="none"),
@@ -254,6 +258,8 @@ def _check_id(spec: Field, v: object) -> tuple[object, str | None]:
         return None, f"must be text, got {_show(v)} (put it in quotes)"
     if not isinstance(v, str) or not _ID.fullmatch(v):
         return None, f"must be 1 to 64 letters, digits, '-', '_' or '.', got {_show(v, text_expected=True)}"
+    if v in _PLACEHOLDER_IDS:
+        return None, f"{v!r} is the template's placeholder: give the case's own pseudonymous id"
     return v, None
 
 
@@ -489,29 +495,31 @@ def coerce_strings(flat: dict[str, str], source: str, row: int) -> tuple[dict[st
 
 TEMPLATE = """\
 # IPT intake record, version 1. Fill in, then run:  ipt-advisor assess this-file.yaml
-# Replace every placeholder. Leave a risk question EMPTY if it was not asked:
-# empty means "not known", never "no", and the tool then withholds a recommendation.
+# Fill in every REQUIRED field (the check refuses the blank template). Leave a risk
+# question EMPTY if it was not asked: empty means "not known", never "no", and the tool
+# then withholds a recommendation.
 
 intake_version: 1            # always 1
-id: C-YYYY-NNNN              # pseudonymous case id: letters, digits, - _ . (max 64). Never a name
-assessed_on: 2026-01-01      # date of the assessment, YYYY-MM-DD (not in the future)
-age: 40                      # age in whole years, 5 to 120
+id:                          # REQUIRED pseudonymous case id: letters, digits, - _ . (max 64). Never a name
+assessed_on:                 # REQUIRED date of the assessment, YYYY-MM-DD (not in the future)
+age:                         # REQUIRED age in whole years, 5 to 120
 perinatal: none              # none | pregnant | postpartum (up to 12 months after the birth)
 
 measures:
-  phq9: 0                    # PHQ-9 total score, 0 to 27
+  phq9:                      # REQUIRED PHQ-9 total score, 0 to 27
   phq9_item9:                # PHQ-9 question 9 (thoughts of death or self-harm), 0 to 3; empty if not asked
   gad7:                      # GAD-7 total, 0 to 21; empty if not done
   spin:                      # Social Phobia Inventory total, 0 to 68; empty if not done
 
 risk:
-  cssrs:                     # C-SSRS screener, past month: true (yes) / false (no) / empty (not asked)
+  cssrs:                     # C-SSRS screener, past month: true (yes) / false (no) / empty (not recorded)
     wish_dead:               # Q1 wished to be dead or not wake up
     active_thoughts:         # Q2 actual thoughts of killing themselves
     method:                  # Q3 thought about how (ask only if Q2 is yes)
     intent:                  # Q4 some intention of acting on the thoughts (only if Q2 is yes)
     plan:                    # Q5 worked out details of a plan, with intent (only if Q2 is yes)
     behavior_3m:             # Q6 anything done or prepared to end their life in the past 3 months
+  cssrs_declined: false      # true if the person was offered the C-SSRS and declined it
   psychosis: false           # current psychotic symptoms
   mania_history: false       # any manic or hypomanic episode, ever
   substance: none            # current alcohol or drug use: none | misuse | dependence

@@ -14,8 +14,8 @@ from typing import Any
 from . import deps
 from .errors import Problem
 from .model import (
-    AddCondition, ChooseFormat, Derive, ExcludeFormat, FactSpec, Leaf, ProposeFocus, RaiseFlag,
-    Rule, RuleSet, SetStatus, leaves, ORDER_OPS, PRESENCE_OPS, SET_OPS,
+    AddCondition, ChooseFormat, Consider, Derive, ExcludeFormat, FactSpec, Leaf, ProposeFocus, RaiseFlag,
+    Rule, RuleSet, SetStatus, Variant, leaves, ORDER_OPS, PRESENCE_OPS, SET_OPS,
 )
 from .model import nnf
 from .ruleload import suggest, type_name
@@ -70,12 +70,21 @@ def _check_facts(ruleset: RuleSet, out: _Out, source: str) -> None:
         elif spec.source is not None and RULE_FIELDS and spec.source not in RULE_FIELDS:
             out.add(None, spec.line, f"facts.{spec.name}.source",
                     f"{spec.source!r} is free text, an id, a date or the clinician's decision: no rule may read it", source)
-        for other, value in spec.asked_when:
-            if other not in ruleset.facts:
-                out.add(None, spec.line, f"facts.{spec.name}.asked_when",
-                        f"unknown fact {other!r}{suggest(other, ruleset.facts)}", source)
+        for key, pairs in (("asked_when", spec.asked_when), ("declined_when", spec.declined_when)):
+            for other, value in pairs:
+                if other not in ruleset.facts:
+                    out.add(None, spec.line, f"facts.{spec.name}.{key}",
+                            f"unknown fact {other!r}{suggest(other, ruleset.facts)}", source)
+                else:
+                    _check_value(ruleset.facts[other], value, lambda m, k=key: out.add(None, spec.line, f"facts.{spec.name}.{k}", m, source))
+        where = lambda m, n=spec.name: out.add(None, spec.line, f"facts.{n}.labels", m, source)  # noqa: E731
+        for value in spec.value_labels:
+            if spec.type == "boolean":
+                where("a boolean reads yes / no: it takes no value labels")
             else:
-                _check_value(ruleset.facts[other], value, lambda m: out.add(None, spec.line, f"facts.{spec.name}.asked_when", m, source))
+                _check_value(spec, value, where)
+        _check_variants(ruleset, spec.label_variants, out,
+                        lambda m, n=spec.name: out.add(None, spec.line, f"facts.{n}.label", m, source))
 
 
 def _check_policies(ruleset: RuleSet, out: _Out, source: str) -> None:
@@ -88,6 +97,54 @@ def _check_policies(ruleset: RuleSet, out: _Out, source: str) -> None:
     for field_name, fact in p.severity.items():
         if fact not in ruleset.facts:
             out.add(None, None, f"policies.severity.{field_name}", f"unknown fact {fact!r}{suggest(fact, ruleset.facts)}", source)
+    add = lambda path, m: out.add(None, None, path, m, source)  # noqa: E731
+    seen: set[str] = set()
+    for code in p.flag_urgency:
+        if code not in ruleset.flags:
+            add("policies.flags.urgency", f"unknown flag code {code!r}{suggest(code, ruleset.flags)}")
+        elif code in seen:
+            add("policies.flags.urgency", f"{code} is listed twice")
+        seen.add(code)
+    for i, b in enumerate(p.banners):
+        path = f"policies.banners.{i}"
+        if b.level not in p.flag_levels:
+            add(path + ".level", f"must be one of {', '.join(p.flag_levels)}")
+        if b.flag and b.flag not in ruleset.flags:
+            add(path + ".flag", f"unknown flag code {b.flag!r}{suggest(b.flag, ruleset.flags)}")
+        if b.flag_level and b.flag_level not in p.flag_levels:
+            add(path + ".flag_level", f"must be one of {', '.join(p.flag_levels)}")
+        if b.status and b.status not in STATUSES:
+            add(path + ".status", f"must be one of {', '.join(STATUSES)}")
+        _check_variants(ruleset, b.variants, out, lambda m, q=path: add(q + ".variants", m))
+    for fact in p.risk_answers:
+        spec = ruleset.facts.get(fact)
+        if spec is None:
+            add("policies.report.risk_answers", f"unknown fact {fact!r}{suggest(fact, ruleset.facts)}")
+        elif spec.derived:
+            add("policies.report.risk_answers", f"{fact} is derived: the block shows answers as recorded in the intake")
+    for fmt in p.scoped_words:
+        if fmt not in p.format_precedence:
+            add("policies.format.scoped_words", f"unknown format {fmt!r}{suggest(fmt, p.format_precedence)}")
+    if ruleset.handout:
+        from .handout import handout_problems
+
+        for path, message, cond in handout_problems(ruleset):
+            if cond is None:
+                out.add(None, None, path, message, f"{ruleset.root}/{ruleset.handout.get('file', '')}")
+            else:
+                _check_variants(ruleset, (Variant(cond, ""),), out,
+                                lambda m, q=path: out.add(None, None, q, m, f"{ruleset.root}/{ruleset.handout.get('file', '')}"))
+
+
+def _check_variants(ruleset: RuleSet, variants: tuple[Variant, ...], out: _Out, report: Any) -> None:
+    """A variant's condition is checked like a rule's: its facts exist, its values fit, and it
+    can be true.  It is evaluated after every rule fired, so it may read derived facts, and
+    ``known``/``unknown`` of a derived fact is still refused (see _check_leaf)."""
+    for variant in variants:
+        for leaf in leaves(variant.when):
+            _check_leaf_with(ruleset, leaf, report)
+        if never_true(variant.when, ruleset.facts, _derived_values(ruleset)):
+            report("this variant's condition can never be true")
 
 
 def _check_value(spec: FactSpec, value: Any, report: Any) -> None:
@@ -105,8 +162,11 @@ def _check_value(spec: FactSpec, value: Any, report: Any) -> None:
 
 
 def _check_leaf(ruleset: RuleSet, rule: Rule, leaf: Leaf, out: _Out) -> None:
+    _check_leaf_with(ruleset, leaf, lambda m: out.add(rule, leaf.line, "when", m))
+
+
+def _check_leaf_with(ruleset: RuleSet, leaf: Leaf, report: Any) -> None:
     spec = ruleset.facts.get(leaf.fact)
-    report = lambda m: out.add(rule, leaf.line, "when", m)  # noqa: E731 - tiny local adapter
     if spec is None:
         report(f"unknown fact {leaf.fact!r}{suggest(leaf.fact, ruleset.facts)}")
         return
@@ -182,12 +242,36 @@ def _check_effect(ruleset: RuleSet, rule: Rule, effect: Any, out: _Out) -> None:
             add(f"unknown focus area {effect.area!r}{suggest(effect.area, p.focus_areas)}")
         if effect.basis not in p.focus_basis:
             add(f"focus basis must be one of {', '.join(p.focus_basis)}")
-    elif isinstance(effect, AddCondition):
+    elif isinstance(effect, (AddCondition, Consider)):
         for fmt in effect.if_format:
             if fmt not in p.format_precedence:
                 add(f"if_format: unknown format {fmt!r}")
+        if isinstance(effect, AddCondition) and effect.topic and effect.topic not in p.condition_topics:
+            add(f"unknown condition topic {effect.topic!r}{suggest(effect.topic, p.condition_topics)}; "
+                "declare it under policies.conditions.topics")
+        if not effect.if_format:
+            for text in (effect.text, *(v.text for v in effect.variants)):
+                for fmt, word in _scoped_words(p, text):
+                    add(f"the text names {word!r}, which ties it to the format {fmt}; scope it with "
+                        f"if_format so it never prints in another format's report")
     elif isinstance(effect, SetStatus) and effect.status not in STATUSES:
         add(f"status must be one of {', '.join(STATUSES)}")
+    variants = getattr(effect, "variants", ())
+    if variants:
+        _check_variants(ruleset, variants, out, add)
+
+
+def _scoped_words(p: Any, text: str) -> list[tuple[str, str]]:
+    """(format, word) for each scoped word (policies.format.scoped_words) the text contains."""
+    import re
+
+    found = []
+    for fmt, words in p.scoped_words.items():
+        for word in words:
+            if re.search(r"(?<![\w-])" + re.escape(word) + r"(?![\w-])", text, flags=re.IGNORECASE):
+                found.append((fmt, word))
+                break
+    return found
 
 
 def _check_expect(ruleset: RuleSet, rule: Rule, expect: dict[str, Any], line: int | None, out: _Out) -> None:

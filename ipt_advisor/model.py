@@ -93,6 +93,16 @@ def nnf(cond: Cond) -> Cond:
 # mutation report or a lint message can point at it.
 
 @dataclass(frozen=True)
+class Variant:
+    """A text that replaces an effect's (or a label's) default text for one case: the
+    first variant whose ``when`` is true on the intake and the facts derived by the
+    whole run is used (docs/rules.md, "Texts that depend on the case")."""
+
+    when: Cond
+    text: str
+
+
+@dataclass(frozen=True)
 class Derive:
     fact: str
     value: Any
@@ -104,6 +114,7 @@ class RaiseFlag:
     code: str
     level: str
     action: str
+    variants: tuple[Variant, ...] = ()
     line: int | None = field(default=None, compare=False)
 
 
@@ -131,8 +142,10 @@ class ProposeFocus:
 
 @dataclass(frozen=True)
 class AddCondition:
-    text: str
+    text: str                         # the condition, or (with a topic) its detail; may be "" then
     if_format: tuple[str, ...] = ()  # empty: whatever the format
+    variants: tuple[Variant, ...] = ()
+    topic: str = ""                   # conditions of one topic print as one (policies.conditions.topics)
     line: int | None = field(default=None, compare=False)
 
 
@@ -145,14 +158,17 @@ class SetStatus:
 @dataclass(frozen=True)
 class Consider:
     text: str
+    if_format: tuple[str, ...] = ()  # empty: whatever the format
+    variants: tuple[Variant, ...] = ()
     line: int | None = field(default=None, compare=False)
 
 
 Effect = Union[Derive, RaiseFlag, ChooseFormat, ExcludeFormat, ProposeFocus, AddCondition, SetStatus, Consider]
 
 
-def describe_effect(effect: Effect) -> str:
-    """Short machine-readable description used in the trace's ``effect``."""
+def describe_effect(effect: Effect, text: str | None = None) -> str:
+    """Short machine-readable description used in the trace's ``effect``; ``text`` is the
+    variant chosen for this case, when the effect has one (see ``Variant``)."""
     if isinstance(effect, Derive):
         return f"{effect.fact}={_text(effect.value)}"
     if isinstance(effect, RaiseFlag):
@@ -163,12 +179,14 @@ def describe_effect(effect: Effect) -> str:
         return f"exclude {effect.format}"
     if isinstance(effect, ProposeFocus):
         return f"focus {effect.area} ({effect.basis})"
+    scope = f" [if {'/'.join(effect.if_format)}]" if getattr(effect, "if_format", ()) else ""
     if isinstance(effect, AddCondition):
-        scope = f" [if {'/'.join(effect.if_format)}]" if effect.if_format else ""
-        return f"condition: {effect.text}{scope}"
+        body = effect.text if text is None else text
+        topic = f"[{effect.topic}] " if effect.topic else ""
+        return f"condition: {topic}{body}{scope}".rstrip()
     if isinstance(effect, SetStatus):
         return f"status {effect.status}"
-    return f"consider: {effect.text}"
+    return f"consider: {effect.text if text is None else text}{scope}"
 
 
 def _text(value: Any) -> str:
@@ -219,6 +237,10 @@ class FactSpec:
     asked_when: tuple[tuple[str, Any], ...] = ()  # unknown only counts as "not assessed" when these hold
     description: str = ""
     line: int | None = field(default=None, compare=False)
+    # how reports name each value (enum and integer facts); a value without one prints as itself
+    value_labels: dict[Any, str] = field(default_factory=dict, compare=False, hash=False)
+    label_variants: tuple[Variant, ...] = ()      # the label for one case (e.g. by age)
+    declined_when: tuple[tuple[str, Any], ...] = ()  # an unknown value then reads "declined"
 
     @property
     def derived(self) -> bool:
@@ -243,6 +265,28 @@ class Policies:
     flag_levels: tuple[str, ...] = ("critical", "warning", "info")
     severity: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
     status_default: str = "complete"
+    # urgency: flag codes most urgent first, ordering flags within a level (and, with
+    # condition_order "flag_urgency", the conditions); codes not listed keep trace order
+    flag_urgency: tuple[str, ...] = ()
+    condition_order: str = "trace"   # trace | flag_urgency
+    condition_topics: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+    banners: tuple["Banner", ...] = ()
+    risk_answers: tuple[str, ...] = ()   # facts listed in a report's "risk answers as recorded"
+    # format -> words that tie a text to that format: lint wants such a text scoped (if_format)
+    scoped_words: dict[str, tuple[str, ...]] = field(default_factory=dict, compare=False, hash=False)
+
+
+@dataclass(frozen=True)
+class Banner:
+    """A line shown above everything else when its trigger holds: a flag raised (at
+    ``flag_level`` when given) or the decision's status."""
+
+    level: str
+    text: str
+    flag: str = ""
+    flag_level: str = ""
+    status: str = ""
+    variants: tuple[Variant, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -266,6 +310,7 @@ class RuleSet:
     test_baseline: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
     max_firings: int = 1000
     max_seconds: float = 5.0
+    handout: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)  # the client handout's texts
 
     @property
     def active_rules(self) -> tuple[Rule, ...]:

@@ -1,9 +1,12 @@
 """Render one decision as a report a clinician can read, trust and print.
 
 Formats: ``text`` (terminal, wrapped at 88 columns), ``md`` (renders on GitHub), ``html``
-(one self-contained printable page) and ``json`` (the decision itself, contract
-``decision-v1``). The three human formats come from Jinja2 templates that carry the same
-content; this module only adds small, format-specific filters.
+(one self-contained file; printed on A4, page 1 is the decision and the appendix follows)
+and ``json`` (the decision itself, contract ``decision-v1``). The three human formats come
+from Jinja2 templates that carry the same content, worked out once by ``view``; this module
+only adds small, format-specific filters. ``render_handout`` does the same for the client
+handout (``handout``). Nothing clinical is written here: banners, labels and cut-offs come
+from the rule set.
 
 Safety rules kept here:
 
@@ -27,6 +30,8 @@ from typing import Any
 FORMATS = ("text", "md", "html", "json")
 
 _TEMPLATES = {"text": "report.txt.j2", "md": "report.md.j2", "html": "report.html.j2"}
+_HANDOUTS = {"text": "handout.txt.j2", "md": "handout.md.j2", "html": "handout.html.j2"}
+HANDOUT_FORMATS = tuple(_HANDOUTS)
 
 #: Shown at the end of every report (and near the top of the HTML page).
 NOTICE = (
@@ -35,24 +40,12 @@ NOTICE = (
     "rules do not cover, and record your own decision."
 )
 
-#: Shown when ``status`` is ``incomplete`` (the only cause: a required risk screen is missing).
-INCOMPLETE = "INCOMPLETE — risk screen missing; no IPT allocation until completed"
-
 #: Flag levels in reading order, with what each asks of the clinician.
 LEVELS = (
     ("critical", "Critical", "act today"),
     ("warning", "Warning", "act before therapy starts"),
     ("info", "Info", "for information"),
 )
-
-_KROENKE_WORDS = {
-    "minimal": "minimal",
-    "mild": "mild",
-    "moderate": "moderate",
-    "moderately_severe": "moderately severe",
-    "severe": "severe",
-}
-_NICE_WORDS = {"less_severe": "less severe (NICE NG222, < 16)", "more_severe": "more severe (NICE NG222, ≥ 16)"}
 
 # Control characters other than tab and newline (this includes ESC, so no ANSI sequences),
 # and the bidirectional overrides that can make printed text read differently from its bytes.
@@ -94,7 +87,14 @@ def render(view: dict, fmt: str) -> str:
     if fmt not in _TEMPLATES:
         raise ValueError(f"unknown report format {fmt!r}; expected one of {', '.join(FORMATS)}")
     template = _environment().get_template(_TEMPLATES[fmt])
-    return template.render(**view, notice=NOTICE, incomplete_text=INCOMPLETE, levels=LEVELS)
+    return template.render(**view, notice=NOTICE, levels=LEVELS)
+
+
+def render_handout(view: dict, fmt: str) -> str:
+    """The client handout (``Advisor.handout``) in one of :data:`HANDOUT_FORMATS`."""
+    if fmt not in _HANDOUTS:
+        raise ValueError(f"unknown handout format {fmt!r}; expected one of {', '.join(HANDOUT_FORMATS)}")
+    return _environment().get_template(_HANDOUTS[fmt]).render(**view)
 
 
 def make_environment(**filters: Any) -> Any:
@@ -118,10 +118,9 @@ def make_environment(**filters: Any) -> Any:
     )
     env.filters.update(
         value=format_value,
-        kroenke=kroenke_band,
-        nice=nice_band,
         by_level=flags_by_level,
         wrap=wrap,
+        box=box,
         md=md_escape,
         md_quote=md_quote,
         code=md_code,
@@ -160,9 +159,9 @@ def _environment() -> Any:
 
 
 def format_value(value: Any) -> str:
-    """A ``because`` value in words: None means the item was not assessed."""
+    """A plain value in words (None: not recorded)."""
     if value is None:
-        return "not assessed"
+        return "not recorded"
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, (list, tuple)):
@@ -170,20 +169,6 @@ def format_value(value: Any) -> str:
     if isinstance(value, dict):
         return json.dumps(value, ensure_ascii=False)
     return str(value)
-
-
-def kroenke_band(band: str | None) -> str:
-    """PHQ-9 band of Kroenke et al. (2001), labelled with its source."""
-    if band is None:
-        return "not derived"
-    return f"{_KROENKE_WORDS.get(band, str(band).replace('_', ' '))} (Kroenke et al. 2001)"
-
-
-def nice_band(band: str | None) -> str:
-    """PHQ-9 band of NICE NG222, labelled with its source and cut-off."""
-    if band is None:
-        return "not derived"
-    return _NICE_WORDS.get(band, f"{str(band).replace('_', ' ')} (NICE NG222)")
 
 
 def flags_by_level(flags: list[dict]) -> list[tuple[str, str, str, list[dict]]]:
@@ -220,6 +205,15 @@ def wrap(text: Any, indent: str = "", first: str | None = None, width: int = 88)
         )
         out.append(filled or lead.rstrip())
     return "\n".join(out)
+
+
+def box(text: Any, edge: str, second: str = "", width: int = 88) -> str:
+    """A line of text framed above and below by ``edge`` characters, so it is the first
+    thing the eye finds on a page (banners, the recommendation); ``second`` is a line of its own."""
+    rule = edge * width
+    body = wrap(text, "    ", "  ", width)
+    extra = ("\n" + wrap(second, "    ", "  ", width)) if second else ""
+    return f"{rule}\n{body}{extra}\n{rule}"
 
 
 # --- Markdown ---

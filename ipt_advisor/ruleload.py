@@ -17,9 +17,9 @@ from typing import Any, Callable
 from . import yamlio
 from .errors import Problem, ProblemCollector, RuleSetError
 from .model import (
-    AddCondition, All, AnyOf, ChooseFormat, Cond, Consider, Derive, Effect, ExcludeFormat,
+    AddCondition, All, AnyOf, Banner, ChooseFormat, Cond, Consider, Derive, Effect, ExcludeFormat,
     FactSpec, FlagCode, Leaf, Not, Policies, ProposeFocus, RaiseFlag, Rule, RuleSet, RuleTest,
-    SetStatus, NEGATION,
+    SetStatus, Variant, NEGATION,
 )
 
 MANIFEST = "ruleset.yaml"
@@ -124,7 +124,7 @@ def type_name(value: Any) -> str:
 
 def _manifest(f: _File) -> dict[str, Any]:
     m = f.mapping(f.value, (), ("ruleset", "version", "rule_files", "policies", "sources", "flags"),
-                  ("description", "limits", "test_baseline"))
+                  ("description", "limits", "test_baseline", "handout"))
     if m is None:
         return {}
     out: dict[str, Any] = {
@@ -135,6 +135,7 @@ def _manifest(f: _File) -> dict[str, Any]:
     if not SEMVER.match(out["version"]):
         f.add(("version",), "must be a version like 1.0.0")
     out["rule_files"] = f.text_list(m.get("rule_files", []), ("rule_files",))
+    out["handout"] = f.text(m["handout"], ("handout",)) if "handout" in m else ""
     sources = m.get("sources", {})
     if isinstance(sources, dict):
         out["sources"] = {str(k): f.text(v, ("sources", k)) for k, v in sources.items()}
@@ -168,13 +169,17 @@ def _positive(f: _File, value: Any, path: tuple[Any, ...]) -> Any:
 
 
 def _policies(f: _File, value: Any) -> Policies | None:
-    p = f.mapping(value, ("policies",), ("format", "focus", "flags", "severity"), ("status",))
+    p = f.mapping(value, ("policies",), ("format", "focus", "flags", "severity"),
+                  ("status", "conditions", "banners", "report"))
     if p is None:
         return None
-    fmt = f.mapping(p.get("format"), ("policies", "format"), ("precedence", "fallback", "fallback_reason", "labels"), ()) or {}
+    fmt = f.mapping(p.get("format"), ("policies", "format"), ("precedence", "fallback", "fallback_reason", "labels"),
+                    ("scoped_words",)) or {}
     focus = f.mapping(p.get("focus"), ("policies", "focus"), ("areas", "basis", "max_areas", "labels"), ()) or {}
-    flags = f.mapping(p.get("flags"), ("policies", "flags"), ("levels",), ()) or {}
+    flags = f.mapping(p.get("flags"), ("policies", "flags"), ("levels",), ("urgency",)) or {}
     status = f.mapping(p.get("status", {"default": "complete"}), ("policies", "status"), ("default",), ()) or {}
+    conditions = f.mapping(p.get("conditions", {}), ("policies", "conditions"), (), ("order", "topics")) or {}
+    report = f.mapping(p.get("report", {}), ("policies", "report"), (), ("risk_answers",)) or {}
     severity = p.get("severity")
     if not isinstance(severity, dict):
         f.add(("policies", "severity"), "must map decision severity fields to fact names")
@@ -189,6 +194,10 @@ def _policies(f: _File, value: Any) -> Policies | None:
         max_areas = 2
     labels = fmt.get("labels") if isinstance(fmt.get("labels"), dict) else {}
     area_labels = focus.get("labels") if isinstance(focus.get("labels"), dict) else {}
+    order = conditions.get("order", "trace")
+    if order not in CONDITION_ORDERS:
+        f.add(("policies", "conditions", "order"), f"must be one of {', '.join(CONDITION_ORDERS)}{suggest(order, CONDITION_ORDERS)}")
+        order = "trace"
     return Policies(
         format_precedence=precedence, format_fallback=fallback,
         format_fallback_reason=f.text(fmt.get("fallback_reason"), ("policies", "format", "fallback_reason")),
@@ -200,7 +209,78 @@ def _policies(f: _File, value: Any) -> Policies | None:
         flag_levels=f.text_list(flags.get("levels", []), ("policies", "flags", "levels")),
         severity={str(k): str(v) for k, v in severity.items()},
         status_default=str(status.get("default", "complete")),
+        flag_urgency=f.text_list(flags.get("urgency", []), ("policies", "flags", "urgency")),
+        condition_order=str(order),
+        condition_topics=_text_map(f, conditions.get("topics", {}), ("policies", "conditions", "topics")),
+        banners=_banners(f, p.get("banners", []), ("policies", "banners")),
+        risk_answers=f.text_list(report.get("risk_answers", []), ("policies", "report", "risk_answers")),
+        scoped_words={k: f.text_list(v, ("policies", "format", "scoped_words", k))
+                      for k, v in _mapping_or_empty(f, fmt.get("scoped_words", {}),
+                                                    ("policies", "format", "scoped_words")).items()},
     )
+
+
+CONDITION_ORDERS = ("trace", "flag_urgency")
+
+
+def _mapping_or_empty(f: _File, value: Any, path: tuple[Any, ...]) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        f.add(path, f"must be a mapping, got {type_name(value)}")
+        return {}
+    return {str(k): v for k, v in value.items()}
+
+
+def _text_map(f: _File, value: Any, path: tuple[Any, ...]) -> dict[str, str]:
+    return {k: f.text(v, path + (k,)) for k, v in _mapping_or_empty(f, value, path).items()}
+
+
+def _banners(f: _File, value: Any, path: tuple[Any, ...]) -> tuple[Banner, ...]:
+    if not isinstance(value, list):
+        f.add(path, f"must be a list of banners, got {type_name(value)}")
+        return ()
+    out = []
+    for i, item in enumerate(value):
+        p = path + (i,)
+        m = f.mapping(item, p, ("level", "text"), ("flag", "flag_level", "status", "variants"))
+        if m is None:
+            continue
+        if ("flag" in m) == ("status" in m):
+            f.add(p, "give exactly one trigger: flag: CODE (optionally with flag_level) or status: STATUS")
+            continue
+        if "flag_level" in m and "flag" not in m:
+            f.add(p + ("flag_level",), "only with flag:")
+        out.append(Banner(level=str(m.get("level", "")), text=f.text(m.get("text"), p + ("text",)),
+                          flag=str(m.get("flag", "")), flag_level=str(m.get("flag_level", "")),
+                          status=str(m.get("status", "")),
+                          variants=_variants(f, m["variants"], p + ("variants",)) if "variants" in m else ()))
+    return tuple(out)
+
+
+def _variants(f: _File, value: Any, path: tuple[Any, ...]) -> tuple[Variant, ...]:
+    """``[{when: condition, text: ...}, ...]``: texts for the cases where ``when`` holds."""
+    if not isinstance(value, list) or not value:
+        f.add(path, "variants: must be a non-empty list of {when: condition, text: ...}")
+        return ()
+    out = []
+    for i, item in enumerate(value):
+        m = f.mapping(item, path + (i,), ("when", "text"), ())
+        if m is None:
+            continue
+        out.append(Variant(parse_condition(f, m.get("when"), path + (i, "when")), f.text(m.get("text"), path + (i, "text"))))
+    return tuple(out)
+
+
+def _textual(f: _File, body: Any, path: tuple[Any, ...], key: str = "text",
+             optional: tuple[str, ...] = ()) -> tuple[str, tuple[Variant, ...], dict[str, Any]]:
+    """A text given plainly, or as ``{<key>: default, variants: [...], <optional>...}``:
+    (default text, variants, the whole mapping for the caller's other keys)."""
+    if isinstance(body, str):
+        return f.text(body, path), (), {}
+    m = f.mapping(body, path, (key,), ("variants",) + optional)
+    if m is None:
+        return "", (), {}
+    variants = _variants(f, m["variants"], path + ("variants",)) if "variants" in m else ()
+    return f.text(m.get(key), path + (key,)), variants, m
 
 
 # --------------------------------------------------------------------- facts
@@ -217,7 +297,8 @@ def _facts(f: _File) -> dict[str, FactSpec]:
         if not isinstance(name, str) or not FACT_NAME.match(name) or name in RESERVED_FACTS:
             f.add(path, "fact names are lower_snake_case and not k, id or sid")
             continue
-        d = f.mapping(decl, path, ("type", "label"), ("source", "derived", "values", "range", "asked_when", "description"))
+        d = f.mapping(decl, path, ("type", "label"), ("source", "derived", "values", "range", "asked_when", "description",
+                                                     "labels", "declined_when"))
         if d is None:
             continue
         ftype = d.get("type")
@@ -241,20 +322,31 @@ def _facts(f: _File) -> dict[str, FactSpec]:
                 f.add(path + ("range",), "must be [low, high] whole numbers")
             else:
                 rng = (r[0], r[1])
-        asked: tuple[tuple[str, Any], ...] = ()
-        if "asked_when" in d:
-            if isinstance(d["asked_when"], dict):
-                asked = tuple((str(k), v) for k, v in d["asked_when"].items())
-            else:
-                f.add(path + ("asked_when",), "must be a mapping of fact: value")
+        label, label_variants, _ = _textual(f, d.get("label"), path + ("label",))
+        value_labels = d.get("labels", {})
+        if not isinstance(value_labels, dict):
+            f.add(path + ("labels",), "must be a mapping of value: label")
+            value_labels = {}
         facts[name] = FactSpec(
-            name=name, type=str(ftype), label=f.text(d.get("label"), path + ("label",)),
+            name=name, type=str(ftype), label=label,
             source=d.get("source") if isinstance(d.get("source"), str) else None,
-            values=values, range=rng, asked_when=asked,
+            values=values, range=rng, asked_when=_fact_pairs(f, d, "asked_when", path),
             description=d.get("description", "") if isinstance(d.get("description", ""), str) else "",
             line=f.line(path),
+            value_labels={k: f.text(v, path + ("labels", k)) for k, v in value_labels.items()},
+            label_variants=label_variants, declined_when=_fact_pairs(f, d, "declined_when", path),
         )
     return facts
+
+
+def _fact_pairs(f: _File, d: dict[str, Any], key: str, path: tuple[Any, ...]) -> tuple[tuple[str, Any], ...]:
+    """``{fact: value, ...}`` (asked_when, declined_when) as pairs."""
+    if key not in d:
+        return ()
+    if not isinstance(d[key], dict):
+        f.add(path + (key,), "must be a mapping of fact: value")
+        return ()
+    return tuple((str(k), v) for k, v in d[key].items())
 
 
 # ---------------------------------------------------------------- conditions
@@ -314,8 +406,11 @@ def _derive(f: _File, body: Any, path: tuple[Any, ...]) -> Effect | None:
 
 
 def _flag(f: _File, body: Any, path: tuple[Any, ...]) -> Effect | None:
-    m = _effect_fields(f, body, path, ("code", "level", "action"))
-    return RaiseFlag(str(m.get("code", "")), str(m.get("level", "")), f.text(m.get("action"), path + ("action",))) if m else None
+    m = _effect_fields(f, body, path, ("code", "level", "action"), ("variants",))
+    if not m:
+        return None
+    variants = _variants(f, m["variants"], path + ("variants",)) if "variants" in m else ()
+    return RaiseFlag(str(m.get("code", "")), str(m.get("level", "")), f.text(m.get("action"), path + ("action",)), variants=variants)
 
 
 def _format(f: _File, body: Any, path: tuple[Any, ...]) -> Effect | None:
@@ -336,18 +431,28 @@ def _focus(f: _File, body: Any, path: tuple[Any, ...]) -> Effect | None:
     return ProposeFocus(str(m.get("area", "")), str(m.get("basis", "")), f.text(m.get("reason"), path + ("reason",))) if m else None
 
 
-def _condition(f: _File, body: Any, path: tuple[Any, ...]) -> Effect | None:
-    if isinstance(body, str):
-        return AddCondition(f.text(body, path))
-    m = _effect_fields(f, body, path, ("text",), ("if_format",))
-    if not m:
-        return None
+def _scope(f: _File, m: dict[str, Any], path: tuple[Any, ...]) -> tuple[str, ...]:
     scope = m.get("if_format", [])
     scope = [scope] if isinstance(scope, str) else scope
     if not isinstance(scope, list):
         f.add(path + ("if_format",), f"must be a format or a list of formats, got {type_name(scope)}")
         scope = []
-    return AddCondition(f.text(m.get("text"), path + ("text",)), tuple(str(s) for s in scope))
+    return tuple(str(s) for s in scope)
+
+
+def _condition(f: _File, body: Any, path: tuple[Any, ...]) -> Effect | None:
+    if isinstance(body, dict) and "topic" in body and "text" not in body:
+        # a topic alone: the topic's own text (policies.conditions.topics), no detail
+        m = _effect_fields(f, body, path, ("topic",), ("if_format",))
+        return AddCondition("", _scope(f, m, path), topic=f.text(m.get("topic"), path + ("topic",))) if m else None
+    text, variants, m = _textual(f, body, path, optional=("if_format", "topic"))
+    topic = f.text(m["topic"], path + ("topic",)) if "topic" in m else ""
+    return AddCondition(text, _scope(f, m, path), variants=variants, topic=topic)
+
+
+def _consider(f: _File, body: Any, path: tuple[Any, ...]) -> Effect | None:
+    text, variants, m = _textual(f, body, path, optional=("if_format",))
+    return Consider(text, if_format=_scope(f, m, path), variants=variants)
 
 
 EFFECTS: dict[str, Callable[[_File, Any, tuple[Any, ...]], Effect | None]] = {
@@ -357,7 +462,7 @@ EFFECTS: dict[str, Callable[[_File, Any, tuple[Any, ...]], Effect | None]] = {
     "focus": _focus,
     "condition": _condition,
     "status": lambda f, body, path: SetStatus(str(body)),
-    "consider": lambda f, body, path: Consider(f.text(body, path)),
+    "consider": _consider,
 }
 
 
@@ -478,6 +583,19 @@ def read_ruleset(directory: str | Path | None = None) -> tuple[RuleSet | None, l
             manifest_file.add(("rule_files", i), f"file {name!r} not found")
             continue
         rules.extend(_rules(_File(root / name, f"{shown}/{name}", out, digest, name)))
+    handout: dict[str, Any] = {}
+    if manifest.get("handout"):
+        name = manifest["handout"]
+        if Path(name).is_absolute() or ".." in Path(name).parts or not (root / name).is_file():
+            manifest_file.add(("handout",), f"file {name!r} not found inside the rule-set directory")
+        else:
+            from .handout import parse_handout
+
+            hf = _File(root / name, f"{shown}/{name}", out, digest, name)
+            handout = {} if hf.broken else parse_handout(hf, hf.value)
+            if handout:
+                handout["file"] = name
+    _unlisted(root, shown, {MANIFEST, FACTS, *manifest.get("rule_files", ()), manifest.get("handout", "")}, out)
     if not manifest or manifest.get("policies") is None:
         return None, out.problems
     ruleset = RuleSet(
@@ -485,9 +603,22 @@ def read_ruleset(directory: str | Path | None = None) -> tuple[RuleSet | None, l
         sha256=digest.hexdigest(), root=shown, facts=facts, rules=tuple(rules),
         policies=manifest["policies"], flags=manifest["flags"], sources=manifest["sources"],
         test_baseline=manifest["test_baseline"], max_firings=int(manifest["max_firings"]),
-        max_seconds=float(manifest["max_seconds"]),
+        max_seconds=float(manifest["max_seconds"]), handout=handout,
     )
     return ruleset, out.problems
+
+
+def _unlisted(root: Path, shown: str, listed: set[str], out: ProblemCollector) -> None:
+    """A YAML file in the rule folder that the manifest does not name is never loaded: a
+    rule author who adds a file and forgets the manifest must hear about it."""
+    listed = {str(Path(n)) for n in listed if n}
+    for path in sorted(root.rglob("*.y*ml")):
+        rel = path.relative_to(root)
+        if path.suffix not in (".yaml", ".yml") or any(part.startswith(".") for part in rel.parts):
+            continue
+        if str(rel) not in listed:
+            out.add("", f"not listed in {MANIFEST} (rule_files or handout): this file is not loaded",
+                    source=f"{shown}/{rel.as_posix()}")
 
 
 def _shown(root: Path, given: str | Path | None) -> str:

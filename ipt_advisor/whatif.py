@@ -21,13 +21,13 @@ from typing import Any
 
 from . import yamlio
 from .advisor import Advisor
-from .catalog import effect_words, fact_label, leaf_words, value_words
-from .decide import format_outcome
+from .catalog import NOT_ASKED, answer_words, effect_words, fact_label, leaf_words, missing_words, value_words
+from .decide import derived_values, format_outcome
 from .errors import IntakeError, IptError, Problem
 from .evaluate import blocking_leaves, supporting_facts
 from .facts import input_values
 from .intake import FIELD_PATHS, Intake, from_mapping, load_intake
-from .model import Derive, RuleSet, nnf
+from .model import RuleSet, nnf
 
 #: Every dotted path ``--set`` accepts: the intake's fields and the blocks holding them
 #: (``risk.cssrs`` can be set to null to take the whole screen away).
@@ -101,16 +101,6 @@ def apply_changes(data: bytes, source: str, changes: list[tuple[str, Any]]) -> t
     return before, after
 
 
-def derived_values(decision: dict[str, Any], ruleset: RuleSet) -> dict[str, list[Any]]:
-    """Derived fact -> values set by the rules that fired (rebuilt from the trace)."""
-    out: dict[str, list[Any]] = {}
-    for step in decision["trace"]:
-        for effect in ruleset.rule(step["rule"]).then:
-            if isinstance(effect, Derive) and effect.value not in out.setdefault(effect.fact, []):
-                out[effect.fact].append(effect.value)
-    return out
-
-
 def summary(decision: dict[str, Any]) -> dict[str, Any]:
     """The parts of a decision a what-if compares."""
     rec = decision["recommendation"]
@@ -142,14 +132,24 @@ def explain_change(advisor: Advisor, before: Intake, after: Intake, changes: lis
             old, new = v_before.get(spec.name), v_after.get(spec.name)
         if old != new:
             facts.append({"fact": spec.name, "key": spec.key, "label": spec.label, "derived": spec.derived,
-                          "before": old, "after": new})
+                          "before": old, "after": new,
+                          "before_words": _fact_words(rs, spec, v_before, x_before),
+                          "after_words": _fact_words(rs, spec, v_after, x_after)})
+    by_source = {spec.source: spec for spec in rs.facts.values() if spec.source}
+
+    def change(path: str) -> dict[str, Any]:
+        old, new = before.get(path), after.get(path)
+        spec = by_source.get(path)
+        return {"path": path, "before": old, "after": new,
+                "before_words": answer_words(rs, spec.name, v_before) if spec else _value(old),
+                "after_words": answer_words(rs, spec.name, v_after) if spec else _value(new)}
 
     def rules(ids: list[str]) -> list[dict[str, str]]:
         return [{"rule": rid, "title": rs.rule(rid).title} for rid in ids]
 
     return {
         "intake_id": before.case_id,
-        "changes": [{"path": p, "before": before.get(p), "after": after.get(p)} for p, _ in changes],
+        "changes": [change(p) for p, _ in changes],
         "before": s_before,
         "after": s_after,
         "differs": [key for key in s_before if s_before[key] != s_after[key]],
@@ -159,17 +159,24 @@ def explain_change(advisor: Advisor, before: Intake, after: Intake, changes: lis
     }
 
 
-def _value(value: Any) -> str:
+def _value(value: Any, spec: Any = None) -> str:
     if isinstance(value, list):
-        return ", ".join(value_words(v) for v in value) if value else "not derived"
+        return ", ".join(value_words(v, spec) for v in value) if value else "not derived"
     if isinstance(value, dict):
         return "recorded"
-    return value_words(value)
+    return value_words(value, spec)
+
+
+def _fact_words(rs: RuleSet, spec: Any, values: dict[str, Any], derived: dict[str, list[Any]]) -> str:
+    """A fact's value in one decision, in the words every explanation uses."""
+    if spec.derived:
+        return _value(derived.get(spec.name, []), spec)
+    return answer_words(rs, spec.name, values)
 
 
 def explain_text(result: dict[str, Any]) -> str:
     """The what-if as a terminal report: a side-by-side table, then the differences."""
-    changes = "; ".join(f"{c['path']} = {_value(c['after'])} (was {_value(c['before'])})" for c in result["changes"])
+    changes = "; ".join(f"{c['path']} = {c['after_words']} (was {c['before_words']})" for c in result["changes"])
     out = _wrap([f"WHAT IF — case {result['intake_id']}: {changes}"]) + [""]
     rows = [("status", "status"), ("format", "format"), ("because", "decided by"), ("focus", "focus"),
             ("flags", "flags"), ("conditions", "conditions")]
@@ -193,7 +200,7 @@ def explain_text(result: dict[str, Any]) -> str:
         out.append(f"Changed (*): {', '.join(names[key] for key in result['differs'])}.")
     out += ["", "FACTS THAT CHANGED"]
     for f in result["changed_facts"]:
-        out += _wrap([f"  - {f['label']} ({f['key']}): {_value(f['before'])} -> {_value(f['after'])}"])
+        out += _wrap([f"  - {f['label']} ({f['key']}): {f['before_words']} -> {f['after_words']}"])
     if not result["changed_facts"]:
         out.append("  (none the rules read)")
     for key, title in (("fired_only_before", "RULES THAT FIRED ONLY BEFORE"),
@@ -276,7 +283,9 @@ def _fact_value(rs: RuleSet, name: str, values: dict[str, Any], derived: dict[st
     value: Any = derived.get(name) if spec is None or spec.derived else values.get(name)
     if isinstance(value, list) and len(value) == 1:
         value = value[0]
-    return {"fact": name, "key": spec.key if spec else name, "label": fact_label(rs, name), "value": value}
+    words = _fact_words(rs, spec, values, derived) if spec is not None else _value(value)
+    return {"fact": name, "key": spec.key if spec else name, "label": fact_label(rs, name), "value": value,
+            "words": words}
 
 
 def _actual_words(rs: RuleSet, name: str, values: dict[str, Any], derived: dict[str, list[Any]]) -> str:
@@ -284,16 +293,17 @@ def _actual_words(rs: RuleSet, name: str, values: dict[str, Any], derived: dict[
     spec = rs.facts.get(name)
     if spec is None or spec.derived:
         got = derived.get(name)
-        return "not derived (no rule set it)" if not got else "derived as " + ", ".join(value_words(v) for v in got)
+        return "not derived (no rule set it)" if not got else "derived as " + ", ".join(value_words(v, spec) for v in got)
     value = values.get(name)
     if value is not None:
-        return f"recorded as {value_words(value)}"
+        return f"recorded as {value_words(value, spec)}"
+    words = missing_words(spec, values)
     skipped = [(other, want) for other, want in spec.asked_when
                if values.get(other) is not None and values.get(other) != want]
-    if skipped:  # rightly not asked (C-SSRS Q3-5 after a "no" to Q2): not a gap in the intake
+    if words == NOT_ASKED and skipped:  # rightly not asked (C-SSRS Q3-5 after a "no" to Q2): not a gap
         other, want = skipped[0]
-        return f"not asked (asked only when {fact_label(rs, other)} is {value_words(want)})"
-    return "not assessed"
+        return f"{NOT_ASKED} (asked only when {fact_label(rs, other)} is {value_words(want, rs.facts.get(other))})"
+    return words
 
 
 def why_not_text(result: dict[str, Any]) -> str:
@@ -337,7 +347,7 @@ def _why_not_lines(r: dict[str, Any], md: bool) -> list[str]:
         for k in r["kept_by"]:
             out.append(f"{bullet}{code(k['rule'])}  {esc(k['title'])}")
             out.append(f"{sub}{esc(k['effect'])}")
-            facts = "; ".join(f"{f['label']} = {_value(f['value'])}" for f in k["facts"])
+            facts = "; ".join(f"{f['label']} = {f['words']}" for f in k["facts"])
             out.append(f"{sub}because: {esc(facts) if facts else 'its condition held'}")
     else:
         out.append(f"No rule that fired asked for something more restrictive than {esc(r['target'])}.")

@@ -21,11 +21,17 @@ The semantics implemented here (the rule language as documented in ``compile.py`
   re-examined until nothing new fires (a fixpoint: firing order cannot change the result);
 * trace order is derivation depth (0 = reads only intake facts), then declaration order;
 * aggregation (manifest ``policies``): the most restrictive format asked for wins, where
-  ``exclude X`` asks for the next more restrictive format than X; conditions are kept in
-  trace order, unique, filtered by ``if_format``; focus proposals keep each area's best
-  basis, sorted by basis then area priority, at most ``max_areas``; flags are unique by
-  code at the most severe level raised, sorted by level; ``status`` is the default
-  unless a fired rule sets ``incomplete``.
+  ``exclude X`` asks for the next more restrictive format than X; conditions are filtered
+  by ``if_format``, put in trace order or (``conditions.order: flag_urgency``) in the
+  order of the most urgent flag their rule raises, unique, and the conditions of one
+  ``topic`` become one: the topic's text, then the details; considerations are filtered by
+  ``if_format``; focus proposals keep each area's best basis, sorted by basis then area
+  priority, at most ``max_areas``, the rest listed as dropped; flags are unique by code at
+  the most severe level raised, sorted by level, then by the urgency list; ``status`` is
+  the default unless a fired rule sets ``incomplete``; banners are the manifest's, in its
+  order, whose flag (at its level) or status is there;
+* a text with ``variants`` takes the first variant whose condition is true after the run
+  (one value per derived fact, as for a rule), else its own text.
 """
 from __future__ import annotations
 
@@ -166,7 +172,11 @@ def _prepared(ruleset: RuleSet) -> _Prepared:
 
 
 def _holds(prep: _Prepared, rule: Rule, values: dict[str, Any], derived: dict[str, list[Any]]) -> bool:
-    names = prep.reads[rule.id]
+    return _true_for_one_binding(prep.nnf[rule.id], prep.reads[rule.id], values, derived)
+
+
+def _true_for_one_binding(nnf: Any, names: list[str], values: dict[str, Any], derived: dict[str, list[Any]]) -> bool:
+    """Is the NNF condition True for some choice of one value per derived fact in ``names``?"""
     for combo in itertools.product(*[derived.get(n) or [MISSING] for n in names]):
         bound = dict(zip(names, combo))
 
@@ -176,7 +186,7 @@ def _holds(prep: _Prepared, rule: Rule, values: dict[str, Any], derived: dict[st
             value = values.get(fact)
             return MISSING if value is None else value
 
-        if kleene(prep.nnf[rule.id], lookup) is True:
+        if kleene(nnf, lookup) is True:
             return True
     return False
 
@@ -231,6 +241,15 @@ def not_assessed(ruleset: RuleSet, values: dict[str, Any]) -> list[str]:
     return out
 
 
+def _variant_holds(cond: Any, values: dict[str, Any], derived: dict[str, list[Any]]) -> bool:
+    names = list(dict.fromkeys(f for f in _leaf_facts(cond) if f in derived))
+    return _true_for_one_binding(to_nnf(cond), names, values, derived)
+
+
+def _text(default: str, variants: Any, values: dict[str, Any], derived: dict[str, list[Any]]) -> str:
+    return next((v.text for v in variants if _variant_holds(v.when, values, derived)), default)
+
+
 def decide(ruleset: RuleSet, intake: Intake) -> dict[str, Any]:
     """The decision, in the shape of :func:`project` (the parts the differential compares)."""
     policy = ruleset.policies
@@ -238,6 +257,16 @@ def decide(ruleset: RuleSet, intake: Intake) -> dict[str, Any]:
     values = input_values(ruleset, intake)
     fired, derived = fire(ruleset, values)
     effects = [(rule, effect) for rule in fired for effect in rule.then]
+
+    def text(effect: Any, default: str) -> str:
+        return _text(default, effect.variants, values, derived)
+
+    levels = policy.flag_levels
+    urgency = list(policy.flag_urgency)
+
+    def flag_key(level: str, code: str) -> tuple[int, int]:
+        return (levels.index(level) if level in levels else len(levels),
+                urgency.index(code) if code in urgency else len(urgency))
 
     incomplete = any(isinstance(e, SetStatus) and e.status == "incomplete" for _, e in effects)
 
@@ -248,10 +277,30 @@ def decide(ruleset: RuleSet, intake: Intake) -> dict[str, Any]:
     else:
         final = policy.format_fallback
         reasons = [{"rule": None, "text": policy.format_fallback_reason}]
+    pending = []
+    for position, (rule, e) in enumerate(effects):
+        if isinstance(e, AddCondition) and (not e.if_format or final in e.if_format):
+            raised = [flag_key(x.level, x.code) for x in rule.then if isinstance(x, RaiseFlag)]
+            rank = min(raised) if raised else (len(levels) + 1, 0)
+            pending.append((rank if policy.condition_order == "flag_urgency" else (0, 0), position, e))
+    pending.sort(key=lambda item: (item[0], item[1]))
     conditions: list[str] = []
-    for _, e in effects:
-        if isinstance(e, AddCondition) and (not e.if_format or final in e.if_format) and e.text not in conditions:
-            conditions.append(e.text)
+    topic_at: dict[str, int] = {}
+    details: dict[str, list[str]] = {}
+    for _, _, e in pending:
+        body = text(e, e.text)
+        if e.topic:
+            if e.topic not in topic_at:
+                topic_at[e.topic] = len(conditions)
+                details[e.topic] = []
+                conditions.append("")
+            if body and body not in details[e.topic]:
+                details[e.topic].append(body)
+        elif body not in conditions:
+            conditions.append(body)
+    for topic, at in topic_at.items():
+        head = policy.condition_topics.get(topic, topic)
+        conditions[at] = head + (": " + "; ".join(details[topic]) if details[topic] else "")
 
     best: dict[str, tuple[int, Rule, ProposeFocus]] = {}
     for rule, e in effects:
@@ -259,15 +308,25 @@ def decide(ruleset: RuleSet, intake: Intake) -> dict[str, Any]:
             rank = policy.focus_basis.index(e.basis)
             if e.area not in best or rank < best[e.area][0]:
                 best[e.area] = (rank, rule, e)
-    areas = sorted(best, key=lambda a: (best[a][0], policy.focus_areas.index(a)))[: policy.focus_max]
+    ranked = sorted(best, key=lambda a: (best[a][0], policy.focus_areas.index(a)))
+    areas, dropped = ranked[: policy.focus_max], ranked[policy.focus_max:]
 
     # unique by code, at the most severe level raised (the first in trace order among equals)
     by_code: dict[str, dict[str, Any]] = {}
     for rule, e in effects:
         if isinstance(e, RaiseFlag) and (e.code not in by_code or policy.flag_levels.index(e.level)
                                          < policy.flag_levels.index(by_code[e.code]["level"])):
-            by_code[e.code] = {"code": e.code, "level": e.level, "action": e.action, "rule": rule.id}
-    flags = sorted(by_code.values(), key=lambda f: policy.flag_levels.index(f["level"]))
+            by_code[e.code] = {"code": e.code, "level": e.level, "action": text(e, e.action), "rule": rule.id}
+    flags = sorted(by_code.values(), key=lambda f: flag_key(f["level"], f["code"]))
+    status = "incomplete" if incomplete else policy.status_default
+    banners = []
+    for b in policy.banners:
+        if b.flag:
+            shown = any(f["code"] == b.flag and (not b.flag_level or f["level"] == b.flag_level) for f in flags)
+        else:
+            shown = b.status == status
+        if shown:
+            banners.append({"level": b.level, "text": _text(b.text, b.variants, values, derived)})
 
     severity = {}
     for name, fact in policy.severity.items():
@@ -278,7 +337,8 @@ def decide(ruleset: RuleSet, intake: Intake) -> dict[str, Any]:
 
     return {
         "intake_id": intake.case_id,
-        "status": "incomplete" if incomplete else policy.status_default,
+        "status": status,
+        "banners": banners,
         "recommendation": {
             "format": final,
             "summary": policy.format_labels.get(final, final),
@@ -289,10 +349,12 @@ def decide(ruleset: RuleSet, intake: Intake) -> dict[str, Any]:
             "primary": areas[0] if areas else None,
             "secondary": areas[1] if len(areas) > 1 else None,
             "reasons": [{"area": a, "rule": best[a][1].id, "text": best[a][2].reason} for a in areas],
+            "dropped": [{"area": a, "rule": best[a][1].id, "text": best[a][2].reason} for a in dropped],
         },
         "flags": flags,
         "severity": severity,
-        "considerations": [{"rule": rule.id, "text": e.text} for rule, e in effects if isinstance(e, Consider)],
+        "considerations": [{"rule": rule.id, "text": text(e, e.text)} for rule, e in effects
+                           if isinstance(e, Consider) and (not e.if_format or final in e.if_format)],
         "trace": [(rule.id, rule.version) for rule in fired],
         "not_assessed": not_assessed(ruleset, values),
     }
@@ -303,6 +365,7 @@ def project(decision: dict[str, Any]) -> dict[str, Any]:
     return {
         "intake_id": decision["intake_id"],
         "status": decision["status"],
+        "banners": decision["banners"],
         "recommendation": decision["recommendation"],
         "focus": decision["focus"],
         "flags": decision["flags"],

@@ -183,6 +183,7 @@ def _risk(p: _Picker) -> Any:
         return None
     block: dict[str, Any] = {}
     _put(block, "cssrs", _cssrs(p))
+    _put(block, "cssrs_declined", p.choice((ABSENT, False, ABSENT, False, ABSENT, True)))
     for name in ("psychosis", "mania_history", "hostility", "harm_to_others", "acute_crisis"):
         _put(block, name, p.choice((ABSENT, False, ABSENT, False, True)))
     _put(block, "substance", _enum_or_absent(p, ("none", "misuse", "dependence")))
@@ -308,7 +309,10 @@ def random_intake(rng: random.Random) -> dict[str, Any]:
 def cssrs_incomplete(record: dict[str, Any]) -> bool:
     """The C-SSRS screen is missing or partial, read straight from the validated record
     (intake-v1: block absent, Q1/Q2/Q6 unanswered, or Q2 yes with any of Q3-Q5 unanswered).
-    Independent of the rule set, on purpose: the status invariant is checked against it."""
+    Independent of the rule set, on purpose: the status invariant is checked against it.
+    A screen the person declined is incomplete whatever it holds."""
+    if (record.get("risk") or {}).get("cssrs_declined"):
+        return True
     cssrs = (record.get("risk") or {}).get("cssrs")
     if cssrs is None:
         return True

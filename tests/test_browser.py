@@ -7,7 +7,6 @@ set), where they fail: CI must prove they ran (``.ci/run`` installs chromium).
 """
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 from collections import deque
@@ -17,37 +16,15 @@ from urllib.parse import unquote, urldefrag, urljoin, urlparse
 import pytest
 from click.testing import CliRunner
 
+from chromium import launch
 from cli import cli
 from conftest import ROOT
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
-
-
-def _missing() -> str | None:
-    if not os.path.exists(CHROMIUM):
-        return "chromium not found: install with apt-get install -y chromium (Debian package)"
-    if importlib.util.find_spec("playwright") is None:
-        return "playwright not installed: install with pip install -e '.[test]' (or pip install playwright)"
-    return None
-
-
 @pytest.fixture(scope="module")
 def browser():
-    reason = _missing()
-    if reason:
-        if os.environ.get("CI"):
-            pytest.fail(f"browser tests must run in CI: {reason}")
-        pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield chromium
-        chromium.close()
+    yield from launch()
 
 
 @pytest.fixture

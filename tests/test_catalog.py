@@ -113,7 +113,7 @@ def test_leaf_words_for_every_operator(ruleset) -> None:
         Leaf("phq9", "below", 16): "PHQ-9 total is below 16",
         Leaf("cssrs_intent", "is", True): "C-SSRS Q4: intent to act is yes",
         Leaf("cssrs_intent", "is_not", False): "C-SSRS Q4: intent to act is not no",
-        Leaf("cssrs_intent", "unknown"): "C-SSRS Q4: intent to act is not recorded (not assessed)",
+        Leaf("cssrs_intent", "unknown"): "C-SSRS Q4: intent to act is not recorded",
         Leaf("cssrs_intent", "known"): "C-SSRS Q4: intent to act is recorded",
         Leaf("preferred_format", "in", ("individual", "either")): "Preferred format is one of individual, either",
         Leaf("preferred_format", "not_in", ("group",)): "Preferred format is none of group",
@@ -173,10 +173,12 @@ def test_show_reads_the_whole_rule_in_words(runner, ruleset) -> None:
     out = result.stdout
     assert out.startswith(f"RISK-CSSRS-MISSING — {rule.title}\n")
     lines = out.splitlines()
-    any_line = lines.index("  any of:")
-    all_line = next(i for i, line in enumerate(lines) if line.strip() == "- all of:")
-    assert all_line > any_line and lines[all_line].index("-") > lines[any_line].index("a")
-    assert "C-SSRS Q4: intent to act is not recorded (not assessed)" in out
+    top = lines.index("  all of:")
+    any_line = next(i for i, line in enumerate(lines) if line.strip() == "- any of:")
+    all_line = next(i for i, line in enumerate(lines) if i > any_line and line.strip() == "- all of:")
+    assert top < any_line < all_line and lines[all_line].index("-") > lines[any_line].index("-")
+    assert "The person declined the C-SSRS screener is no" in out
+    assert "C-SSRS Q4: intent to act is not recorded" in out
     assert "marks the decision incomplete" in out
     for citation in ruleset.citations(rule):
         assert citation.split(",")[0] in out
@@ -258,7 +260,7 @@ def test_doc_pages_link_facts_rules_and_decisions(site: Path) -> None:
     assert 'href="../rules/RISK-SI-IMMINENT.html"' in flag and "critical" in flag.lower()
     assert 'href="../cases/defer-safety.html"' in flag
     rule = (site / "rules" / "RISK-CSSRS-MISSING.html").read_text()
-    assert 'href="../facts/cssrs_intent.html">C-SSRS Q4: intent to act is not recorded (not assessed)</a>' in rule
+    assert 'href="../facts/cssrs_intent.html">C-SSRS Q4: intent to act is not recorded</a>' in rule
     case = (site / "cases" / "defer-safety.html").read_text()
     assert "<strong>Defer IPT allocation" in case
     assert 'href="../rules/RISK-SI-IMMINENT.html"' in case
@@ -364,3 +366,14 @@ def test_doc_rule_pages_show_condition_coverage_beside_the_tests(site: Path) -> 
     assert 'no case' in row and "passive wish only" in row  # shown keeping it silent, never making it fire
     grief = (site / "rules" / "FOCUS-PROLONGED-GRIEF.html").read_text()
     assert "cannot decide on its own" in grief
+
+
+
+def test_case_pages_use_the_reports_answer_words(site: Path) -> None:
+    """A question the screener rightly skipped is "not asked" on the case page too, as in the
+    report, the trace, explain and --why-not; a value reads as its label, never a raw enum."""
+    page = (site / "cases" / "group.html").read_text(encoding="utf-8")
+    assert "not asked" in page and "not assessed</span>" not in page
+    assert "C-SSRS Q4: intent to act</a></td><td><code>risk.cssrs.intent</code></td>" in page
+    assert ">less severe</strong>" in page and "less_severe</strong>" not in page
+    assert "Risk answers as recorded" in page and "PHQ-9 total below 16" in page

@@ -69,15 +69,51 @@ def test_intake_check_all_examples_ok(runner) -> None:
     assert result.stdout.count(": ok") == len(EXAMPLES)
 
 
-def test_intake_template_is_valid_and_incomplete(runner, tmp_path: Path) -> None:
+def test_blank_template_is_refused_and_filled_template_warns(runner, tmp_path: Path) -> None:
     result = runner.invoke(cli, ["intake", "template"])
     assert result.exit_code == 0
     path = tmp_path / "t.yaml"
     path.write_text(result.stdout)
     checked = runner.invoke(cli, ["intake", "check", str(path)])
+    # the template's required fields are blank: it cannot pass as a real intake
+    assert checked.exit_code == 1
+    assert {line.split(": ")[1] for line in checked.stderr.splitlines()[:-1]} == {"id", "assessed_on", "age", "measures.phq9"}
+    filled = (result.stdout.replace("id:     ", "id: T-1 ", 1).replace("assessed_on:     ", "assessed_on: 2026-10-01 ", 1)
+              .replace("age:     ", "age: 40 ", 1).replace("phq9:     ", "phq9: 12 ", 1))
+    path.write_text(filled)
+    checked = runner.invoke(cli, ["intake", "check", str(path)])
     assert checked.exit_code == 0, checked.output
+    assert checked.stdout == f"{path}: ok\n"
+    assert "warning: the decision will be incomplete: Risk screen missing or incomplete" in checked.stderr
     assessed = runner.invoke(cli, ["assess", str(path), "--format", "json"])
     assert json.loads(assessed.stdout)["status"] == "incomplete"
+
+
+@pytest.mark.parametrize("cssrs, missing", [
+    (None, "C-SSRS Q1: wish to be dead: not recorded"),
+    ({"wish_dead": True, "active_thoughts": True, "method": False, "behavior_3m": False},
+     "C-SSRS Q4: intent to act: not recorded; C-SSRS Q5: plan with intent: not recorded"),
+    ("declined", "The person declined the C-SSRS screener: yes"),
+])
+def test_intake_check_warns_for_absent_partial_and_declined_screens(runner, tmp_path: Path, cssrs, missing) -> None:
+    record = {"intake_version": 1, "id": "W-1", "assessed_on": "2026-10-01", "age": 40, "measures": {"phq9": 12},
+              "findings": {"role_transition": {"present": True, "onset_linked": True}}}
+    if cssrs == "declined":
+        record["risk"] = {"cssrs_declined": True}
+    elif cssrs is not None:
+        record["risk"] = {"cssrs": cssrs}
+    path = tmp_path / "w.json"
+    path.write_text(json.dumps(record))
+    checked = runner.invoke(cli, ["intake", "check", str(path)])
+    assert checked.exit_code == 0
+    assert checked.stdout == f"{path}: ok\n"
+    assert f"{path}: warning: the decision will be incomplete: " in checked.stderr
+    assert missing in checked.stderr
+
+
+def test_intake_check_is_silent_for_a_complete_screen(runner) -> None:
+    checked = runner.invoke(cli, ["intake", "check", "examples/group.yaml"])
+    assert checked.exit_code == 0 and checked.stderr == ""
 
 
 def test_stdin_dash(runner) -> None:

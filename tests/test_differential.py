@@ -34,7 +34,7 @@ from ipt_advisor.intake import Intake
 from ipt_advisor.lint import lint_ruleset
 from ipt_advisor.model import (
     AddCondition, All, AnyOf, ChooseFormat, Consider, Derive, ExcludeFormat, FactSpec, Leaf, Not,
-    ProposeFocus, RaiseFlag, Rule, RuleSet, SetStatus,
+    ProposeFocus, RaiseFlag, Rule, RuleSet, SetStatus, Variant,
 )
 from ipt_advisor.ruletests import merge
 from strategies import intakes, random_intake, validated
@@ -125,9 +125,10 @@ def test_reference_passes_the_embedded_rule_tests(advisor: Advisor) -> None:
 
 # --------------------------------------------------------------------------- generated rule sets
 
+_ABC = {"a": "value a", "b": "value b", "c": "value c"}
 DERIVED = {
-    "zd_one": FactSpec("zd_one", "enum", "generated", values=("a", "b", "c")),
-    "zd_two": FactSpec("zd_two", "enum", "generated", values=("a", "b", "c")),
+    "zd_one": FactSpec("zd_one", "enum", "generated", values=("a", "b", "c"), value_labels=_ABC),
+    "zd_two": FactSpec("zd_two", "enum", "generated", values=("a", "b", "c"), value_labels=_ABC),
     "zd_flag": FactSpec("zd_flag", "boolean", "generated"),
 }
 # layer -> (derived facts it may read, derived facts it may derive): layered, so acyclic
@@ -188,7 +189,8 @@ class RuleSetGenerator:
             fact = rng.choice(writable)
             return Derive(fact, self.value(DERIVED[fact]))
         if kind == "flag":
-            return RaiseFlag(rng.choice(sorted(self.base.flags)), rng.choice(p.flag_levels), f"act {rng.random():.3f}")
+            return RaiseFlag(rng.choice(sorted(self.base.flags)), rng.choice(p.flag_levels), f"act {rng.random():.3f}",
+                             self.variants())
         if kind == "format":
             return ChooseFormat(rng.choice(p.format_precedence), f"because {rng.randint(0, 9)}")
         if kind == "exclude":
@@ -197,10 +199,20 @@ class RuleSetGenerator:
             return ProposeFocus(rng.choice(p.focus_areas), rng.choice(p.focus_basis), f"focus {rng.randint(0, 9)}")
         if kind == "condition":
             scope = tuple(rng.sample(p.format_precedence, rng.randint(0, 2)))
-            return AddCondition(f"do {rng.randint(0, 5)}", scope)
+            topic = rng.choice(("",) * 3 + tuple(p.condition_topics))
+            return AddCondition(rng.choice(("", f"do {rng.randint(0, 5)}")) if topic else f"do {rng.randint(0, 5)}",
+                                scope, self.variants(), topic)
         if kind == "status":
             return SetStatus(rng.choice(("incomplete", "complete")))
-        return Consider(f"think {rng.randint(0, 5)}")
+        scope = tuple(rng.sample(p.format_precedence, rng.randint(0, 2)))
+        return Consider(f"think {rng.randint(0, 5)}", scope, self.variants())
+
+    def variants(self) -> tuple[Variant, ...]:
+        """Texts chosen by the case (after the run: derived facts of every layer readable)."""
+        if self.rng.random() < 0.6:
+            return ()
+        return tuple(Variant(self.condition(("zd_one", "zd_two", "zd_flag"), 2), f"variant {i}")
+                     for i in range(self.rng.randint(1, 2)))
 
     def ruleset(self, number: int) -> RuleSet:
         rules = []
@@ -220,7 +232,7 @@ class RuleSetGenerator:
 def _usable(ruleset: RuleSet) -> bool:
     """Lint-clean apart from what a generated set cannot have (embedded tests) or may
     legitimately have (a rule reading a fact no active rule derives never fires)."""
-    ignorable = ("needs at least one test", "can never fire")
+    ignorable = ("needs at least one test", "can never fire", "can never be true")
     return not [p for p in lint_ruleset(ruleset) if not any(s in p.message for s in ignorable)]
 
 

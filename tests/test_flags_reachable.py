@@ -57,7 +57,7 @@ TRIGGERS = {
     "PERINATAL": ({"perinatal": "pregnant"}, "info", "individual"),
     "PROLONGED_GRIEF": ({"findings": {"grief": {"present": True, "months_since_death": 12, "onset_linked": True}}},
                         "warning", "group"),
-    "NO_FOCUS_AREA": ({"findings": {"role_transition": None}}, "info", "group"),
+    "NO_FOCUS_AREA": ({"findings": {"role_transition": None}}, "warning", "defer"),
 }
 
 

@@ -228,7 +228,7 @@ EXPECTED_BASE_RECORD: dict[str, Any] = {
     "risk": {
         "cssrs": {"wish_dead": False, "active_thoughts": False, "method": None, "intent": None,
                   "plan": None, "behavior_3m": False},
-        "psychosis": False, "mania_history": False, "substance": "none", "cognitive_impairment": "none",
+        "cssrs_declined": False, "psychosis": False, "mania_history": False, "substance": "none", "cognitive_impairment": "none",
         "hostility": False, "harm_to_others": False, "acute_crisis": False,
     },
     "findings": {
@@ -322,7 +322,7 @@ def test_field_paths_cover_the_record() -> None:
         return out
 
     assert leaves(full) == set(FIELD_PATHS)
-    assert len(FIELD_PATHS) == len(set(FIELD_PATHS)) == 44
+    assert len(FIELD_PATHS) == len(set(FIELD_PATHS)) == 45
     intake = Intake(full, "x", "0")
     for path in FIELD_PATHS:
         intake.get(path)  # every declared path resolves
@@ -364,11 +364,31 @@ def test_coerce_strings_reports_cells_it_cannot_read() -> None:
     assert "batch.csv:3: findings.gried: unknown key (did you mean 'grief'?)" in [str(p) for p in info.value.problems]
 
 
-def test_template_validates_and_reads_as_incomplete() -> None:
-    intake = load_intake(TEMPLATE, "template.yaml")
-    # an unfilled template must never read as "screened, no risk"
+def test_blank_template_is_refused_until_filled_in() -> None:
+    """The blank template has no placeholder that passes as a real answer: its required
+    fields are empty, so checking it lists each one (it used to pass with the id
+    C-YYYY-NNNN and a PHQ-9 of 0)."""
+    with pytest.raises(IntakeError) as info:
+        load_intake(TEMPLATE, "template.yaml")
+    assert sorted(p.path for p in info.value.problems) == ["age", "assessed_on", "id", "measures.phq9"]
+    assert all(p.message == "required" for p in info.value.problems)
+
+
+def test_template_filled_in_reads_as_incomplete() -> None:
+    filled = (TEMPLATE.replace("id:     ", "id: T-9 ", 1).replace("assessed_on:     ", "assessed_on: 2026-10-01 ", 1)
+              .replace("age:     ", "age: 40 ", 1).replace("phq9:     ", "phq9: 12 ", 1))
+    intake = load_intake(filled, "template.yaml")
+    # the risk questions left empty must never read as "screened, no risk"
     assert set(intake.record["risk"]["cssrs"].values()) == {None}
     assert intake.get("measures.phq9_item9") is None
+    assert intake.get("risk.cssrs_declined") is False
+
+
+def test_the_old_placeholder_id_is_refused() -> None:
+    with pytest.raises(IntakeError) as info:
+        load_intake(BASE.replace("id: T-1", "id: C-YYYY-NNNN"), "t.yaml")
+    assert [str(p) for p in info.value.problems] == [
+        "t.yaml:2: id: 'C-YYYY-NNNN' is the template's placeholder: give the case's own pseudonymous id"]
 
 
 def test_template_mentions_every_field() -> None:

@@ -71,3 +71,61 @@ def test_expect_keys_are_checked(rules_copy: Path) -> None:
     assert any("expect.conditions: must be a list of texts" in m for m in found)
     assert any("expect.considers: no rule 'SEV-NICE-MOOR'" in m for m in found)
     assert any("expect.severity: unknown field 'band'" in m for m in found)
+
+
+
+# ---------------------------------------------------------------- rule format v2 (issue 10)
+
+def test_a_group_word_in_an_unscoped_text_is_a_problem(rules_copy: Path) -> None:
+    """policies.format.scoped_words: a sentence about the group must say it is for groups."""
+    _edit(rules_copy / "format.yaml", "      - consider:\n          if_format: [group]\n          text: >\n"
+          "            Social anxiety is a caution", "      - consider:\n          text: >\n"
+          "            Social anxiety is a caution")
+    found = _messages(rules_copy)
+    assert any("FMT-SOCIAL-ANXIETY-PREPARE.then: the text names 'group', which ties it to the format group; "
+               "scope it with if_format" in m for m in found)
+
+
+def test_unknown_topic_urgency_code_banner_flag_and_variant_fact(rules_copy: Path) -> None:
+    _edit(rules_copy / "format.yaml", "topic: pre_group_session, if_format", "topic: pre_group, if_format")
+    _edit(rules_copy / "ruleset.yaml", "      - SUICIDE_IMMINENT\n      - HOSTILE", "      - SUICIDE_IMMINENT\n      - SUICIDE_IMMINENT\n      - HOSTILE")
+    _edit(rules_copy / "ruleset.yaml", "    - flag: SUICIDE_IMMINENT\n", "    - flag: SUICIDE_IMMINENTT\n")
+    _edit(rules_copy / "severity.yaml", "- when: {age: {below: 18}}", "- when: {agee: {below: 18}}")
+    found = _messages(rules_copy)
+    assert any("FMT-GROUP-DEFAULT.then: unknown condition topic 'pre_group' (did you mean 'pre_group_session'?)" in m
+               for m in found)
+    assert any("policies.flags.urgency: SUICIDE_IMMINENT is listed twice" in m for m in found)
+    assert any("policies.banners.0.flag: unknown flag code 'SUICIDE_IMMINENTT'" in m for m in found)
+    assert any("SEV-NICE-MORE.then: unknown fact 'agee' (did you mean 'age'?)" in m for m in found)
+
+
+def test_a_label_for_a_value_the_fact_does_not_have_is_a_problem(rules_copy: Path) -> None:
+    _edit(rules_copy / "facts.yaml", "moderately_severe: moderately severe, ", "moderatly_severe: moderately severe, ")
+    found = _messages(rules_copy)
+    assert any("facts.kroenke_band.labels: 'moderatly_severe' is not a value of kroenke_band "
+               "(did you mean 'moderately_severe'?)" in m for m in found)
+
+
+def test_a_rule_set_without_value_labels_still_loads_and_reads_plainly(rules_copy: Path) -> None:
+    """Labels are optional (a v1 rule set has none, and `rules diff` compares against it):
+    a value without one prints with spaces for underscores, never as a raw code."""
+    text = (rules_copy / "facts.yaml").read_text()
+    (rules_copy / "facts.yaml").write_text("\n".join(line for line in text.splitlines()
+                                                     if not line.strip().startswith("labels:")) + "\n")
+    ruleset, problems = lint(rules_copy)
+    assert problems == [] and ruleset is not None
+    from ipt_advisor.catalog import value_words
+
+    assert value_words("more_severe", ruleset.facts["nice_band"]) == "more severe"
+
+
+def test_a_variant_that_can_never_be_true_is_a_problem(rules_copy: Path) -> None:
+    _edit(rules_copy / "severity.yaml", "- when: {age: {below: 18}}", "- when: {age: {below: 18, above: 30}}")
+    found = _messages(rules_copy)
+    assert any("SEV-NICE-MORE.then: this variant's condition can never be true" in m for m in found)
+
+
+def test_a_bad_condition_order_names_the_choices(rules_copy: Path) -> None:
+    _edit(rules_copy / "ruleset.yaml", "order: flag_urgency", "order: urgency")
+    found = _messages(rules_copy)
+    assert any("policies.conditions.order: must be one of trace, flag_urgency" in m for m in found)

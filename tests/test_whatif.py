@@ -114,10 +114,11 @@ def test_one_risk_answer_flips_group_to_defer(runner, advisor) -> None:
     assert changed["suicide_risk"] == ([], ["imminent"])
 
     text = runner.invoke(cli, ["explain", "examples/group.yaml", "--set", "risk.cssrs.intent=true"]).stdout
-    assert text.startswith("WHAT IF — case EX-GROUP-01: risk.cssrs.intent = yes (was not assessed)\n")
+    # Q2 was "no", so Q4 was rightly skipped: "not asked", never "not assessed"
+    assert text.startswith("WHAT IF — case EX-GROUP-01: risk.cssrs.intent = yes (was not asked)\n")
     format_row = next(line for line in text.splitlines() if line.startswith("* format"))
     assert format_row.split() == ["*", "format", "group", "defer"]
-    assert "C-SSRS Q4: intent to act (risk.cssrs.intent): not assessed -> yes" in text
+    assert "C-SSRS Q4: intent to act (risk.cssrs.intent): not asked -> yes" in text
     assert "RULES THAT FIRED ONLY AFTER\n  RISK-SI-IMMINENT" in text
 
 
