@@ -17,8 +17,9 @@ Outputs in the output folder (all owner-only, 0o600):
 How it stays fast and flat:
 
 * the parent only reads raw records (:mod:`ipt_advisor.corpus`) and writes results; the
-  workers (``fork``, one per core by default) validate, assess and serialise, each with its
-  own :class:`~ipt_advisor.advisor.Advisor` (a durable-rules session store is process-private);
+  workers (:mod:`ipt_advisor.workers`: forked, one per core by default, each with its own
+  pipes) validate, assess and serialise, each with its own :class:`~ipt_advisor.advisor.Advisor`
+  (a durable-rules session store is process-private);
 * records travel in chunks (fewer, larger messages) and at most ``jobs * WINDOW`` chunks are
   in flight, so memory does not grow with the corpus; results are consumed in input order.
 
@@ -37,242 +38,38 @@ How it survives being stopped (:mod:`ipt_advisor.audit_state` has the details):
   the checkpoint, and the finished files are byte for byte those of an uninterrupted run;
 * workers ignore SIGINT and SIGTERM (a terminal or a service manager signals the whole
   process group): the parent alone stops, then kills them; on Linux the kernel kills them
-  too if the parent dies, so none is ever left behind.
+  too if the parent dies, so none is ever left behind. A worker that dies (SIGKILL, the
+  out-of-memory killer) ends the run with ``WorkerLost``, resumable like a stop.
 """
 from __future__ import annotations
 
 import itertools
 import json
 import os
-import signal
 import sys
 import time
-from collections import deque
 from contextlib import closing
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Iterator, TextIO
+from typing import Any, Callable, Iterable, TextIO
 
 from .audit_state import PartialFile, ResumeError, StateFile, differences, identity
 from .corpus import Corpus, RawRecord, parse, redacted_problems
 from .errors import EngineError, IntakeError, OutputError, Problem
+from . import workers
 from .interrupt import Interrupted, StopSignals, WorkerLost, signal_name
 from .jsonline import dumps_bytes
 from .summary import Outcome, Tally, outcome, render_summary_md, summary_json
+from .workers import ordered_map
 
-CHUNK = 64      # records per message to a worker
-WINDOW = 4      # chunks in flight per worker
+__all__ = ["AuditReport", "run_audit", "ordered_map", "default_progress", "Progress"]
+
+CHUNK = workers.CHUNK  # records per message to a worker
 LOG_BATCH = 1024  # decision-log entries per append (each append takes the lock and syncs)
 CHECKPOINT_SECONDS = 1.0  # progress saved at least this often: a crash redoes at most this much work
 
 STREAMS = ("decisions.jsonl", "errors.jsonl", "overrides.jsonl")  # written record by record
 SUMMARIES = ("summary.json", "summary.md")                          # written once, at the end
 OUTPUTS = STREAMS + SUMMARIES
-
-
-# --------------------------------------------------------------------------- ordered parallel map
-
-_WORKER: tuple[Callable[[Any, RawRecord], Any], Any] | None = None
-_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
-
-
-def _init_worker(init: Callable[..., Any], run: Callable[[Any, RawRecord], Any], args: tuple[Any, ...],
-                 parent: int) -> None:
-    global _WORKER
-    # Ctrl-C reaches the whole process group, and a service manager may SIGTERM all of it:
-    # the parent alone decides when to stop (between chunks, progress saved), then ends the
-    # workers with SIGKILL (see _pool). A worker that died on its own could leave the pool's
-    # queue lock held, and the pool hanging; it would also print a traceback.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    # blocked since the fork (see ordered_map), so none could reach the parent's handlers,
-    # inherited until the two lines above; one sent meanwhile is now discarded
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
-    _die_with_parent(parent)
-    _WORKER = (run, _long_lived(init(*args)))
-
-
-def _long_lived(state: Any) -> Any:
-    """In a worker: move everything built so far (modules, the loaded rule set and its engine)
-    out of the garbage collector's sight: none of it is ever garbage in a worker, yet every
-    full collection would walk it again, which cost ~15% of its time.  Records are
-    short-lived and still collected as usual."""
-    import gc
-
-    gc.collect()
-    gc.freeze()
-    return state
-
-
-def _die_with_parent(parent: int) -> None:
-    """On Linux, have the kernel kill this worker if the parent dies, even by SIGKILL, so no
-    worker is ever left behind (best effort elsewhere)."""
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        return
-    if os.getppid() != parent:  # the parent died before prctl took effect
-        os._exit(0)
-
-
-_POOL: Any = None
-
-
-def _pool() -> Any:
-    """``multiprocessing.Pool`` (fork) whose ``terminate()`` ends workers with SIGKILL: they
-    ignore SIGTERM (see :func:`_init_worker`), and a handler that would let the pool's
-    SIGTERM through races with the blocking wait a worker sits in. Killing is what SIGTERM
-    did to a worker anyway: it holds nothing but work in flight, which is redone."""
-    global _POOL
-    if _POOL is None:
-        from multiprocessing.context import ForkProcess
-        from multiprocessing.pool import Pool
-
-        class Worker(ForkProcess):
-            def terminate(self) -> None:
-                self.kill()
-
-        class KillingPool(Pool):
-            @staticmethod
-            def Process(ctx: Any, *args: Any, **kwds: Any) -> Any:  # noqa: N802 (Pool's name)
-                return Worker(*args, **kwds)
-
-        _POOL = KillingPool
-    return _POOL
-
-
-# A byte in shared memory, created before the fork: the parent sets it when it stops early,
-# and the workers then skip what is left instead of being killed in the middle of sending a
-# result (see ordered_map).
-_CANCEL: Any = None
-SETTLE_SECONDS = 30.0  # how long a stopping parent waits for the workers' last replies
-
-
-def _run_chunk(chunk: list[RawRecord]) -> list[Any] | None:
-    assert _WORKER is not None
-    run, state = _WORKER
-    out = []
-    for record in chunk:
-        if _CANCEL is not None and _CANCEL.value:
-            return None  # the parent is stopping and reads no more results
-        out.append(run(state, record))
-    return out
-
-
-def _settle(pending: deque[Any], cancel: Any) -> None:
-    """Let the workers answer every chunk still in flight (quickly: they skip the records of a
-    cancelled run) before they are killed. A worker killed while sending its reply would
-    leave half a message in the pool's result pipe, and the pool's result thread, which
-    shutting the pool down waits for, would wait for the rest forever."""
-    cancel.value = 1
-    deadline = time.monotonic() + SETTLE_SECONDS
-    for result in pending:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return  # a worker stuck in one record: killed regardless
-        result.wait(left)
-
-
-def _chunks(records: Iterable[RawRecord], size: int) -> Iterator[list[RawRecord]]:
-    chunk: list[RawRecord] = []
-    for record in records:
-        chunk.append(record)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
-def _never() -> bool:
-    return False
-
-
-def _dead(workers: list[Any]) -> Any:
-    """The first of ``workers`` that has ended, if any (the pool would start another, but the
-    chunk the dead one held never comes back)."""
-    return next((worker for worker in workers if worker.exitcode is not None), None)
-
-
-def _ready(result: Any, stopped: Callable[[], bool], workers: list[Any], where: str) -> bool:
-    """Wait for ``result``; False as soon as ``stopped()``; ``WorkerLost`` (about ``where``)
-    as soon as one of ``workers`` has died (both checked ten times a second)."""
-    while not result.ready():
-        if stopped():
-            return False
-        worker = _dead(workers)
-        if worker is not None:
-            how = f"killed by {signal_name(-worker.exitcode)}" if worker.exitcode < 0 else f"exit {worker.exitcode}"
-            raise WorkerLost([Problem(where, None, "", f"worker process {worker.pid} died ({how}; out of memory?)")])
-        result.wait(0.1)
-    return True
-
-
-def ordered_map(records: Iterable[RawRecord], init: Callable[..., Any], run: Callable[[Any, RawRecord], Any],
-                args: tuple[Any, ...], jobs: int, chunk: int = CHUNK,
-                stopped: Callable[[], bool] = _never, where: str = "") -> Iterator[list[Any]]:
-    """``run(state, record)`` for every record, results yielded per chunk in input order.
-
-    ``state = init(*args)`` is built once per worker process (``init`` and ``run`` must be
-    module-level functions). With ``jobs <= 1`` everything runs in this process. At most
-    ``jobs * WINDOW`` chunks are in flight, so the input is read only as fast as it is used.
-    Iteration ends early, workers stopped, once ``stopped()`` is true while waiting; it
-    raises ``WorkerLost`` (a problem about ``where``) if a worker process dies.
-    """
-    if jobs <= 1:
-        import gc
-
-        state = init(*args)
-        # as in a worker (see _long_lived), but this process lives on after the run: what is
-        # frozen now is handed back to the collector at the end (unless someone else froze first)
-        ours = gc.get_freeze_count() == 0
-        if ours:
-            gc.freeze()
-        try:
-            for part in _chunks(records, chunk):
-                if stopped():
-                    return
-                yield [run(state, record) for record in part]
-        finally:
-            if ours:
-                gc.unfreeze()
-        return
-    import multiprocessing
-
-    # fork: a worker inherits the parent's loaded modules (and, if the parent already loaded
-    # it, the Advisor cache), so start-up is near free; each worker still owns its copy of the engine.
-    # Workers start with SIGINT and SIGTERM blocked until they ignore them (_init_worker); the
-    # pool's threads keep them blocked, which leaves them to the parent's main thread.
-    global _CANCEL
-    context = multiprocessing.get_context("fork")
-    cancel = _CANCEL = context.RawValue("b", 0)
-    masked = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
-    try:
-        pool = _pool()(jobs, initializer=_init_worker, initargs=(init, run, args, os.getpid()), context=context)
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, masked)
-    pending: deque[Any] = deque()
-    workers = list(pool._pool)  # the pool's own processes (a private list, stable for years)
-    try:
-        for part in _chunks(records, chunk):
-            pending.append(pool.apply_async(_run_chunk, (part,)))
-            if len(pending) >= jobs * WINDOW:
-                if not _ready(pending[0], stopped, workers, where):
-                    return
-                yield pending.popleft().get()
-        while pending:
-            if not _ready(pending[0], stopped, workers, where):
-                return
-            yield pending.popleft().get()
-        pool.close()
-    finally:
-        if _dead(workers) is None:
-            _settle(pending, cancel)  # a dead worker's chunks never come: no use waiting for them
-        pool.terminate()
-        pool.join()
 
 
 # --------------------------------------------------------------------------- the audit task

@@ -1,0 +1,108 @@
+"""`audit` under random kills: workers SIGKILLed at random moments (none may hang the run), and
+the standing chaos harness (SIGINT, SIGTERM or SIGKILL to the parent, one worker or the whole
+group at a random moment, then `--resume`: the same bytes as an uninterrupted run, and every
+decision logged exactly once).
+
+Each trial runs in a child process with a time limit, so a hang fails the test instead of
+blocking the suite. Both print their counts (``-s`` shows them; the README quotes them).
+"""
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+from test_audit_faults import OUTPUTS, assert_logged_once_each, group_members, invoke, write_corpus
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc (Linux)")
+
+# One process runs the trials in-process (no start-up cost per run): a thread kills a random
+# worker after a random delay while run_audit works; every run must end within 10 s with one
+# problem line, and --resume must then finish it identically.
+WORKER_KILLS = r"""
+import faulthandler, json, os, random, shutil, sys, threading, time
+from pathlib import Path
+from ipt_advisor.audit import run_audit
+from ipt_advisor.interrupt import WorkerLost
+
+corpus, where, trials, seed = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+rng = random.Random(seed)
+NAMES = ["decisions.jsonl", "errors.jsonl", "overrides.jsonl", "summary.json", "summary.md"]
+started = time.monotonic()
+run_audit(str(corpus), str(where / "reference"), jobs=2, tool_version="t")
+length = time.monotonic() - started  # kills land anywhere from the start to about the end
+reference = {n: (where / "reference" / n).read_bytes() for n in NAMES}
+
+def children():
+    out = []
+    for task in os.listdir("/proc/self/task"):
+        out += [int(p) for p in Path(f"/proc/self/task/{task}/children").read_text().split()]
+    return out
+
+def killer(delay, killed):
+    time.sleep(delay)
+    pids = children()
+    if pids:
+        pid = rng.choice(pids)
+        try:
+            os.kill(pid, 9)
+            killed.append(pid)
+        except ProcessLookupError:
+            pass
+
+lost = finished = 0
+slowest = 0.0
+for trial in range(trials):
+    out = where / f"out-{trial}"
+    killed = []
+    thread = threading.Thread(target=killer, args=(rng.uniform(0.0, length), killed))
+    thread.start()
+    faulthandler.dump_traceback_later(30, exit=True)  # a hung run ends the script, and the test
+    started = time.monotonic()
+    try:
+        run_audit(str(corpus), str(out), jobs=2, tool_version="t")
+        finished += 1
+    except WorkerLost as exc:
+        lost += 1
+        assert len(exc.problems) == 1 and "died (killed by SIGKILL" in exc.problems[0].message, exc.problems
+    elapsed = time.monotonic() - started
+    slowest = max(slowest, elapsed)
+    assert elapsed < 10, f"trial {trial}: the run took {elapsed:.1f} s"
+    thread.join()
+    if (out / ".audit-state.json").exists():
+        run_audit(str(corpus), str(out), jobs=2, tool_version="t", resume=True)
+    assert sorted(os.listdir(out)) == sorted(NAMES), (trial, os.listdir(out))
+    assert all((out / n).read_bytes() == reference[n] for n in NAMES), trial
+    shutil.rmtree(out)
+print(json.dumps({"trials": trials, "worker_lost": lost, "finished": finished, "slowest": round(slowest, 2)}))
+"""
+
+
+def worker_kills(tmp_path: Path, trials: int) -> dict[str, float]:
+    corpus = write_corpus(tmp_path / "intakes.jsonl", 600)
+    done = subprocess.run([sys.executable, "-c", WORKER_KILLS, str(corpus), str(tmp_path), str(trials),
+                           str(random.randrange(1 << 30))], capture_output=True, text=True,
+                          timeout=120 + 20 * trials, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-3000:]
+    counts = json.loads(done.stdout.strip().splitlines()[-1])
+    print(f"worker SIGKILLs: {counts}")
+    return counts
+
+
+def test_a_worker_killed_at_a_random_moment_never_hangs_the_run(tmp_path: Path) -> None:
+    counts = worker_kills(tmp_path, 12)
+    assert counts["worker_lost"] > 0  # the kills did land mid-run
+
+
+@pytest.mark.slow
+def test_a_hundred_worker_kills_never_hang_the_run(tmp_path: Path) -> None:
+    counts = worker_kills(tmp_path, 100)
+    assert counts["worker_lost"] >= 50
