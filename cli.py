@@ -22,6 +22,11 @@ RULES_OPTION = click.option(
     help="Rule-set directory (default: the rule set shipped with ipt-advisor).")
 
 
+def warn(message: str) -> None:
+    """A one-line note on stderr that does not stop the command."""
+    click.echo(message, err=True)
+
+
 def fail(error: Any, code: int) -> NoReturn:
     """Print every problem on its own line to stderr and exit with ``code``."""
     for problem in error.problems:
@@ -70,7 +75,7 @@ def append_log(path: str, decision: dict[str, Any], intake_sha256: str) -> None:
     from ipt_advisor.errors import OutputError
 
     try:
-        DecisionLog(path).append([entry_for(decision, intake_sha256, __version__)])
+        DecisionLog(path, warn=warn).append([entry_for(decision, intake_sha256, __version__)])
     except OutputError as exc:
         fail(exc, EXIT_PROBLEMS)
 
@@ -335,7 +340,7 @@ def audit(input_path: str, out_dir: str, jobs: int | None, rules_dir: str | None
 
     try:
         report = run_audit(input_path, out_dir, rules_dir=rules_dir, jobs=jobs, log_path=log_file,
-                           tool_version=__version__, progress=default_progress(), resume=resume)
+                           tool_version=__version__, progress=default_progress(), resume=resume, warn=warn)
     except RuleSetError as exc:
         fail(exc, EXIT_RULES)
     except (CorpusError, OutputError, ResumeError, WorkerLost) as exc:

@@ -52,7 +52,11 @@ from contextlib import closing
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, TextIO
 
-from .audit_state import PartialFile, ResumeError, StateFile, differences, identity
+from .audit_state import (
+    PartialFile, ResumeError, StateFile, differences, finish_commit, identity, lock_folder, recover_log_append,
+)
+from .decision_log import DecisionLog
+from .output import make_private_dirs
 from .corpus import Corpus, RawRecord, parse, redacted_problems
 from .errors import EngineError, IntakeError, OutputError, Problem
 from . import workers
@@ -147,7 +151,7 @@ class AuditReport:
 
 def run_audit(input_path: str, out_dir: str, *, rules_dir: str | None = None, jobs: int | None = None,
               log_path: str | None = None, tool_version: str = "", progress: TextIO | None = None,
-              resume: bool = False) -> AuditReport:
+              resume: bool = False, warn: Callable[[str], None] | None = None) -> AuditReport:
     """Assess every record of ``input_path`` and write the outputs into ``out_dir``.
 
     With ``resume=True``, finish the interrupted run saved in ``out_dir`` instead of starting
@@ -158,6 +162,7 @@ def run_audit(input_path: str, out_dir: str, *, rules_dir: str | None = None, jo
     or another run's), ``Interrupted`` (SIGINT/SIGTERM) or ``WorkerLost`` (a worker process
     died); an invalid *record* never raises. After ``Interrupted`` and ``WorkerLost``, and
     after ``OutputError`` once the run had started writing, the run can be resumed.
+    ``warn`` gets one-line notes (a half decision-log entry cut off, see DecisionLog).
     """
     from .advisor import Advisor
 
@@ -168,16 +173,37 @@ def run_audit(input_path: str, out_dir: str, *, rules_dir: str | None = None, jo
     jobs = max(1, jobs if jobs is not None else (os.cpu_count() or 1))
     run_id = identity(corpus, ruleset, tool_version, log_path)
     state_file = StateFile(out_dir)
+    if not resume:
+        make_private_dirs(out_dir)
+    lock = lock_folder(out_dir)  # one audit per folder; released when this process ends
+    try:
+        return _audit(corpus, state_file, run_id, ruleset, started, lock, resume=resume, rules_dir=rules_dir,
+                      jobs=jobs, log_path=log_path, tool_version=tool_version, progress=progress, warn=warn)
+    finally:
+        if lock is not None:
+            os.close(lock)
+
+
+def _audit(corpus: Corpus, state_file: StateFile, run_id: dict[str, Any], ruleset: Any, started: float,
+           lock: int | None, *, resume: bool, rules_dir: str | None, jobs: int, log_path: str | None,
+           tool_version: str, progress: TextIO | None, warn: Callable[[str], None] | None) -> AuditReport:
+    out_dir = state_file.out_dir
+    log = DecisionLog(log_path, warn) if log_path else None
+    logged_ahead = 0
     if resume:
         saved = state_file.load()
         tally, keep = _resume_point(saved, run_id, ruleset, state_file.path)
+        if saved.get("phase") == "commit":  # killed while putting the outputs in place
+            summary = finish_commit(state_file, OUTPUTS)
+            return AuditReport(tally.records, tally.records - tally.invalid - tally.engine_errors, tally.invalid,
+                               tally.engine_errors, out_dir, time.monotonic() - started, summary, tally.records)
+        if log is not None:
+            saved = recover_log_append(state_file, saved, log)
+            tally, keep = _resume_point(saved, run_id, ruleset, state_file.path)
+        logged_ahead = saved.get("logged_ahead", 0)
         # the summary names the input as the run was started with it, as an uninterrupted run would
         run_id["input"]["path"] = saved["input"]["path"]
     else:
-        try:
-            os.makedirs(out_dir, mode=0o700, exist_ok=True)
-        except OSError as exc:
-            raise OutputError([Problem(out_dir, None, "", f"cannot create folder: {exc.strerror or exc}")]) from None
         state_file.remove()  # an older interrupted run in this folder is started over, not resumed
         tally, keep = Tally(ruleset), None
     resumed_from = tally.records
@@ -189,8 +215,8 @@ def run_audit(input_path: str, out_dir: str, *, rules_dir: str | None = None, jo
         if resume:
             _check_lines(files, tally.records, state_file.path)
         with StopSignals() as stop:
-            summary = _run(corpus, files, tally, state_file, run_id, stop, rules_dir=rules_dir, jobs=jobs,
-                           log_path=log_path, tool_version=tool_version, progress=progress)
+            summary = _run(corpus, files, tally, state_file, run_id, stop, log, logged_ahead, lock,
+                           rules_dir=rules_dir, jobs=jobs, tool_version=tool_version, progress=progress)
     except (Interrupted, OutputError, ResumeError, WorkerLost, KeyboardInterrupt) as exc:
         for f in files.values():
             f.release()
@@ -238,33 +264,44 @@ def _check_lines(files: dict[str, PartialFile], records: int, where: str) -> Non
 
 
 def _run(corpus: Corpus, files: dict[str, PartialFile], tally: Tally, state_file: StateFile,
-         run_id: dict[str, Any], stop: StopSignals, *, rules_dir: str | None, jobs: int, log_path: str | None,
-         tool_version: str, progress: TextIO | None) -> dict[str, Any]:
+         run_id: dict[str, Any], stop: StopSignals, log: DecisionLog | None, logged_ahead: int, lock: int | None,
+         *, rules_dir: str | None, jobs: int, tool_version: str, progress: TextIO | None) -> dict[str, Any]:
     """Assess the records not done yet, checkpointing as it goes, then write the summaries
-    and put every output in place; returns the summary."""
-    from .decision_log import DecisionLog, entry
+    and put every output in place; returns the summary. The first ``logged_ahead`` decisions
+    are in the log already (an append killed half-way, see recover_log_append): not again."""
+    from .decision_log import entry
 
-    log = DecisionLog(log_path) if log_path else None
     rs_info = dict(run_id["ruleset"])
     decisions, errors, overrides = (files[name] for name in STREAMS)
     pending_log: list[dict[str, Any]] = []
+    ahead = [logged_ahead]
 
     def checkpoint() -> None:
         for f in files.values():
             f.sync()
-        state_file.prepare({**run_id, "progress": {"records": tally.records,
-                                                   "bytes": {name: f.size for name, f in files.items()},
-                                                   "tally": tally.snapshot()}})
-        if log is not None and pending_log:
-            # between the state's sync and its rename: a failed append leaves the old state,
-            # which counts none of these decisions, so a resumed run logs each one once
+        state = {**run_id, "progress": {"records": tally.records,
+                                        "bytes": {name: f.size for name, f in files.items()},
+                                        "tally": tally.snapshot()}}
+        if ahead[0]:
+            state["logged_ahead"] = ahead[0]
+        if log is None or not pending_log:
+            state_file.save(state)
+            return
+        # One recoverable step, under the log's lock: the state that counts these decisions is
+        # prepared (synced, not yet in place) naming where their entries go, then the entries
+        # are appended, then the state is put in place. Killed anywhere in between, the resumed
+        # run finds the prepared state and the log and logs each decision once.
+        with log.locked() as held:
+            data, last, stamp = held.chain(pending_log)
+            state["log_append"] = {"start": held.size, "entries": len(pending_log), "time": stamp, "hash": last}
+            state_file.prepare(state)
             try:
-                log.append(pending_log)
+                held.write(data)
             except BaseException:
                 state_file.abandon()
                 raise
-            pending_log.clear()
-        state_file.commit()
+            state_file.commit()
+        pending_log.clear()
 
     if not state_file.saved:
         checkpoint()  # from here on the run can be resumed
@@ -274,7 +311,7 @@ def _run(corpus: Corpus, files: dict[str, PartialFile], tally: Tally, state_file
         records = itertools.islice(records, tally.records, None)  # read (and hashed) again, not assessed
     last = time.monotonic()
     with closing(ordered_map(records, _audit_init, _audit_one, (rules_dir,), jobs, CHUNK, stop.requested,
-                             state_file.out_dir)) as chunks:
+                             state_file.out_dir, () if lock is None else (lock,))) as chunks:
         for results in chunks:
             lines: list[bytes] = []
             bad: list[str] = []
@@ -290,7 +327,10 @@ def _run(corpus: Corpus, files: dict[str, PartialFile], tally: Tally, state_file
                 if departure is not None:
                     departed.append(json.dumps(departure, ensure_ascii=False, separators=(",", ":")) + "\n")
                 if log is not None:
-                    pending_log.append(_log_entry(entry, o, rs_info, tool_version))
+                    if ahead[0]:
+                        ahead[0] -= 1  # logged by the run that was killed mid-append
+                    else:
+                        pending_log.append(_log_entry(entry, o, rs_info, tool_version))
             if lines:
                 lines.append(b"")  # so the join ends with a newline
                 decisions.write_bytes(b"\n".join(lines))
@@ -335,11 +375,16 @@ def _run(corpus: Corpus, files: dict[str, PartialFile], tally: Tally, state_file
         if stop.signum is not None:
             raise _interrupted(stop.signum, tally, out_dir)
         for f in (*files.values(), *ends.values()):
-            f.commit()
+            f.close()
+        # from here on a resumed run only finishes the renames (see finish_commit)
+        state_file.save({**run_id, "phase": "commit", "progress": {
+            "records": tally.records, "bytes": {name: f.size for name, f in files.items()}, "tally": tally.snapshot()}})
     except BaseException:
         for f in ends.values():
             f.discard()  # written again from the saved state by a resumed run
         raise
+    for f in (*files.values(), *ends.values()):
+        f.commit()
     state_file.remove()
     return summary
 

@@ -21,6 +21,7 @@ files are byte for byte those of an uninterrupted run.
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 from typing import Any
@@ -32,6 +33,7 @@ STATE_NAME = ".audit-state.json"
 STATE_VERSION = 1
 _OPEN = getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
 _BLOCK = 1 << 20
+_replace = os.replace  # one name for putting a finished file in place (tests kill the run there)
 
 
 class ResumeError(IptError):
@@ -144,7 +146,7 @@ class PartialFile:
         """Close and rename into place."""
         self.close()
         try:
-            os.replace(self.partial, self.path)
+            _replace(self.partial, self.path)
         except OSError as exc:
             raise _cannot_write(self.path, exc) from None
 
@@ -233,6 +235,17 @@ class StateFile:
             raise _cannot_resume(self.path, "not an audit state (fields missing or of the wrong type)")
         return state
 
+    def load_prepared(self) -> dict[str, Any] | None:
+        """The state a killed checkpoint prepared but never put in place, if whole; else None."""
+        try:
+            with open(self.temp, "rb") as handle:
+                state = json.loads(handle.read())
+        except (OSError, ValueError):
+            return None
+        if not isinstance(state, dict) or state.get("state_version") != STATE_VERSION:
+            return None
+        return state
+
     def prepare(self, state: dict[str, Any]) -> None:
         """Write ``state`` to the temp file and sync it; :meth:`commit` puts it in place."""
         data = (json.dumps(state, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8", "replace")
@@ -281,3 +294,76 @@ class StateFile:
         except OSError as exc:
             raise _cannot_write(self.path, exc) from None
         self.saved = False
+
+
+# --------------------------------------------------------------------------- recovery
+
+def lock_folder(out_dir: str) -> int | None:
+    """Hold an exclusive lock on the output folder for this run (two audits writing into one
+    folder would mix their outputs). None if the folder does not exist (only ``--resume``
+    gets here without one; it then says there is nothing to resume)."""
+    try:
+        fd = os.open(out_dir, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise OutputError([Problem(out_dir, None, "", f"cannot open folder: {exc.strerror or exc}")]) from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise OutputError([Problem(out_dir, None, "", "another audit is writing into this folder; "
+                                                      "wait for it to end, or choose another folder")]) from None
+    return fd
+
+
+def finish_commit(state_file: "StateFile", names: tuple[str, ...]) -> dict[str, Any]:
+    """A run killed while renaming its finished outputs into place: do the renames left, then
+    drop the state. Returns the run's summary (summary.json)."""
+    for name in names:
+        path = os.path.join(state_file.out_dir, name)
+        if os.path.lexists(path + ".partial"):
+            try:
+                _replace(path + ".partial", path)
+            except OSError as exc:
+                raise _cannot_write(path, exc) from None
+        elif not os.path.isfile(path):
+            raise _cannot_resume(path, "the finished file is missing (was it moved?)")
+    fsync_directory(state_file.out_dir)
+    try:
+        with open(os.path.join(state_file.out_dir, "summary.json"), "rb") as handle:
+            summary = json.loads(handle.read())
+    except (OSError, ValueError) as exc:
+        raise _cannot_resume(state_file.path, f"summary.json cannot be read ({exc})") from None
+    state_file.remove()
+    return summary
+
+
+def recover_log_append(state_file: "StateFile", saved: dict[str, Any], log: Any) -> dict[str, Any]:
+    """After a run killed inside a checkpoint's decision-log append (see audit's checkpoint):
+    the state prepared for that checkpoint is still beside the saved one. If every entry of
+    the append reached the log, that state is put in place (its decisions are logged and
+    counted); if only some did, the saved state stays and records how many decisions after
+    it are logged already, so the resumed run does not log them again. Returns the state to
+    resume from."""
+    prepared = state_file.load_prepared()
+    if prepared is None or not isinstance(prepared.get("log_append"), dict):
+        state_file.abandon()
+        return saved
+    append = prepared["log_append"]
+    try:
+        start, count, stamp = int(append["start"]), int(append["entries"]), str(append["time"])
+    except (KeyError, TypeError, ValueError):
+        state_file.abandon()
+        return saved
+    with log.locked() as held:
+        found = held.entries_from(start, count, stamp) if start <= held.size else 0
+        if found == count:
+            state_file.commit()  # the prepared state is the truth: put it in place
+            return prepared
+        if found:
+            saved = {**saved, "logged_ahead": saved.get("logged_ahead", 0) + found}
+            state_file.save(saved)
+        else:
+            state_file.abandon()
+    return saved

@@ -96,3 +96,24 @@ def fsync_directory(directory: str) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def make_private_dirs(path: str | os.PathLike[str]) -> None:
+    """Create ``path`` and every missing folder above it owner-only (0o700), whatever the
+    umask (``os.makedirs`` gives the folders above the last one the default mode, 0o777 under
+    umask 000). Raises ``OutputError`` with the reason."""
+    target = os.path.abspath(os.fspath(path))
+    missing = []
+    while not os.path.lexists(target):  # up to the first that exists (a file there: mkdir says so)
+        missing.append(target)
+        parent = os.path.dirname(target)
+        if parent == target:
+            break
+        target = parent
+    for folder in reversed(missing):
+        try:
+            os.mkdir(folder, 0o700)
+        except FileExistsError:
+            pass  # made meanwhile by someone else
+        except OSError as exc:
+            raise OutputError([Problem(os.fspath(path), None, "", f"cannot create folder: {exc.strerror or exc}")]) from None

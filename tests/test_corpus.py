@@ -215,8 +215,8 @@ def test_estimated_total_for_progress() -> None:
 
 
 def test_fingerprint_names_the_input_before_reading_it(tmp_path: Path) -> None:
-    """What `audit --resume` compares: a file's size and sha256; a folder's intake names,
-    sizes and modification times (a change to any of them shows)."""
+    """What `audit --resume` compares: a file's size and sha256; a folder's intake names and
+    the sha256 of each one's content (an edit that keeps size and time shows; a touch does not)."""
     path = CORPUS / "intakes.jsonl"
     data = path.read_bytes()
     assert Corpus(str(path)).fingerprint() == {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
@@ -227,8 +227,13 @@ def test_fingerprint_names_the_input_before_reading_it(tmp_path: Path) -> None:
     first = Corpus(str(folder)).fingerprint()
     assert first["files"] == 9 and first == Corpus(str(folder)).fingerprint()
     stamp = (folder / "C-02.yaml").stat()
-    os.utime(folder / "C-02.yaml", ns=(stamp.st_atime_ns, stamp.st_mtime_ns + 1_000_000))  # edited, same size
+    os.utime(folder / "C-02.yaml", ns=(stamp.st_atime_ns, stamp.st_mtime_ns + 1_000_000))  # touched only
+    assert Corpus(str(folder)).fingerprint() == first
+    text = (folder / "C-02.yaml").read_text()
+    (folder / "C-02.yaml").write_text(text.replace("age: ", "age:  ", 1)[:-1] if text.endswith("\n") else text + " ")
+    os.utime(folder / "C-02.yaml", ns=(stamp.st_atime_ns, stamp.st_mtime_ns))  # same size, same time
+    assert (folder / "C-02.yaml").stat().st_size == stamp.st_size
     assert Corpus(str(folder)).fingerprint() != first
+    (folder / "C-02.yaml").write_text(text)
     (folder / "README.txt").write_text("not an intake: not part of the input")
-    os.utime(folder / "C-02.yaml", ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
     assert Corpus(str(folder)).fingerprint() == first
