@@ -354,9 +354,13 @@ def audit(input_path: str, out_dir: str, jobs: int | None, rules_dir: str | None
     rate = done_now / report.seconds if report.seconds else 0.0
     resumed = f" (resumed: {report.resumed_from:,} were done before)" if resume else ""
     click.echo(f"{report.seconds:.2f} s, {rate:,.0f} records/s{resumed}", err=True)
+    for problem in report.damage:  # every record is accounted for, but the input is broken
+        click.echo(str(problem), err=True)
     if report.engine_errors:
         click.echo(f"{report.engine_errors} record(s) made the rule set fail: see errors.jsonl", err=True)
         sys.exit(EXIT_RULES)
+    if report.damage:
+        sys.exit(EXIT_PROBLEMS)
     if fail_on_errors and report.invalid:
         sys.exit(EXIT_PROBLEMS)
 

@@ -147,6 +147,7 @@ class AuditReport:
     seconds: float
     summary: dict[str, Any]
     resumed_from: int = 0  # records an interrupted run had done before this one resumed it
+    damage: tuple[Problem, ...] = ()  # the input as a whole is damaged (a CSV quote never closed)
 
 
 def run_audit(input_path: str, out_dir: str, *, rules_dir: str | None = None, jobs: int | None = None,
@@ -234,7 +235,8 @@ def _audit(corpus: Corpus, state_file: StateFile, run_id: dict[str, Any], rulese
         state_file.remove()
         raise
     return AuditReport(tally.records, tally.records - tally.invalid - tally.engine_errors, tally.invalid,
-                       tally.engine_errors, out_dir, time.monotonic() - started, summary, resumed_from)
+                       tally.engine_errors, out_dir, time.monotonic() - started, summary, resumed_from,
+                       tuple(corpus.damage))
 
 
 def _resume_point(saved: dict[str, Any], run_id: dict[str, Any], ruleset: Any,
