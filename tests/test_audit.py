@@ -193,10 +193,20 @@ def test_unreadable_input_exit_1_one_line(runner, tmp_path: Path) -> None:
     assert not (tmp_path / "out").exists()
 
 
-def test_input_breaking_midway_leaves_no_output_under_final_names(runner, tmp_path: Path) -> None:
+def test_input_breaking_midway_leaves_no_output_under_final_names(runner, tmp_path: Path, monkeypatch) -> None:
+    from ipt_advisor import corpus as corpus_module
+
+    real = corpus_module.Corpus._csv
+
+    def breaks(self):  # the input becomes unreadable after two rows (a disk error, a removed mount)
+        rows = real(self)
+        yield next(rows)
+        yield next(rows)
+        raise self._error("malformed CSV: cannot read on", 4)
+
+    monkeypatch.setattr(corpus_module.Corpus, "_csv", breaks)
     path = tmp_path / "x.csv"
-    good = (CORPUS / "intakes.csv").read_text()
-    path.write_text(good + "1,X,\"" + "x" * 200_000 + "\"\n")  # a cell over the CSV field limit: reading stops
+    path.write_text((CORPUS / "intakes.csv").read_text())
     out = tmp_path / "out"
     out.mkdir()
     (out / "summary.json").write_text("previous run")
