@@ -106,3 +106,79 @@ def test_a_worker_killed_at_a_random_moment_never_hangs_the_run(tmp_path: Path) 
 def test_a_hundred_worker_kills_never_hang_the_run(tmp_path: Path) -> None:
     counts = worker_kills(tmp_path, 100)
     assert counts["worker_lost"] >= 50
+
+
+# --------------------------------------------------------------------------- the chaos harness
+
+CHAOS_TRIALS = 30
+TARGETS = ("parent", "worker", "group")
+SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGKILL)
+
+
+def _audit_cmd(corpus: Path, out: Path, log: Path, *extra: str) -> list[str]:
+    return [sys.executable, str(ROOT / "cli.py"), "audit", str(corpus), "-o", str(out), "--jobs", "2",
+            "--log", str(log), *extra]
+
+
+def _wait_group_gone(pgid: int) -> None:
+    deadline = time.monotonic() + 10
+    while group_members(pgid):
+        assert time.monotonic() < deadline, "a worker outlived its parent"
+        time.sleep(0.01)
+
+
+@pytest.mark.slow
+def test_chaos_random_signals_then_resume_give_the_bytes_of_an_uninterrupted_run(tmp_path: Path) -> None:
+    corpus = write_corpus(tmp_path / "intakes.jsonl", 2000)
+    reference = tmp_path / "reference"
+    started = time.monotonic()
+    assert invoke(str(corpus), "-o", str(reference), "--jobs", "2").exit_code == 0
+    length = max(0.3, time.monotonic() - started)
+    rng = random.Random()
+    counts: dict[str, int] = {"trials": 0, "resumed": 0, "finished_anyway": 0, "started_over": 0}
+    for trial in range(CHAOS_TRIALS):
+        out, log = tmp_path / f"out-{trial}", tmp_path / f"log-{trial}"
+        target, signum = rng.choice(TARGETS), rng.choice(SIGNALS)
+        proc = subprocess.Popen(_audit_cmd(corpus, out, log), cwd=ROOT, text=True, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, start_new_session=True)
+        try:
+            time.sleep(rng.uniform(0.3, 0.6 + 1.5 * length))  # start-up, then anywhere in the run
+            members = group_members(proc.pid)
+            workers = [pid for pid in members if pid != proc.pid]
+            try:
+                if target == "group":
+                    os.killpg(proc.pid, signum)
+                elif target == "worker" and workers:
+                    os.kill(rng.choice(workers), signum)
+                else:
+                    os.kill(proc.pid, signum)
+            except ProcessLookupError:
+                pass  # it had just ended
+            _, stderr = proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        _wait_group_gone(proc.pid)
+        assert "Traceback" not in stderr, stderr
+        if signum != signal.SIGKILL and proc.returncode not in (0, 1):
+            assert len(stderr.splitlines()) == 1, stderr  # one line, the documented code
+        counts["trials"] += 1
+        if proc.returncode == 0:
+            counts["finished_anyway"] += 1
+        elif (out / ".audit-state.json").exists():
+            again = subprocess.run(_audit_cmd(corpus, out, log, "--resume"), cwd=ROOT, capture_output=True,
+                                   text=True, timeout=120)
+            assert again.returncode == 0, (target, signum, again.stderr)
+            counts["resumed"] += 1
+        else:  # stopped before its first checkpoint: nothing to resume, nothing logged
+            assert not log.exists() or log.read_text() == ""
+            again = subprocess.run(_audit_cmd(corpus, out, log), cwd=ROOT, capture_output=True, text=True, timeout=120)
+            assert again.returncode == 0, again.stderr
+            counts["started_over"] += 1
+        assert sorted(n for n in os.listdir(out)) == sorted(OUTPUTS), (trial, target, signum, os.listdir(out))
+        for name in OUTPUTS:
+            assert (out / name).read_bytes() == (reference / name).read_bytes(), (trial, target, signum, name)
+        assert_logged_once_each(log, out)
+    print(f"chaos: {counts}")
+    assert counts["trials"] == CHAOS_TRIALS and counts["resumed"] >= CHAOS_TRIALS // 3
