@@ -30,7 +30,7 @@ from typing import Any, Iterator, NamedTuple
 
 from . import yamlio
 from .errors import IntakeError, IptError, Problem
-from .intake import Intake, coerce_strings, from_mapping, load_intake
+from .intake import KNOWN_KEYS, Intake, coerce_strings, from_mapping, load_intake
 
 __all__ = ["Corpus", "CorpusError", "RawRecord", "parse", "redacted_problems", "FOLDER_SUFFIXES"]
 
@@ -370,13 +370,21 @@ def parse(record: RawRecord) -> Intake:
         try:
             value = _load_json(record.data)
         except _Duplicate as exc:
-            raise IntakeError([Problem(source, line, str(exc.args[0]), "duplicate key")]) from None
+            key = exc.args[0]
+            if key in KNOWN_KEYS:
+                raise IntakeError([Problem(source, line, str(key), "duplicate key")]) from None
+            raise IntakeError([Problem(source, line, "", f"duplicate key: an unknown key, {len(key):,} character{'s' if len(key) != 1 else ''}")]) from None
         except UnicodeDecodeError as exc:
             raise IntakeError([Problem(source, line, "", f"not UTF-8 text (byte {exc.start})")]) from None
         except (ValueError, RecursionError) as exc:
             column = getattr(exc, "colno", None)
             where = f" (column {column})" if column else ""
             message = getattr(exc, "msg", None) or str(exc)
+            if "integer string conversion" in message:  # Python's own words for a huge number
+                message = "a number has more than 4,300 digits"
+            elif isinstance(exc, RecursionError):
+                message = "nesting is too deep"
+            message = message[:120]
             raise IntakeError([Problem(source, line, "", f"malformed JSON: {message}{where}")]) from None
         return _at_line(value, source, line)
     nested, problems = coerce_strings(record.data, source, line or 0)

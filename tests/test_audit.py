@@ -67,7 +67,7 @@ def test_invalid_records_exact_error_lines(runner, tmp_path: Path) -> None:
     assert (tmp_path / "out" / "errors.jsonl").read_text().splitlines() == [
         '{"source":"%s","line":3,"kind":"invalid","problems":[{"line":3,"path":"","message":"malformed JSON: Expecting value (column 48)"}]}' % s,
         '{"source":"%s","line":8,"kind":"invalid","problems":[{"line":8,"path":"age","message":"must be a whole number, got <text> (text)"},'
-        '{"line":8,"path":"notes","message":"must be text, got 5"}]}' % s,
+        '{"line":8,"path":"notes","message":"must be text, got a number (put it in quotes)"}]}' % s,
         '{"source":"%s","line":12,"kind":"invalid","problems":[{"line":12,"path":"measures.phq9","message":"required"}]}' % s,
     ]
 
@@ -99,7 +99,7 @@ def test_csv_and_folder_error_lines(runner, tmp_path: Path) -> None:
     (error,) = lines(tmp_path / "dir" / "errors.jsonl")
     assert error == {"source": str(CORPUS / "intakes" / "C-04b-invalid.yaml"), "line": None, "kind": "invalid", "problems": [
         {"line": 6, "path": "measures.phq9", "message": "must be a whole number from 0 to 27, got 31"},
-        {"line": 7, "path": "notes", "message": "must be text, got a list"}]}
+        {"line": 7, "path": "notes", "message": "must be text, got a list (put it in quotes)"}]}
 
 
 @pytest.mark.parametrize("name", ["intakes", "intakes.jsonl", "intakes.csv"])

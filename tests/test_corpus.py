@@ -42,7 +42,7 @@ def test_folder_reads_yaml_and_json_files_sorted_by_name_and_skips_others() -> N
     assert [r.index for r in records] == list(range(9))
     source = str(CORPUS / "intakes" / "C-04b-invalid.yaml")
     assert outcomes(records) == VALID_IDS[:4] + [
-        f"{source}:6: measures.phq9: must be a whole number from 0 to 27, got 31 | {source}:7: notes: must be text, got a list"
+        f"{source}:6: measures.phq9: must be a whole number from 0 to 27, got 31 | {source}:7: notes: must be text, got a list (put it in quotes)"
     ] + VALID_IDS[4:]
 
 
@@ -66,7 +66,7 @@ def test_jsonl_records_carry_their_line_and_blank_lines_are_skipped() -> None:
         "C-01", "C-02",
         f"{s}:3: malformed JSON: Expecting value (column 48)",
         "C-03", "C-04", "C-05",
-        f"{s}:8: age: must be a whole number, got 'MARKER-NOTES-7731' (text) | {s}:8: notes: must be text, got 5",
+        f"{s}:8: age: must be a whole number, got 'MARKER-NOTES-7731' (text) | {s}:8: notes: must be text, got a number (put it in quotes)",
         "C-06", "C-07", "C-08",
         f"{s}:12: measures.phq9: required",
     ]
