@@ -47,8 +47,13 @@ def load_advisor(rules_dir: str | None) -> Any:
 def emit(text: str, out: str | None) -> None:
     """Print, or write atomically (owner-only) to ``out``."""
     if out is None:
+        from ipt_advisor.report import for_terminal
+
+        if sys.stdout is None:  # `assess FILE >&-`
+            click.echo("<stdout>: cannot write: standard output is closed", err=True)
+            sys.exit(EXIT_PROBLEMS)
         try:
-            click.echo(text, nl=False)
+            click.echo(for_terminal(text, json_text=text.startswith("{")), nl=False)
             sys.stdout.flush()  # a full disk or closed pipe shows here, not at exit
         except OSError as exc:
             # nothing more can reach stdout; point it at /dev/null so the final flush at exit stays quiet
@@ -280,8 +285,10 @@ def rules_diff(old_dir: str, new_dir: str, cases: str, out_dir: str | None, jobs
     if out_dir is None:
         click.echo(render_md(report), nl=False)
     else:
+        from ipt_advisor.output import make_private_dirs
+
         try:
-            os.makedirs(out_dir, mode=0o700, exist_ok=True)
+            make_private_dirs(out_dir)
             write_atomic(os.path.join(out_dir, "rules-diff.json"), report_json(report))
             write_atomic(os.path.join(out_dir, "rules-diff.md"), render_md(report))
         except OSError as exc:
@@ -441,9 +448,9 @@ def rules_list(area: str | None, flag: str | None, status: str | None, fmt: str,
                  "--flag", upper=True)
     entries = catalog.list_rules(ruleset, area=area, flag=flag, status=status)
     if fmt == "json":
-        click.echo(json.dumps(entries, indent=2, ensure_ascii=False))
+        emit(json.dumps(entries, indent=2, ensure_ascii=False) + "\n", None)
     else:
-        click.echo(catalog.list_text(entries), nl=False)
+        emit(catalog.list_text(entries), None)
 
 
 @rules.command("show")
@@ -470,9 +477,9 @@ def rules_show(rule_id: str, fmt: str, rules_dir: str | None) -> None:
                                "no such rule" + catalog.suggest_rule(ruleset, rule_id))]), EXIT_PROBLEMS)
     detail = catalog.rule_detail(ruleset, rule)
     if fmt == "json":
-        click.echo(json.dumps(detail, indent=2, ensure_ascii=False, default=str))
+        emit(json.dumps(detail, indent=2, ensure_ascii=False, default=str) + "\n", None)
     else:
-        click.echo(catalog.show_text(detail), nl=False)
+        emit(catalog.show_text(detail), None)
 
 
 @rules.command("doc")
@@ -562,9 +569,9 @@ def explain(intake_file: str, changes: tuple[str, ...], fmt: str, rules_dir: str
     except EngineError as exc:
         fail(exc, EXIT_RULES)
     if fmt == "json":
-        click.echo(json.dumps(result, indent=2, ensure_ascii=False))
+        emit(json.dumps(result, indent=2, ensure_ascii=False) + "\n", None)
     else:
-        click.echo(whatif.explain_text(result), nl=False)
+        emit(whatif.explain_text(result), None)
 
 
 def main() -> None:

@@ -26,18 +26,19 @@ import hashlib
 import os
 import re
 import shutil
+import stat
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import catalog
+from . import catalog, yamlio
 from .advisor import Advisor
 from .errors import IntakeError, OutputError, Problem
 from .intake import Intake, from_mapping, load_intake
 from .model import RuleSet
-from .output import write_atomic_bytes
+from .output import make_private_dirs, write_atomic_bytes
 
 MARKER = ".ipt-advisor-catalog"
 CASE_SUFFIXES = (".yaml", ".yml", ".json")
@@ -120,7 +121,11 @@ def load_cases(advisor: Advisor, paths: list[Path]) -> tuple[list[Case], list[Pr
     slugs: set[str] = set()
     for path, label in _case_files(paths):
         try:
-            data = path.read_bytes()
+            if not stat.S_ISREG(os.stat(path).st_mode):  # /dev/zero would be read for ever
+                problems.append(Problem(label, None, "", "cannot read: not a regular file"))
+                continue
+            with open(path, "rb") as handle:
+                data = handle.read(yamlio.MAX_BYTES + 1)  # one byte over: the loader says "too large"
         except OSError as exc:
             problems.append(Problem(label, None, "", f"cannot read file: {exc.strerror or exc}"))
             continue
@@ -389,7 +394,7 @@ def _publish(files: dict[str, bytes], target: Path) -> None:
     temp: Path | None = None
     old: Path | None = None
     try:
-        parent.mkdir(parents=True, exist_ok=True)
+        make_private_dirs(parent)
         temp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent))
         for relative, data in sorted(files.items()):
             path = temp / relative

@@ -448,10 +448,20 @@ def load_intake(data: bytes | str, source: str) -> Intake:
     return _build(value, lines, source, hashlib.sha256(raw).hexdigest(), problems)
 
 
+def read_stdin() -> bytes:
+    """Standard input, bounded; ``IntakeError`` if it is closed (``assess - <&-``)."""
+    try:
+        if sys.stdin is None:
+            raise OSError("closed")
+        return sys.stdin.buffer.read(yamlio.MAX_BYTES + 1)
+    except (OSError, ValueError, AttributeError):
+        raise IntakeError([Problem("<stdin>", None, "", "cannot read: standard input is closed")]) from None
+
+
 def load_intake_file(path: str) -> Intake:
     """Read and validate one intake file; ``-`` reads standard input."""
     if path == "-":
-        return load_intake(sys.stdin.buffer.read(yamlio.MAX_BYTES + 1), "<stdin>")
+        return load_intake(read_stdin(), "<stdin>")
     try:
         with open(path, "rb") as handle:
             data = handle.read(yamlio.MAX_BYTES + 1)  # one byte over is enough to say "too large"

@@ -57,6 +57,16 @@ _NICE_WORDS = {"less_severe": "less severe (NICE NG222, < 16)", "more_severe": "
 # Control characters other than tab and newline (this includes ESC, so no ANSI sequences),
 # and the bidirectional overrides that can make printed text read differently from its bytes.
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def for_terminal(text: str, json_text: bool = False) -> str:
+    """``text`` fit for a terminal: control characters (CR and ESC included) and bidi overrides
+    dropped, as in the text report; in JSON text they become ``\\uXXXX`` escapes, the same value."""
+    if json_text:
+        return _CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    return _CONTROL.sub("", text)
+
+
 # Characters that could start Markdown or inline HTML anywhere in a line.
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]{}<>|#~&!])")
 # List markers ("- ", "+ ", "1. ", "1) ") only count at the start of a line, before a space.

@@ -66,7 +66,9 @@ def parse_change(text: str) -> tuple[str, Any]:
 def read_input(path: str) -> tuple[bytes, str]:
     """The bytes of an intake file (``-`` = stdin) and the name used in messages."""
     if path == "-":
-        return sys.stdin.buffer.read(yamlio.MAX_BYTES + 1), "<stdin>"
+        from .intake import read_stdin
+
+        return read_stdin(), "<stdin>"
     try:
         with open(path, "rb") as handle:
             return handle.read(yamlio.MAX_BYTES + 1), path
