@@ -19,7 +19,6 @@ print JSON.
 from __future__ import annotations
 
 import json
-import os
 import pathlib
 import re
 from typing import Any
@@ -124,7 +123,8 @@ def make_environment(**filters: Any) -> Any:
         keep_trailing_newline=True,
         trim_blocks=True,
         lstrip_blocks=True,
-        bytecode_cache=_bytecode_cache(jinja2),
+        # no bytecode cache: a cache folder another user can write is code they can run
+        # (SECURITY.md), and it saved a few ms of a ~300 ms start
     )
     env.filters.update(
         value=format_value,
@@ -138,24 +138,6 @@ def make_environment(**filters: Any) -> Any:
     )
     env.filters.update(filters)
     return env
-
-
-def _bytecode_cache(jinja2: Any) -> Any:
-    """Compiled templates cached in the user's own cache directory (owner-only), so a
-    one-off ``assess`` does not spend ~60 ms compiling templates each time.  Jinja
-    checks each template's checksum, so an edited template is recompiled.  Without a
-    usable cache directory (read-only home, IPT_ADVISOR_NO_CACHE set) there is none."""
-    if os.environ.get("IPT_ADVISOR_NO_CACHE"):
-        return None
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    directory = os.path.join(base, "ipt-advisor", "jinja")
-    try:
-        os.makedirs(directory, mode=0o700, exist_ok=True)
-        if not os.access(directory, os.W_OK):
-            return None
-    except OSError:
-        return None
-    return jinja2.FileSystemBytecodeCache(directory)
 
 
 def _environment() -> Any:
