@@ -41,6 +41,7 @@ from .model import RuleSet
 from .output import make_private_dirs, write_atomic_bytes
 
 MARKER = ".ipt-advisor-catalog"
+_WRITTEN_SUFFIXES = (".html", ".dot", ".svg")  # what a catalog holds besides its marker
 CASE_SUFFIXES = (".yaml", ".yml", ".json")
 GRAPHVIZ_HINT = "install Graphviz (Debian/Ubuntu: apt-get install graphviz) and run rules doc again"
 _SLUG = re.compile(r"[^A-Za-z0-9_-]+")
@@ -386,6 +387,13 @@ def _check_target(target: Path) -> None:
         if any(target.iterdir()) and not (target / MARKER).is_file():
             refuse(f"exists, is not empty and is not a catalog written by ipt-advisor (no {MARKER}); "
                    "choose a new or empty directory")
+        # a catalog is replaced whole: refuse if a user put a file of their own in it
+        foreign = sorted(p.relative_to(target).as_posix() for p in target.rglob("*")
+                         if not p.is_dir() and not (p.suffix in _WRITTEN_SUFFIXES or p.name == MARKER))
+        if foreign:
+            shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
+            refuse(f"holds {len(foreign)} file{'s' if len(foreign) != 1 else ''} ipt-advisor did not write "
+                   f"({shown}); move them out, or choose another folder")
 
 
 def _publish(files: dict[str, bytes], target: Path) -> None:
