@@ -161,8 +161,8 @@ def test_chaos_random_signals_then_resume_give_the_bytes_of_an_uninterrupted_run
                 proc.wait()
         _wait_group_gone(proc.pid)
         assert "Traceback" not in stderr, stderr
-        if signum != signal.SIGKILL and proc.returncode not in (0, 1):
-            assert len(stderr.splitlines()) == 1, stderr  # one line, the documented code
+        if proc.returncode > 1:  # it stopped itself (130, 143): one line; killed before its handlers: none
+            assert len(stderr.splitlines()) == 1, stderr
         counts["trials"] += 1
         if proc.returncode == 0:
             counts["finished_anyway"] += 1
