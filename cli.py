@@ -326,12 +326,15 @@ def audit(input_path: str, out_dir: str, jobs: int | None, rules_dir: str | None
     (exit 130), SIGTERM (exit 143) or an output error such as a full disk (exit 1), a run
     keeps its progress in the folder: the same command with --resume finishes it, and the
     files are then exactly those of an uninterrupted run, with no decision written or
-    logged twice.
+    logged twice. The folder keeps .audit-state.json (marked done once finished): with
+    --log, the same command over a run whose decisions are logged refuses (exit 1)
+    rather than log them a second time, and --resume of a finished run says so (exit 0).
 
     \b
     Exit codes: 0 done; 1 invalid records (with --fail-on-errors), unreadable
-    input, an output not written, nothing to resume; 4 invalid rule set (or it
-    failed on a record); 130 interrupted (SIGINT); 143 terminated (SIGTERM).
+    input, an output not written, nothing to resume, decisions logged already;
+    4 invalid rule set (or it failed on a record); 130 interrupted (SIGINT);
+    143 terminated (SIGTERM).
 
     \b
     Example:

@@ -36,6 +36,10 @@ How it survives being stopped (:mod:`ipt_advisor.audit_state` has the details):
   checkpoint, then raise :class:`~ipt_advisor.interrupt.Interrupted`; a full disk raises
   ``OutputError`` with the last checkpoint kept. Either way ``resume=True`` continues from
   the checkpoint, and the finished files are byte for byte those of an uninterrupted run;
+* the state outlives the run, marked done once every output is in place: a process killed
+  after that, before it exits, is still known to have finished (``--resume`` says so), and
+  a run whose decisions are in the log never loses its state, so the same command cannot log
+  them again: it refuses, pointing at ``--resume`` (:func:`~ipt_advisor.audit_state.refuse_to_log_twice`);
 * workers ignore SIGINT and SIGTERM (a terminal or a service manager signals the whole
   process group): the parent alone stops, then kills them; on Linux the kernel kills them
   too if the parent dies, so none is ever left behind. A worker that dies (SIGKILL, the
@@ -53,12 +57,13 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, TextIO
 
 from .audit_state import (
-    PartialFile, ResumeError, StateFile, differences, finish_commit, identity, lock_folder, recover_log_append,
+    PartialFile, ResumeError, StateFile, differences, finish_commit, identity, lock_folder, may_have_logged,
+    recover_log_append, refuse_to_log_twice,
 )
 from .decision_log import DecisionLog
 from .output import make_private_dirs
 from .corpus import Corpus, RawRecord, parse, redacted_problems
-from .errors import EngineError, IntakeError, OutputError, Problem
+from .errors import EngineError, IntakeError, IptError, OutputError, Problem
 from . import workers
 from .interrupt import Interrupted, StopSignals, WorkerLost, signal_name
 from .jsonline import dumps_bytes
@@ -194,8 +199,10 @@ def _audit(corpus: Corpus, state_file: StateFile, run_id: dict[str, Any], rulese
     if resume:
         saved = state_file.load()
         tally, keep = _resume_point(saved, run_id, ruleset, state_file.path)
-        if saved.get("phase") == "commit":  # killed while putting the outputs in place
-            summary = finish_commit(state_file, OUTPUTS)
+        if saved.get("phase") in ("commit", "done"):  # killed while putting the outputs in place, or after
+            if saved["phase"] == "done" and warn is not None:
+                warn(f"{out_dir}: nothing left to do: this audit had finished")
+            summary = finish_commit(state_file, saved, OUTPUTS)
             return AuditReport(tally.records, tally.records - tally.invalid - tally.engine_errors, tally.invalid,
                                tally.engine_errors, out_dir, time.monotonic() - started, summary, tally.records)
         if log is not None:
@@ -205,7 +212,9 @@ def _audit(corpus: Corpus, state_file: StateFile, run_id: dict[str, Any], rulese
         # the summary names the input as the run was started with it, as an uninterrupted run would
         run_id["input"]["path"] = saved["input"]["path"]
     else:
-        state_file.remove()  # an older interrupted run in this folder is started over, not resumed
+        if log is not None:
+            refuse_to_log_twice(state_file, run_id, log_path)
+        state_file.remove()  # an older run in this folder is started over, not resumed
         tally, keep = Tally(ruleset), None
     resumed_from = tally.records
     files: dict[str, PartialFile] = {}
@@ -222,14 +231,20 @@ def _audit(corpus: Corpus, state_file: StateFile, run_id: dict[str, Any], rulese
         for f in files.values():
             f.release()
         if isinstance(exc, (OutputError, WorkerLost)) and state_file.saved:
-            raise type(exc)([Problem(p.source, p.line, p.path,
-                                     f"{p.message}; once fixed, run the same command with --resume to finish")
-                             for p in exc.problems]) from None
+            raise _with_resume_hint(exc) from None
         if not state_file.saved:
             for f in files.values():
                 f.discard()
         raise
-    except BaseException:  # the input broke mid-way, or a bug: nothing worth resuming
+    except BaseException as exc:  # the input broke mid-way, or a bug: nothing worth resuming, unless
+        # decisions of this run are in the log: then the state stays (never deleted while its
+        # decisions are logged), so the same command refuses to log them again and --resume can finish
+        if state_file.saved and log is not None and _may_have_logged(state_file):
+            for f in files.values():
+                f.release()
+            if isinstance(exc, IptError):
+                raise _with_resume_hint(exc) from None
+            raise
         for f in files.values():
             f.discard()
         state_file.remove()
@@ -237,6 +252,16 @@ def _audit(corpus: Corpus, state_file: StateFile, run_id: dict[str, Any], rulese
     return AuditReport(tally.records, tally.records - tally.invalid - tally.engine_errors, tally.invalid,
                        tally.engine_errors, out_dir, time.monotonic() - started, summary, resumed_from,
                        tuple(corpus.damage))
+
+
+def _may_have_logged(state_file: StateFile) -> bool:
+    saved = state_file.peek()
+    return saved is None or may_have_logged(saved, state_file.load_prepared())  # unreadable: keep it
+
+
+def _with_resume_hint(exc: IptError) -> IptError:
+    return type(exc)([Problem(p.source, p.line, p.path, f"{p.message}; once fixed, run the same command with "
+                                                        "--resume to finish") for p in exc.problems])
 
 
 def _resume_point(saved: dict[str, Any], run_id: dict[str, Any], ruleset: Any,
@@ -379,15 +404,18 @@ def _run(corpus: Corpus, files: dict[str, PartialFile], tally: Tally, state_file
         for f in (*files.values(), *ends.values()):
             f.close()
         # from here on a resumed run only finishes the renames (see finish_commit)
-        state_file.save({**run_id, "phase": "commit", "progress": {
-            "records": tally.records, "bytes": {name: f.size for name, f in files.items()}, "tally": tally.snapshot()}})
+        final = {**run_id, "phase": "commit", "progress": {
+            "records": tally.records, "bytes": {name: f.size for name, f in files.items()}, "tally": tally.snapshot()}}
+        state_file.save(final)
     except BaseException:
         for f in ends.values():
             f.discard()  # written again from the saved state by a resumed run
         raise
     for f in (*files.values(), *ends.values()):
         f.commit()
-    state_file.remove()
+    # the state stays, marked done: killed after this line, before the process exits, the run
+    # is still known to be finished and its decisions logged (see audit_state)
+    state_file.save({**final, "phase": "done"})
     return summary
 
 

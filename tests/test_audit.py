@@ -32,8 +32,8 @@ def test_each_input_kind(runner, tmp_path: Path, name: str) -> None:
     out = tmp_path / "out"
     result = audit(runner, CORPUS / name, out, "--jobs", "2")
     assert result.exit_code == 0, result.output
-    assert set(os.listdir(out)) == OUTPUTS  # no .partial left behind
-    for f in OUTPUTS:
+    assert set(os.listdir(out)) == OUTPUTS | {".audit-state.json"}  # no .partial left; the state marked done
+    for f in OUTPUTS | {".audit-state.json"}:
         assert (out / f).stat().st_mode & 0o777 == 0o600, f
     decisions = lines(out / "decisions.jsonl")
     assert [d["intake_id"] for d in decisions] == VALID_IDS

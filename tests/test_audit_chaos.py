@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT
-from test_audit_faults import OUTPUTS, assert_logged_once_each, group_members, invoke, write_corpus
+from test_audit_faults import FINISHED, OUTPUTS, assert_logged_once_each, group_members, write_corpus
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc (Linux)")
 
@@ -77,9 +77,9 @@ for trial in range(trials):
     slowest = max(slowest, elapsed)
     assert elapsed < 10, f"trial {trial}: the run took {elapsed:.1f} s"
     thread.join()
-    if (out / ".audit-state.json").exists():
+    if json.loads((out / ".audit-state.json").read_bytes()).get("phase") != "done":
         run_audit(str(corpus), str(out), jobs=2, tool_version="t", resume=True)
-    assert sorted(os.listdir(out)) == sorted(NAMES), (trial, os.listdir(out))
+    assert sorted(os.listdir(out)) == sorted(NAMES + [".audit-state.json"]), (trial, os.listdir(out))
     assert all((out / n).read_bytes() == reference[n] for n in NAMES), trial
     shutil.rmtree(out)
 print(json.dumps({"trials": trials, "worker_lost": lost, "finished": finished, "slowest": round(slowest, 2)}))
@@ -127,58 +127,92 @@ def _wait_group_gone(pgid: int) -> None:
         time.sleep(0.01)
 
 
+def _left(out: Path) -> list[str]:
+    return sorted(os.listdir(out)) if out.exists() else ["(no folder)"]
+
+
 @pytest.mark.slow
 def test_chaos_random_signals_then_resume_give_the_bytes_of_an_uninterrupted_run(tmp_path: Path) -> None:
     corpus = write_corpus(tmp_path / "intakes.jsonl", 2000)
     reference = tmp_path / "reference"
+    # the length of the very command the trials run (start-up and --log included): delays drawn
+    # from an in-process run without --log, much faster, landed after the end in 2 trials of 3
     started = time.monotonic()
-    assert invoke(str(corpus), "-o", str(reference), "--jobs", "2").exit_code == 0
+    done = subprocess.run(_audit_cmd(corpus, reference, tmp_path / "reference.log"), cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
     length = max(0.3, time.monotonic() - started)
-    rng = random.Random()
-    counts: dict[str, int] = {"trials": 0, "resumed": 0, "finished_anyway": 0, "started_over": 0}
+    seed = random.randrange(1 << 30)
+    rng = random.Random(seed)
+    counts: dict[str, int] = {"trials": 0, "resumed": 0, "finished_anyway": 0, "finished_before_the_signal": 0,
+                              "started_over": 0}
     for trial in range(CHAOS_TRIALS):
         out, log = tmp_path / f"out-{trial}", tmp_path / f"log-{trial}"
         target, signum = rng.choice(TARGETS), rng.choice(SIGNALS)
+        # past the imports (a Ctrl-C there is Python's own traceback), then anywhere in the run or just after it
+        delay = rng.uniform(0.3, max(0.6, 1.1 * length))
         proc = subprocess.Popen(_audit_cmd(corpus, out, log), cwd=ROOT, text=True, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, start_new_session=True)
         try:
-            time.sleep(rng.uniform(0.3, 0.6 + 1.5 * length))  # start-up, then anywhere in the run
+            time.sleep(delay)
             members = group_members(proc.pid)
             workers = [pid for pid in members if pid != proc.pid]
+            hit = target
             try:
                 if target == "group":
                     os.killpg(proc.pid, signum)
                 elif target == "worker" and workers:
                     os.kill(rng.choice(workers), signum)
                 else:
+                    hit = "parent"  # no worker (yet, or any more): the parent instead
                     os.kill(proc.pid, signum)
             except ProcessLookupError:
-                pass  # it had just ended
+                hit = "nobody (it had just ended)"
             _, stderr = proc.communicate(timeout=30)
         finally:
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
+        # what a failure must say to be diagnosable: who got which signal when, and what was left
+        why = (f"seed {seed}, trial {trial}: {signal.Signals(signum).name} to {hit} at {delay:.2f} s "
+               f"(an uninterrupted run takes {length:.2f} s); exit {proc.returncode}; stderr {stderr[-600:]!r}; "
+               f"left {_left(out)}; log {len(log.read_text().splitlines()) if log.exists() else 'absent'} lines")
         _wait_group_gone(proc.pid)
-        assert "Traceback" not in stderr, stderr
+        assert "Traceback" not in stderr, why
         if proc.returncode > 1:  # it stopped itself (130, 143): one line; killed before its handlers: none
-            assert len(stderr.splitlines()) == 1, stderr
+            assert len(stderr.splitlines()) == 1, why
         counts["trials"] += 1
+        state = out / ".audit-state.json"
+        phase = json.loads(state.read_bytes()).get("phase", "running") if state.exists() else None
         if proc.returncode == 0:
+            assert phase == "done", why
             counts["finished_anyway"] += 1
-        elif (out / ".audit-state.json").exists():
+        elif phase == "done":  # it had finished when the signal ended it, before it exited
+            logged = log.read_bytes()
+            again = subprocess.run(_audit_cmd(corpus, out, log), cwd=ROOT, capture_output=True, text=True,
+                                   timeout=120)
+            assert again.returncode == 1 and "would log each of them a second time" in again.stderr, (why, again)
+            assert log.read_bytes() == logged, why
             again = subprocess.run(_audit_cmd(corpus, out, log, "--resume"), cwd=ROOT, capture_output=True,
                                    text=True, timeout=120)
-            assert again.returncode == 0, (target, signum, again.stderr)
+            assert again.returncode == 0 and "nothing left to do" in again.stderr, (why, again.stderr)
+            counts["finished_before_the_signal"] += 1
+        elif phase is not None:
+            again = subprocess.run(_audit_cmd(corpus, out, log, "--resume"), cwd=ROOT, capture_output=True,
+                                   text=True, timeout=120)
+            assert again.returncode == 0, (why, again.stderr)
             counts["resumed"] += 1
         else:  # stopped before its first checkpoint: nothing to resume, nothing logged
-            assert not log.exists() or log.read_text() == ""
+            assert not log.exists() or log.read_text() == "", why
             again = subprocess.run(_audit_cmd(corpus, out, log), cwd=ROOT, capture_output=True, text=True, timeout=120)
-            assert again.returncode == 0, again.stderr
+            assert again.returncode == 0, (why, again.stderr)
             counts["started_over"] += 1
-        assert sorted(n for n in os.listdir(out)) == sorted(OUTPUTS), (trial, target, signum, os.listdir(out))
+        assert sorted(os.listdir(out)) == FINISHED, why
         for name in OUTPUTS:
-            assert (out / name).read_bytes() == (reference / name).read_bytes(), (trial, target, signum, name)
+            assert (out / name).read_bytes() == (reference / name).read_bytes(), (why, name)
         assert_logged_once_each(log, out)
     print(f"chaos: {counts}")
-    assert counts["trials"] == CHAOS_TRIALS and counts["resumed"] >= CHAOS_TRIALS // 3
+    # 7 of the 9 target/signal pairs stop a run they hit mid-way (SIGINT/SIGTERM to a worker are
+    # ignored by design), and about 9 delays in 10 land mid-way: ~18 of 30 resume on average;
+    # fewer than a quarter would mean the kills no longer land in the run (the harness tests nothing)
+    assert counts["trials"] == CHAOS_TRIALS and counts["resumed"] >= CHAOS_TRIALS // 4, counts

@@ -23,7 +23,8 @@ from conftest import ROOT
 from ipt_advisor import audit, audit_state, decision_log
 from ipt_advisor.decision_log import verify
 from test_audit_faults import (
-    CORPUS, LEFT_BY_A_STOP, OUTPUTS, STATE, assert_same_as, invoke, running_audit, wait_for, write_corpus,
+    CORPUS, LEFT_BY_A_STOP, OUTPUTS, STATE, assert_same_as, interrupted_run, invoke, running_audit, wait_for,
+    write_corpus,
 )
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork and /proc (Linux)")
@@ -134,6 +135,121 @@ def test_sigkill_between_the_final_renames_then_resume_finishes_the_commit(
     assert_same_as(out, reference)
     if with_log:
         assert logged_cases(log) == decided_cases(out)
+
+
+# --------------------------------------------------------------------------- what the chaos harness found
+# A run whose decisions are in the log must leave a state behind, whatever ends it, so that
+# the same command again cannot log them a second time.
+
+def test_sigkill_after_the_run_finished_then_the_same_command_logs_nothing_twice(
+        small, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The window the chaos harness hit: every output in place, every decision logged, then
+    the process killed before it exited (exit -9, no message). The run had left no state, so
+    `--resume` said "nothing to resume" and the same command again logged every decision twice."""
+    corpus, reference = small
+    out, log = tmp_path / "out", tmp_path / "decisions.log"
+    args = [str(corpus), "-o", str(out), "--jobs", "2", "--log", str(log)]
+    real = audit.run_audit
+
+    def finish_then_get_killed(*a: Any, **k: Any) -> Any:
+        real(*a, **k)
+        suicide()  # the library returned; the command had not printed or exited yet
+
+    monkeypatch.setattr(audit, "run_audit", finish_then_get_killed)
+    killed_in_child(lambda: invoke(*args))
+    monkeypatch.undo()
+    assert_same_as(out, reference)
+    assert logged_cases(log) == decided_cases(out)
+
+    # what a user does after a killed run: the same command again, then with --resume
+    again = invoke(*args)
+    assert again.exit_code == 1, again.output
+    assert again.stderr.splitlines() == [
+        f"{out}: this audit already finished here and its decisions are in {log}; running it again "
+        "would log each of them a second time (for a second audit on purpose, use another folder)"]
+    resumed = invoke(*args, "--resume")
+    assert resumed.exit_code == 0, resumed.output
+    assert f"{out}: nothing left to do: this audit had finished" in resumed.stderr
+    assert_same_as(out, reference)
+    assert logged_cases(log) == decided_cases(out)  # each decision once
+    assert verify(str(log))[0] == len(decided_cases(out))
+
+
+def test_a_fresh_run_over_an_interrupted_one_that_logged_decisions_refuses(small, tmp_path: Path) -> None:
+    corpus, reference = small
+    out, log = tmp_path / "out", tmp_path / "decisions.log"
+    interrupted_run(small, out, "--log", str(log))
+    logged = log.read_bytes()
+    assert logged  # some decisions were logged before the disk filled
+    again = invoke(str(corpus), "-o", str(out), "--jobs", "2", "--log", str(log))
+    assert again.exit_code == 1, again.output
+    assert again.stderr.splitlines() == [
+        f"{out}: an interrupted run of this audit is here and some of its decisions are in {log}; run the "
+        "same command with --resume to finish it (starting over would log them a second time)"]
+    assert log.read_bytes() == logged and sorted(os.listdir(out)) == LEFT_BY_A_STOP  # nothing touched
+    assert invoke(str(corpus), "-o", str(out), "--jobs", "2", "--log", str(log), "--resume").exit_code == 0
+    assert_same_as(out, reference)
+    assert logged_cases(log) == decided_cases(out)
+
+
+def test_sigkill_after_the_first_log_append_before_its_state_then_a_fresh_run_refuses(
+        small, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The saved state counts no decision yet; only the prepared one beside it knows the log
+    holds some: a fresh run must see that too."""
+    corpus, reference = small
+    out, log = tmp_path / "out", tmp_path / "decisions.log"
+    args = [str(corpus), "-o", str(out), "--jobs", "2", "--log", str(log)]
+    monkeypatch.setattr(audit, "CHECKPOINT_SECONDS", 0.0)
+    real = decision_log._write_all
+
+    def write_then_get_killed(fd: int, data: bytes) -> None:
+        real(fd, data)
+        suicide()
+
+    monkeypatch.setattr(decision_log, "_write_all", write_then_get_killed)
+    killed_in_child(lambda: invoke(*args))
+    monkeypatch.undo()
+    assert json.loads((out / STATE).read_text())["progress"]["records"] == 0
+    assert log.read_text()
+    again = invoke(*args)
+    assert again.exit_code == 1 and "--resume to finish it" in again.stderr, again.output
+    assert invoke(*args, "--resume").exit_code == 0
+    assert_same_as(out, reference)
+    assert logged_cases(log) == decided_cases(out)
+
+
+def test_input_breaking_midway_after_decisions_were_logged_keeps_the_state(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An input that cannot be read on (a disk error, a removed mount) once decisions are in
+    the log: the state stays, so the same command cannot log them twice, and --resume finishes
+    once the input reads again."""
+    from ipt_advisor import corpus as corpus_module
+
+    corpus = write_corpus(tmp_path / "intakes.jsonl", 600)
+    reference, out, log = tmp_path / "reference", tmp_path / "out", tmp_path / "decisions.log"
+    assert invoke(str(corpus), "-o", str(reference), "--jobs", "2").exit_code == 0
+    args = [str(corpus), "-o", str(out), "--jobs", "2", "--log", str(log)]
+    monkeypatch.setattr(audit, "CHECKPOINT_SECONDS", 0.0)
+    real = corpus_module.Corpus._jsonl
+
+    def breaks(self: Any) -> Any:
+        for n, record in enumerate(real(self)):
+            if n == 590:  # the reader runs ahead of the workers: late enough for some to be logged
+                raise self._error("cannot read on: Input/output error", n + 1)
+            yield record
+
+    monkeypatch.setattr(corpus_module.Corpus, "_jsonl", breaks)
+    result = invoke(*args)
+    monkeypatch.undo()
+    assert result.exit_code == 1, result.output
+    assert result.stderr.splitlines() == [
+        f"{corpus}:591: cannot read on: Input/output error; once fixed, run the same command with --resume to finish"]
+    assert log.read_text() and sorted(os.listdir(out)) == LEFT_BY_A_STOP
+    again = invoke(*args)
+    assert again.exit_code == 1 and "--resume to finish it" in again.stderr, again.output
+    assert invoke(*args, "--resume").exit_code == 0
+    assert_same_as(out, reference)
+    assert logged_cases(log) == decided_cases(out)
 
 
 # --------------------------------------------------------------------------- point 5: one folder, one audit
