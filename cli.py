@@ -487,7 +487,8 @@ def rules_show(rule_id: str, fmt: str, rules_dir: str | None) -> None:
 
 @rules.command("doc")
 @click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False),
-              help="Catalog folder: created, or replaced if it holds a catalog written earlier.")
+              help="Catalog folder: created, or replaced if it holds a catalog written earlier and "
+                   "nothing else (a file added or edited there since is named, and the run refuses).")
 @click.option("--cases", "case_paths", multiple=True, type=click.Path(exists=True), metavar="PATH",
               help="Intake files or folders to show as teaching cases (repeatable; default: "
                    "examples/ and tests/vignettes/ of the checkout).")

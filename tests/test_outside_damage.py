@@ -105,19 +105,3 @@ def test_no_compiled_template_cache_is_read_or_written(tmp_path: Path) -> None:
                           text=True, timeout=60, env={**os.environ, "XDG_CACHE_HOME": str(cache)})
     assert done.returncode == 0, done.stderr
     assert list(cache.iterdir()) == []
-
-
-def test_rules_doc_refuses_to_replace_a_catalog_holding_a_users_file(tmp_path: Path) -> None:
-    site = tmp_path / "site"
-    first = CliRunner().invoke(cli, ["rules", "doc", "--cases", str(DEMO), "-o", str(site)])
-    assert first.exit_code == 0, first.output
-    (site / "my-notes.txt").write_text("mine")
-    (site / "rules" / "extra.md").write_text("mine too")
-    again = CliRunner().invoke(cli, ["rules", "doc", "--cases", str(DEMO), "-o", str(site)])
-    assert again.exit_code == 1, again.output
-    assert again.stderr.splitlines() == [f"{site}: holds 2 files ipt-advisor did not write (my-notes.txt, "
-                                         "rules/extra.md); move them out, or choose another folder"]
-    assert (site / "my-notes.txt").read_text() == "mine"
-    (site / "my-notes.txt").unlink()
-    (site / "rules" / "extra.md").unlink()
-    assert CliRunner().invoke(cli, ["rules", "doc", "--cases", str(DEMO), "-o", str(site)]).exit_code == 0
