@@ -363,7 +363,8 @@ def audit(input_path: str, out_dir: str, jobs: int | None, rules_dir: str | None
     done_now = report.records - report.resumed_from
     rate = done_now / report.seconds if report.seconds else 0.0
     resumed = f" (resumed: {report.resumed_from:,} were done before)" if resume else ""
-    click.echo(f"{report.seconds:.2f} s, {rate:,.0f} records/s{resumed}", err=True)
+    if done_now or not resume:  # a resumed run with no record left has no rate to show
+        click.echo(f"{report.seconds:.2f} s, {rate:,.0f} records/s{resumed}", err=True)
     for problem in report.damage:  # every record is accounted for, but the input is broken
         click.echo(str(problem), err=True)
     if report.engine_errors:
