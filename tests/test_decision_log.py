@@ -90,8 +90,8 @@ def test_audit_log_in_several_batches_keeps_one_chain(runner, tmp_path: Path, mo
 
     monkeypatch.setattr(audit, "LOG_BATCH", 3)
     log = tmp_path / "decisions.log"
-    for _ in range(2):  # a second run continues the same chain
-        result = runner.invoke(cli, ["audit", str(CORPUS / "intakes.csv"), "-o", str(tmp_path / "out"),
+    for n in range(2):  # a second audit (into another folder: the same one refuses) continues the chain
+        result = runner.invoke(cli, ["audit", str(CORPUS / "intakes.csv"), "-o", str(tmp_path / f"out-{n}"),
                                      "--log", str(log), "--jobs", "2"])
         assert result.exit_code == 0, result.output
     assert verify(str(log))[0] == 16
