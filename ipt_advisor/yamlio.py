@@ -163,10 +163,15 @@ class _Builder:
             problem = _one_line(getattr(exc, "problem", None) or "cannot be read")[:120]
             self.problem(node, path, f"{problem} (tag {_tag(node.tag)} is not allowed)" if "constructor" in problem else problem)
             return None
-        except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
-            # e.g. 2026-02-30 (a date that does not exist) or !!int abc; Python's words for a
-            # number ("invalid literal for int() with base 10: ...") repeat the value: left out
-            why = f" ({_one_line(exc)[:80]})" if node.tag.endswith("timestamp") and not self.private(path) else ""
+        except (ValueError, TypeError, KeyError, AttributeError, OverflowError, IndexError) as exc:
+            # e.g. 2026-02-30 (a date that does not exist), !!int abc, or an empty !!int (PyYAML
+            # indexes its first character). Python's words for a number ("invalid literal for
+            # int() with base 10: ...") repeat the value, and others name its internals: only a
+            # date's own reason ("day is out of range for month") is kept
+            why = (f" ({_one_line(exc)[:80]})" if node.tag.endswith("timestamp") and isinstance(exc, ValueError)
+                   and not self.private(path) else "")
+            if not text and not self.private(path):
+                what = "an empty value"
             self.problem(node, path, f"{what} cannot be read as {node.tag.rsplit(':', 1)[-1][:20]}{why}")
             return None
 

@@ -130,3 +130,13 @@ def test_huge_values_and_python_internals_stay_out_of_messages(tmp_path: Path) -
     errors = audit_errors(tmp_path, json.dumps(BASE_JSON).replace('"age": 40', f'"age": {digits}'))
     assert "set_int_max_str_digits" not in errors and digits[:100] not in errors and len(errors) < 600, errors
     assert "more than 4,300 digits" in errors
+
+
+@pytest.mark.parametrize("tag", ["!!int", "!!float", "!!bool", "!!timestamp", '!!int ""', '!!float ""'])
+def test_a_tag_on_an_empty_value_is_one_problem_not_a_traceback(tmp_path: Path, tag: str) -> None:
+    """Found by the long fuzz run: PyYAML's int and float constructors index the first
+    character, so `age: !!int` raised IndexError; `!!timestamp` printed Python's internals."""
+    result = assess(tmp_path, BASE.replace("age: 40", f"age: {tag}"))
+    assert result.exit_code == 3, result.output
+    assert "Traceback" not in result.output and "NoneType" not in result.stderr
+    assert f"age: an empty value cannot be read as {tag.split()[0][2:]}" in result.stderr, result.stderr
