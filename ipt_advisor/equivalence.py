@@ -169,7 +169,7 @@ def _domain(ruleset: RuleSet, name: str, cond: Cond) -> list[Any] | None:
         for leaf in leaves(cond):
             if leaf.fact != name or leaf.op in ("known", "unknown"):
                 continue
-            for v in (leaf.value if isinstance(leaf.value, list) else [leaf.value]):
+            for v in (leaf.value if isinstance(leaf.value, tuple) else [leaf.value]):
                 if isinstance(v, int) and not isinstance(v, bool):
                     points.update(x for x in (v - 1, v, v + 1) if lo <= x <= hi)
         values = sorted(points)

@@ -180,7 +180,7 @@ def _check_leaf_with(ruleset: RuleSet, leaf: Leaf, report: Any) -> None:
         report(f"{leaf.op} needs a number; {leaf.fact} is {spec.type}")
         return
     if leaf.op in SET_OPS:
-        if not isinstance(leaf.value, list) or not leaf.value:
+        if not isinstance(leaf.value, tuple) or not leaf.value:
             report(f"{leaf.op} needs a non-empty list")
             return
         for v in leaf.value:

@@ -35,6 +35,12 @@ class Leaf:
     value: Any = None
     line: int | None = field(default=None, compare=False)
 
+    def __post_init__(self) -> None:
+        # a list (``in``/``not_in``, as YAML gives it) is kept as a tuple: a frozen leaf is
+        # hashable wherever it sits (a rule's condition, a text's variant, a banner)
+        if isinstance(self.value, list):
+            object.__setattr__(self, "value", tuple(self.value))
+
 
 @dataclass(frozen=True)
 class All:

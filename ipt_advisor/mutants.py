@@ -152,13 +152,13 @@ def _leaf_variants(leaf: Leaf, ruleset: RuleSet) -> Iterator[tuple[str, Leaf]]:
         for other in domain:
             if other != value:
                 yield "literal", make(op, other)
-    if op in ("in", "not_in") and isinstance(value, list):
+    if op in ("in", "not_in") and isinstance(value, tuple):
         if len(value) > 1:
             for v in value:
-                yield "in-list", make(op, [x for x in value if x != v])
+                yield "in-list", make(op, tuple(x for x in value if x != v))
         for other in domain or ():
             if other not in value:
-                yield "in-list", make(op, value + [other])
+                yield "in-list", make(op, value + (other,))
 
 
 def _domain(spec: Any, ruleset: RuleSet) -> tuple[Any, ...]:
@@ -279,7 +279,7 @@ def _canonical(cond: Cond, ruleset: RuleSet) -> Any:
     if isinstance(cond, Leaf):
         spec = ruleset.facts.get(cond.fact)
         op, value = cond.op, cond.value
-        if isinstance(value, list):
+        if isinstance(value, tuple):
             if len(value) == 1:
                 op, value = ("is" if op == "in" else "is_not"), value[0]
             else:
