@@ -99,9 +99,9 @@ class Baseline:
             run = self.evaluator.fire(values)
             decision = self.evaluator.decide(values, intake.case_id)
             self.states.append(State(case, intake.case_id, values, frozenset(run.fired), run.derived, decision))
-            if case.checked and check(case, decision):
+            if case.checked and (failures := check(case, decision, ruleset)):
                 failing.append(Problem(case.location, None, "", f"{case.label} fails on the rules as they are: "
-                                       + "; ".join(check(case, decision))))
+                                       + "; ".join(failures)))
         if failing:
             raise MutationError(failing)
 
@@ -128,7 +128,9 @@ def _outcome(decision: dict[str, Any]) -> Any:
 def affected(baseline: Baseline, mutant: Mutant) -> list[int]:
     """The cases on which the mutant can decide differently: the only ones re-evaluated."""
     rid = mutant.rule_id
-    if not mutant.on_condition:
+    if mutant.target == "policies":  # a policy applies to every decision
+        return list(range(len(baseline.states)))
+    if not mutant.on_condition:  # an effect, or one of its texts, shows only where the rule fires
         return [i for i, s in enumerate(baseline.states) if rid in s.fired]
     test = compile_condition(mutant.rule.when)
     holds = baseline.evaluator.holds
@@ -144,7 +146,7 @@ def killers(baseline: Baseline, mutant: Mutant, first_only: bool = True) -> list
         if not state.case.checked:
             continue
         evaluator = evaluator or Evaluator(mutated_ruleset(baseline.ruleset, mutant))
-        if check(state.case, evaluator.decide(state.values, state.intake_id)):
+        if check(state.case, evaluator.decide(state.values, state.intake_id), evaluator.ruleset):
             out.append(i)
             if first_only:
                 break

@@ -240,7 +240,8 @@ def test_case_file_problems_are_listed_with_lines(runner, tmp_path: Path) -> Non
         f"{bad}:6: cases[1].intake.measures.phq9: required",
         f"{bad}:7: cases[1].expect: expect.format: unknown format 'groop'",
         f"{bad}:7: cases[1].expect.fires: unknown key; a case file may expect status, format, primary, secondary, "
-        "flags, not_flags, flag_levels, conditions, considers, severity",
+        "flags, not_flags, flag_levels, flag_order, actions, conditions, not_conditions, condition_order, considers, "
+        "not_considers, considerations, not_considerations, severity, banners, handout",
     ]
     assert result.stdout == ""
 
