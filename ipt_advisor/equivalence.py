@@ -117,6 +117,8 @@ def _policy_equivalent(ruleset: RuleSet, mutant: Mutant) -> str | None:
     assert policy is not None and new is not None
     if mutant.operator == "urgency":
         pairs = reordered(tuple(ruleset.flags), policy.flag_urgency, new.flag_urgency)
+        if not pairs:
+            return "no two flags change order (the code was the last one listed)"
         if all(never_together(ruleset, a, b) for a, b in pairs):
             shown = ", ".join(f"{a}/{b}" for a, b in pairs[:3]) + (f" and {len(pairs) - 3} more" if len(pairs) > 3 else "")
             return f"the flags whose order changes ({shown}) are never raised at one level in one decision"

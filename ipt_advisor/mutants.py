@@ -164,7 +164,7 @@ def _rule_mutants(rule: Rule, ruleset: RuleSet) -> Iterator[_Raw]:
 
         for operator, change, new_effect in _effect_mutants(effect, ruleset):
             yield _Raw(operator, effect.line, change, rule.when, put(new_effect), "then", i)
-        what = _text_owner(effect)
+        what = text_owner(effect)
         for k, operator, line, change, variants in _variant_mutants(getattr(effect, "variants", ()), ruleset, what):
             yield _Raw(operator, line or effect.line, change, rule.when,
                        put(dataclasses.replace(effect, variants=variants)), "then", i, k)
@@ -325,14 +325,14 @@ def _effect_mutants(effect: Effect, ruleset: RuleSet) -> Iterator[tuple[str, str
             other = areas[(areas.index(effect.area) + 1) % len(areas)]
             yield "focus", f"focus {effect.area} → {other}", dataclasses.replace(effect, area=other)
     if isinstance(effect, AddCondition):
-        what = _text_owner(effect)
+        what = text_owner(effect)
         for topic in policy.condition_topics if effect.topic else ():
             if topic != effect.topic:
                 yield "topic", f"{what}: topic {effect.topic or '(none)'} → {topic}", dataclasses.replace(effect, topic=topic)
         if effect.topic and effect.text:
             yield "topic", f"{what}: drop the topic {effect.topic} (the detail prints alone)", dataclasses.replace(effect, topic="")
     if isinstance(effect, (AddCondition, Consider)) and effect.if_format:
-        what = _text_owner(effect)
+        what = text_owner(effect)
         scope = "/".join(effect.if_format)
         yield "if-format", f"{what}: drop \"if_format: {scope}\" (it prints in every format)", dataclasses.replace(effect, if_format=())
         if len(effect.if_format) > 1:
@@ -354,7 +354,7 @@ def _variant_mutants(variants: tuple[Variant, ...], ruleset: RuleSet, what: str
             yield k, operator, line, f"{label}: {change}", variants[:k] + (dataclasses.replace(variant, when=new),) + variants[k + 1:]
 
 
-def _text_owner(effect: Any) -> str:
+def text_owner(effect: Any) -> str:
     """Whose text a variant or a scope belongs to, in words."""
     if isinstance(effect, RaiseFlag):
         return f"flag {effect.code}'s action"
