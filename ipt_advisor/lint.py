@@ -395,7 +395,7 @@ def _freeze(cond: Any) -> Any:
 
 def _hashable(value: Any) -> Any:
     """A literal as a hashable value: lists and mappings (wrong types lint reports) included."""
-    if isinstance(value, list):
+    if isinstance(value, (list, tuple)):
         return tuple(_hashable(v) for v in value)
     if isinstance(value, dict):
         return tuple(sorted((repr(k), _hashable(v)) for k, v in value.items()))

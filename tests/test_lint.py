@@ -62,8 +62,8 @@ def test_missing_tests_and_unknown_reference(rules_copy: Path) -> None:
 
 def test_expect_keys_are_checked(rules_copy: Path) -> None:
     _edit(rules_copy / "severity.yaml",
-          "{name: score 16, intake: {measures: {phq9: 16}}, expect: {fires: true, flags: [MORE_SEVERE]}}",
-          "{name: score 16, intake: {measures: {phq9: 16}}, expect: {fires: true, flag_levels: {MORE_SEVER: urgent}, "
+          "{name: score 15, intake: {measures: {phq9: 15}}, expect: {fires: false, not_flags: [MORE_SEVERE]}}",
+          "{name: score 15, intake: {measures: {phq9: 15}}, expect: {fires: false, flag_levels: {MORE_SEVER: urgent}, "
           "conditions: [''], considers: [SEV-NICE-MOOR], severity: {band: x}}}")
     found = [m for m in _messages(rules_copy) if "SEV-NICE-MORE.tests" in m]
     assert any("expect.flag_levels: unknown flag code 'MORE_SEVER' (did you mean 'MORE_SEVERE'?)" in m for m in found)
