@@ -1,15 +1,25 @@
-"""Equivalent mutants: changes to a rule that provably change no outcome a test can
-expect (status, format, focus, flags and their levels, conditions, points for review,
-severity; not which rule a reason or a flag is credited to, nor the trace).
+"""Equivalent mutants: changes to the rules that provably change no outcome a test can
+expect (status, format, focus, flags with their levels, order and actions, conditions and
+their order, points for review and their texts, severity, banners, the handout; not which
+rule a reason or a flag is credited to, a format reason's wording, nor the trace).
 
 A mutant no intake can tell apart from the original cannot be killed by any test, so
 it is listed apart and left out of the mutation score.  The proofs:
 
 * **a condition**: the mutated condition is true for exactly the same intakes as the
   original;
-* **an effect**: whenever the rule fires, other rules give the same anyway (a flag at
-  least as urgent, a format at least as restrictive, the same condition, focus, derived
-  value or status), or it derives a fact no rule reads and no decision field shows.
+* **an effect**: whenever the rule fires, other rules give the same anyway (a flag at a
+  more urgent level, or at the same one first in the trace or with the same action; a
+  format at least as restrictive; the same condition standing before this one; the same
+  focus, derived value or status), or it derives a fact that no rule, text variant,
+  banner or handout reads and no decision field shows;
+* **a text variant**: its mutated condition is true for the same states wherever its
+  text can print (the rule's condition on the intake facts, no earlier variant true);
+* **an ``if_format`` scope**: both scopes keep the text for the same formats among those
+  a decision can end with when the rule fires;
+* **the urgency list**: the flags it reorders are never raised at one level in one
+  decision; **the conditions' order**: no two rules it reorders fire together; **a
+  banner's flag_level**: every rule raising the flag raises it at that level.
 
 "Can this condition be true?" is answered twice.  First by the satisfiability checker
 (``satisfiable.never_true``), reading every fact as free (unknown included).  If that

@@ -3,8 +3,10 @@
 First an existing case on which the mutant decides differently in something no test
 expects yet (then: add that expectation); else an existing case with one answer changed
 (the facts the mutated rule reads first, then those of the rules around it); else, for a
-condition, one of the rule's own cases with the answers set as in a state the two
-conditions decide apart (``equivalence.witness``).  Each candidate is validated as an
+condition (a rule's or a text variant's), one of the rule's own cases with the answers set
+as in a state the two conditions decide apart (``equivalence.witness``), and for a policy,
+as in a state where what it orders happens together (two flags at one level, two banners).
+A policy's tests live with the rule it concerns (``Mutant.home``).  Each candidate is validated as an
 intake and decided both ways, so a suggestion is a real case, not a guess; the tests
 check that every suggestion kills its mutant.
 """

@@ -17,8 +17,9 @@ Why it is fast enough to run in ``make test`` (docs/rules.md, "Mutation testing"
   engine;
 * work that cannot change a verdict is skipped: a mutant changes only one rule, and the
   facts a rule reads are derived only by rules before it, so on a case where the mutated
-  condition decides the same as the original (or, for an effect, where the rule does not
-  fire) the whole decision is the same.  Only the other cases are re-evaluated;
+  condition decides the same as the original (or, for an effect or one of its text
+  variants, where the rule does not fire) the whole decision is the same.  Only the other
+  cases are re-evaluated (all of them for a change to the manifest's policies);
 * mutants are spread over worker processes (``fork``, one per core by default).
 """
 from __future__ import annotations
