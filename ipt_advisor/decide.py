@@ -145,6 +145,12 @@ def decide(run: Run, values: dict[str, Any], not_assessed: list[str], ruleset: R
     }
 
 
+def urgency_of(ruleset: RuleSet, rule_id: str) -> tuple[int, int]:
+    """How urgent a rule's conditions are (its most urgent flag: level, then urgency), as
+    ``decide`` orders them under ``conditions.order: flag_urgency``."""
+    return ruleset.memo(_Memo).effects[rule_id].urgency
+
+
 def assemble_conditions(kept: list[tuple[Any, Any, str, str]], topics: dict[str, str]) -> list[str]:
     """Conditions in the order given, each once; the conditions of one topic print as one,
     where the first of them stands: the topic's text, then their details after a colon."""

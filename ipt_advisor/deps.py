@@ -7,7 +7,7 @@ it exposes cycles, which lint rejects.
 """
 from __future__ import annotations
 
-from .model import Derive, Rule, RuleSet, leaves
+from .model import Cond, Derive, Rule, RuleSet, leaves
 
 
 def reads(rule: Rule, ruleset: RuleSet) -> list[str]:
@@ -17,6 +17,29 @@ def reads(rule: Rule, ruleset: RuleSet) -> list[str]:
         spec = ruleset.facts.get(leaf.fact)
         if spec is not None and spec.derived and leaf.fact not in out:
             out.append(leaf.fact)
+    return out
+
+
+def text_conditions(ruleset: RuleSet) -> list[Cond]:
+    """Every condition that chooses a text after the run: the variants of active rules'
+    effects and of banners, the facts' label variants, the handout's conditions.  They may
+    read derived facts too (never for firing, so they are not part of the graph)."""
+    out: list[Cond] = [v.when for r in ruleset.active_rules for e in r.then for v in getattr(e, "variants", ())]
+    if ruleset.policies is not None:
+        out += [v.when for b in ruleset.policies.banners for v in b.variants]
+    out += [v.when for spec in ruleset.facts.values() for v in spec.label_variants]
+    if ruleset.handout:
+        from .handout import handout_problems
+
+        out += [c for _, _, c in handout_problems(ruleset) if c is not None]
+    return out
+
+
+def read_anywhere(ruleset: RuleSet) -> set[str]:
+    """The derived facts an active rule's condition or any text's condition reads."""
+    out = {fact for r in ruleset.active_rules for fact in reads(r, ruleset)}
+    out |= {leaf.fact for c in text_conditions(ruleset) for leaf in leaves(c)
+            if (spec := ruleset.facts.get(leaf.fact)) is not None and spec.derived}
     return out
 
 

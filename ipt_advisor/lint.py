@@ -216,7 +216,7 @@ def _check_leaf_with(ruleset: RuleSet, leaf: Leaf, report: Any) -> None:
         report(f"{leaf.op} needs a number; {leaf.fact} is {spec.type}")
         return
     if leaf.op in SET_OPS:
-        if not isinstance(leaf.value, list) or not leaf.value:
+        if not isinstance(leaf.value, tuple) or not leaf.value:
             report(f"{leaf.op} needs a non-empty list")
             return
         for v in leaf.value:
@@ -328,7 +328,7 @@ def expect_problems(ruleset: RuleSet, expect: dict[str, Any]) -> list[str]:
     for key in ("primary", "secondary"):
         if key in expect and expect[key] is not None and expect[key] not in p.focus_areas:
             out.append(f"expect.{key}: unknown area {expect[key]!r}")
-    for key in ("flags", "not_flags"):
+    for key in ("flags", "not_flags", "flag_order"):
         codes = expect.get(key, [])
         if not isinstance(codes, list):
             out.append(f"expect.{key}: must be a list of flag codes")
@@ -344,14 +344,27 @@ def expect_problems(ruleset: RuleSet, expect: dict[str, Any]) -> list[str]:
                 out.append(f"expect.flag_levels: unknown flag code {code!r}{suggest(code, ruleset.flags)}")
             if level not in p.flag_levels:
                 out.append(f"expect.flag_levels.{code}: level must be one of {', '.join(p.flag_levels)}")
-    texts = expect.get("conditions", [])
-    if not isinstance(texts, list) or not all(isinstance(t, str) and t.strip() for t in texts):
-        out.append("expect.conditions: must be a list of texts (each found in one of the decision's conditions)")
-    considers = expect.get("considers", [])
-    if not isinstance(considers, list):
-        out.append("expect.considers: must be a list of rule ids")
+    actions = expect.get("actions", {})
+    if not isinstance(actions, dict) or not all(_text(t) for t in actions.values()):
+        out.append("expect.actions: must map flag codes to a text found in the flag's action")
     else:
-        out.extend(f"expect.considers: no rule {rid!r}" for rid in considers if rid not in ruleset.by_id)
+        out.extend(f"expect.actions: unknown flag code {code!r}{suggest(code, ruleset.flags)}"
+                   for code in actions if code not in ruleset.flags)
+    for key, where in (("conditions", "one of the decision's conditions"), ("not_conditions", "none of its conditions"),
+                       ("condition_order", "its conditions, in this order"),
+                       ("considerations", "one of its points for clinical review"),
+                       ("not_considerations", "none of its points for clinical review"),
+                       ("banners", "its banners, one text for each banner in order ([] for none)"),
+                       ("handout", "the client handout")):
+        texts = expect.get(key, [])
+        if not isinstance(texts, list) or not all(_text(t) for t in texts):
+            out.append(f"expect.{key}: must be a list of texts (each found in {where})")
+    for key in ("considers", "not_considers"):
+        considers = expect.get(key, [])
+        if not isinstance(considers, list):
+            out.append(f"expect.{key}: must be a list of rule ids")
+        else:
+            out.extend(f"expect.{key}: no rule {rid!r}" for rid in considers if rid not in ruleset.by_id)
     severity = expect.get("severity", {})
     if not isinstance(severity, dict):
         out.append(f"expect.severity: must map severity fields ({', '.join(p.severity)}) to values")
@@ -359,6 +372,10 @@ def expect_problems(ruleset: RuleSet, expect: dict[str, Any]) -> list[str]:
         out.extend(f"expect.severity: unknown field {name!r}{suggest(name, p.severity)}"
                    for name in severity if name not in p.severity)
     return out
+
+
+def _text(value: Any) -> bool:
+    return isinstance(value, str) and bool(value.strip())
 
 
 def _check_graph(ruleset: RuleSet, out: _Out) -> None:
@@ -414,7 +431,7 @@ def _freeze(cond: Any) -> Any:
 
 def _hashable(value: Any) -> Any:
     """A literal as a hashable value: lists and mappings (wrong types lint reports) included."""
-    if isinstance(value, list):
+    if isinstance(value, (list, tuple)):
         return tuple(_hashable(v) for v in value)
     if isinstance(value, dict):
         return tuple(sorted((repr(k), _hashable(v)) for k, v in value.items()))

@@ -35,6 +35,12 @@ class Leaf:
     value: Any = None
     line: int | None = field(default=None, compare=False)
 
+    def __post_init__(self) -> None:
+        # a list (``in``/``not_in``, as YAML gives it) is kept as a tuple: a frozen leaf is
+        # hashable wherever it sits (a rule's condition, a text's variant, a banner)
+        if isinstance(self.value, list):
+            object.__setattr__(self, "value", tuple(self.value))
+
 
 @dataclass(frozen=True)
 class All:
@@ -100,6 +106,7 @@ class Variant:
 
     when: Cond
     text: str
+    line: int | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -274,6 +281,9 @@ class Policies:
     risk_answers: tuple[str, ...] = ()   # facts listed in a report's "risk answers as recorded"
     # format -> words that tie a text to that format: lint wants such a text scoped (if_format)
     scoped_words: dict[str, tuple[str, ...]] = field(default_factory=dict, compare=False, hash=False)
+    # manifest line of each policy entry a mutation report may point at, by dotted path
+    # ("flags.urgency.3", "conditions.order")
+    lines: dict[str, int | None] = field(default_factory=dict, compare=False, hash=False)
 
 
 @dataclass(frozen=True)
@@ -287,6 +297,7 @@ class Banner:
     flag_level: str = ""
     status: str = ""
     variants: tuple[Variant, ...] = ()
+    line: int | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)

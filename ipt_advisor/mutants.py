@@ -1,27 +1,39 @@
 """Mutants of a rule set: small, meaningful edits a rule author could make by mistake.
 
-Each mutant changes ONE node of ONE active rule (a condition leaf or group, or one
-``then`` effect) and says where (``file:line``) and what, in words.  If the tests
-still pass on a mutant, nothing pins that part of the rule (docs/rules.md,
-"Mutation testing").  The operators:
+Each mutant changes ONE node of ONE active rule (a condition leaf or group, one ``then``
+effect, or one of an effect's text variants) or ONE entry of the manifest's policies,
+and says where (``file:line``) and what, in words.  If the tests still pass on a mutant,
+nothing pins that part of the rules (docs/rules.md, "Mutation testing").  The operators:
 
-==============  =====================================================================
-drop-leaf       a test of a fact is removed (an ``all`` needs one criterion less, an
-                ``any`` accepts one alternative less; the last test of a group takes
-                the group with it, the only test of a rule makes it always fire)
-negate-leaf     a test is negated (``is`` ↔ ``is_not``, ``at_least`` ↔ ``below`` ...)
-threshold       a number moves one step either way (``at_least: 16`` → 15 and 17)
-boundary        ``at_least`` ↔ ``above``, ``at_most`` ↔ ``below`` (same number)
-literal         an ``is``/``is_not`` value becomes each other value the fact can take
-in-list         a value is removed from, or added to, an ``in``/``not_in`` list
-any-all         an ``all`` becomes ``any`` and the other way round
-drop-not        a ``not`` is removed
-drop-effect     one ``then`` effect is removed
-flag-level      a flag's level is lowered one step (critical → warning → info)
-format          a chosen or excluded format becomes a neighbouring one
-derive-value    a derived value becomes each other value of its fact
-focus           a focus proposal's basis swaps, or its area becomes the next one
-==============  =====================================================================
+===============  ====================================================================
+drop-leaf        a test of a fact is removed (an ``all`` needs one criterion less, an
+                 ``any`` accepts one alternative less; the last test of a group takes
+                 the group with it, the only test of a rule makes it always fire)
+negate-leaf      a test is negated (``is`` ↔ ``is_not``, ``at_least`` ↔ ``below`` ...)
+threshold        a number moves one step either way (``at_least: 16`` → 15 and 17)
+boundary         ``at_least`` ↔ ``above``, ``at_most`` ↔ ``below`` (same number)
+literal          an ``is``/``is_not`` value becomes each other value the fact can take
+in-list          a value is removed from, or added to, an ``in``/``not_in`` list
+any-all          an ``all`` becomes ``any`` and the other way round
+drop-not         a ``not`` is removed
+drop-effect      one ``then`` effect is removed
+flag-level       a flag's level is lowered one step (critical → warning → info)
+format           a chosen or excluded format becomes a neighbouring one
+derive-value     a derived value becomes each other value of its fact
+focus            a focus proposal's basis swaps, or its area becomes the next one
+drop-variant     a text variant (of a flag's action, a condition, a consideration or a
+                 banner) is removed: the default text prints in its cases
+topic            a condition's topic becomes another topic, or (with a detail of its
+                 own) is dropped so the detail prints alone
+if-format        a condition's or consideration's ``if_format`` scope is dropped (it
+                 prints in every format) or loses one of its formats
+urgency          a flag code leaves the urgency list, or two neighbours swap
+condition-order  the conditions' order: ``flag_urgency`` ↔ ``trace``
+banner           a banner is removed, loses its ``flag_level``, or swaps with the next
+===============  ====================================================================
+
+The eight condition operators also apply to the condition (``when``) of every text
+variant, of a rule's effect or of a banner: a variant's condition is a condition too.
 
 Mutants that mean the same as an earlier mutant of the same rule (on whole numbers
 ``above 16`` is ``at_least 17``; on a yes/no fact ``is_not true`` is ``is false``) are
@@ -33,30 +45,44 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Iterator
 
-from .catalog import leaf_words
+from .catalog import brief_condition, leaf_words
 from .model import (
-    NEGATION, All, AnyOf, ChooseFormat, Cond, Derive, Effect, ExcludeFormat, Leaf,
-    Not, ProposeFocus, RaiseFlag, Rule, RuleSet, describe_effect,
+    NEGATION, AddCondition, All, AnyOf, Banner, ChooseFormat, Cond, Consider, Derive, Effect, ExcludeFormat, Leaf,
+    Not, Policies, ProposeFocus, RaiseFlag, Rule, RuleSet, SetStatus, Variant, describe_effect,
 )
+from .ruleload import MANIFEST
 
 OPERATORS = ("drop-leaf", "negate-leaf", "threshold", "boundary", "literal", "in-list", "any-all", "drop-not",
-             "drop-effect", "flag-level", "format", "derive-value", "focus")
+             "drop-effect", "flag-level", "format", "derive-value", "focus",
+             "drop-variant", "topic", "if-format", "urgency", "condition-order", "banner")
 CONDITION_OPERATORS = OPERATORS[:8]
 _BOUNDARY = {"at_least": "above", "above": "at_least", "at_most": "below", "below": "at_most"}
 
 
 @dataclass(frozen=True)
 class Mutant:
-    number: int          # 1-based, in generation order (rule-file order, then node order)
-    rule_id: str
+    number: int          # 1-based, in generation order (rule-file order, then node order; policies last)
+    rule_id: str         # the rule changed; "" for a change to the manifest's policies
     operator: str        # one of OPERATORS
     location: str        # file:line of the node it changes
     change: str          # the change in words
-    rule: Rule           # the mutated rule (same id)
+    rule: Rule | None    # the mutated rule (same id); None for a policy mutant
+    target: str = "when"            # when (the rule's condition) | then (an effect, or one of its variants) | policies
+    effect: int | None = None       # then: the index of the effect changed
+    variant: int | None = None      # the index of the text variant changed, when one is (of the effect or banner)
+    banner: int | None = None       # policies: the index of the banner changed, when one is
+    policies: Policies | None = None  # policies: the changed policies
+    home: str = ""       # the rule whose tests should pin it: the rule itself, or for a policy the rule it concerns
 
     @property
     def on_condition(self) -> bool:
-        return self.operator in CONDITION_OPERATORS
+        """Whether it changes the rule's own condition (so it can change which rules fire)."""
+        return self.target == "when"
+
+    @property
+    def subject(self) -> str:
+        """What it changes, for a report: the rule id, or ``policies``."""
+        return self.rule_id or "policies"
 
 
 @dataclass(frozen=True)
@@ -65,48 +91,91 @@ class Generated:
     duplicates: int      # mutants left out because an earlier one of the same rule means the same
 
 
+@dataclass(frozen=True)
+class _Raw:
+    operator: str
+    line: int | None
+    change: str
+    when: Cond = All(())
+    then: tuple[Effect, ...] = ()
+    target: str = "when"
+    effect: int | None = None
+    variant: int | None = None
+    banner: int | None = None
+    policies: Policies | None = None
+    home: str = ""
+
+
 def generate(ruleset: RuleSet, rule_ids: list[str] | None = None, operators: tuple[str, ...] = OPERATORS) -> Generated:
-    """Every mutant of every active rule (or of ``rule_ids``), in rule-file order."""
+    """Every mutant of every active rule (or of ``rule_ids`` only), in rule-file order,
+    then (unless ``rule_ids`` are given) every mutant of the manifest's policies."""
     out: list[Mutant] = []
     duplicates = 0
     for rule in ruleset.active_rules:
         if rule_ids and rule.id not in rule_ids:
             continue
         seen = {_key(rule.when, rule.then, ruleset)}
-        for operator, line, change, when, then in _rule_mutants(rule, ruleset):
-            if operator not in operators:
+        for raw in _rule_mutants(rule, ruleset):
+            if raw.operator not in operators:
                 continue
-            key = _key(when, then, ruleset)
+            key = _key(raw.when, raw.then, ruleset)
             if key in seen:
                 duplicates += 1
                 continue
             seen.add(key)
-            where = f"{rule.file}:{line or rule.line}"
-            out.append(Mutant(len(out) + 1, rule.id, operator, where, change,
-                              dataclasses.replace(rule, when=when, then=then)))
+            out.append(Mutant(len(out) + 1, rule.id, raw.operator, f"{rule.file}:{raw.line or rule.line}", raw.change,
+                              dataclasses.replace(rule, when=raw.when, then=raw.then), raw.target, raw.effect,
+                              raw.variant, home=rule.id))
+    if not rule_ids and ruleset.policies is not None:
+        manifest = f"{ruleset.root}/{MANIFEST}"
+        seen_policies = {_policy_key(ruleset.policies, ruleset)}
+        for raw in _policy_mutants(ruleset):
+            if raw.operator not in operators:
+                continue
+            key = _policy_key(raw.policies, ruleset)  # type: ignore[arg-type]
+            if key in seen_policies:
+                duplicates += 1
+                continue
+            seen_policies.add(key)
+            out.append(Mutant(len(out) + 1, "", raw.operator, f"{manifest}:{raw.line}" if raw.line else manifest,
+                              raw.change, None, "policies", None, raw.variant, raw.banner, raw.policies, raw.home))
     return Generated(tuple(out), duplicates)
 
 
 def mutated_ruleset(ruleset: RuleSet, mutant: Mutant) -> RuleSet:
-    """The rule set with the mutant's rule in place of the original."""
+    """The rule set with the mutant's rule (or policies) in place of the original."""
+    if mutant.policies is not None:
+        return dataclasses.replace(ruleset, policies=mutant.policies)
     rules = tuple(mutant.rule if r.id == mutant.rule_id and r.status == "active" else r for r in ruleset.rules)
     return dataclasses.replace(ruleset, rules=rules)
 
 
-# ------------------------------------------------------------------ condition operators
+# ------------------------------------------------------------------ a rule's mutants
 
 Path = tuple[int, ...]
-Raw = tuple[str, Any, str, Cond, tuple[Effect, ...]]  # operator, line, change, when, then
 
 
-def _rule_mutants(rule: Rule, ruleset: RuleSet) -> Iterator[Raw]:
-    for path, node in _nodes(rule.when):
-        for operator, change, new in _node_mutants(node, path, rule.when, ruleset):
-            yield operator, node.line, change, new, rule.then
+def _rule_mutants(rule: Rule, ruleset: RuleSet) -> Iterator[_Raw]:
+    for operator, line, change, new in condition_mutants(rule.when, ruleset, "the rule fires for every intake"):
+        yield _Raw(operator, line, change, new, rule.then)
     for i, effect in enumerate(rule.then):
+        def put(new_effect: Effect | None) -> tuple[Effect, ...]:
+            return rule.then[:i] + ((new_effect,) if new_effect is not None else ()) + rule.then[i + 1:]
+
         for operator, change, new_effect in _effect_mutants(effect, ruleset):
-            then = rule.then[:i] + ((new_effect,) if new_effect is not None else ()) + rule.then[i + 1:]
-            yield operator, effect.line, change, rule.when, then
+            yield _Raw(operator, effect.line, change, rule.when, put(new_effect), "then", i)
+        what = text_owner(effect)
+        for k, operator, line, change, variants in _variant_mutants(getattr(effect, "variants", ()), ruleset, what):
+            yield _Raw(operator, line or effect.line, change, rule.when,
+                       put(dataclasses.replace(effect, variants=variants)), "then", i, k)
+
+
+def condition_mutants(root: Cond, ruleset: RuleSet, always: str) -> Iterator[tuple[str, int | None, str, Cond]]:
+    """(operator, line, change, mutated condition) for every node of ``root``; ``always``
+    says what it means when the only test is dropped (the condition is then always true)."""
+    for path, node in _nodes(root):
+        for operator, change, new in _node_mutants(node, path, root, ruleset, always):
+            yield operator, node.line, change, new
 
 
 def _nodes(cond: Cond, path: Path = ()) -> Iterator[tuple[Path, Cond]]:
@@ -118,12 +187,12 @@ def _nodes(cond: Cond, path: Path = ()) -> Iterator[tuple[Path, Cond]]:
             yield from _nodes(child, path + (i,))
 
 
-def _node_mutants(node: Cond, path: Path, root: Cond, ruleset: RuleSet) -> Iterator[tuple[str, str, Cond]]:
+def _node_mutants(node: Cond, path: Path, root: Cond, ruleset: RuleSet, always: str) -> Iterator[tuple[str, str, Cond]]:
     if isinstance(node, Leaf):
         words = _quote(leaf_words(node, ruleset))
         removed = _remove(root, path)
-        always = isinstance(removed, All) and not removed.items
-        yield "drop-leaf", f"drop {words}" + (": the rule fires for every intake" if always else ""), removed
+        everything = isinstance(removed, All) and not removed.items
+        yield "drop-leaf", f"drop {words}" + (f": {always}" if everything else ""), removed
         for op, new in _leaf_variants(node, ruleset):
             yield op, f"{words} → {_quote(leaf_words(new, ruleset))}", _replace(root, path, new)
     elif isinstance(node, Not):
@@ -152,13 +221,13 @@ def _leaf_variants(leaf: Leaf, ruleset: RuleSet) -> Iterator[tuple[str, Leaf]]:
         for other in domain:
             if other != value:
                 yield "literal", make(op, other)
-    if op in ("in", "not_in") and isinstance(value, list):
+    if op in ("in", "not_in") and isinstance(value, tuple):
         if len(value) > 1:
             for v in value:
-                yield "in-list", make(op, [x for x in value if x != v])
+                yield "in-list", make(op, tuple(x for x in value if x != v))
         for other in domain or ():
             if other not in value:
-                yield "in-list", make(op, value + [other])
+                yield "in-list", make(op, value + (other,))
 
 
 def _domain(spec: Any, ruleset: RuleSet) -> tuple[Any, ...]:
@@ -255,6 +324,45 @@ def _effect_mutants(effect: Effect, ruleset: RuleSet) -> Iterator[tuple[str, str
             areas = policy.focus_areas
             other = areas[(areas.index(effect.area) + 1) % len(areas)]
             yield "focus", f"focus {effect.area} → {other}", dataclasses.replace(effect, area=other)
+    if isinstance(effect, AddCondition):
+        what = text_owner(effect)
+        for topic in policy.condition_topics if effect.topic else ():
+            if topic != effect.topic:
+                yield "topic", f"{what}: topic {effect.topic or '(none)'} → {topic}", dataclasses.replace(effect, topic=topic)
+        if effect.topic and effect.text:
+            yield "topic", f"{what}: drop the topic {effect.topic} (the detail prints alone)", dataclasses.replace(effect, topic="")
+    if isinstance(effect, (AddCondition, Consider)) and effect.if_format:
+        what = text_owner(effect)
+        scope = "/".join(effect.if_format)
+        yield "if-format", f"{what}: drop \"if_format: {scope}\" (it prints in every format)", dataclasses.replace(effect, if_format=())
+        if len(effect.if_format) > 1:
+            for fmt in effect.if_format:
+                kept = tuple(f for f in effect.if_format if f != fmt)
+                yield ("if-format", f"{what}: if_format {scope} → {'/'.join(kept)}",
+                       dataclasses.replace(effect, if_format=kept))
+
+
+def _variant_mutants(variants: tuple[Variant, ...], ruleset: RuleSet, what: str
+                     ) -> Iterator[tuple[int, str, int | None, str, tuple[Variant, ...]]]:
+    """(variant index, operator, line, change, the new variants) for each text variant: drop
+    it, and every condition operator on its condition."""
+    for k, variant in enumerate(variants):
+        label = f"{what}, text variant {k + 1} (when {brief_condition(variant.when, ruleset)})"
+        yield k, "drop-variant", variant.line, f"{label}: dropped (the text before it prints instead)", \
+            variants[:k] + variants[k + 1:]
+        for operator, line, change, new in condition_mutants(variant.when, ruleset, "the variant is always chosen"):
+            yield k, operator, line, f"{label}: {change}", variants[:k] + (dataclasses.replace(variant, when=new),) + variants[k + 1:]
+
+
+def text_owner(effect: Any) -> str:
+    """Whose text a variant or a scope belongs to, in words."""
+    if isinstance(effect, RaiseFlag):
+        return f"flag {effect.code}'s action"
+    if isinstance(effect, AddCondition):
+        return f'condition "{_short(effect.text or effect.topic, 40)}"'
+    if isinstance(effect, Consider):
+        return f'consideration "{_short(effect.text, 40)}"'
+    return _short(describe_effect(effect), 40)
 
 
 def _neighbours(order: tuple[str, ...], item: str) -> list[str]:
@@ -267,10 +375,83 @@ def _short(text: str, width: int = 70) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+# ------------------------------------------------------------------ policy operators
+
+def _policy_mutants(ruleset: RuleSet) -> Iterator[_Raw]:
+    policy = ruleset.policies
+    assert policy is not None
+    urgency = policy.flag_urgency
+    for i, code in enumerate(urgency):
+        line = policy.lines.get(f"flags.urgency.{i}")
+        home = _raiser(ruleset, code)
+        yield _Raw("urgency", line, f"flag urgency: drop {code} (it follows every listed code)",
+                   target="policies", policies=dataclasses.replace(policy, flag_urgency=urgency[:i] + urgency[i + 1:]),
+                   home=home)
+        if i + 1 < len(urgency):
+            swapped = urgency[:i] + (urgency[i + 1], code) + urgency[i + 2:]
+            yield _Raw("urgency", line, f"flag urgency: {code} ↔ {urgency[i + 1]} (the next one)",
+                       target="policies", policies=dataclasses.replace(policy, flag_urgency=swapped), home=home)
+    other = "trace" if policy.condition_order == "flag_urgency" else "flag_urgency"
+    if sum(any(isinstance(e, AddCondition) for e in r.then) for r in ruleset.active_rules) > 1:  # else no order to change
+        yield _Raw("condition-order", policy.lines.get("conditions.order"),
+                   f"conditions order: {policy.condition_order} → {other}", target="policies",
+                   policies=dataclasses.replace(policy, condition_order=other),
+                   home=next((r.id for r in ruleset.active_rules if any(isinstance(e, AddCondition) for e in r.then)
+                              and any(isinstance(e, RaiseFlag) for e in r.then)), ""))
+    banners = policy.banners
+    for i, banner in enumerate(banners):
+        what = f'banner "{_short(banner.text, 40)}"'
+        home = _banner_home(ruleset, banner)
+
+        def put(new: Banner | None, i: int = i) -> Policies:
+            return dataclasses.replace(policy, banners=banners[:i] + ((new,) if new is not None else ()) + banners[i + 1:])
+
+        yield _Raw("banner", banner.line, f"{what}: dropped", target="policies", banner=i, policies=put(None), home=home)
+        if banner.flag_level:
+            yield _Raw("banner", banner.line, f"{what}: shown for {banner.flag} at any level, not only {banner.flag_level}",
+                       target="policies", banner=i, policies=put(dataclasses.replace(banner, flag_level="")), home=home)
+        if i + 1 < len(banners):
+            swapped = banners[:i] + (banners[i + 1], banner) + banners[i + 2:]
+            yield _Raw("banner", banner.line, f"{what} ↔ the next banner (their order)", target="policies", banner=i,
+                       policies=dataclasses.replace(policy, banners=swapped), home=home)
+        for k, operator, line, change, variants in _variant_mutants(banner.variants, ruleset, what):
+            yield _Raw(operator, line or banner.line, change, target="policies", variant=k, banner=i,
+                       policies=put(dataclasses.replace(banner, variants=variants)), home=home)
+
+
+def _raiser(ruleset: RuleSet, code: str, level: str = "") -> str:
+    """The first active rule raising ``code`` (at ``level``, when given, if one does)."""
+    raisers = [(r.id, e.level) for r in ruleset.active_rules for e in r.then if isinstance(e, RaiseFlag) and e.code == code]
+    return next((rid for rid, lvl in raisers if lvl == level), raisers[0][0] if raisers else "")
+
+
+def _banner_home(ruleset: RuleSet, banner: Banner) -> str:
+    if banner.flag:
+        return _raiser(ruleset, banner.flag, banner.flag_level)
+    return next((r.id for r in ruleset.active_rules
+                 if any(isinstance(e, SetStatus) and e.status == banner.status for e in r.then)), "")
+
+
 # ------------------------------------------------------------------ sameness
 
 def _key(when: Cond, then: tuple[Effect, ...], ruleset: RuleSet) -> Any:
-    return (_canonical(when, ruleset), then)
+    return (_canonical(when, ruleset), tuple(_canonical_effect(e, ruleset) for e in then))
+
+
+def _canonical_effect(effect: Effect, ruleset: RuleSet) -> Any:
+    variants = getattr(effect, "variants", ())
+    if not variants:
+        return effect
+    return (dataclasses.replace(effect, variants=()), _canonical_variants(variants, ruleset))  # type: ignore[type-var]
+
+
+def _canonical_variants(variants: tuple[Variant, ...], ruleset: RuleSet) -> Any:
+    return tuple((_canonical(v.when, ruleset), v.text) for v in variants)
+
+
+def _policy_key(policy: Policies, ruleset: RuleSet) -> Any:
+    return (policy.flag_urgency, policy.condition_order,
+            tuple((dataclasses.replace(b, variants=()), _canonical_variants(b.variants, ruleset)) for b in policy.banners))
 
 
 def _canonical(cond: Cond, ruleset: RuleSet) -> Any:
@@ -279,7 +460,7 @@ def _canonical(cond: Cond, ruleset: RuleSet) -> Any:
     if isinstance(cond, Leaf):
         spec = ruleset.facts.get(cond.fact)
         op, value = cond.op, cond.value
-        if isinstance(value, list):
+        if isinstance(value, tuple):
             if len(value) == 1:
                 op, value = ("is" if op == "in" else "is_not"), value[0]
             else:
@@ -295,4 +476,3 @@ def _canonical(cond: Cond, ruleset: RuleSet) -> Any:
     if isinstance(cond, Not):
         return ("not", _canonical(cond.item, ruleset))
     return (type(cond).__name__, tuple(_canonical(c, ruleset) for c in cond.items))
-

@@ -17,8 +17,9 @@ Why it is fast enough to run in ``make test`` (docs/rules.md, "Mutation testing"
   engine;
 * work that cannot change a verdict is skipped: a mutant changes only one rule, and the
   facts a rule reads are derived only by rules before it, so on a case where the mutated
-  condition decides the same as the original (or, for an effect, where the rule does not
-  fire) the whole decision is the same.  Only the other cases are re-evaluated;
+  condition decides the same as the original (or, for an effect or one of its text
+  variants, where the rule does not fire) the whole decision is the same.  Only the other
+  cases are re-evaluated (all of them for a change to the manifest's policies);
 * mutants are spread over worker processes (``fork``, one per core by default).
 """
 from __future__ import annotations
@@ -99,9 +100,9 @@ class Baseline:
             run = self.evaluator.fire(values)
             decision = self.evaluator.decide(values, intake.case_id)
             self.states.append(State(case, intake.case_id, values, frozenset(run.fired), run.derived, decision))
-            if case.checked and check(case, decision):
+            if case.checked and (failures := check(case, decision, ruleset)):
                 failing.append(Problem(case.location, None, "", f"{case.label} fails on the rules as they are: "
-                                       + "; ".join(check(case, decision))))
+                                       + "; ".join(failures)))
         if failing:
             raise MutationError(failing)
 
@@ -128,7 +129,9 @@ def _outcome(decision: dict[str, Any]) -> Any:
 def affected(baseline: Baseline, mutant: Mutant) -> list[int]:
     """The cases on which the mutant can decide differently: the only ones re-evaluated."""
     rid = mutant.rule_id
-    if not mutant.on_condition:
+    if mutant.target == "policies":  # a policy applies to every decision
+        return list(range(len(baseline.states)))
+    if not mutant.on_condition:  # an effect, or one of its texts, shows only where the rule fires
         return [i for i, s in enumerate(baseline.states) if rid in s.fired]
     test = compile_condition(mutant.rule.when)
     holds = baseline.evaluator.holds
@@ -144,7 +147,7 @@ def killers(baseline: Baseline, mutant: Mutant, first_only: bool = True) -> list
         if not state.case.checked:
             continue
         evaluator = evaluator or Evaluator(mutated_ruleset(baseline.ruleset, mutant))
-        if check(state.case, evaluator.decide(state.values, state.intake_id)):
+        if check(state.case, evaluator.decide(state.values, state.intake_id), evaluator.ruleset):
             out.append(i)
             if first_only:
                 break

@@ -16,7 +16,7 @@ def text(report: Report) -> str:
         if r.status != "survived":
             continue
         m = r.mutant
-        out.append(f"SURVIVED  {m.rule_id}  {m.location}  [{m.operator}]")
+        out.append(f"SURVIVED  {m.subject}  {m.location}  [{m.operator}]")
         out.append(f"  change:    {m.change}")
         out.append(f"  missed by: {r.nearest}")
         s = r.suggestion
@@ -25,7 +25,7 @@ def text(report: Report) -> str:
         elif s.kind == "extend":
             out.append(f"  kill it:   add to that case's expect: {flow(s.expect)}")
         else:
-            out.append(f"  kill it:   add to {s.rule_id}'s tests:")
+            out.append(f"  kill it:   add to {s.rule_id}'s tests:" if s.rule_id else "  kill it:   add to a case file:")
             out.append(f"               - name: {s.name}")
             out.append(f"                 intake: {flow(s.intake)}")
             out.append(f"                 expect: {flow(s.expect)}")
@@ -36,7 +36,7 @@ def text(report: Report) -> str:
     if equivalent:
         out.append(f"EQUIVALENT ({len(equivalent)}: no intake can tell them apart; not counted in the score)")
         for r in equivalent:
-            out.append(f"  {r.mutant.rule_id}  {r.mutant.location}  {r.mutant.change}")
+            out.append(f"  {r.mutant.subject}  {r.mutant.location}  {r.mutant.change}")
             out.append(f"    {r.reason}")
         out.append("")
     out.append(f"{len(report.results)} mutants: {report.count('killed')} killed, {report.count('survived')} survived, "
@@ -55,7 +55,7 @@ def report_json(report: Report) -> dict[str, Any]:
     """The report as plain data (``rules test --mutate --format json``)."""
     def result(r: Result) -> dict[str, Any]:
         m = r.mutant
-        out: dict[str, Any] = {"number": m.number, "rule": m.rule_id, "operator": m.operator,
+        out: dict[str, Any] = {"number": m.number, "rule": m.rule_id or None, "operator": m.operator,
                                "location": m.location, "change": m.change, "status": r.status}
         if r.status == "killed":
             out["killed_by"] = r.killed_by

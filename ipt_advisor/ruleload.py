@@ -225,6 +225,9 @@ def _policies(f: _File, value: Any) -> Policies | None:
         scoped_words={k: f.text_list(v, ("policies", "format", "scoped_words", k))
                       for k, v in _mapping_or_empty(f, fmt.get("scoped_words", {}),
                                                     ("policies", "format", "scoped_words")).items()},
+        lines={**{f"flags.urgency.{i}": f.line(("policies", "flags", "urgency", i))
+                  for i in range(len(flags["urgency"]) if isinstance(flags.get("urgency"), list) else 0)},
+               "conditions.order": f.line(("policies", "conditions", "order")) or f.line(("policies", "conditions"))},
     )
 
 
@@ -260,7 +263,8 @@ def _banners(f: _File, value: Any, path: tuple[Any, ...]) -> tuple[Banner, ...]:
         out.append(Banner(level=str(m.get("level", "")), text=f.text(m.get("text"), p + ("text",)),
                           flag=str(m.get("flag", "")), flag_level=str(m.get("flag_level", "")),
                           status=str(m.get("status", "")),
-                          variants=_variants(f, m["variants"], p + ("variants",)) if "variants" in m else ()))
+                          variants=_variants(f, m["variants"], p + ("variants",)) if "variants" in m else (),
+                          line=f.line(p)))
     return tuple(out)
 
 
@@ -274,7 +278,8 @@ def _variants(f: _File, value: Any, path: tuple[Any, ...]) -> tuple[Variant, ...
         m = f.mapping(item, path + (i,), ("when", "text"), ())
         if m is None:
             continue
-        out.append(Variant(parse_condition(f, m.get("when"), path + (i, "when")), f.text(m.get("text"), path + (i, "text"))))
+        out.append(Variant(parse_condition(f, m.get("when"), path + (i, "when")), f.text(m.get("text"), path + (i, "text")),
+                           f.line(path + (i,))))
     return tuple(out)
 
 
@@ -503,7 +508,8 @@ RULE_REQUIRED = ("id", "title", "version", "status", "area", "rationale", "refer
 RULE_OPTIONAL = ("evidence",)
 #: What a test case may expect (docs/rules.md): ``fires`` is about the case's own rule.
 EXPECT_KEYS = ("fires", "status", "format", "primary", "secondary", "flags", "not_flags",
-               "flag_levels", "conditions", "considers", "severity")
+               "flag_levels", "flag_order", "actions", "conditions", "not_conditions", "condition_order",
+               "considers", "not_considers", "considerations", "not_considerations", "severity", "banners", "handout")
 
 
 def _tests(f: _File, value: Any, path: tuple[Any, ...]) -> tuple[RuleTest, ...]:

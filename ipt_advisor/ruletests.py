@@ -167,8 +167,9 @@ def all_cases(ruleset: RuleSet, case_files: list[str] | tuple[str, ...] = ()) ->
 
 # ------------------------------------------------------------------ checking
 
-def check(case: Case, decision: dict[str, Any]) -> list[str]:
-    """What in ``decision`` contradicts the case's expectations (empty: it passes)."""
+def check(case: Case, decision: dict[str, Any], ruleset: RuleSet | None = None) -> list[str]:
+    """What in ``decision`` contradicts the case's expectations (empty: it passes).
+    ``ruleset`` (the rules that made the decision) is needed only for ``handout``."""
     expect = case.expect
     failures: list[str] = []
     if case.owner is not None and "fires" in expect:
@@ -196,10 +197,18 @@ def check(case: Case, decision: dict[str, Any]) -> list[str]:
     for code, level in (expect.get("flag_levels") or {}).items():
         if levels.get(code) != level:
             failures.append(f"expected flag {code} at level {level}, got {levels.get(code) or 'not raised'}")
-    conditions = [c.lower() for c in decision["recommendation"]["conditions"]]
-    for text in expect.get("conditions", []):
-        if not any(str(text).lower() in c for c in conditions):
-            failures.append(f"expected a condition containing {text!r}")
+    order = [f["code"] for f in decision["flags"]]
+    if "flag_order" in expect and [c for c in order if c in expect["flag_order"]] != list(expect["flag_order"]):
+        failures.append(f"expected the flags in the order {', '.join(expect['flag_order'])}; they were {', '.join(order) or 'none'}")
+    actions = {f["code"]: f["action"] for f in decision["flags"]}
+    for code, text in (expect.get("actions") or {}).items():
+        if not _found(text, [actions.get(code, "")]):
+            failures.append(f"expected flag {code}'s action to contain {text!r}; it was {actions.get(code) or 'not raised'!r}")
+    conditions = decision["recommendation"]["conditions"]
+    failures += [f"expected a condition containing {t!r}" for t in expect.get("conditions", []) if not _found(t, conditions)]
+    failures += [f"a condition contains {t!r} but should not" for t in expect.get("not_conditions", []) if _found(t, conditions)]
+    if "condition_order" in expect and not _in_order(expect["condition_order"], conditions):
+        failures.append(f"expected conditions containing {', '.join(map(repr, expect['condition_order']))} in this order")
     for name, value in (expect.get("severity") or {}).items():
         if decision["severity"].get(name) != value:
             failures.append(f"expected severity {name} {value!r}, got {decision['severity'].get(name)!r}")
@@ -207,7 +216,49 @@ def check(case: Case, decision: dict[str, Any]) -> list[str]:
     for rule_id in expect.get("considers", []):
         if rule_id not in considered:
             failures.append(f"expected a point for clinical review from {rule_id}; got {sorted(considered) or 'none'}")
+    failures += [f"a point for clinical review from {rid} was shown but should not be"
+                 for rid in expect.get("not_considers", []) if rid in considered]
+    points = [c["text"] for c in decision["considerations"]]
+    failures += [f"expected a point for clinical review containing {t!r}" for t in expect.get("considerations", [])
+                 if not _found(t, points)]
+    failures += [f"a point for clinical review contains {t!r} but should not" for t in expect.get("not_considerations", [])
+                 if _found(t, points)]
+    if "banners" in expect:
+        shown = [b["text"] for b in decision["banners"]]
+        wanted = list(expect["banners"])
+        if len(shown) != len(wanted) or not all(_found(w, [b]) for w, b in zip(wanted, shown)):
+            failures.append(f"expected the banners {wanted}; they were {shown or 'none'}")
+    if expect.get("handout"):
+        text = handout_text(ruleset, case, decision)
+        failures += [f"expected the client handout to say {t!r}" for t in expect["handout"] if not _found(t, [text])]
     return failures
+
+
+def _found(text: Any, texts: list[str]) -> bool:
+    """Whether ``text`` is found, case-insensitively, in one of ``texts``."""
+    needle = str(text).lower()
+    return any(needle in t.lower() for t in texts)
+
+
+def _in_order(wanted: list[Any], texts: list[str]) -> bool:
+    """Whether each wanted text is found in one of ``texts``, the first of each in the order given."""
+    at = [next((i for i, t in enumerate(texts) if str(w).lower() in t.lower()), None) for w in wanted]
+    return None not in at and at == sorted(at) and len(set(at)) == len(at)
+
+
+def handout_text(ruleset: RuleSet | None, case: Case, decision: dict[str, Any]) -> str:
+    """The client handout for this case and decision, as one text (headings, paragraphs, bullets)."""
+    from .decide import derived_values
+    from .facts import input_values
+    from .handout import handout_view
+
+    assert ruleset is not None, "checking a handout needs the rule set that made the decision"
+    values = input_values(from_mapping(case.record, None, case.location), ruleset)
+    view = handout_view(ruleset, decision, values, derived_values(decision, ruleset))
+    parts = [view["title"], *view["intro"]]
+    for s in view["sections"]:
+        parts += [s["heading"], *s["paragraphs"], *s["bullets"]]
+    return "\n".join(parts)
 
 
 def validated(case: Case) -> Intake:
@@ -224,7 +275,7 @@ def run(advisor: Advisor, case: Case) -> CaseResult:
         return result
     result.fired = tuple(t["rule"] for t in decision["trace"])
     if case.checked:
-        result.failures.extend(check(case, decision))
+        result.failures.extend(check(case, decision, advisor.ruleset))
     return result
 
 

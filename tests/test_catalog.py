@@ -365,11 +365,17 @@ def test_doc_rule_pages_show_condition_coverage_beside_the_tests(site: Path) -> 
     tests_at, coverage_at = page.index("Embedded test cases"), page.index("Condition coverage (MC/DC)")
     assert tests_at < coverage_at < page.index("Teaching cases where it fires")
     table = page[coverage_at:]
-    assert "2 of 3 covered" in table
+    assert "3 of 3 covered" in table
     row = table.split("C-SSRS Q5: plan with intent is yes")[1].split("</tr>")[0]
-    assert 'no case' in row and "passive wish only" in row  # shown keeping it silent, never making it fire
+    # shown making it fire (plan alone, intent blank) and keeping it silent (a passive wish only)
+    assert "plan recorded yes, intent blank" in row and "passive wish only" in row and "no case" not in row
     grief = (site / "rules" / "FOCUS-PROLONGED-GRIEF.html").read_text()
     assert "cannot decide on its own" in grief
+    # a text variant's condition is listed beside the rule's own, with the cases that choose its text
+    ideation = (site / "rules" / "RISK-SI-IDEATION.html").read_text()
+    variant = ideation.split("text variant 1 of flag SUICIDE_IDEATION&#39;s action:")[1].split("</tr>")[0]
+    assert "C-SSRS screen completeness is missing or incomplete" in variant
+    assert "item 9 = 3 with no C-SSRS at all" in variant and "passive wish (Q1) only" in variant
 
 
 

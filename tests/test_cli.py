@@ -223,9 +223,10 @@ def test_rules_lint_and_test_clean_on_shipped_rules(runner) -> None:
 
 def test_rules_test_reports_a_failing_case(runner, rules_copy: Path) -> None:
     path = rules_copy / "severity.yaml"
-    path.write_text(path.read_text().replace("{name: score 16, intake: {measures: {phq9: 16}}, expect: {fires: true, flags: [MORE_SEVERE]}}",
-                                             "{name: score 16, intake: {measures: {phq9: 15}}, expect: {fires: true, flags: [MORE_SEVERE]}}"))
+    old = "{name: PHQ-9 5, intake: {measures: {phq9: 5}}, expect: {fires: true, flags: [BELOW_DIAGNOSTIC_THRESHOLD]}}"
+    assert old in path.read_text()
+    path.write_text(path.read_text().replace(old, old.replace("{phq9: 5}", "{phq9: 10}")))
     result = runner.invoke(cli, ["rules", "test", str(rules_copy)])
     assert result.exit_code == 1
-    assert "FAIL" in result.stdout and "SEV-NICE-MORE: score 16" in result.stdout
+    assert "FAIL" in result.stdout and "SEV-BELOW-THRESHOLD-MILD: PHQ-9 5" in result.stdout
     assert "expected the rule to fire; it stayed silent" in result.stdout

@@ -62,8 +62,8 @@ def test_missing_tests_and_unknown_reference(rules_copy: Path) -> None:
 
 def test_expect_keys_are_checked(rules_copy: Path) -> None:
     _edit(rules_copy / "severity.yaml",
-          "{name: score 16, intake: {measures: {phq9: 16}}, expect: {fires: true, flags: [MORE_SEVERE]}}",
-          "{name: score 16, intake: {measures: {phq9: 16}}, expect: {fires: true, flag_levels: {MORE_SEVER: urgent}, "
+          "{name: score 15, intake: {measures: {phq9: 15}}, expect: {fires: false, not_flags: [MORE_SEVERE]}}",
+          "{name: score 15, intake: {measures: {phq9: 15}}, expect: {fires: false, flag_levels: {MORE_SEVER: urgent}, "
           "conditions: [''], considers: [SEV-NICE-MOOR], severity: {band: x}}}")
     found = [m for m in _messages(rules_copy) if "SEV-NICE-MORE.tests" in m]
     assert any("expect.flag_levels: unknown flag code 'MORE_SEVER' (did you mean 'MORE_SEVERE'?)" in m for m in found)
@@ -71,6 +71,24 @@ def test_expect_keys_are_checked(rules_copy: Path) -> None:
     assert any("expect.conditions: must be a list of texts" in m for m in found)
     assert any("expect.considers: no rule 'SEV-NICE-MOOR'" in m for m in found)
     assert any("expect.severity: unknown field 'band'" in m for m in found)
+
+
+def test_order_text_and_absence_expect_keys_are_checked(rules_copy: Path) -> None:
+    _edit(rules_copy / "severity.yaml",
+          "      - name: score 16 at 18 - adult guidance\n        intake: {age: 18, measures: {phq9: 16}}\n"
+          "        expect: {fires: true, actions: {MORE_SEVERE: Individual or combined treatment first}}",
+          "      - name: score 16 at 18 - adult guidance\n        intake: {age: 18, measures: {phq9: 16}}\n"
+          "        expect: {fires: true, actions: {MORE_SEVER: x}, flag_order: [MORE_SEVER], banners: banner, "
+          "not_conditions: [''], handout: [3], not_considers: [SEV-NICE-MOOR], considerations: {a: b}}")
+    found = [m for m in _messages(rules_copy) if "SEV-NICE-MORE.tests" in m]
+    assert any("expect.actions: unknown flag code 'MORE_SEVER' (did you mean 'MORE_SEVERE'?)" in m for m in found)
+    assert any("expect.flag_order: unknown flag code 'MORE_SEVER'" in m for m in found)
+    assert any("expect.banners: must be a list of texts (each found in its banners, one text for each banner "
+               "in order ([] for none))" in m for m in found)
+    assert any("expect.not_conditions: must be a list of texts" in m for m in found)
+    assert any("expect.handout: must be a list of texts (each found in the client handout)" in m for m in found)
+    assert any("expect.not_considers: no rule 'SEV-NICE-MOOR'" in m for m in found)
+    assert any("expect.considerations: must be a list of texts" in m for m in found)
 
 
 

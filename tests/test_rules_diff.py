@@ -6,6 +6,7 @@ added. tests/files/corpus/threshold.jsonl holds cases at PHQ-9 14, 15 and 16 aro
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -97,7 +98,7 @@ def test_added_and_removed_rules_are_listed(runner, tmp_path: Path, rules_v2: Pa
     assert [c["id"] for c in changes["changed"]] == ["SEV-NICE-LESS", "SEV-NICE-MORE"]
     reverse = rule_changes(new, old)
     assert [c["id"] for c in reverse["changed"]] == ["SEV-NICE-LESS", "SEV-NICE-MORE"]
-    trimmed = rule_changes(old, type(old)(**{**old.__dict__, "rules": old.rules[1:]}))
+    trimmed = rule_changes(old, dataclasses.replace(old, rules=old.rules[1:]))
     assert [r["id"] for r in trimmed["removed"]] == [old.rules[0].id] and trimmed["added"] == []
     assert changes["unchanged"] == len(old.rules) - 2
 

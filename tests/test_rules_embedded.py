@@ -63,3 +63,43 @@ def test_every_expect_key_is_checked() -> None:
     for key, (value, message) in wrong.items():
         result = ruletests.run(advisor, dataclasses.replace(case, expect={**case.expect, key: value}))
         assert any(f.startswith(message) for f in result.failures), (key, result.failures)
+
+
+def test_every_order_text_and_absence_key_is_checked() -> None:
+    """The keys that pin rule format v2 (urgency order, texts chosen by the case, formats a
+    text prints in, banners, the handout) pass on the right decision and fail, saying why,
+    on a wrong one."""
+    advisor = Advisor.load()
+    cases = {(c.owner, c.name): c for c in ruletests.embedded_cases(advisor.ruleset)}
+    both = cases[("RISK-SI-IMMINENT", "behaviour in the past 3 months with Q1 and Q2 blank - the same-day assessment comes first")]
+    grief = cases[("FOCUS-GRIEF-RECENT", "father died 10 weeks ago")]
+    right = [
+        (both, {"flag_order": ["SUICIDE_IMMINENT", "RISK_ASSESSMENT_MISSING"],
+               "actions": {"SUICIDE_IMMINENT": "same-day safety assessment"},
+               "not_conditions": ["pre-group session"],
+               "condition_order": ["same-day safety", "complete the c-ssrs"],
+               "banners": ["IMMINENT SUICIDE RISK", "incomplete"],
+               "handout": ["talk with you about your safety"]}),
+        (grief, {"considerations": ["grief is usually normal"], "not_considerations": ["suicidal thoughts"],
+                 "not_considers": ["FMT-SEVERE-ASKS-GROUP"], "banners": []}),
+    ]
+    for case, expect in right:
+        assert ruletests.run(advisor, dataclasses.replace(case, expect={**case.expect, **expect})).passed, expect
+    wrong = [
+        (both, "flag_order", ["RISK_ASSESSMENT_MISSING", "SUICIDE_IMMINENT"],
+         "expected the flags in the order RISK_ASSESSMENT_MISSING, SUICIDE_IMMINENT; they were SUICIDE_IMMINENT, RISK_ASSESSMENT_MISSING"),
+        (both, "actions", {"SUICIDE_IMMINENT": "weekly review"}, "expected flag SUICIDE_IMMINENT's action to contain 'weekly review'"),
+        (both, "actions", {"MORE_SEVERE": "review"}, "expected flag MORE_SEVERE's action to contain 'review'; it was 'not raised'"),
+        (both, "not_conditions", ["Same-day safety"], "a condition contains 'Same-day safety' but should not"),
+        (both, "condition_order", ["complete the c-ssrs", "same-day safety"], "expected conditions containing"),
+        (both, "banners", ["IMMINENT SUICIDE RISK"], "expected the banners ['IMMINENT SUICIDE RISK']"),
+        (both, "banners", ["incomplete", "IMMINENT SUICIDE RISK"], "expected the banners"),
+        (both, "handout", ["weekly group"], "expected the client handout to say 'weekly group'"),
+        (grief, "considerations", ["suicidal thoughts"], "expected a point for clinical review containing 'suicidal thoughts'"),
+        (grief, "not_considerations", ["usually normal"], "a point for clinical review contains 'usually normal' but should not"),
+        (grief, "not_considers", ["FOCUS-GRIEF-RECENT"], "a point for clinical review from FOCUS-GRIEF-RECENT was shown"),
+        (grief, "banners", ["INCOMPLETE"], "expected the banners ['INCOMPLETE']; they were none"),
+    ]
+    for case, key, value, message in wrong:
+        result = ruletests.run(advisor, dataclasses.replace(case, expect={**case.expect, key: value}))
+        assert any(f.startswith(message) for f in result.failures), (key, value, result.failures)
