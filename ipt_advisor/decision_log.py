@@ -66,8 +66,26 @@ def entry_for(decision: dict[str, Any], intake_sha256: str, tool_version: str) -
                  (f["code"] for f in decision["flags"]), decision["status"])
 
 
-def _now() -> str:
+def now() -> str:
+    """The log's time stamp: UTC, milliseconds, ``Z``."""
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def link(item: dict[str, Any], prev: str, stamp: str) -> dict[str, Any]:
+    """A whole entry: ``item`` (from :func:`entry`) stamped, chained to ``prev`` and hashed.
+    Storage-neutral: the file log here and the web app's database chain both use it."""
+    full = {"time": stamp, **item, "prev": prev}
+    full["hash"] = entry_hash(full)
+    return full
+
+
+def entry_text(full: dict[str, Any]) -> str:
+    """An entry as one line of the log, without the newline."""
+    return json.dumps(full, ensure_ascii=False, separators=(",", ":"))
+
+
+#: The keys of a whole entry.
+ENTRY_FIELDS = _FIELDS
 
 
 class DecisionLog:
@@ -94,12 +112,12 @@ class DecisionLog:
             if size == 0:
                 os.fchmod(fd, 0o600)  # a new file: owner-only whatever the umask
             prev = self._last_hash(fd)
-            stamp = _now()
+            stamp = now()
             lines = []
             for item in entries:
-                full = {"time": stamp, **item, "prev": prev}
-                full["hash"] = prev = entry_hash(full)
-                lines.append(json.dumps(full, ensure_ascii=False, separators=(",", ":")) + "\n")
+                full = link(item, prev, stamp)
+                prev = full["hash"]
+                lines.append(entry_text(full) + "\n")
             data = "".join(lines).encode("utf-8")
             try:
                 view = memoryview(data)
