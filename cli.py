@@ -423,21 +423,168 @@ def log() -> None:
 
 
 @log.command("verify")
-@click.argument("log_file", metavar="FILE")
-def log_verify(log_file: str) -> None:
-    """Check a decision log's hash chain (exit 1 naming the first broken entry).
+@click.argument("log_file", metavar="FILE", required=False)
+@click.option("--db", "db_url", default=None, metavar="URL",
+              help="Verify the chain the web app keeps in this database instead of a file.")
+def log_verify(log_file: str | None, db_url: str | None) -> None:
+    """Check a decision log's hash chain (exit 1 naming the first broken entry): a log file,
+    or with --db the chain `ipt-advisor serve` keeps in its database.
 
     \b
     Example:
       ipt-advisor log verify decisions.log
+      ipt-advisor log verify --db sqlite:///cases.db
     """
     from ipt_advisor.decision_log import LogError, verify
 
+    if (log_file is None) == (db_url is None):
+        raise click.UsageError("give a log FILE or --db URL (one of them)")
     try:
-        entries, last = verify(log_file)
+        if db_url is not None:
+            store = open_store(db_url)
+            try:
+                entries, last = store.verify_log()
+            finally:
+                store.close()
+        else:
+            entries, last = verify(log_file)  # type: ignore[arg-type]
     except LogError as exc:
         fail(exc, EXIT_PROBLEMS)
     click.echo(f"{entries} entries, chain intact (last hash {last})")
+
+
+# ---- intake clinicians: the web app and its database
+
+
+def open_store(db_url: str | None) -> Any:
+    """An existing database, read-only use (exit 1 if it is missing, unreachable or of another version)."""
+    from ipt_advisor.store import Store, StoreError
+
+    try:
+        return Store.open(db_url, create=False)
+    except StoreError as exc:
+        fail(exc, EXIT_PROBLEMS)
+
+
+def _local_names(bind: str) -> set[str]:
+    """Names this machine answers to when bound to every interface (for the Host allow-list)."""
+    import socket
+
+    if bind not in ("0.0.0.0", "::"):
+        return set()
+    names = {socket.gethostname(), socket.getfqdn()}
+    for name in list(names):
+        try:
+            names.update(info[4][0] for info in socket.getaddrinfo(name, None))
+        except OSError:
+            pass
+    return {f"[{n}]" if ":" in n else n for n in names if n}
+
+
+@cli.command()
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True,
+              help="TCP port; 0 picks a free one (the first line printed says which).")
+@click.option("--host", default=None, metavar="ADDR",
+              help="IP address to listen on (default 127.0.0.1, this machine only). Anything else is "
+                   "reachable from the network over plain HTTP: a warning is printed.")
+@click.option("--db", "db_url", default=None, metavar="URL",
+              help="sqlite:///PATH or postgresql+psycopg://USER@HOST/DB (default: a SQLite file in "
+                   "your data folder, readable by you only); created or upgraded on start.")
+@RULES_OPTION
+@click.option("--threads", type=click.IntRange(1, 64), default=8, show_default=True,
+              help="Requests served at once.")
+def serve(port: int, host: str | None, db_url: str | None, rules_dir: str | None, threads: int) -> None:
+    """The clinicians' web app: intake form, report (print view, client handout), sign-off,
+    case list and history, stored in a database.
+
+    The first line printed is the address to open, with this run's secret token:
+    `ipt-advisor serving on http://HOST:PORT/?token=TOKEN`. Stop with Ctrl-C or SIGTERM:
+    requests in progress are finished first.
+
+    \b
+    Example:
+      ipt-advisor serve
+      ipt-advisor serve --port 0 --db sqlite:///clinic.db
+    """
+    import ipaddress
+    import secrets
+    import signal
+
+    from ipt_advisor.store import Store, StoreError, display_url
+    from ipt_advisor.web.app import create_app
+    from ipt_advisor.web.security import allowed_hosts
+    from ipt_advisor.web.server import access_log, run
+
+    bind = host or "127.0.0.1"
+    try:
+        address = ipaddress.ip_address(bind)
+    except ValueError:
+        raise click.BadParameter(f"{bind!r} is not an IP address (e.g. 127.0.0.1, 0.0.0.0, ::1)",
+                                 param_hint="--host") from None
+    if host is not None and not address.is_loopback:
+        click.echo(f"warning: listening on {bind}: other machines can reach this server, and it speaks plain "
+                   "HTTP (health data unencrypted on the network); use it only behind a TLS proxy or on a "
+                   "trusted network", err=True)
+    advisor = load_advisor(rules_dir)
+    try:
+        store = Store.open(db_url, pool_size=threads)
+    except StoreError as exc:
+        fail(exc, EXIT_PROBLEMS)
+    token = secrets.token_urlsafe(24)
+    hosts: set[str] = set()
+    app = create_app(store, advisor, token=token, hosts=hosts, tool_version=__version__)
+
+    def ready(bound: str, bound_port: int) -> None:
+        hosts.update(allowed_hosts(bound, bound_port, _local_names(bind)))
+        shown = f"[{bound}]" if ":" in bound else bound
+        click.echo(f"ipt-advisor serving on http://{shown}:{bound_port}/?token={token}")
+        click.echo(f"database {display_url(store.engine.url)} · rule set {advisor.ruleset.name} "
+                   f"{advisor.ruleset.version}")
+        click.echo("Open the address above in a browser on this machine. Stop with Ctrl-C "
+                   "(requests in progress finish first).")
+        sys.stdout.flush()
+
+    try:
+        signum = run(access_log(app), bind, port, threads=threads, ready=ready)
+    except OSError as exc:
+        click.echo(f"cannot listen on {bind}:{port}: {exc.strerror or exc}", err=True)
+        sys.exit(EXIT_PROBLEMS)
+    finally:
+        store.close()
+    click.echo(f"stopped ({signal.Signals(signum).name if signum else 'done'}): every request in progress "
+               "was answered", err=True)
+
+
+@cli.command()
+@click.option("--db", "db_url", default=None, metavar="URL",
+              help="The web app's database (default: the one `serve` uses by default).")
+@click.option("-o", "--output", "out", type=click.Path(dir_okay=False), default=None,
+              help="Write to this file (atomically, readable by you only) instead of stdout.")
+def export(db_url: str | None, out: str | None) -> None:
+    """Every stored intake as JSON Lines, oldest first, each with the clinician's sign-off as
+    its clinician_decision: an input for `audit` and `rules diff`.
+
+    \b
+    Example:
+      ipt-advisor export --db sqlite:///clinic.db -o intakes.jsonl
+      ipt-advisor audit intakes.jsonl -o audit/
+    """
+    import json
+
+    store = open_store(db_url)
+    try:
+        lines = [json.dumps(a.intake_with_decision(), ensure_ascii=False, separators=(",", ":")) + "\n"
+                 for a in store.intakes()]
+    except Exception as exc:  # noqa: BLE001 - a database that fails mid-read
+        from ipt_advisor.store import StoreUnavailable
+
+        if isinstance(exc, StoreUnavailable):
+            fail(exc, EXIT_PROBLEMS)
+        raise
+    finally:
+        store.close()
+    emit("".join(lines), out)
+    click.echo(f"{len(lines)} stored intake(s) exported", err=True)
 
 
 # ---- training programs: browse, document and question the rules

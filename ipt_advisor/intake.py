@@ -86,8 +86,9 @@ def _bool(default: bool | None, label: str, help: str = "") -> Field:
 
 def _enum(*choices: str | tuple[str, str], label: str, help: str = "", default: str | None = None,
           required: bool = False, required_if: str | None = None) -> Field:
-    """Choices are names, or (name, words) where the name alone would not say enough."""
-    names = tuple(c if isinstance(c, str) else c[0] for c in choices)
+    """Choices are names, or (name, words) where the name alone would not say enough;
+    ("", words) names no choice at all (an optional field left empty) and is not a value."""
+    names = tuple(c if isinstance(c, str) else c[0] for c in choices if c != "" and (isinstance(c, str) or c[0]))
     words = tuple(c for c in choices if not isinstance(c, str))
     return Field("enum", required=required, default=default, choices=names, required_if=required_if,
                  label=label, help=help, choice_labels=words)
@@ -114,8 +115,9 @@ _SCHEMA = Block({
                 help="Pseudonymous: letters, digits, - _ . (up to 64). Never a name."),
     "assessed_on": Field("date", required=True, label="Date of assessment", help="YYYY-MM-DD, not in the future."),
     "age": _int(5, 120, "Age (years)", "Whole years, 5 to 120.", required=True),
-    "perinatal": _enum(("none", "neither"), "pregnant", ("postpartum", "postpartum (up to 12 months after the birth)"),
-                       label="Pregnant or postpartum", default="none"),
+    "perinatal": _enum(("none", "neither"), "pregnant", ("postpartum", "postpartum (≤ 12 months)"),
+                       label="Pregnant or postpartum", help="Postpartum: up to 12 months after the birth.",
+                       default="none"),
     "measures": Block({
         "phq9": _int(0, 27, "PHQ-9 total", "0 to 27.", required=True),
         "phq9_item9": _int(0, 3, "PHQ-9 item 9: thoughts of death or self-harm",
@@ -172,7 +174,8 @@ _SCHEMA = Block({
     "notes": _text("Notes", "Free text for the report. Never read by a rule.", max_len=10_000),
     "clinician_decision": Block({
         "format": _enum("group", "individual", "defer", label="Format decided", required=True),
-        "focus": _enum(*AREAS, label="Focus decided"),
+        "focus": _enum("grief", ("role_dispute", "role dispute"), ("role_transition", "role transition"),
+                       ("isolation", "interpersonal deficits (isolation)"), ("", "no focus area"), label="Focus decided"),
         "reason": _text("Reason", "Why you departed from the recommendation, if you did.", max_len=2_000),
     }, when_absent="none", label="The clinician's decision",
         help="For audits only: never read by a rule."),
