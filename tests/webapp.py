@@ -15,6 +15,7 @@ import selectors
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from html.parser import HTMLParser
@@ -33,6 +34,7 @@ class Server:
     hostport: str    # 127.0.0.1:PORT
     token: str
     first_line: str
+    stderr: Any      # a file: a pipe nobody reads would fill with access-log lines and stall the server
 
     @property
     def url(self) -> str:
@@ -42,15 +44,23 @@ class Server:
         """Send ``sig`` and wait: (exit code, rest of stdout, stderr)."""
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
-        out, err = self.proc.communicate(timeout=timeout)
+        return self.wait(timeout)
+
+    def wait(self, timeout: float = 60) -> tuple[int, str, str]:
+        """Wait for the process to end: (exit code, rest of stdout, stderr)."""
+        out, _ = self.proc.communicate(timeout=timeout)
+        self.stderr.seek(0)
+        err = self.stderr.read()
+        self.stderr.close()
         return self.proc.returncode, out, err
 
 
 def start_server(db_url: str, *args: str, env: dict[str, str] | None = None, timeout: float = 90) -> Server:
     """Start ``ipt-advisor serve --port 0 --db URL ARGS`` and wait for its first line."""
     full_env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
+    err = tempfile.TemporaryFile("w+", encoding="utf-8")
     proc = subprocess.Popen([sys.executable, str(ROOT / "cli.py"), "serve", "--port", "0", "--db", db_url, *args],
-                            cwd=ROOT, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            cwd=ROOT, env=full_env, stdout=subprocess.PIPE, stderr=err, text=True)
     selector = selectors.DefaultSelector()
     selector.register(proc.stdout, selectors.EVENT_READ)
     deadline = time.monotonic() + timeout
@@ -68,9 +78,10 @@ def start_server(db_url: str, *args: str, env: dict[str, str] | None = None, tim
     match = FIRST_LINE.match(line.rstrip("\n"))
     if match is None:
         proc.kill()
-        out, err = proc.communicate(timeout=30)
-        raise AssertionError(f"serve did not print its first line: {line!r}\nstdout: {out}\nstderr: {err}")
-    return Server(proc, match.group(1), match.group(2), match.group(3), line.rstrip("\n"))
+        out, _ = proc.communicate(timeout=30)
+        err.seek(0)
+        raise AssertionError(f"serve did not print its first line: {line!r}\nstdout: {out}\nstderr: {err.read()}")
+    return Server(proc, match.group(1), match.group(2), match.group(3), line.rstrip("\n"), err)
 
 
 class _FormReader(HTMLParser):

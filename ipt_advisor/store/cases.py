@@ -10,7 +10,8 @@ answered with the assessment it already made (a double click is stored once).
 from __future__ import annotations
 
 import json
-from contextlib import contextmanager
+import threading
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any, Iterator
 
@@ -66,6 +67,9 @@ class Store:
     def __init__(self, engine: Any):
         self.engine = engine
         self.source = display_url(engine.url)
+        # SQLite has one writer at a time: this process's writers queue here, in order, instead
+        # of polling SQLite's lock with growing sleeps (other processes still wait busy_timeout)
+        self._writers: Any = threading.Lock() if engine.dialect.name == "sqlite" else nullcontext()
 
     @classmethod
     def open(cls, url: str | None = None, *, create: bool = True, **options: Any) -> "Store":
@@ -83,7 +87,7 @@ class Store:
     @contextmanager
     def _transaction(self, write: bool) -> Iterator[Any]:
         try:
-            with self.engine.connect() as connection:
+            with (self._writers if write else nullcontext()), self.engine.connect() as connection:
                 if write:
                     connection.execution_options(ipt_write=True)
                 with connection.begin():
