@@ -15,7 +15,7 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any, Iterator
 
-from sqlalchemy import and_, exists, func, insert, select, update
+from sqlalchemy import and_, bindparam, exists, func, insert, select, update
 
 from .. import decision_log
 from ..jsonline import canonical_bytes
@@ -24,6 +24,20 @@ from .connect import StoreUnavailable, check_current, display_url, migrate, open
 from .tables import assessments, cases, flags, log_head, signoffs
 
 LEVEL_ORDER = ("critical", "warning", "info")
+
+# Statements built once, with their values bound at execution: building a statement with
+# literal values costs more than the SQLite transaction that runs it.
+_FIND_SUBMISSION = select(assessments.c.id).where(assessments.c.submission == bindparam("sub"))
+_INSERT_ASSESSMENT = insert(assessments)
+_INSERT_FLAGS = insert(flags)
+_INSERT_CASE = insert(cases)
+_UPDATE_CASE = (update(cases).where(cases.c.case_id == bindparam("cid"))
+                .values(latest_id=bindparam("latest"), updated_at=bindparam("stamp"), site=bindparam("s"),
+                        assessments=cases.c.assessments + 1))
+_ASSESSMENT = select(assessments).where(assessments.c.id == bindparam("aid"))
+_LATEST_SIGNOFF = (select(signoffs).where(signoffs.c.assessment_id == bindparam("aid"))
+                   .order_by(signoffs.c.id.desc()).limit(1))
+_INSERT_SIGNOFF = insert(signoffs)
 
 
 @dataclass(frozen=True)
@@ -121,19 +135,19 @@ class Store:
         }
         with self._transaction(write=True) as conn:
             head = chain.lock_head(conn)  # every assessment writer queues here
-            known = conn.execute(select(assessments.c.id).where(assessments.c.submission == submission)).scalar()
+            known = conn.execute(_FIND_SUBMISSION, {"sub": submission}).scalar()
             if known is not None:
                 return known, False
             stamp = decision_log.now()
-            new_id = conn.execute(insert(assessments).values(created_at=stamp, **row)).inserted_primary_key[0]
+            new_id = conn.execute(_INSERT_ASSESSMENT, dict(row, created_at=stamp)).inserted_primary_key[0]
             if decision["flags"]:
-                conn.execute(insert(flags), [{"assessment_id": new_id, "code": f["code"], "level": f["level"]}
-                                             for f in decision["flags"]])
-            case = {"latest_id": new_id, "updated_at": stamp, "site": row["site"]}
-            done = conn.execute(update(cases).where(cases.c.case_id == row["case_id"])
-                                .values(assessments=cases.c.assessments + 1, **case)).rowcount
+                conn.execute(_INSERT_FLAGS, [{"assessment_id": new_id, "code": f["code"], "level": f["level"],
+                                              "position": n} for n, f in enumerate(decision["flags"])])
+            done = conn.execute(_UPDATE_CASE, {"cid": row["case_id"], "latest": new_id, "stamp": stamp,
+                                               "s": row["site"]}).rowcount
             if not done:
-                conn.execute(insert(cases).values(case_id=row["case_id"], assessments=1, **case))
+                conn.execute(_INSERT_CASE, {"case_id": row["case_id"], "latest_id": new_id, "updated_at": stamp,
+                                            "site": row["site"], "assessments": 1})
             entry = decision_log.entry_for(decision, intake_sha256, tool_version)
             chain.append(conn, head, new_id, decision_log.link(entry, head.hash, stamp))
         return new_id, True
@@ -141,10 +155,11 @@ class Store:
     def sign_off(self, assessment_id: int, decided: dict[str, Any], accepted: bool, clinician: str | None) -> int:
         """Record the clinician's decision on an assessment; the newest sign-off is the one that counts."""
         with self._transaction(write=True) as conn:
-            return conn.execute(insert(signoffs).values(
-                assessment_id=assessment_id, created_at=decision_log.now(), clinician=clinician, accepted=accepted,
-                format=decided["format"], focus=decided.get("focus"), reason=decided.get("reason"),
-            )).inserted_primary_key[0]
+            return conn.execute(_INSERT_SIGNOFF, {
+                "assessment_id": assessment_id, "created_at": decision_log.now(), "clinician": clinician,
+                "accepted": accepted, "format": decided["format"], "focus": decided.get("focus"),
+                "reason": decided.get("reason"),
+            }).inserted_primary_key[0]
 
     # ------------------------------------------------------------------ reading
 
@@ -158,11 +173,11 @@ class Store:
 
     def assessment(self, assessment_id: int) -> Assessment | None:
         with self._transaction(write=False) as conn:
-            row = conn.execute(select(assessments).where(assessments.c.id == assessment_id)).mappings().first()
+            row = conn.execute(_ASSESSMENT, {"aid": assessment_id}).mappings().first()
             if row is None:
                 return None
-            signoff = self._latest_signoffs(conn, [assessment_id]).get(assessment_id)
-        return _assessment(row, signoff)
+            signoff = conn.execute(_LATEST_SIGNOFF, {"aid": assessment_id}).mappings().first()
+        return _assessment(row, dict(signoff) if signoff is not None else None)
 
     def history(self, case_id: str) -> list[Assessment]:
         """Every assessment of one case, oldest first."""
@@ -196,11 +211,11 @@ class Store:
             ids = [r["id"] for r in rows[:limit]]
             raised: dict[int, list[dict[str, str]]] = {}
             if ids:
-                for r in conn.execute(select(flags).where(flags.c.assessment_id.in_(ids))).mappings():
+                for r in conn.execute(select(flags).where(flags.c.assessment_id.in_(ids))
+                                      .order_by(flags.c.assessment_id, flags.c.position)).mappings():
                     raised.setdefault(r["assessment_id"], []).append({"code": r["code"], "level": r["level"]})
         for r in rows:
-            r["flags"] = sorted(raised.get(r["id"], []), key=lambda f: (LEVEL_ORDER.index(f["level"])
-                                                                       if f["level"] in LEVEL_ORDER else 9, f["code"]))
+            r["flags"] = raised.get(r["id"], [])
         return rows[:limit], len(rows) > limit
 
     def choices(self) -> dict[str, list[str]]:

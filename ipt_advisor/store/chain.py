@@ -12,28 +12,31 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 
 from ..decision_log import ENTRY_FIELDS, GENESIS, LogError, entry_hash, entry_text
 from ..errors import Problem
 from .tables import assessments, log_entries, log_head
 
 
+_HEAD = select(log_head.c.seq, log_head.c.hash).where(log_head.c.id == 1)
+_HEAD_LOCKED = _HEAD.with_for_update()
+_INSERT_ENTRY = insert(log_entries)
+_MOVE_HEAD = update(log_head).where(log_head.c.id == 1).values(seq=bindparam("nseq"), hash=bindparam("nhash"))
+
+
 def lock_head(conn: Any) -> Any:
     """The head row, locked until the transaction ends (SQLite: the transaction already
     holds the write lock from ``BEGIN IMMEDIATE``; ``FOR UPDATE`` is not SQLite syntax)."""
-    query = select(log_head.c.seq, log_head.c.hash).where(log_head.c.id == 1)
-    if conn.dialect.name != "sqlite":
-        query = query.with_for_update()
-    return conn.execute(query).one()
+    return conn.execute(_HEAD if conn.dialect.name == "sqlite" else _HEAD_LOCKED).one()
 
 
 def append(conn: Any, head: Any, assessment_id: int, entry: dict[str, Any]) -> None:
     """Append ``entry`` (already linked to ``head.hash``) and move the head to it."""
     seq = head.seq + 1
-    conn.execute(insert(log_entries).values(seq=seq, assessment_id=assessment_id, hash=entry["hash"],
-                                            prev=entry["prev"], entry=entry_text(entry)))
-    conn.execute(update(log_head).where(log_head.c.id == 1).values(seq=seq, hash=entry["hash"]))
+    conn.execute(_INSERT_ENTRY, {"seq": seq, "assessment_id": assessment_id, "hash": entry["hash"],
+                                 "prev": entry["prev"], "entry": entry_text(entry)})
+    conn.execute(_MOVE_HEAD, {"nseq": seq, "nhash": entry["hash"]})
 
 
 def verify(conn: Any, source: str) -> tuple[int, str]:

@@ -58,6 +58,7 @@ flags = Table(
     Column("assessment_id", ForeignKey("assessments.id"), primary_key=True),
     Column("code", String(CODE), primary_key=True),
     Column("level", String(CODE), nullable=False),
+    Column("position", Integer, nullable=False),  # the decision's own order: most urgent first
     Index("ix_assessment_flags_code", "code", "assessment_id"),
 )
 

@@ -10,8 +10,8 @@ from typing import Any
 
 from ..catalog import value_words
 
-WIDTH, HEIGHT = 560, 170
-LEFT, RIGHT, TOP, BOTTOM = 34, 14, 12, 30
+WIDTH, HEIGHT = 640, 180
+LEFT, RIGHT, TOP, BOTTOM = 48, 48, 18, 30
 
 
 def phq9(history: list[Any], ruleset: Any) -> dict[str, Any] | None:

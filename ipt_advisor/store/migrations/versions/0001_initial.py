@@ -48,6 +48,7 @@ def upgrade() -> None:
         sa.Column("assessment_id", sa.Integer, nullable=False),
         sa.Column("code", sa.String(40), nullable=False),
         sa.Column("level", sa.String(40), nullable=False),
+        sa.Column("position", sa.Integer, nullable=False),
         sa.PrimaryKeyConstraint("assessment_id", "code", name="pk_assessment_flags"),
         sa.ForeignKeyConstraint(["assessment_id"], ["assessments.id"],
                                 name="fk_assessment_flags_assessment_id_assessments"),
