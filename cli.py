@@ -22,6 +22,11 @@ RULES_OPTION = click.option(
     help="Rule-set directory (default: the rule set shipped with ipt-advisor).")
 
 
+def warn(message: str) -> None:
+    """A one-line note on stderr that does not stop the command."""
+    click.echo(message, err=True)
+
+
 def fail(error: Any, code: int) -> NoReturn:
     """Print every problem on its own line to stderr and exit with ``code``."""
     for problem in error.problems:
@@ -42,8 +47,13 @@ def load_advisor(rules_dir: str | None) -> Any:
 def emit(text: str, out: str | None) -> None:
     """Print, or write atomically (owner-only) to ``out``."""
     if out is None:
+        from ipt_advisor.report import for_terminal
+
+        if sys.stdout is None:  # `assess FILE >&-`
+            click.echo("<stdout>: cannot write: standard output is closed", err=True)
+            sys.exit(EXIT_PROBLEMS)
         try:
-            click.echo(text, nl=False)
+            click.echo(for_terminal(text, json_text=text.startswith("{")), nl=False)
             sys.stdout.flush()  # a full disk or closed pipe shows here, not at exit
         except OSError as exc:
             # nothing more can reach stdout; point it at /dev/null so the final flush at exit stays quiet
@@ -70,7 +80,7 @@ def append_log(path: str, decision: dict[str, Any], intake_sha256: str) -> None:
     from ipt_advisor.errors import OutputError
 
     try:
-        DecisionLog(path).append([entry_for(decision, intake_sha256, __version__)])
+        DecisionLog(path, warn=warn).append([entry_for(decision, intake_sha256, __version__)])
     except OutputError as exc:
         fail(exc, EXIT_PROBLEMS)
 
@@ -336,8 +346,10 @@ def rules_diff(old_dir: str, new_dir: str, cases: str, out_dir: str | None, jobs
     if out_dir is None:
         click.echo(render_md(report), nl=False)
     else:
+        from ipt_advisor.output import make_private_dirs
+
         try:
-            os.makedirs(out_dir, mode=0o700, exist_ok=True)
+            make_private_dirs(out_dir)
             write_atomic(os.path.join(out_dir, "rules-diff.json"), report_json(report))
             write_atomic(os.path.join(out_dir, "rules-diff.md"), render_md(report))
         except OSError as exc:
@@ -375,12 +387,15 @@ def audit(input_path: str, out_dir: str, jobs: int | None, rules_dir: str | None
     (exit 130), SIGTERM (exit 143) or an output error such as a full disk (exit 1), a run
     keeps its progress in the folder: the same command with --resume finishes it, and the
     files are then exactly those of an uninterrupted run, with no decision written or
-    logged twice.
+    logged twice. The folder keeps .audit-state.json (marked done once finished): with
+    --log, the same command over a run whose decisions are logged refuses (exit 1)
+    rather than log them a second time, and --resume of a finished run says so (exit 0).
 
     \b
     Exit codes: 0 done; 1 invalid records (with --fail-on-errors), unreadable
-    input, an output not written, nothing to resume; 4 invalid rule set (or it
-    failed on a record); 130 interrupted (SIGINT); 143 terminated (SIGTERM).
+    input, an output not written, nothing to resume, decisions logged already;
+    4 invalid rule set (or it failed on a record); 130 interrupted (SIGINT);
+    143 terminated (SIGTERM).
 
     \b
     Example:
@@ -396,7 +411,7 @@ def audit(input_path: str, out_dir: str, jobs: int | None, rules_dir: str | None
 
     try:
         report = run_audit(input_path, out_dir, rules_dir=rules_dir, jobs=jobs, log_path=log_file,
-                           tool_version=__version__, progress=default_progress(), resume=resume)
+                           tool_version=__version__, progress=default_progress(), resume=resume, warn=warn)
     except RuleSetError as exc:
         fail(exc, EXIT_RULES)
     except (CorpusError, OutputError, ResumeError, WorkerLost) as exc:
@@ -409,10 +424,15 @@ def audit(input_path: str, out_dir: str, jobs: int | None, rules_dir: str | None
     done_now = report.records - report.resumed_from
     rate = done_now / report.seconds if report.seconds else 0.0
     resumed = f" (resumed: {report.resumed_from:,} were done before)" if resume else ""
-    click.echo(f"{report.seconds:.2f} s, {rate:,.0f} records/s{resumed}", err=True)
+    if done_now or not resume:  # a resumed run with no record left has no rate to show
+        click.echo(f"{report.seconds:.2f} s, {rate:,.0f} records/s{resumed}", err=True)
+    for problem in report.damage:  # every record is accounted for, but the input is broken
+        click.echo(str(problem), err=True)
     if report.engine_errors:
         click.echo(f"{report.engine_errors} record(s) made the rule set fail: see errors.jsonl", err=True)
         sys.exit(EXIT_RULES)
+    if report.damage:
+        sys.exit(EXIT_PROBLEMS)
     if fail_on_errors and report.invalid:
         sys.exit(EXIT_PROBLEMS)
 
@@ -640,9 +660,9 @@ def rules_list(area: str | None, flag: str | None, status: str | None, fmt: str,
                  "--flag", upper=True)
     entries = catalog.list_rules(ruleset, area=area, flag=flag, status=status)
     if fmt == "json":
-        click.echo(json.dumps(entries, indent=2, ensure_ascii=False))
+        emit(json.dumps(entries, indent=2, ensure_ascii=False) + "\n", None)
     else:
-        click.echo(catalog.list_text(entries), nl=False)
+        emit(catalog.list_text(entries), None)
 
 
 @rules.command("show")
@@ -669,14 +689,15 @@ def rules_show(rule_id: str, fmt: str, rules_dir: str | None) -> None:
                                "no such rule" + catalog.suggest_rule(ruleset, rule_id))]), EXIT_PROBLEMS)
     detail = catalog.rule_detail(ruleset, rule)
     if fmt == "json":
-        click.echo(json.dumps(detail, indent=2, ensure_ascii=False, default=str))
+        emit(json.dumps(detail, indent=2, ensure_ascii=False, default=str) + "\n", None)
     else:
-        click.echo(catalog.show_text(detail), nl=False)
+        emit(catalog.show_text(detail), None)
 
 
 @rules.command("doc")
 @click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False),
-              help="Catalog folder: created, or replaced if it holds a catalog written earlier.")
+              help="Catalog folder: created, or replaced if it holds a catalog written earlier and "
+                   "nothing else (a file added or edited there since is named, and the run refuses).")
 @click.option("--cases", "case_paths", multiple=True, type=click.Path(exists=True), metavar="PATH",
               help="Intake files or folders to show as teaching cases (repeatable; default: "
                    "examples/ and tests/vignettes/ of the checkout).")
@@ -761,9 +782,9 @@ def explain(intake_file: str, changes: tuple[str, ...], fmt: str, rules_dir: str
     except EngineError as exc:
         fail(exc, EXIT_RULES)
     if fmt == "json":
-        click.echo(json.dumps(result, indent=2, ensure_ascii=False))
+        emit(json.dumps(result, indent=2, ensure_ascii=False) + "\n", None)
     else:
-        click.echo(whatif.explain_text(result), nl=False)
+        emit(whatif.explain_text(result), None)
 
 
 def main() -> None:

@@ -17,8 +17,9 @@ Outputs in the output folder (all owner-only, 0o600):
 How it stays fast and flat:
 
 * the parent only reads raw records (:mod:`ipt_advisor.corpus`) and writes results; the
-  workers (``fork``, one per core by default) validate, assess and serialise, each with its
-  own :class:`~ipt_advisor.advisor.Advisor` (a durable-rules session store is process-private);
+  workers (:mod:`ipt_advisor.workers`: forked, one per core by default, each with its own
+  pipes) validate, assess and serialise, each with its own :class:`~ipt_advisor.advisor.Advisor`
+  (a durable-rules session store is process-private);
 * records travel in chunks (fewer, larger messages) and at most ``jobs * WINDOW`` chunks are
   in flight, so memory does not grow with the corpus; results are consumed in input order.
 
@@ -35,244 +36,49 @@ How it survives being stopped (:mod:`ipt_advisor.audit_state` has the details):
   checkpoint, then raise :class:`~ipt_advisor.interrupt.Interrupted`; a full disk raises
   ``OutputError`` with the last checkpoint kept. Either way ``resume=True`` continues from
   the checkpoint, and the finished files are byte for byte those of an uninterrupted run;
+* the state outlives the run, marked done once every output is in place: a process killed
+  after that, before it exits, is still known to have finished (``--resume`` says so), and
+  a run whose decisions are in the log never loses its state, so the same command cannot log
+  them again: it refuses, pointing at ``--resume`` (:func:`~ipt_advisor.audit_state.refuse_to_log_twice`);
 * workers ignore SIGINT and SIGTERM (a terminal or a service manager signals the whole
   process group): the parent alone stops, then kills them; on Linux the kernel kills them
-  too if the parent dies, so none is ever left behind.
+  too if the parent dies, so none is ever left behind. A worker that dies (SIGKILL, the
+  out-of-memory killer) ends the run with ``WorkerLost``, resumable like a stop.
 """
 from __future__ import annotations
 
 import itertools
 import json
 import os
-import signal
 import sys
 import time
-from collections import deque
 from contextlib import closing
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Iterator, TextIO
+from typing import Any, Callable, Iterable, TextIO
 
-from .audit_state import PartialFile, ResumeError, StateFile, differences, identity
+from .audit_state import (
+    PartialFile, ResumeError, StateFile, differences, finish_commit, identity, lock_folder, may_have_logged,
+    recover_log_append, refuse_to_log_twice,
+)
+from .decision_log import DecisionLog
+from .output import make_private_dirs
 from .corpus import Corpus, RawRecord, parse, redacted_problems
-from .errors import EngineError, IntakeError, OutputError, Problem
+from .errors import EngineError, IntakeError, IptError, OutputError, Problem
+from . import workers
 from .interrupt import Interrupted, StopSignals, WorkerLost, signal_name
 from .jsonline import dumps_bytes
 from .summary import Outcome, Tally, outcome, render_summary_md, summary_json
+from .workers import ordered_map
 
-CHUNK = 64      # records per message to a worker
-WINDOW = 4      # chunks in flight per worker
+__all__ = ["AuditReport", "run_audit", "ordered_map", "default_progress", "Progress"]
+
+CHUNK = workers.CHUNK  # records per message to a worker
 LOG_BATCH = 1024  # decision-log entries per append (each append takes the lock and syncs)
 CHECKPOINT_SECONDS = 1.0  # progress saved at least this often: a crash redoes at most this much work
 
 STREAMS = ("decisions.jsonl", "errors.jsonl", "overrides.jsonl")  # written record by record
 SUMMARIES = ("summary.json", "summary.md")                          # written once, at the end
 OUTPUTS = STREAMS + SUMMARIES
-
-
-# --------------------------------------------------------------------------- ordered parallel map
-
-_WORKER: tuple[Callable[[Any, RawRecord], Any], Any] | None = None
-_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
-
-
-def _init_worker(init: Callable[..., Any], run: Callable[[Any, RawRecord], Any], args: tuple[Any, ...],
-                 parent: int) -> None:
-    global _WORKER
-    # Ctrl-C reaches the whole process group, and a service manager may SIGTERM all of it:
-    # the parent alone decides when to stop (between chunks, progress saved), then ends the
-    # workers with SIGKILL (see _pool). A worker that died on its own could leave the pool's
-    # queue lock held, and the pool hanging; it would also print a traceback.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    # blocked since the fork (see ordered_map), so none could reach the parent's handlers,
-    # inherited until the two lines above; one sent meanwhile is now discarded
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
-    _die_with_parent(parent)
-    _WORKER = (run, _long_lived(init(*args)))
-
-
-def _long_lived(state: Any) -> Any:
-    """In a worker: move everything built so far (modules, the loaded rule set and its engine)
-    out of the garbage collector's sight: none of it is ever garbage in a worker, yet every
-    full collection would walk it again, which cost ~15% of its time.  Records are
-    short-lived and still collected as usual."""
-    import gc
-
-    gc.collect()
-    gc.freeze()
-    return state
-
-
-def _die_with_parent(parent: int) -> None:
-    """On Linux, have the kernel kill this worker if the parent dies, even by SIGKILL, so no
-    worker is ever left behind (best effort elsewhere)."""
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        return
-    if os.getppid() != parent:  # the parent died before prctl took effect
-        os._exit(0)
-
-
-_POOL: Any = None
-
-
-def _pool() -> Any:
-    """``multiprocessing.Pool`` (fork) whose ``terminate()`` ends workers with SIGKILL: they
-    ignore SIGTERM (see :func:`_init_worker`), and a handler that would let the pool's
-    SIGTERM through races with the blocking wait a worker sits in. Killing is what SIGTERM
-    did to a worker anyway: it holds nothing but work in flight, which is redone."""
-    global _POOL
-    if _POOL is None:
-        from multiprocessing.context import ForkProcess
-        from multiprocessing.pool import Pool
-
-        class Worker(ForkProcess):
-            def terminate(self) -> None:
-                self.kill()
-
-        class KillingPool(Pool):
-            @staticmethod
-            def Process(ctx: Any, *args: Any, **kwds: Any) -> Any:  # noqa: N802 (Pool's name)
-                return Worker(*args, **kwds)
-
-        _POOL = KillingPool
-    return _POOL
-
-
-# A byte in shared memory, created before the fork: the parent sets it when it stops early,
-# and the workers then skip what is left instead of being killed in the middle of sending a
-# result (see ordered_map).
-_CANCEL: Any = None
-SETTLE_SECONDS = 30.0  # how long a stopping parent waits for the workers' last replies
-
-
-def _run_chunk(chunk: list[RawRecord]) -> list[Any] | None:
-    assert _WORKER is not None
-    run, state = _WORKER
-    out = []
-    for record in chunk:
-        if _CANCEL is not None and _CANCEL.value:
-            return None  # the parent is stopping and reads no more results
-        out.append(run(state, record))
-    return out
-
-
-def _settle(pending: deque[Any], cancel: Any) -> None:
-    """Let the workers answer every chunk still in flight (quickly: they skip the records of a
-    cancelled run) before they are killed. A worker killed while sending its reply would
-    leave half a message in the pool's result pipe, and the pool's result thread, which
-    shutting the pool down waits for, would wait for the rest forever."""
-    cancel.value = 1
-    deadline = time.monotonic() + SETTLE_SECONDS
-    for result in pending:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return  # a worker stuck in one record: killed regardless
-        result.wait(left)
-
-
-def _chunks(records: Iterable[RawRecord], size: int) -> Iterator[list[RawRecord]]:
-    chunk: list[RawRecord] = []
-    for record in records:
-        chunk.append(record)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
-def _never() -> bool:
-    return False
-
-
-def _dead(workers: list[Any]) -> Any:
-    """The first of ``workers`` that has ended, if any (the pool would start another, but the
-    chunk the dead one held never comes back)."""
-    return next((worker for worker in workers if worker.exitcode is not None), None)
-
-
-def _ready(result: Any, stopped: Callable[[], bool], workers: list[Any], where: str) -> bool:
-    """Wait for ``result``; False as soon as ``stopped()``; ``WorkerLost`` (about ``where``)
-    as soon as one of ``workers`` has died (both checked ten times a second)."""
-    while not result.ready():
-        if stopped():
-            return False
-        worker = _dead(workers)
-        if worker is not None:
-            how = f"killed by {signal_name(-worker.exitcode)}" if worker.exitcode < 0 else f"exit {worker.exitcode}"
-            raise WorkerLost([Problem(where, None, "", f"worker process {worker.pid} died ({how}; out of memory?)")])
-        result.wait(0.1)
-    return True
-
-
-def ordered_map(records: Iterable[RawRecord], init: Callable[..., Any], run: Callable[[Any, RawRecord], Any],
-                args: tuple[Any, ...], jobs: int, chunk: int = CHUNK,
-                stopped: Callable[[], bool] = _never, where: str = "") -> Iterator[list[Any]]:
-    """``run(state, record)`` for every record, results yielded per chunk in input order.
-
-    ``state = init(*args)`` is built once per worker process (``init`` and ``run`` must be
-    module-level functions). With ``jobs <= 1`` everything runs in this process. At most
-    ``jobs * WINDOW`` chunks are in flight, so the input is read only as fast as it is used.
-    Iteration ends early, workers stopped, once ``stopped()`` is true while waiting; it
-    raises ``WorkerLost`` (a problem about ``where``) if a worker process dies.
-    """
-    if jobs <= 1:
-        import gc
-
-        state = init(*args)
-        # as in a worker (see _long_lived), but this process lives on after the run: what is
-        # frozen now is handed back to the collector at the end (unless someone else froze first)
-        ours = gc.get_freeze_count() == 0
-        if ours:
-            gc.freeze()
-        try:
-            for part in _chunks(records, chunk):
-                if stopped():
-                    return
-                yield [run(state, record) for record in part]
-        finally:
-            if ours:
-                gc.unfreeze()
-        return
-    import multiprocessing
-
-    # fork: a worker inherits the parent's loaded modules (and, if the parent already loaded
-    # it, the Advisor cache), so start-up is near free; each worker still owns its copy of the engine.
-    # Workers start with SIGINT and SIGTERM blocked until they ignore them (_init_worker); the
-    # pool's threads keep them blocked, which leaves them to the parent's main thread.
-    global _CANCEL
-    context = multiprocessing.get_context("fork")
-    cancel = _CANCEL = context.RawValue("b", 0)
-    masked = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
-    try:
-        pool = _pool()(jobs, initializer=_init_worker, initargs=(init, run, args, os.getpid()), context=context)
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, masked)
-    pending: deque[Any] = deque()
-    workers = list(pool._pool)  # the pool's own processes (a private list, stable for years)
-    try:
-        for part in _chunks(records, chunk):
-            pending.append(pool.apply_async(_run_chunk, (part,)))
-            if len(pending) >= jobs * WINDOW:
-                if not _ready(pending[0], stopped, workers, where):
-                    return
-                yield pending.popleft().get()
-        while pending:
-            if not _ready(pending[0], stopped, workers, where):
-                return
-            yield pending.popleft().get()
-        pool.close()
-    finally:
-        if _dead(workers) is None:
-            _settle(pending, cancel)  # a dead worker's chunks never come: no use waiting for them
-        pool.terminate()
-        pool.join()
 
 
 # --------------------------------------------------------------------------- the audit task
@@ -346,11 +152,12 @@ class AuditReport:
     seconds: float
     summary: dict[str, Any]
     resumed_from: int = 0  # records an interrupted run had done before this one resumed it
+    damage: tuple[Problem, ...] = ()  # the input as a whole is damaged (a CSV quote never closed)
 
 
 def run_audit(input_path: str, out_dir: str, *, rules_dir: str | None = None, jobs: int | None = None,
               log_path: str | None = None, tool_version: str = "", progress: TextIO | None = None,
-              resume: bool = False) -> AuditReport:
+              resume: bool = False, warn: Callable[[str], None] | None = None) -> AuditReport:
     """Assess every record of ``input_path`` and write the outputs into ``out_dir``.
 
     With ``resume=True``, finish the interrupted run saved in ``out_dir`` instead of starting
@@ -361,6 +168,7 @@ def run_audit(input_path: str, out_dir: str, *, rules_dir: str | None = None, jo
     or another run's), ``Interrupted`` (SIGINT/SIGTERM) or ``WorkerLost`` (a worker process
     died); an invalid *record* never raises. After ``Interrupted`` and ``WorkerLost``, and
     after ``OutputError`` once the run had started writing, the run can be resumed.
+    ``warn`` gets one-line notes (a half decision-log entry cut off, see DecisionLog).
     """
     from .advisor import Advisor
 
@@ -371,17 +179,42 @@ def run_audit(input_path: str, out_dir: str, *, rules_dir: str | None = None, jo
     jobs = max(1, jobs if jobs is not None else (os.cpu_count() or 1))
     run_id = identity(corpus, ruleset, tool_version, log_path)
     state_file = StateFile(out_dir)
+    if not resume:
+        make_private_dirs(out_dir)
+    lock = lock_folder(out_dir)  # one audit per folder; released when this process ends
+    try:
+        return _audit(corpus, state_file, run_id, ruleset, started, lock, resume=resume, rules_dir=rules_dir,
+                      jobs=jobs, log_path=log_path, tool_version=tool_version, progress=progress, warn=warn)
+    finally:
+        if lock is not None:
+            os.close(lock)
+
+
+def _audit(corpus: Corpus, state_file: StateFile, run_id: dict[str, Any], ruleset: Any, started: float,
+           lock: int | None, *, resume: bool, rules_dir: str | None, jobs: int, log_path: str | None,
+           tool_version: str, progress: TextIO | None, warn: Callable[[str], None] | None) -> AuditReport:
+    out_dir = state_file.out_dir
+    log = DecisionLog(log_path, warn) if log_path else None
+    logged_ahead = 0
     if resume:
         saved = state_file.load()
         tally, keep = _resume_point(saved, run_id, ruleset, state_file.path)
+        if saved.get("phase") in ("commit", "done"):  # killed while putting the outputs in place, or after
+            if saved["phase"] == "done" and warn is not None:
+                warn(f"{out_dir}: nothing left to do: this audit had finished")
+            summary = finish_commit(state_file, saved, OUTPUTS)
+            return AuditReport(tally.records, tally.records - tally.invalid - tally.engine_errors, tally.invalid,
+                               tally.engine_errors, out_dir, time.monotonic() - started, summary, tally.records)
+        if log is not None:
+            saved = recover_log_append(state_file, saved, log)
+            tally, keep = _resume_point(saved, run_id, ruleset, state_file.path)
+        logged_ahead = saved.get("logged_ahead", 0)
         # the summary names the input as the run was started with it, as an uninterrupted run would
         run_id["input"]["path"] = saved["input"]["path"]
     else:
-        try:
-            os.makedirs(out_dir, mode=0o700, exist_ok=True)
-        except OSError as exc:
-            raise OutputError([Problem(out_dir, None, "", f"cannot create folder: {exc.strerror or exc}")]) from None
-        state_file.remove()  # an older interrupted run in this folder is started over, not resumed
+        if log is not None:
+            refuse_to_log_twice(state_file, run_id, log_path)
+        state_file.remove()  # an older run in this folder is started over, not resumed
         tally, keep = Tally(ruleset), None
     resumed_from = tally.records
     files: dict[str, PartialFile] = {}
@@ -392,26 +225,43 @@ def run_audit(input_path: str, out_dir: str, *, rules_dir: str | None = None, jo
         if resume:
             _check_lines(files, tally.records, state_file.path)
         with StopSignals() as stop:
-            summary = _run(corpus, files, tally, state_file, run_id, stop, rules_dir=rules_dir, jobs=jobs,
-                           log_path=log_path, tool_version=tool_version, progress=progress)
+            summary = _run(corpus, files, tally, state_file, run_id, stop, log, logged_ahead, lock,
+                           rules_dir=rules_dir, jobs=jobs, tool_version=tool_version, progress=progress)
     except (Interrupted, OutputError, ResumeError, WorkerLost, KeyboardInterrupt) as exc:
         for f in files.values():
             f.release()
         if isinstance(exc, (OutputError, WorkerLost)) and state_file.saved:
-            raise type(exc)([Problem(p.source, p.line, p.path,
-                                     f"{p.message}; once fixed, run the same command with --resume to finish")
-                             for p in exc.problems]) from None
+            raise _with_resume_hint(exc) from None
         if not state_file.saved:
             for f in files.values():
                 f.discard()
         raise
-    except BaseException:  # the input broke mid-way, or a bug: nothing worth resuming
+    except BaseException as exc:  # the input broke mid-way, or a bug: nothing worth resuming, unless
+        # decisions of this run are in the log: then the state stays (never deleted while its
+        # decisions are logged), so the same command refuses to log them again and --resume can finish
+        if state_file.saved and log is not None and _may_have_logged(state_file):
+            for f in files.values():
+                f.release()
+            if isinstance(exc, IptError):
+                raise _with_resume_hint(exc) from None
+            raise
         for f in files.values():
             f.discard()
         state_file.remove()
         raise
     return AuditReport(tally.records, tally.records - tally.invalid - tally.engine_errors, tally.invalid,
-                       tally.engine_errors, out_dir, time.monotonic() - started, summary, resumed_from)
+                       tally.engine_errors, out_dir, time.monotonic() - started, summary, resumed_from,
+                       tuple(corpus.damage))
+
+
+def _may_have_logged(state_file: StateFile) -> bool:
+    saved = state_file.peek()
+    return saved is None or may_have_logged(saved, state_file.load_prepared())  # unreadable: keep it
+
+
+def _with_resume_hint(exc: IptError) -> IptError:
+    return type(exc)([Problem(p.source, p.line, p.path, f"{p.message}; once fixed, run the same command with "
+                                                        "--resume to finish") for p in exc.problems])
 
 
 def _resume_point(saved: dict[str, Any], run_id: dict[str, Any], ruleset: Any,
@@ -441,33 +291,44 @@ def _check_lines(files: dict[str, PartialFile], records: int, where: str) -> Non
 
 
 def _run(corpus: Corpus, files: dict[str, PartialFile], tally: Tally, state_file: StateFile,
-         run_id: dict[str, Any], stop: StopSignals, *, rules_dir: str | None, jobs: int, log_path: str | None,
-         tool_version: str, progress: TextIO | None) -> dict[str, Any]:
+         run_id: dict[str, Any], stop: StopSignals, log: DecisionLog | None, logged_ahead: int, lock: int | None,
+         *, rules_dir: str | None, jobs: int, tool_version: str, progress: TextIO | None) -> dict[str, Any]:
     """Assess the records not done yet, checkpointing as it goes, then write the summaries
-    and put every output in place; returns the summary."""
-    from .decision_log import DecisionLog, entry
+    and put every output in place; returns the summary. The first ``logged_ahead`` decisions
+    are in the log already (an append killed half-way, see recover_log_append): not again."""
+    from .decision_log import entry
 
-    log = DecisionLog(log_path) if log_path else None
     rs_info = dict(run_id["ruleset"])
     decisions, errors, overrides = (files[name] for name in STREAMS)
     pending_log: list[dict[str, Any]] = []
+    ahead = [logged_ahead]
 
     def checkpoint() -> None:
         for f in files.values():
             f.sync()
-        state_file.prepare({**run_id, "progress": {"records": tally.records,
-                                                   "bytes": {name: f.size for name, f in files.items()},
-                                                   "tally": tally.snapshot()}})
-        if log is not None and pending_log:
-            # between the state's sync and its rename: a failed append leaves the old state,
-            # which counts none of these decisions, so a resumed run logs each one once
+        state = {**run_id, "progress": {"records": tally.records,
+                                        "bytes": {name: f.size for name, f in files.items()},
+                                        "tally": tally.snapshot()}}
+        if ahead[0]:
+            state["logged_ahead"] = ahead[0]
+        if log is None or not pending_log:
+            state_file.save(state)
+            return
+        # One recoverable step, under the log's lock: the state that counts these decisions is
+        # prepared (synced, not yet in place) naming where their entries go, then the entries
+        # are appended, then the state is put in place. Killed anywhere in between, the resumed
+        # run finds the prepared state and the log and logs each decision once.
+        with log.locked() as held:
+            data, last, stamp = held.chain(pending_log)
+            state["log_append"] = {"start": held.size, "entries": len(pending_log), "time": stamp, "hash": last}
+            state_file.prepare(state)
             try:
-                log.append(pending_log)
+                held.write(data)
             except BaseException:
                 state_file.abandon()
                 raise
-            pending_log.clear()
-        state_file.commit()
+            state_file.commit()
+        pending_log.clear()
 
     if not state_file.saved:
         checkpoint()  # from here on the run can be resumed
@@ -477,7 +338,7 @@ def _run(corpus: Corpus, files: dict[str, PartialFile], tally: Tally, state_file
         records = itertools.islice(records, tally.records, None)  # read (and hashed) again, not assessed
     last = time.monotonic()
     with closing(ordered_map(records, _audit_init, _audit_one, (rules_dir,), jobs, CHUNK, stop.requested,
-                             state_file.out_dir)) as chunks:
+                             state_file.out_dir, () if lock is None else (lock,))) as chunks:
         for results in chunks:
             lines: list[bytes] = []
             bad: list[str] = []
@@ -493,7 +354,10 @@ def _run(corpus: Corpus, files: dict[str, PartialFile], tally: Tally, state_file
                 if departure is not None:
                     departed.append(json.dumps(departure, ensure_ascii=False, separators=(",", ":")) + "\n")
                 if log is not None:
-                    pending_log.append(_log_entry(entry, o, rs_info, tool_version))
+                    if ahead[0]:
+                        ahead[0] -= 1  # logged by the run that was killed mid-append
+                    else:
+                        pending_log.append(_log_entry(entry, o, rs_info, tool_version))
             if lines:
                 lines.append(b"")  # so the join ends with a newline
                 decisions.write_bytes(b"\n".join(lines))
@@ -538,12 +402,20 @@ def _run(corpus: Corpus, files: dict[str, PartialFile], tally: Tally, state_file
         if stop.signum is not None:
             raise _interrupted(stop.signum, tally, out_dir)
         for f in (*files.values(), *ends.values()):
-            f.commit()
+            f.close()
+        # from here on a resumed run only finishes the renames (see finish_commit)
+        final = {**run_id, "phase": "commit", "progress": {
+            "records": tally.records, "bytes": {name: f.size for name, f in files.items()}, "tally": tally.snapshot()}}
+        state_file.save(final)
     except BaseException:
         for f in ends.values():
             f.discard()  # written again from the saved state by a resumed run
         raise
-    state_file.remove()
+    for f in (*files.values(), *ends.values()):
+        f.commit()
+    # the state stays, marked done: killed after this line, before the process exits, the run
+    # is still known to be finished and its decisions logged (see audit_state)
+    state_file.save({**final, "phase": "done"})
     return summary
 
 

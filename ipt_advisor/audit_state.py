@@ -18,9 +18,18 @@ decision it counts. Resuming therefore cuts each ``.partial`` file back to the l
 (dropping anything written after the checkpoint, a cut line included), restores the
 counters and skips that many records: every record is written exactly once, and the final
 files are byte for byte those of an uninterrupted run.
+
+The state outlives the run: once every output is in place it is saved a last time with
+``"phase": "done"``, and stays. A finished folder therefore says which input, rule set and
+log made it, and a process killed after it finished but before it exited (the chaos
+harness's SIGKILL there, exit -9 and no message) leaves what ``--resume`` needs to say
+"finished". Without it, the same command again logged every decision a second time: a
+state whose decisions are in the log is never deleted, and a fresh run over a state of the
+same run that logged decisions refuses (:func:`refuse_to_log_twice`).
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 from typing import Any
@@ -32,11 +41,13 @@ STATE_NAME = ".audit-state.json"
 STATE_VERSION = 1
 _OPEN = getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
 _BLOCK = 1 << 20
+_replace = os.replace  # one name for putting a finished file in place (tests kill the run there)
 
 
 class ResumeError(IptError):
     """``--resume`` cannot continue this output folder (nothing to resume, or it belongs to
-    another input, rule set, tool version or decision log)."""
+    another input, rule set, tool version or decision log); or a run without ``--resume``
+    would log again decisions that a saved run of the same audit logged already."""
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -144,7 +155,7 @@ class PartialFile:
         """Close and rename into place."""
         self.close()
         try:
-            os.replace(self.partial, self.path)
+            _replace(self.partial, self.path)
         except OSError as exc:
             raise _cannot_write(self.path, exc) from None
 
@@ -233,6 +244,25 @@ class StateFile:
             raise _cannot_resume(self.path, "not an audit state (fields missing or of the wrong type)")
         return state
 
+    def peek(self) -> dict[str, Any] | None:
+        """The saved state, or None if there is none or it is not one (a run without
+        ``--resume`` starts over from such a folder)."""
+        try:
+            return self.load()
+        except ResumeError:
+            return None
+
+    def load_prepared(self) -> dict[str, Any] | None:
+        """The state a killed checkpoint prepared but never put in place, if whole; else None."""
+        try:
+            with open(self.temp, "rb") as handle:
+                state = json.loads(handle.read())
+        except (OSError, ValueError):
+            return None
+        if not isinstance(state, dict) or state.get("state_version") != STATE_VERSION:
+            return None
+        return state
+
     def prepare(self, state: dict[str, Any]) -> None:
         """Write ``state`` to the temp file and sync it; :meth:`commit` puts it in place."""
         data = (json.dumps(state, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8", "replace")
@@ -248,6 +278,8 @@ class StateFile:
                 os.fsync(fd)
             finally:
                 os.close(fd)
+            # the prepared state must outlast a power cut before the log append it names is made
+            fsync_directory(self.out_dir)
         except OSError as exc:
             self.abandon()
             raise _cannot_write(self.path, exc) from None
@@ -281,3 +313,112 @@ class StateFile:
         except OSError as exc:
             raise _cannot_write(self.path, exc) from None
         self.saved = False
+
+
+# --------------------------------------------------------------------------- recovery
+
+def lock_folder(out_dir: str) -> int | None:
+    """Hold an exclusive lock on the output folder for this run (two audits writing into one
+    folder would mix their outputs). None if the folder does not exist (only ``--resume``
+    gets here without one; it then says there is nothing to resume)."""
+    try:
+        fd = os.open(out_dir, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise OutputError([Problem(out_dir, None, "", f"cannot open folder: {exc.strerror or exc}")]) from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise OutputError([Problem(out_dir, None, "", "another audit is writing into this folder; "
+                                                      "wait for it to end, or choose another folder")]) from None
+    return fd
+
+
+def finish_commit(state_file: "StateFile", saved: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
+    """A run killed while renaming its finished outputs into place (``saved`` is in phase
+    "commit"), or one that had finished ("done"): do the renames left, if any, then mark the
+    state done. Returns the run's summary (summary.json)."""
+    for name in names:
+        path = os.path.join(state_file.out_dir, name)
+        if os.path.lexists(path + ".partial"):
+            try:
+                _replace(path + ".partial", path)
+            except OSError as exc:
+                raise _cannot_write(path, exc) from None
+        elif not os.path.isfile(path):
+            raise _cannot_resume(path, "the finished file is missing (was it moved?)")
+    fsync_directory(state_file.out_dir)
+    try:
+        with open(os.path.join(state_file.out_dir, "summary.json"), "rb") as handle:
+            summary = json.loads(handle.read())
+    except (OSError, ValueError) as exc:
+        raise _cannot_resume(state_file.path, f"summary.json cannot be read ({exc})") from None
+    if saved.get("phase") != "done":
+        state_file.save({**saved, "phase": "done"})
+    return summary
+
+
+def may_have_logged(saved: dict[str, Any], prepared: dict[str, Any] | None) -> bool:
+    """Whether decisions of the run ``saved`` describes may be in its decision log: it counts
+    an assessed record (a checkpoint is put in place only once the log holds every decision
+    it counts), it records decisions logged ahead of it, or a checkpoint killed in its log
+    append left ``prepared`` beside it (that append may have reached the log)."""
+    if not saved.get("log"):
+        return False
+    tally = saved["progress"]["tally"]
+    try:
+        assessed = int(tally["records"]) - int(tally["invalid"]) - int(tally["engine_errors"])
+    except (KeyError, TypeError, ValueError):
+        return True  # cannot tell: assume they are, a refusal costs less than a decision logged twice
+    return assessed > 0 or bool(saved.get("logged_ahead")) or (
+        prepared is not None and isinstance(prepared.get("log_append"), dict))
+
+
+def refuse_to_log_twice(state_file: "StateFile", run_id: dict[str, Any], log_path: str | None) -> None:
+    """A run without ``--resume`` into a folder whose saved state is of this very audit (same
+    input, rule set, tool version and log) and whose decisions may be in the log: starting
+    over would log them a second time, so refuse (``ResumeError``) and touch nothing. Another
+    run's state, a broken one, or one with nothing logged is started over, as before."""
+    saved = state_file.peek()
+    if saved is None or differences(saved, run_id) or not may_have_logged(saved, state_file.load_prepared()):
+        return
+    where = state_file.out_dir
+    if saved.get("phase") == "done":
+        message = (f"this audit already finished here and its decisions are in {log_path}; running it again "
+                   "would log each of them a second time (for a second audit on purpose, use another folder)")
+    else:
+        message = (f"an interrupted run of this audit is here and some of its decisions are in {log_path}; run "
+                   "the same command with --resume to finish it (starting over would log them a second time)")
+    raise ResumeError([Problem(where, None, "", message)])
+
+
+def recover_log_append(state_file: "StateFile", saved: dict[str, Any], log: Any) -> dict[str, Any]:
+    """After a run killed inside a checkpoint's decision-log append (see audit's checkpoint):
+    the state prepared for that checkpoint is still beside the saved one. If every entry of
+    the append reached the log, that state is put in place (its decisions are logged and
+    counted); if only some did, the saved state stays and records how many decisions after
+    it are logged already, so the resumed run does not log them again. Returns the state to
+    resume from."""
+    prepared = state_file.load_prepared()
+    if prepared is None or not isinstance(prepared.get("log_append"), dict):
+        state_file.abandon()
+        return saved
+    append = prepared["log_append"]
+    try:
+        start, count, stamp = int(append["start"]), int(append["entries"]), str(append["time"])
+    except (KeyError, TypeError, ValueError):
+        state_file.abandon()
+        return saved
+    with log.locked() as held:
+        found = held.entries_from(start, count, stamp) if start <= held.size else 0
+        if found == count:
+            state_file.commit()  # the prepared state is the truth: put it in place
+            return prepared
+        if found:
+            saved = {**saved, "logged_ahead": saved.get("logged_ahead", 0) + found}
+            state_file.save(saved)
+        else:
+            state_file.abandon()
+    return saved

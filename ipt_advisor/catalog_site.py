@@ -17,7 +17,9 @@ without it the catalog is still written and the graph page says what to install.
 
 Published atomically: everything is built in a hidden temporary directory beside the
 target, which then replaces the target.  A target that exists, is not empty and is not a
-catalog written by this tool (no marker file) is refused, so ``-o ~`` cannot wipe a home.
+catalog written by this tool (no marker file) is refused, so ``-o ~`` cannot wipe a home;
+nor is a catalog replaced while it holds a file it did not write or one changed since
+(the marker lists every file with its sha256, see :mod:`~ipt_advisor.catalog_manifest`).
 """
 from __future__ import annotations
 
@@ -26,22 +28,25 @@ import hashlib
 import os
 import re
 import shutil
+import stat
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
-from . import catalog, mcdc
+from . import catalog, mcdc, yamlio
 from .ruletests import embedded_cases
 from .advisor import Advisor
+from .catalog_manifest import manifest_text, read_manifest, unlisted
 from .errors import IntakeError, OutputError, Problem
 from .facts import input_values
 from .intake import Intake, from_mapping, load_intake
 from .model import RuleSet
-from .output import write_atomic_bytes
+from .output import make_private_dirs, write_atomic_bytes
 
-MARKER = ".ipt-advisor-catalog"
+MARKER = ".ipt-advisor-catalog"  # the list of files the catalog wrote (catalog_manifest)
+_MAX_MANIFEST = 16 << 20  # bytes: ~200,000 files; a marker is read whole, so bounded
 CASE_SUFFIXES = (".yaml", ".yml", ".json")
 GRAPHVIZ_HINT = "install Graphviz (Debian/Ubuntu: apt-get install graphviz) and run rules doc again"
 _SLUG = re.compile(r"[^A-Za-z0-9_-]+")
@@ -122,7 +127,11 @@ def load_cases(advisor: Advisor, paths: list[Path]) -> tuple[list[Case], list[Pr
     slugs: set[str] = set()
     for path, label in _case_files(paths):
         try:
-            data = path.read_bytes()
+            if not stat.S_ISREG(os.stat(path).st_mode):  # /dev/zero would be read for ever
+                problems.append(Problem(label, None, "", "cannot read: not a regular file"))
+                continue
+            with open(path, "rb") as handle:
+                data = handle.read(yamlio.MAX_BYTES + 1)  # one byte over: the loader says "too large"
         except OSError as exc:
             problems.append(Problem(label, None, "", f"cannot read file: {exc.strerror or exc}"))
             continue
@@ -341,8 +350,6 @@ def build_pages(advisor: Advisor, cases: list[Case], svg: str | None, dot_source
             "case.html.j2", "../", f"Case {c.intake.case_id}", case=c, view=view, inputs=inputs, why_not=why)
         _, report_html = advisor.report(c.intake, "html", tool_version)
         pages[f"cases/{c.slug}.report.html"] = report_html
-    pages[MARKER] = ("This directory is an ipt-advisor rule catalog. `ipt-advisor rules doc` replaces\n"
-                     "it as a whole each time it runs: do not keep other files here.\n")
     return pages
 
 
@@ -362,14 +369,16 @@ def write_catalog(advisor: Advisor, out_dir: str | os.PathLike[str], case_paths:
     result.flags = len(catalog.flag_entries(rs))
     if svg is None:
         result.warnings.append(f"warning: Graphviz 'dot' not found: the catalog has no dependency graph; {GRAPHVIZ_HINT}")
-    pages = build_pages(advisor, cases, svg, dot_source, tool_version)
-    _publish({path: text.encode("utf-8") for path, text in pages.items()}, target)
-    result.files = len(pages)
+    files = {path: text.encode("utf-8") for path, text in build_pages(advisor, cases, svg, dot_source,
+                                                                      tool_version).items()}
+    files[MARKER] = manifest_text(files).encode("utf-8")  # what the next run may replace
+    _publish(files, target)
+    result.files = len(files)
     return result
 
 
 def _check_target(target: Path) -> None:
-    def refuse(message: str) -> None:
+    def refuse(message: str) -> NoReturn:
         raise OutputError([Problem(str(target), None, "", message)])
 
     if target.is_symlink():
@@ -377,9 +386,26 @@ def _check_target(target: Path) -> None:
     if target.exists():
         if not target.is_dir():
             refuse("exists and is not a directory")
-        if any(target.iterdir()) and not (target / MARKER).is_file():
+        marker = target / MARKER
+        if not any(target.iterdir()):
+            return
+        if marker.is_symlink() or not marker.is_file():
             refuse(f"exists, is not empty and is not a catalog written by ipt-advisor (no {MARKER}); "
                    "choose a new or empty directory")
+        # a catalog is replaced whole: refuse while it holds anything it did not write, as written
+        try:
+            with open(marker, "rb") as handle:
+                listed = read_manifest(handle.read(_MAX_MANIFEST).decode("utf-8", "replace"))
+            foreign = unlisted(target, listed, MARKER)
+        except OSError as exc:
+            refuse(f"cannot read the catalog to replace: {exc.strerror or exc}")
+        if not listed:
+            refuse(f"is a catalog of an older ipt-advisor, whose {MARKER} does not list its files, so "
+                   "files of yours cannot be told apart: move them out and remove it, or choose another folder")
+        if foreign:
+            shown = ", ".join(foreign[:4]) + (f" and {len(foreign) - 4} more" if len(foreign) > 4 else "")
+            refuse(f"holds {len(foreign)} file{'s' if len(foreign) != 1 else ''} this catalog did not write "
+                   f"or that changed since ({shown}); move them out, or choose another folder")
 
 
 def _publish(files: dict[str, bytes], target: Path) -> None:
@@ -388,7 +414,7 @@ def _publish(files: dict[str, bytes], target: Path) -> None:
     temp: Path | None = None
     old: Path | None = None
     try:
-        parent.mkdir(parents=True, exist_ok=True)
+        make_private_dirs(parent)
         temp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent))
         for relative, data in sorted(files.items()):
             path = temp / relative

@@ -25,11 +25,12 @@ import io
 import json
 import os
 import re
+import stat
 from typing import Any, Iterator, NamedTuple
 
 from . import yamlio
 from .errors import IntakeError, IptError, Problem
-from .intake import Intake, coerce_strings, from_mapping, load_intake
+from .intake import KNOWN_KEYS, Intake, coerce_strings, from_mapping, load_intake
 
 __all__ = ["Corpus", "CorpusError", "RawRecord", "parse", "redacted_problems", "FOLDER_SUFFIXES"]
 
@@ -39,6 +40,8 @@ CSV_SUFFIXES = (".csv",)
 #: The largest record accepted, as for one intake file.
 MAX_RECORD_BYTES = yamlio.MAX_BYTES
 _UNDECODED = re.compile("[\udc80-\udcff]")  # what surrogateescape makes of a byte that is not UTF-8
+# the CSV reader refuses a cell larger than its limit (131,072 by default): as large as a record
+csv.field_size_limit(max(csv.field_size_limit(), MAX_RECORD_BYTES))
 
 
 class CorpusError(IptError):
@@ -75,6 +78,22 @@ class _HashingReader(io.RawIOBase):
         return n or 0
 
 
+def _hash_into(path: str, digest: Any) -> int:
+    """Feed the file's bytes into ``digest``; returns its size."""
+    size = 0
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+            size += len(block)
+    return size
+
+
+def _file_sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    _hash_into(path, digest)
+    return digest.hexdigest()
+
+
 class Corpus:
     """The records of one batch input; iterate :meth:`records` once."""
 
@@ -87,6 +106,9 @@ class Corpus:
         self._consumed = 0
         self._read = 0          # records yielded so far
         self._names: list[str] = []
+        #: problems with the input as a whole found while reading (a CSV quote never closed):
+        #: the records are all accounted for, but the run must not report success
+        self.damage: list[Problem] = []
         if self.kind == "folder":
             try:
                 names = os.listdir(path)
@@ -98,11 +120,17 @@ class Corpus:
             self._size = len(self._names)
         else:
             try:
-                with open(path, "rb"):
-                    pass
-                self._size = os.path.getsize(path)
+                info = os.stat(path)
             except OSError as exc:
                 raise self._error(f"cannot read file: {exc.strerror or exc}") from None
+            if not stat.S_ISREG(info.st_mode):  # a pipe cannot be read twice, /dev/zero never ends
+                raise self._error("cannot read: not a regular file (a pipe or a device); save the intakes to a file first")
+            try:
+                with open(path, "rb"):
+                    pass
+            except OSError as exc:
+                raise self._error(f"cannot read file: {exc.strerror or exc}") from None
+            self._size = info.st_size
 
     def _error(self, message: str, line: int | None = None) -> CorpusError:
         return CorpusError([Problem(self.path, line, "", message)])
@@ -129,26 +157,21 @@ class Corpus:
 
     def fingerprint(self) -> dict[str, Any]:
         """What the input is now, known before reading it (an audit saves it so that
-        ``--resume`` can refuse an input that changed): for a file its size and the sha256
-        of its bytes (one extra sequential read, a few ms per 10 MB); for a folder the
-        number of intake files and a sha256 over each one's name, size and modification
-        time (hashing every file's content would read the whole folder twice)."""
+        ``--resume`` can refuse an input that changed): its size and the sha256 of its bytes,
+        for a folder the number of intake files and a sha256 over each one's name and the
+        sha256 of its content. Contents, not sizes and times: ``cp -p``, ``rsync -t`` and tar
+        keep both across an edit. One extra sequential read (a few ms per 10 MB)."""
         digest = hashlib.sha256()
         if self.kind == "folder":
             for name in self._names:
                 try:
-                    st = os.stat(os.path.join(self.path, name))
-                    stamp = f"{st.st_size}\0{st.st_mtime_ns}"
+                    stamp = _file_sha256(os.path.join(self.path, name))
                 except OSError:
                     stamp = "-"
                 digest.update(f"{name}\0{stamp}\n".encode("utf-8", "surrogateescape"))
             return {"files": len(self._names), "sha256": digest.hexdigest()}
-        size = 0
         try:
-            with open(self.path, "rb") as handle:
-                while block := handle.read(1 << 20):
-                    digest.update(block)
-                    size += len(block)
+            size = _hash_into(self.path, digest)
         except OSError as exc:
             raise self._error(f"cannot read file: {exc.strerror or exc}") from None
         return {"bytes": size, "sha256": digest.hexdigest()}
@@ -223,38 +246,67 @@ class Corpus:
         hashing = _HashingReader(raw, self._digest)
         # undecodable bytes become lone surrogates, so a bad row is one invalid record, not a dead file
         text = io.TextIOWrapper(io.BufferedReader(hashing), encoding="utf-8-sig", errors="surrogateescape", newline="")
-        reader = csv.reader(text)
+        # strict: a stray quote is an error on its row (not silently glued into a cell); the
+        # reader goes on at the next line after an error, so the batch goes on too
+        reader = csv.reader(text, strict=True)
         with raw:
             try:
                 header = next(reader, None)
-                if header is None:
-                    raise self._error("file is empty: expected a header of dotted field names")
-                seen: set[str] = set()
-                if _UNDECODED.search("".join(header)):
-                    raise self._error("not UTF-8 text", 1)
-                for column in header:
-                    if column in seen:
-                        raise self._error(f"column {column!r} appears twice in the header", 1)
-                    seen.add(column)
-                index, last = 0, reader.line_num
-                for row in reader:
-                    start, last = last + 1, reader.line_num
-                    self._consumed = hashing.consumed
-                    if not row or not any(cell.strip() for cell in row):
-                        continue
-                    if _UNDECODED.search("".join(row)):
-                        yield RawRecord(index, self.path, start, "row", {}, "not UTF-8 text")
-                    else:
-                        cells: dict[Any, Any] = dict(zip(header, row))
-                        if len(row) > len(header):
-                            cells[None] = row[len(header):]  # as csv.DictReader does: coerce_strings reports it
-                        yield RawRecord(index, self.path, start, "row", cells)
-                    index += 1
             except csv.Error as exc:
-                raise self._error(f"malformed CSV: {exc}", reader.line_num) from None
+                raise self._error(f"malformed CSV header: {_csv_problem(exc, 1, reader.line_num)}", 1) from None
+            if header is None:
+                raise self._error("file is empty: expected a header of dotted field names")
+            seen: set[str] = set()
+            if _UNDECODED.search("".join(header)):
+                raise self._error("not UTF-8 text", 1)
+            for column in header:
+                if column in seen:
+                    raise self._error(f"column {column!r} appears twice in the header", 1)
+                seen.add(column)
+            index, last = 0, reader.line_num
+            while True:
+                start = last + 1
+                try:
+                    row = next(reader, None)
+                except csv.Error as exc:
+                    last = reader.line_num
+                    self._consumed = hashing.consumed
+                    problem = _csv_problem(exc, start, last)
+                    if str(exc).startswith("unexpected end of data"):
+                        self.damage.append(Problem(self.path, start, "", problem))
+                    yield RawRecord(index, self.path, start, "row", {}, problem)
+                    index += 1
+                    continue
+                if row is None:
+                    break
+                last = reader.line_num
+                self._consumed = hashing.consumed
+                if not row or not any(cell.strip() for cell in row):
+                    continue
+                if _UNDECODED.search("".join(row)):
+                    yield RawRecord(index, self.path, start, "row", {}, "not UTF-8 text")
+                else:
+                    cells: dict[Any, Any] = dict(zip(header, row))
+                    if len(row) > len(header):
+                        cells[None] = row[len(header):]  # as csv.DictReader does: coerce_strings reports it
+                    yield RawRecord(index, self.path, start, "row", cells)
+                index += 1
             # what the CSV reader did not need (a trailing newline) still belongs to the hash
             while hashing.read(1 << 16):
                 pass
+
+
+def _csv_problem(exc: Exception, start: int, end: int) -> str:
+    """A CSV reader error in words (never the cell's text: it may be free text)."""
+    message = str(exc)
+    if message.startswith("unexpected end of data"):
+        return (f"a quoted cell starting on this row runs to the end of the file ({end - start + 1} lines): "
+                "a closing quote is missing, so the rows after it could not be read")
+    if message.startswith("field larger than field limit"):
+        return f"a cell is larger than {MAX_RECORD_BYTES:,} characters"
+    if "expected after" in message:
+        return "a quote inside a cell that does not start with one: quote the whole cell and double the quote"
+    return "malformed CSV row: " + message.split(":")[0][:80]
 
 
 # --------------------------------------------------------------------------- parsing
@@ -318,13 +370,21 @@ def parse(record: RawRecord) -> Intake:
         try:
             value = _load_json(record.data)
         except _Duplicate as exc:
-            raise IntakeError([Problem(source, line, str(exc.args[0]), "duplicate key")]) from None
+            key = exc.args[0]
+            if key in KNOWN_KEYS:
+                raise IntakeError([Problem(source, line, str(key), "duplicate key")]) from None
+            raise IntakeError([Problem(source, line, "", f"duplicate key: an unknown key, {len(key):,} character{'s' if len(key) != 1 else ''}")]) from None
         except UnicodeDecodeError as exc:
             raise IntakeError([Problem(source, line, "", f"not UTF-8 text (byte {exc.start})")]) from None
         except (ValueError, RecursionError) as exc:
             column = getattr(exc, "colno", None)
             where = f" (column {column})" if column else ""
             message = getattr(exc, "msg", None) or str(exc)
+            if "integer string conversion" in message:  # Python's own words for a huge number
+                message = "a number has more than 4,300 digits"
+            elif isinstance(exc, RecursionError):
+                message = "nesting is too deep"
+            message = message[:120]
             raise IntakeError([Problem(source, line, "", f"malformed JSON: {message}{where}")]) from None
         return _at_line(value, source, line)
     nested, problems = coerce_strings(record.data, source, line or 0)

@@ -24,8 +24,10 @@ import fcntl
 import hashlib
 import json
 import os
+import stat
+from contextlib import contextmanager
 from datetime import datetime, timezone
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from .errors import IptError, OutputError, Problem
 
@@ -66,6 +68,12 @@ def entry_for(decision: dict[str, Any], intake_sha256: str, tool_version: str) -
                  (f["code"] for f in decision["flags"]), decision["status"])
 
 
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
 def now() -> str:
     """The log's time stamp: UTC, milliseconds, ``Z``."""
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
@@ -89,10 +97,16 @@ ENTRY_FIELDS = _FIELDS
 
 
 class DecisionLog:
-    """Appends entries to one log file, keeping the hash chain."""
+    """Appends entries to one log file, keeping the hash chain.
 
-    def __init__(self, path: str):
+    A writer killed half-way through its append (SIGKILL, a power cut) leaves a last line
+    without its newline. The next writer, under the lock (so that writer is gone), cuts
+    that half line off, says so through ``warn`` and goes on: one dead writer must not stop
+    every clinician from logging."""
+
+    def __init__(self, path: str, warn: Callable[[str], None] | None = None):
         self.path = path
+        self.warn = warn
 
     def _fail(self, reason: str) -> OutputError:
         return OutputError([Problem(self.path, None, "", f"cannot append to the decision log: {reason}")])
@@ -101,41 +115,51 @@ class DecisionLog:
         """Chain and append ``entries`` (from :func:`entry`) in one write, under an exclusive lock."""
         if not entries:
             return
+        with self.locked() as log:
+            log.write(log.chain(entries)[0])
+
+    @contextmanager
+    def locked(self) -> Iterator["LockedLog"]:
+        """The log opened for appending under its exclusive lock (a half last line cut off)."""
         flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
         try:
             fd = os.open(self.path, flags, 0o600)
         except OSError as exc:
             raise self._fail(exc.strerror or str(exc)) from None
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            size = os.fstat(fd).st_size
-            if size == 0:
-                os.fchmod(fd, 0o600)  # a new file: owner-only whatever the umask
-            prev = self._last_hash(fd)
-            stamp = now()
-            lines = []
-            for item in entries:
-                full = link(item, prev, stamp)
-                prev = full["hash"]
-                lines.append(entry_text(full) + "\n")
-            data = "".join(lines).encode("utf-8")
             try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view):]
-                os.fsync(fd)
-            except OSError:
-                # a full disk can take half of the write: cut it back (the lock is still held,
-                # nobody else appended), so the log still ends with a whole, chained entry
-                os.ftruncate(fd, size)
-                raise
-        except OSError as exc:
-            raise self._fail(exc.strerror or str(exc)) from None
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                if not stat.S_ISREG(os.fstat(fd).st_mode):
+                    raise self._fail("not a regular file")
+                size = os.fstat(fd).st_size
+                if size == 0:
+                    os.fchmod(fd, 0o600)  # a new file: owner-only whatever the umask
+                size = self._cut_half_line(fd, size)
+                prev = self._last_hash(fd, size)
+            except OSError as exc:
+                raise self._fail(exc.strerror or str(exc)) from None
+            yield LockedLog(self, fd, size, prev)
         finally:
             os.close(fd)  # closing releases the lock
 
-    def _last_hash(self, fd: int) -> str:
-        size = os.fstat(fd).st_size
+    def _cut_half_line(self, fd: int, size: int) -> int:
+        if size == 0 or os.pread(fd, 1, size - 1) == b"\n":
+            return size
+        start = max(0, size - _TAIL)
+        while True:
+            tail = os.pread(fd, size - start, start)
+            if b"\n" in tail or start == 0:
+                break
+            start = max(0, start - _TAIL)
+        keep = start + tail.rfind(b"\n") + 1 if b"\n" in tail else 0
+        os.ftruncate(fd, keep)
+        os.fsync(fd)
+        if self.warn is not None:
+            self.warn(f"{self.path}: cut off an incomplete last line ({size - keep:,} bytes) that a writer "
+                      "stopped half-way left; the entries before it are kept")
+        return keep
+
+    def _last_hash(self, fd: int, size: int) -> str:
         if size == 0:
             return GENESIS
         start = max(0, size - _TAIL)
@@ -143,17 +167,70 @@ class DecisionLog:
         while not tail.rstrip(b"\n").count(b"\n") and start > 0:  # an unusually long last line
             start = max(0, start - _TAIL)
             tail = os.pread(fd, size - start, start)
-        if not tail.endswith(b"\n"):
-            raise self._fail("its last line is incomplete; run `ipt-advisor log verify` on it")
         last = tail.rstrip(b"\n").rsplit(b"\n", 1)[-1]
         try:
             value = json.loads(last)
             stored = value["hash"]
-        except (ValueError, KeyError, TypeError):
+            ok = isinstance(stored, str) and entry_hash(value) == stored
+        except (ValueError, KeyError, TypeError, RecursionError):
             raise self._fail("its last line is not a log entry; run `ipt-advisor log verify` on it") from None
-        if not isinstance(stored, str) or entry_hash(value) != stored:
+        if not ok:
             raise self._fail("its last entry does not match its hash; run `ipt-advisor log verify` on it")
         return stored
+
+
+class LockedLog:
+    """A decision log held under its lock: where it ends and the hash entries chain from."""
+
+    def __init__(self, log: DecisionLog, fd: int, size: int, last_hash: str):
+        self.log, self.fd, self.size, self.last_hash = log, fd, size, last_hash
+
+    def chain(self, entries: list[dict[str, Any]]) -> tuple[bytes, str, str]:
+        """(the lines to append, the hash of the last one, their shared time) for ``entries``."""
+        prev, stamp, lines = self.last_hash, now(), []
+        for item in entries:
+            full = link(item, prev, stamp)
+            prev = full["hash"]
+            lines.append(entry_text(full) + "\n")
+        return "".join(lines).encode("utf-8"), prev, stamp
+
+    def write(self, data: bytes) -> None:
+        """Append ``data`` and sync; on failure cut the log back to where it ended."""
+        try:
+            try:
+                _write_all(self.fd, data)
+                os.fsync(self.fd)
+            except OSError:
+                # a full disk can take half of the write: cut it back (the lock is still held,
+                # nobody else appended), so the log still ends with a whole, chained entry
+                os.ftruncate(self.fd, self.size)
+                raise
+        except OSError as exc:
+            raise self.log._fail(exc.strerror or str(exc)) from None
+        self.size += len(data)
+
+    def entries_from(self, offset: int, count: int, stamp: str) -> int:
+        """How many whole entries stamped ``stamp`` follow each other from ``offset`` (at most
+        ``count``): what an append killed half-way got into the log (one append shares one time)."""
+        found, pos, rest = 0, offset, b""
+        while found < count and pos < self.size:
+            block = os.pread(self.fd, min(1 << 20, self.size - pos), pos)
+            if not block:
+                break
+            pos += len(block)
+            lines = (rest + block).split(b"\n")
+            rest = lines.pop()
+            for raw in lines:
+                try:
+                    value = json.loads(raw)
+                except (ValueError, RecursionError):
+                    return found
+                if not isinstance(value, dict) or value.get("time") != stamp:
+                    return found
+                found += 1
+                if found == count:
+                    return found
+        return found
 
 
 # --------------------------------------------------------------------------- verification
@@ -167,7 +244,7 @@ def _rows(path: str) -> Iterator[tuple[int, dict[str, Any] | None]]:
                     continue
                 try:
                     value = json.loads(raw)
-                except ValueError:
+                except (ValueError, RecursionError):  # RecursionError: a line nested thousands deep
                     value = None
                 ok = isinstance(value, dict) and set(value) == set(_FIELDS) \
                     and isinstance(value.get("hash"), str) and isinstance(value.get("prev"), str)

@@ -43,28 +43,43 @@ def feeds(ruleset: RuleSet, rule: Rule) -> tuple[list[str], list[str]]:
 
 
 def depths(ruleset: RuleSet) -> tuple[dict[str, int], list[list[str]]]:
-    """Depth of every active rule, and the cycles found (each a list of rule ids)."""
+    """Depth of every active rule, and the cycles found (each a list of rule ids).
+
+    A loop with an explicit stack, not recursion: a chain of a few hundred derivations
+    must get its answer (lint then says what the engine can load), not a RecursionError."""
     rules = {r.id: r for r in ruleset.active_rules}
     made_by = producers(ruleset)
+    inputs = {rid: [p for fact in reads(rule, ruleset) for p in made_by.get(fact, [])] for rid, rule in rules.items()}
     depth: dict[str, int] = {}
     cycles: list[list[str]] = []
-    visiting: list[str] = []
-
-    def visit(rid: str) -> int:
-        if rid in depth:
-            return depth[rid]
-        if rid in visiting:
-            cycle = visiting[visiting.index(rid):] + [rid]
-            if sorted(cycle[:-1]) not in [sorted(c[:-1]) for c in cycles]:
-                cycles.append(cycle)
-            return 0
-        visiting.append(rid)
-        inputs = [p for fact in reads(rules[rid], ruleset) for p in made_by.get(fact, [])]
-        d = 1 + max((visit(p) for p in inputs), default=-1)
-        visiting.pop()
-        depth[rid] = d
-        return d
-
-    for rid in rules:
-        visit(rid)
+    for root in rules:
+        if root in depth:
+            continue
+        visiting: list[str] = [root]
+        on_path = {root}
+        stack: list[tuple[str, int, int]] = [(root, 0, -1)]  # (rule, next input to visit, deepest input)
+        while stack:
+            rid, i, deepest = stack[-1]
+            if i < len(inputs[rid]):
+                stack[-1] = (rid, i + 1, deepest)
+                p = inputs[rid][i]
+                if p in depth:
+                    stack[-1] = (rid, i + 1, max(deepest, depth[p]))
+                elif p in on_path:
+                    cycle = visiting[visiting.index(p):] + [p]
+                    if sorted(cycle[:-1]) not in [sorted(c[:-1]) for c in cycles]:
+                        cycles.append(cycle)
+                    stack[-1] = (rid, i + 1, max(deepest, 0))
+                else:
+                    visiting.append(p)
+                    on_path.add(p)
+                    stack.append((p, 0, -1))
+                continue
+            stack.pop()
+            visiting.pop()
+            on_path.discard(rid)
+            depth[rid] = deepest + 1
+            if stack:
+                parent, j, parent_deepest = stack[-1]
+                stack[-1] = (parent, j, max(parent_deepest, depth[rid]))
     return depth, cycles

@@ -52,6 +52,43 @@ _ASSERT_PROBLEM = {_NOT_HANDLED: "no rule matched it (the catch-all rule is miss
                    _OBSERVED: "a fact with the same identity was already asserted"}
 
 _loads = json.loads
+#: How long loading a rule set into the C core may take. Some shapes make ``create_ruleset``
+#: spin for ever inside C (a node with 512 branches, see lint.MAX_BRANCHES), where no signal or
+#: thread can stop it; so a forked child loads it first, and is killed past this limit.
+LOAD_SECONDS = 10.0
+
+
+def _load_within(seconds: float, name: str, text: str, root: str) -> None:
+    """Load the definition once in a forked child; ``RuleSetError`` if that does not finish in
+    time. The load is deterministic, so what the child loaded, this process loads too."""
+    import os
+
+    if not hasattr(os, "fork"):  # pragma: no cover - POSIX only
+        return
+    pid = os.fork()
+    if pid == 0:
+        code = 3
+        try:
+            _core.create_ruleset(name, text)
+            code = 0
+        except BaseException:  # noqa: BLE001 - this process reports the refusal itself
+            code = 4
+        finally:
+            os._exit(code)
+    deadline = time.monotonic() + seconds
+    delay = 0.0005
+    while True:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return  # loaded or refused: the real load below says which
+        if time.monotonic() > deadline:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            raise RuleSetError([Problem(root, None, "", f"the rule engine did not finish loading this rule set within "
+                                        f"{seconds:g} s (it spins on a node with 512 or more branches): "
+                                        "run `ipt-advisor rules lint` on it")])
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
 
 
 @dataclass
@@ -104,8 +141,10 @@ class Engine:
         # The catch-all fires for every fact we assert (intake and derived); see the
         # module docstring.  It has no Python action: the loop just completes it.
         definition[CATCH_ALL] = {"all": [{"m": {"$ex": {"k": 1}}}], "pri": LAST}
+        text = json.dumps(definition, ensure_ascii=False)
+        _load_within(LOAD_SECONDS, compiled.name, text, ruleset.root)
         try:
-            self._handle = _core.create_ruleset(compiled.name, json.dumps(definition, ensure_ascii=False))
+            self._handle = _core.create_ruleset(compiled.name, text)
         except Exception as exc:  # noqa: BLE001 - durable's C parser refuses with a bare error code
             raise RuleSetError([Problem(ruleset.root, None, "", f"the rule engine cannot load this rule set ({exc}): "
                                         "a condition may be too large for it; split the rule")]) from None

@@ -15,6 +15,10 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 
+MAX_MESSAGE = 300  # characters; longer ones are cut (a safety net: messages cap their values)
+MAX_PATH = 120
+
+
 @dataclass(frozen=True, order=True)
 class Problem:
     """One thing wrong, rendered as ``FILE:LINE: dotted.path: message``."""
@@ -23,6 +27,13 @@ class Problem:
     line: int | None
     path: str
     message: str = field(compare=True)
+
+    def __post_init__(self) -> None:
+        # a message repeats no unbounded value: one screen line or two at most
+        if len(self.message) > MAX_MESSAGE:
+            object.__setattr__(self, "message", self.message[:MAX_MESSAGE - 1] + "…")
+        if len(self.path) > MAX_PATH:
+            object.__setattr__(self, "path", self.path[:MAX_PATH - 1] + "…")
 
     def __str__(self) -> str:
         where = self.source if self.line is None else f"{self.source}:{self.line}"

@@ -192,6 +192,9 @@ def _leaves(block: Block, prefix: str = "") -> list[tuple[str, Field]]:
 
 
 _FIELDS: dict[str, Field] = dict(_leaves(_SCHEMA))
+_FREE_TEXT = frozenset(p for p, f in _FIELDS.items() if f.kind == "text")
+#: every key name the schema knows, at any level (a duplicate of one may be named)
+KNOWN_KEYS = frozenset(part for p in _FIELDS for part in p.split("."))
 FIELD_PATHS: tuple[str, ...] = tuple(_FIELDS)
 #: The fields a rule may read: typed answers only. Never free text, the id, the date, or the
 #: clinician's own decision (audits compare the rules against it).
@@ -282,9 +285,28 @@ def _check_enum(spec: Field, v: object) -> tuple[object, str | None]:
     return None, message
 
 
+def _kind_of(value: object) -> str:
+    """What a value is, without the value: for a free-text field, whose value is never shown."""
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, datetime):
+        return "a date and time"
+    if isinstance(value, date):
+        return "a date"
+    if isinstance(value, (bytes, bytearray)):
+        return "binary data"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return "a value of another kind"
+
+
 def _check_text(spec: Field, v: object) -> tuple[object, str | None]:
     if not isinstance(v, str):
-        return None, f"must be text, got {_show(v)}"
+        return None, f"must be text, got {_kind_of(v)} (put it in quotes)"
     if len(v) > spec.max_len:
         return None, f"must be at most {spec.max_len} characters, got {len(v)}"
     if not v.isascii() and _SURROGATE.search(v):
@@ -297,7 +319,7 @@ def _check_id(spec: Field, v: object) -> tuple[object, str | None]:
     if isinstance(v, (int, float)) and not isinstance(v, bool):
         return None, f"must be text, got {_show(v)} (put it in quotes)"
     if not isinstance(v, str) or not _ID.fullmatch(v):
-        return None, f"must be 1 to 64 letters, digits, '-', '_' or '.', got {_show(v, text_expected=True)}"
+        return None, f"must be 1 to 64 letters, digits, hyphens, underscores or dots, got {_show(v, text_expected=True)}"
     if v in _PLACEHOLDER_IDS:
         return None, f"{v!r} is the template's placeholder: give the case's own pseudonymous id"
     return v, None
@@ -345,8 +367,8 @@ class _Walker:
         self.source = source
         self.problems: list[Problem] = []
 
-    def problem(self, path: PathKey, message: str) -> None:
-        line = self.lines.line(path) if self.lines is not None else None
+    def problem(self, path: PathKey, message: str, at: PathKey | None = None) -> None:
+        line = self.lines.line(path if at is None else at) if self.lines is not None else None
         text = ".".join(_key_text(k) for k in path)
         self.problems.append(Problem(self.source, line, text, message))
 
@@ -355,8 +377,10 @@ class _Walker:
         for key in value:
             if key not in fields:
                 close = difflib.get_close_matches(str(key), list(fields), n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
-                self.problem(path + (key,), f"unknown key{hint}")
+                if close:  # close to a known key: a typo, named with the suggestion
+                    self.problem(path + (key,), f"unknown key (did you mean {close[0]!r}?)")
+                else:  # anything else may be health data typed as a key: described, not named
+                    self.problem(path, f"{_unknown_key(key)} is not a field of intake-v1", at=path + (key,))
         out: dict[str, Any] = {}
         for name, sub, is_block in spec.entries:
             given = value.get(name)
@@ -392,6 +416,35 @@ class _Walker:
             # null would be read as "not asked"; only omitting the key means the default
             self.problem(path, _CHECKS[spec.kind](spec, None)[1] or "must not be null")
         return spec.default
+
+
+def _unknown_key(key: object) -> str:
+    n = len(str(key))
+    return f"an unknown key, {n:,} character{'s' if n != 1 else ''}"
+
+
+def safe_path(path: PathKey) -> tuple[str, str]:
+    """``path`` as a message may show it: the known keys, and an unknown one only when it is
+    close to a known key; otherwise the path stops before it and the note describes it."""
+    spec: Any = _SCHEMA
+    shown_parts: list[str] = []
+    for key in path:
+        fields = spec.fields if isinstance(spec, Block) else {}
+        if key in fields:
+            shown_parts.append(str(key))
+            spec = fields[key]
+            continue
+        if isinstance(key, str) and fields and difflib.get_close_matches(key, list(fields), n=1) and len(key) <= 40:
+            shown_parts.append(_key_text(key))
+            spec = None
+            continue
+        return ".".join(shown_parts), f" (at {_unknown_key(key)})"
+    return ".".join(shown_parts), ""
+
+
+def is_free_text(path: PathKey) -> bool:
+    """Whether ``path`` is a free-text field (notes, a reason, who with, what changed)."""
+    return ".".join(str(k) for k in path) in _FREE_TEXT
 
 
 def _absent(spec: Block) -> dict[str, Any]:
@@ -464,10 +517,10 @@ def load_intake(data: bytes | str, source: str) -> Intake:
     """Parse YAML or JSON text and validate it; raises ``IntakeError`` with every problem."""
     raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
     try:
-        value, lines, problems = yamlio.load(data, source)
-    except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
+        value, lines, problems = yamlio.load(data, source, safe_path, is_free_text)
+    except (ValueError, TypeError, KeyError, AttributeError, OverflowError):
         # PyYAML raises plain exceptions for values such as 2026-02-30 or `!!int abc`
-        raise IntakeError([Problem(source, None, "", f"malformed YAML/JSON: a value cannot be read ({exc})")]) from None
+        raise IntakeError([Problem(source, None, "", "malformed YAML/JSON: a value cannot be read")]) from None
     # some parser messages span lines ("... in <unicode string>, position 2"); a problem is one line
     problems = [Problem(p.source, p.line, p.path, " ".join(p.message.split())) for p in problems]
     if value is None and problems:
@@ -475,10 +528,20 @@ def load_intake(data: bytes | str, source: str) -> Intake:
     return _build(value, lines, source, hashlib.sha256(raw).hexdigest(), problems)
 
 
+def read_stdin() -> bytes:
+    """Standard input, bounded; ``IntakeError`` if it is closed (``assess - <&-``)."""
+    try:
+        if sys.stdin is None:
+            raise OSError("closed")
+        return sys.stdin.buffer.read(yamlio.MAX_BYTES + 1)
+    except (OSError, ValueError, AttributeError):
+        raise IntakeError([Problem("<stdin>", None, "", "cannot read: standard input is closed")]) from None
+
+
 def load_intake_file(path: str) -> Intake:
     """Read and validate one intake file; ``-`` reads standard input."""
     if path == "-":
-        return load_intake(sys.stdin.buffer.read(yamlio.MAX_BYTES + 1), "<stdin>")
+        return load_intake(read_stdin(), "<stdin>")
     try:
         with open(path, "rb") as handle:
             data = handle.read(yamlio.MAX_BYTES + 1)  # one byte over is enough to say "too large"

@@ -13,6 +13,7 @@ Reports and audit outputs hold health data, so every file this tool writes is:
 from __future__ import annotations
 
 import os
+import stat
 
 from .errors import OutputError, Problem
 
@@ -34,6 +35,7 @@ def write_atomic_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     target = os.fspath(path)
     directory = os.path.dirname(target) or "."
     temp: str | None = None
+    check_replaceable(target)
     try:
         fd, temp = _create_temp(directory, os.path.basename(target))
         try:
@@ -57,6 +59,22 @@ def write_atomic_bytes(path: str | os.PathLike[str], data: bytes) -> None:
                 os.unlink(temp)
             except OSError:
                 pass
+
+
+def check_replaceable(target: str) -> None:
+    """Refuse a target that exists and is not a regular file. Renaming over a FIFO, a device or
+    a symlink (``-o /dev/stdout`` as root replaced the system's /dev/stdout link) damages what
+    was there; writing through it instead would be neither atomic nor private. So neither:
+    one line, and the user removes it or picks another name."""
+    try:
+        info = os.lstat(target)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise OutputError([Problem(target, None, "", f"cannot write: {exc.strerror or exc}")]) from None
+    if not stat.S_ISREG(info.st_mode):
+        raise OutputError([Problem(target, None, "", "cannot write: it exists and is not a regular file "
+                                                     "(a pipe, a device or a link); remove it or choose another name")])
 
 
 def _create_temp(directory: str, name: str) -> tuple[int, str]:
@@ -96,3 +114,24 @@ def fsync_directory(directory: str) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def make_private_dirs(path: str | os.PathLike[str]) -> None:
+    """Create ``path`` and every missing folder above it owner-only (0o700), whatever the
+    umask (``os.makedirs`` gives the folders above the last one the default mode, 0o777 under
+    umask 000). Raises ``OutputError`` with the reason."""
+    target = os.path.abspath(os.fspath(path))
+    missing = []
+    while not os.path.lexists(target):  # up to the first that exists (a file there: mkdir says so)
+        missing.append(target)
+        parent = os.path.dirname(target)
+        if parent == target:
+            break
+        target = parent
+    for folder in reversed(missing):
+        try:
+            os.mkdir(folder, 0o700)
+        except FileExistsError:
+            pass  # made meanwhile by someone else
+        except OSError as exc:
+            raise OutputError([Problem(os.fspath(path), None, "", f"cannot create folder: {exc.strerror or exc}")]) from None

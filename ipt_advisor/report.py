@@ -22,7 +22,6 @@ print JSON.
 from __future__ import annotations
 
 import json
-import os
 import pathlib
 import re
 from typing import Any
@@ -50,6 +49,16 @@ LEVELS = (
 # Control characters other than tab and newline (this includes ESC, so no ANSI sequences),
 # and the bidirectional overrides that can make printed text read differently from its bytes.
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def for_terminal(text: str, json_text: bool = False) -> str:
+    """``text`` fit for a terminal: control characters (CR and ESC included) and bidi overrides
+    dropped, as in the text report; in JSON text they become ``\\uXXXX`` escapes, the same value."""
+    if json_text:
+        return _CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    return _CONTROL.sub("", text)
+
+
 # Characters that could start Markdown or inline HTML anywhere in a line.
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]{}<>|#~&!])")
 # List markers ("- ", "+ ", "1. ", "1) ") only count at the start of a line, before a space.
@@ -114,7 +123,8 @@ def make_environment(**filters: Any) -> Any:
         keep_trailing_newline=True,
         trim_blocks=True,
         lstrip_blocks=True,
-        bytecode_cache=_bytecode_cache(jinja2),
+        # no bytecode cache: a cache folder another user can write is code they can run
+        # (SECURITY.md), and it saved a few ms of a ~300 ms start
     )
     env.filters.update(
         value=format_value,
@@ -127,24 +137,6 @@ def make_environment(**filters: Any) -> Any:
     )
     env.filters.update(filters)
     return env
-
-
-def _bytecode_cache(jinja2: Any) -> Any:
-    """Compiled templates cached in the user's own cache directory (owner-only), so a
-    one-off ``assess`` does not spend ~60 ms compiling templates each time.  Jinja
-    checks each template's checksum, so an edited template is recompiled.  Without a
-    usable cache directory (read-only home, IPT_ADVISOR_NO_CACHE set) there is none."""
-    if os.environ.get("IPT_ADVISOR_NO_CACHE"):
-        return None
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    directory = os.path.join(base, "ipt-advisor", "jinja")
-    try:
-        os.makedirs(directory, mode=0o700, exist_ok=True)
-        if not os.access(directory, os.W_OK):
-            return None
-    except OSError:
-        return None
-    return jinja2.FileSystemBytecodeCache(directory)
 
 
 def _environment() -> Any:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import hashlib
+import math
 import re
 from pathlib import Path
 from typing import Any, Callable
@@ -28,7 +29,10 @@ OPERATORS = tuple(op for op in NEGATION if op not in ("known", "unknown"))
 SEMVER = re.compile(r"^\d+\.\d+\.\d+$")
 RULE_ID = re.compile(r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)*$")
 FACT_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
-RESERVED_FACTS = {"k", "id", "sid"}  # engine keys: `id`/`sid` are fact identity in durable-rules
+# Names the engine uses itself: `k` (a fact's kind), `id`/`sid` (fact identity and session in
+# durable-rules), `intake` (the kind of the intake fact), `m` and `s` (durable's own names for
+# the message and the session state). A fact with one of them would be mixed up with them.
+RESERVED_FACTS = ("k", "id", "sid", "intake", "m", "s")
 
 
 def default_rules_dir() -> Path:
@@ -151,7 +155,7 @@ def _manifest(f: _File) -> dict[str, Any]:
         f.add(("flags",), "must be a mapping of CODE: description")
     out["policies"] = _policies(f, m.get("policies"))
     limits = f.mapping(m.get("limits", {}), ("limits",), (), ("max_firings", "max_seconds")) or {}
-    out["max_firings"] = _positive(f, limits.get("max_firings", 1000), ("limits", "max_firings"))
+    out["max_firings"] = _positive(f, limits.get("max_firings", 1000), ("limits", "max_firings"), whole=True)
     out["max_seconds"] = _positive(f, limits.get("max_seconds", 5), ("limits", "max_seconds"))
     baseline = m.get("test_baseline", {})
     if not isinstance(baseline, dict):
@@ -161,9 +165,13 @@ def _manifest(f: _File) -> dict[str, Any]:
     return out
 
 
-def _positive(f: _File, value: Any, path: tuple[Any, ...]) -> Any:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        f.add(path, f"must be a positive number, got {type_name(value)}")
+def _positive(f: _File, value: Any, path: tuple[Any, ...], whole: bool = False) -> Any:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        shown = type_name(value) if not isinstance(value, float) or math.isfinite(value) else "an infinite or undefined number"
+        f.add(path, f"must be a positive number, got {shown}")
+        return 1
+    if whole and not isinstance(value, int):
+        f.add(path, "must be a whole number")
         return 1
     return value
 
@@ -294,8 +302,11 @@ def _facts(f: _File) -> dict[str, FactSpec]:
         return facts
     for name, decl in root["facts"].items():
         path = ("facts", name)
-        if not isinstance(name, str) or not FACT_NAME.match(name) or name in RESERVED_FACTS:
-            f.add(path, "fact names are lower_snake_case and not k, id or sid")
+        if not isinstance(name, str) or not FACT_NAME.match(name):
+            f.add(path, "fact names are lower_snake_case")
+            continue
+        if name in RESERVED_FACTS:
+            f.add(path, f"{name!r} is a name the engine uses itself; reserved: {', '.join(RESERVED_FACTS)}")
             continue
         d = f.mapping(decl, path, ("type", "label"), ("source", "derived", "values", "range", "asked_when", "description",
                                                      "labels", "declined_when"))

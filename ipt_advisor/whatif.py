@@ -43,7 +43,7 @@ class ChangeError(IptError):
 def parse_change(text: str) -> tuple[str, Any]:
     """``risk.cssrs.intent=true`` -> ``("risk.cssrs.intent", True)``; the value is read as YAML
     (``16``, ``true``, ``null``, ``group``, also ``2026-01-05`` or ``{...}``)."""
-    import yaml
+    from .intake import is_free_text
 
     path, sep, raw = text.partition("=")
     path = path.strip()
@@ -53,18 +53,22 @@ def parse_change(text: str) -> tuple[str, Any]:
         close = difflib.get_close_matches(path, SETTABLE, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise ChangeError([Problem("--set", None, path, f"not an intake field{hint}")])
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else None
-    except yaml.YAMLError as exc:
-        problem = getattr(exc, "problem", None) or "cannot be read"
-        raise ChangeError([Problem("--set", None, path, f"value {raw!r} is not valid YAML ({problem})")]) from None
+    if not raw.strip():
+        return path, None
+    # the same reader as an intake file: no tags, no base-60 or octal numbers, bounded nesting
+    # and number sizes, and a free-text value never repeated in a message
+    value, _, problems = yamlio.load(raw, "--set", lambda keys: (path, ""), lambda keys: is_free_text(tuple(path.split("."))))
+    if problems:
+        raise ChangeError([Problem("--set", None, path, f"value is not valid: {p.message}") for p in problems])
     return path, value
 
 
 def read_input(path: str) -> tuple[bytes, str]:
     """The bytes of an intake file (``-`` = stdin) and the name used in messages."""
     if path == "-":
-        return sys.stdin.buffer.read(yamlio.MAX_BYTES + 1), "<stdin>"
+        from .intake import read_stdin
+
+        return read_stdin(), "<stdin>"
     try:
         with open(path, "rb") as handle:
             return handle.read(yamlio.MAX_BYTES + 1), path

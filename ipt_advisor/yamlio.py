@@ -15,7 +15,7 @@ Python values ourselves:
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import yaml
 
@@ -57,23 +57,48 @@ def dotted(path: PathKey) -> str:
     return out
 
 
+#: (safe dotted path, note) for a path: hides keys that may be health data (see intake.safe_path)
+Describe = Callable[[PathKey], tuple[str, str]]
+#: whether a value at this path is free text, never to be shown in a message
+Private = Callable[[PathKey], bool]
+_STANDARD_TAG = "tag:yaml.org,2002:"
+_DIGITS_LIMIT = 4300  # Python refuses to read an int of more digits (sys.int_info)
+
+
+def shown(text: str, limit: int = 40) -> str:
+    """A value's text for a message: quoted, one line, at most ``limit`` characters."""
+    text = " ".join(text.split())
+    return repr(text if len(text) <= limit else text[:limit - 3] + "...") + (
+        f" ({len(text):,} characters)" if len(text) > limit else "")
+
+
+def _tag(tag: str) -> str:
+    if tag.startswith(_STANDARD_TAG):
+        return shown("!!" + tag[len(_STANDARD_TAG):], 60)
+    return f"a custom tag ({len(tag)} characters)"
+
+
 class _Builder:
-    def __init__(self, loader: Any, source: str):
+    def __init__(self, loader: Any, source: str, describe: Describe | None = None, private: Private | None = None):
         self.loader = loader
         self.source = source
+        self.describe = describe
+        self.private = private or (lambda path: False)
         self.lines = Lines()
         self.problems: list[Problem] = []
         self.seen: set[int] = set()
         self.alias_seen = False
 
     def problem(self, node: yaml.Node, path: PathKey, message: str) -> None:
-        self.problems.append(Problem(self.source, node.start_mark.line + 1, dotted(path), message))
+        where, note = self.describe(path) if self.describe is not None else (dotted(path), "")
+        self.problems.append(Problem(self.source, node.start_mark.line + 1, where, message + note))
 
     def build(self, node: yaml.Node, path: PathKey) -> Any:
         if id(node) in self.seen:  # the same node reached twice is an alias
             if not self.alias_seen:  # one problem is enough: the whole document is refused
                 line = self.lines.line(path)
-                self.problems.append(Problem(self.source, line, dotted(path), "YAML anchors and aliases are not allowed"))
+                where, note = self.describe(path) if self.describe is not None else (dotted(path), "")
+                self.problems.append(Problem(self.source, line, where, "YAML anchors and aliases are not allowed" + note))
             self.alias_seen = True
             return None
         self.seen.add(id(node))
@@ -83,14 +108,14 @@ class _Builder:
             return self._mapping(node, path)
         if isinstance(node, yaml.SequenceNode):
             if node.tag != "tag:yaml.org,2002:seq":
-                self.problem(node, path, f"tag {node.tag!r} is not allowed")
+                self.problem(node, path, f"tag {_tag(node.tag)} is not allowed")
                 return None
             return [self.build(item, path + (i,)) for i, item in enumerate(node.value)]
         return self._scalar(node, path)
 
     def _mapping(self, node: yaml.MappingNode, path: PathKey) -> Any:
         if node.tag != "tag:yaml.org,2002:map":
-            self.problem(node, path, f"tag {node.tag!r} is not allowed")
+            self.problem(node, path, f"tag {_tag(node.tag)} is not allowed")
             return None
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
@@ -116,19 +141,38 @@ class _Builder:
 
     def _scalar(self, node: yaml.Node, path: PathKey) -> Any:
         text = node.value if isinstance(node.value, str) else ""
-        if node.tag == "tag:yaml.org,2002:int" and len(text.lstrip("+-")) > 1 and text.lstrip("+-")[0] == "0":
-            # YAML 1.1 reads 010 as octal 8 and 0x10 as 16: never what a clinician typed
-            self.problem(node, path, f"{text!r}: write whole numbers without leading zeros or prefixes")
-            return None
+        # the value of a free-text field is never shown, whatever it was read as
+        what = "the value (free text, not shown)" if self.private(path) else shown(text)
+        if node.tag in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float"):
+            digits = text.lstrip("+-")
+            if node.tag.endswith("int") and len(digits) > 1 and digits[0] == "0":
+                # YAML 1.1 reads 010 as octal 8 and 0x10 as 16: never what a clinician typed
+                self.problem(node, path, f"{what}: write whole numbers without leading zeros or prefixes")
+                return None
+            if ":" in text or "_" in text:
+                # YAML 1.1 reads 1:30 as 90 (base 60) and 3_8 as 38: never what a clinician typed
+                self.problem(node, path, f"{what}: write numbers as plain digits (YAML 1.1 reads digits with colons in base 60 and drops underscores)")
+                return None
+            if node.tag.endswith("int") and len(digits) > _DIGITS_LIMIT:
+                self.problem(node, path, f"{'the value' if self.private(path) else 'a number'} has more than "
+                                         f"{_DIGITS_LIMIT:,} digits")
+                return None
         try:
             return self.loader.construct_object(node, deep=True)
         except yaml.YAMLError as exc:
-            problem = getattr(exc, "problem", None) or "cannot be read"
-            self.problem(node, path, f"{problem} (tag {node.tag!r} is not allowed)" if "constructor" in problem else problem)
+            problem = _one_line(getattr(exc, "problem", None) or "cannot be read")[:120]
+            self.problem(node, path, f"{problem} (tag {_tag(node.tag)} is not allowed)" if "constructor" in problem else problem)
             return None
-        except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
-            # e.g. 2026-02-30 (a date that does not exist) or !!int abc
-            self.problem(node, path, f"{text!r} cannot be read as {node.tag.rsplit(':', 1)[-1]} ({_one_line(exc)})")
+        except (ValueError, TypeError, KeyError, AttributeError, OverflowError, IndexError) as exc:
+            # e.g. 2026-02-30 (a date that does not exist), !!int abc, or an empty !!int (PyYAML
+            # indexes its first character). Python's words for a number ("invalid literal for
+            # int() with base 10: ...") repeat the value, and others name its internals: only a
+            # date's own reason ("day is out of range for month") is kept
+            why = (f" ({_one_line(exc)[:80]})" if node.tag.endswith("timestamp") and isinstance(exc, ValueError)
+                   and not self.private(path) else "")
+            if not text and not self.private(path):
+                what = "an empty value"
+            self.problem(node, path, f"{what} cannot be read as {node.tag.rsplit(':', 1)[-1][:20]}{why}")
             return None
 
 
@@ -137,11 +181,13 @@ def _one_line(value: object) -> str:
     return " ".join(str(value).split())
 
 
-def load(text: str | bytes, source: str) -> tuple[Any, Lines, list[Problem]]:
+def load(text: str | bytes, source: str, describe: Describe | None = None,
+         private: Private | None = None) -> tuple[Any, Lines, list[Problem]]:
     """Parse one YAML or JSON document.
 
     Returns ``(value, lines, problems)``; ``value`` is ``None`` when the text
-    cannot be parsed at all.  Never raises for bad input.
+    cannot be parsed at all.  Never raises for bad input. ``describe`` and ``private``
+    keep health data out of the problems (see :data:`Describe`, :data:`Private`).
     """
     if isinstance(text, bytes):
         if len(text) > MAX_BYTES:
@@ -170,7 +216,7 @@ def load(text: str | bytes, source: str) -> tuple[Any, Lines, list[Problem]]:
         loader.dispose()
     if node is None:
         return None, Lines(), [Problem(source, None, "", "file is empty")]
-    builder = _Builder(loader, source)
+    builder = _Builder(loader, source, describe, private)
     try:
         value = builder.build(node, ())
     except RecursionError:

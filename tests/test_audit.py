@@ -32,8 +32,8 @@ def test_each_input_kind(runner, tmp_path: Path, name: str) -> None:
     out = tmp_path / "out"
     result = audit(runner, CORPUS / name, out, "--jobs", "2")
     assert result.exit_code == 0, result.output
-    assert set(os.listdir(out)) == OUTPUTS  # no .partial left behind
-    for f in OUTPUTS:
+    assert set(os.listdir(out)) == OUTPUTS | {".audit-state.json"}  # no .partial left; the state marked done
+    for f in OUTPUTS | {".audit-state.json"}:
         assert (out / f).stat().st_mode & 0o777 == 0o600, f
     decisions = lines(out / "decisions.jsonl")
     assert [d["intake_id"] for d in decisions] == VALID_IDS
@@ -67,7 +67,7 @@ def test_invalid_records_exact_error_lines(runner, tmp_path: Path) -> None:
     assert (tmp_path / "out" / "errors.jsonl").read_text().splitlines() == [
         '{"source":"%s","line":3,"kind":"invalid","problems":[{"line":3,"path":"","message":"malformed JSON: Expecting value (column 48)"}]}' % s,
         '{"source":"%s","line":8,"kind":"invalid","problems":[{"line":8,"path":"age","message":"must be a whole number, got <text> (text)"},'
-        '{"line":8,"path":"notes","message":"must be text, got 5"}]}' % s,
+        '{"line":8,"path":"notes","message":"must be text, got a number (put it in quotes)"}]}' % s,
         '{"source":"%s","line":12,"kind":"invalid","problems":[{"line":12,"path":"measures.phq9","message":"required"}]}' % s,
     ]
 
@@ -99,7 +99,7 @@ def test_csv_and_folder_error_lines(runner, tmp_path: Path) -> None:
     (error,) = lines(tmp_path / "dir" / "errors.jsonl")
     assert error == {"source": str(CORPUS / "intakes" / "C-04b-invalid.yaml"), "line": None, "kind": "invalid", "problems": [
         {"line": 6, "path": "measures.phq9", "message": "must be a whole number from 0 to 27, got 31"},
-        {"line": 7, "path": "notes", "message": "must be text, got a list"}]}
+        {"line": 7, "path": "notes", "message": "must be text, got a list (put it in quotes)"}]}
 
 
 @pytest.mark.parametrize("name", ["intakes", "intakes.jsonl", "intakes.csv"])
@@ -193,10 +193,20 @@ def test_unreadable_input_exit_1_one_line(runner, tmp_path: Path) -> None:
     assert not (tmp_path / "out").exists()
 
 
-def test_input_breaking_midway_leaves_no_output_under_final_names(runner, tmp_path: Path) -> None:
+def test_input_breaking_midway_leaves_no_output_under_final_names(runner, tmp_path: Path, monkeypatch) -> None:
+    from ipt_advisor import corpus as corpus_module
+
+    real = corpus_module.Corpus._csv
+
+    def breaks(self):  # the input becomes unreadable after two rows (a disk error, a removed mount)
+        rows = real(self)
+        yield next(rows)
+        yield next(rows)
+        raise self._error("malformed CSV: cannot read on", 4)
+
+    monkeypatch.setattr(corpus_module.Corpus, "_csv", breaks)
     path = tmp_path / "x.csv"
-    good = (CORPUS / "intakes.csv").read_text()
-    path.write_text(good + "1,X,\"" + "x" * 200_000 + "\"\n")  # a cell over the CSV field limit: reading stops
+    path.write_text((CORPUS / "intakes.csv").read_text())
     out = tmp_path / "out"
     out.mkdir()
     (out / "summary.json").write_text("previous run")

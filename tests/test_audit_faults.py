@@ -36,6 +36,7 @@ OUTPUTS = ["decisions.jsonl", "errors.jsonl", "overrides.jsonl", "summary.json",
 STREAMS = ["decisions.jsonl", "errors.jsonl", "overrides.jsonl"]
 STATE = ".audit-state.json"
 LEFT_BY_A_STOP = sorted([STATE] + [f"{name}.partial" for name in STREAMS])
+FINISHED = sorted(OUTPUTS + [STATE])  # the state stays, marked done
 RESUME_HINT = "; once fixed, run the same command with --resume to finish"
 ENOSPC = os.strerror(errno.ENOSPC)
 
@@ -90,8 +91,10 @@ def small(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 
 def assert_same_as(out: Path, reference: Path) -> None:
-    """The finished run left exactly the five outputs, each byte for byte the reference's."""
-    assert sorted(os.listdir(out)) == sorted(OUTPUTS)
+    """The finished run left exactly the five outputs, each byte for byte the reference's,
+    and its state marked done (what stops the same command from logging it all again)."""
+    assert sorted(os.listdir(out)) == FINISHED
+    assert json.loads((out / STATE).read_bytes())["phase"] == "done"
     for name in OUTPUTS:
         assert (out / name).read_bytes() == (reference / name).read_bytes(), name
 
@@ -409,13 +412,32 @@ def test_interrupted_while_writing_the_summary(small, tmp_path: Path, monkeypatc
 # --------------------------------------------------------------------------- resume: what it refuses
 
 def test_resume_with_nothing_to_resume(small, tmp_path: Path) -> None:
-    corpus, _ = small
-    for out in (tmp_path / "missing", tmp_path / "finished"):
-        if out.name == "finished":
-            assert invoke(str(corpus), "-o", str(out)).exit_code == 0
-        result = invoke(str(corpus), "-o", str(out), "--resume")
-        assert result.exit_code == 1
-        assert result.stderr.splitlines() == [f"{out}: nothing to resume: no interrupted audit in this folder"]
+    corpus, reference = small
+    out = tmp_path / "missing"
+    result = invoke(str(corpus), "-o", str(out), "--resume")
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [f"{out}: nothing to resume: no interrupted audit in this folder"]
+
+
+def test_resume_of_a_finished_run_says_so_and_touches_nothing(small, tmp_path: Path) -> None:
+    corpus, reference = small
+    out = tmp_path / "finished"
+    assert invoke(str(corpus), "-o", str(out)).exit_code == 0
+    before = snapshot(out)
+    result = invoke(str(corpus), "-o", str(out), "--resume")
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines()[0] == f"{out}: nothing left to do: this audit had finished"
+    assert snapshot(out) == before
+    assert_same_as(out, reference)
+
+
+def test_a_finished_run_without_log_runs_again(small, tmp_path: Path) -> None:
+    """Nothing can be logged twice without --log: the same command simply writes the same files."""
+    corpus, reference = small
+    out = tmp_path / "out"
+    for _ in range(2):
+        assert invoke(str(corpus), "-o", str(out)).exit_code == 0
+    assert_same_as(out, reference)
 
 
 def test_resume_refuses_another_run_and_touches_nothing(small, tmp_path: Path, rules_copy: Path,

@@ -272,8 +272,12 @@ def test_doc_is_byte_identical_when_rebuilt(site: Path, frozen_rules: Path, tmp_
     again = tmp_path / "again"
     assert runner.invoke(cli, ["rules", "doc", "-o", str(again), "--rules", str(frozen_rules)]).exit_code == 0
     assert files_of(again) == files_of(site)
-    # rebuilt in place: the old catalog is replaced as a whole (a stray page disappears)
+    # rebuilt in place: the old catalog is replaced as a whole, so a page it wrote that the new
+    # one does not (a rule since removed) disappears; a page it did not write is refused instead
+    # (tests/test_catalog_manifest.py)
     (again / "rules" / "STALE.html").write_text("old")
+    with (again / catalog_site.MARKER).open("a") as handle:
+        handle.write(f"{hashlib.sha256(b'old').hexdigest()}  rules/STALE.html\n")
     assert runner.invoke(cli, ["rules", "doc", "-o", str(again), "--rules", str(frozen_rules)]).exit_code == 0
     assert files_of(again) == files_of(site)
     assert [p.name for p in tmp_path.iterdir()] == ["again"]  # no temporary directory left behind

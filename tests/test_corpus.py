@@ -42,7 +42,7 @@ def test_folder_reads_yaml_and_json_files_sorted_by_name_and_skips_others() -> N
     assert [r.index for r in records] == list(range(9))
     source = str(CORPUS / "intakes" / "C-04b-invalid.yaml")
     assert outcomes(records) == VALID_IDS[:4] + [
-        f"{source}:6: measures.phq9: must be a whole number from 0 to 27, got 31 | {source}:7: notes: must be text, got a list"
+        f"{source}:6: measures.phq9: must be a whole number from 0 to 27, got 31 | {source}:7: notes: must be text, got a list (put it in quotes)"
     ] + VALID_IDS[4:]
 
 
@@ -66,7 +66,7 @@ def test_jsonl_records_carry_their_line_and_blank_lines_are_skipped() -> None:
         "C-01", "C-02",
         f"{s}:3: malformed JSON: Expecting value (column 48)",
         "C-03", "C-04", "C-05",
-        f"{s}:8: age: must be a whole number, got 'MARKER-NOTES-7731' (text) | {s}:8: notes: must be text, got 5",
+        f"{s}:8: age: must be a whole number, got 'MARKER-NOTES-7731' (text) | {s}:8: notes: must be text, got a number (put it in quotes)",
         "C-06", "C-07", "C-08",
         f"{s}:12: measures.phq9: required",
     ]
@@ -215,8 +215,8 @@ def test_estimated_total_for_progress() -> None:
 
 
 def test_fingerprint_names_the_input_before_reading_it(tmp_path: Path) -> None:
-    """What `audit --resume` compares: a file's size and sha256; a folder's intake names,
-    sizes and modification times (a change to any of them shows)."""
+    """What `audit --resume` compares: a file's size and sha256; a folder's intake names and
+    the sha256 of each one's content (an edit that keeps size and time shows; a touch does not)."""
     path = CORPUS / "intakes.jsonl"
     data = path.read_bytes()
     assert Corpus(str(path)).fingerprint() == {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
@@ -227,8 +227,13 @@ def test_fingerprint_names_the_input_before_reading_it(tmp_path: Path) -> None:
     first = Corpus(str(folder)).fingerprint()
     assert first["files"] == 9 and first == Corpus(str(folder)).fingerprint()
     stamp = (folder / "C-02.yaml").stat()
-    os.utime(folder / "C-02.yaml", ns=(stamp.st_atime_ns, stamp.st_mtime_ns + 1_000_000))  # edited, same size
+    os.utime(folder / "C-02.yaml", ns=(stamp.st_atime_ns, stamp.st_mtime_ns + 1_000_000))  # touched only
+    assert Corpus(str(folder)).fingerprint() == first
+    text = (folder / "C-02.yaml").read_text()
+    (folder / "C-02.yaml").write_text(text.replace("age: ", "age:  ", 1)[:-1] if text.endswith("\n") else text + " ")
+    os.utime(folder / "C-02.yaml", ns=(stamp.st_atime_ns, stamp.st_mtime_ns))  # same size, same time
+    assert (folder / "C-02.yaml").stat().st_size == stamp.st_size
     assert Corpus(str(folder)).fingerprint() != first
+    (folder / "C-02.yaml").write_text(text)
     (folder / "README.txt").write_text("not an intake: not part of the input")
-    os.utime(folder / "C-02.yaml", ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
     assert Corpus(str(folder)).fingerprint() == first

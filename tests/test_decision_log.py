@@ -90,8 +90,8 @@ def test_audit_log_in_several_batches_keeps_one_chain(runner, tmp_path: Path, mo
 
     monkeypatch.setattr(audit, "LOG_BATCH", 3)
     log = tmp_path / "decisions.log"
-    for _ in range(2):  # a second run continues the same chain
-        result = runner.invoke(cli, ["audit", str(CORPUS / "intakes.csv"), "-o", str(tmp_path / "out"),
+    for n in range(2):  # a second audit (into another folder: the same one refuses) continues the chain
+        result = runner.invoke(cli, ["audit", str(CORPUS / "intakes.csv"), "-o", str(tmp_path / f"out-{n}"),
                                      "--log", str(log), "--jobs", "2"])
         assert result.exit_code == 0, result.output
     assert verify(str(log))[0] == 16
@@ -209,8 +209,9 @@ def test_concurrent_writers_keep_one_chain(tmp_path: Path) -> None:
     assert verify(path)[0] == 3 * 40 * 3
 
 
-@pytest.mark.parametrize("tail", [b'{"time": "x"', b"garbage\n"])
+@pytest.mark.parametrize("tail", [b"garbage\n", b'{"a":' * 20_000 + b"1" + b"}" * 20_000 + b"\n"])
 def test_append_refuses_a_damaged_tail(tmp_path: Path, tail: bytes) -> None:
+    """A whole last line that is not an entry (edited, or nested too deep to read) is refused."""
     from ipt_advisor.errors import OutputError
 
     path = tmp_path / "x.log"
@@ -219,6 +220,23 @@ def test_append_refuses_a_damaged_tail(tmp_path: Path, tail: bytes) -> None:
         DecisionLog(str(path)).append([entry("C", "0" * 64, {"name": "r", "version": "1", "sha256": "0"}, "t",
                                              "group", None, None, [], "complete")])
     assert path.read_bytes() == tail
+
+
+def test_append_cuts_off_a_half_last_line_and_says_so(tmp_path: Path) -> None:
+    """A writer killed mid-append leaves a line without its newline: the next writer cuts it
+    back to the last whole entry (under the lock, so that writer is gone) instead of refusing
+    every later append."""
+    path = tmp_path / "x.log"
+    rs = {"name": "r", "version": "1", "sha256": "0"}
+    DecisionLog(str(path)).append([entry("C1", "0" * 64, rs, "t", "group", None, None, [], "complete")])
+    whole = path.read_bytes()
+    path.write_bytes(whole + b'{"time": "2026-')
+    notes: list[str] = []
+    DecisionLog(str(path), warn=notes.append).append([entry("C2", "0" * 64, rs, "t", "group", None, None, [], "complete")])
+    assert notes == [f"{path}: cut off an incomplete last line (15 bytes) that a writer stopped half-way left; "
+                     "the entries before it are kept"]
+    assert path.read_bytes().startswith(whole)
+    assert verify(str(path))[0] == 2
 
 
 def test_a_full_disk_mid_append_leaves_the_log_as_it_was(tmp_path: Path, monkeypatch) -> None:

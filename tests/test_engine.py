@@ -59,7 +59,7 @@ def tiny(directory: Path, rules: list[dict[str, Any]], *, version: str = "1.0.0"
             "focus": {"areas": ["grief", "role_dispute", "role_transition", "isolation"],
                       "basis": ["onset_linked", "present"], "max_areas": 2, "labels": {}},
             "flags": {"levels": ["critical", "warning", "info"]},
-            "severity": {"phq9": "phq9"},
+            "severity": {"phq9": "phq9", "kroenke_band": "phq9", "nice_band": "phq9"},
         },
         "limits": {"max_firings": max_firings, "max_seconds": 30},
         "flags": {"CHAIN_END": "the end of a chain"},

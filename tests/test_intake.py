@@ -82,7 +82,7 @@ def test_unknown_key_with_suggestion() -> None:
 
 
 def test_unknown_key_without_a_close_match() -> None:
-    assert problems(BASE + "favourite_colour: blue\n") == ["t.yaml:16: favourite_colour: unknown key"]
+    assert problems(BASE + "favourite_colour: blue\n") == ["t.yaml:16: an unknown key, 16 characters is not a field of intake-v1"]
 
 
 def test_enum_is_exact_lower_case() -> None:
@@ -129,7 +129,7 @@ def test_top_level_must_be_a_mapping(text: str, shown: str) -> None:
 def test_python_tag_is_refused() -> None:
     text = edit("age: 40", "age: !!python/object/apply:os.system ['echo owned']")
     assert problems(text) == [
-        "t.yaml:4: age: tag 'tag:yaml.org,2002:python/object/apply:os.system' is not allowed"]
+        "t.yaml:4: age: tag '!!python/object/apply:os.system' is not allowed"]
 
 
 def test_alias_bomb_is_refused_whole() -> None:
@@ -137,7 +137,7 @@ def test_alias_bomb_is_refused_whole() -> None:
     bomb = 'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n'
     for previous, name in zip("abcdefgh", "bcdefghi"):
         bomb += f"{name}: &{name} [" + ",".join([f"*{previous}"] * 9) + "]\n"
-    assert problems(bomb) == ["t.yaml:2: b[0]: YAML anchors and aliases are not allowed"]
+    assert problems(bomb) == ["t.yaml:2: YAML anchors and aliases are not allowed (at an unknown key, 1 character)"]
 
 
 def test_duplicate_key() -> None:
@@ -159,7 +159,7 @@ def test_id_and_version() -> None:
     text = edit("intake_version: 1", "intake_version: 2").replace("id: T-1", "id: Jane Smith")
     assert problems(text) == [
         "t.yaml:1: intake_version: must be 1, got 2",
-        "t.yaml:2: id: must be 1 to 64 letters, digits, '-', '_' or '.', got 'Jane Smith'",
+        "t.yaml:2: id: must be 1 to 64 letters, digits, hyphens, underscores or dots, got 'Jane Smith'",
     ]
     assert problems(edit("id: T-1", "id: 12345")) == ["t.yaml:2: id: must be text, got 12345 (put it in quotes)"]
 
