@@ -365,9 +365,12 @@ def rules_diff(old_dir: str, new_dir: str, cases: str, out_dir: str | None, jobs
 
 
 @cli.command()
-@click.argument("input_path", metavar="INPUT")
+@click.argument("input_path", metavar="INPUT", required=False)
 @click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False),
               help="Folder for decisions.jsonl, errors.jsonl, overrides.jsonl, summary.json and summary.md.")
+@click.option("--db", "db_url", default=None, metavar="URL",
+              help="Audit what the web app stored (with each sign-off as clinician_decision) instead of INPUT; "
+                   "the intakes are exported to stored-intakes.jsonl in the output folder first.")
 @click.option("--jobs", type=click.IntRange(min=1), default=None, help="Worker processes (default: one per CPU).")
 @RULES_OPTION
 @click.option("--fail-on-errors", is_flag=True, help="Exit 1 if any record is invalid.")
@@ -375,8 +378,8 @@ def rules_diff(old_dir: str, new_dir: str, cases: str, out_dir: str | None, jobs
               help="Append every decision to this hash-chained decision log.")
 @click.option("--resume", is_flag=True,
               help="Finish the interrupted run in the output folder (same INPUT, rules and --log).")
-def audit(input_path: str, out_dir: str, jobs: int | None, rules_dir: str | None, fail_on_errors: bool,
-          log_file: str | None, resume: bool) -> None:
+def audit(input_path: str | None, out_dir: str, db_url: str | None, jobs: int | None, rules_dir: str | None,
+          fail_on_errors: bool, log_file: str | None, resume: bool) -> None:
     """Assess a whole batch: a folder of YAML/JSON intakes, a .jsonl or a .csv file (dotted columns).
 
     Writes one decision per valid intake (decisions.jsonl, input order), one line per
@@ -402,6 +405,7 @@ def audit(input_path: str, out_dir: str, jobs: int | None, rules_dir: str | None
       ipt-advisor audit intakes-2026.jsonl -o audit-2026/
       ipt-advisor audit intakes/ -o out/ --jobs 4 --fail-on-errors
       ipt-advisor audit intakes-2026.jsonl -o audit-2026/ --resume
+      ipt-advisor audit --db sqlite:///clinic.db -o audit-clinic/
     """
     from ipt_advisor.audit import default_progress, run_audit
     from ipt_advisor.audit_state import ResumeError
@@ -409,6 +413,10 @@ def audit(input_path: str, out_dir: str, jobs: int | None, rules_dir: str | None
     from ipt_advisor.errors import OutputError, RuleSetError
     from ipt_advisor.interrupt import Interrupted, WorkerLost, exit_code
 
+    if (input_path is None) == (db_url is None):
+        raise click.UsageError("give an INPUT or --db URL (one of them)")
+    if db_url is not None:
+        input_path = export_for_audit(db_url, out_dir, resume)
     try:
         report = run_audit(input_path, out_dir, rules_dir=rules_dir, jobs=jobs, log_path=log_file,
                            tool_version=__version__, progress=default_progress(), resume=resume, warn=warn)
@@ -484,6 +492,39 @@ def open_store(db_url: str | None) -> Any:
         return Store.open(db_url, create=False)
     except StoreError as exc:
         fail(exc, EXIT_PROBLEMS)
+
+
+def export_for_audit(db_url: str, out_dir: str, resume: bool) -> str:
+    """The stored intakes as OUT_DIR/stored-intakes.jsonl, the audit's input (kept as it was
+    for --resume, so the resumed run audits the same records)."""
+    import os
+
+    from ipt_advisor.errors import OutputError
+    from ipt_advisor.output import make_private_dirs, write_atomic
+
+    path = os.path.join(out_dir, "stored-intakes.jsonl")
+    if resume and os.path.exists(path):
+        return path
+    text = stored_jsonl(db_url)
+    try:
+        make_private_dirs(out_dir)
+        write_atomic(path, text)
+    except OutputError as exc:
+        fail(exc, EXIT_PROBLEMS)
+    return path
+
+
+def stored_jsonl(db_url: str | None) -> str:
+    """Every stored intake as JSON Lines (exit 1 if the database cannot be read)."""
+    from ipt_advisor.store import StoreUnavailable
+
+    store = open_store(db_url)
+    try:
+        return "".join(line + "\n" for line in store.jsonl())
+    except StoreUnavailable as exc:
+        fail(exc, EXIT_PROBLEMS)
+    finally:
+        store.close()
 
 
 def _local_names(bind: str) -> set[str]:
@@ -589,22 +630,9 @@ def export(db_url: str | None, out: str | None) -> None:
       ipt-advisor export --db sqlite:///clinic.db -o intakes.jsonl
       ipt-advisor audit intakes.jsonl -o audit/
     """
-    import json
-
-    store = open_store(db_url)
-    try:
-        lines = [json.dumps(a.intake_with_decision(), ensure_ascii=False, separators=(",", ":")) + "\n"
-                 for a in store.intakes()]
-    except Exception as exc:  # noqa: BLE001 - a database that fails mid-read
-        from ipt_advisor.store import StoreUnavailable
-
-        if isinstance(exc, StoreUnavailable):
-            fail(exc, EXIT_PROBLEMS)
-        raise
-    finally:
-        store.close()
-    emit("".join(lines), out)
-    click.echo(f"{len(lines)} stored intake(s) exported", err=True)
+    text = stored_jsonl(db_url)
+    emit(text, out)
+    click.echo(f"{text.count(chr(10))} stored intake(s) exported", err=True)
 
 
 # ---- training programs: browse, document and question the rules

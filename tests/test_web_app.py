@@ -334,3 +334,20 @@ def test_examples_validate_through_the_form_reader_like_files(advisor) -> None:
         except IntakeError:  # pragma: no cover - the examples are valid
             raise
         assert read.intake.record == dict(expected, clinician_decision=None)
+
+
+def test_audit_db_reads_the_stored_intakes_with_their_sign_off(client, store, runner, tmp_path: Path) -> None:
+    first = submit(client, valid_answers("AU-1")).headers["Location"]
+    submit(client, valid_answers("AU-2", **{"preferences.format": "individual"}))
+    csrf = fields(client, first + "/signoff")["csrf_token"]
+    client.post(first + "/signoff", data={"csrf_token": csrf, "signoff": "change", "clinician_decision.format": "defer",
+                                          "clinician_decision.reason": "wants to wait"})
+    out = tmp_path / "audit"
+    result = runner.invoke(cli, ["audit", "--db", str(store.engine.url), "-o", str(out), "--jobs", "1"])
+    assert result.exit_code == 0, result.output
+    decisions = [json.loads(line) for line in (out / "decisions.jsonl").read_text().splitlines()]
+    assert [d["intake_id"] for d in decisions] == ["AU-1", "AU-2"]
+    overrides = [json.loads(line) for line in (out / "overrides.jsonl").read_text().splitlines()]
+    assert len(overrides) == 1 and "AU-1" in json.dumps(overrides[0])
+    both = runner.invoke(cli, ["audit", str(out / "stored-intakes.jsonl"), "--db", str(store.engine.url), "-o", str(out)])
+    assert both.exit_code == 2

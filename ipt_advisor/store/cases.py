@@ -251,6 +251,12 @@ class Store:
                 yield _assessment(r, signed.get(r["id"]))
             last = rows[-1]["id"]
 
+    def jsonl(self) -> Iterator[str]:
+        """Every stored intake as one JSON line (no newline), oldest first, with its sign-off as
+        ``clinician_decision``: what ``export`` writes and ``audit --db`` reads."""
+        for a in self.intakes():
+            yield json.dumps(a.intake_with_decision(), ensure_ascii=False, separators=(",", ":"))
+
     def verify_log(self) -> tuple[int, str]:
         """Check the database's decision-log chain: (entries, last hash), or ``LogError``."""
         with self._transaction(write=False) as conn:
