@@ -2,7 +2,7 @@
 # durable-rules ships as source only and is compiled on install.
 #
 #   make venv        create .venv and install ipt-advisor editable with test extras
-#   make demo        assess examples/demo.yaml: text report, then demo-report.html
+#   make demo        assess examples/demo.yaml: text report, then demo-report.html; says how to start the web app
 #   make test        run the whole test suite (pytest; extra args via PYTEST_ARGS=...)
 #   make lint-rules  validate the shipped rule set
 #   make clean       remove build output, caches and reports (keeps .venv)
@@ -49,6 +49,10 @@ demo: venv
 	$(BIN)/ipt-advisor assess examples/demo.yaml
 	$(BIN)/ipt-advisor assess examples/demo.yaml --format html -o demo-report.html
 	@echo "HTML report written to $(CURDIR)/demo-report.html"
+	@echo
+	@echo "The clinicians' web app (intake form, reports, sign-off, case history):"
+	@echo "  $(BIN)/ipt-advisor serve"
+	@echo "then open the address it prints (http://127.0.0.1:8765/?token=...) in a browser on this machine."
 
 test: venv
 	$(BIN)/pytest$(if $(PYTEST_ARGS), $(PYTEST_ARGS))

@@ -365,9 +365,12 @@ def rules_diff(old_dir: str, new_dir: str, cases: str, out_dir: str | None, jobs
 
 
 @cli.command()
-@click.argument("input_path", metavar="INPUT")
+@click.argument("input_path", metavar="INPUT", required=False)
 @click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False),
               help="Folder for decisions.jsonl, errors.jsonl, overrides.jsonl, summary.json and summary.md.")
+@click.option("--db", "db_url", default=None, metavar="URL",
+              help="Audit what the web app stored (with each sign-off as clinician_decision) instead of INPUT; "
+                   "the intakes are exported to stored-intakes.jsonl in the output folder first.")
 @click.option("--jobs", type=click.IntRange(min=1), default=None, help="Worker processes (default: one per CPU).")
 @RULES_OPTION
 @click.option("--fail-on-errors", is_flag=True, help="Exit 1 if any record is invalid.")
@@ -375,8 +378,8 @@ def rules_diff(old_dir: str, new_dir: str, cases: str, out_dir: str | None, jobs
               help="Append every decision to this hash-chained decision log.")
 @click.option("--resume", is_flag=True,
               help="Finish the interrupted run in the output folder (same INPUT, rules and --log).")
-def audit(input_path: str, out_dir: str, jobs: int | None, rules_dir: str | None, fail_on_errors: bool,
-          log_file: str | None, resume: bool) -> None:
+def audit(input_path: str | None, out_dir: str, db_url: str | None, jobs: int | None, rules_dir: str | None,
+          fail_on_errors: bool, log_file: str | None, resume: bool) -> None:
     """Assess a whole batch: a folder of YAML/JSON intakes, a .jsonl or a .csv file (dotted columns).
 
     Writes one decision per valid intake (decisions.jsonl, input order), one line per
@@ -402,6 +405,7 @@ def audit(input_path: str, out_dir: str, jobs: int | None, rules_dir: str | None
       ipt-advisor audit intakes-2026.jsonl -o audit-2026/
       ipt-advisor audit intakes/ -o out/ --jobs 4 --fail-on-errors
       ipt-advisor audit intakes-2026.jsonl -o audit-2026/ --resume
+      ipt-advisor audit --db sqlite:///clinic.db -o audit-clinic/
     """
     from ipt_advisor.audit import default_progress, run_audit
     from ipt_advisor.audit_state import ResumeError
@@ -409,6 +413,10 @@ def audit(input_path: str, out_dir: str, jobs: int | None, rules_dir: str | None
     from ipt_advisor.errors import OutputError, RuleSetError
     from ipt_advisor.interrupt import Interrupted, WorkerLost, exit_code
 
+    if (input_path is None) == (db_url is None):
+        raise click.UsageError("give an INPUT or --db URL (one of them)")
+    if db_url is not None:
+        input_path = export_for_audit(db_url, out_dir, resume)
     try:
         report = run_audit(input_path, out_dir, rules_dir=rules_dir, jobs=jobs, log_path=log_file,
                            tool_version=__version__, progress=default_progress(), resume=resume, warn=warn)
@@ -443,21 +451,188 @@ def log() -> None:
 
 
 @log.command("verify")
-@click.argument("log_file", metavar="FILE")
-def log_verify(log_file: str) -> None:
-    """Check a decision log's hash chain (exit 1 naming the first broken entry).
+@click.argument("log_file", metavar="FILE", required=False)
+@click.option("--db", "db_url", default=None, metavar="URL",
+              help="Verify the chain the web app keeps in this database instead of a file.")
+def log_verify(log_file: str | None, db_url: str | None) -> None:
+    """Check a decision log's hash chain (exit 1 naming the first broken entry): a log file,
+    or with --db the chain `ipt-advisor serve` keeps in its database.
 
     \b
     Example:
       ipt-advisor log verify decisions.log
+      ipt-advisor log verify --db sqlite:///cases.db
     """
     from ipt_advisor.decision_log import LogError, verify
 
+    if (log_file is None) == (db_url is None):
+        raise click.UsageError("give a log FILE or --db URL (one of them)")
     try:
-        entries, last = verify(log_file)
+        if db_url is not None:
+            store = open_store(db_url)
+            try:
+                entries, last = store.verify_log()
+            finally:
+                store.close()
+        else:
+            entries, last = verify(log_file)  # type: ignore[arg-type]
     except LogError as exc:
         fail(exc, EXIT_PROBLEMS)
     click.echo(f"{entries} entries, chain intact (last hash {last})")
+
+
+# ---- intake clinicians: the web app and its database
+
+
+def open_store(db_url: str | None) -> Any:
+    """An existing database, read-only use (exit 1 if it is missing, unreachable or of another version)."""
+    from ipt_advisor.store import Store, StoreError
+
+    try:
+        return Store.open(db_url, create=False)
+    except StoreError as exc:
+        fail(exc, EXIT_PROBLEMS)
+
+
+def export_for_audit(db_url: str, out_dir: str, resume: bool) -> str:
+    """The stored intakes as OUT_DIR/stored-intakes.jsonl, the audit's input (kept as it was
+    for --resume, so the resumed run audits the same records)."""
+    import os
+
+    from ipt_advisor.errors import OutputError
+    from ipt_advisor.output import make_private_dirs, write_atomic
+
+    path = os.path.join(out_dir, "stored-intakes.jsonl")
+    if resume and os.path.exists(path):
+        return path
+    text = stored_jsonl(db_url)
+    try:
+        make_private_dirs(out_dir)
+        write_atomic(path, text)
+    except OutputError as exc:
+        fail(exc, EXIT_PROBLEMS)
+    return path
+
+
+def stored_jsonl(db_url: str | None) -> str:
+    """Every stored intake as JSON Lines (exit 1 if the database cannot be read)."""
+    from ipt_advisor.store import StoreUnavailable
+
+    store = open_store(db_url)
+    try:
+        return "".join(line + "\n" for line in store.jsonl())
+    except StoreUnavailable as exc:
+        fail(exc, EXIT_PROBLEMS)
+    finally:
+        store.close()
+
+
+def _local_names(bind: str) -> set[str]:
+    """Names this machine answers to when bound to every interface (for the Host allow-list)."""
+    import socket
+
+    if bind not in ("0.0.0.0", "::"):
+        return set()
+    names = {socket.gethostname(), socket.getfqdn()}
+    for name in list(names):
+        try:
+            names.update(info[4][0] for info in socket.getaddrinfo(name, None))
+        except OSError:
+            pass
+    return {f"[{n}]" if ":" in n else n for n in names if n}
+
+
+@cli.command()
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True,
+              help="TCP port; 0 picks a free one (the first line printed says which).")
+@click.option("--host", default=None, metavar="ADDR",
+              help="IP address to listen on (default 127.0.0.1, this machine only). Anything else is "
+                   "reachable from the network over plain HTTP: a warning is printed.")
+@click.option("--db", "db_url", default=None, metavar="URL",
+              help="sqlite:///PATH or postgresql+psycopg://USER@HOST/DB (default: a SQLite file in "
+                   "your data folder, readable by you only); created or upgraded on start.")
+@RULES_OPTION
+@click.option("--threads", type=click.IntRange(1, 64), default=8, show_default=True,
+              help="Requests served at once.")
+def serve(port: int, host: str | None, db_url: str | None, rules_dir: str | None, threads: int) -> None:
+    """The clinicians' web app: intake form, report (print view, client handout), sign-off,
+    case list and history, stored in a database.
+
+    The first line printed is the address to open, with this run's secret token:
+    `ipt-advisor serving on http://HOST:PORT/?token=TOKEN`. Stop with Ctrl-C or SIGTERM:
+    requests in progress are finished first.
+
+    \b
+    Example:
+      ipt-advisor serve
+      ipt-advisor serve --port 0 --db sqlite:///clinic.db
+    """
+    import ipaddress
+    import secrets
+    import signal
+
+    from ipt_advisor.store import Store, StoreError, display_url
+    from ipt_advisor.web.app import create_app
+    from ipt_advisor.web.security import allowed_hosts
+    from ipt_advisor.web.server import access_log, run
+
+    bind = host or "127.0.0.1"
+    try:
+        address = ipaddress.ip_address(bind)
+    except ValueError:
+        raise click.BadParameter(f"{bind!r} is not an IP address (e.g. 127.0.0.1, 0.0.0.0, ::1)",
+                                 param_hint="--host") from None
+    if host is not None and not address.is_loopback:
+        click.echo(f"warning: listening on {bind}: other machines can reach this server, and it speaks plain "
+                   "HTTP (health data unencrypted on the network); use it only behind a TLS proxy or on a "
+                   "trusted network", err=True)
+    advisor = load_advisor(rules_dir)
+    try:
+        store = Store.open(db_url, pool_size=threads)
+    except StoreError as exc:
+        fail(exc, EXIT_PROBLEMS)
+    token = secrets.token_urlsafe(24)
+    hosts: set[str] = set()
+    app = create_app(store, advisor, token=token, hosts=hosts, tool_version=__version__)
+
+    def ready(bound: str, bound_port: int) -> None:
+        hosts.update(allowed_hosts(bound, bound_port, _local_names(bind)))
+        shown = f"[{bound}]" if ":" in bound else bound
+        click.echo(f"ipt-advisor serving on http://{shown}:{bound_port}/?token={token}")
+        click.echo(f"database {display_url(store.engine.url)} · rule set {advisor.ruleset.name} "
+                   f"{advisor.ruleset.version}")
+        click.echo("Open the address above in a browser on this machine. Stop with Ctrl-C "
+                   "(requests in progress finish first).")
+        sys.stdout.flush()
+
+    try:
+        signum = run(access_log(app), bind, port, threads=threads, ready=ready)
+    except OSError as exc:
+        click.echo(f"cannot listen on {bind}:{port}: {exc.strerror or exc}", err=True)
+        sys.exit(EXIT_PROBLEMS)
+    finally:
+        store.close()
+    click.echo(f"stopped ({signal.Signals(signum).name if signum else 'done'}): every request in progress "
+               "was answered", err=True)
+
+
+@cli.command()
+@click.option("--db", "db_url", default=None, metavar="URL",
+              help="The web app's database (default: the one `serve` uses by default).")
+@click.option("-o", "--output", "out", type=click.Path(dir_okay=False), default=None,
+              help="Write to this file (atomically, readable by you only) instead of stdout.")
+def export(db_url: str | None, out: str | None) -> None:
+    """Every stored intake as JSON Lines, oldest first, each with the clinician's sign-off as
+    its clinician_decision: an input for `audit` and `rules diff`.
+
+    \b
+    Example:
+      ipt-advisor export --db sqlite:///clinic.db -o intakes.jsonl
+      ipt-advisor audit intakes.jsonl -o audit/
+    """
+    text = stored_jsonl(db_url)
+    emit(text, out)
+    click.echo(f"{text.count(chr(10))} stored intake(s) exported", err=True)
 
 
 # ---- training programs: browse, document and question the rules

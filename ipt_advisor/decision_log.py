@@ -74,8 +74,26 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view):]
 
 
-def _now() -> str:
+def now() -> str:
+    """The log's time stamp: UTC, milliseconds, ``Z``."""
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def link(item: dict[str, Any], prev: str, stamp: str) -> dict[str, Any]:
+    """A whole entry: ``item`` (from :func:`entry`) stamped, chained to ``prev`` and hashed.
+    Storage-neutral: the file log here and the web app's database chain both use it."""
+    full = {"time": stamp, **item, "prev": prev}
+    full["hash"] = entry_hash(full)
+    return full
+
+
+def entry_text(full: dict[str, Any]) -> str:
+    """An entry as one line of the log, without the newline."""
+    return json.dumps(full, ensure_ascii=False, separators=(",", ":"))
+
+
+#: The keys of a whole entry.
+ENTRY_FIELDS = _FIELDS
 
 
 class DecisionLog:
@@ -169,11 +187,11 @@ class LockedLog:
 
     def chain(self, entries: list[dict[str, Any]]) -> tuple[bytes, str, str]:
         """(the lines to append, the hash of the last one, their shared time) for ``entries``."""
-        prev, stamp, lines = self.last_hash, _now(), []
+        prev, stamp, lines = self.last_hash, now(), []
         for item in entries:
-            full = {"time": stamp, **item, "prev": prev}
-            full["hash"] = prev = entry_hash(full)
-            lines.append(json.dumps(full, ensure_ascii=False, separators=(",", ":")) + "\n")
+            full = link(item, prev, stamp)
+            prev = full["hash"]
+            lines.append(entry_text(full) + "\n")
         return "".join(lines).encode("utf-8"), prev, stamp
 
     def write(self, data: bytes) -> None:

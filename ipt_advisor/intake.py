@@ -26,10 +26,9 @@ from .errors import IntakeError, Problem
 from .jsonline import canonical_bytes
 from .yamlio import Lines, PathKey
 
-__all__ = ["FIELD_PATHS", "TEMPLATE", "Intake", "coerce_strings", "from_mapping", "load_intake", "load_intake_file"]
+__all__ = ["FIELD_PATHS", "SCHEMA", "TEMPLATE", "Block", "Field", "Intake", "coerce_strings", "from_mapping", "load_intake", "load_intake_file"]
 
 AREAS = ("grief", "role_dispute", "role_transition", "isolation")
-_SEVERITY = ("none", "mild", "moderate", "severe")
 _ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -41,7 +40,9 @@ _PLACEHOLDER_IDS = frozenset({"C-YYYY-NNNN"})
 
 @dataclass(frozen=True)
 class Field:
-    """One leaf: its kind, whether it is required, its default and its limits."""
+    """One leaf: its kind, whether it is required, its default and its limits, and how a
+    clinician is asked for it (``label``, ``help``, ``choice_labels``: the web form is
+    generated from these, and the commented template can be)."""
 
     kind: Literal["int", "bool", "enum", "text", "id", "date", "version"]
     required: bool = False
@@ -51,6 +52,9 @@ class Field:
     choices: tuple[str, ...] = ()
     max_len: int = 200
     required_if: str | None = None  # a sibling boolean that makes this field required when true
+    label: str = field(default="", compare=False)
+    help: str = field(default="", compare=False)
+    choice_labels: tuple[tuple[str, str], ...] = field(default=(), compare=False)  # (choice, words)
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,8 @@ class Block:
     # "none": the record holds None (C-SSRS not done, no clinician decision);
     # "area": an interpersonal area not present (all defaults, present False).
     when_absent: Literal["walk", "none", "area"] = "walk"
+    label: str = field(default="", compare=False)
+    help: str = field(default="", compare=False)
     # (name, spec, is a nested block): what the walker loops over, sorted out once
     # instead of once per field per intake (the batch hot path)
     entries: tuple[tuple[str, Any, bool], ...] = field(init=False, repr=False, compare=False)
@@ -70,78 +76,112 @@ class Block:
         object.__setattr__(self, "entries", tuple((name, sub, isinstance(sub, Block)) for name, sub in self.fields.items()))
 
 
-def _int(lo: int, hi: int, required: bool = False, required_if: str | None = None) -> Field:
-    return Field("int", required=required, lo=lo, hi=hi, required_if=required_if)
+def _int(lo: int, hi: int, label: str, help: str = "", required: bool = False, required_if: str | None = None) -> Field:
+    return Field("int", required=required, lo=lo, hi=hi, required_if=required_if, label=label, help=help)
 
 
-def _bool(default: bool | None) -> Field:
-    return Field("bool", default=default)
+def _bool(default: bool | None, label: str, help: str = "") -> Field:
+    return Field("bool", default=default, label=label, help=help)
 
 
-def _enum(*choices: str, default: str | None = None, required: bool = False, required_if: str | None = None) -> Field:
-    return Field("enum", required=required, default=default, choices=choices, required_if=required_if)
+def _enum(*choices: str | tuple[str, str], label: str, help: str = "", default: str | None = None,
+          required: bool = False, required_if: str | None = None) -> Field:
+    """Choices are names, or (name, words) where the name alone would not say enough;
+    ("", words) names no choice at all (an optional field left empty) and is not a value."""
+    names = tuple(c if isinstance(c, str) else c[0] for c in choices if c != "" and (isinstance(c, str) or c[0]))
+    words = tuple(c for c in choices if not isinstance(c, str))
+    return Field("enum", required=required, default=default, choices=names, required_if=required_if,
+                 label=label, help=help, choice_labels=words)
 
 
-def _text(max_len: int = 200) -> Field:
-    return Field("text", max_len=max_len)
+def _text(label: str, help: str = "", max_len: int = 200) -> Field:
+    return Field("text", max_len=max_len, label=label, help=help)
 
 
-def _area(**details: Field) -> Block:
-    return Block({"present": Field("bool", required=True, default=False), **details,
-                  "onset_linked": _bool(False)}, when_absent="area")
+def _area(label: str, help: str, **details: Field) -> Block:
+    return Block({"present": Field("bool", required=True, default=False, label="Present"), **details,
+                  "onset_linked": _bool(False, "Did this episode begin or get worse with it?")},
+                 when_absent="area", label=label, help=help)
 
+
+_SEVERITY = ("none", "mild", "moderate", "severe")
+_CSSRS_ONLY_IF_Q2 = "Asked only when Q2 is yes."
 
 _SCHEMA = Block({
-    "intake_version": Field("version", required=True),
-    "id": Field("id", required=True),
-    "assessed_on": Field("date", required=True),
-    "age": _int(5, 120, required=True),
-    "perinatal": _enum("none", "pregnant", "postpartum", default="none"),
+    "intake_version": Field("version", required=True, label="Intake record version"),
+    "site": Field("id", label="Site code", help="Pseudonymous code of the service or clinic."),
+    "clinician": Field("id", label="Clinician code", help="Pseudonymous code of the assessing clinician, never a name."),
+    "id": Field("id", required=True, label="Case id",
+                help="Pseudonymous: letters, digits, - _ . (up to 64). Never a name."),
+    "assessed_on": Field("date", required=True, label="Date of assessment", help="YYYY-MM-DD, not in the future."),
+    "age": _int(5, 120, "Age (years)", "Whole years, 5 to 120.", required=True),
+    "perinatal": _enum(("none", "neither"), "pregnant", ("postpartum", "postpartum (≤ 12 months)"),
+                       label="Pregnant or postpartum", help="Postpartum: up to 12 months after the birth.",
+                       default="none"),
     "measures": Block({
-        "phq9": _int(0, 27, required=True),
-        "phq9_item9": _int(0, 3),
-        "gad7": _int(0, 21),
-        "spin": _int(0, 68),
-    }),
+        "phq9": _int(0, 27, "PHQ-9 total", "0 to 27.", required=True),
+        "phq9_item9": _int(0, 3, "PHQ-9 item 9: thoughts of death or self-harm",
+                           "0 not at all, 1 several days, 2 more than half the days, 3 nearly every day. "
+                           "Never a substitute for the C-SSRS."),
+        "gad7": _int(0, 21, "GAD-7 total", "0 to 21; empty if not done."),
+        "spin": _int(0, 68, "SPIN total (Social Phobia Inventory)", "0 to 68; empty if not done."),
+    }, label="Measures"),
     "risk": Block({
         "cssrs": Block({
             # None = not answered; method/intent/plan are asked only after a "yes" to Q2
-            name: _bool(None) for name in ("wish_dead", "active_thoughts", "method", "intent", "plan", "behavior_3m")
-        }, when_absent="none"),
+            "wish_dead": _bool(None, "Q1 Wished to be dead, or to go to sleep and not wake up"),
+            "active_thoughts": _bool(None, "Q2 Actual thoughts of killing themselves"),
+            "method": _bool(None, "Q3 Thought about how they might do this", _CSSRS_ONLY_IF_Q2),
+            "intent": _bool(None, "Q4 Some intention of acting on these thoughts", _CSSRS_ONLY_IF_Q2),
+            "plan": _bool(None, "Q5 Worked out details of a plan, with intent to carry it out", _CSSRS_ONLY_IF_Q2),
+            "behavior_3m": _bool(None, "Q6 Done, started or prepared anything to end their life (past 3 months)"),
+        }, when_absent="none", label="C-SSRS screener, past month",
+            help="Record each answer as given. 'Not asked' is never read as no: the decision then waits."),
         # offered the screener and declined it: the screen stays unknown (never "no")
-        "cssrs_declined": _bool(False),
-        "psychosis": _bool(False),
-        "mania_history": _bool(False),
-        "substance": _enum("none", "misuse", "dependence", default="none"),
-        "cognitive_impairment": _enum("none", "mild", "severe", default="none"),
-        "hostility": _bool(False),
-        "harm_to_others": _bool(False),
-        "acute_crisis": _bool(False),
-    }),
+        "cssrs_declined": _bool(False, "The person was offered the C-SSRS screener and declined it",
+                                "Record any answers given before they stopped."),
+        "psychosis": _bool(False, "Current psychotic symptoms"),
+        "mania_history": _bool(False, "Any manic or hypomanic episode, ever"),
+        "substance": _enum("none", ("misuse", "misuse (short of dependence)"), "dependence",
+                           label="Current alcohol or drug use", default="none"),
+        "cognitive_impairment": _enum("none", "mild", "severe", label="Cognitive impairment", default="none"),
+        "hostility": _bool(False, "Hostile, disruptive or antisocial behaviour in care settings"),
+        "harm_to_others": _bool(False, "Thoughts or threats of harming someone else"),
+        "acute_crisis": _bool(False, "In an acute crisis now", "Eviction, legal trouble, a sudden catastrophe."),
+    }, label="Risk"),
     "findings": Block({
-        "grief": _area(months_since_death=_int(0, 600, required_if="present")),
-        "role_dispute": _area(**{
-            "with": _text(),
-            "stage": _enum("renegotiation", "impasse", "dissolution", required_if="present"),
-            "violence": _bool(None),  # a risk question: unknown stays unknown
+        "grief": _area("Grief", "The death of someone important (other losses are role transitions).",
+                       months_since_death=_int(0, 600, "Months since the death", "0 to 600.", required_if="present")),
+        "role_dispute": _area("Role dispute", "A conflict of expectations with someone important.", **{
+            "with": _text("With whom", "In a few words, e.g. spouse, mother."),
+            "stage": _enum(("renegotiation", "renegotiation (both still trying)"), ("impasse", "impasse (stalled)"),
+                           ("dissolution", "dissolution (ending)"), label="Stage", required_if="present"),
+            # a risk question: unknown stays unknown
+            "violence": _bool(None, "Violence, threats or coercive control in this relationship"),
         }),
-        "role_transition": _area(kind=_text()),
-        "isolation": _area(),
-        "social_anxiety": _enum(*_SEVERITY, default="none"),
-        "group_discomfort": _enum(*_SEVERITY, default="none"),
-    }),
+        "role_transition": _area("Role transition", "A life change: job loss, move, divorce, new baby, diagnosis, "
+                                 "retirement ...", kind=_text("What changed", "In a few words.")),
+        "isolation": _area("Interpersonal deficits", "Few or poor relationships, loneliness, social isolation."),
+        "social_anxiety": _enum(*_SEVERITY, label="Social anxiety (your rating)", default="none"),
+        "group_discomfort": _enum(*_SEVERITY, label="Discomfort at the idea of a group", default="none"),
+    }, label="Interpersonal inventory", help="Mark each problem area found."),
     "preferences": Block({
-        "format": _enum("group", "individual", "either", default="either"),
-        "confidentiality_concern": _bool(False),
-        "can_attend_group_times": _bool(True),
-    }),
-    "notes": _text(10_000),
+        "format": _enum("group", "individual", "either", label="Format the person wants", default="either"),
+        "confidentiality_concern": _bool(False, "Being seen in a group would cost them",
+                                         "A public role, a small town."),
+        "can_attend_group_times": _bool(True, "Can come at the group's times"),
+    }, label="Preferences"),
+    "notes": _text("Notes", "Free text for the report. Never read by a rule.", max_len=10_000),
     "clinician_decision": Block({
-        "format": _enum("group", "individual", "defer", required=True),
-        "focus": _enum(*AREAS),
-        "reason": _text(2_000),
-    }, when_absent="none"),
-})
+        "format": _enum("group", "individual", "defer", label="Format decided", required=True),
+        "focus": _enum("grief", ("role_dispute", "role dispute"), ("role_transition", "role transition"),
+                       ("isolation", "interpersonal deficits (isolation)"), ("", "no focus area"), label="Focus decided"),
+        "reason": _text("Reason", "Why you departed from the recommendation, if you did.", max_len=2_000),
+    }, when_absent="none", label="The clinician's decision",
+        help="For audits only: never read by a rule."),
+}, label="The case")
+#: The declarative schema itself: validation walks it; the web form is generated from it.
+SCHEMA: Block = _SCHEMA
 
 
 def _leaves(block: Block, prefix: str = "") -> list[tuple[str, Field]]:
@@ -563,6 +603,8 @@ TEMPLATE = """\
 # then withholds a recommendation.
 
 intake_version: 1            # always 1
+site:                        # pseudonymous code of the service or clinic (optional)
+clinician:                   # your pseudonymous clinician code, never a name (optional)
 id:                          # REQUIRED pseudonymous case id: letters, digits, - _ . (max 64). Never a name
 assessed_on:                 # REQUIRED date of the assessment, YYYY-MM-DD (not in the future)
 age:                         # REQUIRED age in whole years, 5 to 120

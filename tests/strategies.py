@@ -87,7 +87,8 @@ def _texts(max_len: int) -> st.SearchStrategy[str]:
     return st.sampled_from((*NASTY_TEXT, "n" * max_len)) | st.text(max_size=min(max_len, 60))
 
 
-_IDENTS = st.text(alphabet=ID_CHARS, min_size=1, max_size=64)
+# hypothesis also tries string constants found in the code, such as the template's refused placeholder id
+_IDENTS = st.text(alphabet=ID_CHARS, min_size=1, max_size=64).filter(lambda s: s != "C-YYYY-NNNN")
 _DAYS = st.dates(FIRST_DAY, LAST_DAY)
 
 
@@ -280,6 +281,9 @@ def _intake(p: _Picker) -> dict[str, Any]:
     _put(record, "preferences", _preferences(p))
     _put(record, "notes", p.choice((ABSENT, None, p.text(10_000))))
     _put(record, "clinician_decision", _clinician_decision(p))
+    # drawn last, so the records drawn before these fields existed are drawn unchanged
+    _put(record, "site", p.choice((ABSENT, ABSENT, None, p.ident())))
+    _put(record, "clinician", p.choice((ABSENT, ABSENT, None, p.ident())))
     return record
 
 

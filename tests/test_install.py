@@ -101,3 +101,39 @@ def test_assess_json_from_anywhere(installed: tuple[Path, Path]) -> None:
         for e in Draft202012Validator(json.loads(SCHEMA.read_text(encoding="utf-8"))).iter_errors(decision)
     ]
     assert errors == [], "decision does not match docs/decision-v1.schema.json"
+
+
+def test_serve_runs_from_the_wheel(installed: tuple[Path, Path]) -> None:
+    """The wheel carries the web app's migrations, static files and page templates: the
+    installed `serve` creates its database, answers, and stops cleanly."""
+    import http.client
+    import re
+    import signal
+
+    bin_dir, elsewhere = installed
+    env = dict(clean_env(), XDG_DATA_HOME=str(elsewhere / "data"))
+    proc = subprocess.Popen([str(bin_dir / "ipt-advisor"), "serve", "--port", "0"], cwd=elsewhere, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        first = proc.stdout.readline().rstrip("\n")
+        match = re.fullmatch(r"ipt-advisor serving on http://127\.0\.0\.1:(\d+)/\?token=([A-Za-z0-9_-]+)", first)
+        assert match, first + proc.stderr.read() if proc.poll() is not None else first
+        conn = http.client.HTTPConnection("127.0.0.1", int(match.group(1)), timeout=30)
+        for path in ("/health", "/static/app.css", "/static/form.js"):
+            conn.request("GET", path)
+            answer = conn.getresponse()
+            answer.read()
+            assert answer.status == 200, path
+        conn.request("GET", f"/?token={match.group(2)}")
+        answer = conn.getresponse()
+        answer.read()
+        cookie = answer.getheader("Set-Cookie").split(";", 1)[0]
+        conn.request("GET", "/intake/new", headers={"Cookie": cookie})
+        answer = conn.getresponse()
+        assert answer.status == 200 and 'name="measures.phq9"' in answer.read().decode()
+        conn.close()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert (elsewhere / "data" / "ipt-advisor" / "ipt-advisor.db").is_file()

@@ -223,7 +223,7 @@ def test_q2_yes_with_intent_missing_leaves_intent_unknown() -> None:
 
 
 EXPECTED_BASE_RECORD: dict[str, Any] = {
-    "intake_version": 1, "id": "T-1", "assessed_on": "2026-10-01", "age": 40, "perinatal": "none",
+    "intake_version": 1, "site": None, "clinician": None, "id": "T-1", "assessed_on": "2026-10-01", "age": 40, "perinatal": "none",
     "measures": {"phq9": 11, "phq9_item9": None, "gad7": None, "spin": None},
     "risk": {
         "cssrs": {"wish_dead": False, "active_thoughts": False, "method": None, "intent": None,
@@ -322,7 +322,7 @@ def test_field_paths_cover_the_record() -> None:
         return out
 
     assert leaves(full) == set(FIELD_PATHS)
-    assert len(FIELD_PATHS) == len(set(FIELD_PATHS)) == 45
+    assert len(FIELD_PATHS) == len(set(FIELD_PATHS)) == 47
     intake = Intake(full, "x", "0")
     for path in FIELD_PATHS:
         intake.get(path)  # every declared path resolves

@@ -1,0 +1,119 @@
+"""Benchmark of the web app: submit -> stored -> report, through a real ``ipt-advisor serve``.
+
+Each simulated clinician keeps one connection and repeats: send a filled-in intake form
+(POST, answered by a redirect once the assessment is stored with its log entry) and read
+the report it redirects to (GET). One such pair is one measured operation. Reading the
+blank form first is not measured (a clinician spends minutes on it, the server
+milliseconds). Printed: operations, p50 and p95 latency, throughput, for 1, 10 and 50
+concurrent clients, on SQLite and, when Debian's PostgreSQL is installed, on a PostgreSQL
+server started for the run.
+
+    python bench/serve_bench.py                 # 200 operations per client count
+    python bench/serve_bench.py --ops 500 --clients 1 10 50 --no-postgres
+    python bench/serve_bench.py --pace 1        # also: each client one intake per second
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))  # the test suite's server and client helpers
+
+from webapp import Client, assessment_id, start_server, valid_answers  # noqa: E402
+
+
+def run(server, clients: int, ops: int, pace: float = 0.0) -> dict[str, float]:
+    """``pace`` 0: each client sends its next intake as soon as it has read the last report
+    (the server saturated: a stress test). ``pace`` > 0: each client starts one every
+    ``pace`` seconds (clinicians working at a set rate), waiting when it is early."""
+    latencies: list[float] = []
+    lock = threading.Lock()
+    per_client = max(1, ops // clients if not pace else min(ops // clients, 20))  # paced: at most 20 each
+    began: list[float] = []
+    barrier = threading.Barrier(clients, action=lambda: began.append(time.perf_counter()))
+
+    def one(number: int) -> None:
+        client = Client(server)
+        client.login()
+        forms = []
+        for n in range(per_client):  # the blank forms, as each browser would have them open
+            fields = client.new_form()
+            fields.update(valid_answers(f"B-{clients}-{number}-{n}", site=f"S-{number % 4}"))
+            forms.append(fields)
+        mine = []
+        barrier.wait()
+        time.sleep(pace * number / clients)  # paced clients start spread over one period
+        for n, fields in enumerate(forms):
+            if pace:
+                time.sleep(max(0.0, began[0] + pace * (n + number / clients) - time.perf_counter()))
+            started = time.perf_counter()
+            new_id = assessment_id(client.request("POST", "/intake", fields))
+            report = client.request("GET", f"/assessments/{new_id}")
+            mine.append(time.perf_counter() - started)
+            assert report.status == 200
+        client.close()
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=one, args=(n,)) for n in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - began[0]
+    latencies.sort()
+    q = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else latencies * 99
+    return {"ops": len(latencies), "p50": q[49] * 1000, "p95": q[94] * 1000,
+            "throughput": len(latencies) / wall}
+
+
+def bench(label: str, url: str, counts: list[int], ops: int, pace: float) -> None:
+    server = start_server(url, "--threads", "8")
+    try:
+        for clients in counts:
+            for each in ([0.0, pace] if pace else [0.0]):
+                r = run(server, clients, ops, each)
+                how = f"one per {each:g} s each" if each else "back to back"
+                print(f"{label:<11} {clients:>3} clients {how:<20} {r['ops']:>5} ops  p50 {r['p50']:6.1f} ms  "
+                      f"p95 {r['p95']:6.1f} ms  {r['throughput']:6.1f} ops/s", flush=True)
+    finally:
+        server.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--ops", type=int, default=200, help="operations per client count (default 200)")
+    parser.add_argument("--clients", type=int, nargs="+", default=[1, 10, 50])
+    parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
+    parser.add_argument("--pace", type=float, default=0.0, metavar="SECONDS",
+                        help="also run with each client starting one intake every SECONDS")
+    args = parser.parse_args()
+    print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}; "
+          f"serve --threads 8; one op = POST intake (stored) + GET its report")
+    with tempfile.TemporaryDirectory() as folder:
+        bench("sqlite", f"sqlite:///{Path(folder) / 'bench.db'}", args.clients, args.ops, args.pace)
+    if args.no_postgres:
+        return
+    import postgres
+
+    if postgres.missing():
+        print(f"postgresql  skipped: {postgres.missing()}")
+        return
+    server = postgres.PostgresServer(postgres.binaries())  # type: ignore[arg-type]
+    server.start()
+    try:
+        bench("postgresql", server.new_database(), args.clients, args.ops, args.pace)
+    finally:
+        server.remove()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,271 @@
+"""Storing and reading assessments, cases and sign-offs.
+
+Every write is one transaction: an assessment is stored with its flags, its case row and its
+decision-log entry, or not at all; a failure (locked, full, unreachable) raises
+:class:`StoreUnavailable` and leaves nothing half-stored. Writers of assessments take the
+chain's head row first (``BEGIN IMMEDIATE`` on SQLite, ``SELECT ... FOR UPDATE`` on
+PostgreSQL), so they append to the log one at a time, and a submission id seen before is
+answered with the assessment it already made (a double click is stored once).
+"""
+from __future__ import annotations
+
+import json
+import threading
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+from sqlalchemy import and_, bindparam, exists, func, insert, select, update
+
+from .. import decision_log
+from ..jsonline import canonical_bytes
+from . import chain
+from .connect import StoreUnavailable, check_current, display_url, migrate, open_engine, unavailable
+from .tables import assessments, cases, flags, log_head, signoffs
+
+LEVEL_ORDER = ("critical", "warning", "info")
+
+# Statements built once, with their values bound at execution: building a statement with
+# literal values costs more than the SQLite transaction that runs it.
+_FIND_SUBMISSION = select(assessments.c.id).where(assessments.c.submission == bindparam("sub"))
+_INSERT_ASSESSMENT = insert(assessments)
+_INSERT_FLAGS = insert(flags)
+_INSERT_CASE = insert(cases)
+_UPDATE_CASE = (update(cases).where(cases.c.case_id == bindparam("cid"))
+                .values(latest_id=bindparam("latest"), updated_at=bindparam("stamp"), site=bindparam("s"),
+                        assessments=cases.c.assessments + 1))
+_ASSESSMENT = select(assessments).where(assessments.c.id == bindparam("aid"))
+_LATEST_SIGNOFF = (select(signoffs).where(signoffs.c.assessment_id == bindparam("aid"))
+                   .order_by(signoffs.c.id.desc()).limit(1))
+_INSERT_SIGNOFF = insert(signoffs)
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """One stored assessment, with the sign-off made on it (the latest), if any."""
+
+    id: int
+    case_id: str
+    created_at: str
+    site: str | None
+    clinician: str | None
+    intake: dict[str, Any]       # the intake as submitted
+    intake_sha256: str
+    decision: dict[str, Any]
+    tool_version: str
+    signoff: dict[str, Any] | None
+
+    @property
+    def clinician_decision(self) -> dict[str, Any] | None:
+        """The sign-off as an intake's ``clinician_decision`` block (what audits compare)."""
+        if self.signoff is None:
+            return None
+        return {"format": self.signoff["format"], "focus": self.signoff["focus"], "reason": self.signoff["reason"]}
+
+    def intake_with_decision(self) -> dict[str, Any]:
+        """The stored intake with the clinician's sign-off as its ``clinician_decision``."""
+        value = dict(self.intake)
+        if self.signoff is not None:
+            value["clinician_decision"] = {k: v for k, v in self.clinician_decision.items() if v is not None}  # type: ignore[union-attr]
+        return value
+
+
+def _top_level(decision: dict[str, Any]) -> str | None:
+    levels = {f["level"] for f in decision["flags"]}
+    return next((level for level in LEVEL_ORDER if level in levels), None)
+
+
+class Store:
+    """The web app's database: ``Store.open(url)``."""
+
+    def __init__(self, engine: Any):
+        self.engine = engine
+        self.source = display_url(engine.url)
+        # SQLite has one writer at a time: this process's writers queue here, in order, instead
+        # of polling SQLite's lock with growing sleeps (other processes still wait busy_timeout)
+        self._writers: Any = threading.Lock() if engine.dialect.name == "sqlite" else nullcontext()
+
+    @classmethod
+    def open(cls, url: str | None = None, *, create: bool = True, **options: Any) -> "Store":
+        """Open (and with ``create``, create or upgrade) the database at ``url``."""
+        engine = open_engine(url, create=create, **options)
+        if create:
+            migrate(engine)
+        else:
+            check_current(engine)
+        return cls(engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def _transaction(self, write: bool) -> Iterator[Any]:
+        try:
+            with (self._writers if write else nullcontext()), self.engine.connect() as connection:
+                if write:
+                    connection.execution_options(ipt_write=True)
+                with connection.begin():
+                    yield connection
+        except StoreUnavailable:
+            raise
+        except Exception as exc:
+            from sqlalchemy.exc import SQLAlchemyError
+
+            if isinstance(exc, SQLAlchemyError):
+                raise unavailable(self.engine, exc) from None
+            raise
+
+    # ------------------------------------------------------------------ writing
+
+    def save(self, submitted: dict[str, Any], intake_sha256: str, decision: dict[str, Any], tool_version: str,
+             submission: str) -> tuple[int, bool]:
+        """Store one assessment with its decision-log entry; (its id, whether it is new)."""
+        rs = decision["ruleset"]
+        row = {
+            "case_id": decision["intake_id"], "submission": submission,
+            "assessed_on": str(submitted.get("assessed_on")), "site": submitted.get("site"),
+            "clinician": submitted.get("clinician"),
+            "intake_json": canonical_bytes(submitted).decode("utf-8"), "intake_sha256": intake_sha256,
+            "decision_json": json.dumps(decision, ensure_ascii=False, separators=(",", ":")),
+            "ruleset_name": rs["name"], "ruleset_version": rs["version"], "ruleset_sha256": rs["sha256"],
+            "tool_version": tool_version, "status": decision["status"],
+            "format": decision["recommendation"]["format"], "focus_primary": decision["focus"]["primary"],
+            "focus_secondary": decision["focus"]["secondary"], "top_level": _top_level(decision),
+            "phq9": decision["severity"].get("phq9"),
+        }
+        with self._transaction(write=True) as conn:
+            head = chain.lock_head(conn)  # every assessment writer queues here
+            known = conn.execute(_FIND_SUBMISSION, {"sub": submission}).scalar()
+            if known is not None:
+                return known, False
+            stamp = decision_log.now()
+            new_id = conn.execute(_INSERT_ASSESSMENT, dict(row, created_at=stamp)).inserted_primary_key[0]
+            if decision["flags"]:
+                conn.execute(_INSERT_FLAGS, [{"assessment_id": new_id, "code": f["code"], "level": f["level"],
+                                              "position": n} for n, f in enumerate(decision["flags"])])
+            done = conn.execute(_UPDATE_CASE, {"cid": row["case_id"], "latest": new_id, "stamp": stamp,
+                                               "s": row["site"]}).rowcount
+            if not done:
+                conn.execute(_INSERT_CASE, {"case_id": row["case_id"], "latest_id": new_id, "updated_at": stamp,
+                                            "site": row["site"], "assessments": 1})
+            entry = decision_log.entry_for(decision, intake_sha256, tool_version)
+            chain.append(conn, head, new_id, decision_log.link(entry, head.hash, stamp))
+        return new_id, True
+
+    def sign_off(self, assessment_id: int, decided: dict[str, Any], accepted: bool, clinician: str | None) -> int:
+        """Record the clinician's decision on an assessment; the newest sign-off is the one that counts."""
+        with self._transaction(write=True) as conn:
+            return conn.execute(_INSERT_SIGNOFF, {
+                "assessment_id": assessment_id, "created_at": decision_log.now(), "clinician": clinician,
+                "accepted": accepted, "format": decided["format"], "focus": decided.get("focus"),
+                "reason": decided.get("reason"),
+            }).inserted_primary_key[0]
+
+    # ------------------------------------------------------------------ reading
+
+    def _latest_signoffs(self, conn: Any, ids: list[int]) -> dict[int, dict[str, Any]]:
+        if not ids:
+            return {}
+        newest = (select(signoffs.c.assessment_id, func.max(signoffs.c.id).label("id"))
+                  .where(signoffs.c.assessment_id.in_(ids)).group_by(signoffs.c.assessment_id).subquery())
+        rows = conn.execute(select(signoffs).join(newest, signoffs.c.id == newest.c.id)).mappings()
+        return {r["assessment_id"]: dict(r) for r in rows}
+
+    def assessment(self, assessment_id: int) -> Assessment | None:
+        with self._transaction(write=False) as conn:
+            row = conn.execute(_ASSESSMENT, {"aid": assessment_id}).mappings().first()
+            if row is None:
+                return None
+            signoff = conn.execute(_LATEST_SIGNOFF, {"aid": assessment_id}).mappings().first()
+        return _assessment(row, dict(signoff) if signoff is not None else None)
+
+    def history(self, case_id: str) -> list[Assessment]:
+        """Every assessment of one case, oldest first."""
+        with self._transaction(write=False) as conn:
+            rows = list(conn.execute(select(assessments).where(assessments.c.case_id == case_id)
+                                     .order_by(assessments.c.id)).mappings())
+            signed = self._latest_signoffs(conn, [r["id"] for r in rows])
+        return [_assessment(r, signed.get(r["id"])) for r in rows]
+
+    def cases(self, *, search: str = "", status: str = "", fmt: str = "", flag: str = "", site: str = "",
+              signed: str = "", limit: int = 50, offset: int = 0) -> tuple[list[dict[str, Any]], bool]:
+        """Cases by their latest assessment, newest first, filtered; (rows, whether more follow)."""
+        a = assessments
+        signed_off = exists().where(signoffs.c.assessment_id == a.c.id)
+        query = (select(cases.c.case_id, cases.c.updated_at, cases.c.assessments, a.c.id, a.c.site, a.c.status,
+                        a.c.format, a.c.focus_primary, a.c.focus_secondary, a.c.top_level, a.c.phq9,
+                        a.c.assessed_on, signed_off.label("signed"))
+                 .join(a, a.c.id == cases.c.latest_id))
+        if search:
+            query = query.where(func.lower(cases.c.case_id).contains(search.lower(), autoescape=True))
+        for column, value in ((a.c.status, status), (a.c.format, fmt), (cases.c.site, site)):
+            if value:
+                query = query.where(column == value)
+        if flag:
+            query = query.where(exists().where(and_(flags.c.assessment_id == a.c.id, flags.c.code == flag)))
+        if signed:
+            query = query.where(signed_off if signed == "yes" else ~signed_off)
+        query = query.order_by(cases.c.updated_at.desc(), cases.c.case_id).limit(limit + 1).offset(offset)
+        with self._transaction(write=False) as conn:
+            rows = [dict(r) for r in conn.execute(query).mappings()]
+            ids = [r["id"] for r in rows[:limit]]
+            raised: dict[int, list[dict[str, str]]] = {}
+            if ids:
+                for r in conn.execute(select(flags).where(flags.c.assessment_id.in_(ids))
+                                      .order_by(flags.c.assessment_id, flags.c.position)).mappings():
+                    raised.setdefault(r["assessment_id"], []).append({"code": r["code"], "level": r["level"]})
+        for r in rows:
+            r["flags"] = raised.get(r["id"], [])
+        return rows[:limit], len(rows) > limit
+
+    def choices(self) -> dict[str, list[str]]:
+        """The sites and flag codes stored, for the case list's filters."""
+        with self._transaction(write=False) as conn:
+            sites = [s for (s,) in conn.execute(select(cases.c.site).where(cases.c.site.is_not(None))
+                                                .distinct().order_by(cases.c.site))]
+            codes = [c for (c,) in conn.execute(select(flags.c.code).distinct().order_by(flags.c.code))]
+        return {"sites": sites, "flags": codes}
+
+    def counts(self) -> dict[str, int]:
+        """How many assessments, cases, sign-offs and log entries are stored."""
+        with self._transaction(write=False) as conn:
+            head = conn.execute(select(log_head.c.seq).where(log_head.c.id == 1)).scalar() or 0
+            return {
+                "assessments": conn.execute(select(func.count()).select_from(assessments)).scalar() or 0,
+                "cases": conn.execute(select(func.count()).select_from(cases)).scalar() or 0,
+                "signoffs": conn.execute(select(func.count()).select_from(signoffs)).scalar() or 0,
+                "log_entries": head,
+            }
+
+    def intakes(self, batch: int = 500) -> Iterator[Assessment]:
+        """Every stored assessment, oldest first, read in batches (flat memory)."""
+        last = 0
+        while True:
+            with self._transaction(write=False) as conn:
+                rows = list(conn.execute(select(assessments).where(assessments.c.id > last)
+                                         .order_by(assessments.c.id).limit(batch)).mappings())
+                signed = self._latest_signoffs(conn, [r["id"] for r in rows])
+            if not rows:
+                return
+            for r in rows:
+                yield _assessment(r, signed.get(r["id"]))
+            last = rows[-1]["id"]
+
+    def jsonl(self) -> Iterator[str]:
+        """Every stored intake as one JSON line (no newline), oldest first, with its sign-off as
+        ``clinician_decision``: what ``export`` writes and ``audit --db`` reads."""
+        for a in self.intakes():
+            yield json.dumps(a.intake_with_decision(), ensure_ascii=False, separators=(",", ":"))
+
+    def verify_log(self) -> tuple[int, str]:
+        """Check the database's decision-log chain: (entries, last hash), or ``LogError``."""
+        with self._transaction(write=False) as conn:
+            return chain.verify(conn, self.source)
+
+
+def _assessment(row: Any, signoff: dict[str, Any] | None) -> Assessment:
+    return Assessment(
+        id=row["id"], case_id=row["case_id"], created_at=row["created_at"], site=row["site"],
+        clinician=row["clinician"], intake=json.loads(row["intake_json"]), intake_sha256=row["intake_sha256"],
+        decision=json.loads(row["decision_json"]), tool_version=row["tool_version"], signoff=signoff,
+    )
