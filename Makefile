@@ -3,7 +3,8 @@
 #
 #   make venv        create .venv and install ipt-advisor editable with test extras
 #   make demo        assess examples/demo.yaml: text report, then demo-report.html; says how to start the web app
-#   make test        run the whole test suite (pytest; extra args via PYTEST_ARGS=...)
+#   make test        lint and type-check (make check), then pytest (args: PYTEST_ARGS=...)
+#   make check       ruff over everything and mypy over ipt_advisor and cli.py (first step of make test)
 #   make lint-rules  validate the shipped rule set
 #   make clean       remove build output, caches and reports (keeps .venv)
 #   make distclean   clean, and remove .venv too
@@ -18,7 +19,7 @@ PYTEST_ARGS ?=
 PY_OK := import sys; sys.exit(not ((3, 11) <= sys.version_info[:2] < (3, 13)))
 
 .DEFAULT_GOAL := help
-.PHONY: help venv demo test lint-rules clean distclean
+.PHONY: help venv demo test check lint-rules clean distclean
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
@@ -54,14 +55,23 @@ demo: venv
 	@echo "  $(BIN)/ipt-advisor serve"
 	@echo "then open the address it prints (http://127.0.0.1:8765/?token=...) in a browser on this machine."
 
-test: venv
+test: check
 	$(BIN)/pytest$(if $(PYTEST_ARGS), $(PYTEST_ARGS))
+
+# Runs before the suite and stops it on the first finding, with the command that fixes it,
+# so a branch merged with new lint or type errors fails in seconds, not after the suite.
+# Settings: [tool.ruff] in pyproject.toml, [mypy] in setup.cfg.
+check: venv
+	@$(BIN)/ruff check . || { echo "make check: ruff found the problems above;" \
+	  "'$(BIN)/ruff check --fix .' fixes those marked [*]" >&2; exit 1; }
+	@$(BIN)/mypy ipt_advisor cli.py || { echo "make check: mypy found the type errors above" \
+	  "(settings in setup.cfg [mypy])" >&2; exit 1; }
 
 lint-rules: venv
 	$(BIN)/ipt-advisor rules lint
 
 clean:
-	rm -rf build dist *.egg-info demo-report.html site bench/out .pytest_cache .hypothesis
+	rm -rf build dist *.egg-info demo-report.html site bench/out .pytest_cache .hypothesis .mypy_cache .ruff_cache
 	find . -path ./$(VENV) -prune -o -type d -name __pycache__ -exec rm -rf {} +
 
 distclean: clean

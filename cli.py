@@ -418,6 +418,7 @@ def audit(input_path: str | None, out_dir: str, db_url: str | None, jobs: int | 
     if db_url is not None:
         input_path = export_for_audit(db_url, out_dir, resume)
     try:
+        assert input_path is not None  # checked above: INPUT or --db
         report = run_audit(input_path, out_dir, rules_dir=rules_dir, jobs=jobs, log_path=log_file,
                            tool_version=__version__, progress=default_progress(), resume=resume, warn=warn)
     except RuleSetError as exc:
@@ -536,7 +537,7 @@ def _local_names(bind: str) -> set[str]:
     names = {socket.gethostname(), socket.getfqdn()}
     for name in list(names):
         try:
-            names.update(info[4][0] for info in socket.getaddrinfo(name, None))
+            names.update(str(info[4][0]) for info in socket.getaddrinfo(name, None))
         except OSError:
             pass
     return {f"[{n}]" if ":" in n else n for n in names if n}
@@ -786,9 +787,9 @@ def explain(intake_file: str, changes: tuple[str, ...], fmt: str, rules_dir: str
     import json
 
     from ipt_advisor import whatif
-    from ipt_advisor.errors import EngineError, IntakeError
+    from ipt_advisor.errors import EngineError, IntakeError, Problem
 
-    problems = []
+    problems: list[Problem] = []
     parsed = []
     for text in changes:
         try:

@@ -88,7 +88,7 @@ def brief_condition(cond: Cond, ruleset: RuleSet) -> str:
     them (reports name a band's cut-off from the rule, never from code)."""
     items = [cond] if isinstance(cond, Leaf) else list(cond.items) if isinstance(cond, All) else []
     if items and all(isinstance(i, Leaf) and i.op in ("at_least", "at_most", "above", "below") for i in items) \
-            and len({i.fact for i in items}) == 1:
+            and len({i.fact for i in items}) == 1:  # type: ignore[union-attr]  # all items are leaves (the test above)
         bounds = {i.op: i.value for i in items}  # type: ignore[union-attr]
         label = fact_label(ruleset, items[0].fact)  # type: ignore[union-attr]
         low = bounds.get("at_least", bounds["above"] + 1 if "above" in bounds else None)
@@ -161,7 +161,8 @@ def effect_words(effect: Effect, ruleset: RuleSet, text: str | None = None) -> s
     if isinstance(effect, ProposeFocus):
         area = area_labels.get(effect.area, effect.area)
         return f"proposes the focus {area} ({value_words(effect.basis)}): {effect.reason}"
-    scope = f" (only when the format is {' or '.join(effect.if_format)})" if getattr(effect, "if_format", ()) else ""
+    if_format: tuple[str, ...] = getattr(effect, "if_format", ())
+    scope = f" (only when the format is {' or '.join(if_format)})" if if_format else ""
     if isinstance(effect, AddCondition):
         body = effect.text if text is None else text
         if effect.topic:

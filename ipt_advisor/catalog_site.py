@@ -120,8 +120,6 @@ def _case_files(paths: list[Path]) -> list[tuple[Path, str]]:
 def load_cases(advisor: Advisor, paths: list[Path]) -> tuple[list[Case], list[Problem]]:
     """Assess every case file.  A file is an intake, or a vignette holding one under
     ``intake:`` (with optional ``title``/``expect``); anything else is a problem, skipped."""
-    from . import yamlio
-
     cases: list[Case] = []
     problems: list[Problem] = []
     slugs: set[str] = set()

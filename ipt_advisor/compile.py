@@ -128,7 +128,8 @@ def _body(atoms: list[Atom], depth: int) -> tuple[dict[str, Any], tuple[tuple[st
         groups.setdefault(atom.engine_fact, []).append(atom)
     if INTAKE not in groups and not groups:
         groups[INTAKE] = []
-    patterns, reads = [], []
+    patterns: list[dict[str, Any]] = []
+    reads: list[tuple[str, str]] = []
     for engine_fact in sorted(groups, key=lambda g: (g != INTAKE, g)):
         alias = INTAKE_ALIAS if engine_fact == INTAKE else f"d_{engine_fact}"
         exprs = [{"k": engine_fact}] + [a.expr for a in groups[engine_fact] if a.expr is not None]

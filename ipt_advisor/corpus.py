@@ -51,7 +51,7 @@ class CorpusError(IptError):
 class RawRecord(NamedTuple):
     """One record as read, not yet validated; a tuple so it is cheap to send to a worker."""
 
-    index: int               # 0-based position in the input
+    index: int  # type: ignore[assignment]  # 0-based position in the input (shadows tuple.index, on purpose)
     source: str              # the file shown in messages
     line: int | None         # where the record starts (JSONL line, CSV row); None for a folder file
     kind: str                # "doc" (YAML/JSON text), "json" (one JSON line), "row" (CSV cells)

@@ -76,7 +76,7 @@ def decide(run: Run, values: dict[str, Any], not_assessed: list[str], ruleset: R
     wanted = [(rule.id, fmt, reason) for _, rule, fx in fired for fmt, reason in fx.formats]
     if wanted:
         final = min((fmt for _, fmt, _ in wanted), key=policy.format_precedence.index)
-        reasons = [{"rule": rid, "text": reason} for rid, fmt, reason in wanted if fmt == final]
+        reasons: list[dict[str, str | None]] = [{"rule": rid, "text": reason} for rid, fmt, reason in wanted if fmt == final]
     else:
         final = policy.format_fallback
         reasons = [{"rule": None, "text": policy.format_fallback_reason}]
@@ -243,7 +243,7 @@ def _effects(rule: Rule, policy: Any, urgent: dict[str, int]) -> _Effects:
                urgent.get(e.code, len(urgent))) for e in then if isinstance(e, RaiseFlag)]
     return _Effects(
         incomplete=any(isinstance(e, SetStatus) and e.status == "incomplete" for e in then),
-        formats=tuple((fmt, e.reason) for e in then if (fmt := format_outcome(rule, e, policy.format_precedence))),
+        formats=tuple((fmt, e.reason) for e in then if (fmt := format_outcome(rule, e, policy.format_precedence))),  # type: ignore[union-attr]  # only format effects have a format outcome, and both have a reason
         conditions=tuple(e for e in then if isinstance(e, AddCondition)),
         focus=tuple((policy.focus_basis.index(e.basis), e.area, e.reason) for e in then if isinstance(e, ProposeFocus)),
         flags=tuple(e for e in then if isinstance(e, RaiseFlag)),

@@ -157,7 +157,8 @@ class Engine:
             _core.delete_ruleset(handle)
 
     def _assert(self, fact: dict[str, Any]) -> tuple[int, int]:
-        return _core.assert_fact(self._handle, dumps(fact))  # the C core parses JSON text
+        result: tuple[int, int] = _core.assert_fact(self._handle, dumps(fact))  # the C core parses JSON text
+        return result
 
     def _action(self, alt: Alternative, derives: tuple[tuple[str, Any], ...], key_of: dict[str, str]) -> Action:
         reads = tuple((alias, key_of[fact], fact) for alias, fact in alt.reads)

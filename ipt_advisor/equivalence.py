@@ -100,7 +100,7 @@ def intake_guard(ruleset: RuleSet, cond: Cond) -> Cond:
         if isinstance(node, Leaf):
             spec = ruleset.facts.get(node.fact)
             return All(()) if spec is not None and spec.derived else node
-        return type(node)(tuple(walk(c) for c in node.items), node.line)  # type: ignore[union-attr,call-arg]
+        return type(node)(tuple(walk(c) for c in node.items), node.line)  # type: ignore[union-attr,call-arg,arg-type]
 
     return walk(nnf(cond))
 
@@ -400,21 +400,21 @@ def _needs(ruleset: RuleSet, rule: Rule, old: Effect, new: Effect | None) -> lis
         return [(f"format {order[strictest]} or more restrictive",
                  lambda e, r: (w := format_outcome(r, e, order)) is not None and order.index(w) <= strictest)]
     if isinstance(old, AddCondition) and new is None:
-        order = _condition_rank(ruleset)
+        order = _condition_rank(ruleset)  # type: ignore[assignment]  # order is a tuple or a dict by branch
 
         def condition(e: Effect, r: Rule) -> bool:
             # the same text (and topic, and variants), kept whenever this one is, and standing
             # before it in the conditions' order (a repeated condition prints where the first stands)
             return (isinstance(e, AddCondition) and (e.text, e.topic, e.variants) == (old.text, old.topic, old.variants)
                     and (not e.if_format or set(old.if_format) <= set(e.if_format) and old.if_format != ())
-                    and order[r.id] < order[rule.id])
+                    and order[r.id] < order[rule.id])  # type: ignore[call-overload]
 
         return [(f'condition "{(old.text or old.topic)[:40]}…"', condition)]
     if isinstance(old, SetStatus) and new is None:
         return [(f"status {old.status}", lambda e, r: isinstance(e, SetStatus) and e.status == old.status)]
     if isinstance(old, Derive) and old.fact not in policy.severity.values():  # severity shows the first value
         # a new value no rule's test can match needs no cover: it changes nothing
-        return [(f"{x.fact}={x.value}", lambda e, r, x=x: isinstance(e, Derive) and (e.fact, e.value) == (x.fact, x.value))
+        return [(f"{x.fact}={x.value}", lambda e, r, x=x: isinstance(e, Derive) and (e.fact, e.value) == (x.fact, x.value))  # type: ignore[misc]
                 for x in (old, new) if isinstance(x, Derive) and (x is old or _matched(ruleset, x))]
     if isinstance(old, ProposeFocus):
         out = []
@@ -423,7 +423,7 @@ def _needs(ruleset: RuleSet, rule: Rule, old: Effect, new: Effect | None) -> lis
                 rank = min(policy.focus_basis.index(y.basis) for y in (old, new) if isinstance(y, ProposeFocus))
                 out.append((f"focus {x.area}", lambda e, r, x=x, rank=rank: isinstance(e, ProposeFocus)
                             and e.area == x.area and policy.focus_basis.index(e.basis) <= rank))
-        return out
+        return out  # type: ignore[return-value]
     return []
 
 

@@ -13,7 +13,8 @@ from .model import FactSpec, RuleSet
 
 
 class HasGet(Protocol):
-    source: str
+    @property
+    def source(self) -> str: ...
 
     def get(self, dotted_path: str) -> Any: ...
 
@@ -62,7 +63,7 @@ def input_values(intake: HasGet, ruleset: RuleSet) -> dict[str, Any]:
     if type(record) is dict:  # a validated Intake: read its record directly
         values = plan.read(record)
     else:
-        values = {spec.name: intake.get(spec.source) for spec in plan.specs}  # type: ignore[arg-type]
+        values = {spec.name: intake.get(spec.source) for spec in plan.specs}  # type: ignore[arg-type]  # input facts have a source
     bad = [Problem(intake.source, None, spec.key, f"value {value!r} does not fit fact {spec.name} ({spec.type})")
            for spec in plan.specs if (value := values[spec.name]) is not None and not _typed(spec, value)]
     if bad:
@@ -84,11 +85,11 @@ def not_assessed(values: dict[str, Any], ruleset: RuleSet) -> list[str]:
     after a "no" to Q2) was rightly not asked and is not listed; when the
     controlling answer is itself unknown the item is listed.
     """
-    out = []
+    out: list[str] = []
     for spec in ruleset.memo(_Plan).specs:  # the input facts
         if values.get(spec.name) is not None:
             continue
         if any(values.get(other) is not None and values.get(other) != want for other, want in spec.asked_when):
             continue
-        out.append(spec.source)
+        out.append(spec.source)  # type: ignore[arg-type]  # input facts have a source
     return out

@@ -71,7 +71,7 @@ def suggest(baseline: Baseline, mutant: Mutant) -> Suggestion | None:
                 return _suggestion(baseline, state, {}, rid, state.case.fragment, expect, state.decision, changed)
     # 2. a case with one answer changed; 3. for a condition, one of the rule's own cases
     # with every answer the rule reads set as in a state the two conditions decide apart
-    test = compile_condition(mutant.rule.when) if mutant.on_condition else None
+    test = compile_condition(mutant.rule.when) if mutant.on_condition else None  # type: ignore[union-attr]  # a condition mutant has its rule
     candidates = itertools.chain(itertools.islice(_neighbours(baseline, mutant, order[:MAX_BASES]), MAX_TRIES),
                                  _witnesses(baseline, mutant, order))
     for i, changes in candidates:
@@ -98,7 +98,7 @@ def _witnesses(baseline: Baseline, mutant: Mutant, order: list[int]) -> Iterator
     pair = changed_conditions(rs, mutant)
     if pair is not None:
         guard, original, mutated = pair
-        targets = [All((guard, mutated, not_true(original))), All((guard, original, not_true(mutated)))]
+        targets: list[Cond] = [All((guard, mutated, not_true(original))), All((guard, original, not_true(mutated)))]
     elif mutant.target == "policies":
         targets = _together(rs, mutant)
     else:
@@ -137,13 +137,13 @@ def _together(ruleset: RuleSet, mutant: Mutant) -> list[Cond]:
 
     if mutant.operator == "urgency":
         pairs = reordered(tuple(ruleset.flags), policy.flag_urgency, new.flag_urgency)
-        return [All((raising(a, level), raising(b, level))) for a, b in pairs for level in policy.flag_levels
+        return [All((raising(a, level), raising(b, level))) for a, b in pairs for level in policy.flag_levels  # type: ignore[return-value]  # list[All] is a list[Cond]
                 if raisers(a, level) and raisers(b, level)][:12]
     if mutant.operator == "banner" and mutant.banner is not None and mutant.banner + 1 < len(policy.banners):
         return [All((shown(policy.banners[mutant.banner]), shown(policy.banners[mutant.banner + 1])))]
     if mutant.operator == "condition-order":
         adding = [r for r in ruleset.active_rules if any(isinstance(e, AddCondition) for e in r.then)]
-        return [All((expand_derived(ruleset, a.when), expand_derived(ruleset, b.when)))
+        return [All((expand_derived(ruleset, a.when), expand_derived(ruleset, b.when)))  # type: ignore[return-value]  # list[All] is a list[Cond]
                 for a, b in itertools.combinations(adding, 2)][:12]
     return []
 

@@ -127,7 +127,7 @@ def coverage(ruleset: RuleSet, cases: list[Case]) -> list[RuleCoverage]:
         out.append(result)
     policy = ruleset.policies
     if policy is not None and any(b.variants for b in policy.banners):
-        banner_leaves = []
+        banner_leaves: list[Any] = []
         for banner in policy.banners:
             if banner.variants:
                 shown = [s for s in states if any(b["level"] == banner.level and _is_banner(banner, b["text"])

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any, Callable, TypeVar, Union
+
+_T = TypeVar("_T")
 
 # ---------------------------------------------------------------- conditions
 
@@ -186,7 +188,8 @@ def describe_effect(effect: Effect, text: str | None = None) -> str:
         return f"exclude {effect.format}"
     if isinstance(effect, ProposeFocus):
         return f"focus {effect.area} ({effect.basis})"
-    scope = f" [if {'/'.join(effect.if_format)}]" if getattr(effect, "if_format", ()) else ""
+    if_format: tuple[str, ...] = getattr(effect, "if_format", ())
+    scope = f" [if {'/'.join(if_format)}]" if if_format else ""
     if isinstance(effect, AddCondition):
         body = effect.text if text is None else text
         topic = f"[{effect.topic}] " if effect.topic else ""
@@ -327,13 +330,13 @@ class RuleSet:
     def active_rules(self) -> tuple[Rule, ...]:
         return tuple(r for r in self.rules if r.status == "active")
 
-    def memo(self, factory: Any) -> Any:
+    def memo(self, factory: Callable[[RuleSet], _T]) -> _T:
         """``factory(self)``, computed once per rule set: what the hot path derives
         from the rules (lookup plans, trace texts) lives as long as the rules do."""
         cache = self.__dict__.setdefault("_memo", {})  # frozen: written around __setattr__
         if factory not in cache:
             cache[factory] = factory(self)
-        return cache[factory]
+        return cache[factory]  # type: ignore[no-any-return]  # stored by this very factory
 
     @functools.cached_property
     def by_id(self) -> dict[str, Rule]:

@@ -147,7 +147,7 @@ def mutated_ruleset(ruleset: RuleSet, mutant: Mutant) -> RuleSet:
     if mutant.policies is not None:
         return dataclasses.replace(ruleset, policies=mutant.policies)
     rules = tuple(mutant.rule if r.id == mutant.rule_id and r.status == "active" else r for r in ruleset.rules)
-    return dataclasses.replace(ruleset, rules=rules)
+    return dataclasses.replace(ruleset, rules=rules)  # type: ignore[arg-type]  # a rule mutant has its rule
 
 
 # ------------------------------------------------------------------ a rule's mutants
@@ -167,7 +167,7 @@ def _rule_mutants(rule: Rule, ruleset: RuleSet) -> Iterator[_Raw]:
         what = text_owner(effect)
         for k, operator, line, change, variants in _variant_mutants(getattr(effect, "variants", ()), ruleset, what):
             yield _Raw(operator, line or effect.line, change, rule.when,
-                       put(dataclasses.replace(effect, variants=variants)), "then", i, k)
+                       put(dataclasses.replace(effect, variants=variants)), "then", i, k)  # type: ignore[arg-type]  # only effects with variants reach here
 
 
 def condition_mutants(root: Cond, ruleset: RuleSet, always: str) -> Iterator[tuple[str, int | None, str, Cond]]:
@@ -199,7 +199,7 @@ def _node_mutants(node: Cond, path: Path, root: Cond, ruleset: RuleSet, always: 
         yield "drop-not", f"drop the \"not\" before {_group_words(node.item, ruleset)}", _replace(root, path, node.item)
     elif len(node.items) >= 2:  # type: ignore[union-attr]
         flipped: Cond = AnyOf(node.items, node.line) if isinstance(node, All) else All(node.items, node.line)  # type: ignore[union-attr]
-        old, new = ("all of", "any of") if isinstance(node, All) else ("any of", "all of")
+        old, new = ("all of", "any of") if isinstance(node, All) else ("any of", "all of")  # type: ignore[assignment]
         yield "any-all", f'"{old}" → "{new}" ({len(node.items)} parts)', _replace(root, path, flipped)  # type: ignore[union-attr]
 
 
@@ -257,7 +257,7 @@ def _replace(root: Cond, path: Path, new: Cond) -> Cond:
         return Not(_replace(root.item, rest, new), root.line)
     items = list(root.items)  # type: ignore[union-attr]
     items[head] = _replace(items[head], rest, new)
-    return type(root)(tuple(items), root.line)  # type: ignore[call-arg,union-attr]
+    return type(root)(tuple(items), root.line)  # type: ignore[call-arg,union-attr,arg-type]
 
 
 def _remove(root: Cond, path: Path) -> Cond:
@@ -411,9 +411,9 @@ def _policy_mutants(ruleset: RuleSet) -> Iterator[_Raw]:
             yield _Raw("banner", banner.line, f"{what}: shown for {banner.flag} at any level, not only {banner.flag_level}",
                        target="policies", banner=i, policies=put(dataclasses.replace(banner, flag_level="")), home=home)
         if i + 1 < len(banners):
-            swapped = banners[:i] + (banners[i + 1], banner) + banners[i + 2:]
+            swapped = banners[:i] + (banners[i + 1], banner) + banners[i + 2:]  # type: ignore[assignment]
             yield _Raw("banner", banner.line, f"{what} ↔ the next banner (their order)", target="policies", banner=i,
-                       policies=dataclasses.replace(policy, banners=swapped), home=home)
+                       policies=dataclasses.replace(policy, banners=swapped), home=home)  # type: ignore[arg-type]
         for k, operator, line, change, variants in _variant_mutants(banner.variants, ruleset, what):
             yield _Raw(operator, line or banner.line, change, target="policies", variant=k, banner=i,
                        policies=put(dataclasses.replace(banner, variants=variants)), home=home)
@@ -442,7 +442,7 @@ def _canonical_effect(effect: Effect, ruleset: RuleSet) -> Any:
     variants = getattr(effect, "variants", ())
     if not variants:
         return effect
-    return (dataclasses.replace(effect, variants=()), _canonical_variants(variants, ruleset))  # type: ignore[type-var]
+    return (dataclasses.replace(effect, variants=()), _canonical_variants(variants, ruleset))  # type: ignore[type-var,arg-type]
 
 
 def _canonical_variants(variants: tuple[Variant, ...], ruleset: RuleSet) -> Any:

@@ -133,6 +133,7 @@ def affected(baseline: Baseline, mutant: Mutant) -> list[int]:
         return list(range(len(baseline.states)))
     if not mutant.on_condition:  # an effect, or one of its texts, shows only where the rule fires
         return [i for i, s in enumerate(baseline.states) if rid in s.fired]
+    assert mutant.rule is not None  # every mutant but a policy one belongs to a rule
     test = compile_condition(mutant.rule.when)
     holds = baseline.evaluator.holds
     return [i for i, s in enumerate(baseline.states) if holds(rid, s.values, s.derived, test) != (rid in s.fired)]

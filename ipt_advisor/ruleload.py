@@ -44,13 +44,13 @@ def default_rules_dir() -> Path:
     return here.parent / "rules"
 
 
-def suggest(word: str, options: Any) -> str:
+def suggest(word: object, options: Any) -> str:
     """`` (did you mean 'x'?)`` or nothing."""
-    word = str(word)
-    matches = difflib.get_close_matches(word, [str(o) for o in options], n=3, cutoff=0.6)
+    text = str(word)
+    matches = difflib.get_close_matches(text, [str(o) for o in options], n=3, cutoff=0.6)
     # a misspelt suffix ("phq9_scroe") usually keeps the real name as its prefix
-    prefixed = sorted((str(o) for o in options if len(str(o)) >= 3 and word.startswith(str(o))), key=len, reverse=True)
-    best = (prefixed or matches or [None])[0]
+    prefixed = sorted((str(o) for o in options if len(str(o)) >= 3 and text.startswith(str(o))), key=len, reverse=True)
+    best = (prefixed or matches or [""])[0]
     return f" (did you mean {best!r}?)" if best else ""
 
 
@@ -68,6 +68,7 @@ class _File:
         # the hash covers each file's name inside the rule set and its bytes, not where the
         # directory happens to be, so the same rules hash the same from any path
         digest.update(name.encode() + b"\0" + raw + b"\0")
+        self.value: Any
         self.value, self.lines, problems = yamlio.load(raw, label) if raw or path.exists() else (None, yamlio.Lines(), [])
         out.extend(problems)
         # A file that did not parse has said so; do not pile "must be a mapping" on top.
@@ -200,8 +201,8 @@ def _policies(f: _File, value: Any) -> Policies | None:
     if isinstance(max_areas, bool) or not isinstance(max_areas, int) or not 1 <= max_areas <= 2:
         f.add(("policies", "focus", "max_areas"), "must be 1 or 2 (the decision has a primary and a secondary focus)")
         max_areas = 2
-    labels = fmt.get("labels") if isinstance(fmt.get("labels"), dict) else {}
-    area_labels = focus.get("labels") if isinstance(focus.get("labels"), dict) else {}
+    labels: dict[Any, Any] = fmt["labels"] if isinstance(fmt.get("labels"), dict) else {}
+    area_labels: dict[Any, Any] = focus["labels"] if isinstance(focus.get("labels"), dict) else {}
     order = conditions.get("order", "trace")
     if order not in CONDITION_ORDERS:
         f.add(("policies", "conditions", "order"), f"must be one of {', '.join(CONDITION_ORDERS)}{suggest(order, CONDITION_ORDERS)}")

@@ -243,7 +243,7 @@ def _found(text: Any, texts: list[str]) -> bool:
 def _in_order(wanted: list[Any], texts: list[str]) -> bool:
     """Whether each wanted text is found in one of ``texts``, the first of each in the order given."""
     at = [next((i for i, t in enumerate(texts) if str(w).lower() in t.lower()), None) for w in wanted]
-    return None not in at and at == sorted(at) and len(set(at)) == len(at)
+    return None not in at and at == sorted(at) and len(set(at)) == len(at)  # type: ignore[type-var]  # None ruled out first
 
 
 def handout_text(ruleset: RuleSet | None, case: Case, decision: dict[str, Any]) -> str:

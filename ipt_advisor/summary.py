@@ -34,7 +34,7 @@ FALLBACK = "(no rule: fallback)"
 class Outcome(NamedTuple):
     """The parts of one decision (and its intake) that a summary and a decision log need."""
 
-    index: int
+    index: int  # type: ignore[assignment]  # a field named index shadows tuple.index, on purpose
     source: str
     line: int | None
     case_id: str

@@ -139,12 +139,12 @@ def _step(ruleset: RuleSet, decision: dict[str, Any], step: dict[str, Any], numb
     rule = ruleset.rule(step["rule"])
     final = decision["recommendation"]["format"]
     dropped = {d["area"] for d in decision["focus"].get("dropped", [])}
-    effects = []
+    effects: list[dict[str, Any]] = []
     for e in rule.then:
         variants = getattr(e, "variants", ())
         chosen = None
         if variants:
-            chosen = choose_text(e.action if isinstance(e, RaiseFlag) else e.text, variants, values, derived)
+            chosen = choose_text(e.action if isinstance(e, RaiseFlag) else e.text, variants, values, derived)  # type: ignore[union-attr]  # every effect with variants has a text or an action
         note = ""
         if isinstance(e, (AddCondition, Consider)) and e.if_format and final not in e.if_format:
             note = f"not applied: only when the format is {' or '.join(e.if_format)}"

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import copy
 import difflib
-import sys
 import textwrap
 from typing import Any
 
@@ -129,6 +128,8 @@ def explain_change(advisor: Advisor, before: Intake, after: Intake, changes: lis
     facts = []
     v_before, v_after = input_values(before, rs), input_values(after, rs)
     x_before, x_after = derived_values(d_before, rs), derived_values(d_after, rs)
+    old: Any
+    new: Any
     for spec in rs.facts.values():
         if spec.derived:  # a list of values; empty = no rule derived it
             old, new = x_before.get(spec.name, []), x_after.get(spec.name, [])

@@ -28,7 +28,7 @@ import signal
 import struct
 import sys
 from collections import deque
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Generator, Iterable, Iterator
 
 from .errors import Problem
 from .interrupt import WorkerLost, signal_name
@@ -241,7 +241,7 @@ def _stop(workers: list[_Worker]) -> None:
 def ordered_map(records: Iterable[Any], init: Callable[..., Any], run: Callable[[Any, Any], Any],
                 args: tuple[Any, ...], jobs: int, chunk: int = CHUNK,
                 stopped: Callable[[], bool] = _never, where: str = "",
-                private_fds: Iterable[int] = ()) -> Iterator[list[Any]]:
+                private_fds: Iterable[int] = ()) -> Generator[list[Any], None, None]:
     """``run(state, record)`` for every record, results yielded per chunk in input order.
 
     ``state = init(*args)`` is built once per worker process. With ``jobs <= 1`` everything

@@ -23,7 +23,7 @@ from conftest import ROOT
 from ipt_advisor import audit, audit_state, decision_log
 from ipt_advisor.decision_log import verify
 from test_audit_faults import (
-    CORPUS, LEFT_BY_A_STOP, OUTPUTS, STATE, assert_same_as, interrupted_run, invoke, running_audit, wait_for,
+    CORPUS, LEFT_BY_A_STOP, OUTPUTS, STATE, assert_same_as, interrupted_run, invoke, running_audit,
     write_corpus,
 )
 

@@ -12,7 +12,6 @@ import http.client
 import re
 import signal
 import sqlite3
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
