@@ -91,15 +91,12 @@ def _check_engine_limits(ruleset: RuleSet, out: _Out, source: str) -> None:
 
 
 def _check_facts(ruleset: RuleSet, out: _Out, source: str) -> None:
-    try:
-        from .intake import FIELD_PATHS, RULE_FIELDS
-    except ImportError:  # pragma: no cover - the intake module is part of the package
-        FIELD_PATHS = RULE_FIELDS = ()
+    from .intake import FIELD_PATHS, RULE_FIELDS
     for spec in ruleset.facts.values():
-        if spec.source is not None and FIELD_PATHS and spec.source not in FIELD_PATHS:
+        if spec.source is not None and spec.source not in FIELD_PATHS:
             out.add(None, spec.line, f"facts.{spec.name}.source",
                     f"{spec.source!r} is not an intake field{suggest(spec.source, FIELD_PATHS)}", source)
-        elif spec.source is not None and RULE_FIELDS and spec.source not in RULE_FIELDS:
+        elif spec.source is not None and spec.source not in RULE_FIELDS:
             out.add(None, spec.line, f"facts.{spec.name}.source",
                     f"{spec.source!r} is free text, an id, a date or the clinician's decision: no rule may read it", source)
         for key, pairs in (("asked_when", spec.asked_when), ("declined_when", spec.declined_when)):

@@ -55,7 +55,6 @@ from .ruleload import MANIFEST
 OPERATORS = ("drop-leaf", "negate-leaf", "threshold", "boundary", "literal", "in-list", "any-all", "drop-not",
              "drop-effect", "flag-level", "format", "derive-value", "focus",
              "drop-variant", "topic", "if-format", "urgency", "condition-order", "banner")
-CONDITION_OPERATORS = OPERATORS[:8]
 _BOUNDARY = {"at_least": "above", "above": "at_least", "at_most": "below", "below": "at_most"}
 
 
