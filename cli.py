@@ -652,13 +652,12 @@ def load_rules(rules_dir: str | None) -> Any:
 
 def check_choice(value: str | None, known: Any, option: str, upper: bool = False) -> None:
     """A filter value no rule has is a usage error (exit 2) with a suggestion."""
-    import difflib
+    from ipt_advisor.hints import closest, did_you_mean
 
     known = sorted(set(known))
     if value is None or (value.upper() if upper else value.lower()) in known:
         return
-    close = difflib.get_close_matches(value.upper() if upper else value.lower(), known, n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    hint = did_you_mean(closest(value.upper() if upper else value.lower(), known))
     raise click.BadParameter(f"{value!r} is not used by any rule{hint}; known: {', '.join(known)}",
                              param_hint=option)
 
@@ -729,7 +728,7 @@ def rules_show(rule_id: str, fmt: str, rules_dir: str | None) -> None:
                    "nothing else (a file added or edited there since is named, and the run refuses).")
 @click.option("--cases", "case_paths", multiple=True, type=click.Path(exists=True), metavar="PATH",
               help="Intake files or folders to show as teaching cases (repeatable; default: "
-                   "examples/ and tests/vignettes/ of the checkout).")
+                   "the bundled examples and the clinical brief's vignettes).")
 @RULES_OPTION
 def rules_doc(out_dir: str, case_paths: tuple[str, ...], rules_dir: str | None) -> None:
     """Write the rule set as a static, offline HTML catalog: searchable index, one page per

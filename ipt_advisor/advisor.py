@@ -1,8 +1,10 @@
 """The library's front door: load a rule set once, assess many intakes.
 
-    advisor = Advisor.load()              # bundled rules, or Advisor.load("my-rules/")
-    decision = advisor.assess(intake)     # decision-v1 dict, deterministic
-    view = advisor.view(decision, intake) # what the report templates render
+    advisor = Advisor.load()                       # bundled rules, or Advisor.load("my-rules/")
+    intake = load_intake_file("intake.yaml")       # ipt_advisor.intake; raises IntakeError
+    decision = advisor.assess(intake)              # decision-v1 dict, deterministic
+    view = advisor.view(decision, intake, "0.1.0") # what the report templates render
+    decision, text = advisor.report(intake, "text", "0.1.0")  # assess and render in one call
 """
 from __future__ import annotations
 

@@ -8,11 +8,11 @@ so the catalog cannot drift from the rules it documents.  Used by ``rules list``
 """
 from __future__ import annotations
 
-import difflib
 import textwrap
 from typing import Any
 
 from . import deps
+from .hints import closest, did_you_mean
 from .model import (
     AddCondition, All, ChooseFormat, Cond, Consider, Derive, Effect, ExcludeFormat, FactSpec,
     Leaf, NEGATION, Not, ProposeFocus, RaiseFlag, Rule, RuleSet, SetStatus, describe_effect, leaves,
@@ -226,9 +226,7 @@ def find_rule(ruleset: RuleSet, rule_id: str) -> Rule | None:
 
 def suggest_rule(ruleset: RuleSet, rule_id: str) -> str:
     """`` (did you mean 'X'?)`` for a mistyped rule id, or nothing."""
-    ids = [r.id for r in ruleset.rules]
-    match = difflib.get_close_matches(rule_id.upper(), ids, n=1, cutoff=0.5)
-    return f" (did you mean {match[0]!r}?)" if match else ""
+    return did_you_mean(closest(rule_id.upper(), [r.id for r in ruleset.rules]))
 
 
 def rule_detail(ruleset: RuleSet, rule: Rule) -> dict[str, Any]:

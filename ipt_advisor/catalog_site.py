@@ -95,10 +95,22 @@ def checkout_root() -> Path:
     return Path(__file__).resolve().parent.parent
 
 
+# The default teaching cases: the examples and the clinical brief's vignettes. A wheel
+# carries them inside the package (setup.cfg maps ipt_advisor.examples and
+# ipt_advisor.vignettes to these folders); a checkout or editable install reads them in place.
+TEACHING_CASES = (("examples", "examples"), ("vignettes", "tests/vignettes"))
+
+
 def default_case_paths() -> list[Path]:
-    """``examples/`` and ``tests/vignettes/`` of the checkout, those that exist."""
-    root = checkout_root()
-    return [p for p in (root / "examples", root / "tests" / "vignettes") if p.is_dir()]
+    """The teaching-case folders shipped in the package, else those of the checkout."""
+    here = Path(__file__).resolve().parent
+    found = []
+    for packaged, in_checkout in TEACHING_CASES:
+        for candidate in (here / packaged, here.parent / in_checkout):
+            if candidate.is_dir():
+                found.append(candidate)
+                break
+    return found
 
 
 def _case_files(paths: list[Path]) -> list[tuple[Path, str]]:

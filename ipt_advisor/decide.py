@@ -12,7 +12,7 @@ import itertools
 from dataclasses import dataclass
 from typing import Any
 
-from .engine import Run
+from .firings import Run
 from .evaluate import supporting_facts, truth
 from .model import (
     AddCondition, All, AnyOf, ChooseFormat, Consider, Derive, ExcludeFormat, Not, ProposeFocus, RaiseFlag, Rule,

@@ -35,13 +35,13 @@ import itertools
 import json
 import threading
 import time
-from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import durable_rules_engine as _core
 
 from .compile import CATCH_ALL, INTAKE_ALIAS, Alternative, Compiled, LAST
 from .errors import EngineError, Problem, RuleSetError
+from .firings import Firing, Run
 from .jsonline import dumps
 from .model import Derive, RuleSet
 
@@ -89,34 +89,6 @@ def _load_within(seconds: float, name: str, text: str, root: str) -> None:
                                         "run `ipt-advisor rules lint` on it")])
         time.sleep(delay)
         delay = min(delay * 2, 0.05)
-
-
-@dataclass
-class Firing:
-    rule_id: str
-    order: int
-    depth: int
-    seq: int
-    because: dict[str, Any]
-
-
-@dataclass
-class Run:
-    """What one evaluation produced, before the policies aggregate it."""
-
-    sid: str
-    deadline: float
-    limit: int
-    firings: list[Firing] = field(default_factory=list)
-    fired: set[str] = field(default_factory=set)
-    derived: dict[str, list[Any]] = field(default_factory=dict)
-    count: int = 0
-    errors: list[str] = field(default_factory=list)
-    intake: dict[str, Any] = field(default_factory=dict)  # the intake fact as asserted
-
-    def ordered(self) -> list[Firing]:
-        """Firings in trace order: derivation depth, then declaration order."""
-        return sorted(self.firings, key=lambda f: (f.depth, f.order))
 
 
 Action = Callable[[str, str, Run], None]

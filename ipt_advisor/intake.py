@@ -13,7 +13,6 @@ Two principles shape the defaults:
 """
 from __future__ import annotations
 
-import difflib
 import hashlib
 import re
 import sys
@@ -23,6 +22,7 @@ from typing import Any, Callable, Literal
 
 from . import yamlio
 from .errors import IntakeError, Problem
+from .hints import closest, did_you_mean
 from .jsonline import canonical_bytes
 from .yamlio import Lines, PathKey
 
@@ -280,8 +280,7 @@ def _check_enum(spec: Field, v: object) -> tuple[object, str | None]:
         return v, None
     message = f"must be one of {', '.join(spec.choices)}; got {_show(v, text_expected=True)}"
     if isinstance(v, str):
-        close = difflib.get_close_matches(v.lower(), spec.choices, n=1)
-        message += f" (did you mean {close[0]!r}?)" if close else ""
+        message += did_you_mean(closest(v.lower(), spec.choices))
     return None, message
 
 
@@ -376,9 +375,9 @@ class _Walker:
         fields = spec.fields
         for key in value:
             if key not in fields:
-                close = difflib.get_close_matches(str(key), list(fields), n=1)
+                close = closest(key, fields)
                 if close:  # close to a known key: a typo, named with the suggestion
-                    self.problem(path + (key,), f"unknown key (did you mean {close[0]!r}?)")
+                    self.problem(path + (key,), f"unknown key{did_you_mean(close)}")
                 else:  # anything else may be health data typed as a key: described, not named
                     self.problem(path, f"{_unknown_key(key)} is not a field of intake-v1", at=path + (key,))
         out: dict[str, Any] = {}
@@ -434,7 +433,7 @@ def safe_path(path: PathKey) -> tuple[str, str]:
             shown_parts.append(str(key))
             spec = fields[key]
             continue
-        if isinstance(key, str) and fields and difflib.get_close_matches(key, list(fields), n=1) and len(key) <= 40:
+        if isinstance(key, str) and fields and closest(key, fields) and len(key) <= 40:
             shown_parts.append(_key_text(key))
             spec = None
             continue
@@ -477,8 +476,7 @@ class Intake:
         A path the schema does not know raises ``KeyError``: a typo must not read as "unknown".
         """
         if dotted_path not in _KNOWN_PATHS:
-            close = difflib.get_close_matches(dotted_path, sorted(_KNOWN_PATHS), n=1)
-            raise KeyError(f"{dotted_path}: not an intake field" + (f" (did you mean {close[0]!r}?)" if close else ""))
+            raise KeyError(f"{dotted_path}: not an intake field{did_you_mean(closest(dotted_path, sorted(_KNOWN_PATHS)))}")
         value: Any = self.record
         for part in dotted_path.split("."):
             if not isinstance(value, dict):

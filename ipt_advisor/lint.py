@@ -18,7 +18,7 @@ from .model import (
     Rule, RuleSet, SetStatus, Variant, leaves, ORDER_OPS, PRESENCE_OPS, SET_OPS,
 )
 from .model import nnf
-from .ruleload import suggest, type_name
+from .hints import suggest, type_name
 from .satisfiable import never_true
 
 STATUSES = ("complete", "incomplete")

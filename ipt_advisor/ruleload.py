@@ -8,7 +8,6 @@ cycles, tests) live in ``lint.py``.  ``load_ruleset`` runs both and raises one
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import hashlib
 import math
 import re
@@ -17,6 +16,7 @@ from typing import Any, Callable
 
 from . import yamlio
 from .errors import Problem, ProblemCollector, RuleSetError
+from .hints import suggest, type_name
 from .model import (
     AddCondition, All, AnyOf, Banner, ChooseFormat, Cond, Consider, Derive, Effect, ExcludeFormat,
     FactSpec, FlagCode, Leaf, Not, Policies, ProposeFocus, RaiseFlag, Rule, RuleSet, RuleTest,
@@ -42,16 +42,6 @@ def default_rules_dir() -> Path:
         if (candidate / MANIFEST).is_file():
             return candidate
     return here.parent / "rules"
-
-
-def suggest(word: object, options: Any) -> str:
-    """`` (did you mean 'x'?)`` or nothing."""
-    text = str(word)
-    matches = difflib.get_close_matches(text, [str(o) for o in options], n=3, cutoff=0.6)
-    # a misspelt suffix ("phq9_scroe") usually keeps the real name as its prefix
-    prefixed = sorted((str(o) for o in options if len(str(o)) >= 3 and text.startswith(str(o))), key=len, reverse=True)
-    best = (prefixed or matches or [""])[0]
-    return f" (did you mean {best!r}?)" if best else ""
 
 
 class _File:
@@ -107,22 +97,6 @@ class _File:
             self.add(path, f"must be a list, got {type_name(value)}")
             return ()
         return tuple(self.text(v, path + (i,)) for i, v in enumerate(value))
-
-
-def type_name(value: Any) -> str:
-    if value is None:
-        return "nothing"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int):
-        return "a number"
-    if isinstance(value, str):
-        return f"text {value!r}"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "a mapping"
-    return type(value).__name__
 
 
 # ------------------------------------------------------------------ manifest

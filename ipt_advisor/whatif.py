@@ -14,7 +14,6 @@ Both are worked out from the rule conditions themselves, never written per case:
 from __future__ import annotations
 
 import copy
-import difflib
 import textwrap
 from typing import Any
 
@@ -23,6 +22,7 @@ from .advisor import Advisor
 from .catalog import NOT_ASKED, answer_words, effect_words, fact_label, leaf_words, missing_words, value_words
 from .decide import derived_values, format_outcome
 from .errors import IntakeError, IptError, Problem
+from .hints import closest, did_you_mean
 from .evaluate import blocking_leaves, supporting_facts
 from .facts import input_values
 from .intake import FIELD_PATHS, Intake, from_mapping, load_intake
@@ -49,9 +49,7 @@ def parse_change(text: str) -> tuple[str, Any]:
     if not sep or not path:
         raise ChangeError([Problem("--set", None, text, "expected dotted.path=VALUE, e.g. risk.cssrs.intent=true")])
     if path not in SETTABLE:
-        close = difflib.get_close_matches(path, SETTABLE, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ChangeError([Problem("--set", None, path, f"not an intake field{hint}")])
+        raise ChangeError([Problem("--set", None, path, f"not an intake field{did_you_mean(closest(path, SETTABLE))}")])
     if not raw.strip():
         return path, None
     # the same reader as an intake file: no tags, no base-60 or octal numbers, bounded nesting
@@ -380,8 +378,7 @@ def target_problem(ruleset: RuleSet, target: str) -> str | None:
     formats = ruleset.policies.format_precedence if ruleset.policies else ()
     if target in formats:
         return None
-    close = difflib.get_close_matches(target, formats, n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    hint = did_you_mean(closest(target, formats))
     return f"{target!r} is not a format of this rule set; choose from {', '.join(formats)}{hint}"
 
 

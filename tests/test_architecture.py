@@ -5,6 +5,10 @@
   engine); replacing the engine must stay a one-module change. cli.py does not
   import it either.
 * No project file contains an absolute path of the machine it was written on.
+* Every module belongs to one layer of docs/architecture.md (LAYER below), and imports
+  only from its own layer and the layers beneath it: the one-way rule between parts.
+* ``import ipt_advisor`` and its public names load neither the rules nor durable-rules;
+  the one did-you-mean matcher (hints.py) is the only user of difflib.
 """
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ import ast
 import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -145,3 +150,168 @@ def test_absolute_path_pattern(text: str, hit: bool) -> None:
     parent = "/srv/work"
     needle = re.compile(rb"(?<![\w.~-])" + re.escape(parent.encode()) + rb"(?![\w-])")
     assert bool(needle.search(text.format(p=parent).encode())) is hit
+
+
+# ------------------------------------------------------------------ layers (docs/architecture.md)
+
+# Each part and the parts it may import from (and, transitively, theirs).
+BELOW: dict[str, tuple[str, ...]] = {
+    "base": (),                        # errors, safe YAML, JSON, the model, words for messages
+    "intake": ("base",),
+    "rules": ("intake",),
+    "engine": ("rules",),
+    "decision": ("rules",),            # not the engine: decide reads a Run (firings.py)
+    "report": ("decision",),
+    "advisor": ("engine", "report"),   # the front door: load, assess, render
+    "audit": ("advisor",),
+    "quality": ("advisor",),           # mutation testing and MC/DC of the rules' tests
+    "catalog": ("quality",),           # the static HTML rule catalog (`rules doc`)
+    "store": ("audit",),
+    "web": ("store",),
+}
+
+# Every module of the package, in exactly one layer. A new module fails
+# test_every_module_has_a_layer until it is placed here (and in docs/architecture.md).
+LAYER: dict[str, str] = {
+    "ipt_advisor": "advisor",  # __init__: the public API, imported lazily from the parts
+    **dict.fromkeys(["errors", "jsonline", "yamlio", "hints", "model", "firings", "interrupt", "output",
+                     "catalog_manifest"], "base"),
+    **dict.fromkeys(["intake", "corpus", "facts"], "intake"),
+    **dict.fromkeys(["ruleload", "lint", "satisfiable", "deps", "compile", "evaluate", "handout"], "rules"),
+    "engine": "engine",
+    "decide": "decision",
+    **dict.fromkeys(["catalog", "view", "report"], "report"),
+    **dict.fromkeys(["advisor", "whatif", "ruletests"], "advisor"),
+    **dict.fromkeys(["audit", "audit_state", "decision_log", "summary", "workers", "ruleset_diff"], "audit"),
+    **dict.fromkeys(["direct", "equivalence", "killing", "mcdc", "mutants", "mutation", "mutation_report"],
+                    "quality"),
+    "catalog_site": "catalog",
+    **dict.fromkeys(["store", "store.cases", "store.chain", "store.connect", "store.tables", "store.migrations",
+                     "store.migrations.env", "store.migrations.versions",
+                     "store.migrations.versions.0001_initial"], "store"),
+    **dict.fromkeys(["web", "web.app", "web.chart", "web.form", "web.security", "web.server", "web.views"], "web"),
+}
+
+# Imports against the rule, each a deferred import inside one function, with its reason.
+# Shrink this list; never grow it without a reason a reader accepts.
+UPWARD = {
+    ("ruleload", "engine"): "`rules lint` asks the engine whether it can load the rules (engine_check)",
+    ("handout", "decide"): "the handout picks a text variant with the decision's own choose_text",
+}
+
+
+def module_name(path: Path) -> str:
+    """``ruleload``, ``web.views``, ``ipt_advisor`` (the package itself) for a file of the package."""
+    parts = path.relative_to(PACKAGE).with_suffix("").parts
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+    return ".".join(parts) or "ipt_advisor"
+
+
+def package_imports(path: Path) -> set[str]:
+    """The package modules *path* imports (relative or absolute), as ``module_name`` gives them."""
+    known = set(LAYER)
+    me = module_name(path)
+    here = [] if me == "ipt_advisor" else me.split(".")
+    if path.name != "__init__.py":
+        here = here[:-1]
+    found: set[str] = set()
+
+    def add(dotted: list[str]) -> None:
+        name = ".".join(dotted)
+        while name and name not in known:  # a name imported from a module: the module
+            name = name.rpartition(".")[0]
+        found.add(name or "ipt_advisor")
+
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = here[:len(here) - (node.level - 1)] if node.level > 1 else here
+                base = base + (node.module.split(".") if node.module else [])
+            elif node.module and node.module.split(".")[0] == "ipt_advisor":
+                base = node.module.split(".")[1:]
+            else:
+                continue
+            for alias in node.names:
+                add(base + [alias.name])
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.split(".")[0] == "ipt_advisor":
+                    add(alias.name.split(".")[1:])
+    found.discard(me)
+    return found
+
+
+def allowed_layers(layer: str) -> set[str]:
+    out, todo = {layer}, list(BELOW[layer])
+    while todo:
+        below = todo.pop()
+        if below not in out:
+            out.add(below)
+            todo.extend(BELOW[below])
+    return out
+
+
+def test_every_module_has_a_layer() -> None:
+    modules = {module_name(p) for p in package_modules()}
+    assert sorted(modules - set(LAYER)) == [], "place each new module in a layer: LAYER here and docs/architecture.md"
+    assert sorted(set(LAYER) - modules) == [], "LAYER names modules that no longer exist"
+    assert set(LAYER.values()) == set(BELOW), "every layer holds a module, and every module's layer is in BELOW"
+
+
+def test_imports_go_one_way_between_layers() -> None:
+    against = []
+    for path in package_modules():
+        me = module_name(path)
+        for other in sorted(package_imports(path)):
+            if LAYER[other] not in allowed_layers(LAYER[me]) and (me, other) not in UPWARD:
+                against.append(f"{me} ({LAYER[me]}) imports {other} ({LAYER[other]})")
+    assert against == [], "imports against the one-way rule of docs/architecture.md:\n" + "\n".join(against)
+
+
+def test_upward_exceptions_are_still_needed() -> None:
+    used = {(module_name(p), other) for p in package_modules() for other in package_imports(p)}
+    assert sorted(set(UPWARD) - used) == [], "remove these from UPWARD: the imports are gone"
+
+
+def test_every_layer_is_in_the_architecture_document() -> None:
+    text = (REPO / "docs" / "architecture.md").read_text(encoding="utf-8")
+    missing = [m for m in LAYER if m != "ipt_advisor" and f"`{m}`" not in text]
+    assert missing == [], f"docs/architecture.md does not name these modules: {missing}"
+
+
+def test_import_ipt_advisor_loads_neither_rules_nor_durable() -> None:
+    """The public API is importable without the engine: durable-rules is loaded when
+    something is evaluated, and decide (aggregation) does not import the engine."""
+    code = (
+        "import sys, ipt_advisor\n"
+        "from ipt_advisor import Advisor, Intake, IptError, load_intake_file\n"
+        "import ipt_advisor.decide, ipt_advisor.advisor, ipt_advisor.ruleload, ipt_advisor.lint\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('durable', 'durable_rules_engine')))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]", f"durable loaded by a plain import: {proc.stdout}"
+
+
+def test_public_api_names_match_their_modules() -> None:
+    import ipt_advisor
+
+    assert set(ipt_advisor.__all__) == set(ipt_advisor._EXPORTS) | {"__version__"}
+    for name in ipt_advisor.__all__:
+        assert getattr(ipt_advisor, name) is not None, name
+
+
+def test_one_did_you_mean_matcher() -> None:
+    users = [rel(p) for p in [*package_modules(), CLI] if imports_top_level(p, "difflib")]
+    assert users == ["ipt_advisor/hints.py"], f"suggest through ipt_advisor.hints.closest; difflib used by {users}"
+
+
+def test_architecture_api_example_runs() -> None:
+    """The public-API example of docs/architecture.md runs as written (on a bundled example)."""
+    text = (REPO / "docs" / "architecture.md").read_text(encoding="utf-8")
+    code = re.search(r"```python\n(.*?)```", text, re.S).group(1).replace('"intake.yaml"', '"examples/demo.yaml"')
+    code += "print(decision['recommendation']['format'], len(text) > 0)\n"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["group", "True"], proc.stdout

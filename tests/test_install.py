@@ -137,3 +137,15 @@ def test_serve_runs_from_the_wheel(installed: tuple[Path, Path]) -> None:
         out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     assert (elsewhere / "data" / "ipt-advisor" / "ipt-advisor.db").is_file()
+
+
+def test_rules_doc_has_the_teaching_cases_from_the_wheel(installed: tuple[Path, Path]) -> None:
+    """An installed `rules doc` shows the bundled examples and the vignettes (package data),
+    not only a checkout's: the library reads no tests/ folder once installed."""
+    bin_dir, elsewhere = installed
+    shipped = len(list((REPO / "examples").glob("*.yaml"))) + len(list((REPO / "tests" / "vignettes").glob("*.yaml")))
+    proc = run([bin_dir / "ipt-advisor", "rules", "doc", "-o", elsewhere / "catalog"], cwd=elsewhere, timeout=300)
+    assert proc.returncode == 0, explain(proc)
+    assert f" flags, {shipped} cases," in proc.stdout, explain(proc)
+    pages = {p.name for p in (elsewhere / "catalog").rglob("*.html")}
+    assert any("aurelia" in name for name in pages), sorted(pages)
