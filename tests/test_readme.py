@@ -67,3 +67,21 @@ def test_console_example_is_real_output(line: int, command: str, shown: list[str
     actual = (proc.stdout + proc.stderr).splitlines()
     assert shown_matches(shown, actual), (
         f"README.md:{line}: `ipt-advisor {command}` prints something else now; its output:\n" + "\n".join(actual))
+
+
+def test_tests_cited_in_the_invariants_exist() -> None:
+    """docs/invariants.md names the tests that hold each invariant; each must exist (a
+    ``file.py::name`` citation in that file), or the table vouches for nothing."""
+    text = (REPO / "docs" / "invariants.md").read_text(encoding="utf-8")
+    tests = REPO / "tests"
+    defined = {p.stem: set(re.findall(r"^\s*def (test_\w+)", p.read_text(encoding="utf-8"), re.M))
+               for p in tests.rglob("*.py")}
+    everywhere = set().union(*defined.values())
+    missing = []
+    for file, name in re.findall(r"(?:(test_\w+)\.py::)?\b(test_\w+)\b(?!\.py)", text):
+        if name in defined:  # a test file named on its own
+            continue
+        if (file and name not in defined.get(file, set())) or name not in everywhere:
+            missing.append(f"{file + '.py::' if file else ''}{name}")
+    assert len(re.findall(r"\btest_\w+", text)) >= 20, "docs/invariants.md cites fewer tests than expected"
+    assert missing == [], f"docs/invariants.md cites tests that do not exist: {sorted(set(missing))}"
