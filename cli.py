@@ -15,6 +15,7 @@ from typing import Any, NoReturn
 import click
 
 from ipt_advisor import __version__
+from ipt_advisor.report import FORMATS  # the report formats: one list, the renderer's
 
 EXIT_PROBLEMS, EXIT_INTAKE, EXIT_RULES = 1, 3, 4
 RULES_OPTION = click.option(
@@ -97,7 +98,7 @@ def cli() -> None:
 
 @cli.command()
 @click.argument("intake_file", metavar="FILE")
-@click.option("--format", "fmt", type=click.Choice(["text", "md", "html", "json"]), default="text",
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text",
               show_default=True, help="Report format; json prints the decision-v1 object.")
 @click.option("-o", "--output", "out", type=click.Path(dir_okay=False), default=None,
               help="Write the report to this file (atomically, readable by you only).")

@@ -41,7 +41,7 @@ from .advisor import Advisor
 from .catalog_manifest import manifest_text, read_manifest, unlisted
 from .errors import IntakeError, OutputError, Problem
 from .facts import input_values
-from .intake import Intake, from_mapping, load_intake
+from .intake import Intake, from_mapping, load_intake, read_intake_file
 from .model import RuleSet
 from .output import make_private_dirs, write_atomic_bytes
 
@@ -140,10 +140,12 @@ def load_cases(advisor: Advisor, paths: list[Path]) -> tuple[list[Case], list[Pr
             if not stat.S_ISREG(os.stat(path).st_mode):  # /dev/zero would be read for ever
                 problems.append(Problem(label, None, "", "cannot read: not a regular file"))
                 continue
-            with open(path, "rb") as handle:
-                data = handle.read(yamlio.MAX_BYTES + 1)  # one byte over: the loader says "too large"
+            data, _ = read_intake_file(str(Path(path).absolute()), label)  # never "-" (stdin)
         except OSError as exc:
             problems.append(Problem(label, None, "", f"cannot read file: {exc.strerror or exc}"))
+            continue
+        except IntakeError as exc:
+            problems.extend(exc.problems)
             continue
         title, expect = "", None
         try:

@@ -30,6 +30,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Iterable, Iterator
 
 from .errors import IptError, OutputError, Problem
+from .jsonline import canonical_bytes, dumps
 
 GENESIS = "0" * 64
 _FIELDS = ("time", "case", "intake_sha256", "ruleset", "tool", "format", "focus", "flags", "status", "prev", "hash")
@@ -41,8 +42,8 @@ class LogError(IptError):
 
 
 def canonical(entry: dict[str, Any]) -> bytes:
-    """The bytes an entry's hash is computed over: sorted keys, no spaces, UTF-8."""
-    return json.dumps(entry, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    """The bytes an entry's hash is computed over: sorted keys, no spaces, UTF-8 (the one canonical JSON)."""
+    return canonical_bytes(entry)
 
 
 def entry_hash(entry: dict[str, Any]) -> str:
@@ -89,7 +90,7 @@ def link(item: dict[str, Any], prev: str, stamp: str) -> dict[str, Any]:
 
 def entry_text(full: dict[str, Any]) -> str:
     """An entry as one line of the log, without the newline."""
-    return json.dumps(full, ensure_ascii=False, separators=(",", ":"))
+    return dumps(full)
 
 
 #: The keys of a whole entry.

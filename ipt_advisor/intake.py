@@ -26,7 +26,7 @@ from .hints import closest, did_you_mean
 from .jsonline import canonical_bytes
 from .yamlio import Lines, PathKey
 
-__all__ = ["FIELD_PATHS", "SCHEMA", "TEMPLATE", "Block", "Field", "Intake", "coerce_strings", "from_mapping", "load_intake", "load_intake_file"]
+__all__ = ["FIELD_PATHS", "SCHEMA", "TEMPLATE", "Block", "Field", "Intake", "coerce_strings", "from_mapping", "load_intake", "load_intake_file", "read_intake_file"]
 
 AREAS = ("grief", "role_dispute", "role_transition", "isolation")
 _ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
@@ -536,16 +536,22 @@ def read_stdin() -> bytes:
         raise IntakeError([Problem("<stdin>", None, "", "cannot read: standard input is closed")]) from None
 
 
-def load_intake_file(path: str) -> Intake:
-    """Read and validate one intake file; ``-`` reads standard input."""
+def read_intake_file(path: str, label: str | None = None) -> tuple[bytes, str]:
+    """The bytes of an intake file (``-`` = standard input), bounded, and the name its
+    messages use (``label``, else the path): the one reader of intake files."""
     if path == "-":
-        return load_intake(read_stdin(), "<stdin>")
+        return read_stdin(), "<stdin>"
+    shown = path if label is None else label
     try:
         with open(path, "rb") as handle:
-            data = handle.read(yamlio.MAX_BYTES + 1)  # one byte over is enough to say "too large"
+            return handle.read(yamlio.MAX_BYTES + 1), shown  # one byte over is enough to say "too large"
     except OSError as exc:
-        raise IntakeError([Problem(path, None, "", f"cannot read file: {exc.strerror or exc}")]) from None
-    return load_intake(data, path)
+        raise IntakeError([Problem(shown, None, "", f"cannot read file: {exc.strerror or exc}")]) from None
+
+
+def load_intake_file(path: str) -> Intake:
+    """Read and validate one intake file; ``-`` reads standard input."""
+    return load_intake(*read_intake_file(path))
 
 
 def _coerce_cell(spec: Field | None, cell: str) -> tuple[object, str | None]:

@@ -25,7 +25,7 @@ from .errors import IntakeError, IptError, Problem
 from .hints import closest, did_you_mean
 from .evaluate import blocking_leaves, supporting_facts
 from .facts import input_values
-from .intake import FIELD_PATHS, Intake, from_mapping, load_intake
+from .intake import FIELD_PATHS, Intake, from_mapping, load_intake, read_intake_file
 from .model import RuleSet, nnf
 
 #: Every dotted path ``--set`` accepts: the intake's fields and the blocks holding them
@@ -60,17 +60,7 @@ def parse_change(text: str) -> tuple[str, Any]:
     return path, value
 
 
-def read_input(path: str) -> tuple[bytes, str]:
-    """The bytes of an intake file (``-`` = stdin) and the name used in messages."""
-    if path == "-":
-        from .intake import read_stdin
-
-        return read_stdin(), "<stdin>"
-    try:
-        with open(path, "rb") as handle:
-            return handle.read(yamlio.MAX_BYTES + 1), path
-    except OSError as exc:
-        raise IntakeError([Problem(path, None, "", f"cannot read file: {exc.strerror or exc}")]) from None
+read_input = read_intake_file  # the bytes of an intake file (``-`` = stdin) and its name in messages
 
 
 def apply_changes(data: bytes, source: str, changes: list[tuple[str, Any]]) -> tuple[Intake, Intake]:

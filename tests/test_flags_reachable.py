@@ -8,18 +8,13 @@ from __future__ import annotations
 
 import pytest
 
+from conftest import CONTRACT_FLAG_CODES
 from ipt_advisor.advisor import Advisor
 from ipt_advisor.intake import from_mapping
 from ipt_advisor.model import RaiseFlag
 from ipt_advisor.ruletests import merge
 
-DECISION_V1_FLAGS = (
-    "SUICIDE_IMMINENT", "SUICIDE_IDEATION", "RISK_ASSESSMENT_MISSING", "PSYCHOSIS_OR_MANIA",
-    "SUBSTANCE_DEPENDENCE", "SUBSTANCE_MISUSE", "COGNITIVE_IMPAIRMENT", "HOSTILE_OR_HOMICIDAL",
-    "IPV", "MORE_SEVERE", "SOCIAL_ANXIETY_HIGH", "GROUP_DISCOMFORT", "REFUSES_GROUP",
-    "ACUTE_CRISIS", "CONFIDENTIALITY", "ADOLESCENT", "OUT_OF_SCOPE_AGE", "PERINATAL",
-    "PROLONGED_GRIEF", "NO_FOCUS_AREA",
-)
+DECISION_V1_FLAGS = CONTRACT_FLAG_CODES
 
 # An adult, less severe, C-SSRS negative, one onset-linked role transition: no flags.
 BASE = {

@@ -23,6 +23,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from jsonschema import Draft202012Validator
 
+from conftest import CONTRACT_FLAG_CODES
 from ipt_advisor.advisor import Advisor
 from ipt_advisor.intake import FIELD_PATHS, Intake
 from ipt_advisor.model import ChooseFormat, Derive, ExcludeFormat, RaiseFlag, Rule, RuleSet
@@ -39,11 +40,7 @@ LONG_RUN = settings(max_examples=2_000, deadline=None, suppress_health_check=[He
 AREAS = ("grief", "role_dispute", "role_transition", "isolation")
 
 # decision-v1's flag table: the codes "at least these, named exactly so"
-CONTRACT_CODES = frozenset({
-    "SUICIDE_IMMINENT", "SUICIDE_IDEATION", "RISK_ASSESSMENT_MISSING", "PSYCHOSIS_OR_MANIA", "SUBSTANCE_DEPENDENCE",
-    "SUBSTANCE_MISUSE", "COGNITIVE_IMPAIRMENT", "HOSTILE_OR_HOMICIDAL", "IPV", "MORE_SEVERE", "SOCIAL_ANXIETY_HIGH",
-    "GROUP_DISCOMFORT", "REFUSES_GROUP", "ACUTE_CRISIS", "CONFIDENTIALITY", "ADOLESCENT", "OUT_OF_SCOPE_AGE",
-    "PERINATAL", "PROLONGED_GRIEF", "NO_FOCUS_AREA"})
+CONTRACT_CODES = frozenset(CONTRACT_FLAG_CODES)
 NOT_GROUP = frozenset({"individual", "defer"})
 DEFER = frozenset({"defer"})
 
