@@ -24,7 +24,7 @@ SCHEMA = REPO / "docs" / "decision-v1.schema.json"
 # *.egg-info into the working copy (other test runs may be using it).
 NOT_COPIED = shutil.ignore_patterns(
     ".venv", "venv", ".git", "__pycache__", ".pytest_cache", ".hypothesis", "build", "dist",
-    "*.egg-info", "site", "demo-report.html", "out", "node_modules",
+    "*.egg-info", "site", "demo-report.html", "out", "node_modules", ".mypy_cache", ".ruff_cache",
 )
 
 
