@@ -31,22 +31,27 @@ from .. import decision_log
 from ..jsonline import canonical_bytes
 from . import chain
 from .connect import StoreUnavailable, check_current, display_url, migrate, open_engine, unavailable
+from .prepared import Prepared, cursor_of, mapping
 from .tables import assessments, cases, flags, log_head, signoffs
 
 LEVEL_ORDER = ("critical", "warning", "info")
 
 # Statements built once, with their values bound at execution: building a statement with
-# literal values costs more than the SQLite transaction that runs it.
-_FIND_SUBMISSION = select(assessments.c.id).where(assessments.c.submission == bindparam("sub"))
-_INSERT_ASSESSMENT = insert(assessments)
-_INSERT_FLAGS = insert(flags)
-_INSERT_CASE = insert(cases)
-_UPDATE_CASE = (update(cases).where(cases.c.case_id == bindparam("cid"))
-                .values(latest_id=bindparam("latest"), updated_at=bindparam("stamp"), site=bindparam("s"),
-                        assessments=cases.c.assessments + 1))
-_ASSESSMENT = select(assessments).where(assessments.c.id == bindparam("aid"))
-_LATEST_SIGNOFF = (select(signoffs).where(signoffs.c.assessment_id == bindparam("aid"))
-                   .order_by(signoffs.c.id.desc()).limit(1))
+# literal values costs more than the SQLite transaction that runs it. Those of storing an
+# assessment and reading one back are run on the driver's cursor (``prepared``).
+_ROW_KEYS = ("case_id", "submission", "assessed_on", "site", "clinician", "intake_json", "intake_sha256",
+             "decision_json", "ruleset_name", "ruleset_version", "ruleset_sha256", "tool_version", "status",
+             "format", "focus_primary", "focus_secondary", "top_level", "phq9", "created_at")
+_FIND_SUBMISSION = Prepared(select(assessments.c.id).where(assessments.c.submission == bindparam("sub")))
+_INSERT_ASSESSMENT = Prepared(insert(assessments).returning(assessments.c.id), _ROW_KEYS)
+_INSERT_FLAGS = Prepared(insert(flags), ["assessment_id", "code", "level", "position"])
+_INSERT_CASE = Prepared(insert(cases), ["case_id", "latest_id", "updated_at", "site", "assessments"])
+_UPDATE_CASE = Prepared(update(cases).where(cases.c.case_id == bindparam("cid"))
+                        .values(latest_id=bindparam("latest"), updated_at=bindparam("stamp"), site=bindparam("s"),
+                                assessments=cases.c.assessments + 1))
+_ASSESSMENT = Prepared(select(assessments).where(assessments.c.id == bindparam("aid")))
+_LATEST_SIGNOFF = Prepared(select(signoffs).where(signoffs.c.assessment_id == bindparam("aid"))
+                           .order_by(signoffs.c.id.desc()).limit(1))
 _INSERT_SIGNOFF = insert(signoffs)
 
 
@@ -127,7 +132,8 @@ class Store:
         except Exception as exc:
             from sqlalchemy.exc import SQLAlchemyError
 
-            if isinstance(exc, SQLAlchemyError):
+            # the driver's own errors too: the hot paths run on its cursor (``prepared``)
+            if isinstance(exc, (SQLAlchemyError, self.engine.dialect.loaded_dbapi.Error)):
                 raise unavailable(self.engine, exc) from None
             raise
 
@@ -205,11 +211,14 @@ class Store:
 
     def assessment(self, assessment_id: int) -> Assessment | None:
         with self._transaction(write=False) as conn:
-            row = conn.execute(_ASSESSMENT, {"aid": assessment_id}).mappings().first()
+            cursor = cursor_of(conn)
+            row = mapping(_ASSESSMENT.run(cursor, conn.dialect, {"aid": assessment_id}))
             if row is None:
                 return None
-            signoff = conn.execute(_LATEST_SIGNOFF, {"aid": assessment_id}).mappings().first()
-        return _assessment(row, dict(signoff) if signoff is not None else None)
+            signoff = mapping(_LATEST_SIGNOFF.run(cursor, conn.dialect, {"aid": assessment_id}))
+        if signoff is not None:
+            signoff["accepted"] = bool(signoff["accepted"])  # SQLite keeps booleans as 0/1
+        return _assessment(row, signoff)
 
     def history(self, case_id: str) -> list[Assessment]:
         """Every assessment of one case, oldest first."""
@@ -311,20 +320,19 @@ class _Pending:
 def _insert(conn: Any, head: chain.Head, job: _Pending) -> tuple[tuple[int, bool], chain.Head]:
     """Insert one assessment (unless its submission was stored before) with its flags, case
     row and log entry, after ``head``: ((its id, whether new), the chain's new end)."""
-    row, decision = job.row, job.decision
-    known = conn.execute(_FIND_SUBMISSION, {"sub": row["submission"]}).scalar()
+    row, decision, dialect, cursor = job.row, job.decision, conn.dialect, cursor_of(conn)
+    known = _FIND_SUBMISSION.run(cursor, dialect, {"sub": row["submission"]}).fetchone()
     if known is not None:
-        return (known, False), head
+        return (known[0], False), head
     stamp = decision_log.now()
-    new_id = conn.execute(_INSERT_ASSESSMENT, dict(row, created_at=stamp)).inserted_primary_key[0]
+    new_id = _INSERT_ASSESSMENT.run(cursor, dialect, dict(row, created_at=stamp)).fetchone()[0]
     if decision["flags"]:
-        conn.execute(_INSERT_FLAGS, [{"assessment_id": new_id, "code": f["code"], "level": f["level"],
-                                      "position": n} for n, f in enumerate(decision["flags"])])
-    done = conn.execute(_UPDATE_CASE, {"cid": row["case_id"], "latest": new_id, "stamp": stamp,
-                                       "s": row["site"]}).rowcount
-    if not done:
-        conn.execute(_INSERT_CASE, {"case_id": row["case_id"], "latest_id": new_id, "updated_at": stamp,
-                                    "site": row["site"], "assessments": 1})
+        _INSERT_FLAGS.run_many(cursor, dialect, [{"assessment_id": new_id, "code": f["code"], "level": f["level"],
+                                                  "position": n} for n, f in enumerate(decision["flags"])])
+    if not _UPDATE_CASE.run(cursor, dialect, {"cid": row["case_id"], "latest": new_id, "stamp": stamp,
+                                              "s": row["site"]}).rowcount:
+        _INSERT_CASE.run(cursor, dialect, {"case_id": row["case_id"], "latest_id": new_id, "updated_at": stamp,
+                                           "site": row["site"], "assessments": 1})
     entry = decision_log.entry_for(decision, job.intake_sha256, job.tool_version)
     return (new_id, True), chain.append(conn, head, new_id, decision_log.link(entry, head.hash, stamp))
 

@@ -17,13 +17,15 @@ from sqlalchemy import bindparam, func, insert, select, update
 
 from ..decision_log import ENTRY_FIELDS, GENESIS, LogError, entry_hash, entry_text
 from ..errors import Problem
+from .prepared import Prepared, cursor_of
 from .tables import assessments, log_entries, log_head
 
 
 _HEAD = select(log_head.c.seq, log_head.c.hash).where(log_head.c.id == 1)
-_HEAD_LOCKED = _HEAD.with_for_update()
-_INSERT_ENTRY = insert(log_entries)
-_MOVE_HEAD = update(log_head).where(log_head.c.id == 1).values(seq=bindparam("nseq"), hash=bindparam("nhash"))
+_LOCK_HEAD = Prepared(_HEAD.with_for_update())  # SQLite compiles it without FOR UPDATE: see lock_head
+_INSERT_ENTRY = Prepared(insert(log_entries), ["seq", "assessment_id", "hash", "prev", "entry"])
+_MOVE_HEAD = Prepared(update(log_head).where(log_head.c.id == 1).values(seq=bindparam("nseq"),
+                                                                         hash=bindparam("nhash")))
 
 
 class Head(NamedTuple):
@@ -33,22 +35,23 @@ class Head(NamedTuple):
 
 def lock_head(conn: Any) -> Head:
     """The head row, locked until the transaction ends (SQLite: the transaction already
-    holds the write lock from ``BEGIN IMMEDIATE``; ``FOR UPDATE`` is not SQLite syntax)."""
-    row = conn.execute(_HEAD if conn.dialect.name == "sqlite" else _HEAD_LOCKED).one()
-    return Head(row.seq, row.hash)
+    holds the write lock from ``BEGIN IMMEDIATE``; its dialect leaves ``FOR UPDATE`` out)."""
+    seq, hash_ = _LOCK_HEAD.run(cursor_of(conn), conn.dialect).fetchone()
+    return Head(seq, hash_)
 
 
 def append(conn: Any, head: Head, assessment_id: int, entry: dict[str, Any]) -> Head:
     """Append ``entry`` (already linked to ``head.hash``); the chain's new end. The head row
     is moved there by :func:`move_head`, once per transaction, before it commits."""
     seq = head.seq + 1
-    conn.execute(_INSERT_ENTRY, {"seq": seq, "assessment_id": assessment_id, "hash": entry["hash"],
-                                 "prev": entry["prev"], "entry": entry_text(entry)})
+    _INSERT_ENTRY.run(cursor_of(conn), conn.dialect, {"seq": seq, "assessment_id": assessment_id,
+                                                      "hash": entry["hash"], "prev": entry["prev"],
+                                                      "entry": entry_text(entry)})
     return Head(seq, entry["hash"])
 
 
 def move_head(conn: Any, head: Head) -> None:
-    conn.execute(_MOVE_HEAD, {"nseq": head.seq, "nhash": head.hash})
+    _MOVE_HEAD.run(cursor_of(conn), conn.dialect, {"nseq": head.seq, "nhash": head.hash})
 
 
 def verify(conn: Any, source: str) -> tuple[int, str]:
