@@ -33,10 +33,10 @@ sys.path.insert(0, str(ROOT / "tests"))  # the test suite's server and client he
 from webapp import Client, assessment_id, start_server, valid_answers  # noqa: E402
 
 
-def server_cpu(pid: int) -> float:
-    """CPU seconds (user + system) used so far by ``pid`` and its children (the workers)."""
+def server_cpu(pid: int) -> dict[int, float]:
+    """CPU seconds (user + system) used so far by ``pid`` and each of its children (the workers)."""
     tick = os.sysconf("SC_CLK_TCK")
-    total = 0.0
+    total: dict[int, float] = {}
     pids = [pid]
     try:
         with open(f"/proc/{pid}/task/{pid}/children") as listing:
@@ -47,7 +47,7 @@ def server_cpu(pid: int) -> float:
         try:
             with open(f"/proc/{p}/stat") as stat:
                 fields = stat.read().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / tick
+            total[p] = (int(fields[11]) + int(fields[12])) / tick
         except OSError:
             pass
     return total
@@ -95,12 +95,15 @@ def run(server, clients: int, ops: int, pace: float = 0.0) -> dict[str, float]:
     for t in threads:
         t.join()
     wall = time.perf_counter() - began[0]
-    cpu, own = server_cpu(server.proc.pid) - cpu0, time.process_time() - own0
+    cpu1, own = server_cpu(server.proc.pid), time.process_time() - own0
+    used = sorted((cpu1[p] - cpu0.get(p, 0.0) for p in cpu1), reverse=True)
+    cpu = sum(used)
     latencies.sort()
     q = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else latencies * 99
     return {"ops": len(latencies), "p50": q[49] * 1000, "p95": q[94] * 1000,
             "throughput": len(latencies) / wall, "cpu": cpu / len(latencies) * 1000,
-            "clients_cpu": own / len(latencies) * 1000}
+            "clients_cpu": own / len(latencies) * 1000,
+            "split": "/".join(f"{u / cpu * 100:.0f}" for u in used if u > 0) if cpu else "-"}
 
 
 def bench(label: str, url: str, counts: list[int], ops: int, pace: float, workers: str) -> None:
@@ -112,7 +115,8 @@ def bench(label: str, url: str, counts: list[int], ops: int, pace: float, worker
                 how = f"one per {each:g} s each" if each else "back to back"
                 print(f"{label:<11} {clients:>3} clients {how:<20} {r['ops']:>5} ops  p50 {r['p50']:6.1f} ms  "
                       f"p95 {r['p95']:6.1f} ms  {r['throughput']:6.1f} ops/s  server CPU {r['cpu']:5.2f} ms/op  "
-                      f"clients CPU {r['clients_cpu']:5.2f} ms/op  load {os.getloadavg()[0]:4.1f}", flush=True)
+                      f"clients CPU {r['clients_cpu']:5.2f} ms/op  by process {r['split']} %  load {os.getloadavg()[0]:4.1f}",
+                      flush=True)
     finally:
         server.stop()
 
