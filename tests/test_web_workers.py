@@ -151,3 +151,30 @@ def test_an_assessment_that_fails_alone_does_not_sink_its_batch(store, advisor) 
     assert isinstance(results[2], KeyError)
     assert all(isinstance(r, tuple) and r[1] for i, r in enumerate(results) if i != 2)
     assert store.counts()["assessments"] == 4 and store.verify_log()[0] == 4
+
+
+def test_sqlite_writers_of_other_processes_wait_for_the_writer_lock(tmp_path: Path, advisor) -> None:
+    import fcntl
+
+    from ipt_advisor.store import StoreUnavailable
+
+    path = tmp_path / "cases.db"
+    store = Store.open(f"sqlite:///{path}", busy_timeout=0.3)
+    submitted, sha, decision = _decision(advisor, "L-1")
+    holder = os.open(f"{path}-writer.lock", os.O_RDWR | os.O_CREAT, 0o600)  # another process's writer
+    fcntl.flock(holder, fcntl.LOCK_EX)
+    try:
+        with pytest.raises(StoreUnavailable, match="locked by another program"):
+            store.save(submitted, sha, decision, "t", "submission-lock-000001")
+        assert store.counts()["assessments"] == 0  # readers do not wait
+        waiting = threading.Thread(target=store.save, args=(submitted, sha, decision, "t", "submission-lock-000002"))
+        waiting.start()
+        time.sleep(0.1)
+        fcntl.flock(holder, fcntl.LOCK_UN)  # the other writer is done: this one goes on at once
+        waiting.join(timeout=5)
+        assert not waiting.is_alive()
+    finally:
+        os.close(holder)
+    assert store.counts()["assessments"] == 1 and store.verify_log()[0] == 1
+    assert oct(os.stat(f"{path}-writer.lock").st_mode & 0o777) == "0o600"
+    store.close()

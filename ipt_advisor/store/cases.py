@@ -30,7 +30,8 @@ from sqlalchemy import and_, bindparam, exists, func, insert, select, update
 from .. import decision_log
 from ..jsonline import canonical_bytes
 from . import chain
-from .connect import StoreUnavailable, check_current, display_url, migrate, open_engine, unavailable
+from .connect import (BUSY_TIMEOUT, StoreUnavailable, WriterLock, check_current, display_url, migrate, open_engine,
+                      unavailable)
 from .prepared import Prepared, cursor_of, mapping
 from .tables import assessments, cases, flags, log_head, signoffs
 
@@ -93,16 +94,19 @@ def _top_level(decision: dict[str, Any]) -> str | None:
 class Store:
     """The web app's database: ``Store.open(url)``."""
 
-    def __init__(self, engine: Any):
+    def __init__(self, engine: Any, busy_timeout: float = BUSY_TIMEOUT):
         self.engine = engine
         self.source = display_url(engine.url)
         # One writer at a time per process: the others queue here, in order, instead of polling
-        # SQLite's lock with growing sleeps (other processes still wait busy_timeout) or holding
-        # PostgreSQL connections while they wait for the head row; their assessments are
-        # written together by the next writer (group commit, above).
+        # SQLite's lock with growing sleeps or holding PostgreSQL connections while they wait
+        # for the head row; their assessments are written together by the next writer (group
+        # commit, above).
         self._writers = threading.Lock()
         self._queued: list[_Pending] = []
         self._queue_lock = threading.Lock()
+        # and one writer process at a time on a SQLite file, handed on at once (see WriterLock)
+        self._file_lock = (WriterLock(engine.url.database, busy_timeout)
+                           if engine.dialect.name == "sqlite" else None)
 
     @classmethod
     def open(cls, url: str | None = None, *, create: bool = True, **options: Any) -> "Store":
@@ -112,17 +116,34 @@ class Store:
             migrate(engine)
         else:
             check_current(engine)
-        return cls(engine)
+        return cls(engine, options.get("busy_timeout", BUSY_TIMEOUT))
 
     def close(self) -> None:
         self.engine.dispose()
+        if self._file_lock is not None:
+            self._file_lock.close()
+
+    @contextmanager
+    def _process_lock(self) -> Iterator[None]:
+        """The SQLite writer lock across processes (the caller holds ``_writers``)."""
+        if self._file_lock is None:
+            yield
+            return
+        if not self._file_lock.acquire():
+            raise StoreUnavailable(self.source, "the database is locked by another program "
+                                                "(still busy after the wait)")
+        try:
+            yield
+        finally:
+            self._file_lock.release()
 
     @contextmanager
     def _transaction(self, write: bool, locked: bool = False) -> Iterator[Any]:
         """A transaction; ``write`` takes the database's write lock first (and this process's,
         unless the caller holds it: ``locked``)."""
         try:
-            with (self._writers if write and not locked else nullcontext()), self.engine.connect() as connection:
+            with (self._writers if write and not locked else nullcontext()), \
+                    (self._process_lock() if write else nullcontext()), self.engine.connect() as connection:
                 if write:
                     connection.execution_options(ipt_write=True)
                 with connection.begin():
