@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import multiprocessing
 import os
 import select
 import signal
@@ -86,7 +87,25 @@ def _busy(channel: Any) -> bool:
                 or getattr(channel, "total_outbufs_len", 0))
 
 
-def _serve(app: Any, sock: socket.socket, threads: int, grace: float, started: Callable[[], None]) -> int:
+def _balance(server: Any, counts: Any, slot: int) -> None:
+    """Let this worker accept a connection only while no other has fewer open.
+
+    Browsers keep a connection open for many requests, so who accepts decides who serves:
+    left to the race for ``accept`` a burst of clinicians' connections can all land in one
+    worker, and one core does the work of two. Each worker publishes its number of open
+    connections in ``counts`` (shared memory, one slot each) whenever waitress asks whether
+    to listen; the least busy ones listen (ties all do, so someone always does)."""
+    readable = server.readable
+
+    def balanced() -> bool:
+        counts[slot] = mine = len(server.active_channels)
+        return bool(readable()) and mine <= min(counts)
+
+    server.readable = balanced
+
+
+def _serve(app: Any, sock: socket.socket, threads: int, grace: float, started: Callable[[], None],
+           counts: Any = None, slot: int = 0) -> int:
     """One waitress server on ``sock`` until SIGTERM/SIGINT; the signal number that stopped it."""
     from waitress import wasyncore
     from waitress.channel import HTTPChannel
@@ -106,6 +125,8 @@ def _serve(app: Any, sock: socket.socket, threads: int, grace: float, started: C
         server = create_server(app, sockets=[sock], threads=threads, ident="ipt-advisor",
                                clear_untrusted_proxy_headers=True, channel_timeout=60)
         socket_map = server._map
+        if counts is not None:
+            _balance(server, counts, slot)
         started()
         while not stopped:
             wasyncore.loop(timeout=1.0, map=socket_map, count=1)
@@ -157,14 +178,16 @@ class _Supervisor:
                  before_fork: Callable[[], None] | None):
         self.app, self.sock, self.workers, self.threads, self.grace = app, sock, workers, threads, grace
         self.before_fork = before_fork or (lambda: None)
-        self.children: dict[int, float] = {}  # pid -> when it started
+        self.children: dict[int, tuple[float, int]] = {}  # pid -> (when it started, its slot)
+        self.counts = multiprocessing.RawArray("i", workers)  # open connections per worker slot
         self.clean = True
         self.ready_r, self.ready_w = os.pipe()
         self.wake_r, self.wake_w = os.pipe()
         for fd in (self.ready_r, self.wake_r, self.wake_w):
             os.set_blocking(fd, False)
 
-    def _spawn(self) -> None:
+    def _spawn(self, slot: int) -> None:
+        self.counts[slot] = 0
         self.before_fork()
         sys.stdout.flush()
         sys.stderr.flush()
@@ -177,7 +200,8 @@ class _Supervisor:
                     signal.signal(sig, signal.SIG_DFL)
                 for fd in (self.ready_r, self.wake_r, self.wake_w):
                     os.close(fd)
-                _serve(self.app, self.sock, self.threads, self.grace, lambda: os.write(self.ready_w, b"."))
+                _serve(self.app, self.sock, self.threads, self.grace, lambda: os.write(self.ready_w, b"."),
+                       self.counts, slot)
                 code = 0
             except BaseException as exc:  # noqa: BLE001 - a worker reports and exits; the parent decides
                 log.error("worker %d failed: %s", os.getpid(), type(exc).__name__)
@@ -188,10 +212,10 @@ class _Supervisor:
                     except (OSError, ValueError):
                         pass
                 os._exit(code)
-        self.children[pid] = time.monotonic()
+        self.children[pid] = (time.monotonic(), slot)
 
-    def _reap(self) -> list[tuple[int, int, float]]:
-        """The workers that ended since the last call: (pid, exit status, when it started)."""
+    def _reap(self) -> list[tuple[int, int, tuple[float, int]]]:
+        """The workers that ended since the last call: (pid, exit status, (when it started, slot))."""
         ended = []
         while self.children:
             try:
@@ -202,6 +226,7 @@ class _Supervisor:
                 break
             began = self.children.pop(pid, None)
             if began is not None:
+                self.counts[began[1]] = 2**31 - 1  # a dead worker's slot must not look the least busy
                 ended.append((pid, os.waitstatus_to_exitcode(status), began))
         return ended
 
@@ -223,8 +248,8 @@ class _Supervisor:
         previous[signal.SIGCHLD] = signal.signal(signal.SIGCHLD, lambda *_: None)
         old_wakeup = signal.set_wakeup_fd(self.wake_w)
         try:
-            for _ in range(self.workers):
-                self._spawn()
+            for slot in range(self.workers):
+                self._spawn(slot)
             started = 0
             while started < self.workers and not stopped:
                 self._wait(1.0)
@@ -240,11 +265,11 @@ class _Supervisor:
                 ready()
             while not stopped:
                 self._wait(1.0)
-                for pid, code, began in self._reap():
+                for pid, code, (began, slot) in self._reap():
                     log.error("worker %d ended unexpectedly (exit %d); starting another", pid, code)
                     if time.monotonic() - began < self.RESPAWN_PAUSE:
                         time.sleep(self.RESPAWN_PAUSE)
-                    self._spawn()
+                    self._spawn(slot)
             self._stop_all()
         finally:
             signal.set_wakeup_fd(old_wakeup)
