@@ -79,6 +79,28 @@ def test_workers_share_the_session_and_a_killed_worker_is_replaced(tmp_path: Pat
         store.close()
 
 
+def _sockets(pid: int) -> int:
+    """Open sockets of a process: its connections, and the listening one."""
+    fds = Path(f"/proc/{pid}/fd")
+    return sum(1 for fd in fds.iterdir() if os.readlink(fd).startswith("socket:"))
+
+
+def test_keep_alive_connections_are_spread_over_the_workers(tmp_path: Path) -> None:
+    server = start_server(f"sqlite:///{tmp_path / 'cases.db'}", "--workers", "2", "--threads", "2")
+    clients = []
+    try:
+        for _ in range(8):  # one after the other, each kept open like a browser's
+            client = Client(server)
+            assert client.request("GET", "/health").status == 200
+            clients.append(client)
+        open_by_worker = [_sockets(pid) - 1 for pid in _workers(server.proc.pid)]
+        assert sum(open_by_worker) == 8 and max(open_by_worker) - min(open_by_worker) <= 1, open_by_worker
+    finally:
+        for client in clients:
+            client.close()
+        server.stop()
+
+
 # --------------------------------------------------------------------------- group commit
 
 
