@@ -544,6 +544,16 @@ def _local_names(bind: str) -> set[str]:
     return {f"[{n}]" if ":" in n else n for n in names if n}
 
 
+def _cpus() -> int:
+    """The CPUs this process may run on (its affinity, not just the machine's count)."""
+    import os
+
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
 @cli.command()
 @click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True,
               help="TCP port; 0 picks a free one (the first line printed says which).")
@@ -554,9 +564,12 @@ def _local_names(bind: str) -> set[str]:
               help="sqlite:///PATH or postgresql+psycopg://USER@HOST/DB (default: a SQLite file in "
                    "your data folder, readable by you only); created or upgraded on start.")
 @RULES_OPTION
+@click.option("--workers", type=click.IntRange(1, 64), default=None,
+              help="Server processes sharing the port  [default: one per CPU].")
 @click.option("--threads", type=click.IntRange(1, 64), default=8, show_default=True,
-              help="Requests served at once.")
-def serve(port: int, host: str | None, db_url: str | None, rules_dir: str | None, threads: int) -> None:
+              help="Requests each worker process serves at once.")
+def serve(port: int, host: str | None, db_url: str | None, rules_dir: str | None, workers: int | None,
+          threads: int) -> None:
     """The clinicians' web app: intake form, report (print view, client handout), sign-off,
     case list and history, stored in a database.
 
@@ -576,7 +589,7 @@ def serve(port: int, host: str | None, db_url: str | None, rules_dir: str | None
     from ipt_advisor.store import Store, StoreError, display_url
     from ipt_advisor.web.app import create_app
     from ipt_advisor.web.security import allowed_hosts
-    from ipt_advisor.web.server import access_log, run
+    from ipt_advisor.web.server import access_log, listen, run
 
     bind = host or "127.0.0.1"
     try:
@@ -593,12 +606,18 @@ def serve(port: int, host: str | None, db_url: str | None, rules_dir: str | None
         store = Store.open(db_url, pool_size=threads)
     except StoreError as exc:
         fail(exc, EXIT_PROBLEMS)
-    token = secrets.token_urlsafe(24)
-    hosts: set[str] = set()
-    app = create_app(store, advisor, token=token, hosts=hosts, tool_version=__version__)
+    try:
+        sock = listen(bind, port)
+    except OSError as exc:
+        store.close()
+        click.echo(f"cannot listen on {bind}:{port}: {exc.strerror or exc}", err=True)
+        sys.exit(EXIT_PROBLEMS)
+    bound, bound_port = sock.getsockname()[:2]
+    token = secrets.token_urlsafe(24)  # made before the workers fork: every one accepts it
+    app = create_app(store, advisor, token=token, hosts=allowed_hosts(bound, bound_port, _local_names(bind)),
+                     tool_version=__version__)
 
-    def ready(bound: str, bound_port: int) -> None:
-        hosts.update(allowed_hosts(bound, bound_port, _local_names(bind)))
+    def ready() -> None:
         shown = f"[{bound}]" if ":" in bound else bound
         click.echo(f"ipt-advisor serving on http://{shown}:{bound_port}/?token={token}")
         click.echo(f"database {display_url(store.engine.url)} · rule set {advisor.ruleset.name} "
@@ -608,13 +627,15 @@ def serve(port: int, host: str | None, db_url: str | None, rules_dir: str | None
         sys.stdout.flush()
 
     try:
-        signum = run(access_log(app), bind, port, threads=threads, ready=ready)
-    except OSError as exc:
-        click.echo(f"cannot listen on {bind}:{port}: {exc.strerror or exc}", err=True)
-        sys.exit(EXIT_PROBLEMS)
+        signum, clean = run(access_log(app), sock, threads=threads, workers=workers or _cpus(), ready=ready,
+                            before_fork=store.engine.dispose)
     finally:
         store.close()
-    click.echo(f"stopped ({signal.Signals(signum).name if signum else 'done'}): every request in progress "
+    how = signal.Signals(signum).name if signum else "done"
+    if not clean:
+        click.echo(f"stopped ({how}): a worker process did not finish cleanly; see the lines above", err=True)
+        sys.exit(EXIT_PROBLEMS)
+    click.echo(f"stopped ({how}): every request in progress "
                "was answered", err=True)
 
 

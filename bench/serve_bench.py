@@ -6,10 +6,13 @@ the report it redirects to (GET). One such pair is one measured operation. Readi
 blank form first is not measured (a clinician spends minutes on it, the server
 milliseconds). Printed: operations, p50 and p95 latency, throughput, for 1, 10 and 50
 concurrent clients, on SQLite and, when Debian's PostgreSQL is installed, on a PostgreSQL
-server started for the run.
+server started for the run; and the CPU time per operation of the server (its worker
+processes, from /proc) and of the clients, with the load average: on a shared machine
+wall-clock latency follows what else runs, CPU time per operation much less.
 
     python bench/serve_bench.py                 # 200 operations per client count
     python bench/serve_bench.py --ops 500 --clients 1 10 50 --no-postgres
+    python bench/serve_bench.py --workers 1     # one server process (default: one per CPU)
     python bench/serve_bench.py --pace 1        # also: each client one intake per second
 """
 from __future__ import annotations
@@ -28,6 +31,26 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # the test suite's server and client helpers
 
 from webapp import Client, assessment_id, start_server, valid_answers  # noqa: E402
+
+
+def server_cpu(pid: int) -> dict[int, float]:
+    """CPU seconds (user + system) used so far by ``pid`` and each of its children (the workers)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total: dict[int, float] = {}
+    pids = [pid]
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as listing:
+            pids += [int(p) for p in listing.read().split()]
+    except OSError:
+        pass
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+            total[p] = (int(fields[11]) + int(fields[12])) / tick
+        except OSError:
+            pass
+    return total
 
 
 def run(server, clients: int, ops: int, pace: float = 0.0) -> dict[str, float]:
@@ -66,24 +89,34 @@ def run(server, clients: int, ops: int, pace: float = 0.0) -> dict[str, float]:
     threads = [threading.Thread(target=one, args=(n,)) for n in range(clients)]
     for t in threads:
         t.start()
+    while not began:
+        time.sleep(0.001)
+    cpu0, own0 = server_cpu(server.proc.pid), time.process_time()  # the blank forms excluded
     for t in threads:
         t.join()
     wall = time.perf_counter() - began[0]
+    cpu1, own = server_cpu(server.proc.pid), time.process_time() - own0
+    used = sorted((cpu1[p] - cpu0.get(p, 0.0) for p in cpu1), reverse=True)
+    cpu = sum(used)
     latencies.sort()
     q = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else latencies * 99
     return {"ops": len(latencies), "p50": q[49] * 1000, "p95": q[94] * 1000,
-            "throughput": len(latencies) / wall}
+            "throughput": len(latencies) / wall, "cpu": cpu / len(latencies) * 1000,
+            "clients_cpu": own / len(latencies) * 1000,
+            "split": "/".join(f"{u / cpu * 100:.0f}" for u in used if u > 0) if cpu else "-"}
 
 
-def bench(label: str, url: str, counts: list[int], ops: int, pace: float) -> None:
-    server = start_server(url, "--threads", "8")
+def bench(label: str, url: str, counts: list[int], ops: int, pace: float, workers: str) -> None:
+    server = start_server(url, "--threads", "8", *(["--workers", workers] if workers else []))
     try:
         for clients in counts:
             for each in ([0.0, pace] if pace else [0.0]):
                 r = run(server, clients, ops, each)
                 how = f"one per {each:g} s each" if each else "back to back"
                 print(f"{label:<11} {clients:>3} clients {how:<20} {r['ops']:>5} ops  p50 {r['p50']:6.1f} ms  "
-                      f"p95 {r['p95']:6.1f} ms  {r['throughput']:6.1f} ops/s", flush=True)
+                      f"p95 {r['p95']:6.1f} ms  {r['throughput']:6.1f} ops/s  server CPU {r['cpu']:5.2f} ms/op  "
+                      f"clients CPU {r['clients_cpu']:5.2f} ms/op  by process {r['split']} %  load {os.getloadavg()[0]:4.1f}",
+                      flush=True)
     finally:
         server.stop()
 
@@ -93,13 +126,15 @@ def main() -> None:
     parser.add_argument("--ops", type=int, default=200, help="operations per client count (default 200)")
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 10, 50])
     parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
+    parser.add_argument("--workers", default="", help="serve --workers (default: serve's, one per CPU)")
     parser.add_argument("--pace", type=float, default=0.0, metavar="SECONDS",
                         help="also run with each client starting one intake every SECONDS")
     args = parser.parse_args()
     print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}; "
-          f"serve --threads 8; one op = POST intake (stored) + GET its report")
+          f"serve --threads 8 --workers {args.workers or os.cpu_count()}; one op = POST intake (stored) + GET its report; "
+          f"load average before: {os.getloadavg()[0]:.1f}")
     with tempfile.TemporaryDirectory() as folder:
-        bench("sqlite", f"sqlite:///{Path(folder) / 'bench.db'}", args.clients, args.ops, args.pace)
+        bench("sqlite", f"sqlite:///{Path(folder) / 'bench.db'}", args.clients, args.ops, args.pace, args.workers)
     if args.no_postgres:
         return
     import postgres
@@ -110,7 +145,7 @@ def main() -> None:
     server = postgres.PostgresServer(postgres.binaries())  # type: ignore[arg-type]
     server.start()
     try:
-        bench("postgresql", server.new_database(), args.clients, args.ops, args.pace)
+        bench("postgresql", server.new_database(), args.clients, args.ops, args.pace, args.workers)
     finally:
         server.remove()
 

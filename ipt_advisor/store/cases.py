@@ -4,8 +4,18 @@ Every write is one transaction: an assessment is stored with its flags, its case
 decision-log entry, or not at all; a failure (locked, full, unreachable) raises
 :class:`StoreUnavailable` and leaves nothing half-stored. Writers of assessments take the
 chain's head row first (``BEGIN IMMEDIATE`` on SQLite, ``SELECT ... FOR UPDATE`` on
-PostgreSQL), so they append to the log one at a time, and a submission id seen before is
-answered with the assessment it already made (a double click is stored once).
+PostgreSQL), so they append to the log one at a time, also from separate server processes,
+and a submission id seen before is answered with the assessment it already made (a double
+click is stored once).
+
+**Group commit.** A commit waits for the disk (SQLite ``synchronous=FULL``, PostgreSQL's WAL
+flush): an fsync of a few milliseconds, while the write lock is held. Assessments sent while
+another is being written therefore queue in this process and the next writer stores all of
+them in one transaction, one fsync for the lot; each caller returns only once the
+transaction holding its assessment has committed, so "stored" still means on disk. A batch
+that fails as a whole (the database locked, full, unreachable) fails every caller in it with
+the database's reason, nothing of it stored; a batch that fails for any other reason is
+retried one assessment at a time, so one cannot sink the others.
 """
 from __future__ import annotations
 
@@ -20,23 +30,29 @@ from sqlalchemy import and_, bindparam, exists, func, insert, select, update
 from .. import decision_log
 from ..jsonline import canonical_bytes
 from . import chain
-from .connect import StoreUnavailable, check_current, display_url, migrate, open_engine, unavailable
+from .connect import (BUSY_TIMEOUT, StoreUnavailable, WriterLock, check_current, display_url, migrate, open_engine,
+                      unavailable)
+from .prepared import Prepared, cursor_of, mapping
 from .tables import assessments, cases, flags, log_head, signoffs
 
 LEVEL_ORDER = ("critical", "warning", "info")
 
 # Statements built once, with their values bound at execution: building a statement with
-# literal values costs more than the SQLite transaction that runs it.
-_FIND_SUBMISSION = select(assessments.c.id).where(assessments.c.submission == bindparam("sub"))
-_INSERT_ASSESSMENT = insert(assessments)
-_INSERT_FLAGS = insert(flags)
-_INSERT_CASE = insert(cases)
-_UPDATE_CASE = (update(cases).where(cases.c.case_id == bindparam("cid"))
-                .values(latest_id=bindparam("latest"), updated_at=bindparam("stamp"), site=bindparam("s"),
-                        assessments=cases.c.assessments + 1))
-_ASSESSMENT = select(assessments).where(assessments.c.id == bindparam("aid"))
-_LATEST_SIGNOFF = (select(signoffs).where(signoffs.c.assessment_id == bindparam("aid"))
-                   .order_by(signoffs.c.id.desc()).limit(1))
+# literal values costs more than the SQLite transaction that runs it. Those of storing an
+# assessment and reading one back are run on the driver's cursor (``prepared``).
+_ROW_KEYS = ("case_id", "submission", "assessed_on", "site", "clinician", "intake_json", "intake_sha256",
+             "decision_json", "ruleset_name", "ruleset_version", "ruleset_sha256", "tool_version", "status",
+             "format", "focus_primary", "focus_secondary", "top_level", "phq9", "created_at")
+_FIND_SUBMISSION = Prepared(select(assessments.c.id).where(assessments.c.submission == bindparam("sub")))
+_INSERT_ASSESSMENT = Prepared(insert(assessments).returning(assessments.c.id), _ROW_KEYS)
+_INSERT_FLAGS = Prepared(insert(flags), ["assessment_id", "code", "level", "position"])
+_INSERT_CASE = Prepared(insert(cases), ["case_id", "latest_id", "updated_at", "site", "assessments"])
+_UPDATE_CASE = Prepared(update(cases).where(cases.c.case_id == bindparam("cid"))
+                        .values(latest_id=bindparam("latest"), updated_at=bindparam("stamp"), site=bindparam("s"),
+                                assessments=cases.c.assessments + 1))
+_ASSESSMENT = Prepared(select(assessments).where(assessments.c.id == bindparam("aid")))
+_LATEST_SIGNOFF = Prepared(select(signoffs).where(signoffs.c.assessment_id == bindparam("aid"))
+                           .order_by(signoffs.c.id.desc()).limit(1))
 _INSERT_SIGNOFF = insert(signoffs)
 
 
@@ -78,12 +94,19 @@ def _top_level(decision: dict[str, Any]) -> str | None:
 class Store:
     """The web app's database: ``Store.open(url)``."""
 
-    def __init__(self, engine: Any):
+    def __init__(self, engine: Any, busy_timeout: float = BUSY_TIMEOUT):
         self.engine = engine
         self.source = display_url(engine.url)
-        # SQLite has one writer at a time: this process's writers queue here, in order, instead
-        # of polling SQLite's lock with growing sleeps (other processes still wait busy_timeout)
-        self._writers: Any = threading.Lock() if engine.dialect.name == "sqlite" else nullcontext()
+        # One writer at a time per process: the others queue here, in order, instead of polling
+        # SQLite's lock with growing sleeps or holding PostgreSQL connections while they wait
+        # for the head row; their assessments are written together by the next writer (group
+        # commit, above).
+        self._writers = threading.Lock()
+        self._queued: list[_Pending] = []
+        self._queue_lock = threading.Lock()
+        # and one writer process at a time on a SQLite file, handed on at once (see WriterLock)
+        self._file_lock = (WriterLock(engine.url.database, busy_timeout)
+                           if engine.dialect.name == "sqlite" else None)
 
     @classmethod
     def open(cls, url: str | None = None, *, create: bool = True, **options: Any) -> "Store":
@@ -93,15 +116,34 @@ class Store:
             migrate(engine)
         else:
             check_current(engine)
-        return cls(engine)
+        return cls(engine, options.get("busy_timeout", BUSY_TIMEOUT))
 
     def close(self) -> None:
         self.engine.dispose()
+        if self._file_lock is not None:
+            self._file_lock.close()
 
     @contextmanager
-    def _transaction(self, write: bool) -> Iterator[Any]:
+    def _process_lock(self) -> Iterator[None]:
+        """The SQLite writer lock across processes (the caller holds ``_writers``)."""
+        if self._file_lock is None:
+            yield
+            return
+        if not self._file_lock.acquire():
+            raise StoreUnavailable(self.source, "the database is locked by another program "
+                                                "(still busy after the wait)")
         try:
-            with (self._writers if write else nullcontext()), self.engine.connect() as connection:
+            yield
+        finally:
+            self._file_lock.release()
+
+    @contextmanager
+    def _transaction(self, write: bool, locked: bool = False) -> Iterator[Any]:
+        """A transaction; ``write`` takes the database's write lock first (and this process's,
+        unless the caller holds it: ``locked``)."""
+        try:
+            with (self._writers if write and not locked else nullcontext()), \
+                    (self._process_lock() if write else nullcontext()), self.engine.connect() as connection:
                 if write:
                     connection.execution_options(ipt_write=True)
                 with connection.begin():
@@ -111,7 +153,8 @@ class Store:
         except Exception as exc:
             from sqlalchemy.exc import SQLAlchemyError
 
-            if isinstance(exc, SQLAlchemyError):
+            # the driver's own errors too: the hot paths run on its cursor (``prepared``)
+            if isinstance(exc, (SQLAlchemyError, self.engine.dialect.loaded_dbapi.Error)):
                 raise unavailable(self.engine, exc) from None
             raise
 
@@ -133,24 +176,40 @@ class Store:
             "focus_secondary": decision["focus"]["secondary"], "top_level": _top_level(decision),
             "phq9": decision["severity"].get("phq9"),
         }
-        with self._transaction(write=True) as conn:
-            head = chain.lock_head(conn)  # every assessment writer queues here
-            known = conn.execute(_FIND_SUBMISSION, {"sub": submission}).scalar()
-            if known is not None:
-                return known, False
-            stamp = decision_log.now()
-            new_id = conn.execute(_INSERT_ASSESSMENT, dict(row, created_at=stamp)).inserted_primary_key[0]
-            if decision["flags"]:
-                conn.execute(_INSERT_FLAGS, [{"assessment_id": new_id, "code": f["code"], "level": f["level"],
-                                              "position": n} for n, f in enumerate(decision["flags"])])
-            done = conn.execute(_UPDATE_CASE, {"cid": row["case_id"], "latest": new_id, "stamp": stamp,
-                                               "s": row["site"]}).rowcount
-            if not done:
-                conn.execute(_INSERT_CASE, {"case_id": row["case_id"], "latest_id": new_id, "updated_at": stamp,
-                                            "site": row["site"], "assessments": 1})
-            entry = decision_log.entry_for(decision, intake_sha256, tool_version)
-            chain.append(conn, head, new_id, decision_log.link(entry, head.hash, stamp))
-        return new_id, True
+        job = _Pending(row, decision, intake_sha256, tool_version)
+        with self._queue_lock:
+            self._queued.append(job)
+        with self._writers:
+            if not job.done:  # else an earlier writer stored it with its own batch
+                with self._queue_lock:
+                    batch, self._queued = self._queued, []
+                self._write(batch)
+        if job.error is not None:
+            raise job.error
+        assert job.result is not None
+        return job.result
+
+    def _write(self, batch: list["_Pending"]) -> None:
+        """Store ``batch`` in one transaction (the caller holds ``_writers``); see the module
+        docstring for what a failure does."""
+        try:
+            with self._transaction(write=True, locked=True) as conn:
+                head = start = chain.lock_head(conn)  # every assessment writer queues here
+                for job in batch:
+                    job.result, head = _insert(conn, head, job)
+                if head != start:
+                    chain.move_head(conn, head)
+        except StoreUnavailable as exc:
+            for job in batch:  # each caller its own exception: they are raised in different threads
+                job.result, job.error = None, StoreUnavailable(self.source, exc.reason)
+        except Exception as exc:  # noqa: BLE001 - kept for its caller; the others are retried alone
+            if len(batch) == 1:
+                batch[0].result, batch[0].error = None, exc
+            else:
+                for job in batch:
+                    self._write([job])
+        for job in batch:
+            job.done = True
 
     def sign_off(self, assessment_id: int, decided: dict[str, Any], accepted: bool, clinician: str | None) -> int:
         """Record the clinician's decision on an assessment; the newest sign-off is the one that counts."""
@@ -173,11 +232,14 @@ class Store:
 
     def assessment(self, assessment_id: int) -> Assessment | None:
         with self._transaction(write=False) as conn:
-            row = conn.execute(_ASSESSMENT, {"aid": assessment_id}).mappings().first()
+            cursor = cursor_of(conn)
+            row = mapping(_ASSESSMENT.run(cursor, conn.dialect, {"aid": assessment_id}))
             if row is None:
                 return None
-            signoff = conn.execute(_LATEST_SIGNOFF, {"aid": assessment_id}).mappings().first()
-        return _assessment(row, dict(signoff) if signoff is not None else None)
+            signoff = mapping(_LATEST_SIGNOFF.run(cursor, conn.dialect, {"aid": assessment_id}))
+        if signoff is not None:
+            signoff["accepted"] = bool(signoff["accepted"])  # SQLite keeps booleans as 0/1
+        return _assessment(row, signoff)
 
     def history(self, case_id: str) -> list[Assessment]:
         """Every assessment of one case, oldest first."""
@@ -261,6 +323,39 @@ class Store:
         """Check the database's decision-log chain: (entries, last hash), or ``LogError``."""
         with self._transaction(write=False) as conn:
             return chain.verify(conn, self.source)
+
+
+@dataclass
+class _Pending:
+    """One assessment waiting to be written, and then what became of it."""
+
+    row: dict[str, Any]
+    decision: dict[str, Any]
+    intake_sha256: str
+    tool_version: str
+    result: tuple[int, bool] | None = None
+    error: BaseException | None = None
+    done: bool = False
+
+
+def _insert(conn: Any, head: chain.Head, job: _Pending) -> tuple[tuple[int, bool], chain.Head]:
+    """Insert one assessment (unless its submission was stored before) with its flags, case
+    row and log entry, after ``head``: ((its id, whether new), the chain's new end)."""
+    row, decision, dialect, cursor = job.row, job.decision, conn.dialect, cursor_of(conn)
+    known = _FIND_SUBMISSION.run(cursor, dialect, {"sub": row["submission"]}).fetchone()
+    if known is not None:
+        return (known[0], False), head
+    stamp = decision_log.now()
+    new_id = _INSERT_ASSESSMENT.run(cursor, dialect, dict(row, created_at=stamp)).fetchone()[0]
+    if decision["flags"]:
+        _INSERT_FLAGS.run_many(cursor, dialect, [{"assessment_id": new_id, "code": f["code"], "level": f["level"],
+                                                  "position": n} for n, f in enumerate(decision["flags"])])
+    if not _UPDATE_CASE.run(cursor, dialect, {"cid": row["case_id"], "latest": new_id, "stamp": stamp,
+                                              "s": row["site"]}).rowcount:
+        _INSERT_CASE.run(cursor, dialect, {"case_id": row["case_id"], "latest_id": new_id, "updated_at": stamp,
+                                           "site": row["site"], "assessments": 1})
+    entry = decision_log.entry_for(decision, job.intake_sha256, job.tool_version)
+    return (new_id, True), chain.append(conn, head, new_id, decision_log.link(entry, head.hash, stamp))
 
 
 def _assessment(row: Any, signoff: dict[str, Any] | None) -> Assessment:

@@ -2,41 +2,56 @@
 
 The entries are those ``--log`` writes to a file (``decision_log.entry_for`` + ``link``),
 stored as the same JSON text, one row each, numbered from 1. ``log_head`` holds the number
-and hash of the last entry: a writer locks it, appends the next entry and moves it on in the
-same transaction as the assessment, so the chain never forks, never skips, and never holds
-an entry without its assessment (or the reverse). Unlike a file, the head also shows
+and hash of the last entry: a writer locks it, appends the next entries and moves it on in
+the same transaction as their assessments, so the chain never forks, never skips, and never
+holds an entry without its assessment (or the reverse). The lock is the database's (SQLite's
+write lock, PostgreSQL's row lock), so this holds for writers in separate processes too. Unlike a file, the head also shows
 entries cut off at the end.
 """
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, func, insert, select, update
 
 from ..decision_log import ENTRY_FIELDS, GENESIS, LogError, entry_hash, entry_text
 from ..errors import Problem
+from .prepared import Prepared, cursor_of
 from .tables import assessments, log_entries, log_head
 
 
 _HEAD = select(log_head.c.seq, log_head.c.hash).where(log_head.c.id == 1)
-_HEAD_LOCKED = _HEAD.with_for_update()
-_INSERT_ENTRY = insert(log_entries)
-_MOVE_HEAD = update(log_head).where(log_head.c.id == 1).values(seq=bindparam("nseq"), hash=bindparam("nhash"))
+_LOCK_HEAD = Prepared(_HEAD.with_for_update())  # SQLite compiles it without FOR UPDATE: see lock_head
+_INSERT_ENTRY = Prepared(insert(log_entries), ["seq", "assessment_id", "hash", "prev", "entry"])
+_MOVE_HEAD = Prepared(update(log_head).where(log_head.c.id == 1).values(seq=bindparam("nseq"),
+                                                                         hash=bindparam("nhash")))
 
 
-def lock_head(conn: Any) -> Any:
+class Head(NamedTuple):
+    seq: int
+    hash: str
+
+
+def lock_head(conn: Any) -> Head:
     """The head row, locked until the transaction ends (SQLite: the transaction already
-    holds the write lock from ``BEGIN IMMEDIATE``; ``FOR UPDATE`` is not SQLite syntax)."""
-    return conn.execute(_HEAD if conn.dialect.name == "sqlite" else _HEAD_LOCKED).one()
+    holds the write lock from ``BEGIN IMMEDIATE``; its dialect leaves ``FOR UPDATE`` out)."""
+    seq, hash_ = _LOCK_HEAD.run(cursor_of(conn), conn.dialect).fetchone()
+    return Head(seq, hash_)
 
 
-def append(conn: Any, head: Any, assessment_id: int, entry: dict[str, Any]) -> None:
-    """Append ``entry`` (already linked to ``head.hash``) and move the head to it."""
+def append(conn: Any, head: Head, assessment_id: int, entry: dict[str, Any]) -> Head:
+    """Append ``entry`` (already linked to ``head.hash``); the chain's new end. The head row
+    is moved there by :func:`move_head`, once per transaction, before it commits."""
     seq = head.seq + 1
-    conn.execute(_INSERT_ENTRY, {"seq": seq, "assessment_id": assessment_id, "hash": entry["hash"],
-                                 "prev": entry["prev"], "entry": entry_text(entry)})
-    conn.execute(_MOVE_HEAD, {"nseq": seq, "nhash": entry["hash"]})
+    _INSERT_ENTRY.run(cursor_of(conn), conn.dialect, {"seq": seq, "assessment_id": assessment_id,
+                                                      "hash": entry["hash"], "prev": entry["prev"],
+                                                      "entry": entry_text(entry)})
+    return Head(seq, entry["hash"])
+
+
+def move_head(conn: Any, head: Head) -> None:
+    _MOVE_HEAD.run(cursor_of(conn), conn.dialect, {"nseq": head.seq, "nhash": head.hash})
 
 
 def verify(conn: Any, source: str) -> tuple[int, str]:

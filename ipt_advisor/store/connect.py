@@ -74,6 +74,58 @@ def _sqlite_file(path: str, create: bool, source: str) -> None:
         raise StoreError([Problem(source, None, "", f"cannot create the database file: {exc.strerror or exc}")]) from None
 
 
+class WriterLock:
+    """Writers of one SQLite file, across processes, one at a time (``flock`` on a file next to
+    it, ``PATH-writer.lock``, owner-only).
+
+    SQLite's own busy handler also makes writers wait, but it polls with sleeps growing to
+    100 ms, so with several server processes a writer could wait far longer than the writes
+    ahead of it took, or, under steady load, lose every retry for ``busy_timeout`` and fail.
+    Here a waiting writer polls every millisecond at most, so it follows the writer before
+    it almost at once; past ``timeout`` it gives up like SQLite would ("locked"). The file is
+    opened once per process (a ``flock`` is shared by everyone holding the same open file,
+    so a forked worker must open its own)."""
+
+    def __init__(self, database: str, timeout: float):
+        self.path = os.path.abspath(database) + "-writer.lock"
+        self.timeout = timeout
+        self._fd = -1
+        self._pid = -1
+
+    def _open(self) -> int:
+        if self._pid != os.getpid():
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
+            self._pid = os.getpid()
+        return self._fd
+
+    def acquire(self) -> bool:
+        """Wait for the lock; False if another process held it for longer than ``timeout``."""
+        import fcntl
+        import time
+
+        fd = self._open()
+        deadline, pause = time.monotonic() + self.timeout, 0.0001
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return True
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    return False
+                time.sleep(pause)
+                pause = min(pause * 2, 0.001)
+
+    def release(self) -> None:
+        import fcntl
+
+        fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        if self._pid == os.getpid() and self._fd >= 0:
+            os.close(self._fd)
+        self._fd, self._pid = -1, -1
+
+
 def open_engine(url: str | None = None, *, create: bool = True, pool_size: int = 8,
                 busy_timeout: float = BUSY_TIMEOUT) -> Any:
     """A SQLAlchemy engine for ``url`` (default: :func:`default_url`), set up as above.
