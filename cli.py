@@ -111,18 +111,25 @@ def cli() -> None:
 @click.option("--handout", is_flag=True,
               help="Print the client's plain-language 'what to expect' handout instead of the report "
                    "(text, md or html).")
+@click.option("--findings", "findings", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+              help="FHIR input only: an intake fragment with the interpersonal findings and preferences.")
+@click.option("--id", "case_id", default=None, metavar="ID",
+              help="FHIR input only: the case id (default: a hash of the Patient's resource id).")
 def assess(intake_file: str, fmt: str, out: str | None, rules_dir: str | None, log_file: str | None,
-           why_not: str | None, handout: bool) -> None:
+           why_not: str | None, handout: bool, findings: str | None, case_id: str | None) -> None:
     """Assess one intake (YAML or JSON; - reads stdin) and print an explained report.
+    A FHIR R4 JSON file (a Bundle, QuestionnaireResponse or Observation) is mapped first,
+    as `intake from-fhir` does.
 
     \b
     Example:
       ipt-advisor assess examples/demo.yaml
       ipt-advisor assess intake.yaml --format html -o report.html
       ipt-advisor assess intake.yaml --handout --format html -o handout.html
+      ipt-advisor assess bundle.json --findings findings.yaml
     """
     from ipt_advisor.errors import EngineError, IntakeError
-    from ipt_advisor.intake import load_intake_file
+    from ipt_advisor.fhir_in import load_assessable
 
     if why_not is not None and fmt == "html":
         raise click.BadParameter("works with --format text, md or json, not html", param_hint="--why-not")
@@ -136,9 +143,14 @@ def assess(intake_file: str, fmt: str, out: str | None, rules_dir: str | None, l
         if (problem := target_problem(advisor.ruleset, why_not)) is not None:
             raise click.BadParameter(problem, param_hint="--why-not")
     try:
-        intake = load_intake_file(intake_file)
+        intake, notes, fhir = load_assessable(intake_file, advisor.ruleset, findings, case_id)
     except IntakeError as exc:
         fail(exc, EXIT_INTAKE)
+    if not fhir and (findings or case_id):
+        raise click.BadParameter("--findings and --id go with FHIR input; this file is an intake",
+                                 param_hint="--findings" if findings else "--id")
+    for note in notes:
+        warn(f"{intake.source}: note: {note}")
     try:
         if handout:
             decision, text = advisor.handout_text(intake, fmt)
@@ -171,6 +183,34 @@ def intake_template() -> None:
     from ipt_advisor.intake import TEMPLATE
 
     click.echo(TEMPLATE, nl=False)
+
+
+@intake.command("from-fhir")
+@click.argument("fhir_file", metavar="FILE")
+@click.option("--findings", "findings", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+              help="An intake fragment (findings:, preferences:, other risk: fields, notes:) to merge in.")
+@click.option("--id", "case_id", default=None, metavar="ID",
+              help="The case id (default: FHIR- and a hash of the Patient's resource id).")
+@RULES_OPTION
+def intake_from_fhir(fhir_file: str, findings: str | None, case_id: str | None, rules_dir: str | None) -> None:
+    """Turn FHIR R4 data (a Bundle, QuestionnaireResponse or Observation; - reads stdin) into
+    an intake record, printed as YAML. The PHQ-9 and C-SSRS screener are read by the LOINC
+    codes in the rule set's facts.yaml; no name or identifier is copied. Every mapping problem
+    is listed with its resource path (exit 3).
+
+    \b
+    Example:
+      ipt-advisor intake from-fhir bundle.json --findings findings.yaml > intake.yaml
+    """
+    from ipt_advisor.errors import IntakeError
+    from ipt_advisor.fhir_in import load_fhir_file, to_yaml
+
+    advisor = load_advisor(rules_dir)
+    try:
+        mapped = load_fhir_file(fhir_file, advisor.ruleset, findings, case_id)
+    except IntakeError as exc:
+        fail(exc, EXIT_INTAKE)
+    emit(to_yaml(mapped, mapped.intake.source), None)
 
 
 @intake.command("check")
