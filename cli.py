@@ -97,8 +97,9 @@ def cli() -> None:
 
 @cli.command()
 @click.argument("intake_file", metavar="FILE")
-@click.option("--format", "fmt", type=click.Choice(["text", "md", "html", "json"]), default="text",
-              show_default=True, help="Report format; json prints the decision-v1 object.")
+@click.option("--format", "fmt", type=click.Choice(["text", "md", "html", "json", "fhir"]), default="text",
+              show_default=True, help="Report format; json prints the decision-v1 object, fhir the decision as a "
+                                      "FHIR R4 GuidanceResponse.")
 @click.option("-o", "--output", "out", type=click.Path(dir_okay=False), default=None,
               help="Write the report to this file (atomically, readable by you only).")
 @RULES_OPTION
@@ -133,6 +134,8 @@ def assess(intake_file: str, fmt: str, out: str | None, rules_dir: str | None, l
 
     if why_not is not None and fmt == "html":
         raise click.BadParameter("works with --format text, md or json, not html", param_hint="--why-not")
+    if fmt == "fhir" and (handout or why_not is not None):
+        raise click.BadParameter("prints the decision alone; not with --handout or --why-not", param_hint="--format fhir")
     if handout and (fmt == "json" or why_not is not None):
         raise click.BadParameter("prints the client handout in text, md or html; not with --format json "
                                  "or --why-not", param_hint="--handout")
@@ -152,7 +155,12 @@ def assess(intake_file: str, fmt: str, out: str | None, rules_dir: str | None, l
     for note in notes:
         warn(f"{intake.source}: note: {note}")
     try:
-        if handout:
+        if fmt == "fhir":
+            from ipt_advisor.fhir_out import guidance_json
+
+            decision = advisor.assess(intake)
+            text = guidance_json(decision, advisor.ruleset)
+        elif handout:
             decision, text = advisor.handout_text(intake, fmt)
         else:
             decision, text = advisor.report(intake, fmt, __version__)
