@@ -415,7 +415,8 @@ def rules_diff(old_dir: str, new_dir: str, cases: str, out_dir: str | None, jobs
 @cli.command()
 @click.argument("input_path", metavar="INPUT", required=False)
 @click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False),
-              help="Folder for decisions.jsonl, errors.jsonl, overrides.jsonl, summary.json and summary.md.")
+              help="Folder for decisions.jsonl, errors.jsonl, overrides.jsonl, summary.json and summary.md "
+                   "(with --db also cds-feedback.json).")
 @click.option("--db", "db_url", default=None, metavar="URL",
               help="Audit what the web app stored (with each sign-off as clinician_decision) instead of INPUT; "
                    "the intakes are exported to stored-intakes.jsonl in the output folder first.")
@@ -454,6 +455,9 @@ def audit(input_path: str | None, out_dir: str, db_url: str | None, jobs: int | 
       ipt-advisor audit intakes/ -o out/ --jobs 4 --fail-on-errors
       ipt-advisor audit intakes-2026.jsonl -o audit-2026/ --resume
       ipt-advisor audit --db sqlite:///clinic.db -o audit-clinic/
+
+    With --db the folder also gets cds-feedback.json: per rule that drove a CDS Hooks card's
+    recommendation, how many cards the EHR reported on, how many were overridden and why.
     """
     from ipt_advisor.audit import default_progress, run_audit
     from ipt_advisor.audit_state import ResumeError
@@ -553,22 +557,26 @@ def export_for_audit(db_url: str, out_dir: str, resume: bool) -> str:
     path = os.path.join(out_dir, "stored-intakes.jsonl")
     if resume and os.path.exists(path):
         return path
-    text = stored_jsonl(db_url)
+    text, feedback = stored_jsonl(db_url, with_feedback=True)
     try:
         make_private_dirs(out_dir)
         write_atomic(path, text)
+        write_atomic(os.path.join(out_dir, "cds-feedback.json"), feedback)
     except OutputError as exc:
         fail(exc, EXIT_PROBLEMS)
     return path
 
 
-def stored_jsonl(db_url: str | None) -> str:
-    """Every stored intake as JSON Lines (exit 1 if the database cannot be read)."""
+def stored_jsonl(db_url: str | None, with_feedback: bool = False) -> Any:
+    """Every stored intake as JSON Lines (exit 1 if the database cannot be read); with
+    ``with_feedback`` also the CDS card feedback's per-rule override rates (JSON text)."""
     from ipt_advisor.store import StoreUnavailable
+    from ipt_advisor.store.feedback import feedback_json
 
     store = open_store(db_url)
     try:
-        return "".join(line + "\n" for line in store.jsonl())
+        text = "".join(line + "\n" for line in store.jsonl())
+        return (text, feedback_json(store)) if with_feedback else text
     except StoreUnavailable as exc:
         fail(exc, EXIT_PROBLEMS)
     finally:
@@ -602,9 +610,16 @@ def _local_names(bind: str) -> set[str]:
 @RULES_OPTION
 @click.option("--threads", type=click.IntRange(1, 64), default=8, show_default=True,
               help="Requests served at once.")
-def serve(port: int, host: str | None, db_url: str | None, rules_dir: str | None, threads: int) -> None:
+@click.option("--ehr-clients", "ehr_clients", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+              help="CDS Hooks: EHR clients whose signed JWTs are accepted (issuer, pinned JWK Set, jku).")
+@click.option("--fhir-server", "fhir_servers", multiple=True, metavar="URL",
+              help="CDS Hooks: a FHIR server the service may fetch missing prefetch from (repeatable); "
+                   "without it a call missing prefetch is answered 412.")
+def serve(port: int, host: str | None, db_url: str | None, rules_dir: str | None, threads: int,
+          ehr_clients: str | None, fhir_servers: tuple[str, ...]) -> None:
     """The clinicians' web app: intake form, report (print view, client handout), sign-off,
-    case list and history, stored in a database.
+    case list and history, stored in a database; and the CDS Hooks 2.0 service
+    (/cds-services) an EHR calls with the launch token or a configured client's JWT.
 
     The first line printed is the address to open, with this run's secret token:
     `ipt-advisor serving on http://HOST:PORT/?token=TOKEN`. Stop with Ctrl-C or SIGTERM:
@@ -635,13 +650,22 @@ def serve(port: int, host: str | None, db_url: str | None, rules_dir: str | None
                    "HTTP (health data unencrypted on the network); use it only behind a TLS proxy or on a "
                    "trusted network", err=True)
     advisor = load_advisor(rules_dir)
+    clients = {}
+    if ehr_clients:
+        from ipt_advisor.web.cds_auth import ClientsError, load_clients
+
+        try:
+            clients = load_clients(ehr_clients)
+        except ClientsError as exc:
+            fail(exc, EXIT_PROBLEMS)
     try:
         store = Store.open(db_url, pool_size=threads)
     except StoreError as exc:
         fail(exc, EXIT_PROBLEMS)
     token = secrets.token_urlsafe(24)
     hosts: set[str] = set()
-    app = create_app(store, advisor, token=token, hosts=hosts, tool_version=__version__)
+    app = create_app(store, advisor, token=token, hosts=hosts, tool_version=__version__, ehr_clients=clients,
+                     fhir_servers=frozenset(fhir_servers))
 
     def ready(bound: str, bound_port: int) -> None:
         hosts.update(allowed_hosts(bound, bound_port, _local_names(bind)))

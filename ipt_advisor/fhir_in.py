@@ -414,7 +414,12 @@ def _findings(data: bytes, source: str, record: dict[str, Any]) -> tuple[dict[st
 def map_fhir(data: bytes, source: str, ruleset: RuleSet, findings: tuple[bytes, str] | None = None,
              case_id: str | None = None) -> FhirIntake:
     """FHIR JSON bytes -> a validated intake; ``IntakeError`` listing every problem."""
-    value = parse_json(data, source)
+    return map_resources(parse_json(data, source), source, ruleset, findings, case_id)
+
+
+def map_resources(value: Any, source: str, ruleset: RuleSet, findings: tuple[bytes, str] | None = None,
+                  case_id: str | None = None) -> FhirIntake:
+    """Parsed FHIR JSON (a Bundle or one resource) -> a validated intake, as ``map_fhir``."""
     if not isinstance(value, dict) or not isinstance(value.get("resourceType"), str):
         raise IntakeError([Problem(source, None, "", "not a FHIR resource: a JSON object with a resourceType is expected")])
     mapper = _Mapper(ruleset.memo(_Codebook), source)
@@ -432,7 +437,7 @@ def map_fhir(data: bytes, source: str, ruleset: RuleSet, findings: tuple[bytes, 
                             f"used and the assessment date is {on}")
     ident = case_id or "FHIR-" + hashlib.sha256(
         (mapper.patients[0][1].get("id") if mapper.patients and isinstance(mapper.patients[0][1].get("id"), str)
-         else (mapper.resource_ids or [hashlib.sha256(data).hexdigest()])[0]).encode()).hexdigest()[:12]
+         else (mapper.resource_ids or [source])[0]).encode()).hexdigest()[:12]
     record: dict[str, Any] = {"intake_version": 1, "id": ident}
     if on is not None:
         record["assessed_on"] = on  # a date: the YAML reads 2026-11-02, not a quoted string
