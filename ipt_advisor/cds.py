@@ -151,7 +151,6 @@ def decision_card(decision: dict[str, Any], ruleset: RuleSet, hook_instance: str
                   report_url: str | None) -> dict[str, Any]:
     rec = decision["recommendation"]
     flags = decision["flags"]
-    indicator = next((level for level in LEVELS[:2] if any(f["level"] == level for f in flags)), "info")
     top = flags[0]["code"].replace("_", " ").lower() if flags else ""
     lines = [f"**Recommendation:** {_md(rec['summary'])}" + (" (incomplete: data missing)"
                                                               if decision["status"] != "complete" else "")]
@@ -166,8 +165,14 @@ def decision_card(decision: dict[str, Any], ruleset: RuleSet, hook_instance: str
                   "Supports and does not replace clinical judgement."]
     card = _base_card(ruleset, hook_instance, report_url)
     card.update(summary=_summary(f"IPT: {rec['summary']}" + (f" · {top}" if top else "")),
-                indicator=indicator, detail="\n".join(lines))
+                indicator=indicator(decision), detail="\n".join(lines))
     return dict(sorted(card.items()))
+
+
+def indicator(decision: dict[str, Any]) -> str:
+    """The contract: critical when a critical flag is raised, warning for a warning flag, else info."""
+    levels = {f["level"] for f in decision["flags"]}
+    return next((level for level in LEVELS[:2] if level in levels), "info")
 
 
 def problem_card(error: IntakeError, bundle: dict[str, Any], ruleset: RuleSet, hook_instance: str) -> dict[str, Any]:

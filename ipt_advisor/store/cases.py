@@ -13,7 +13,7 @@ import json
 import threading
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from sqlalchemy import and_, bindparam, exists, func, insert, select, update
 
@@ -118,8 +118,9 @@ class Store:
     # ------------------------------------------------------------------ writing
 
     def save(self, submitted: dict[str, Any], intake_sha256: str, decision: dict[str, Any], tool_version: str,
-             submission: str) -> tuple[int, bool]:
-        """Store one assessment with its decision-log entry; (its id, whether it is new)."""
+             submission: str, also: Callable[[Any, int], None] | None = None) -> tuple[int, bool]:
+        """Store one assessment with its decision-log entry; (its id, whether it is new).
+        ``also(connection, new_id)`` writes more rows in the same transaction (a CDS card)."""
         rs = decision["ruleset"]
         row = {
             "case_id": decision["intake_id"], "submission": submission,
@@ -150,6 +151,8 @@ class Store:
                                             "site": row["site"], "assessments": 1})
             entry = decision_log.entry_for(decision, intake_sha256, tool_version)
             chain.append(conn, head, new_id, decision_log.link(entry, head.hash, stamp))
+            if also is not None:
+                also(conn, new_id)
         return new_id, True
 
     def sign_off(self, assessment_id: int, decided: dict[str, Any], accepted: bool, clinician: str | None) -> int:

@@ -15,12 +15,17 @@ from .. import decision_log
 from .tables import assessments, cds_cards, cds_feedback
 
 
+def insert_card(conn: Any, uuid: str, assessment_id: int | None, indicator: str) -> None:
+    """Remember a returned card, inside the caller's transaction (once per hook call)."""
+    if conn.execute(select(cds_cards.c.uuid).where(cds_cards.c.uuid == uuid)).first() is None:
+        conn.execute(insert(cds_cards), {"uuid": uuid, "assessment_id": assessment_id,
+                                         "created_at": decision_log.now(), "indicator": indicator})
+
+
 def record_card(store: Any, uuid: str, assessment_id: int | None, indicator: str) -> None:
-    """Remember a returned card (a card returned again for the same hook call is kept once)."""
+    """Remember a card that has no assessment of its own (the data could not be read)."""
     with store._transaction(write=True) as conn:
-        if conn.execute(select(cds_cards.c.uuid).where(cds_cards.c.uuid == uuid)).first() is None:
-            conn.execute(insert(cds_cards), {"uuid": uuid, "assessment_id": assessment_id,
-                                             "created_at": decision_log.now(), "indicator": indicator})
+        insert_card(conn, uuid, assessment_id, indicator)
 
 
 def known_cards(store: Any, uuids: list[str]) -> set[str]:

@@ -117,14 +117,16 @@ def service() -> Response:
     def stored_report(mapped: Any, decision: dict[str, Any]) -> str:
         """Store the assessment (the card's uuid is its submission id: a repeated call is
         stored once) and link its report in the web app."""
-        saved["id"], _ = store.save(mapped.intake.record, mapped.intake.sha256, decision, ipt["tool_version"],
-                                    cds.card_uuid(body["hookInstance"], advisor.ruleset))
+        card = cds.card_uuid(body["hookInstance"], advisor.ruleset)
+        saved["id"], _ = store.save(mapped.intake.record, mapped.intake.sha256, decision, ipt["tool_version"], card,
+                                    also=lambda conn, new_id: cds_store.insert_card(conn, card, new_id,
+                                                                                    cds.indicator(decision)))
         return url_for("web.report", assessment_id=saved["id"], _external=True)
 
     try:
         result = cds.assess_hook(body, prefetch, advisor, stored_report)
-        cds_store.record_card(store, result.card["uuid"], saved.get("id"),
-                              result.card["indicator"])
+        if "id" not in saved:  # a card about unreadable data: no assessment to store it with
+            cds_store.record_card(store, result.card["uuid"], None, result.card["indicator"])
     except StoreUnavailable as exc:
         return _error(503, f"database unavailable: {exc.reason}")
     except EngineError as exc:
