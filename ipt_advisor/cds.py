@@ -108,7 +108,8 @@ def bundle_of(prefetch: dict[str, Any], ruleset: RuleSet) -> dict[str, Any]:
     for key in prefetch_templates(ruleset):
         value = prefetch[key]
         if isinstance(value, dict) and value.get("resourceType") == "Bundle":
-            entries += [e for e in value.get("entry") or [] if isinstance(e, dict)]
+            found = value.get("entry")
+            entries += [e for e in (found if isinstance(found, list) else []) if isinstance(e, dict)]
         elif value is not None:
             entries.append({"resource": value})
     return {"resourceType": "Bundle", "type": "collection", "entry": entries}
@@ -179,7 +180,8 @@ def problem_card(error: IntakeError, bundle: dict[str, Any], ruleset: RuleSet, h
     """The EHR data could not be read: say what, and treat the risk screen as not done."""
     panels = {spec.codes.panel for spec in ruleset.facts.values()
               if spec.codes and spec.codes.panel and spec.source and spec.source.startswith("risk.")}
-    has_screen = any(str(e.get("resource", {}).get("questionnaire", "")).rstrip("/").endswith(tuple(panels))
+    has_screen = any(isinstance(e.get("resource"), dict)
+                     and str(e["resource"].get("questionnaire", "")).rstrip("/").endswith(tuple(panels))
                      for e in bundle["entry"])
     listed = error.problems[:10]
     lines = ["The record's questionnaire data could not be read, so IPT suitability was not assessed:", ""]

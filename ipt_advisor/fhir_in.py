@@ -104,6 +104,15 @@ def parse_json(data: bytes, source: str) -> Any:
         raise IntakeError([Problem(source, getattr(exc, "lineno", None), "", f"not valid JSON: {where}{msg}"[:200])]) from None
 
 
+def _text(value: Any) -> str | None:
+    """A string as itself; anything else (a list where a code belongs) as no value."""
+    return value if isinstance(value, str) else None
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def _date(value: Any) -> dt.date | None:
     """The date part of a FHIR date / dateTime / instant; None if it is not one."""
     if not isinstance(value, str) or len(value) < 10:
@@ -155,7 +164,7 @@ class _Mapper:
             kind = res["resourceType"]
             if isinstance(res.get("id"), str):
                 self.resource_ids.append(f"{kind}/{res['id']}")
-            if kind not in ("QuestionnaireResponse", "Observation") or res.get("status") in UNUSED_STATUS:
+            if kind not in ("QuestionnaireResponse", "Observation") or _text(res.get("status")) in UNUSED_STATUS:
                 continue
             ref = (res.get("subject") or {}).get("reference") if isinstance(res.get("subject"), dict) else None
             if patient_refs and isinstance(ref, str) and ref not in patient_refs and not ref.startswith("urn:"):
@@ -176,11 +185,11 @@ class _Mapper:
             return False, None
         coding = answer.get("valueCoding")
         if coding is None and isinstance(answer.get("valueCodeableConcept"), dict):
-            codings = answer["valueCodeableConcept"].get("coding") or []
+            codings = _list(answer["valueCodeableConcept"].get("coding"))
             coding = next((c for c in codings if isinstance(c, dict) and c.get("system") in (None, LOINC_SYSTEM)), None)
             path += ".valueCodeableConcept.coding"
         if coding is not None:
-            code = coding.get("code") if isinstance(coding, dict) else None
+            code = _text(coding.get("code")) if isinstance(coding, dict) else None
             if isinstance(coding, dict) and coding.get("system") not in (None, LOINC_SYSTEM):
                 self.problem(path, f"answer system {str(coding.get('system'))[:60]!r}: LOINC answer codes expected")
             elif code not in answers:
@@ -311,7 +320,8 @@ class _Mapper:
 
     def observation(self, path: str, res: dict[str, Any]) -> None:
         codings = (res.get("code") or {}).get("coding") if isinstance(res.get("code"), dict) else None
-        codes = [c.get("code") for c in codings or [] if isinstance(c, dict) and c.get("system") in (None, LOINC_SYSTEM)]
+        codes = [_text(c.get("code")) for c in _list(codings) if isinstance(c, dict)
+                 and c.get("system") in (None, LOINC_SYSTEM)]
         spec = next((self.book.facts[c] for c in codes if c in self.book.facts), None)
         if spec is None:
             return

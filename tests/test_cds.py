@@ -387,3 +387,24 @@ def test_schemas_reject_what_the_spec_forbids() -> None:
     assert list(schema("feedback").iter_errors(bad))
     assert list(schema("request").iter_errors({"hook": "patient-view", "hookInstance": "h", "context": {},
                                                "fhirAuthorization": {"access_token": "t"}}))
+
+
+def test_damaged_prefetch_gives_a_card_never_a_500(client) -> None:
+    from hypothesis import given, settings, strategies as st
+
+    junk = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+                        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+                        max_leaves=6)
+
+    @settings(max_examples=60, deadline=None)
+    @given(key=st.sampled_from(["patient", "responses-44249-1", "responses-93373-9", "observations"]),
+           value=junk | st.fixed_dictionaries({"resourceType": st.just("Bundle"), "entry": junk}))
+    def check(key: str, value: object) -> None:
+        body = hook_call(prefetch_from("cssrs-positive.json"), hook_instance=str(uuid.uuid4()))
+        body["prefetch"][key] = value  # not a valid request any more: the service must still cope
+        reply = client.post(SERVICE, json=body, headers=BEARER)
+        assert reply.status_code in (200, 400), reply.get_data(as_text=True)
+        if reply.status_code == 200:
+            valid("response", reply.json)
+
+    check()

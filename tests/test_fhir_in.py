@@ -272,3 +272,42 @@ def test_lint_checks_the_codes(rules_copy: Path) -> None:
     assert any("facts.cssrs_method.codes: 93247-5 is already read by fact 'cssrs_active_thoughts': one code, one fact" in m
                for m in found)
     assert any("answer_sets.yes_no.LA33: must be a LOINC answer code such as LA6568-5" in m for m in found)
+
+
+JSONISH = st.recursive(st.none() | st.booleans() | st.integers(-5, 40) | st.floats(allow_nan=False) | st.text(max_size=8)
+                       | st.sampled_from(["LA33-6", "LA6571-9", "/44250-9", "93247-5", "2026-11-02", "Patient/x"]),
+                       lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+                       max_leaves=8)
+
+
+def _paths_of(value, prefix=()):
+    yield prefix
+    if isinstance(value, dict):
+        for key, sub in value.items():
+            yield from _paths_of(sub, prefix + (key,))
+    elif isinstance(value, list):
+        for i, sub in enumerate(value):
+            yield from _paths_of(sub, prefix + (i,))
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=st.data())
+def test_damaged_bundles_give_an_intake_or_a_clear_error_never_a_traceback(advisor, data) -> None:
+    bundle = _negative()
+    for _ in range(data.draw(st.integers(1, 4))):
+        paths = [p for p in _paths_of(bundle) if p]
+        path = data.draw(st.sampled_from(paths))
+        parent = bundle
+        for part in path[:-1]:
+            parent = parent[part]
+        if data.draw(st.booleans()) and isinstance(parent, dict):
+            del parent[path[-1]]
+        else:
+            parent[path[-1]] = data.draw(JSONISH)
+    try:
+        mapped = map_fhir(json.dumps(bundle).encode(), "x.json", advisor.ruleset)
+    except IntakeError as exc:
+        assert exc.problems and all(p.message for p in exc.problems)
+        return
+    cssrs = mapped.record.get("risk", {}).get("cssrs", {})
+    assert all(type(v) is bool for v in cssrs.values())  # an answer, or absent: nothing else
