@@ -408,3 +408,16 @@ def test_damaged_prefetch_gives_a_card_never_a_500(client) -> None:
             valid("response", reply.json)
 
     check()
+
+
+def test_cors_for_browser_based_ehrs(client) -> None:
+    preflight = client.open(SERVICE, method="OPTIONS", headers={
+        "Origin": "https://ehr.example.org", "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization, content-type"})
+    assert preflight.status_code == 204
+    assert preflight.headers["Access-Control-Allow-Origin"] == "*"
+    assert "Authorization" in preflight.headers["Access-Control-Allow-Headers"]
+    reply = client.get("/cds-services", headers=dict(BEARER, Origin="https://ehr.example.org"))
+    assert reply.status_code == 200 and reply.headers["Access-Control-Allow-Origin"] == "*"
+    assert client.get("/cds-services", headers={"Origin": "https://ehr.example.org"}).status_code == 401
+    assert "Access-Control-Allow-Origin" not in client.get("/health").headers  # the web app's pages: no CORS

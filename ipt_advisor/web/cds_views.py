@@ -40,11 +40,24 @@ def _ipt() -> dict[str, Any]:
 @bp.before_request
 def _authorise() -> Response | None:
     request.max_content_length = MAX_BODY
+    if request.method == "OPTIONS":
+        return Response(status=204)  # a browser-based EHR's CORS preflight carries no credentials
     audience = request.base_url  # the CDS Hooks aud: this endpoint's own URL
     if not _ipt()["cds_auth"].allows(request.headers.get("Authorization"), audience):
         return _error(401, "a Bearer token is required: the launch token, or a JWT of a configured EHR client",
                       **{"WWW-Authenticate": 'Bearer realm="ipt-advisor CDS Hooks"'})
     return None
+
+
+@bp.after_request
+def _cors(response: Response) -> Response:
+    """CORS for browser-based CDS clients (the spec's "will require CORS support"). Any origin:
+    nothing here rides on a cookie, every call must present its own Bearer token."""
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
+    response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
+    response.headers["Access-Control-Max-Age"] = "600"
+    return response
 
 
 def _body() -> Any:
