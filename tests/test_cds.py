@@ -226,6 +226,9 @@ def test_missing_prefetch_is_fetched_from_an_allowed_fhir_server(store, advisor)
     assert card["indicator"] == "critical"
     assert len(_Fhir.seen) == 4 and all(a == "Bearer ehr-access" for _, a in _Fhir.seen)
     assert "/fhir/Patient/example-ipt-1" in [p for p, _ in _Fhir.seen]
+    # the same server, now gone: 412 naming what could not be fetched
+    reply = client.post(SERVICE, json=hook_call({}, fhirServer=base), headers=BEARER)
+    assert reply.status_code == 412 and reply.json["error"].startswith("fetching patient from the fhirServer failed")
 
 
 # --------------------------------------------------------------------------- feedback and the audit

@@ -90,19 +90,17 @@ def _fetch(body: dict[str, Any], keys: list[str]) -> dict[str, Any] | None:
         try:
             with urllib.request.urlopen(req, timeout=FETCH_TIMEOUT) as reply:  # noqa: S310 - an allowed server
                 out[key] = json.loads(reply.read(MAX_BODY + 1))
-        except urllib.error.HTTPError as exc:
-            out[key] = None if exc.code == 404 else _raise_fetch(key, f"HTTP {exc.code}")
+        except urllib.error.HTTPError as exc:  # before OSError, of which it is one
+            if exc.code != 404:
+                raise _FetchFailed(f"fetching {key} from the fhirServer failed (HTTP {exc.code})") from None
+            out[key] = None  # not there: no such data
         except (OSError, ValueError) as exc:
-            _raise_fetch(key, type(exc).__name__)
+            raise _FetchFailed(f"fetching {key} from the fhirServer failed ({type(exc).__name__})") from None
     return out
 
 
 class _FetchFailed(Exception):
-    pass
-
-
-def _raise_fetch(key: str, why: str) -> None:
-    raise _FetchFailed(f"fetching {key} from the fhirServer failed ({why})")
+    """The trusted fhirServer could not give the data (HTTP 412, as the spec says)."""
 
 
 @bp.post("/cds-services/ipt-suitability")
