@@ -98,8 +98,9 @@ def cli() -> None:
 
 @cli.command()
 @click.argument("intake_file", metavar="FILE")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text",
-              show_default=True, help="Report format; json prints the decision-v1 object.")
+@click.option("--format", "fmt", type=click.Choice((*FORMATS, "fhir")), default="text",
+              show_default=True, help="Report format; json prints the decision-v1 object, fhir the decision as a "
+                                      "FHIR R4 GuidanceResponse.")
 @click.option("-o", "--output", "out", type=click.Path(dir_okay=False), default=None,
               help="Write the report to this file (atomically, readable by you only).")
 @RULES_OPTION
@@ -112,21 +113,30 @@ def cli() -> None:
 @click.option("--handout", is_flag=True,
               help="Print the client's plain-language 'what to expect' handout instead of the report "
                    "(text, md or html).")
+@click.option("--findings", "findings", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+              help="FHIR input only: an intake fragment with the interpersonal findings and preferences.")
+@click.option("--id", "case_id", default=None, metavar="ID",
+              help="FHIR input only: the case id (default: a hash of the Patient's resource id).")
 def assess(intake_file: str, fmt: str, out: str | None, rules_dir: str | None, log_file: str | None,
-           why_not: str | None, handout: bool) -> None:
+           why_not: str | None, handout: bool, findings: str | None, case_id: str | None) -> None:
     """Assess one intake (YAML or JSON; - reads stdin) and print an explained report.
+    A FHIR R4 JSON file (a Bundle, QuestionnaireResponse or Observation) is mapped first,
+    as `intake from-fhir` does.
 
     \b
     Example:
       ipt-advisor assess examples/demo.yaml
       ipt-advisor assess intake.yaml --format html -o report.html
       ipt-advisor assess intake.yaml --handout --format html -o handout.html
+      ipt-advisor assess bundle.json --findings findings.yaml
     """
     from ipt_advisor.errors import EngineError, IntakeError
-    from ipt_advisor.intake import load_intake_file
+    from ipt_advisor.fhir_in import load_assessable
 
     if why_not is not None and fmt == "html":
         raise click.BadParameter("works with --format text, md or json, not html", param_hint="--why-not")
+    if fmt == "fhir" and (handout or why_not is not None):
+        raise click.BadParameter("prints the decision alone; not with --handout or --why-not", param_hint="--format fhir")
     if handout and (fmt == "json" or why_not is not None):
         raise click.BadParameter("prints the client handout in text, md or html; not with --format json "
                                  "or --why-not", param_hint="--handout")
@@ -137,11 +147,21 @@ def assess(intake_file: str, fmt: str, out: str | None, rules_dir: str | None, l
         if (problem := target_problem(advisor.ruleset, why_not)) is not None:
             raise click.BadParameter(problem, param_hint="--why-not")
     try:
-        intake = load_intake_file(intake_file)
+        intake, notes, fhir = load_assessable(intake_file, advisor.ruleset, findings, case_id)
     except IntakeError as exc:
         fail(exc, EXIT_INTAKE)
+    if not fhir and (findings or case_id):
+        raise click.BadParameter("--findings and --id go with FHIR input; this file is an intake",
+                                 param_hint="--findings" if findings else "--id")
+    for note in notes:
+        warn(f"{intake.source}: note: {note}")
     try:
-        if handout:
+        if fmt == "fhir":
+            from ipt_advisor.fhir_out import guidance_json
+
+            decision = advisor.assess(intake)
+            text = guidance_json(decision, advisor.ruleset)
+        elif handout:
             decision, text = advisor.handout_text(intake, fmt)
         else:
             decision, text = advisor.report(intake, fmt, __version__)
@@ -172,6 +192,34 @@ def intake_template() -> None:
     from ipt_advisor.intake import TEMPLATE
 
     click.echo(TEMPLATE, nl=False)
+
+
+@intake.command("from-fhir")
+@click.argument("fhir_file", metavar="FILE")
+@click.option("--findings", "findings", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+              help="An intake fragment (findings:, preferences:, other risk: fields, notes:) to merge in.")
+@click.option("--id", "case_id", default=None, metavar="ID",
+              help="The case id (default: FHIR- and a hash of the Patient's resource id).")
+@RULES_OPTION
+def intake_from_fhir(fhir_file: str, findings: str | None, case_id: str | None, rules_dir: str | None) -> None:
+    """Turn FHIR R4 data (a Bundle, QuestionnaireResponse or Observation; - reads stdin) into
+    an intake record, printed as YAML. The PHQ-9 and C-SSRS screener are read by the LOINC
+    codes in the rule set's facts.yaml; no name or identifier is copied. Every mapping problem
+    is listed with its resource path (exit 3).
+
+    \b
+    Example:
+      ipt-advisor intake from-fhir bundle.json --findings findings.yaml > intake.yaml
+    """
+    from ipt_advisor.errors import IntakeError
+    from ipt_advisor.fhir_in import load_fhir_file, to_yaml
+
+    advisor = load_advisor(rules_dir)
+    try:
+        mapped = load_fhir_file(fhir_file, advisor.ruleset, findings, case_id)
+    except IntakeError as exc:
+        fail(exc, EXIT_INTAKE)
+    emit(to_yaml(mapped, mapped.intake.source), None)
 
 
 @intake.command("check")
@@ -368,7 +416,8 @@ def rules_diff(old_dir: str, new_dir: str, cases: str, out_dir: str | None, jobs
 @cli.command()
 @click.argument("input_path", metavar="INPUT", required=False)
 @click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False),
-              help="Folder for decisions.jsonl, errors.jsonl, overrides.jsonl, summary.json and summary.md.")
+              help="Folder for decisions.jsonl, errors.jsonl, overrides.jsonl, summary.json and summary.md "
+                   "(with --db also cds-feedback.json).")
 @click.option("--db", "db_url", default=None, metavar="URL",
               help="Audit what the web app stored (with each sign-off as clinician_decision) instead of INPUT; "
                    "the intakes are exported to stored-intakes.jsonl in the output folder first.")
@@ -407,6 +456,9 @@ def audit(input_path: str | None, out_dir: str, db_url: str | None, jobs: int | 
       ipt-advisor audit intakes/ -o out/ --jobs 4 --fail-on-errors
       ipt-advisor audit intakes-2026.jsonl -o audit-2026/ --resume
       ipt-advisor audit --db sqlite:///clinic.db -o audit-clinic/
+
+    With --db the folder also gets cds-feedback.json: per rule that drove a CDS Hooks card's
+    recommendation, how many cards the EHR reported on, how many were overridden and why.
     """
     from ipt_advisor.audit import default_progress, run_audit
     from ipt_advisor.audit_state import ResumeError
@@ -507,22 +559,26 @@ def export_for_audit(db_url: str, out_dir: str, resume: bool) -> str:
     path = os.path.join(out_dir, "stored-intakes.jsonl")
     if resume and os.path.exists(path):
         return path
-    text = stored_jsonl(db_url)
+    text, feedback = stored_jsonl(db_url, with_feedback=True)
     try:
         make_private_dirs(out_dir)
         write_atomic(path, text)
+        write_atomic(os.path.join(out_dir, "cds-feedback.json"), feedback)
     except OutputError as exc:
         fail(exc, EXIT_PROBLEMS)
     return path
 
 
-def stored_jsonl(db_url: str | None) -> str:
-    """Every stored intake as JSON Lines (exit 1 if the database cannot be read)."""
+def stored_jsonl(db_url: str | None, with_feedback: bool = False) -> Any:
+    """Every stored intake as JSON Lines (exit 1 if the database cannot be read); with
+    ``with_feedback`` also the CDS card feedback's per-rule override rates (JSON text)."""
     from ipt_advisor.store import StoreUnavailable
+    from ipt_advisor.store.feedback import feedback_json
 
     store = open_store(db_url)
     try:
-        return "".join(line + "\n" for line in store.jsonl())
+        text = "".join(line + "\n" for line in store.jsonl())
+        return (text, feedback_json(store)) if with_feedback else text
     except StoreUnavailable as exc:
         fail(exc, EXIT_PROBLEMS)
     finally:
@@ -568,10 +624,16 @@ def _cpus() -> int:
               help="Server processes sharing the port  [default: one per CPU].")
 @click.option("--threads", type=click.IntRange(1, 64), default=8, show_default=True,
               help="Requests each worker process serves at once.")
+@click.option("--ehr-clients", "ehr_clients", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+              help="CDS Hooks: EHR clients whose signed JWTs are accepted (issuer, pinned JWK Set, jku).")
+@click.option("--fhir-server", "fhir_servers", multiple=True, metavar="URL",
+              help="CDS Hooks: a FHIR server the service may fetch missing prefetch from (repeatable); "
+                   "without it a call missing prefetch is answered 412.")
 def serve(port: int, host: str | None, db_url: str | None, rules_dir: str | None, workers: int | None,
-          threads: int) -> None:
+          threads: int, ehr_clients: str | None, fhir_servers: tuple[str, ...]) -> None:
     """The clinicians' web app: intake form, report (print view, client handout), sign-off,
-    case list and history, stored in a database.
+    case list and history, stored in a database; and the CDS Hooks 2.0 service
+    (/cds-services) an EHR calls with the launch token or a configured client's JWT.
 
     The first line printed is the address to open, with this run's secret token:
     `ipt-advisor serving on http://HOST:PORT/?token=TOKEN`. Stop with Ctrl-C or SIGTERM:
@@ -602,6 +664,14 @@ def serve(port: int, host: str | None, db_url: str | None, rules_dir: str | None
                    "HTTP (health data unencrypted on the network); use it only behind a TLS proxy or on a "
                    "trusted network", err=True)
     advisor = load_advisor(rules_dir)
+    clients = {}
+    if ehr_clients:
+        from ipt_advisor.web.cds_auth import ClientsError, load_clients
+
+        try:
+            clients = load_clients(ehr_clients)
+        except ClientsError as exc:
+            fail(exc, EXIT_PROBLEMS)
     try:
         store = Store.open(db_url, pool_size=threads)
     except StoreError as exc:
@@ -615,7 +685,7 @@ def serve(port: int, host: str | None, db_url: str | None, rules_dir: str | None
     bound, bound_port = sock.getsockname()[:2]
     token = secrets.token_urlsafe(24)  # made before the workers fork: every one accepts it
     app = create_app(store, advisor, token=token, hosts=allowed_hosts(bound, bound_port, _local_names(bind)),
-                     tool_version=__version__)
+                     tool_version=__version__, ehr_clients=clients, fhir_servers=frozenset(fhir_servers))
 
     def ready() -> None:
         shown = f"[{bound}]" if ":" in bound else bound

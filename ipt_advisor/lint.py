@@ -114,6 +114,32 @@ def _check_facts(ruleset: RuleSet, out: _Out, source: str) -> None:
                 _check_value(spec, value, where)
         _check_variants(ruleset, spec.label_variants, out,
                         lambda m, n=spec.name: out.add(None, spec.line, f"facts.{n}.label", m, source))
+    _check_codes(ruleset, out, source)
+
+
+def _check_codes(ruleset: RuleSet, out: _Out, source: str) -> None:
+    """facts.yaml ``codes:``: each code read by one fact only, answers that fit the fact."""
+    owner: dict[str, str] = {}
+    for spec in ruleset.facts.values():
+        codes = spec.codes
+        if codes is None:
+            continue
+        where = lambda m, n=spec.name: out.add(None, spec.line, f"facts.{n}.codes", m, source)  # noqa: E731
+        if spec.derived:
+            where("a derived fact is set by rules, not read from FHIR data: it takes no codes")
+        if codes.loinc in owner:  # a total's items may be facts of their own (PHQ-9 item 9)
+            where(f"{codes.loinc} is already read by fact {owner[codes.loinc]!r}: one code, one fact")
+        owner.setdefault(codes.loinc, spec.name)
+        if len(set(codes.items)) != len(codes.items):
+            where("items: an item is listed twice (it would be counted twice)")
+        for answer, value in codes.answers.items():
+            _check_value(spec, value, lambda m, a=answer: where(f"answer set {codes.answer_set}: {a}: {m}"))
+        if codes.items and spec.type != "integer":
+            where("items: only a whole-number total sums items")
+        if codes.asked_after_yes and spec.type != "boolean":
+            where("asked_after_yes: only a yes/no item follows another")
+        if not codes.answers and spec.type == "boolean":
+            where("a yes/no item needs answers: (its LOINC answer codes)")
 
 
 def _check_policies(ruleset: RuleSet, out: _Out, source: str) -> None:

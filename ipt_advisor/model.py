@@ -237,6 +237,20 @@ class Rule:
 
 
 @dataclass(frozen=True)
+class FactCodes:
+    """How FHIR R4 data carries one input fact (facts.yaml ``codes:``): the LOINC code of the
+    item (a QuestionnaireResponse item's linkId, an Observation's code) and of its panel, the
+    coded answers and the value each one means, and for a total the items it sums."""
+
+    loinc: str
+    panel: str | None = None
+    answers: dict[str, Any] = field(default_factory=dict, hash=False)  # LOINC answer (LA) code -> value
+    answer_set: str | None = None
+    items: tuple[str, ...] = ()          # a total: the item codes whose answers it sums
+    asked_after_yes: str | None = None   # asked only after a yes to this item; a no there is a no here
+
+
+@dataclass(frozen=True)
 class FactSpec:
     name: str
     type: str                      # integer | boolean | enum
@@ -251,6 +265,7 @@ class FactSpec:
     value_labels: dict[Any, str] = field(default_factory=dict, compare=False, hash=False)
     label_variants: tuple[Variant, ...] = ()      # the label for one case (e.g. by age)
     declined_when: tuple[tuple[str, Any], ...] = ()  # an unknown value then reads "declined"
+    codes: FactCodes | None = field(default=None, compare=False, hash=False)  # how FHIR data carries it
 
     @property
     def derived(self) -> bool:

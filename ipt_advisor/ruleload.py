@@ -19,7 +19,7 @@ from .errors import Problem, ProblemCollector, RuleSetError
 from .hints import suggest, type_name
 from .model import (
     AddCondition, All, AnyOf, Banner, ChooseFormat, Cond, Consider, Derive, Effect, ExcludeFormat,
-    FactSpec, FlagCode, Leaf, Not, Policies, ProposeFocus, RaiseFlag, Rule, RuleSet, RuleTest,
+    FactCodes, FactSpec, FlagCode, Leaf, Not, Policies, ProposeFocus, RaiseFlag, Rule, RuleSet, RuleTest,
     SetStatus, Variant, NEGATION,
 )
 
@@ -29,6 +29,8 @@ OPERATORS = tuple(op for op in NEGATION if op not in ("known", "unknown"))
 SEMVER = re.compile(r"^\d+\.\d+\.\d+$")
 RULE_ID = re.compile(r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)*$")
 FACT_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+LOINC = re.compile(r"^\d{1,7}-\d$")      # a LOINC term code: digits, dash, check digit
+LOINC_ANSWER = re.compile(r"^LA\d{1,7}-\d$")
 # Names the engine uses itself: `k` (a fact's kind), `id`/`sid` (fact identity and session in
 # durable-rules), `intake` (the kind of the intake fact), `m` and `s` (durable's own names for
 # the message and the session state). A fact with one of them would be mixed up with them.
@@ -273,13 +275,79 @@ def _textual(f: _File, body: Any, path: tuple[Any, ...], key: str = "text",
 
 # --------------------------------------------------------------------- facts
 
+def loinc_check_digit(digits: str) -> int:
+    """The LOINC "mod 10" check digit of a code's number part (44261 -> 6, as in 44261-6)."""
+    odd = str(int(digits[::-1][0::2][::-1]) * 2)  # the 1st, 3rd, ... digits from the right, doubled
+    even = digits[::-1][1::2][::-1]
+    return (10 - sum(int(c) for c in even + odd) % 10) % 10
+
+
+def _loinc(f: _File, value: Any, path: tuple[Any, ...]) -> str:
+    if not isinstance(value, str) or not LOINC.match(value):
+        f.add(path, f"must be a LOINC code such as 44261-6, got {value!r}" if isinstance(value, str)
+              else f"must be a LOINC code such as 44261-6, got {type_name(value)}")
+        return ""
+    number, check = value.split("-")
+    if loinc_check_digit(number) != int(check):
+        f.add(path, f"{value}: wrong check digit (a typo?); {number}-{loinc_check_digit(number)} would be valid")
+    return value
+
+
+def _answer_sets(f: _File, value: Any) -> dict[str, dict[str, Any]]:
+    """``answer_sets:`` -- named lists of LOINC answer codes and the value each stands for."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        f.add(("answer_sets",), "must be a mapping of name: {answer code: value}")
+        return {}
+    out: dict[str, dict[str, Any]] = {}
+    for name, codes in value.items():
+        path = ("answer_sets", name)
+        if not isinstance(codes, dict) or not codes:
+            f.add(path, "must be a non-empty mapping of LOINC answer code (LA...): value")
+            continue
+        for code in codes:
+            if not isinstance(code, str) or not LOINC_ANSWER.match(code):
+                f.add(path + (code,), "must be a LOINC answer code such as LA6568-5")
+        out[str(name)] = dict(codes)
+    return out
+
+
+def _codes(f: _File, d: dict[str, Any], path: tuple[Any, ...], sets: dict[str, dict[str, Any]]) -> FactCodes | None:
+    if "codes" not in d:
+        return None
+    path = path + ("codes",)
+    m = f.mapping(d["codes"], path, ("loinc",), ("panel", "answers", "items", "asked_after_yes"))
+    if m is None:
+        return None
+    answers: dict[str, Any] = {}
+    if "answers" in m:
+        if m["answers"] not in sets:
+            f.add(path + ("answers",), f"unknown answer set {m['answers']!r}{suggest(m['answers'], sets)}")
+        else:
+            answers = sets[m["answers"]]
+    items: tuple[str, ...] = ()
+    if "items" in m:
+        if not isinstance(m["items"], list) or not m["items"]:
+            f.add(path + ("items",), "must be a non-empty list of LOINC codes")
+        else:
+            items = tuple(_loinc(f, v, path + ("items", i)) for i, v in enumerate(m["items"]))
+    return FactCodes(
+        loinc=_loinc(f, m.get("loinc"), path + ("loinc",)),
+        panel=_loinc(f, m["panel"], path + ("panel",)) if "panel" in m else None,
+        answers=answers, answer_set=m.get("answers") if answers else None, items=items,
+        asked_after_yes=_loinc(f, m["asked_after_yes"], path + ("asked_after_yes",)) if "asked_after_yes" in m else None,
+    )
+
+
 def _facts(f: _File) -> dict[str, FactSpec]:
-    root = f.mapping(f.value, (), ("facts",), ())
+    root = f.mapping(f.value, (), ("facts",), ("answer_sets",))
     facts: dict[str, FactSpec] = {}
     if root is None or not isinstance(root.get("facts"), dict):
         if root is not None:
             f.add(("facts",), "must be a mapping of fact name: declaration")
         return facts
+    sets = _answer_sets(f, root.get("answer_sets"))
     for name, decl in root["facts"].items():
         path = ("facts", name)
         if not isinstance(name, str) or not FACT_NAME.match(name):
@@ -289,7 +357,7 @@ def _facts(f: _File) -> dict[str, FactSpec]:
             f.add(path, f"{name!r} is a name the engine uses itself; reserved: {', '.join(RESERVED_FACTS)}")
             continue
         d = f.mapping(decl, path, ("type", "label"), ("source", "derived", "values", "range", "asked_when", "description",
-                                                     "labels", "declined_when"))
+                                                     "labels", "declined_when", "codes"))
         if d is None:
             continue
         ftype = d.get("type")
@@ -326,6 +394,7 @@ def _facts(f: _File) -> dict[str, FactSpec]:
             line=f.line(path),
             value_labels={k: f.text(v, path + ("labels", k)) for k, v in value_labels.items()},
             label_variants=label_variants, declined_when=_fact_pairs(f, d, "declined_when", path),
+            codes=_codes(f, d, path, sets),
         )
     return facts
 

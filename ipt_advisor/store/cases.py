@@ -23,7 +23,7 @@ import json
 import threading
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from sqlalchemy import and_, bindparam, exists, func, insert, select, update
 
@@ -161,8 +161,9 @@ class Store:
     # ------------------------------------------------------------------ writing
 
     def save(self, submitted: dict[str, Any], intake_sha256: str, decision: dict[str, Any], tool_version: str,
-             submission: str) -> tuple[int, bool]:
-        """Store one assessment with its decision-log entry; (its id, whether it is new)."""
+             submission: str, also: Callable[[Any, int], None] | None = None) -> tuple[int, bool]:
+        """Store one assessment with its decision-log entry; (its id, whether it is new).
+        ``also(connection, new_id)`` writes more rows in the same transaction (a CDS card)."""
         rs = decision["ruleset"]
         row = {
             "case_id": decision["intake_id"], "submission": submission,
@@ -176,7 +177,7 @@ class Store:
             "focus_secondary": decision["focus"]["secondary"], "top_level": _top_level(decision),
             "phq9": decision["severity"].get("phq9"),
         }
-        job = _Pending(row, decision, intake_sha256, tool_version)
+        job = _Pending(row, decision, intake_sha256, tool_version, also)
         with self._queue_lock:
             self._queued.append(job)
         with self._writers:
@@ -333,6 +334,7 @@ class _Pending:
     decision: dict[str, Any]
     intake_sha256: str
     tool_version: str
+    also: Callable[[Any, int], None] | None = None  # more rows in the same transaction (a CDS card)
     result: tuple[int, bool] | None = None
     error: BaseException | None = None
     done: bool = False
@@ -355,7 +357,10 @@ def _insert(conn: Any, head: chain.Head, job: _Pending) -> tuple[tuple[int, bool
         _INSERT_CASE.run(cursor, dialect, {"case_id": row["case_id"], "latest_id": new_id, "updated_at": stamp,
                                            "site": row["site"], "assessments": 1})
     entry = decision_log.entry_for(decision, job.intake_sha256, job.tool_version)
-    return (new_id, True), chain.append(conn, head, new_id, decision_log.link(entry, head.hash, stamp))
+    head = chain.append(conn, head, new_id, decision_log.link(entry, head.hash, stamp))
+    if job.also is not None:
+        job.also(conn, new_id)
+    return (new_id, True), head
 
 
 def _assessment(row: Any, signoff: dict[str, Any] | None) -> Assessment:

@@ -102,3 +102,24 @@ log_entries = Table(
     UniqueConstraint("hash"),
     UniqueConstraint("prev"),
 )
+
+# CDS Hooks: each card the service returned, and what the EHR reported back about it. A card
+# whose data could not be assessed has no assessment. userComment is free text: only here.
+cds_cards = Table(
+    "cds_cards", metadata,
+    Column("uuid", String(36), primary_key=True),
+    Column("assessment_id", ForeignKey("assessments.id"), index=True),
+    Column("created_at", String(STAMP), nullable=False),
+    Column("indicator", String(CODE), nullable=False),
+)
+
+cds_feedback = Table(
+    "cds_feedback", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("card_uuid", ForeignKey("cds_cards.uuid"), nullable=False, index=True),
+    Column("received_at", String(STAMP), nullable=False),
+    Column("outcome", String(CODE), nullable=False),        # accepted | overridden
+    Column("outcome_timestamp", String(STAMP), nullable=False),
+    Column("reason_code", String(ID)),                       # one of the card's overrideReasons
+    Column("user_comment", Text),
+)

@@ -53,9 +53,14 @@ class App(Flask):
 
 
 def create_app(store: Any, advisor: Any, *, token: str, hosts: "set[str] | frozenset[str]", tool_version: str,
-               secret_key: bytes | None = None) -> Flask:
+               secret_key: bytes | None = None, ehr_clients: dict[str, Any] | None = None,
+               fhir_servers: "frozenset[str]" = frozenset()) -> Flask:
     """The web app over ``store`` and ``advisor``; ``token`` is the per-launch secret of the
-    printed URL and ``hosts`` the ``Host`` values it answers to (``security.allowed_hosts``)."""
+    printed URL and ``hosts`` the ``Host`` values it answers to (``security.allowed_hosts``).
+    The CDS Hooks service also accepts the JWTs of ``ehr_clients`` (``cds_auth.load_clients``)
+    and fetches missing prefetch only from ``fhir_servers``."""
+    from .cds_auth import Authorizer
+    from .cds_views import bp as cds_blueprint
     from .views import web
 
     app = App(__name__, static_folder="static", static_url_path="/static")
@@ -70,9 +75,11 @@ def create_app(store: Any, advisor: Any, *, token: str, hosts: "set[str] | froze
         PROPAGATE_EXCEPTIONS=False,
     )
     app.extensions["ipt"] = {"store": store, "advisor": advisor, "tool_version": tool_version,
-                             "env": _environment()}
+                             "env": _environment(), "cds_auth": Authorizer(token, dict(ehr_clients or {})),
+                             "fhir_servers": frozenset(s.rstrip("/") for s in fhir_servers)}
     security.install(app, token, hosts)
     app.register_blueprint(web)
+    app.register_blueprint(cds_blueprint)
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Any:
