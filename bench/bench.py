@@ -53,6 +53,9 @@ def console_script() -> str:
 
 # --------------------------------------------------------------------------- synthetic intakes
 
+SITES = ("NORTH-01", "SOUTH-02", "EAST-03", "WEST-04", "CITY-05")
+
+
 def synthetic(rng: random.Random, i: int) -> dict[str, Any]:
     """One valid intake; the mix is skewed towards what a clinic sees, yet reaches every rule."""
     roll = rng.random
@@ -113,6 +116,11 @@ def synthetic(rng: random.Random, i: int) -> dict[str, Any]:
     record["preferences"] = prefs
     if roll() < 0.3:
         record["notes"] = "Synthetic case for benchmarking; no real person."
+    # site and clinician codes from the index, not the generator: the rest of the corpus stays
+    # what it was before the intake had them (the numbers stay comparable)
+    if i % 20:
+        record["site"] = SITES[(i * 7919) % len(SITES)]
+        record["clinician"] = f"CL-{(i * 104729) % 23 + 1:03d}"
     if roll() < 0.6:
         decision: dict[str, Any] = {"format": rng.choice(["group", "individual", "defer"])}
         if roll() < 0.8:

@@ -15,7 +15,7 @@ from ipt_advisor import __version__
 
 CORPUS = ROOT / "tests" / "files" / "corpus"
 VALID_IDS = ["C-01", "C-02", "C-03", "C-04", "C-05", "C-06", "C-07", "C-08"]
-OUTPUTS = {"decisions.jsonl", "errors.jsonl", "overrides.jsonl", "summary.json", "summary.md"}
+OUTPUTS = {"decisions.jsonl", "errors.jsonl", "overrides.jsonl", "summary.json", "summary.md", "summary.html"}
 MARKER = "MARKER-NOTES-7731"  # in notes, in a wrongly typed field and in a reason of an invalid record
 
 
@@ -149,7 +149,7 @@ def test_summary_is_deterministic_and_names_input_rules_and_tool(runner, tmp_pat
     path = CORPUS / "intakes.jsonl"
     assert audit(runner, path, tmp_path / "a").exit_code == 0
     assert audit(runner, path, tmp_path / "b", "--jobs", "2").exit_code == 0
-    for f in ("summary.json", "summary.md"):
+    for f in ("summary.json", "summary.md", "summary.html"):
         assert (tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes()
     summary = json.loads((tmp_path / "a" / "summary.json").read_text())
     rs = advisor.ruleset
@@ -176,6 +176,8 @@ def test_summary_md_lists_counts_and_never_fired(runner, tmp_path: Path) -> None
     assert "| Invalid, not assessed (`errors.jsonl`) | 3 |" in md
     assert f"| `group` | {summary['format']['group']} |" in md
     assert f"**Never fired ({len(summary['rules']['never_fired'])}):**" in md
+    assert "## Safety-critical overrides: 0" in md and "`summary.html`" in md
+    assert len(md.splitlines()) < 40  # a digest for the terminal; the tables are in summary.html
 
 
 def test_broken_rule_set_exit_4_and_no_output(runner, tmp_path: Path, rules_copy: Path) -> None:
