@@ -383,8 +383,9 @@ def audit(input_path: str | None, out_dir: str, db_url: str | None, jobs: int | 
     """Assess a whole batch: a folder of YAML/JSON intakes, a .jsonl or a .csv file (dotted columns).
 
     Writes one decision per valid intake (decisions.jsonl, input order), one line per
-    invalid record (errors.jsonl), the clinicians' departures (overrides.jsonl) and a
-    summary with concordance (summary.json, summary.md). Invalid records never stop the run.
+    invalid record (errors.jsonl), the clinicians' departures (overrides.jsonl), the summary
+    (summary.json), a dashboard with charts, safety-critical overrides first (summary.html)
+    and a short digest (summary.md). Invalid records never stop the run.
 
     Outputs appear under their names only when the whole run succeeded. Stopped by Ctrl-C
     (exit 130), SIGTERM (exit 143) or an output error such as a full disk (exit 1), a run
@@ -426,8 +427,11 @@ def audit(input_path: str | None, out_dir: str, db_url: str | None, jobs: int | 
         fail(exc, EXIT_PROBLEMS)
     except Interrupted as exc:
         fail(exc, exit_code(exc.signum))
+    concordance = report.summary.get("concordance") or {}
+    safety = (concordance.get("departures") or {}).get("safety_critical", 0)
     click.echo(f"{report.records} records: {report.assessed} assessed, {report.invalid} invalid"
-               f"{f', {report.engine_errors} engine errors' if report.engine_errors else ''}; "
+               f"{f', {report.engine_errors} engine errors' if report.engine_errors else ''}"
+               f"{f', {safety} safety-critical overrides (summary.html)' if safety else ''}; "
                f"wrote {out_dir}")
     done_now = report.records - report.resumed_from
     rate = done_now / report.seconds if report.seconds else 0.0

@@ -112,8 +112,11 @@ def _audit_one(advisor: Any, record: RawRecord) -> tuple[str, Any]:
 
 # --------------------------------------------------------------------------- progress
 
+BAR = 24  # characters of the progress bar
+
+
 class Progress:
-    """A one-line progress display (count, rate, ETA) for a terminal; call :meth:`update` often."""
+    """A one-line progress display (count, rate, bar, ETA) for a terminal; call :meth:`update` often."""
 
     def __init__(self, stream: TextIO, total: Callable[[], float | None]):
         self.stream = stream
@@ -135,7 +138,11 @@ class Progress:
             left = elapsed * (1 - fraction) / fraction
             eta = f"  ETA {int(left) // 60}:{int(left) % 60:02d}"
         pct = f"  {100 * fraction:3.0f}%" if fraction is not None else ""
-        self.stream.write(f"\r{done:>10,} records  {rate:>8,.0f}/s{pct}{eta}\x1b[K")
+        bar = ""
+        if fraction is not None:
+            filled = int(BAR * fraction)
+            bar = "  [" + "#" * filled + "." * (BAR - filled) + "]"
+        self.stream.write(f"\r{done:>10,} records  {rate:>8,.0f}/s{bar}{pct}{eta}\x1b[K")
         if final:
             self.stream.write("\n")
         self.stream.flush()

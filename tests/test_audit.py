@@ -247,7 +247,35 @@ def test_progress_line_shows_count_rate_and_eta() -> None:
     bar.update(300, final=True)
     text = stream.getvalue()
     assert "       200 records" in text and "/s" in text and "ETA" in text and "50%" in text
+    assert "[############............]" in text  # 200 of 400: half the bar
     assert text.endswith("\n")
+
+
+def test_progress_bar_on_a_terminal_stderr_only(tmp_path: Path) -> None:
+    """Under a real pseudo-terminal the bar is drawn on stderr; stdout keeps the one result line."""
+    import pty
+    import subprocess
+    import sys
+
+    primary, secondary = pty.openpty()
+    exe = Path(sys.executable).parent / "ipt-advisor"
+    proc = subprocess.run([str(exe), "audit", str(CORPUS / "intakes.jsonl"), "-o", str(tmp_path / "a")],
+                          stdout=subprocess.PIPE, stderr=secondary, timeout=120)
+    os.close(secondary)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(primary, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(primary)
+    err = b"".join(chunks).decode()
+    assert proc.returncode == 0
+    assert "\r" in err and "[" + "#" * 24 + "]" in err and "records/s" in err
+    assert proc.stdout.decode().splitlines() == [f"11 records: 8 assessed, 3 invalid; wrote {tmp_path / 'a'}"]
 
 
 def _init_nothing() -> None:
