@@ -318,7 +318,8 @@ def rules_test(directory: str | None, case_files: tuple[str, ...], coverage: boo
 @click.option("--cases", "cases", required=True, metavar="INPUT",
               help="Intakes to compare on: a folder of YAML/JSON, a .jsonl or a .csv file.")
 @click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False), default=None,
-              help="Write rules-diff.md and rules-diff.json into this folder (default: Markdown to stdout).")
+              help="Write rules-diff.md, rules-diff.html (charts) and rules-diff.json into this folder "
+                   "(default: Markdown to stdout).")
 @click.option("--jobs", type=click.IntRange(min=1), default=None, help="Worker processes (default: one per CPU).")
 @click.option("--fail-on-change", is_flag=True, help="Exit 1 if any case changes.")
 def rules_diff(old_dir: str, new_dir: str, cases: str, out_dir: str | None, jobs: int | None,
@@ -335,7 +336,7 @@ def rules_diff(old_dir: str, new_dir: str, cases: str, out_dir: str | None, jobs
     from ipt_advisor.errors import OutputError, RuleSetError
     from ipt_advisor.output import write_atomic
     from ipt_advisor.interrupt import WorkerLost
-    from ipt_advisor.ruleset_diff import render_md, report_json, run_diff
+    from ipt_advisor.ruleset_diff import render_html, render_md, report_json, run_diff
 
     try:
         report = run_diff(old_dir, new_dir, cases, jobs=jobs)
@@ -352,6 +353,7 @@ def rules_diff(old_dir: str, new_dir: str, cases: str, out_dir: str | None, jobs
             make_private_dirs(out_dir)
             write_atomic(os.path.join(out_dir, "rules-diff.json"), report_json(report))
             write_atomic(os.path.join(out_dir, "rules-diff.md"), render_md(report))
+            write_atomic(os.path.join(out_dir, "rules-diff.html"), render_html(report))
         except OSError as exc:
             click.echo(f"{out_dir}: cannot create folder: {exc.strerror or exc}", err=True)
             sys.exit(EXIT_PROBLEMS)
@@ -359,7 +361,7 @@ def rules_diff(old_dir: str, new_dir: str, cases: str, out_dir: str | None, jobs
             fail(exc, EXIT_PROBLEMS)
         c = report["cases"]
         click.echo(f"{c['changed']} of {c['assessed']} cases change ({c['invalid']} invalid); "
-                   f"wrote {os.path.join(out_dir, 'rules-diff.md')} and rules-diff.json")
+                   f"wrote {os.path.join(out_dir, 'rules-diff.md')}, rules-diff.html and rules-diff.json")
     if fail_on_change and report["cases"]["changed"]:
         sys.exit(EXIT_PROBLEMS)
 

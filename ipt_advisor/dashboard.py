@@ -27,11 +27,11 @@ def _pct(part: int, whole: int) -> float:
     return round(100.0 * part / whole, 1) if whole else 0.0
 
 
-def _count_chart(title: str, counts: dict[str, int], assessed: int, css: dict[str, str] | None = None) -> dict[str, Any]:
-    rows = [(key, n, f"{n} ({format_percent(_pct(n, assessed))})", (css or {}).get(key, ""))
-            for key, n in counts.items() if n]
+def count_chart(title: str, counts: dict[str, int], assessed: int, of: str = "% of assessed") -> dict[str, Any]:
+    """A bar per non-zero count, with its share of ``assessed``, and the table of both."""
+    rows = [(key, n, f"{n} ({format_percent(_pct(n, assessed))})", "") for key, n in counts.items() if n]
     return {**charts.bars(title, rows), "table": {
-        "columns": ("Cases", "% of assessed"),
+        "columns": ("Cases", of),
         "rows": [(key, (n, format_percent(_pct(n, assessed)))) for key, n in counts.items() if n]}}
 
 
@@ -104,9 +104,9 @@ def dashboard_charts(s: dict[str, Any]) -> list[dict[str, Any]]:
     ``id``; a chart with nothing to show is left out."""
     assessed = s["records"]["assessed"]
     found: list[tuple[str, dict[str, Any] | None]] = [
-        ("format", _count_chart("Recommended format", s["format"], assessed) if assessed else None),
+        ("format", count_chart("Recommended format", s["format"], assessed) if assessed else None),
         ("flags", _flag_chart(s, assessed) if s["flags_by_level"] else None),
-        ("focus", _count_chart("Primary focus area", s["focus"], assessed) if assessed else None),
+        ("focus", count_chart("Primary focus area", s["focus"], assessed) if assessed else None),
     ]
     c = s["concordance"]
     if c is not None:
@@ -115,6 +115,11 @@ def dashboard_charts(s: dict[str, Any]) -> list[dict[str, Any]]:
         found.append(("agreement-clinician",
                       _agreement_chart("Format agreement by clinician (%)", s["breakdown"]["clinician"])))
     found += [(f"trend-{n}", chart) for n, chart in enumerate(_trend_charts(s["breakdown"]["month"]), 1)]
+    return finish_charts(found)
+
+
+def finish_charts(found: list[tuple[str, dict[str, Any] | None]]) -> list[dict[str, Any]]:
+    """The charts that have something to show, each named by its id, all-zero columns dropped."""
     out = []
     for ident, chart in found:
         if chart is not None and (chart["kind"] == "lines" or chart["rows"]):

@@ -135,14 +135,7 @@ class Tally:
         self.flags.update(o.flags)
         self.levels.update(zip(o.levels, o.flags))
         self.fired.update(o.fired)
-        keys = (("site", o.site or NO_CODE), ("clinician", o.clinician_code or NO_CODE), ("month", o.month or NO_CODE))
-        counted = [("assessed", 1), ("deferred", o.format == DEFER), ("incomplete", o.status == "incomplete")]
-        if o.clinician is not None:
-            counted += [("clinician", 1), ("agree", o.clinician[0] == o.format)]
-        for dim, key in keys:
-            for measure, n in counted:
-                if n:
-                    self.groups[(dim, key, measure)] += 1
+        self.add_to_groups(o)
         if o.clinician is None:
             return None
         clin_format, clin_focus, reason = o.clinician
@@ -171,6 +164,17 @@ class Tally:
             "flags": [{"code": code, "level": level} for code, level in zip(o.flags, o.levels)],
             "site": o.site, "clinician_code": o.clinician_code, "assessed_on_month": o.month or None,
         }
+
+    def add_to_groups(self, o: Outcome) -> None:
+        """Count one decision in its site, clinician and month (the dashboard's breakdowns)."""
+        keys = (("site", o.site or NO_CODE), ("clinician", o.clinician_code or NO_CODE), ("month", o.month or NO_CODE))
+        counted = [("assessed", 1), ("deferred", o.format == DEFER), ("incomplete", o.status == "incomplete")]
+        if o.clinician is not None:
+            counted += [("clinician", 1), ("agree", o.clinician[0] == o.format)]
+        for dim, key in keys:
+            for measure, n in counted:
+                if n:
+                    self.groups[(dim, key, measure)] += 1
 
     # ----------------------------------------------------------------------- checkpoints
 
