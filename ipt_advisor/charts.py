@@ -12,7 +12,7 @@ from typing import Any, Callable, Sequence
 BAR_INNER = 300   # the longest bar
 BAR_TEXT = 130    # room for the value text after a bar
 BAR_ROW = 22
-CHAR = 6.8        # about one character of an 11 px sans-serif label (for the label column)
+CHAR = 7.6        # about one character of an 11 px sans-serif label, capitals included (the label column)
 LINE_WIDTH, LINE_HEIGHT = 560, 200
 LINE_LEFT, LINE_RIGHT, LINE_TOP, LINE_BOTTOM = 44, 30, 14, 40
 

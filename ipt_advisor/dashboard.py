@@ -152,9 +152,7 @@ def render_summary_html(summary: dict[str, Any], departures: Iterable[dict[str, 
 
     safety, other = split_departures(departures)
     template = markdown_environment().get_template("audit_summary.html.j2")
-    return template.generate(s=summary, charts=dashboard_charts(summary), safety=safety, departures=other,  # type: ignore[no-any-return]
-                             safety_limit=SAFETY_LIMIT, departures_limit=DEPARTURE_LIMIT, page_title=title,
-                             no_code=NO_CODE)
+    return template.generate(**page_context(summary, safety, other, title))  # type: ignore[no-any-return]
 
 
 def write_pieces(pieces: Iterable[str], write: Any, block: int = 1 << 16) -> None:
@@ -168,3 +166,50 @@ def write_pieces(pieces: Iterable[str], write: Any, block: int = 1 << 16) -> Non
             write("".join(buffer))
             buffer, size = [], 0
     write("".join(buffer))
+
+
+# --------------------------------------------------------------------------- what the web app stored
+
+def stored_dashboard(assessments: Iterable[Any], ruleset: Any, *, tool_version: str, source: str,
+                     site: str = "", clinician: str = "", date_from: str = "", date_to: str = "") -> dict[str, Any]:
+    """The dashboard's data for stored assessments (``Store.intakes()``), each counted with its
+    own stored decision and latest sign-off, kept when it matches every filter given (site and
+    clinician codes exactly; ``assessed_on`` within the ISO dates, both ends included).
+    Returns ``summary`` (summary.json's shape), ``safety`` and ``departures`` (as
+    :func:`split_departures`) and ``shown`` (assessments counted)."""
+    from types import SimpleNamespace
+
+    from .summary import Tally, outcome
+
+    tally = Tally(ruleset)
+    found: list[dict[str, Any]] = []
+    safety_n = other_n = shown = 0
+    for a in assessments:
+        day = str(a.intake.get("assessed_on") or "")
+        if (site and a.site != site) or (clinician and a.clinician != clinician) \
+                or (date_from and day < date_from) or (date_to and day > date_to):
+            continue
+        shown += 1
+        intake = SimpleNamespace(record=a.intake_with_decision(), sha256=a.intake_sha256)
+        departure = tally.add(outcome(shown - 1, f"assessment {a.id}", None, intake, a.decision))
+        if departure is None:
+            continue
+        # the first of each kind only, as overrides.jsonl would give them (memory stays flat)
+        if departure["safety_critical"] and safety_n < SAFETY_LIMIT:
+            safety_n += 1
+            found.append(departure)
+        elif not departure["safety_critical"] and other_n < DEPARTURE_LIMIT:
+            other_n += 1
+            found.append(departure)
+    summary = tally.as_dict(input_path=source, input_kind="database", input_sha256="", tool_version=tool_version,
+                            departures_file="the database (sign-offs)")
+    safety, departures = split_departures(found)
+    return {"summary": summary, "safety": safety, "departures": departures, "shown": shown}
+
+
+def page_context(summary: dict[str, Any], safety: list[dict[str, Any]], departures: list[dict[str, Any]],
+                 title: str) -> dict[str, Any]:
+    """What ``audit_summary.html.j2`` renders (the web app's page extends it)."""
+    return {"s": summary, "charts": dashboard_charts(summary), "safety": safety, "departures": departures,
+            "safety_limit": SAFETY_LIMIT, "departures_limit": DEPARTURE_LIMIT, "page_title": title,
+            "no_code": NO_CODE}

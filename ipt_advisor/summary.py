@@ -116,8 +116,8 @@ class Tally:
         self.departures_with_reason = 0
         self.safety_overrides = 0
         self.levels: Counter[tuple[str, str]] = Counter()  # (level, flag code)
-        # (dimension, key, measure) -> count: site, clinician and month breakdowns
-        self.groups: Counter[tuple[str, str, str]] = Counter()
+        # (dimension, key) -> counts in MEASURES order: site, clinician and month breakdowns
+        self.groups: dict[tuple[str, str], list[int]] = {}
 
     def add_invalid(self, engine: bool = False) -> None:
         self.records += 1
@@ -166,15 +166,18 @@ class Tally:
         }
 
     def add_to_groups(self, o: Outcome) -> None:
-        """Count one decision in its site, clinician and month (the dashboard's breakdowns)."""
-        keys = (("site", o.site or NO_CODE), ("clinician", o.clinician_code or NO_CODE), ("month", o.month or NO_CODE))
-        counted = [("assessed", 1), ("deferred", o.format == DEFER), ("incomplete", o.status == "incomplete")]
-        if o.clinician is not None:
-            counted += [("clinician", 1), ("agree", o.clinician[0] == o.format)]
-        for dim, key in keys:
-            for measure, n in counted:
-                if n:
-                    self.groups[(dim, key, measure)] += 1
+        """Count one decision in its site, clinician and month (the dashboard's breakdowns):
+        per group one list of counts in :data:`MEASURES` order (a list, not a key per count:
+        this runs in the audit's one parent process for every record)."""
+        judged = o.clinician is not None
+        add = (1, o.format == DEFER, o.status == "incomplete", judged, judged and o.clinician[0] == o.format)  # type: ignore[index]
+        groups = self.groups
+        for key in (("site", o.site or NO_CODE), ("clinician", o.clinician_code or NO_CODE), ("month", o.month or NO_CODE)):
+            counts = groups.get(key)
+            if counts is None:
+                counts = groups[key] = [0] * len(MEASURES)
+            for i, n in enumerate(add):
+                counts[i] += n
 
     # ----------------------------------------------------------------------- checkpoints
 
@@ -182,7 +185,7 @@ class Tally:
                 "safety_overrides")
     _COUNTERS = ("status", "format", "focus", "flags", "fired", "rule_cases", "rule_overridden")
     _PAIRS = ("confusion", "focus_pairs", "levels")
-    _TRIPLES = ("groups",)
+    _GROUPS = ("groups",)
 
     def snapshot(self) -> dict[str, Any]:
         """Every counter as JSON-ready data, for a resumable run's checkpoint. Key order is
@@ -191,7 +194,7 @@ class Tally:
         out: dict[str, Any] = {name: getattr(self, name) for name in self._NUMBERS}
         out.update((name, dict(getattr(self, name))) for name in self._COUNTERS)
         out.update((name, [[a, b, n] for (a, b), n in getattr(self, name).items()]) for name in self._PAIRS)
-        out.update((name, [[*key, n] for key, n in getattr(self, name).items()]) for name in self._TRIPLES)
+        out.update((name, [[*key, *counts] for key, counts in getattr(self, name).items()]) for name in self._GROUPS)
         return out
 
     @classmethod
@@ -215,13 +218,14 @@ class Tally:
                         raise ValueError(name)
                     pairs[(a, b)] = n
                 setattr(tally, name, pairs)
-            for name in cls._TRIPLES:
-                triples: Counter[tuple[str, str, str]] = Counter()
-                for a, b, c, n in data[name]:
-                    if not all(isinstance(x, str) for x in (a, b, c)) or not isinstance(n, int):
+            for name in cls._GROUPS:
+                groups: dict[tuple[str, str], list[int]] = {}
+                for dim, key, *counts in data[name]:
+                    if not (isinstance(dim, str) and isinstance(key, str) and len(counts) == len(MEASURES)
+                            and all(isinstance(n, int) for n in counts)):
                         raise ValueError(name)
-                    triples[(a, b, c)] = n
-                setattr(tally, name, triples)
+                    groups[(dim, key)] = counts
+                setattr(tally, name, groups)
         except (KeyError, TypeError, AttributeError, ValueError) as exc:
             raise ValueError(f"not a tally snapshot: {exc}") from None
         return tally
@@ -272,10 +276,10 @@ class Tally:
     def _breakdown(self, dim: str) -> dict[str, dict[str, Any]]:
         """Per site / clinician / month (sorted by key, the group without a code last): the
         counts of :data:`MEASURES`, shares of assessed, format agreement and override rate."""
-        keys = sorted({k for d, k, _ in self.groups if d == dim}, key=lambda k: (k == NO_CODE, k))
+        keys = sorted({k for d, k in self.groups if d == dim}, key=lambda k: (k == NO_CODE, k))
         out: dict[str, dict[str, Any]] = {}
         for key in keys:
-            n = {m: self.groups.get((dim, key, m), 0) for m in MEASURES}
+            n = dict(zip(MEASURES, self.groups[(dim, key)]))
             out[key] = {
                 **n, "overridden": n["clinician"] - n["agree"],
                 "deferred_percent": percent(n["deferred"], n["assessed"]),
