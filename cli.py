@@ -431,9 +431,10 @@ def audit(input_path: str | None, out_dir: str, db_url: str | None, jobs: int | 
         fail(exc, exit_code(exc.signum))
     concordance = report.summary.get("concordance") or {}
     safety = (concordance.get("departures") or {}).get("safety_critical", 0)
+    overrides = f", {safety} safety-critical override{'s' if safety != 1 else ''} (summary.html)" if safety else ""
     click.echo(f"{report.records} records: {report.assessed} assessed, {report.invalid} invalid"
                f"{f', {report.engine_errors} engine errors' if report.engine_errors else ''}"
-               f"{f', {safety} safety-critical overrides (summary.html)' if safety else ''}; "
+               f"{overrides}; "
                f"wrote {out_dir}")
     done_now = report.records - report.resumed_from
     rate = done_now / report.seconds if report.seconds else 0.0

@@ -1,6 +1,6 @@
 """The audit dashboard and the intake's site and clinician codes (issue 16).
 
-A small corpus built by hand: three sites (one intake without), two clinicians, two months,
+A small corpus written by hand (tests/files/corpus/dashboard.jsonl): three sites (one intake without), two clinicians, two months,
 and one case where the clinician chose group although the C-SSRS recorded intent (a critical
 SUICIDE_IMMINENT flag, recommended defer): the safety-critical override the page leads with.
 
@@ -22,33 +22,8 @@ import pytest
 from cli import cli
 from conftest import ROOT
 
-BASE = json.loads((ROOT / "tests" / "files" / "corpus" / "intakes.jsonl").read_text().splitlines()[0])
-IMMINENT = {"cssrs": {"wish_dead": True, "active_thoughts": True, "method": True, "intent": True, "plan": False,
-                      "behavior_3m": False}}
-
-
-def _case(n: int, site: str | None, clinician: str | None, day: str, decision: str | None,
-          risk: dict | None = None) -> dict:
-    record = dict(BASE, id=f"D-{n}", assessed_on=day)
-    record.pop("clinician_decision")
-    if site:
-        record["site"] = site
-    if clinician:
-        record["clinician"] = clinician
-    if risk:
-        record["risk"] = risk
-    if decision:
-        record["clinician_decision"] = {"format": decision, "focus": "role_transition"}
-    return record
-
-
-CASES = [
-    _case(1, "NORTH-01", "CL-001", "2026-09-03", "group"),
-    _case(2, "NORTH-01", "CL-001", "2026-09-14", "individual"),
-    _case(3, "SOUTH-02", "CL-002", "2026-10-01", "group", IMMINENT),
-    _case(4, "SOUTH-02", "CL-002", "2026-10-02", "defer", IMMINENT),
-    _case(5, None, None, "2026-10-05", None),
-]
+CORPUS = ROOT / "tests" / "files" / "corpus" / "dashboard.jsonl"  # the table above, one intake a line
+CASES = [json.loads(line) for line in CORPUS.read_text().splitlines()]
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +32,7 @@ def audited(tmp_path_factory) -> Path:
 
     root = tmp_path_factory.mktemp("dash")
     corpus = root / "corpus.jsonl"
-    corpus.write_text("".join(json.dumps(c) + "\n" for c in CASES))
+    corpus.write_bytes(CORPUS.read_bytes())
     result = CliRunner().invoke(cli, ["audit", str(corpus), "-o", str(root / "out"), "--log", str(root / "log")])
     assert result.exit_code == 0, result.output
     return root
