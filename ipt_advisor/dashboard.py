@@ -210,6 +210,13 @@ def stored_dashboard(assessments: Iterable[Any], ruleset: Any, *, tool_version: 
 def page_context(summary: dict[str, Any], safety: list[dict[str, Any]], departures: list[dict[str, Any]],
                  title: str) -> dict[str, Any]:
     """What ``audit_summary.html.j2`` renders (the web app's page extends it)."""
-    return {"s": summary, "charts": dashboard_charts(summary), "safety": safety, "departures": departures,
+    c = summary["concordance"]
+    confusion = None
+    if c is not None and c["confusion"]["table"]:
+        table = c["confusion"]["table"]
+        columns = [col for col in next(iter(table.values())) if any(row[col] for row in table.values())]
+        confusion = {"columns": columns, "rows": [(r, [cells[col] for col in columns]) for r, cells in table.items()]}
+    return {"s": summary, "charts": dashboard_charts(summary), "confusion": confusion,
+            "safety": safety, "departures": departures,
             "safety_limit": SAFETY_LIMIT, "departures_limit": DEPARTURE_LIMIT, "page_title": title,
             "no_code": NO_CODE}

@@ -13,7 +13,13 @@ Concordance (only for intakes that carry ``clinician_decision``):
   counts as agreement), per recommended primary focus and overall;
 * override rate per rule: for each rule that drove the recommendation (the rules named in
   ``recommendation.reasons``), how often the clinician chose another format;
-* departures: cases where format or focus differ, with the clinician's stated reason.
+* departures: cases where format or focus differ, with the clinician's stated reason, every
+  flag with its level, and whether it is *safety-critical*: the clinician chose group or
+  individual IPT (not the recommended format, not defer) although a critical flag was raised.
+
+Breakdowns (``breakdown``): per site, per clinician (the intake's pseudonymous codes; without
+one, the group ``(none)``) and per month of ``assessed_on``: assessed, deferred, incomplete,
+with the clinician's decision, agreeing with the recommended format, and their shares.
 
 The summary holds no wall-clock time, so the same input and rule set give the same bytes.
 """

@@ -133,3 +133,24 @@ def test_a_site_code_outside_the_id_charset_is_an_error(tmp_path: Path, runner) 
     result = runner.invoke(cli, ["intake", "check", str(bad)])
     assert result.exit_code == 1
     assert "site" in result.stderr
+
+
+def test_the_confusion_table_leaves_out_what_nobody_chose(audited: Path, advisor) -> None:
+    from ipt_advisor.dashboard import page_context
+    from ipt_advisor.summary import Outcome, Tally
+
+    html = (audited / "out" / "summary.html").read_text()
+    table = html[html.index('<table class="data" id="confusion">'):]
+    table = table[:table.index("</table>")]
+    # the corpus: recommended defer twice (chosen defer, group), group twice (group, individual)
+    rows = re.findall(r'<tr><th scope="row"><code>(\w+)</code></th>((?:<td class="num">\d+</td>)+)</tr>', table)
+    assert re.findall(r'<th scope="col" class="num">(\w+)</th>', table) == ["defer", "individual", "group"]
+    assert [(r, re.findall(r"\d+", cells)) for r, cells in rows] == [("defer", ["1", "0", "1"]), ("group", ["0", "1", "1"])]
+    # nobody chose defer or individual: those columns go, as the row nobody was recommended
+    tally = Tally(advisor.ruleset)
+    for i, fmt in enumerate(("group", "individual")):
+        tally.add(Outcome(i, "s", i, f"K-{i}", "0" * 64, "complete", fmt, None, None, (), (), ("R",), ("group", None, None)))
+    summary = tally.as_dict(input_path="x", input_kind="jsonl", input_sha256="0", tool_version="t",
+                            departures_file="overrides.jsonl")
+    confusion = page_context(summary, [], [], "t")["confusion"]
+    assert confusion == {"columns": ["group"], "rows": [("individual", [1]), ("group", [1])]}
