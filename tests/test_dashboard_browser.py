@@ -76,3 +76,59 @@ def test_dashboard_prints_on_a4_with_the_safety_overrides_on_page_one(browser, d
     first = subprocess.run(["pdftotext", "-f", "1", "-l", "1", "-layout", str(pdf), "-"],
                            capture_output=True, text=True, check=True).stdout
     assert "Safety-critical overrides" in first and "D-3" in first and "SUICIDE_IMMINENT" in first
+
+
+def _stored_db(path: Path) -> str:
+    """A database holding three assessments (two sites) and one safety-critical sign-off,
+    entered through the app's own form (Flask's test client)."""
+    from ipt_advisor import __version__
+    from ipt_advisor.advisor import Advisor
+    from ipt_advisor.store import Store
+    from ipt_advisor.web.app import create_app
+    from webapp import form_fields, valid_answers
+
+    url = f"sqlite:///{path}"
+    store = Store.open(url)
+    try:
+        client = create_app(store, Advisor.load(), token="t" * 32, hosts={"localhost"},
+                            tool_version=__version__).test_client()
+        client.get("/?token=" + "t" * 32)
+        intent = {"risk.cssrs.wish_dead": "true", "risk.cssrs.active_thoughts": "true", "risk.cssrs.method": "true",
+                  "risk.cssrs.intent": "true", "risk.cssrs.plan": "false"}
+        for case, site, more in (("B-1", "NORTH-01", {}), ("B-2", "SOUTH-02", intent), ("B-3", "NORTH-01", {})):
+            values = form_fields(client.get("/intake/new").get_data(as_text=True))
+            values.update(valid_answers(case, site=site, clinician="CL-001", assessed_on="2026-10-01", **more))
+            location = client.post("/intake", data=values).headers["Location"]
+            if case == "B-2":
+                csrf = form_fields(client.get(location + "/signoff").get_data(as_text=True))["csrf_token"]
+                client.post(location + "/signoff", data={"csrf_token": csrf, "signoff": "change",
+                                                         "clinician_decision.format": "group",
+                                                         "clinician_decision.reason": "group starts next week"})
+    finally:
+        store.close()
+    return url
+
+
+def test_quality_page_in_serve_filters_without_console_errors(browser, tmp_path: Path) -> None:
+    from webapp import start_server
+
+    server = start_server(_stored_db(tmp_path / "cases.db"))
+    try:
+        page = browser.new_page()
+        errors: list[str] = []
+        page.on("console", lambda m: errors.append(f"{page.url}: {m.text}") if m.type == "error" else None)
+        page.goto(server.url)
+        page.click("text=Quality")
+        assert page.inner_text("#quality-shown") == "3 assessments counted"
+        assert page.locator("#safety-overrides td.flag-critical").all_inner_texts() == ["SUICIDE_IMMINENT"]
+        assert page.locator("figure.chart-block svg > title").count() == page.locator("figure.chart-block").count() > 3
+        page.screenshot(path=str(tmp_path / "quality.png"), full_page=True)
+        page.select_option("#q-site", "NORTH-01")
+        page.click("#quality-filters button")
+        assert "site=NORTH-01" in page.url
+        assert page.inner_text("#quality-shown") == "2 assessments counted (filtered)"
+        assert page.locator("#safety-overrides td.flag-critical").count() == 0
+        assert errors == []  # a style the CSP blocked would be one
+        page.close()
+    finally:
+        server.stop()
