@@ -367,7 +367,8 @@ def rules_test(directory: str | None, case_files: tuple[str, ...], coverage: boo
 @click.option("--cases", "cases", required=True, metavar="INPUT",
               help="Intakes to compare on: a folder of YAML/JSON, a .jsonl or a .csv file.")
 @click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False), default=None,
-              help="Write rules-diff.md and rules-diff.json into this folder (default: Markdown to stdout).")
+              help="Write rules-diff.md, rules-diff.html (charts) and rules-diff.json into this folder "
+                   "(default: Markdown to stdout).")
 @click.option("--jobs", type=click.IntRange(min=1), default=None, help="Worker processes (default: one per CPU).")
 @click.option("--fail-on-change", is_flag=True, help="Exit 1 if any case changes.")
 def rules_diff(old_dir: str, new_dir: str, cases: str, out_dir: str | None, jobs: int | None,
@@ -384,7 +385,7 @@ def rules_diff(old_dir: str, new_dir: str, cases: str, out_dir: str | None, jobs
     from ipt_advisor.errors import OutputError, RuleSetError
     from ipt_advisor.output import write_atomic
     from ipt_advisor.interrupt import WorkerLost
-    from ipt_advisor.ruleset_diff import render_md, report_json, run_diff
+    from ipt_advisor.ruleset_diff import render_html, render_md, report_json, run_diff
 
     try:
         report = run_diff(old_dir, new_dir, cases, jobs=jobs)
@@ -401,6 +402,7 @@ def rules_diff(old_dir: str, new_dir: str, cases: str, out_dir: str | None, jobs
             make_private_dirs(out_dir)
             write_atomic(os.path.join(out_dir, "rules-diff.json"), report_json(report))
             write_atomic(os.path.join(out_dir, "rules-diff.md"), render_md(report))
+            write_atomic(os.path.join(out_dir, "rules-diff.html"), render_html(report))
         except OSError as exc:
             click.echo(f"{out_dir}: cannot create folder: {exc.strerror or exc}", err=True)
             sys.exit(EXIT_PROBLEMS)
@@ -408,7 +410,7 @@ def rules_diff(old_dir: str, new_dir: str, cases: str, out_dir: str | None, jobs
             fail(exc, EXIT_PROBLEMS)
         c = report["cases"]
         click.echo(f"{c['changed']} of {c['assessed']} cases change ({c['invalid']} invalid); "
-                   f"wrote {os.path.join(out_dir, 'rules-diff.md')} and rules-diff.json")
+                   f"wrote {os.path.join(out_dir, 'rules-diff.md')}, rules-diff.html and rules-diff.json")
     if fail_on_change and report["cases"]["changed"]:
         sys.exit(EXIT_PROBLEMS)
 
@@ -433,8 +435,9 @@ def audit(input_path: str | None, out_dir: str, db_url: str | None, jobs: int | 
     """Assess a whole batch: a folder of YAML/JSON intakes, a .jsonl or a .csv file (dotted columns).
 
     Writes one decision per valid intake (decisions.jsonl, input order), one line per
-    invalid record (errors.jsonl), the clinicians' departures (overrides.jsonl) and a
-    summary with concordance (summary.json, summary.md). Invalid records never stop the run.
+    invalid record (errors.jsonl), the clinicians' departures (overrides.jsonl), the summary
+    (summary.json), a dashboard with charts, safety-critical overrides first (summary.html)
+    and a short digest (summary.md). Invalid records never stop the run.
 
     Outputs appear under their names only when the whole run succeeded. Stopped by Ctrl-C
     (exit 130), SIGTERM (exit 143) or an output error such as a full disk (exit 1), a run
@@ -480,8 +483,12 @@ def audit(input_path: str | None, out_dir: str, db_url: str | None, jobs: int | 
         fail(exc, EXIT_PROBLEMS)
     except Interrupted as exc:
         fail(exc, exit_code(exc.signum))
+    concordance = report.summary.get("concordance") or {}
+    safety = (concordance.get("departures") or {}).get("safety_critical", 0)
+    overrides = f", {safety} safety-critical override{'s' if safety != 1 else ''} (summary.html)" if safety else ""
     click.echo(f"{report.records} records: {report.assessed} assessed, {report.invalid} invalid"
-               f"{f', {report.engine_errors} engine errors' if report.engine_errors else ''}; "
+               f"{f', {report.engine_errors} engine errors' if report.engine_errors else ''}"
+               f"{overrides}; "
                f"wrote {out_dir}")
     done_now = report.records - report.resumed_from
     rate = done_now / report.seconds if report.seconds else 0.0

@@ -20,6 +20,8 @@ What is measured:
   run inside it, and the plain-Python firing of the same rules (``direct.Evaluator``, what
   mutation testing uses), which must fire the same rules;
 * memory: 50,000 ``Advisor.assess`` calls in one process, RSS before and after;
+* the dashboard's share: what the site / clinician / month breakdowns add to the tally and
+  what rendering ``summary.html`` costs, against the audit's wall time (target: at most 10 %);
 * mutation testing: ``ipt-advisor rules test --mutate`` on the shipped rules with the
   vignette case file, end to end (median of 3, with 1 and with 2 workers), the counts, and
   what evaluating the mutants with one durable-rules engine each would cost instead
@@ -52,6 +54,9 @@ def console_script() -> str:
 
 
 # --------------------------------------------------------------------------- synthetic intakes
+
+SITES = ("NORTH-01", "SOUTH-02", "EAST-03", "WEST-04", "CITY-05")
+
 
 def synthetic(rng: random.Random, i: int) -> dict[str, Any]:
     """One valid intake; the mix is skewed towards what a clinic sees, yet reaches every rule."""
@@ -113,6 +118,11 @@ def synthetic(rng: random.Random, i: int) -> dict[str, Any]:
     record["preferences"] = prefs
     if roll() < 0.3:
         record["notes"] = "Synthetic case for benchmarking; no real person."
+    # site and clinician codes from the index, not the generator: the rest of the corpus stays
+    # what it was before the intake had them (the numbers stay comparable)
+    if i % 20:
+        record["site"] = SITES[(i * 7919) % len(SITES)]
+        record["clinician"] = f"CL-{(i * 104729) % 23 + 1:03d}"
     if roll() < 0.6:
         decision: dict[str, Any] = {"format": rng.choice(["group", "individual", "defer"])}
         if roll() < 0.8:
@@ -202,7 +212,62 @@ def bench_audit(n: int, workdir: Path, jobs: int | None, repeat: int = 1) -> dic
     return {"n": n, "wall": wall, "rate": n / wall, "runs": repeat, "fastest": n / min(walls), "slowest": n / max(walls),
             "tree_mb": tree / 1024, "one_mb": one / 1024,
             "assessed": summary["records"]["assessed"], "never_fired": summary["rules"]["never_fired"],
-            "corpus_mb": corpus.stat().st_size / 1e6}
+            "corpus_mb": corpus.stat().st_size / 1e6, "out": out, "corpus": corpus}
+
+
+# --------------------------------------------------------------------------- the dashboard's share
+
+def bench_dashboard(a: dict[str, Any], repeat: int = 3) -> dict[str, Any]:
+    """What summary.html adds to the audit ``a`` (bench_audit's result): the breakdown
+    counting per record (Tally.add with and without ``add_to_groups``, on the run's own
+    decisions) plus rendering summary.html from the run's overrides.jsonl, each the median
+    of ``repeat``; as a share of the audit's median wall time."""
+    from types import SimpleNamespace
+
+    from ipt_advisor.advisor import Advisor
+    from ipt_advisor.dashboard import render_summary_html
+    from ipt_advisor.summary import Tally, outcome, render_summary_md
+
+    ruleset = Advisor.load().ruleset
+    out: Path = a["out"]
+    with a["corpus"].open(encoding="utf-8") as records, (out / "decisions.jsonl").open(encoding="utf-8") as decisions:
+        outcomes = [outcome(i, "bench", i + 1, SimpleNamespace(record=json.loads(r), sha256="0" * 64), json.loads(d))
+                    for i, (r, d) in enumerate(zip(records, decisions))]
+
+    class Plain(Tally):
+        def add_to_groups(self, o: Any) -> None:  # the tally as it was before the breakdowns
+            return None
+
+    def tally_seconds(cls: type) -> tuple[float, Tally]:
+        times = []
+        for _ in range(repeat):
+            tally = cls(ruleset)
+            start = time.perf_counter()
+            for o in outcomes:
+                tally.add(o)
+            times.append(time.perf_counter() - start)
+        return statistics.median(times), tally
+
+    with_groups, tally = tally_seconds(Tally)
+    plain, _ = tally_seconds(Plain)
+    summary = tally.as_dict(input_path="bench", input_kind="jsonl", input_sha256="0", tool_version="bench",
+                            departures_file="overrides.jsonl")
+
+    def render_seconds(render: Any) -> tuple[float, int]:
+        times, size = [], 0
+        for _ in range(repeat):
+            start = time.perf_counter()
+            with (out / "overrides.jsonl").open("rb") as handle:
+                size = len("".join(render(summary, (json.loads(line) for line in handle))))
+            times.append(time.perf_counter() - start)
+        return statistics.median(times), size
+
+    html, html_size = render_seconds(render_summary_html)
+    md, _ = render_seconds(render_summary_md)
+    extra = max(0.0, with_groups - plain) + html
+    return {"groups_s": max(0.0, with_groups - plain), "tally_s": with_groups, "html_s": html, "md_s": md,
+            "html_kb": html_size / 1024, "extra_s": extra, "share": 100.0 * extra / a["wall"],
+            "safety": (summary["concordance"] or {}).get("departures", {}).get("safety_critical", 0)}
 
 
 # --------------------------------------------------------------------------- cold start
@@ -371,6 +436,15 @@ def main() -> None:
             ("audit peak RSS, process tree (parent + workers)", f"{a['tree_mb']:.0f} MB"),
             ("audit peak RSS, largest single process", f"{a['one_mb']:.0f} MB"),
             ("rules never fired by the synthetic corpus", ", ".join(a["never_fired"]) or "none"),
+        ]
+        d = bench_dashboard(a)
+        rows += [
+            ("dashboard: breakdown counting (site, clinician, month) over the run",
+             f"{d['groups_s'] * 1000:.0f} ms (the whole tally {d['tally_s'] * 1000:.0f} ms)"),
+            (f"dashboard: rendering summary.html ({d['html_kb']:.0f} KB, {d['safety']:,} safety-critical overrides)",
+             f"{d['html_s'] * 1000:.0f} ms (summary.md digest {d['md_s'] * 1000:.0f} ms)"),
+            ("dashboard's share of the audit's wall time (target <= 10 %)",
+             f"{d['share']:.1f} % ({d['extra_s']:.2f} s of {a['wall']:.2f} s)"),
         ]
         if args.flat or args.all:
             small = a if a["n"] == 20_000 else bench_audit(20_000, work, args.jobs)

@@ -20,6 +20,23 @@ from .ruleload import load_ruleset
 
 _CACHE: dict[str, "Advisor"] = {}
 
+#: intake-v1 Additions: pseudonymous codes a decision carries after ``intake_id`` when the
+#: intake has them (quality teams break audits down by them); absent, the decision is unchanged.
+CODES = ("site", "clinician")
+
+
+def with_codes(decision: dict[str, Any], intake: Intake) -> dict[str, Any]:
+    """``decision`` with the intake's ``site`` / ``clinician`` codes right after ``intake_id``."""
+    codes = {k: intake.record[k] for k in CODES if intake.record.get(k) is not None}
+    if not codes:
+        return decision
+    out: dict[str, Any] = {}
+    for key, value in decision.items():
+        out[key] = value
+        if key == "intake_id":
+            out.update(codes)
+    return out
+
 
 class Advisor:
     """A checked rule set compiled into its own engine."""
@@ -46,7 +63,8 @@ class Advisor:
         """The decision for one validated intake (decision-v1 + extensions)."""
         values = input_values(intake, self.ruleset)
         run = self.engine.run(engine_fact(values), intake.source)
-        return decide(run, values, not_assessed(values, self.ruleset), self.ruleset, intake.case_id)
+        return with_codes(decide(run, values, not_assessed(values, self.ruleset), self.ruleset, intake.case_id),
+                          intake)
 
     def view(self, decision: dict[str, Any], intake: Intake, tool_version: str) -> dict[str, Any]:
         """Everything a report template shows: the decision, in the rule set's words."""

@@ -11,8 +11,10 @@ Outputs in the output folder (all owner-only, 0o600):
   redacted so no free text leaks;
 * ``overrides.jsonl`` — one line per case where the clinician's recorded decision departs
   from the recommendation, with their reason (for the quality team; never in the log);
-* ``summary.json`` and ``summary.md`` — counts, rule firing and concordance
-  (:mod:`ipt_advisor.summary`).
+* ``summary.json`` — counts, rule firing, concordance and the breakdowns by site, clinician
+  and month (:mod:`ipt_advisor.summary`); ``summary.html`` — the dashboard, charts and
+  safety-critical overrides first (:mod:`ipt_advisor.dashboard`); ``summary.md`` — a short
+  digest for the terminal.
 
 How it stays fast and flat:
 
@@ -67,6 +69,7 @@ from .errors import EngineError, IntakeError, IptError, OutputError, Problem
 from . import workers
 from .interrupt import Interrupted, StopSignals, WorkerLost, signal_name
 from .jsonline import dumps_bytes
+from .dashboard import render_summary_html, write_pieces
 from .summary import Outcome, Tally, outcome, render_summary_md, summary_json
 from .workers import ordered_map
 
@@ -77,7 +80,7 @@ LOG_BATCH = 1024  # decision-log entries per append (each append takes the lock 
 CHECKPOINT_SECONDS = 1.0  # progress saved at least this often: a crash redoes at most this much work
 
 STREAMS = ("decisions.jsonl", "errors.jsonl", "overrides.jsonl")  # written record by record
-SUMMARIES = ("summary.json", "summary.md")                          # written once, at the end
+SUMMARIES = ("summary.json", "summary.md", "summary.html")          # written once, at the end
 OUTPUTS = STREAMS + SUMMARIES
 
 
@@ -109,8 +112,11 @@ def _audit_one(advisor: Any, record: RawRecord) -> tuple[str, Any]:
 
 # --------------------------------------------------------------------------- progress
 
+BAR = 24  # characters of the progress bar
+
+
 class Progress:
-    """A one-line progress display (count, rate, ETA) for a terminal; call :meth:`update` often."""
+    """A one-line progress display (count, rate, bar, ETA) for a terminal; call :meth:`update` often."""
 
     def __init__(self, stream: TextIO, total: Callable[[], float | None]):
         self.stream = stream
@@ -132,7 +138,11 @@ class Progress:
             left = elapsed * (1 - fraction) / fraction
             eta = f"  ETA {int(left) // 60}:{int(left) % 60:02d}"
         pct = f"  {100 * fraction:3.0f}%" if fraction is not None else ""
-        self.stream.write(f"\r{done:>10,} records  {rate:>8,.0f}/s{pct}{eta}\x1b[K")
+        bar = ""
+        if fraction is not None:
+            filled = int(BAR * fraction)
+            bar = "  [" + "#" * filled + "." * (BAR - filled) + "]"
+        self.stream.write(f"\r{done:>10,} records  {rate:>8,.0f}/s{bar}{pct}{eta}\x1b[K")
         if final:
             self.stream.write("\n")
         self.stream.flush()
@@ -387,18 +397,9 @@ def _run(corpus: Corpus, files: dict[str, PartialFile], tally: Tally, state_file
         for name in SUMMARIES:
             ends[name] = PartialFile(os.path.join(out_dir, name))
         ends["summary.json"].write(summary_json(summary))
-        with open(overrides.partial, "rb") as handle:
-            departures = (json.loads(line) for line in handle)
-            # the template yields many small pieces: one write per 64 KiB, not per piece
-            pieces: list[str] = []
-            size = 0
-            for piece in render_summary_md(summary, departures):
-                pieces.append(piece)
-                size += len(piece)
-                if size >= 1 << 16:
-                    ends["summary.md"].write("".join(pieces))
-                    pieces, size = [], 0
-            ends["summary.md"].write("".join(pieces))
+        for name, render in (("summary.md", render_summary_md), ("summary.html", render_summary_html)):
+            with open(overrides.partial, "rb") as handle:
+                write_pieces(render(summary, (json.loads(line) for line in handle)), ends[name].write)
         if stop.signum is not None:
             raise _interrupted(stop.signum, tally, out_dir)
         for f in (*files.values(), *ends.values()):
@@ -426,7 +427,7 @@ def _interrupted(signum: int, tally: Tally, out_dir: str) -> Interrupted:
 
 def _log_entry(make: Callable[..., dict[str, Any]], o: Outcome, rs_info: dict[str, str], tool_version: str) -> dict[str, Any]:
     return make(o.case_id, o.intake_sha256, rs_info, tool_version, o.format, o.focus_primary, o.focus_secondary,
-                o.flags, o.status)
+                o.flags, o.status, o.site, o.clinician_code)
 
 
 def default_progress() -> TextIO | None:

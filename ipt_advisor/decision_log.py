@@ -8,6 +8,10 @@ One JSON line per decision::
      "flags": ["SUICIDE_IDEATION"], "status": "complete", "prev": "<hash of the entry before>",
      "hash": "<sha256 of this entry without 'hash', as canonical JSON>"}
 
+* ``site`` and ``clinician`` (intake-v1 Additions, pseudonymous codes) follow ``status``
+  when the intake carries them, and are absent otherwise: an entry without them is byte for
+  byte what it was before they existed, so older logs still verify.
+
 * Only ids, hashes and coded values: no free text from an intake (notes, reasons) ever
   enters the log. ``time`` is the only field that differs between two runs.
 * ``prev`` of the first entry is 64 zeros; every later ``prev`` is the previous entry's
@@ -34,6 +38,7 @@ from .jsonline import canonical_bytes, dumps
 
 GENESIS = "0" * 64
 _FIELDS = ("time", "case", "intake_sha256", "ruleset", "tool", "format", "focus", "flags", "status", "prev", "hash")
+_OPTIONAL = ("site", "clinician")  # pseudonymous codes, present only when the intake has them
 _TAIL = 8192  # bytes read back from the end to find the last entry (an entry is ~400 bytes)
 
 
@@ -52,21 +57,27 @@ def entry_hash(entry: dict[str, Any]) -> str:
 
 
 def entry(case_id: str, intake_sha256: str, ruleset: dict[str, str], tool_version: str, fmt: str,
-          focus_primary: str | None, focus_secondary: str | None, flags: Iterable[str], status: str) -> dict[str, Any]:
+          focus_primary: str | None, focus_secondary: str | None, flags: Iterable[str], status: str,
+          site: str | None = None, clinician: str | None = None) -> dict[str, Any]:
     """A log entry without ``time``, ``prev`` and ``hash`` (those are set when appended)."""
-    return {
+    out = {
         "case": case_id, "intake_sha256": intake_sha256,
         "ruleset": {"name": ruleset["name"], "version": ruleset["version"], "sha256": ruleset["sha256"]},
         "tool": tool_version, "format": fmt, "focus": {"primary": focus_primary, "secondary": focus_secondary},
         "flags": list(flags), "status": status,
     }
+    for key, value in (("site", site), ("clinician", clinician)):
+        if value is not None:
+            out[key] = value
+    return out
 
 
 def entry_for(decision: dict[str, Any], intake_sha256: str, tool_version: str) -> dict[str, Any]:
     """The log entry for one decision-v1 object."""
     return entry(decision["intake_id"], intake_sha256, decision["ruleset"], tool_version,
                  decision["recommendation"]["format"], decision["focus"]["primary"], decision["focus"]["secondary"],
-                 (f["code"] for f in decision["flags"]), decision["status"])
+                 (f["code"] for f in decision["flags"]), decision["status"],
+                 decision.get("site"), decision.get("clinician"))
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -95,6 +106,12 @@ def entry_text(full: dict[str, Any]) -> str:
 
 #: The keys of a whole entry.
 ENTRY_FIELDS = _FIELDS
+
+
+def is_entry_shape(value: Any) -> bool:
+    """Whether ``value`` has exactly the keys of an entry: all of ``ENTRY_FIELDS``, and of the
+    optional codes only those it carries."""
+    return isinstance(value, dict) and set(_FIELDS) <= set(value) <= set(_FIELDS) | set(_OPTIONAL)
 
 
 class DecisionLog:
@@ -247,7 +264,7 @@ def _rows(path: str) -> Iterator[tuple[int, dict[str, Any] | None]]:
                     value = json.loads(raw)
                 except (ValueError, RecursionError):  # RecursionError: a line nested thousands deep
                     value = None
-                ok = isinstance(value, dict) and set(value) == set(_FIELDS) \
+                ok = is_entry_shape(value) \
                     and isinstance(value.get("hash"), str) and isinstance(value.get("prev"), str)
                 yield number, value if ok else None
     except OSError as exc:

@@ -188,3 +188,41 @@ def render_md(report: dict[str, Any]) -> str:
 
     template = markdown_environment().get_template("rules_diff.md.j2")
     return template.render(r=report, focus_text=_focus_text)  # type: ignore[no-any-return]
+
+
+KINDS = (("format", "Format"), ("focus", "Focus"), ("flags", "Flags"), ("status", "Status"))
+# Changed cases listed per kind in the HTML page; every one is in rules-diff.json.
+HTML_CASES = 500
+
+
+def diff_charts(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """The HTML report's charts: changed cases by kind, then each kind's transitions and the
+    rules responsible, each with its table."""
+    from .dashboard import count_chart, finish_charts
+
+    assessed = report["cases"]["assessed"]
+    by_kind = Counter(k for case in report["changed_cases"] for k in case["changes"])
+    counts = report["counts"]
+    found: list[tuple[str, dict[str, Any] | None]] = [
+        ("kinds", count_chart("Changed cases by kind of change", {label: by_kind[k] for k, label in KINDS}, assessed)),
+        ("format", count_chart("Format: before → after", counts["format"], assessed)),
+        ("focus", count_chart("Primary and secondary focus: before → after", counts["focus"], assessed)),
+        ("flags-added", count_chart("Flags raised only after", counts["flags_added"], assessed)),
+        ("flags-removed", count_chart("Flags raised only before", counts["flags_removed"], assessed)),
+        ("status", count_chart("Status: before → after", counts["status"], assessed)),
+        ("rules", count_chart("Rules responsible", dict(list(counts["rules"].items())[:30]), assessed)),
+    ]
+    return finish_charts(found)
+
+
+def render_html(report: dict[str, Any]) -> str:
+    """The report as one self-contained HTML page (``templates/rules_diff.html.j2``): the
+    counts as charts, and the changed cases grouped by the kind of change."""
+    from .summary import markdown_environment
+
+    groups = {k: [c for c in report["changed_cases"] if k in c["changes"]] for k, _ in KINDS}
+    template = markdown_environment().get_template("rules_diff.html.j2")
+    return template.render(r=report, charts=diff_charts(report), kinds=KINDS,  # type: ignore[no-any-return]
+                           groups={k: g[:HTML_CASES] for k, g in groups.items()},
+                           totals={k: len(g) for k, g in groups.items()},
+                           limit=HTML_CASES, focus_text=_focus_text)

@@ -13,7 +13,13 @@ Concordance (only for intakes that carry ``clinician_decision``):
   counts as agreement), per recommended primary focus and overall;
 * override rate per rule: for each rule that drove the recommendation (the rules named in
   ``recommendation.reasons``), how often the clinician chose another format;
-* departures: cases where format or focus differ, with the clinician's stated reason.
+* departures: cases where format or focus differ, with the clinician's stated reason, every
+  flag with its level, and whether it is *safety-critical*: the clinician chose group or
+  individual IPT (not the recommended format, not defer) although a critical flag was raised.
+
+Breakdowns (``breakdown``): per site, per clinician (the intake's pseudonymous codes; without
+one, the group ``(none)``) and per month of ``assessed_on``: assessed, deferred, incomplete,
+with the clinician's decision, agreeing with the recommended format, and their shares.
 
 The summary holds no wall-clock time, so the same input and rule set give the same bytes.
 """
@@ -29,6 +35,13 @@ from .model import RuleSet
 SUMMARY_VERSION = 1
 NO_FOCUS = "none"
 FALLBACK = "(no rule: fallback)"
+NO_CODE = "(none)"  # an intake without a site / clinician code (a code cannot hold brackets)
+CRITICAL = "critical"  # decision-v1's most urgent flag level
+DEFER = "defer"        # decision-v1's "no IPT allocation now"
+
+#: Breakdowns (dimension -> what each outcome is grouped by) and what is counted per group.
+DIMENSIONS = ("site", "clinician", "month")
+MEASURES = ("assessed", "deferred", "incomplete", "clinician", "agree")
 
 
 class Outcome(NamedTuple):
@@ -47,6 +60,10 @@ class Outcome(NamedTuple):
     fired: tuple[str, ...]
     reason_rules: tuple[str | None, ...]
     clinician: tuple[str, str | None, str | None] | None  # (format, focus, reason)
+    levels: tuple[str, ...] = ()        # each flag's level, in the order of ``flags``
+    site: str | None = None             # intake-v1 Additions: pseudonymous codes
+    clinician_code: str | None = None
+    month: str = ""                     # assessed_on as YYYY-MM
 
 
 def outcome(index: int, source: str, line: int | None, intake: Any, decision: dict[str, Any]) -> Outcome:
@@ -63,6 +80,9 @@ def outcome(index: int, source: str, line: int | None, intake: Any, decision: di
         tuple(t["rule"] for t in decision["trace"]),
         tuple(r["rule"] for r in rec.get("reasons", ())),
         clinician,
+        tuple(f["level"] for f in decision["flags"]),
+        intake.record.get("site"), intake.record.get("clinician"),
+        str(intake.record.get("assessed_on") or "")[:7],
     )
 
 
@@ -100,6 +120,10 @@ class Tally:
         self.rule_overridden: Counter[str] = Counter()
         self.departures = 0
         self.departures_with_reason = 0
+        self.safety_overrides = 0
+        self.levels: Counter[tuple[str, str]] = Counter()  # (level, flag code)
+        # (dimension, key) -> counts in MEASURES order: site, clinician and month breakdowns
+        self.groups: dict[tuple[str, str], list[int]] = {}
 
     def add_invalid(self, engine: bool = False) -> None:
         self.records += 1
@@ -115,7 +139,9 @@ class Tally:
         self.format[o.format] += 1
         self.focus[o.focus_primary or NO_FOCUS] += 1
         self.flags.update(o.flags)
+        self.levels.update(zip(o.levels, o.flags))
         self.fired.update(o.fired)
+        self.add_to_groups(o)
         if o.clinician is None:
             return None
         clin_format, clin_focus, reason = o.clinician
@@ -132,18 +158,40 @@ class Tally:
             return None
         self.departures += 1
         self.departures_with_reason += bool(reason)
+        # the clinician allocated IPT although the rules raised a flag that asks for action today
+        safety = clin_format != o.format and clin_format != DEFER and CRITICAL in o.levels
+        self.safety_overrides += safety
         return {
             "case": o.case_id, "source": o.source, "line": o.line, "departs": departs,
             "recommended": {"format": o.format, "focus": o.focus_primary},
             "clinician": {"format": clin_format, "focus": clin_focus},
             "reason": reason,
+            "safety_critical": safety,
+            "flags": [{"code": code, "level": level} for code, level in zip(o.flags, o.levels)],
+            "site": o.site, "clinician_code": o.clinician_code, "assessed_on_month": o.month or None,
         }
+
+    def add_to_groups(self, o: Outcome) -> None:
+        """Count one decision in its site, clinician and month (the dashboard's breakdowns):
+        per group one list of counts in :data:`MEASURES` order (a list, not a key per count:
+        this runs in the audit's one parent process for every record)."""
+        judged = o.clinician is not None
+        add = (1, o.format == DEFER, o.status == "incomplete", judged, judged and o.clinician[0] == o.format)  # type: ignore[index]
+        groups = self.groups
+        for key in (("site", o.site or NO_CODE), ("clinician", o.clinician_code or NO_CODE), ("month", o.month or NO_CODE)):
+            counts = groups.get(key)
+            if counts is None:
+                counts = groups[key] = [0] * len(MEASURES)
+            for i, n in enumerate(add):
+                counts[i] += n
 
     # ----------------------------------------------------------------------- checkpoints
 
-    _NUMBERS = ("records", "invalid", "engine_errors", "clinician", "departures", "departures_with_reason")
+    _NUMBERS = ("records", "invalid", "engine_errors", "clinician", "departures", "departures_with_reason",
+                "safety_overrides")
     _COUNTERS = ("status", "format", "focus", "flags", "fired", "rule_cases", "rule_overridden")
-    _PAIRS = ("confusion", "focus_pairs")
+    _PAIRS = ("confusion", "focus_pairs", "levels")
+    _GROUPS = ("groups",)
 
     def snapshot(self) -> dict[str, Any]:
         """Every counter as JSON-ready data, for a resumable run's checkpoint. Key order is
@@ -152,6 +200,7 @@ class Tally:
         out: dict[str, Any] = {name: getattr(self, name) for name in self._NUMBERS}
         out.update((name, dict(getattr(self, name))) for name in self._COUNTERS)
         out.update((name, [[a, b, n] for (a, b), n in getattr(self, name).items()]) for name in self._PAIRS)
+        out.update((name, [[*key, *counts] for key, counts in getattr(self, name).items()]) for name in self._GROUPS)
         return out
 
     @classmethod
@@ -175,7 +224,15 @@ class Tally:
                         raise ValueError(name)
                     pairs[(a, b)] = n
                 setattr(tally, name, pairs)
-        except (KeyError, TypeError, AttributeError) as exc:
+            for name in cls._GROUPS:
+                groups: dict[tuple[str, str], list[int]] = {}
+                for dim, key, *counts in data[name]:
+                    if not (isinstance(dim, str) and isinstance(key, str) and len(counts) == len(MEASURES)
+                            and all(isinstance(n, int) for n in counts)):
+                        raise ValueError(name)
+                    groups[(dim, key)] = counts
+                setattr(tally, name, groups)
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:
             raise ValueError(f"not a tally snapshot: {exc}") from None
         return tally
 
@@ -201,12 +258,42 @@ class Tally:
             "format": _ordered(self.format, formats),
             "focus": _ordered(self.focus, areas),
             "flags": _ordered(self.flags, rs.flags),
+            "flags_by_level": self._flags_by_level(rs.flags),
             "rules": {
                 "fired": _ordered(self.fired, active),
                 "never_fired": [rid for rid in active if not self.fired.get(rid)],
             },
             "concordance": self._concordance(formats, areas, departures_file) if self.clinician else None,
+            "breakdown": {dim: self._breakdown(dim) for dim in DIMENSIONS},
         }
+
+    def _flags_by_level(self, order: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """Flags raised per level (most urgent first; a level only when raised): the total and
+        each flag's count, in the rule set's order. A flag raised at two levels counts in each."""
+        known = (CRITICAL, "warning", "info")
+        levels = [*known, *sorted({lv for lv, _ in self.levels} - set(known))]
+        out: dict[str, dict[str, Any]] = {}
+        for level in levels:
+            codes = Counter({code: n for (lv, code), n in self.levels.items() if lv == level})
+            if codes:
+                out[level] = {"total": sum(codes.values()), "flags": _ordered(codes, order, keep_zero=False)}
+        return out
+
+    def _breakdown(self, dim: str) -> dict[str, dict[str, Any]]:
+        """Per site / clinician / month (sorted by key, the group without a code last): the
+        counts of :data:`MEASURES`, shares of assessed, format agreement and override rate."""
+        keys = sorted({k for d, k in self.groups if d == dim}, key=lambda k: (k == NO_CODE, k))
+        out: dict[str, dict[str, Any]] = {}
+        for key in keys:
+            n = dict(zip(MEASURES, self.groups[(dim, key)]))
+            out[key] = {
+                **n, "overridden": n["clinician"] - n["agree"],
+                "deferred_percent": percent(n["deferred"], n["assessed"]),
+                "incomplete_percent": percent(n["incomplete"], n["assessed"]),
+                "agree_percent": percent(n["agree"], n["clinician"]),
+                "override_percent": percent(n["clinician"] - n["agree"], n["clinician"]),
+            }
+        return out
 
     def _concordance(self, formats: tuple[str, ...], areas: tuple[str, ...], departures_file: str) -> dict[str, Any]:
         clinician_formats = (*formats, *sorted({c for _, c in self.confusion} - set(formats)))
@@ -243,7 +330,7 @@ class Tally:
                 for rid in rules
             },
             "departures": {"cases": self.departures, "with_reason": self.departures_with_reason,
-                           "file": departures_file},
+                           "safety_critical": self.safety_overrides, "file": departures_file},
         }
 
 
@@ -273,16 +360,14 @@ def format_percent(value: float | None) -> str:
     return "–" if value is None else f"{value:.1f} %"
 
 
-# Departures listed in summary.md: a reader scans a few hundred rows, not a year's worth
-# (rendering 11,000 rows also cost a second at the end of every large audit); every
-# departure is in overrides.jsonl, and the summary says how many and where.
-MD_DEPARTURES = 200
+# Safety-critical overrides listed in the terminal digest; the rest are in summary.html.
+MD_SAFETY = 20
 
 
 def render_summary_md(summary: dict[str, Any], departures: Iterable[dict[str, Any]],
-                      limit: int = MD_DEPARTURES) -> Iterator[str]:
-    """The Markdown summary, streamed: ``departures`` is read lazily and only its first
-    ``limit`` are listed."""
+                      limit: int = MD_SAFETY) -> Iterator[str]:
+    """The short Markdown digest, streamed: ``departures`` (overrides.jsonl's records) is read
+    lazily, only until the first ``limit`` safety-critical overrides are found."""
     template = markdown_environment().get_template("audit_summary.md.j2")
-    return template.generate(s=summary, departures=itertools.islice(departures, limit),  # type: ignore[no-any-return]
-                             departures_limit=limit)
+    safety = itertools.islice((d for d in departures if d.get("safety_critical")), limit)
+    return template.generate(s=summary, safety=safety, safety_limit=limit)  # type: ignore[no-any-return]

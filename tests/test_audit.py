@@ -15,7 +15,7 @@ from ipt_advisor import __version__
 
 CORPUS = ROOT / "tests" / "files" / "corpus"
 VALID_IDS = ["C-01", "C-02", "C-03", "C-04", "C-05", "C-06", "C-07", "C-08"]
-OUTPUTS = {"decisions.jsonl", "errors.jsonl", "overrides.jsonl", "summary.json", "summary.md"}
+OUTPUTS = {"decisions.jsonl", "errors.jsonl", "overrides.jsonl", "summary.json", "summary.md", "summary.html"}
 MARKER = "MARKER-NOTES-7731"  # in notes, in a wrongly typed field and in a reason of an invalid record
 
 
@@ -149,7 +149,7 @@ def test_summary_is_deterministic_and_names_input_rules_and_tool(runner, tmp_pat
     path = CORPUS / "intakes.jsonl"
     assert audit(runner, path, tmp_path / "a").exit_code == 0
     assert audit(runner, path, tmp_path / "b", "--jobs", "2").exit_code == 0
-    for f in ("summary.json", "summary.md"):
+    for f in ("summary.json", "summary.md", "summary.html"):
         assert (tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes()
     summary = json.loads((tmp_path / "a" / "summary.json").read_text())
     rs = advisor.ruleset
@@ -176,6 +176,8 @@ def test_summary_md_lists_counts_and_never_fired(runner, tmp_path: Path) -> None
     assert "| Invalid, not assessed (`errors.jsonl`) | 3 |" in md
     assert f"| `group` | {summary['format']['group']} |" in md
     assert f"**Never fired ({len(summary['rules']['never_fired'])}):**" in md
+    assert "## Safety-critical overrides: 0" in md and "`summary.html`" in md
+    assert len(md.splitlines()) < 40  # a digest for the terminal; the tables are in summary.html
 
 
 def test_broken_rule_set_exit_4_and_no_output(runner, tmp_path: Path, rules_copy: Path) -> None:
@@ -245,7 +247,35 @@ def test_progress_line_shows_count_rate_and_eta() -> None:
     bar.update(300, final=True)
     text = stream.getvalue()
     assert "       200 records" in text and "/s" in text and "ETA" in text and "50%" in text
+    assert "[############............]" in text  # 200 of 400: half the bar
     assert text.endswith("\n")
+
+
+def test_progress_bar_on_a_terminal_stderr_only(tmp_path: Path) -> None:
+    """Under a real pseudo-terminal the bar is drawn on stderr; stdout keeps the one result line."""
+    import pty
+    import subprocess
+    import sys
+
+    primary, secondary = pty.openpty()
+    exe = Path(sys.executable).parent / "ipt-advisor"
+    proc = subprocess.run([str(exe), "audit", str(CORPUS / "intakes.jsonl"), "-o", str(tmp_path / "a")],
+                          stdout=subprocess.PIPE, stderr=secondary, timeout=120)
+    os.close(secondary)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(primary, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(primary)
+    err = b"".join(chunks).decode()
+    assert proc.returncode == 0
+    assert "\r" in err and "[" + "#" * 24 + "]" in err and "records/s" in err
+    assert proc.stdout.decode().splitlines() == [f"11 records: 8 assessed, 3 invalid; wrote {tmp_path / 'a'}"]
 
 
 def _init_nothing() -> None:

@@ -35,7 +35,7 @@ from ipt_advisor.interrupt import WorkerLost
 
 corpus, where, wanted, seed = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 rng = random.Random(seed)
-NAMES = ["decisions.jsonl", "errors.jsonl", "overrides.jsonl", "summary.json", "summary.md"]
+NAMES = ["decisions.jsonl", "errors.jsonl", "overrides.jsonl", "summary.json", "summary.md", "summary.html"]
 
 def children():
     out = []

@@ -32,7 +32,7 @@ from ipt_advisor import __version__, audit, audit_state
 from ipt_advisor.decision_log import verify
 
 CORPUS = ROOT / "tests" / "files" / "corpus"
-OUTPUTS = ["decisions.jsonl", "errors.jsonl", "overrides.jsonl", "summary.json", "summary.md"]
+OUTPUTS = ["decisions.jsonl", "errors.jsonl", "overrides.jsonl", "summary.json", "summary.md", "summary.html"]
 STREAMS = ["decisions.jsonl", "errors.jsonl", "overrides.jsonl"]
 STATE = ".audit-state.json"
 LEFT_BY_A_STOP = sorted([STATE] + [f"{name}.partial" for name in STREAMS])

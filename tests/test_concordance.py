@@ -58,20 +58,22 @@ def test_hand_checked_corpus(runner, tmp_path: Path) -> None:
         "FMT-SEVERE-INDIVIDUAL": {"cases": 2, "overridden": 1, "percent": 50.0},
         "FMT-REFUSES-GROUP": {"cases": 1, "overridden": 0, "percent": 0.0},
     }
-    assert c["departures"] == {"cases": 3, "with_reason": 2, "file": "overrides.jsonl"}
+    assert c["departures"] == {"cases": 3, "with_reason": 2, "safety_critical": 0, "file": "overrides.jsonl"}
     departures = [json.loads(line) for line in (out / "overrides.jsonl").read_text().splitlines()]
     assert [(d["case"], d["line"], d["departs"], d["reason"]) for d in departures] == [
         ("C-02", 2, ["format"], "Wants to start alone; revisit a group in 6 weeks"),
         ("C-04", 5, ["format", "focus"], "Group starts sooner | waiting list *long*"),
         ("C-07", 10, ["focus"], None),
     ]
+    assert all(d["safety_critical"] is False for d in departures)
     md = (out / "summary.md").read_text()
-    assert "The clinician chose the recommended format in **5 of 7** cases (71.4 %)." in md
-    assert "| `individual` | 0 | 2 | 1 |" in md  # confusion row: defer, individual, group
-    assert "| `FMT-SEVERE-INDIVIDUAL` | 2 | 1 | 50.0 % |" in md
-    # the reason is clinician text: listed, but escaped so it cannot break the table
-    assert "| `C-04` | format, focus | individual / role\\_transition | group / isolation | " \
-           "Group starts sooner \\| waiting list \\*long\\* |" in md
+    assert "The clinician chose the recommended format in **5 of 7** cases (71.4 %) and the recommended " \
+           "primary focus in **5 of 7** (71.4 %)." in md
+    html = (out / "summary.html").read_text()
+    assert "<tr><th scope=\"row\"><code>FMT-SEVERE-INDIVIDUAL</code></th><td class=\"num\">2</td>" \
+           "<td class=\"num\">1</td><td class=\"num\">50.0 %</td></tr>" in html
+    # the reason is clinician text: listed, but escaped so it cannot become markup
+    assert "<td>Group starts sooner | waiting list *long*</td>" in html
 
 
 def _outcome(i: int, fmt: str, focus: str | None, rules: tuple[str | None, ...],
@@ -112,18 +114,18 @@ def test_no_clinician_decisions_no_concordance(advisor) -> None:
     assert summary["concordance"] is None
 
 
-def test_summary_md_lists_the_first_departures_and_says_where_the_rest_are(advisor) -> None:
-    from ipt_advisor.summary import render_summary_md
+def test_summary_html_lists_the_first_departures_and_says_where_the_rest_are(advisor, monkeypatch) -> None:
+    from ipt_advisor import dashboard
 
+    monkeypatch.setattr(dashboard, "DEPARTURE_LIMIT", 5)
     tally = Tally(advisor.ruleset)
     departures = [tally.add(_outcome(i, "group", None, ("R-A",), ("individual", None, f"reason {i}"))) for i in range(7)]
     summary = tally.as_dict(input_path="x", input_kind="jsonl", input_sha256="0", tool_version="t",
                             departures_file="overrides.jsonl")
-    md = "".join(render_summary_md(summary, iter(departures), limit=5))
-    assert "7 cases depart from the recommendation in format or focus; 7 give a reason. All of them are also in " \
-           "`overrides.jsonl`; the first 5 are listed here." in md
-    rows = [line for line in md.splitlines() if line.startswith("| `K-")]
-    assert [row.split(" | ")[0] for row in rows] == [f"| `K-{i}`" for i in range(5)]
-    assert rows[0].endswith("| reason 0 |")
-    full = "".join(render_summary_md(summary, iter(departures), limit=7))
-    assert "listed here" not in full and full.count("| `K-") == 7
+    html = "".join(dashboard.render_summary_html(summary, iter(departures)))
+    assert "7 cases depart from the recommendation in format or focus (7 with a reason); every one is in " \
+           "<code>overrides.jsonl</code>. The first 5 that are not safety-critical are listed." in html
+    assert [f"K-{i}" for i in range(7) if f"<td><code>K-{i}</code></td>" in html] == [f"K-{i}" for i in range(5)]
+    monkeypatch.setattr(dashboard, "DEPARTURE_LIMIT", 7)
+    full = "".join(dashboard.render_summary_html(summary, iter(departures)))
+    assert "are listed" not in full and full.count("<td><code>K-") == 7

@@ -64,13 +64,28 @@ def test_one_threshold_changes_exactly_the_cases_at_the_threshold(runner, tmp_pa
     assert report["counts"]["flags_added"]["MORE_SEVERE"] == 3
     assert report["cases"] == {"input": str(CASES), "kind": "jsonl", "sha256": report["cases"]["sha256"],
                                "total": 6, "assessed": 6, "invalid": 0, "changed": 3}
-    for name in ("rules-diff.json", "rules-diff.md"):
+    for name in ("rules-diff.json", "rules-diff.md", "rules-diff.html"):
         assert (out / name).stat().st_mode & 0o777 == 0o600
     md = (out / "rules-diff.md").read_text()
     assert "**3 of 6 cases change**" in md
     v = rules["changed"][1]["old_version"]
     assert f"| `SEV-NICE-MORE` | changed | {v} | {v} | when — **version not bumped** |" in md
     assert "| group → individual | 1 |" in md
+    html = (out / "rules-diff.html").read_text()
+    assert "<script" not in html and "default-src 'none'" in html
+    # the counts as charts, each titled, with its table
+    for ident in ("kinds", "format", "flags-added"):
+        assert f'<title id="chart-{ident}-title">' in html, ident
+    kinds = html[html.index('id="kinds"'):]
+    kinds = kinds[:kinds.index("</figure>")]
+    assert '<th scope="row"><code>Format</code></th><td class="num">1</td>' in kinds
+    assert '<th scope="row"><code>Flags</code></th><td class="num">3</td>' in kinds
+    assert "<code>Status</code>" not in kinds  # no case changes status: no row
+    # the changed cases grouped by kind: a case changing format and flags is in both groups
+    flags = html[html.index('id="changed-flags"'):]
+    assert html.index('id="changed-format"') < html.index('id="changed-flags"')
+    assert all(f"<code>{case}</code>" in flags for case in CHANGED)
+    assert 'id="changed-status"' not in html
 
 
 def test_markdown_to_stdout_and_fail_on_change(runner, rules_v2: Path) -> None:
@@ -126,4 +141,5 @@ def test_invalid_cases_are_reported_not_fatal(runner, tmp_path: Path, rules_v2: 
     assert report["cases"]["invalid"] == 3
     assert [c["line"] for c in report["invalid_cases"]] == [3, 8, 12]
     assert "MARKER-NOTES-7731" not in (out / "rules-diff.md").read_text()
-    assert sorted(os.listdir(out)) == ["rules-diff.json", "rules-diff.md"]
+    assert "MARKER-NOTES-7731" not in (out / "rules-diff.html").read_text()
+    assert sorted(os.listdir(out)) == ["rules-diff.html", "rules-diff.json", "rules-diff.md"]

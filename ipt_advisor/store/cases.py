@@ -282,12 +282,16 @@ class Store:
         return rows[:limit], len(rows) > limit
 
     def choices(self) -> dict[str, list[str]]:
-        """The sites and flag codes stored, for the case list's filters."""
+        """The sites, clinician codes and flag codes stored, for the filters of the case list
+        and the quality page."""
         with self._transaction(write=False) as conn:
             sites = [s for (s,) in conn.execute(select(cases.c.site).where(cases.c.site.is_not(None))
                                                 .distinct().order_by(cases.c.site))]
             codes = [c for (c,) in conn.execute(select(flags.c.code).distinct().order_by(flags.c.code))]
-        return {"sites": sites, "flags": codes}
+            clinicians = [c for (c,) in conn.execute(select(assessments.c.clinician)
+                                                     .where(assessments.c.clinician.is_not(None))
+                                                     .distinct().order_by(assessments.c.clinician))]
+        return {"sites": sites, "flags": codes, "clinicians": clinicians}
 
     def counts(self) -> dict[str, int]:
         """How many assessments, cases, sign-offs and log entries are stored."""

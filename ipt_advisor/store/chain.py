@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, func, insert, select, update
 
-from ..decision_log import ENTRY_FIELDS, GENESIS, LogError, entry_hash, entry_text
+from ..decision_log import GENESIS, LogError, entry_hash, entry_text, is_entry_shape
 from ..errors import Problem
 from .prepared import Prepared, cursor_of
 from .tables import assessments, log_entries, log_head
@@ -75,7 +75,7 @@ def verify(conn: Any, source: str) -> tuple[int, str]:
             value = json.loads(row.entry)
         except ValueError:
             value = None
-        if not isinstance(value, dict) or set(value) != set(ENTRY_FIELDS):
+        if not is_entry_shape(value):
             raise broken(row.seq, "not a decision-log entry: it was edited or damaged")
         if entry_hash(value) != value["hash"] or value["hash"] != row.hash or value["prev"] != row.prev:
             raise broken(row.seq, "entry was edited: its content does not match its hash")

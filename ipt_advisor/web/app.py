@@ -108,7 +108,9 @@ def create_app(store: Any, advisor: Any, *, token: str, hosts: "set[str] | froze
 
 
 def _environment() -> Any:
-    env = make_environment()
+    from ..summary import format_percent
+
+    env = make_environment(pct=format_percent)  # pct: the quality page is the audit dashboard
     env.globals["url_for"] = url_for
     env.globals["csrf_token"] = security.csrf_token
     env.globals["csrf_field"] = security.CSRF_FIELD

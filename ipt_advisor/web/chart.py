@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..catalog import value_words
+from ..charts import scale, spread
 
 WIDTH, HEIGHT = 640, 180
 LEFT, RIGHT, TOP, BOTTOM = 48, 48, 18, 30
@@ -24,17 +25,12 @@ def phq9(history: list[Any], ruleset: Any) -> dict[str, Any] | None:
     scored = [a for a in history if a.decision["severity"].get("phq9") is not None]
     if not scored:
         return None
-    inner_w, inner_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
-    step = inner_w / max(1, len(scored) - 1)
-
-    def y(value: float) -> float:
-        return round(TOP + inner_h * (1 - (value - lo) / (hi - lo or 1)), 1)
-
+    y = scale(lo, hi, TOP, HEIGHT - TOP - BOTTOM)
     points = []
-    for n, a in enumerate(scored):
+    for x, a in zip(spread(len(scored), LEFT, WIDTH - LEFT - RIGHT), scored):
         band = a.decision["severity"].get(band_field) if band_field else None
         points.append({
-            "x": round(LEFT + (step * n if len(scored) > 1 else inner_w / 2), 1),
+            "x": x,
             "y": y(a.decision["severity"]["phq9"]), "score": a.decision["severity"]["phq9"],
             "date": a.intake.get("assessed_on", a.created_at[:10]), "id": a.id,
             "band": value_words(band, band_fact) if band is not None and band_fact is not None else "",

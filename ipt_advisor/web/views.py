@@ -273,3 +273,31 @@ def case(case_id: str) -> Response:
     advisor = _ipt()["advisor"]
     return _html(page("web/case.html.j2", title=f"Case {case_id}", case_id=case_id, history=history,
                       latest=history[-1], phq9=chart.phq9(history, advisor.ruleset)))
+
+
+# --------------------------------------------------------------------------- quality
+
+QUALITY_FILTERS = ("site", "clinician", "from", "to")
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+@web.get("/quality")
+def quality() -> Response:
+    """The audit dashboard (as ``audit`` writes it) over what this app stored, filtered by
+    site, clinician and a range of assessment dates."""
+    from ..dashboard import page_context, stored_dashboard
+
+    ipt = _ipt()
+    store = ipt["store"]
+    chosen = {name: request.args.get(name, "").strip()[:64] for name in QUALITY_FILTERS}
+    problems = [f"{name}: not a date written YYYY-MM-DD, ignored" for name in ("from", "to")
+                if chosen[name] and not _ISO_DAY.fullmatch(chosen[name])]
+    for name in ("from", "to"):
+        if not _ISO_DAY.fullmatch(chosen[name]):
+            chosen[name] = ""
+    data = stored_dashboard(store.intakes(), ipt["advisor"].ruleset, tool_version=ipt["tool_version"],
+                            source="stored assessments", site=chosen["site"], clinician=chosen["clinician"],
+                            date_from=chosen["from"], date_to=chosen["to"])
+    context = page_context(data["summary"], data["safety"], data["departures"], "Quality dashboard")
+    return _html(page("web/quality.html.j2", chosen=chosen, choices=store.choices(), problems=problems,
+                      shown=data["shown"], **context))
