@@ -13,6 +13,7 @@ import textwrap
 from typing import Any
 
 from . import deps
+from .tables import tables_of
 from .model import (
     AddCondition, All, ChooseFormat, Cond, Consider, Derive, Effect, ExcludeFormat, FactSpec,
     Leaf, NEGATION, Not, ProposeFocus, RaiseFlag, Rule, RuleSet, SetStatus, describe_effect, leaves,
@@ -248,6 +249,8 @@ def rule_detail(ruleset: RuleSet, rule: Rule) -> dict[str, Any]:
                        for t in rule.tests],
         "fed_by": [_ref(ruleset, rid) for rid in fed_by],
         "feeds": [_ref(ruleset, rid) for rid in feeds],
+        "governance": dict(rule.governance.items()),
+        "tables": [{"name": t.name, "title": t.title} for t in ruleset.tables if t.name in tables_of(ruleset, rule.id)],
     })
     return detail
 

@@ -24,6 +24,7 @@ nor is a catalog replaced while it holds a file it did not write or one changed 
 from __future__ import annotations
 
 import base64
+import datetime
 import hashlib
 import os
 import re
@@ -35,9 +36,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
-from . import catalog, mcdc, yamlio
+from . import catalog, mcdc, tables, yamlio
 from .ruletests import embedded_cases
 from .advisor import Advisor
+from .combine import combination
+from .governance import is_overdue
 from .catalog_manifest import manifest_text, read_manifest, unlisted
 from .errors import IntakeError, OutputError, Problem
 from .facts import input_values
@@ -286,8 +289,9 @@ def _csp(script: str | None) -> str:
 
 
 def build_pages(advisor: Advisor, cases: list[Case], svg: str | None, dot_source: str,
-                tool_version: str) -> dict[str, str]:
-    """Every file of the catalog: relative path -> text."""
+                tool_version: str, today: datetime.date | None = None) -> dict[str, str]:
+    """Every file of the catalog: relative path -> text.  ``today`` marks rules past their
+    review date (none when not given, so the pages depend on the rule files alone)."""
     import markupsafe
 
     from .whatif import why_not
@@ -323,12 +327,14 @@ def build_pages(advisor: Advisor, cases: list[Case], svg: str | None, dot_source
     script = env.get_template("catalog/filter.js.j2").render()
     pages["index.html"] = page(
         "index.html.j2", "", f"{rs.name} {rs.version} — rule catalog", script=script,
-        rules=details, facts=facts, flags=flags, cases=cases, graph=svg is not None,
+        rules=details, facts=facts, flags=flags, cases=cases, graph=svg is not None, combine=combination(rs),
+        tables=[tables.table_entry(rs, t) for t in rs.tables if not tables.problems(rs, t)],
         areas=sorted({d["area"] for d in details}), statuses=sorted({d["status"] for d in details}),
         flag_codes=[f["code"] for f in flags if f["raised_by"]])
     for d in details:
         pages[f"rules/{page_name(d['id'])}.html"] = page("rule.html.j2", "../", f"{d['id']} — {d['title']}",
-                                               rule=d, cases=fires_in[d["id"]], coverage=conditions.get(d["id"]))
+                                               rule=d, cases=fires_in[d["id"]], coverage=conditions.get(d["id"]),
+                                               overdue=today is not None and is_overdue(rs.rule(d["id"]), today))
     for f in facts:
         pages[f"facts/{page_name(f['name'])}.html"] = page("fact.html.j2", "../", f"Fact {f['name']}", fact=f)
     for f in flags:
@@ -356,7 +362,7 @@ def build_pages(advisor: Advisor, cases: list[Case], svg: str | None, dot_source
 # ------------------------------------------------------------------ writing
 
 def write_catalog(advisor: Advisor, out_dir: str | os.PathLike[str], case_paths: list[Path] | None = None,
-                  tool_version: str = "") -> SiteResult:
+                  tool_version: str = "", today: datetime.date | None = None) -> SiteResult:
     """Build the whole catalog and publish it at ``out_dir`` (see the module docstring)."""
     rs = advisor.ruleset
     target = Path(out_dir)
@@ -370,7 +376,7 @@ def write_catalog(advisor: Advisor, out_dir: str | os.PathLike[str], case_paths:
     if svg is None:
         result.warnings.append(f"warning: Graphviz 'dot' not found: the catalog has no dependency graph; {GRAPHVIZ_HINT}")
     files = {path: text.encode("utf-8") for path, text in build_pages(advisor, cases, svg, dot_source,
-                                                                      tool_version).items()}
+                                                                      tool_version, today).items()}
     files[MARKER] = manifest_text(files).encode("utf-8")  # what the next run may replace
     _publish(files, target)
     result.files = len(files)
