@@ -265,6 +265,7 @@ class FactSpec:
     value_labels: dict[Any, str] = field(default_factory=dict, compare=False, hash=False)
     label_variants: tuple[Variant, ...] = ()      # the label for one case (e.g. by age)
     declined_when: tuple[tuple[str, Any], ...] = ()  # an unknown value then reads "declined"
+    risk_answer: bool = False      # a risk answer outside the intake's risk block: never offered as a change
 
     @property
     def derived(self) -> bool:

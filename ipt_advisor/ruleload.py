@@ -346,7 +346,7 @@ def _facts(f: _File) -> dict[str, FactSpec]:
             f.add(path, f"{name!r} is a name the engine uses itself; reserved: {', '.join(RESERVED_FACTS)}")
             continue
         d = f.mapping(decl, path, ("type", "label"), ("source", "derived", "values", "range", "asked_when", "description",
-                                                     "labels", "declined_when"))
+                                                     "labels", "declined_when", "risk_answer"))
         if d is None:
             continue
         ftype = d.get("type")
@@ -371,6 +371,8 @@ def _facts(f: _File) -> dict[str, FactSpec]:
             else:
                 rng = (r[0], r[1])
         label, label_variants, _ = _textual(f, d.get("label"), path + ("label",))
+        if not isinstance(d.get("risk_answer", False), bool):
+            f.add(path + ("risk_answer",), "must be true or false")
         value_labels = d.get("labels", {})
         if not isinstance(value_labels, dict):
             f.add(path + ("labels",), "must be a mapping of value: label")
@@ -383,6 +385,7 @@ def _facts(f: _File) -> dict[str, FactSpec]:
             line=f.line(path),
             value_labels={k: f.text(v, path + ("labels", k)) for k, v in value_labels.items()},
             label_variants=label_variants, declined_when=_fact_pairs(f, d, "declined_when", path),
+            risk_answer=d.get("risk_answer") is True,
         )
     return facts
 

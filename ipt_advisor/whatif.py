@@ -279,6 +279,9 @@ def why_not(advisor: Advisor, intake: Intake, decision: dict[str, Any], target: 
         result["candidates"].append(entry)
     if target == policy.format_fallback:
         result["fallback"] = policy.format_fallback_reason
+    from .smallest import smallest_change
+
+    result["smallest"] = smallest_change(advisor, intake, decision, target)
     return result
 
 
@@ -345,6 +348,10 @@ def _why_not_lines(r: dict[str, Any], md: bool) -> list[str]:
         return out
     out.append(f"The decision is {esc(r['decision'])}, not {esc(r['target'])}: {esc(r['decision_label'])}.")
     out.append("")
+    if r.get("smallest"):  # the answer a trainer asks first: what would have to change
+        from .smallest import smallest_lines
+
+        out += smallest_lines(r["smallest"], md) + [""]
     if r["kept_by"]:
         out.append(f"Kept from {esc(r['target'])} by these rules (each asked for a more restrictive format; "
                    "the most restrictive format asked for wins):")
