@@ -20,7 +20,7 @@ from ipt_advisor.combine import combination, combination_text
 
 def _pages(rules_dir: Path | None = None, today: datetime.date | None = None) -> dict[str, str]:
     advisor = Advisor.load(rules_dir)
-    return catalog_site.build_pages(advisor, [], None, "", "test", today)
+    return catalog_site.build_pages(advisor, [], "test", today, draw=False)[0]
 
 
 def _text(page: str, start: str, end: str) -> str:
@@ -130,3 +130,66 @@ def test_doc_no_default_cases_replaces_them(runner, tmp_path: Path, one_case: Pa
     assert result.exit_code == 0, result.output
     assert "1 cases" in result.stdout
     assert sorted(p.name for p in (out / "cases").iterdir()) == ["zz-extra.html", "zz-extra.report.html"]
+
+
+# ------------------------------------------------------------------ graphs people can read
+
+@pytest.fixture(scope="module")
+def drawn(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if shutil.which("dot") is None:
+        pytest.skip("Graphviz 'dot' not installed: apt-get install graphviz")
+    from click.testing import CliRunner
+
+    out = tmp_path_factory.mktemp("drawn") / "site"
+    result = CliRunner().invoke(cli, ["rules", "doc", "-o", str(out), "--no-default-cases",
+                                      "--cases", str(ROOT / "tests" / "vignettes" / "03-dana.yaml")])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def _svg(page: str, holder: str) -> str:
+    start = page.index(holder)
+    return page[page.index("<svg", start):page.index("</svg>", start)]
+
+
+def test_a_rule_page_draws_its_inputs_feeders_and_conclusions(drawn: Path) -> None:
+    svg = _svg((drawn / "rules" / "FMT-SEVERE-INDIVIDUAL.html").read_text(), 'id="rule-graph"')
+    # it reads nice_band, which SEV-NICE-MORE and SEV-NICE-LESS derive; it chooses individual
+    for link in ("../rules/SEV-NICE-MORE.html", "../rules/SEV-NICE-LESS.html", "../facts/nice_band.html"):
+        assert f'xlink:href="{link}"' in svg, link
+    assert ">format: individual<" in svg
+    # nothing else of the rule set
+    assert "SEV-KROENKE" not in svg and "RISK-SI-IMMINENT" not in svg
+
+
+def test_a_case_page_draws_only_what_fired(drawn: Path) -> None:
+    from ipt_advisor.intake import load_intake_file
+
+    advisor = Advisor.load()
+    decision = advisor.assess(load_intake_file(str(ROOT / "tests" / "vignettes" / "03-dana.yaml")))
+    fired = {t["rule"] for t in decision["trace"]}
+    svg = _svg((drawn / "cases" / "03-dana.html").read_text(), 'id="case-graph"')
+    drawn_rules = set(re.findall(r'xlink:href="\.\./rules/([A-Z0-9-]+)\.html"', svg))
+    assert drawn_rules == fired
+    assert ">PHQ-9 total: 17<" in html.unescape(svg) and ">nice_band: more severe<" in svg
+
+
+def test_graphs_by_area_and_the_whole_graph_clustered(drawn: Path) -> None:
+    areas = (drawn / "areas.html").read_text()
+    rs = Advisor.load().ruleset
+    names = list(dict.fromkeys(r.area for r in rs.active_rules))
+    assert areas.count("<svg") == len(names) >= 3
+    for name in ("safety", "format", "focus"):
+        svg = _svg(areas, f'<h2 id="area-{name}">')
+        assert set(re.findall(r'xlink:href="rules/([A-Z0-9-]+)\.html"', svg)) == {
+            r.id for r in rs.active_rules if r.area == name}
+    ids = re.findall(r'\bid="([^"]+)"', areas)
+    assert len(ids) == len(set(ids))  # several SVGs on one page, no id twice
+    whole = (drawn / "graph.dot").read_text()
+    assert whole.startswith("digraph ruleset {") and '"cluster_area_safety"' in whole
+
+
+def test_dot_strings_are_quoted(rules_copy: Path) -> None:
+    from ipt_advisor.catalog_site import _dot_string
+
+    assert _dot_string('say "hi" \\ then\nmore') == '"say \\"hi\\" \\\\ then more"'
