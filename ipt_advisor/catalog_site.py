@@ -41,6 +41,7 @@ from .ruletests import embedded_cases
 from .advisor import Advisor
 from .combine import combination
 from .governance import is_overdue
+from .teaching import teaching_points
 from .catalog_manifest import manifest_text, read_manifest, unlisted
 from .errors import IntakeError, OutputError, Problem
 from .facts import input_values
@@ -289,6 +290,7 @@ def build_pages(advisor: Advisor, cases: list[Case], tool_version: str, today: d
                if fmt != c.decision["recommendation"]["format"]]
         pages[f"cases/{c.slug}.html"] = page(
             "case.html.j2", "../", f"Case {c.intake.case_id}", case=c, view=view, inputs=inputs, why_not=why,
+            teaching=teaching_points(rs, c.decision, why),
             graph_svg=svg_of.get(("case", c.slug)))
         _, report_html = advisor.report(c.intake, "html", tool_version)
         pages[f"cases/{c.slug}.report.html"] = report_html

@@ -193,3 +193,19 @@ def test_dot_strings_are_quoted(rules_copy: Path) -> None:
     from ipt_advisor.catalog_site import _dot_string
 
     assert _dot_string('say "hi" \\ then\nmore') == '"say \\"hi\\" \\\\ then more"'
+
+
+def test_case_pages_open_with_teaching_points_in_plain_words(drawn: Path) -> None:
+    page = (drawn / "cases" / "03-dana.html").read_text()
+    points = re.findall(r"<li>(.*?)</li>", page[page.index('<ul id="teaching-points">'):page.index("</ul>",
+                                                                 page.index('<ul id="teaching-points">'))], re.S)
+    points = [html.unescape(p) for p in points]
+    assert points[0] == ("The recommendation is Individual IPT because violence in the disputed relationship - "
+                         "individual care with safety planning first (GRP-IPV) and more severe depression (NICE "
+                         "NG222) - individual treatment first (FMT-SEVERE-INDIVIDUAL).")
+    assert "the most restrictive one wins (defer > individual > group)" in points[1]
+    assert points[2] == "The focus is Role dispute: the episode began or worsened with a dispute."
+    assert points[3].startswith("The flags, most urgent first: Violence or coercion in a role dispute (IPV, critical);")
+    assert points[-1].startswith("It would be group only if the risk answers were different")
+    # the author's own note stays, under its own heading
+    assert page.index("Teaching points") < page.index("The case author's note (from the file)")
