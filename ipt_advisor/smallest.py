@@ -121,15 +121,11 @@ def _asked(ruleset: RuleSet, values: dict[str, Any]) -> bool:
 
 def _with(intake: Intake, ruleset: RuleSet, changes: dict[str, Any]) -> Intake | None:
     """The intake with these fact values, validated; None when the schema refuses it."""
+    from .whatif import set_path
+
     record = copy.deepcopy(intake.record)
     for name, value in changes.items():
-        *parents, last = (ruleset.facts[name].source or name).split(".")
-        target = record
-        for part in parents:
-            if not isinstance(target.get(part), dict):
-                target[part] = {}
-            target = target[part]
-        target[last] = value
+        set_path(record, ruleset.facts[name].source or name, value)
     try:
         return from_mapping(record, None, intake.source)
     except IntakeError:

@@ -178,24 +178,14 @@ def conclusion(rule: Rule, ruleset: RuleSet) -> str:
     """What a table's rule concludes, briefly (the full words are on the rule's page)."""
     from .catalog import fact_label, value_words
 
-    parts = []
-    for e in rule.then:
-        if isinstance(e, Derive):
-            parts.append(f"{fact_label(ruleset, e.fact)}: {value_words(e.value, ruleset.facts.get(e.fact))}")
-        elif isinstance(e, RaiseFlag):
-            parts.append(f"flag {e.code} ({e.level})")
-        elif isinstance(e, ChooseFormat):
-            parts.append(f"format {e.format}")
-        elif isinstance(e, ExcludeFormat):
-            parts.append(f"rules out {e.format}")
-        elif isinstance(e, ProposeFocus):
-            parts.append(f"focus {e.area}")
-        elif isinstance(e, SetStatus):
-            parts.append(f"status {e.status}")
-        elif isinstance(e, AddCondition):
-            parts.append("a condition")
-        elif isinstance(e, Consider):
-            parts.append("a point for review")
+    brief = {
+        Derive: lambda e: f"{fact_label(ruleset, e.fact)}: {value_words(e.value, ruleset.facts.get(e.fact))}",
+        RaiseFlag: lambda e: f"flag {e.code} ({e.level})", ChooseFormat: lambda e: f"format {e.format}",
+        ExcludeFormat: lambda e: f"rules out {e.format}", ProposeFocus: lambda e: f"focus {e.area}",
+        SetStatus: lambda e: f"status {e.status}", AddCondition: lambda e: "a condition",
+        Consider: lambda e: "a point for review",
+    }
+    parts = [brief[type(e)](e) for e in rule.then if type(e) in brief]
     return "; ".join(dict.fromkeys(parts))
 
 

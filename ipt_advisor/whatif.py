@@ -76,6 +76,18 @@ def read_input(path: str) -> tuple[bytes, str]:
         raise IntakeError([Problem(path, None, "", f"cannot read file: {exc.strerror or exc}")]) from None
 
 
+def set_path(record: dict[str, Any], path: str, value: Any) -> None:
+    """Set ``dotted.path`` in an intake mapping (a copy of ``value``), making the blocks on
+    the way (e.g. risk.cssrs was null: the screen now has this one answer)."""
+    target = record
+    *parents, last = path.split(".")
+    for part in parents:
+        if not isinstance(target.get(part), dict):
+            target[part] = {}
+        target = target[part]
+    target[last] = copy.deepcopy(value)
+
+
 def apply_changes(data: bytes, source: str, changes: list[tuple[str, Any]]) -> tuple[Intake, Intake]:
     """The intake as given, and the intake with ``changes`` applied; both validated.
 
@@ -85,13 +97,7 @@ def apply_changes(data: bytes, source: str, changes: list[tuple[str, Any]]) -> t
     value, lines, _ = yamlio.load(data, source)  # parsed cleanly: load_intake just succeeded
     value = copy.deepcopy(value)
     for path, new in changes:
-        target = value
-        *parents, last = path.split(".")
-        for part in parents:
-            if not isinstance(target.get(part), dict):
-                target[part] = {}  # e.g. risk.cssrs was null: the screen now has this one answer
-            target = target[part]
-        target[last] = copy.deepcopy(new)
+        set_path(value, path, new)
     try:
         after = from_mapping(value, lines, f"{source} (with --set)")
     except IntakeError as exc:
