@@ -349,6 +349,12 @@ def show_text(detail: dict[str, Any]) -> str:
         f"{d['id']} — {d['title']}",
         f"  status {d['status']} · version {d['version']} · area {d['area']} · evidence {d['evidence']}",
         f"  defined at {d['location']}",
+    ]
+    if d["governance"]:  # only what the rule files record: nothing is shown for rules without it
+        out.append("  " + " · ".join(f"{k.replace('_', ' ')} {v}" for k, v in d["governance"].items()))
+    if d["tables"]:
+        out.append("  decision table: " + "; ".join(t["title"] for t in d["tables"]))
+    out += [
         "",
         "RATIONALE",
         wrapped(d["rationale"]),

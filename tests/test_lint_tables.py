@@ -160,3 +160,12 @@ def test_rules_diff_lists_maintenance_changes_apart_from_decisions(runner, rules
     md = (out / "rules-diff.md").read_text()
     assert "### Maintenance (author, review, approval)" in md
     assert "| `SEV-NICE-MORE` | Severity working group | 2025-03-01 | 2026-03-01 | Dr A. Reviewer |" in md
+
+
+def test_rules_show_names_the_maintenance_fields_and_the_table(runner, rules_copy: Path) -> None:
+    _with_governance(rules_copy)
+    out = runner.invoke(cli, ["rules", "show", "SEV-NICE-MORE", "--rules", str(rules_copy)]).stdout
+    assert ("  author Severity working group · reviewed on 2025-03-01 · review due 2026-03-01 · "
+            "approved by Dr A. Reviewer\n  decision table: Depression severity (NICE NG222)\n") in out
+    plain = runner.invoke(cli, ["rules", "show", "RISK-SI-IMMINENT", "--rules", str(rules_copy)]).stdout
+    assert "author" not in plain.split("RATIONALE")[0] and "decision table" not in plain
