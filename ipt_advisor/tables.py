@@ -171,7 +171,8 @@ def range_words(ruleset: RuleSet, fact: str, cell: Any) -> str:
     everything = [True, False] if spec.type == "boolean" else list(spec.values)
     if sorted(map(repr, values)) == sorted(map(repr, everything)):
         return "any"
-    return " or ".join(value_words(v, spec) for v in values)
+    words = [value_words(v, spec) for v in values]
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
 
 
 def conclusion(rule: Rule, ruleset: RuleSet) -> str:

@@ -169,3 +169,17 @@ def test_rules_show_names_the_maintenance_fields_and_the_table(runner, rules_cop
             "approved by Dr A. Reviewer\n  decision table: Depression severity (NICE NG222)\n") in out
     plain = runner.invoke(cli, ["rules", "show", "RISK-SI-IMMINENT", "--rules", str(rules_copy)]).stdout
     assert "author" not in plain.split("RATIONALE")[0] and "decision table" not in plain
+
+
+def test_a_collect_table_lists_every_rule_of_a_row() -> None:
+    """The social anxiety table (hit policy collect): the flag and the group's preparation
+    apply together, so two rules in a row are no overlap."""
+    rs = load_ruleset(None)
+    (table,) = [t for t in rs.tables if t.name == "social_anxiety"]
+    entry = tables.table_entry(rs, table)
+    assert entry["hit_policy"] == "collect"
+    rows = {tuple(r["ranges"]): [x["id"] for x in r["rules"]] for r in entry["rows"]}
+    assert rows[("0–18", "none or mild")] == []
+    assert rows[("19–40", "none, mild or moderate")] == ["FMT-SOCIAL-ANXIETY", "FMT-SOCIAL-ANXIETY-PREPARE"]
+    assert rows[("41 or more", "any")] == ["FMT-SOCIAL-ANXIETY", "FMT-SOCIAL-ANXIETY-SEVERE-WILLING"]
+    assert not any(r["overlap"] or r["gap"] for r in entry["rows"])
