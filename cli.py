@@ -265,15 +265,29 @@ def rules() -> None:
     """Rule sets: lint, test, browse."""
 
 
+TODAY_OPTION = click.option(
+    "--today", type=click.DateTime(formats=["%Y-%m-%d"]), default=None, metavar="YYYY-MM-DD",
+    help="The date rules' review_due is compared with (default: today).")
+
+
+def today_of(value: Any) -> Any:
+    import datetime
+
+    return value.date() if value is not None else datetime.date.today()
+
+
 @rules.command("lint")
 @click.argument("directory", required=False, type=click.Path(file_okay=False))
-def rules_lint(directory: str | None) -> None:
-    """Check a rule set: schema, unknown facts, types, duplicate ids, unreachable rules, cycles.
+@TODAY_OPTION
+def rules_lint(directory: str | None, today: Any) -> None:
+    """Check a rule set: schema, unknown facts, types, duplicate ids, unreachable rules, cycles,
+    gaps and overlaps in decision tables; warn (exit 0) on rules past their review_due.
 
     \b
     Example:
       ipt-advisor rules lint my-rules/
     """
+    from ipt_advisor.governance import overdue_warnings
     from ipt_advisor.ruleload import lint
 
     ruleset, problems = lint(directory, engine_check=True)
@@ -283,8 +297,13 @@ def rules_lint(directory: str | None) -> None:
         click.echo(f"{len(problems)} problem(s)", err=True)
         sys.exit(EXIT_PROBLEMS)
     assert ruleset is not None
+    warnings = overdue_warnings(ruleset, today_of(today))
+    for problem in warnings:
+        click.echo(f"warning: {problem}", err=True)
+    overdue = f", {len(warnings)} rule(s) overdue for review" if warnings else ""
     click.echo(f"{ruleset.name} {ruleset.version}: {len(ruleset.rules)} rules, "
-               f"{len(ruleset.facts)} facts, no problems (sha256 {ruleset.sha256[:12]})")
+               f"{len(ruleset.facts)} facts, {len(ruleset.tables)} decision tables, no problems{overdue} "
+               f"(sha256 {ruleset.sha256[:12]})")
 
 
 @rules.command("test")
@@ -826,10 +845,14 @@ def rules_show(rule_id: str, fmt: str, rules_dir: str | None) -> None:
               help="Catalog folder: created, or replaced if it holds a catalog written earlier and "
                    "nothing else (a file added or edited there since is named, and the run refuses).")
 @click.option("--cases", "case_paths", multiple=True, type=click.Path(exists=True), metavar="PATH",
-              help="Intake files or folders to show as teaching cases (repeatable; default: "
-                   "the bundled examples and the clinical brief's vignettes).")
+              help="Intake files or folders to show as teaching cases, beside the default ones "
+                   "(the bundled examples and the clinical brief's vignettes); repeatable.")
+@click.option("--no-default-cases", is_flag=True,
+              help="Show only the --cases given, not the default teaching cases.")
+@TODAY_OPTION
 @RULES_OPTION
-def rules_doc(out_dir: str, case_paths: tuple[str, ...], rules_dir: str | None) -> None:
+def rules_doc(out_dir: str, case_paths: tuple[str, ...], no_default_cases: bool, today: Any,
+              rules_dir: str | None) -> None:
     """Write the rule set as a static, offline HTML catalog: searchable index, one page per
     rule, fact and flag, a dependency graph (needs Graphviz) and the teaching cases.
 
@@ -847,7 +870,10 @@ def rules_doc(out_dir: str, case_paths: tuple[str, ...], rules_dir: str | None) 
 
     advisor = load_advisor(rules_dir)
     try:
-        result = write_catalog(advisor, out_dir, [Path(p) for p in case_paths] or None, __version__)
+        from ipt_advisor.catalog_site import default_case_paths
+
+        paths = ([] if no_default_cases else default_case_paths()) + [Path(p) for p in case_paths]
+        result = write_catalog(advisor, out_dir, paths, __version__, today_of(today))
     except OutputError as exc:
         fail(exc, EXIT_PROBLEMS)
     except EngineError as exc:

@@ -13,6 +13,7 @@ from typing import Any
 
 from . import deps
 from .hints import closest, did_you_mean
+from .tables import tables_of
 from .model import (
     AddCondition, All, ChooseFormat, Cond, Consider, Derive, Effect, ExcludeFormat, FactSpec,
     Leaf, NEGATION, Not, ProposeFocus, RaiseFlag, Rule, RuleSet, SetStatus, describe_effect, leaves,
@@ -247,6 +248,8 @@ def rule_detail(ruleset: RuleSet, rule: Rule) -> dict[str, Any]:
                        for t in rule.tests],
         "fed_by": [_ref(ruleset, rid) for rid in fed_by],
         "feeds": [_ref(ruleset, rid) for rid in feeds],
+        "governance": dict(rule.governance.items()),
+        "tables": [{"name": t.name, "title": t.title} for t in ruleset.tables if t.name in tables_of(ruleset, rule.id)],
     })
     return detail
 
@@ -345,6 +348,12 @@ def show_text(detail: dict[str, Any]) -> str:
         f"{d['id']} — {d['title']}",
         f"  status {d['status']} · version {d['version']} · area {d['area']} · evidence {d['evidence']}",
         f"  defined at {d['location']}",
+    ]
+    if d["governance"]:  # only what the rule files record: nothing is shown for rules without it
+        out.append("  " + " · ".join(f"{k.replace('_', ' ')} {v}" for k, v in d["governance"].items()))
+    if d["tables"]:
+        out.append("  decision table: " + "; ".join(t["title"] for t in d["tables"]))
+    out += [
         "",
         "RATIONALE",
         wrapped(d["rationale"]),

@@ -6,8 +6,9 @@ Layout of the output directory (every link is relative, nothing is fetched)::
     rules/<ID>.html        one rule as a trainer reads it (catalog.rule_detail)
     facts/<name>.html      one fact: the rules that read it and the rules that derive it
     flags/<CODE>.html      one flag code: the rules raising it, level and action
-    graph.html             facts -> rules -> derived facts -> decision, drawn by Graphviz
-    graph.dot              the graph's source, for anyone who wants to draw it differently
+    areas.html             one small graph per area (safety, format, focus, ...)
+    graph.html             the whole graph, rules clustered by area, drawn by Graphviz
+    graph.dot              the whole graph's source, for anyone who wants to draw it differently
     cases/<slug>.html      a teaching case: intake, decision, trace, "why not" the others
     cases/<slug>.report.html  the same case as the printable report ``assess`` writes
 
@@ -24,20 +25,23 @@ nor is a catalog replaced while it holds a file it did not write or one changed 
 from __future__ import annotations
 
 import base64
+import datetime
 import hashlib
 import os
 import re
 import shutil
 import stat
-import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
-from . import catalog, mcdc, yamlio
+from . import catalog, catalog_graphs, mcdc, tables, yamlio
 from .ruletests import embedded_cases
 from .advisor import Advisor
+from .combine import combination
+from .governance import is_overdue
+from .teaching import teaching_points
 from .catalog_manifest import manifest_text, read_manifest, unlisted
 from .errors import IntakeError, OutputError, Problem
 from .facts import input_values
@@ -183,108 +187,19 @@ def _leading_comments(text: str) -> list[str]:
     return out
 
 
-# ------------------------------------------------------------------ graph
+# ------------------------------------------------------------------ pages
 
-def _q(text: Any) -> str:
+def _dot_string(text: Any) -> str:
     """A DOT double-quoted string (backslashes too: DOT reads \\n, \\l as escapes)."""
     return '"' + str(text).replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ") + '"'
 
 
-def graph_dot(ruleset: RuleSet) -> str:
-    """The dependency graph as DOT: intake facts -> rules -> derived facts -> rules ->
-    decision (format, focus, status, flags).  Nodes link to their catalog pages."""
-    from .model import ChooseFormat, Derive, ExcludeFormat, ProposeFocus, RaiseFlag, SetStatus, leaves
-
-    out = [
-        "digraph ruleset {",
-        '  graph [rankdir=LR, fontname="Helvetica", fontsize=12, nodesep=0.08, ranksep=1.2, '
-        'tooltip="Rule dependency graph"];',
-        '  node [fontname="Helvetica", fontsize=10, height=0.3, margin="0.08,0.03"];',
-        '  edge [color="#8a8a8a", arrowsize=0.6];',
-    ]
-    read = {leaf.fact for rule in ruleset.rules for leaf in leaves(rule.when)}
-    inputs = [s for s in ruleset.facts.values() if not s.derived and s.name in read]
-    written = {e.fact for rule in ruleset.rules for e in rule.then if isinstance(e, Derive)}
-    derived = [s for s in ruleset.facts.values() if s.derived and (s.name in read or s.name in written)]
-    out.append('  subgraph cluster_inputs { label="Intake facts"; style="rounded"; color="#c8c8c8";')
-    for spec in inputs:
-        out.append(f"    {_q('fact:' + spec.name)} [label={_q(spec.label)}, shape=box, style=\"rounded\", "
-                   f"URL={_q('facts/' + page_name(spec.name) + '.html')}, tooltip={_q(spec.key)}];")
-    out.append("  }")
-    for spec in derived:
-        out.append(f"  {_q('fact:' + spec.name)} [label={_q(spec.name)}, shape=ellipse, style=filled, "
-                   f"fillcolor=\"#fff4d6\", URL={_q('facts/' + page_name(spec.name) + '.html')}, tooltip={_q(spec.label)}];")
-    outputs: dict[str, tuple[str, str]] = {}  # node -> (label, url)
-    edges: list[str] = []
-    for rule in ruleset.rules:
-        style = "filled" if rule.status == "active" else "filled,dashed"
-        out.append(f"  {_q('rule:' + rule.id)} [label={_q(rule.id)}, shape=box, style={_q(style)}, "
-                   f"fillcolor=\"#e8f0f8\", URL={_q('rules/' + page_name(rule.id) + '.html')}, tooltip={_q(rule.title)}];")
-        for fact in dict.fromkeys(leaf.fact for leaf in leaves(rule.when)):
-            edges.append(f"  {_q('fact:' + fact)} -> {_q('rule:' + rule.id)};")
-        for e in rule.then:
-            if isinstance(e, Derive):
-                target = "fact:" + e.fact
-            elif isinstance(e, (ChooseFormat, ExcludeFormat)):
-                target = "format:" + e.format
-                outputs[target] = (f"format: {e.format}", "")
-            elif isinstance(e, ProposeFocus):
-                target = "focus:" + e.area
-                outputs[target] = (f"focus: {e.area}", "")
-            elif isinstance(e, RaiseFlag):
-                target = "flag:" + e.code
-                outputs[target] = (e.code, f"flags/{page_name(e.code)}.html")
-            elif isinstance(e, SetStatus):
-                target = "status:" + e.status
-                outputs[target] = (f"status: {e.status}", "")
-            else:  # conditions and points for review are text: no node of their own
-                continue
-            attrs = ' [style=dashed, tooltip="rules out this format"]' if isinstance(e, ExcludeFormat) else ""
-            edge = f"  {_q('rule:' + rule.id)} -> {_q(target)}{attrs};"
-            if edge not in edges:
-                edges.append(edge)
-    for kind, title in (("format", "Format"), ("focus", "Focus"), ("status", "Status"), ("flag", "Flags")):
-        nodes = sorted(n for n in outputs if n.startswith(kind + ":"))
-        if not nodes:
-            continue
-        out.append(f'  subgraph cluster_{kind} {{ label={_q(title)}; style="rounded"; color="#c8c8c8";')
-        for node in nodes:
-            label, url = outputs[node]
-            link = f", URL={_q(url)}" if url else ""
-            shape = "note" if kind == "flag" else "hexagon"
-            out.append(f"    {_q(node)} [label={_q(label)}, shape={shape}, style=filled, fillcolor=\"#f2f2f2\"{link}];")
-        out.append("  }")
-    out.extend(edges)
-    out.append("}")
-    return "\n".join(out) + "\n"
-
-
-def render_svg(dot_source: str) -> str | None:
-    """Run Graphviz ``dot -Tsvg``; None when ``dot`` is not installed.  The XML prolog,
-    DOCTYPE and comments are dropped so the SVG can be inlined in a page."""
-    dot = shutil.which("dot")
-    if dot is None:
-        return None
-    try:
-        proc = subprocess.run([dot, "-Tsvg"], input=dot_source.encode("utf-8"), capture_output=True,
-                              timeout=120, check=False)
-    except (OSError, subprocess.SubprocessError) as exc:
-        raise OutputError([Problem("dot", None, "", f"Graphviz failed to run: {exc}")]) from None
-    if proc.returncode != 0:
-        reason = " ".join(proc.stderr.decode("utf-8", "replace").split())[:300]
-        raise OutputError([Problem("dot", None, "", f"Graphviz failed (exit {proc.returncode}): {reason}")])
-    svg = proc.stdout.decode("utf-8")
-    svg = re.sub(r"<\?xml.*?\?>|<!DOCTYPE.*?>|<!--.*?-->", "", svg, flags=re.DOTALL)
-    return "\n".join(line for line in svg.splitlines() if line.strip()) + "\n"
-
-
-# ------------------------------------------------------------------ pages
-
 def _environment() -> Any:
-    """Jinja2 set up like the report's (autoescaped HTML, StrictUndefined), plus its filters."""
+    """Jinja2 set up like the report's (autoescaped HTML, StrictUndefined), plus its filters
+    (``dot`` quotes a string for the graphs' DOT template, which is not HTML)."""
     from . import report
 
-    return report.make_environment(words=catalog.value_words, flow=catalog.flow, page=page_name)
+    return report.make_environment(words=catalog.value_words, flow=catalog.flow, page=page_name, dot=_dot_string)
 
 
 def _csp(script: str | None) -> str:
@@ -297,9 +212,30 @@ def _csp(script: str | None) -> str:
     return policy
 
 
-def build_pages(advisor: Advisor, cases: list[Case], svg: str | None, dot_source: str,
-                tool_version: str) -> dict[str, str]:
-    """Every file of the catalog: relative path -> text."""
+def _graphs(advisor: Advisor, cases: list[Case], env: Any, draw: bool) -> tuple[dict[Any, str], str, bool]:
+    """Every graph of the catalog as inline SVG by key (("rule", id), ("case", slug), ("area",
+    name), "whole"), the whole graph's DOT source, and whether Graphviz drew them."""
+    import markupsafe
+
+    rs = advisor.ruleset
+    wanted: list[tuple[Any, Any, str]] = [("whole", catalog_graphs.whole_graph(rs, page_name), "")]
+    wanted += [(("rule", r.id), catalog_graphs.rule_graph(rs, r, page_name), "") for r in rs.rules]
+    wanted += [(("case", c.slug), catalog_graphs.case_graph(rs, c.decision, input_values(c.intake, rs), page_name), "")
+               for c in cases]
+    wanted += [(("area", a), catalog_graphs.area_graph(rs, a, page_name), f"area{i}")
+               for i, a in enumerate(catalog_graphs.areas(rs))]
+    sources = [catalog_graphs.dot_source(g, env) for _, g, _ in wanted]
+    svgs = catalog_graphs.render_svgs(sources, [prefix for _, _, prefix in wanted]) if draw else None
+    if svgs is None:
+        return {}, sources[0], False
+    return {key: markupsafe.Markup(svg) for (key, _, _), svg in zip(wanted, svgs)}, sources[0], True
+
+
+def build_pages(advisor: Advisor, cases: list[Case], tool_version: str, today: datetime.date | None = None,
+                draw: bool = True) -> tuple[dict[str, str], bool]:
+    """Every file of the catalog (relative path -> text), and whether the graphs were drawn
+    (``draw`` and Graphviz installed).  ``today`` marks rules past their review date (none
+    when not given, so the pages depend on the rule files alone)."""
     import markupsafe
 
     from .whatif import why_not
@@ -308,6 +244,7 @@ def build_pages(advisor: Advisor, cases: list[Case], svg: str | None, dot_source
     policy = rs.policies
     assert policy is not None
     env = _environment()
+    svg_of, dot_text, drawn = _graphs(advisor, cases, env, draw)
     details = [catalog.rule_detail(rs, rule) for rule in rs.rules]
     conditions = {c.rule_id: c for c in mcdc.coverage(rs, embedded_cases(rs))}
     facts = catalog.fact_entries(rs)
@@ -335,21 +272,27 @@ def build_pages(advisor: Advisor, cases: list[Case], svg: str | None, dot_source
     script = env.get_template("catalog/filter.js.j2").render()
     pages["index.html"] = page(
         "index.html.j2", "", f"{rs.name} {rs.version} — rule catalog", script=script,
-        rules=details, facts=facts, flags=flags, cases=cases, graph=svg is not None,
+        rules=details, facts=facts, flags=flags, cases=cases, graph=drawn, combine=combination(rs),
+        tables=[tables.table_entry(rs, t) for t in rs.tables if not tables.problems(rs, t)],
         areas=sorted({d["area"] for d in details}), statuses=sorted({d["status"] for d in details}),
         flag_codes=[f["code"] for f in flags if f["raised_by"]])
     for d in details:
         pages[f"rules/{page_name(d['id'])}.html"] = page("rule.html.j2", "../", f"{d['id']} — {d['title']}",
-                                               rule=d, cases=fires_in[d["id"]], coverage=conditions.get(d["id"]))
+                                               rule=d, cases=fires_in[d["id"]], coverage=conditions.get(d["id"]),
+                                               graph_svg=svg_of.get(("rule", d["id"])),
+                                               overdue=today is not None and is_overdue(rs.rule(d["id"]), today))
     for f in facts:
         pages[f"facts/{page_name(f['name'])}.html"] = page("fact.html.j2", "../", f"Fact {f['name']}", fact=f)
     for f in flags:
         pages[f"flags/{page_name(f['code'])}.html"] = page("flag.html.j2", "../", f"Flag {f['code']}",
                                                  flag=f, cases=flag_cases[f["code"]])
-    pages["graph.html"] = page("graph.html.j2", "", "Dependency graph",
-                               svg=markupsafe.Markup(svg) if svg is not None else None,
+    pages["graph.html"] = page("graph.html.j2", "", "Whole dependency graph", svg=svg_of.get("whole"),
                                graphviz_hint=GRAPHVIZ_HINT)
-    pages["graph.dot"] = dot_source
+    pages["graph.dot"] = dot_text
+    pages["areas.html"] = page("areas.html.j2", "", "Graphs by area", graphviz_hint=GRAPHVIZ_HINT, drawn=drawn,
+                               areas=[{"name": a, "svg": svg_of.get(("area", a)),
+                                       "rules": [r.id for r in rs.active_rules if r.area == a]}
+                                      for a in catalog_graphs.areas(rs)])
     for c in cases:
         view = advisor.view(c.decision, c.intake, tool_version)
         values = input_values(c.intake, rs)
@@ -359,30 +302,30 @@ def build_pages(advisor: Advisor, cases: list[Case], svg: str | None, dot_source
         why = [why_not(advisor, c.intake, c.decision, fmt) for fmt in policy.format_precedence
                if fmt != c.decision["recommendation"]["format"]]
         pages[f"cases/{c.slug}.html"] = page(
-            "case.html.j2", "../", f"Case {c.intake.case_id}", case=c, view=view, inputs=inputs, why_not=why)
+            "case.html.j2", "../", f"Case {c.intake.case_id}", case=c, view=view, inputs=inputs, why_not=why,
+            teaching=teaching_points(rs, c.decision, why),
+            graph_svg=svg_of.get(("case", c.slug)))
         _, report_html = advisor.report(c.intake, "html", tool_version)
         pages[f"cases/{c.slug}.report.html"] = report_html
-    return pages
+    return pages, drawn
 
 
 # ------------------------------------------------------------------ writing
 
 def write_catalog(advisor: Advisor, out_dir: str | os.PathLike[str], case_paths: list[Path] | None = None,
-                  tool_version: str = "") -> SiteResult:
+                  tool_version: str = "", today: datetime.date | None = None) -> SiteResult:
     """Build the whole catalog and publish it at ``out_dir`` (see the module docstring)."""
     rs = advisor.ruleset
     target = Path(out_dir)
     _check_target(target)
     cases, problems = load_cases(advisor, default_case_paths() if case_paths is None else case_paths)
-    dot_source = graph_dot(rs)
-    svg = render_svg(dot_source)
-    result = SiteResult(target, rules=len(rs.rules), facts=len(rs.facts), cases=len(cases), graph=svg is not None,
+    pages, drawn = build_pages(advisor, cases, tool_version, today)
+    result = SiteResult(target, rules=len(rs.rules), facts=len(rs.facts), cases=len(cases), graph=drawn,
                         problems=problems)
     result.flags = len(catalog.flag_entries(rs))
-    if svg is None:
+    if not drawn:
         result.warnings.append(f"warning: Graphviz 'dot' not found: the catalog has no dependency graph; {GRAPHVIZ_HINT}")
-    files = {path: text.encode("utf-8") for path, text in build_pages(advisor, cases, svg, dot_source,
-                                                                      tool_version).items()}
+    files = {path: text.encode("utf-8") for path, text in pages.items()}
     files[MARKER] = manifest_text(files).encode("utf-8")  # what the next run may replace
     _publish(files, target)
     result.files = len(files)

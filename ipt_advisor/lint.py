@@ -62,9 +62,24 @@ def lint_ruleset(ruleset: RuleSet) -> list[Problem]:
         _check_rule(ruleset, rule, out)
     _check_graph(ruleset, out)
     _check_conflicts(ruleset, out)
+    _check_tables(ruleset, out, manifest)
     if not out.problems:
         _check_engine_limits(ruleset, out, manifest)
     return out.problems
+
+
+def _check_tables(ruleset: RuleSet, out: _Out, source: str) -> None:
+    """Each decision table well declared, then complete and without overlaps (see ``tables``)."""
+    from . import tables
+
+    faulty = {p.path.split(".")[0] for p in out.problems}
+    for table in ruleset.tables:
+        path = f"decision_tables.{table.name}"
+        found = tables.problems(ruleset, table)
+        if not found and faulty & {r.id for r in tables.table_rules(ruleset, table)}:
+            continue  # a rule of the table has its own problems (e.g. a text threshold): fix those first
+        for message in found or tables.gaps_and_overlaps(ruleset, table):
+            out.add(None, table.line, path, message, source=source)
 
 
 def _check_engine_limits(ruleset: RuleSet, out: _Out, source: str) -> None:

@@ -216,6 +216,22 @@ class RuleTest:
 
 
 @dataclass(frozen=True)
+class Governance:
+    """Who keeps a rule and when it is next reviewed (Arden-style maintenance), per rule or
+    for a whole file; every field optional, dates as ISO text (YYYY-MM-DD)."""
+
+    author: str = ""
+    reviewed_on: str = ""
+    review_due: str = ""
+    approved_by: str = ""
+
+    def items(self) -> list[tuple[str, str]]:
+        """The fields that are set, in a fixed order, for pages and diffs."""
+        return [(k, v) for k, v in (("author", self.author), ("reviewed_on", self.reviewed_on),
+                                    ("review_due", self.review_due), ("approved_by", self.approved_by)) if v]
+
+
+@dataclass(frozen=True)
 class Rule:
     id: str
     title: str
@@ -230,6 +246,7 @@ class Rule:
     evidence: str = "consistent"  # or "mixed": the report then names what would change the decision
     file: str = field(default="", compare=False)
     line: int | None = field(default=None, compare=False)
+    governance: Governance = field(default=Governance(), compare=False)  # never changes a decision
 
     @property
     def location(self) -> str:
@@ -266,6 +283,7 @@ class FactSpec:
     label_variants: tuple[Variant, ...] = ()      # the label for one case (e.g. by age)
     declined_when: tuple[tuple[str, Any], ...] = ()  # an unknown value then reads "declined"
     codes: FactCodes | None = field(default=None, compare=False, hash=False)  # how FHIR data carries it
+    risk_answer: bool = False      # a risk answer outside the intake's risk block: never offered as a change
 
     @property
     def derived(self) -> bool:
@@ -319,6 +337,23 @@ class Banner:
 
 
 @dataclass(frozen=True)
+class DecisionTable:
+    """Rules that split the range of one or more facts into bands (manifest ``decision_tables``):
+    shown DMN-style in the catalog, and checked by lint for gaps and overlaps."""
+
+    name: str
+    title: str
+    inputs: tuple[str, ...]                   # the banded facts (integer ranges, enum or boolean values)
+    rules: tuple[str, ...] = ()               # the rule ids of the table ...
+    output: str = ""                          # ... and/or every rule deriving this fact
+    given: tuple[tuple[str, Any], ...] = ()   # facts fixed for the whole table (e.g. grief present)
+    complete: bool = True                     # every input combination meets a rule
+    unique: bool = True                       # no combination meets two rules
+    note: str = ""
+    line: int | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
 class FlagCode:
     code: str
     description: str
@@ -340,6 +375,7 @@ class RuleSet:
     max_firings: int = 1000
     max_seconds: float = 5.0
     handout: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)  # the client handout's texts
+    tables: tuple[DecisionTable, ...] = field(default=(), compare=False)
 
     @property
     def active_rules(self) -> tuple[Rule, ...]:

@@ -8,6 +8,7 @@ cycles, tests) live in ``lint.py``.  ``load_ruleset`` runs both and raises one
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import hashlib
 import math
 import re
@@ -18,8 +19,8 @@ from . import yamlio
 from .errors import Problem, ProblemCollector, RuleSetError
 from .hints import suggest, type_name
 from .model import (
-    AddCondition, All, AnyOf, Banner, ChooseFormat, Cond, Consider, Derive, Effect, ExcludeFormat,
-    FactCodes, FactSpec, FlagCode, Leaf, Not, Policies, ProposeFocus, RaiseFlag, Rule, RuleSet, RuleTest,
+    AddCondition, All, AnyOf, Banner, ChooseFormat, Cond, Consider, DecisionTable, Derive, Effect, ExcludeFormat,
+    FactCodes, FactSpec, FlagCode, Governance, Leaf, Not, Policies, ProposeFocus, RaiseFlag, Rule, RuleSet, RuleTest,
     SetStatus, Variant, NEGATION,
 )
 
@@ -105,7 +106,7 @@ class _File:
 
 def _manifest(f: _File) -> dict[str, Any]:
     m = f.mapping(f.value, (), ("ruleset", "version", "rule_files", "policies", "sources", "flags"),
-                  ("description", "limits", "test_baseline", "handout"))
+                  ("description", "limits", "test_baseline", "handout", "decision_tables"))
     if m is None:
         return {}
     out: dict[str, Any] = {
@@ -139,7 +140,38 @@ def _manifest(f: _File) -> dict[str, Any]:
         f.add(("test_baseline",), "must be an intake mapping")
         baseline = {}
     out["test_baseline"] = baseline
+    out["tables"] = _tables(f, m.get("decision_tables", {}))
     return out
+
+
+def _tables(f: _File, value: Any) -> tuple[DecisionTable, ...]:
+    """``decision_tables``: name -> inputs, rules and/or output, given, complete, unique."""
+    path: tuple[Any, ...] = ("decision_tables",)
+    if not isinstance(value, dict):
+        f.add(path, "must be a mapping of table name: table")
+        return ()
+    out = []
+    for name, body in value.items():
+        p = path + (name,)
+        m = f.mapping(body, p, ("title", "inputs"), ("rules", "output", "given", "complete", "unique", "note"))
+        if m is None:
+            continue
+        if "rules" not in m and "output" not in m:
+            f.add(p, "needs rules (ids) or output (a derived fact whose rules form the table)")
+        flags = {}
+        for key in ("complete", "unique"):
+            flags[key] = m.get(key, True)
+            if not isinstance(flags[key], bool):
+                f.add(p + (key,), "must be true or false")
+                flags[key] = True
+        out.append(DecisionTable(
+            name=str(name), title=f.text(m.get("title"), p + ("title",)),
+            inputs=f.text_list(m.get("inputs", []), p + ("inputs",)),
+            rules=f.text_list(m["rules"], p + ("rules",)) if "rules" in m else (),
+            output=f.text(m["output"], p + ("output",)) if "output" in m else "",
+            given=_fact_pairs(f, m, "given", p), complete=flags["complete"], unique=flags["unique"],
+            note=" ".join(str(m.get("note", "")).split()), line=f.line(p)))
+    return tuple(out)
 
 
 def _positive(f: _File, value: Any, path: tuple[Any, ...], whole: bool = False) -> Any:
@@ -357,7 +389,7 @@ def _facts(f: _File) -> dict[str, FactSpec]:
             f.add(path, f"{name!r} is a name the engine uses itself; reserved: {', '.join(RESERVED_FACTS)}")
             continue
         d = f.mapping(decl, path, ("type", "label"), ("source", "derived", "values", "range", "asked_when", "description",
-                                                     "labels", "declined_when", "codes"))
+                                                     "labels", "declined_when", "codes", "risk_answer"))
         if d is None:
             continue
         ftype = d.get("type")
@@ -382,6 +414,8 @@ def _facts(f: _File) -> dict[str, FactSpec]:
             else:
                 rng = (r[0], r[1])
         label, label_variants, _ = _textual(f, d.get("label"), path + ("label",))
+        if not isinstance(d.get("risk_answer", False), bool):
+            f.add(path + ("risk_answer",), "must be true or false")
         value_labels = d.get("labels", {})
         if not isinstance(value_labels, dict):
             f.add(path + ("labels",), "must be a mapping of value: label")
@@ -395,6 +429,7 @@ def _facts(f: _File) -> dict[str, FactSpec]:
             value_labels={k: f.text(v, path + ("labels", k)) for k, v in value_labels.items()},
             label_variants=label_variants, declined_when=_fact_pairs(f, d, "declined_when", path),
             codes=_codes(f, d, path, sets),
+            risk_answer=d.get("risk_answer") is True,
         )
     return facts
 
@@ -549,7 +584,8 @@ def _effects(f: _File, value: Any, path: tuple[Any, ...]) -> tuple[Effect, ...]:
 # --------------------------------------------------------------------- rules
 
 RULE_REQUIRED = ("id", "title", "version", "status", "area", "rationale", "references", "when", "then", "tests")
-RULE_OPTIONAL = ("evidence",)
+GOVERNANCE = ("author", "reviewed_on", "review_due", "approved_by")
+RULE_OPTIONAL = ("evidence",) + GOVERNANCE
 #: What a test case may expect (docs/rules.md): ``fires`` is about the case's own rule.
 EXPECT_KEYS = ("fires", "status", "format", "primary", "secondary", "flags", "not_flags",
                "flag_levels", "flag_order", "actions", "conditions", "not_conditions", "condition_order",
@@ -577,7 +613,36 @@ def _tests(f: _File, value: Any, path: tuple[Any, ...]) -> tuple[RuleTest, ...]:
     return tuple(out)
 
 
-def _rule(f: _File, value: Any, path: tuple[Any, ...]) -> Rule | None:
+def _governance(f: _File, m: dict[str, Any], path: tuple[Any, ...], inherited: Governance) -> Governance:
+    """The rule's (or file's) maintenance fields over the file's: a date is a YAML date or
+    YYYY-MM-DD text, a name non-empty text."""
+    fields = {}
+    for key in GOVERNANCE:
+        if key not in m:
+            fields[key] = getattr(inherited, key)
+            continue
+        value = m[key]
+        if key in ("reviewed_on", "review_due"):
+            if isinstance(value, datetime.date) and not isinstance(value, datetime.datetime):
+                value = value.isoformat()
+            elif not (isinstance(value, str) and _is_date(value)):
+                f.add(path + (key,), f"must be a date like 2026-03-31, got {type_name(value)}")
+                value = ""
+            fields[key] = value
+        else:
+            fields[key] = f.text(value, path + (key,))
+    return Governance(**fields)
+
+
+def _is_date(text: str) -> bool:
+    try:
+        datetime.date.fromisoformat(text)
+    except ValueError:
+        return False
+    return len(text) == 10
+
+
+def _rule(f: _File, value: Any, path: tuple[Any, ...], inherited: Governance = Governance()) -> Rule | None:
     m = f.mapping(value, path, RULE_REQUIRED, RULE_OPTIONAL)
     if m is None:
         return None
@@ -605,18 +670,20 @@ def _rule(f: _File, value: Any, path: tuple[Any, ...]) -> Rule | None:
         then=_effects(f, m.get("then"), path + ("then",)),
         tests=_tests(f, m.get("tests", []), path + ("tests",)),
         evidence=str(evidence), file=f.label, line=f.line(path),
+        governance=_governance(f, m, path, inherited),
     )
 
 
 def _rules(f: _File) -> list[Rule]:
-    root = f.mapping(f.value, (), ("rules",), ("description",))
+    root = f.mapping(f.value, (), ("rules",), ("description",) + GOVERNANCE)
     if root is None:
         return []
+    inherited = _governance(f, root, (), Governance())
     items = root.get("rules")
     if not isinstance(items, list):
         f.add(("rules",), "must be a list of rules")
         return []
-    return [r for i, item in enumerate(items) if (r := _rule(f, item, ("rules", i))) is not None]
+    return [r for i, item in enumerate(items) if (r := _rule(f, item, ("rules", i), inherited)) is not None]
 
 
 # ------------------------------------------------------------------- loading
@@ -664,7 +731,7 @@ def read_ruleset(directory: str | Path | None = None) -> tuple[RuleSet | None, l
         sha256=digest.hexdigest(), root=shown, facts=facts, rules=tuple(rules),
         policies=manifest["policies"], flags=manifest["flags"], sources=manifest["sources"],
         test_baseline=manifest["test_baseline"], max_firings=int(manifest["max_firings"]),
-        max_seconds=float(manifest["max_seconds"]), handout=handout,
+        max_seconds=float(manifest["max_seconds"]), handout=handout, tables=manifest["tables"],
     )
     return ruleset, out.problems
 

@@ -53,12 +53,26 @@ def rule_changes(old: RuleSet, new: RuleSet) -> dict[str, Any]:
         "changed": changed,
         "unchanged": sum(1 for rid, r in old_rules.items() if new_rules.get(rid) == r),
         "policies_changed": old.policies != new.policies,
+        "governance": _governance_changes(old_rules, new.rules),
         "facts": {
             "added": [n for n in new_facts if n not in old_facts],
             "removed": [n for n in old_facts if n not in new_facts],
             "changed": [n for n in old_facts if n in new_facts and old_facts[n] != new_facts[n]],
         },
     }
+
+
+def _governance_changes(old_rules: dict[str, Rule], new_rules: tuple[Rule, ...]) -> list[dict[str, Any]]:
+    """Rules whose maintenance fields (author, reviewed_on, review_due, approved_by) differ,
+    or that are new and carry them: they never change a decision, so they are listed apart."""
+    out = []
+    for rule in new_rules:
+        before = old_rules.get(rule.id)
+        was = dict(before.governance.items()) if before is not None else {}
+        now = dict(rule.governance.items())
+        if was != now:
+            out.append({"id": rule.id, "before": was, "after": now})
+    return out
 
 
 # --------------------------------------------------------------------------- per case (workers)

@@ -63,6 +63,18 @@ def parse_change(text: str) -> tuple[str, Any]:
 read_input = read_intake_file  # the bytes of an intake file (``-`` = stdin) and its name in messages
 
 
+def set_path(record: dict[str, Any], path: str, value: Any) -> None:
+    """Set ``dotted.path`` in an intake mapping (a copy of ``value``), making the blocks on
+    the way (e.g. risk.cssrs was null: the screen now has this one answer)."""
+    target = record
+    *parents, last = path.split(".")
+    for part in parents:
+        if not isinstance(target.get(part), dict):
+            target[part] = {}
+        target = target[part]
+    target[last] = copy.deepcopy(value)
+
+
 def apply_changes(data: bytes, source: str, changes: list[tuple[str, Any]]) -> tuple[Intake, Intake]:
     """The intake as given, and the intake with ``changes`` applied; both validated.
 
@@ -72,13 +84,7 @@ def apply_changes(data: bytes, source: str, changes: list[tuple[str, Any]]) -> t
     value, lines, _ = yamlio.load(data, source)  # parsed cleanly: load_intake just succeeded
     value = copy.deepcopy(value)
     for path, new in changes:
-        target = value
-        *parents, last = path.split(".")
-        for part in parents:
-            if not isinstance(target.get(part), dict):
-                target[part] = {}  # e.g. risk.cssrs was null: the screen now has this one answer
-            target = target[part]
-        target[last] = copy.deepcopy(new)
+        set_path(value, path, new)
     try:
         after = from_mapping(value, lines, f"{source} (with --set)")
     except IntakeError as exc:
@@ -268,6 +274,9 @@ def why_not(advisor: Advisor, intake: Intake, decision: dict[str, Any], target: 
         result["candidates"].append(entry)
     if target == policy.format_fallback:
         result["fallback"] = policy.format_fallback_reason
+    from .smallest import smallest_change
+
+    result["smallest"] = smallest_change(advisor, intake, decision, target)
     return result
 
 
@@ -334,6 +343,10 @@ def _why_not_lines(r: dict[str, Any], md: bool) -> list[str]:
         return out
     out.append(f"The decision is {esc(r['decision'])}, not {esc(r['target'])}: {esc(r['decision_label'])}.")
     out.append("")
+    if r.get("smallest"):  # the answer a trainer asks first: what would have to change
+        from .smallest import smallest_lines
+
+        out += smallest_lines(r["smallest"], md) + [""]
     if r["kept_by"]:
         out.append(f"Kept from {esc(r['target'])} by these rules (each asked for a more restrictive format; "
                    "the most restrictive format asked for wins):")

@@ -143,6 +143,44 @@ def test_dependency_graph_renders(page, site: Path) -> None:
     assert page.errors == []
 
 
+def test_small_graphs_fit_the_page_and_lead_to_their_pages(page, site: Path) -> None:
+    """Rule, case and area graphs are drawn to the width of the page (no sideways scrolling),
+    and a node opens its page."""
+    if shutil.which("dot") is None:
+        if os.environ.get("CI"):
+            pytest.fail("Graphviz 'dot' is missing in CI: .ci/run installs it")
+        pytest.skip("Graphviz 'dot' not installed: install with apt-get install graphviz")
+    page.set_viewport_size({"width": 1280, "height": 900})
+    for path, holder in (("rules/FMT-SEVERE-INDIVIDUAL.html", "#rule-graph"), ("cases/03-dana.html", "#case-graph")):
+        page.goto((site / path).as_uri())
+        box, frame = page.locator(f"{holder} svg").bounding_box(), page.locator(holder).bounding_box()
+        assert box is not None and frame is not None and 100 < box["width"] <= frame["width"], path
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), path
+    page.goto((site / "areas.html").as_uri())
+    assert page.locator(".graph.small svg").count() == page.locator("h2[id^='area-']").count() >= 3
+    page.locator("#area-safety + p + .graph svg a[*|href='rules/RISK-SI-IMMINENT.html']").click()
+    page.wait_for_load_state()
+    assert page.url.endswith("/rules/RISK-SI-IMMINENT.html")
+    assert page.locator("#rule-graph svg").count() == 1
+    assert page.errors == []
+
+
+def test_index_explains_how_rules_combine_and_shows_the_decision_tables(page, site: Path) -> None:
+    page.goto((site / "index.html").as_uri())
+    page.click("nav a[href$='#combine']")
+    assert page.locator("#combine table.combine").count() == 3
+    first = page.locator("#combine table.combine").first.locator("tbody tr").first
+    assert first.inner_text().startswith("1 (most restrictive)")
+    page.click("nav a[href$='#tables']")
+    kroenke = page.locator("#table-kroenke + p + table.dmn tbody tr")
+    assert kroenke.count() == 5
+    kroenke.nth(4).locator("a").click()
+    page.wait_for_load_state()
+    assert page.url.endswith("/rules/SEV-KROENKE-SEVERE.html")
+    assert page.locator("a", has_text="PHQ-9 severity bands").count() == 1
+    assert page.errors == []
+
+
 def test_html_report_opens_cleanly(page, tmp_path: Path) -> None:
     out = tmp_path / "report.html"
     result = CliRunner().invoke(cli, ["assess", str(ROOT / "examples" / "demo.yaml"), "--format", "html", "-o", str(out)])

@@ -322,7 +322,7 @@ def test_doc_graph_is_an_inline_svg_linking_to_pages(site: Path, frozen_rules: P
 def test_doc_without_graphviz_still_writes_the_catalog(runner, frozen_rules: Path, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setattr(catalog_site.shutil, "which", lambda name: None)
     out = tmp_path / "site"
-    result = runner.invoke(cli, ["rules", "doc", "-o", str(out), "--rules", str(frozen_rules), "--cases",
+    result = runner.invoke(cli, ["rules", "doc", "-o", str(out), "--rules", str(frozen_rules), "--no-default-cases", "--cases",
                                  str(EXAMPLES[0])])
     assert result.exit_code == 0, result.output
     assert "Graphviz 'dot' not found" in result.stderr and "apt-get install graphviz" in result.stderr
@@ -350,7 +350,7 @@ def test_doc_cases_option_skips_invalid_files_and_reads_vignettes(runner, frozen
     body = (ROOT / "examples" / "individual.yaml").read_text().replace("\n", "\n  ")
     (cases / "c-vignette.yaml").write_text(f"title: Prefers individual\nexpect: {{format: individual}}\nintake:\n  {body}\n")
     out = tmp_path / "site"
-    result = runner.invoke(cli, ["rules", "doc", "-o", str(out), "--rules", str(frozen_rules), "--cases", str(cases)])
+    result = runner.invoke(cli, ["rules", "doc", "-o", str(out), "--rules", str(frozen_rules), "--no-default-cases", "--cases", str(cases)])
     assert result.exit_code == 1
     assert "b-broken.yaml:3: age: must be a whole number" in result.stderr
     assert "1 case file(s) left out" in result.stderr

@@ -22,7 +22,7 @@ DEMO = ROOT / "examples" / "demo.yaml"
 
 
 def rules_doc(site: Path):
-    return CliRunner().invoke(cli, ["rules", "doc", "--cases", str(DEMO), "-o", str(site)])
+    return CliRunner().invoke(cli, ["rules", "doc", "--no-default-cases", "--cases", str(DEMO), "-o", str(site)])
 
 
 @pytest.fixture(scope="module")

@@ -49,7 +49,7 @@ def test_o_refuses_a_target_that_is_not_a_regular_file(tmp_path: Path, kind: str
 
 
 @pytest.mark.parametrize("command", [["audit", str(ROOT / "tests/files/corpus/intakes.jsonl"), "-o"],
-                                     ["rules", "doc", "--cases", str(DEMO), "-o"]])
+                                     ["rules", "doc", "--no-default-cases", "--cases", str(DEMO), "-o"]])
 def test_created_folders_are_owner_only_under_umask_000(tmp_path: Path, command: list[str]) -> None:
     target = tmp_path / "a" / "b" / "out"
     old = os.umask(0)
@@ -77,7 +77,7 @@ def test_assess_with_stdout_closed_is_one_line() -> None:
 
 
 def test_rules_doc_with_dev_zero_as_a_case_is_one_line(tmp_path: Path) -> None:
-    done = run("rules", "doc", "--cases", "/dev/zero", "-o", str(tmp_path / "site"))
+    done = run("rules", "doc", "--no-default-cases", "--cases", "/dev/zero", "-o", str(tmp_path / "site"))
     assert "Traceback" not in done.stderr
     assert "/dev/zero: cannot read: not a regular file" in done.stderr
 
