@@ -24,7 +24,7 @@ Expanding needs the same rule set: a line of another rule set is refused.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from .errors import IptError, Problem
 from .jsonline import dumps_bytes
@@ -75,40 +75,46 @@ class TextTable:
     def of(cls, ruleset: RuleSet) -> "TextTable":
         return ruleset.memo(cls)
 
-    # ------------------------------------------------------------------ encode
+    # ------------------------------------------------------------------ both ways
 
     def _ref(self, text: Any) -> Any:
         return self.number.get(text, text) if type(text) is str else text
 
-    def _items(self, items: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
-        ref = self._ref
-        return [{**item, key: ref(item[key]), **({"rule": ref(item["rule"])} if "rule" in item else {})}
-                for item in items]
+    def _text(self, value: Any) -> Any:
+        return self.texts[value] if type(value) is int else value
 
-    def encode(self, decision: dict[str, Any]) -> dict[str, Any]:
-        """The compact form of a decision made with this rule set."""
-        ref = self._ref
-        out: dict[str, Any] = {"compact_version": COMPACT_VERSION}
+    @staticmethod
+    def _items(items: list[dict[str, Any]], key: str, f: Callable[[Any], Any]) -> list[dict[str, Any]]:
+        return [{**item, key: f(item[key]), **({"rule": f(item["rule"])} if "rule" in item else {})} for item in items]
+
+    def _texts(self, decision: dict[str, Any], f: Callable[[Any], Any], step: Callable[[Any], Any]) -> dict[str, Any]:
+        """``decision`` with ``f`` applied at every text position (and rule id) and ``step``
+        to every trace step; keys and their order kept."""
+        items = self._items
+        out: dict[str, Any] = {}
         for key, value in decision.items():
-            if key == "banners":
-                value = self._items(value, "text")
+            if key in ("banners", "considerations"):
+                value = items(value, "text", f)
             elif key == "recommendation":
-                value = dict(value, summary=ref(value["summary"]), conditions=[ref(c) for c in value["conditions"]],
-                             reasons=self._items(value["reasons"], "text"))
+                value = dict(value, summary=f(value["summary"]), conditions=[f(c) for c in value["conditions"]],
+                             reasons=items(value["reasons"], "text", f))
             elif key == "focus":
-                value = dict(value, reasons=self._items(value["reasons"], "text"),
-                             dropped=self._items(value["dropped"], "text"))
+                value = dict(value, reasons=items(value["reasons"], "text", f), dropped=items(value["dropped"], "text", f))
             elif key == "flags":
-                value = self._items(value, "action")
-            elif key == "considerations":
-                value = self._items(value, "text")
+                value = items(value, "action", f)
             elif key == "trace":
-                value = [self._step(s) for s in value]
-            elif key == "ruleset" and value == self.ruleset:
-                value = self.sha256
+                value = [step(s) for s in value]
             out[key] = value
         return out
 
+    # ------------------------------------------------------------------ encode
+
+    def encode(self, decision: dict[str, Any]) -> dict[str, Any]:
+        """The compact form of a decision made with this rule set."""
+        out = {"compact_version": COMPACT_VERSION, **self._texts(decision, self._ref, self._step)}
+        if out.get("ruleset") == self.ruleset:
+            out["ruleset"] = self.sha256
+        return out
 
     def _step(self, step: dict[str, Any]) -> Any:
         """``[rule, because]`` (``because`` flattened to key number, value, ...), with the
@@ -137,14 +143,6 @@ class TextTable:
         return {"rule": rule, "version": version, "title": title, "because": because,
                 "effect": text(step[2]) if len(step) > 2 else effect}
 
-    def _text(self, value: Any) -> Any:
-        return self.texts[value] if type(value) is int else value
-
-    def _back(self, items: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
-        text = self._text
-        return [{**item, key: text(item[key]), **({"rule": text(item["rule"])} if "rule" in item else {})}
-                for item in items]
-
     def expand(self, compact: dict[str, Any], where: str = "") -> dict[str, Any]:
         """The decision-v1 object a compact line stands for (byte-identical once dumped)."""
         if type(compact) is not dict or compact.get("compact_version") != COMPACT_VERSION:
@@ -154,35 +152,15 @@ class TextTable:
             raise CompactError([Problem(where, None, "ruleset", "this compact line was written with another rule set "
                                         f"(sha256 {str(compact.get('ruleset'))[:12]}…, this one is {self.sha256[:12]}…): "
                                         "expand it with the rules it was written with")])
-        text = self._text
-        out: dict[str, Any] = {}
-        for key, value in compact.items():
-            if key == "compact_version":
-                continue
-            if key == "banners":
-                value = self._back(value, "text")
-            elif key == "recommendation":
-                value = dict(value, summary=text(value["summary"]), conditions=[text(c) for c in value["conditions"]],
-                             reasons=self._back(value["reasons"], "text"))
-            elif key == "focus":
-                value = dict(value, reasons=self._back(value["reasons"], "text"),
-                             dropped=self._back(value["dropped"], "text"))
-            elif key == "flags":
-                value = self._back(value, "action")
-            elif key == "considerations":
-                value = self._back(value, "text")
-            elif key == "trace":
-                value = [s if type(s) is dict else self._unstep(s, where) for s in value]
-            elif key == "ruleset" and value == self.sha256:
-                value = dict(self.ruleset)
-            out[key] = value
+        body = {key: value for key, value in compact.items() if key != "compact_version"}
+        out = self._texts(body, self._text, lambda s: s if type(s) is dict else self._unstep(s, where))
+        if out.get("ruleset") == self.sha256:
+            out["ruleset"] = dict(self.ruleset)
         return out
 
 
 _STEP = ["rule", "version", "title", "because", "effect"]  # a trace step's keys, in decide's order
 SHA_DIGITS = 16  # of the rule set's sha256 on a compact line: enough to refuse another rule set
-
-
 _MAX_PROBLEMS = 20  # listed per file; past that the count is given
 
 
