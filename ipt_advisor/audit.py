@@ -66,7 +66,7 @@ from .corpus import Corpus, RawRecord, parse, redacted_problems
 from .errors import EngineError, IntakeError, IptError, OutputError, Problem
 from . import workers
 from .interrupt import Interrupted, StopSignals, WorkerLost, signal_name
-from .jsonline import dumps_bytes
+from .jsonline import dumps, dumps_bytes
 from .summary import Outcome, Tally, outcome, render_summary_md, summary_json
 from .workers import ordered_map
 
@@ -362,13 +362,13 @@ def _run(corpus: Corpus, files: dict[str, PartialFile], tally: Tally, state_file
             for kind, payload in results:
                 if kind != "ok":
                     tally.add_invalid(engine=kind == "engine")
-                    bad.append(json.dumps(payload, ensure_ascii=False, separators=(",", ":")) + "\n")
+                    bad.append(dumps(payload) + "\n")  # the standard library's text, by orjson (jsonline)
                     continue
                 line, o = payload
                 lines.append(line)
                 departure = tally.add(o)
                 if departure is not None:
-                    departed.append(json.dumps(departure, ensure_ascii=False, separators=(",", ":")) + "\n")
+                    departed.append(dumps(departure) + "\n")
                 if log is not None:
                     if ahead[0]:
                         ahead[0] -= 1  # logged by the run that was killed mid-append
