@@ -449,8 +449,11 @@ def rules_diff(old_dir: str, new_dir: str, cases: str, out_dir: str | None, jobs
               help="Append every decision to this hash-chained decision log.")
 @click.option("--resume", is_flag=True,
               help="Finish the interrupted run in the output folder (same INPUT, rules and --log).")
+@click.option("--compact", is_flag=True,
+              help="Write decisions.compact.jsonl (rule-set texts by number, ~4x smaller) instead of "
+                   "decisions.jsonl; `ipt-advisor expand` turns it back into decision-v1 lines.")
 def audit(input_path: str | None, out_dir: str, db_url: str | None, jobs: int | None, rules_dir: str | None,
-          fail_on_errors: bool, log_file: str | None, resume: bool) -> None:
+          fail_on_errors: bool, log_file: str | None, resume: bool, compact: bool) -> None:
     """Assess a whole batch: a folder of YAML/JSON intakes, a .jsonl or a .csv file (dotted columns).
 
     Writes one decision per valid intake (decisions.jsonl, input order), one line per
@@ -495,7 +498,8 @@ def audit(input_path: str | None, out_dir: str, db_url: str | None, jobs: int | 
     try:
         assert input_path is not None  # checked above: INPUT or --db
         report = run_audit(input_path, out_dir, rules_dir=rules_dir, jobs=jobs, log_path=log_file,
-                           tool_version=__version__, progress=default_progress(), resume=resume, warn=warn)
+                           tool_version=__version__, progress=default_progress(), resume=resume, warn=warn,
+                           compact=compact)
     except RuleSetError as exc:
         fail(exc, EXIT_RULES)
     except (CorpusError, OutputError, ResumeError, WorkerLost) as exc:
@@ -752,6 +756,44 @@ def export(db_url: str | None, out: str | None) -> None:
     text = stored_jsonl(db_url)
     emit(text, out)
     click.echo(f"{text.count(chr(10))} stored intake(s) exported", err=True)
+
+
+@cli.command()
+@click.argument("compact_file", type=click.Path(dir_okay=False, exists=True))
+@click.option("-o", "--output", "out", type=click.Path(dir_okay=False), default=None,
+              help="Write to this file (atomically, readable by you only) instead of stdout.")
+@RULES_OPTION
+def expand(compact_file: str, out: str | None, rules_dir: str | None) -> None:
+    """Turn the compact decision lines of `audit --compact` back into decision-v1 lines,
+    byte for byte those a plain `audit` writes. Needs the rule set they were written with.
+
+    \b
+    Exit codes: 0 done; 1 a line is not a compact line of this rule set (every one listed;
+    with -o nothing is written); 4 invalid rule set.
+
+    \b
+    Example:
+      ipt-advisor audit intakes.jsonl -o audit/ --compact
+      ipt-advisor expand audit/decisions.compact.jsonl -o audit/decisions.jsonl
+    """
+    from ipt_advisor.compact import CompactError, TextTable, expand_lines
+    from ipt_advisor.errors import OutputError
+    from ipt_advisor.output import write_atomic_bytes
+
+    table = TextTable.of(load_rules(rules_dir))
+    try:
+        with open(compact_file, "rb") as handle:
+            if out is None:
+                for line in expand_lines(handle, table, compact_file):
+                    sys.stdout.buffer.write(line)
+                sys.stdout.flush()
+            else:
+                write_atomic_bytes(out, b"".join(expand_lines(handle, table, compact_file)))
+    except (CompactError, OutputError) as exc:
+        fail(exc, EXIT_PROBLEMS)
+    except OSError as exc:
+        click.echo(f"{compact_file}: cannot read: {exc.strerror or exc}", err=True)
+        sys.exit(EXIT_PROBLEMS)
 
 
 # ---- training programs: browse, document and question the rules

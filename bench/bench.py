@@ -5,6 +5,9 @@
     python bench/bench.py --flat          # + memory flatness: audit 200,000 vs 20,000 (slow)
     python bench/bench.py --memory        # + 50,000 assessments in one process, RSS before/after
     python bench/bench.py --mutation      # only: mutation testing of the shipped rules (target: 60 s)
+    python bench/bench.py --parallel      # + one worker against two, interleaved: speed-up, CPU per intake
+    python bench/bench.py --compact       # + bytes of audit --compact against decisions.jsonl
+    python bench/bench.py --scale         # + rule sets 2x and 4x the shipped size: CPU per intake, per firing
     python bench/bench.py --all           # everything
 
 What is measured:
@@ -34,6 +37,7 @@ import json
 import os
 import platform
 import random
+import resource
 import statistics
 import subprocess
 import sys
@@ -166,6 +170,14 @@ def _tree(pid: int) -> list[int]:
     return out
 
 
+def children_cpu() -> float:
+    """CPU seconds (user + system) of every finished child so far, their own children included
+    (an audit's workers are waited for by it, so they count): a shared machine's steal shows
+    in wall time, much less in this."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_measured(cmd: list[str]) -> tuple[float, int, int, subprocess.CompletedProcess[str]]:
     """Run ``cmd``; return (wall seconds, peak RSS of the tree in KB, peak single process KB, result)."""
     start = time.perf_counter()
@@ -190,29 +202,36 @@ def run_measured(cmd: list[str]) -> tuple[float, int, int, subprocess.CompletedP
     return wall, peak_tree, peak_one, subprocess.CompletedProcess(cmd, proc.returncode, out, err)
 
 
-def bench_audit(n: int, workdir: Path, jobs: int | None, repeat: int = 1) -> dict[str, Any]:
+def bench_audit(n: int, workdir: Path, jobs: int | None, repeat: int = 1, extra: tuple[str, ...] = (),
+                corpus: Path | None = None) -> dict[str, Any]:
     """Audit ``n`` synthetic intakes ``repeat`` times (a shared VM's speed drifts from run to
-    run): the median wall time, the fastest and slowest, and the highest peak RSS."""
-    corpus = workdir / f"corpus-{n}.jsonl"
+    run): the median wall time, the fastest and slowest, the highest peak RSS, and the CPU
+    time of the whole process tree per intake (median)."""
+    corpus = corpus or workdir / f"corpus-{n}.jsonl"
     if not corpus.exists():
         write_corpus(corpus, n)
-    walls, tree, one = [], 0, 0
+    walls, cpus, tree, one = [], [], 0, 0
     for run in range(repeat):
-        out = workdir / f"out-{n}-{run}"
-        cmd = [console_script(), "audit", str(corpus), "-o", str(out)]
+        out = workdir / f"out-{n}-{jobs}-{run}{'-'.join(('',) + extra)}"
+        cmd = [console_script(), "audit", str(corpus), "-o", str(out), *extra]
         if jobs:
             cmd += ["--jobs", str(jobs)]
+        cpu = children_cpu()
         wall, run_tree, run_one, result = run_measured(cmd)
+        cpus.append(children_cpu() - cpu)
         if result.returncode != 0:
             raise SystemExit(f"audit failed ({result.returncode}): {result.stderr.strip()}")
         walls.append(wall)
         tree, one = max(tree, run_tree), max(one, run_one)
     summary = json.loads((out / "summary.json").read_text())
     wall = statistics.median(walls)
+    decisions = out / ("decisions.compact.jsonl" if "--compact" in extra else "decisions.jsonl")
     return {"n": n, "wall": wall, "rate": n / wall, "runs": repeat, "fastest": n / min(walls), "slowest": n / max(walls),
-            "tree_mb": tree / 1024, "one_mb": one / 1024,
+            "tree_mb": tree / 1024, "one_mb": one / 1024, "cpu_us": statistics.median(cpus) / n * 1e6,
             "assessed": summary["records"]["assessed"], "never_fired": summary["rules"]["never_fired"],
-            "corpus_mb": corpus.stat().st_size / 1e6, "out": out, "corpus": corpus}
+            "fired_per_intake": sum(summary["rules"]["fired"].values()) / max(1, summary["records"]["assessed"]),
+            "corpus_mb": corpus.stat().st_size / 1e6, "decision_bytes": decisions.stat().st_size,
+            "out": out, "corpus": corpus}
 
 
 # --------------------------------------------------------------------------- the dashboard's share
@@ -270,22 +289,69 @@ def bench_dashboard(a: dict[str, Any], repeat: int = 3) -> dict[str, Any]:
             "safety": (summary["concordance"] or {}).get("departures", {}).get("safety_critical", 0)}
 
 
+def bench_parallel(n: int, workdir: Path, repeat: int) -> dict[str, Any]:
+    """One worker against two, interleaved (1, 2, 1, 2, ...) so drift hits both alike:
+    wall rates, their ratio (parallel efficiency = ratio / 2), CPU per intake of each."""
+    one: list[dict[str, Any]] = []
+    two: list[dict[str, Any]] = []
+    for _ in range(repeat):
+        one.append(bench_audit(n, workdir, 1))
+        two.append(bench_audit(n, workdir, 2))
+    rate1 = statistics.median(r["rate"] for r in one)
+    rate2 = statistics.median(r["rate"] for r in two)
+    return {"rate1": rate1, "rate2": rate2, "speedup": rate2 / rate1,
+            "cpu1": statistics.median(r["cpu_us"] for r in one), "cpu2": statistics.median(r["cpu_us"] for r in two)}
+
+
+def bench_compact(n: int, workdir: Path) -> dict[str, Any]:
+    """Bytes of decisions.jsonl against decisions.compact.jsonl for the same corpus."""
+    plain = bench_audit(n, workdir, None)
+    compact = bench_audit(n, workdir, None, extra=("--compact",))
+    return {"plain": plain["decision_bytes"], "compact": compact["decision_bytes"],
+            "plain_cpu": plain["cpu_us"], "compact_cpu": compact["cpu_us"]}
+
+
+def bench_scale(workdir: Path, n: int = 3000, factors: tuple[int, ...] = (1, 2, 4)) -> list[dict[str, Any]]:
+    """The audit on rule sets N times the shipped size (bench/scale.py), one worker: CPU per
+    intake and per firing, and whether any intake failed in the engine."""
+    from scale import scaled_rules
+
+    corpus = workdir / f"corpus-{n}.jsonl"
+    out = []
+    for factor in factors:
+        rules = workdir / f"rules-x{factor}"
+        count = scaled_rules(factor, rules)
+        r = bench_audit(n, workdir, 1, extra=("--rules", str(rules)), corpus=corpus)
+        out.append({"factor": factor, "rules": count, "cpu_us": r["cpu_us"], "fired": r["fired_per_intake"],
+                    "assessed": r["assessed"], "n": n})
+    return out
+
+
 # --------------------------------------------------------------------------- cold start
 
-def bench_cold(runs: int = 9) -> dict[str, float]:
-    cmd = [console_script(), "assess", str(ROOT / "examples" / "demo.yaml")]
-    times = []
+#: what every ``assess`` must import whatever it does: the import floor of a cold start
+FLOOR = "import durable_rules_engine, yaml, jinja2, click"
+FORMATS = ("text", "md", "html", "json")
+
+
+def bench_cold(runs: int = 9) -> dict[str, Any]:
+    """``assess examples/demo.yaml`` per format, the import floor and a bare Python, each run
+    interleaved with the others (drift hits all alike): median wall and median CPU in ms."""
+    demo = str(ROOT / "examples" / "demo.yaml")
+    commands = {fmt: [console_script(), "assess", demo, "--format", fmt] for fmt in FORMATS}
+    commands["floor"] = [sys.executable, "-c", FLOOR]
+    commands["python"] = [sys.executable, "-c", "pass"]
+    walls: dict[str, list[float]] = {name: [] for name in commands}
+    cpus: dict[str, list[float]] = {name: [] for name in commands}
     for _ in range(runs):
-        start = time.perf_counter()
-        subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
-        times.append(time.perf_counter() - start)
-    bare = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        subprocess.run([sys.executable, "-c", "pass"], check=True)
-        bare.append(time.perf_counter() - start)
-    return {"median_ms": statistics.median(times) * 1000, "min_ms": min(times) * 1000,
-            "python_ms": statistics.median(bare) * 1000}
+        for name, cmd in commands.items():
+            cpu = children_cpu()
+            start = time.perf_counter()
+            subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+            walls[name].append(time.perf_counter() - start)
+            cpus[name].append(children_cpu() - cpu)
+    return {name: {"wall_ms": statistics.median(walls[name]) * 1000, "cpu_ms": statistics.median(cpus[name]) * 1000}
+            for name in commands}
 
 
 # --------------------------------------------------------------------------- engine alone
@@ -416,6 +482,9 @@ def main() -> None:
     parser.add_argument("--memory", action="store_true", help="also run 50,000 assessments in one process (RSS before/after)")
     parser.add_argument("--mutation", action="store_true",
                         help="only the mutation-testing benchmark (with --all: everything and it)")
+    parser.add_argument("--parallel", action="store_true", help="also --jobs 1 against --jobs 2, interleaved")
+    parser.add_argument("--compact", action="store_true", help="also the bytes of audit --compact against the default")
+    parser.add_argument("--scale", action="store_true", help="also rule sets 2x and 4x the shipped size (3,000 intakes)")
     parser.add_argument("--all", action="store_true", help="everything")
     args = parser.parse_args()
 
@@ -433,6 +502,7 @@ def main() -> None:
             (f"audit {a['n']:,} JSONL intakes ({a['corpus_mb']:.1f} MB), median wall of {a['runs']}", f"{a['wall']:.2f} s"),
             ("audit throughput, end to end (median; slowest-fastest run)",
              f"{a['rate']:,.0f} intakes/s ({a['slowest']:,.0f}-{a['fastest']:,.0f})"),
+            ("audit CPU per intake, parent + workers (user + sys, median)", f"{a['cpu_us']:.0f} µs"),
             ("audit peak RSS, process tree (parent + workers)", f"{a['tree_mb']:.0f} MB"),
             ("audit peak RSS, largest single process", f"{a['one_mb']:.0f} MB"),
             ("rules never fired by the synthetic corpus", ", ".join(a["never_fired"]) or "none"),
@@ -446,6 +516,30 @@ def main() -> None:
             ("dashboard's share of the audit's wall time (target <= 10 %)",
              f"{d['share']:.1f} % ({d['extra_s']:.2f} s of {a['wall']:.2f} s)"),
         ]
+        if args.parallel or args.all:
+            p = bench_parallel(args.n, work, max(1, args.repeat))
+            rows += [
+                ("audit --jobs 1 vs --jobs 2 (interleaved), median wall rate",
+                 f"{p['rate1']:,.0f} vs {p['rate2']:,.0f} intakes/s: {p['speedup']:.2f}x, "
+                 f"efficiency {50 * p['speedup']:.0f} %"),
+                ("  CPU per intake, 1 worker vs 2", f"{p['cpu1']:.0f} µs vs {p['cpu2']:.0f} µs"),
+            ]
+        if args.compact or args.all:
+            k = bench_compact(args.n, work)
+            rows += [
+                ("decisions.jsonl vs audit --compact's decisions.compact.jsonl",
+                 f"{k['plain'] / 1e6:.1f} MB vs {k['compact'] / 1e6:.1f} MB ({k['plain'] / k['compact']:.1f}x fewer bytes)"),
+                ("  CPU per intake, plain vs --compact", f"{k['plain_cpu']:.0f} µs vs {k['compact_cpu']:.0f} µs"),
+            ]
+        if args.scale or args.all:
+            base = None
+            for r in bench_scale(work):
+                base = base or r
+                extra = r["cpu_us"] - base["cpu_us"]
+                more = r["fired"] - base["fired"]
+                per = f", +{extra / more:.1f} µs per extra firing" if more > 0 else ""
+                rows.append((f"rules x{r['factor']} ({r['rules']} rules): {r['assessed']:,} of {r['n']:,} assessed, 1 worker",
+                             f"{r['cpu_us']:.0f} µs CPU per intake, {r['fired']:.1f} firings per intake{per}"))
         if args.flat or args.all:
             small = a if a["n"] == 20_000 else bench_audit(20_000, work, args.jobs)
             big = bench_audit(200_000, work, args.jobs)
@@ -455,10 +549,13 @@ def main() -> None:
                 ("peak RSS tree: 20,000 vs 200,000", f"{small['tree_mb']:.0f} MB vs {big['tree_mb']:.0f} MB ({growth:+.1f} %)"),
             ]
     c = bench_cold()
-    rows += [
-        ("assess cold start (text report), median of 9", f"{c['median_ms']:.0f} ms (min {c['min_ms']:.0f} ms)"),
-        ("bare `python -c pass`, for reference", f"{c['python_ms']:.0f} ms"),
-    ]
+    floor = c["floor"]
+    rows.append((f"import floor `{FLOOR}`, wall / CPU", f"{floor['wall_ms']:.0f} ms / {floor['cpu_ms']:.0f} ms"))
+    for fmt in FORMATS:
+        rows.append((f"assess cold start, --format {fmt}: wall / CPU (x floor)",
+                     f"{c[fmt]['wall_ms']:.0f} ms / {c[fmt]['cpu_ms']:.0f} ms "
+                     f"({c[fmt]['wall_ms'] / floor['wall_ms']:.2f}x / {c[fmt]['cpu_ms'] / floor['cpu_ms']:.2f}x)"))
+    rows.append(("bare `python -c pass`, for reference", f"{c['python']['wall_ms']:.0f} ms"))
     e = bench_engine()
     rows += [
         ("intake validation (from_mapping), per intake", f"{e['validate_us']:.0f} µs"),

@@ -68,7 +68,7 @@ from .corpus import Corpus, RawRecord, parse, redacted_problems
 from .errors import EngineError, IntakeError, IptError, OutputError, Problem
 from . import workers
 from .interrupt import Interrupted, StopSignals, WorkerLost, signal_name
-from .jsonline import dumps_bytes
+from .jsonline import dumps, dumps_bytes
 from .dashboard import render_summary_html, write_pieces
 from .summary import Outcome, Tally, outcome, render_summary_md, summary_json
 from .workers import ordered_map
@@ -86,18 +86,26 @@ OUTPUTS = STREAMS + SUMMARIES
 
 # --------------------------------------------------------------------------- the audit task
 
-def _audit_init(rules_dir: str | None) -> Any:
+def _audit_init(rules_dir: str | None, compact: bool = False) -> Any:
+    """A worker's state: the advisor, and how it writes a decision line."""
     from .advisor import Advisor
 
-    return Advisor.load(rules_dir)
+    advisor = Advisor.load(rules_dir)
+    if not compact:
+        return advisor, dumps_bytes
+    from .compact import TextTable
+
+    encode = TextTable.of(advisor.ruleset).encode
+    return advisor, lambda decision: dumps_bytes(encode(decision))
 
 
 def _error_record(record: RawRecord, kind: str, problems: tuple[Problem, ...]) -> dict[str, Any]:
     return {"source": record.source, "line": record.line, "kind": kind, "problems": redacted_problems(problems)}
 
 
-def _audit_one(advisor: Any, record: RawRecord) -> tuple[str, Any]:
+def _audit_one(state: Any, record: RawRecord) -> tuple[str, Any]:
     """("ok", (decision line, Outcome)) or ("invalid"/"engine", error record)."""
+    advisor, line_of = state
     try:
         intake = parse(record)
     except IntakeError as exc:
@@ -106,7 +114,7 @@ def _audit_one(advisor: Any, record: RawRecord) -> tuple[str, Any]:
         decision = advisor.assess(intake)
     except EngineError as exc:
         return "engine", _error_record(record, "engine", exc.problems)
-    line = dumps_bytes(decision)
+    line = line_of(decision)
     return "ok", (line, outcome(record.index, record.source, record.line, intake, decision))
 
 
@@ -167,7 +175,7 @@ class AuditReport:
 
 def run_audit(input_path: str, out_dir: str, *, rules_dir: str | None = None, jobs: int | None = None,
               log_path: str | None = None, tool_version: str = "", progress: TextIO | None = None,
-              resume: bool = False, warn: Callable[[str], None] | None = None) -> AuditReport:
+              resume: bool = False, warn: Callable[[str], None] | None = None, compact: bool = False) -> AuditReport:
     """Assess every record of ``input_path`` and write the outputs into ``out_dir``.
 
     With ``resume=True``, finish the interrupted run saved in ``out_dir`` instead of starting
@@ -179,6 +187,8 @@ def run_audit(input_path: str, out_dir: str, *, rules_dir: str | None = None, jo
     died); an invalid *record* never raises. After ``Interrupted`` and ``WorkerLost``, and
     after ``OutputError`` once the run had started writing, the run can be resumed.
     ``warn`` gets one-line notes (a half decision-log entry cut off, see DecisionLog).
+    With ``compact=True`` the decisions go to ``decisions.compact.jsonl`` as compact lines
+    (:mod:`ipt_advisor.compact`) instead of ``decisions.jsonl``.
     """
     from .advisor import Advisor
 
@@ -188,6 +198,8 @@ def run_audit(input_path: str, out_dir: str, *, rules_dir: str | None = None, jo
     corpus = Corpus(input_path)
     jobs = max(1, jobs if jobs is not None else (os.cpu_count() or 1))
     run_id = identity(corpus, ruleset, tool_version, log_path)
+    if compact:  # only then: the state of a default run stays as it was
+        run_id["decisions"] = "compact"
     state_file = StateFile(out_dir)
     if not resume:
         make_private_dirs(out_dir)
@@ -212,7 +224,7 @@ def _audit(corpus: Corpus, state_file: StateFile, run_id: dict[str, Any], rulese
         if saved.get("phase") in ("commit", "done"):  # killed while putting the outputs in place, or after
             if saved["phase"] == "done" and warn is not None:
                 warn(f"{out_dir}: nothing left to do: this audit had finished")
-            summary = finish_commit(state_file, saved, OUTPUTS)
+            summary = finish_commit(state_file, saved, tuple(_on_disk(name, run_id) for name in OUTPUTS))
             return AuditReport(tally.records, tally.records - tally.invalid - tally.engine_errors, tally.invalid,
                                tally.engine_errors, out_dir, time.monotonic() - started, summary, tally.records)
         if log is not None:
@@ -231,7 +243,7 @@ def _audit(corpus: Corpus, state_file: StateFile, run_id: dict[str, Any], rulese
     state_file.saved = resume  # a saved state is what makes the .partial files worth keeping
     try:
         for name in STREAMS:
-            files[name] = PartialFile(os.path.join(out_dir, name), None if keep is None else keep[name])
+            files[name] = PartialFile(os.path.join(out_dir, _on_disk(name, run_id)), None if keep is None else keep[name])
         if resume:
             _check_lines(files, tally.records, state_file.path)
         with StopSignals() as stop:
@@ -279,6 +291,9 @@ def _resume_point(saved: dict[str, Any], run_id: dict[str, Any], ruleset: Any,
     """The counters and ``.partial`` lengths to resume from; ``ResumeError`` if ``saved`` is
     another run's, or not a state at all."""
     problems = differences(saved, run_id)
+    if saved.get("decisions") != run_id.get("decisions"):
+        problems.append("the run was started with --compact" if saved.get("decisions") else
+                        "the run was started without --compact")
     if problems:
         raise ResumeError([Problem(where, None, "", f"cannot resume: {message}") for message in problems])
     progress = saved["progress"]
@@ -347,7 +362,8 @@ def _run(corpus: Corpus, files: dict[str, PartialFile], tally: Tally, state_file
     if tally.records:
         records = itertools.islice(records, tally.records, None)  # read (and hashed) again, not assessed
     last = time.monotonic()
-    with closing(ordered_map(records, _audit_init, _audit_one, (rules_dir,), jobs, CHUNK, stop.requested,
+    compact = run_id.get("decisions") == "compact"
+    with closing(ordered_map(records, _audit_init, _audit_one, (rules_dir, compact), jobs, CHUNK, stop.requested,
                              state_file.out_dir, () if lock is None else (lock,))) as chunks:
         for results in chunks:
             lines: list[bytes] = []
@@ -356,13 +372,13 @@ def _run(corpus: Corpus, files: dict[str, PartialFile], tally: Tally, state_file
             for kind, payload in results:
                 if kind != "ok":
                     tally.add_invalid(engine=kind == "engine")
-                    bad.append(json.dumps(payload, ensure_ascii=False, separators=(",", ":")) + "\n")
+                    bad.append(dumps(payload) + "\n")  # the standard library's text, by orjson (jsonline)
                     continue
                 line, o = payload
                 lines.append(line)
                 departure = tally.add(o)
                 if departure is not None:
-                    departed.append(json.dumps(departure, ensure_ascii=False, separators=(",", ":")) + "\n")
+                    departed.append(dumps(departure) + "\n")
                 if log is not None:
                     if ahead[0]:
                         ahead[0] -= 1  # logged by the run that was killed mid-append
@@ -418,6 +434,16 @@ def _run(corpus: Corpus, files: dict[str, PartialFile], tally: Tally, state_file
     # is still known to be finished and its decisions logged (see audit_state)
     state_file.save({**final, "phase": "done"})
     return summary
+
+
+def _on_disk(name: str, run_id: dict[str, Any]) -> str:
+    """An output's file name: the decisions of a ``--compact`` run are not decision-v1 lines,
+    so they never go under the name tools read as such."""
+    if name == "decisions.jsonl" and run_id.get("decisions") == "compact":
+        from .compact import COMPACT_NAME
+
+        return COMPACT_NAME
+    return name
 
 
 def _interrupted(signum: int, tally: Tally, out_dir: str) -> Interrupted:

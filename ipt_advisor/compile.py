@@ -139,6 +139,62 @@ def _body(atoms: list[Atom], depth: int) -> tuple[dict[str, Any], tuple[tuple[st
     return {"all": patterns, "pri": depth}, tuple(dict.fromkeys(reads))
 
 
+#: durable's C core walks the alpha nodes one fact reaches with a stack of 64 entries
+#: (``MAX_STACK_SIZE`` in ``events.c``, ``handleAlpha``) and pushes *every* matching child of a
+#: node before it descends: a fact matching more than ~63 patterns' first tests at once fails
+#: with error 303 (ERR_MAX_STACK_SIZE). So past ``FLAT_PATTERNS`` patterns on one engine fact,
+#: the patterns are spread over groups of at most ``FANOUT``, each behind an always-true test
+#: (``$nex`` on a key no fact has), nested as deep as needed: a fact then holds at most
+#: ``FANOUT`` siblings per level on the stack. The shipped rules (60 intake patterns) stay flat.
+FLAT_PATTERNS = 60
+FANOUT = 16
+GROUP_KEY = "__g"  # no fact has a key starting so (facts are named by rule authors, lint: [a-z])
+
+
+def _grouped(alternatives: list[Alternative]) -> list[Alternative]:
+    """The alternatives with every pattern of a crowded engine fact put behind group tests."""
+    per_fact: dict[str, int] = {}
+    for alt in alternatives:
+        for pattern in alt.body["all"]:
+            per_fact[_fact_of(pattern)] = per_fact.get(_fact_of(pattern), 0) + 1
+    crowded = {fact: n for fact, n in per_fact.items() if n > FLAT_PATTERNS}
+    if not crowded:
+        return alternatives
+    seen: dict[str, int] = {}
+    out = []
+    for alt in alternatives:
+        patterns = []
+        for pattern in alt.body["all"]:
+            fact = _fact_of(pattern)
+            if fact in crowded:
+                index = seen[fact] = seen.get(fact, -1) + 1
+                pattern = _behind_groups(pattern, index, crowded[fact])
+            patterns.append(pattern)
+        out.append(Alternative(alt.name, alt.rule_id, alt.order, alt.depth, {**alt.body, "all": patterns}, alt.reads))
+    return out
+
+
+def _fact_of(pattern: dict[str, Any]) -> str:
+    (expr,) = pattern.values()
+    return expr["k"] if "k" in expr else expr["$and"][0]["k"]
+
+
+def _behind_groups(pattern: dict[str, Any], index: int, total: int) -> dict[str, Any]:
+    """``pattern`` (number ``index`` of ``total`` on its fact) with one group test per level
+    inserted after its fact test: pattern i sits in group i // FANOUT, that group in group
+    i // FANOUT**2, ..., until one level holds at most FANOUT groups."""
+    (alias, expr), = pattern.items()
+    tests = expr["$and"] if "$and" in expr else [expr]
+    groups = []
+    size = FANOUT
+    while True:
+        groups.append({"$nex": {f"{GROUP_KEY}{len(groups)}_{index // size}": 1}})
+        if -(-total // size) <= FANOUT:  # this level holds few enough groups
+            break
+        size *= FANOUT
+    return {alias: {"$and": [tests[0], *reversed(groups), *tests[1:]]}}
+
+
 def compile_ruleset(ruleset: RuleSet) -> Compiled:
     """Compile the active rules of a checked rule set."""
     depth, _ = deps.depths(ruleset)
@@ -149,4 +205,4 @@ def compile_ruleset(ruleset: RuleSet) -> Compiled:
         for i, atoms in enumerate(disjuncts(rule.when, ruleset)):
             body, reads = _body(atoms, depth[rule.id])
             alternatives.append(Alternative(f"{rule.id}#{i}", rule.id, order, depth[rule.id], body, reads))
-    return Compiled(f"{ruleset.name}@{ruleset.version}", tuple(alternatives), frozenset(read_derived))
+    return Compiled(f"{ruleset.name}@{ruleset.version}", tuple(_grouped(alternatives)), frozenset(read_derived))

@@ -39,6 +39,8 @@ class _Plan:
             *parents, leaf = spec.source.split(".")  # type: ignore[union-attr]
             groups.setdefault(tuple(parents), []).append((leaf, spec.name))
         self.groups = tuple((parents, tuple(leaves)) for parents, leaves in groups.items())
+        # (fact, its intake path, what it depends on) for not_assessed, in declaration order
+        self.asked = tuple((spec.name, spec.source, tuple(spec.asked_when)) for spec in self.specs)
 
     def read(self, record: dict[str, Any]) -> dict[str, Any]:
         found: dict[str, Any] = {}
@@ -86,10 +88,11 @@ def not_assessed(values: dict[str, Any], ruleset: RuleSet) -> list[str]:
     controlling answer is itself unknown the item is listed.
     """
     out: list[str] = []
-    for spec in ruleset.memo(_Plan).specs:  # the input facts
-        if values.get(spec.name) is not None:
+    get = values.get
+    for name, source, asked_when in ruleset.memo(_Plan).asked:  # the input facts
+        if get(name) is not None:
             continue
-        if any(values.get(other) is not None and values.get(other) != want for other, want in spec.asked_when):
+        if asked_when and any((v := get(other)) is not None and v != want for other, want in asked_when):
             continue
-        out.append(spec.source)  # type: ignore[arg-type]  # input facts have a source
+        out.append(source)
     return out

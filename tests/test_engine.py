@@ -301,3 +301,61 @@ def test_a_closed_engine_refuses_to_run_and_closing_twice_is_harmless(tmp_path: 
     with pytest.raises(EngineError) as info:
         engine.run(engine_fact(input_values(intake(), ruleset)), "t.yaml")
     assert [str(p) for p in info.value.problems] == ["t.yaml: engine: this engine was closed"]
+
+
+def _crowd() -> list[dict[str, Any]]:
+    """82 rules with different first tests that all hold for phq9 = 27."""
+    whens = ([{"phq9": {"at_least": k}} for k in range(28)] + [{"phq9": {"is_not": k}} for k in range(27)]
+             + [{"phq9": {"above": k}} for k in range(27)])
+    return [rule(f"CROWD-{i:02d}", when, [{"consider": f"note {i}"}]) for i, when in enumerate(whens)]
+
+
+def test_an_intake_matching_more_first_tests_than_the_engine_stack_holds_fires_them_all(tmp_path: Path) -> None:
+    """durable's C core walks the alpha nodes a fact reaches with a 64-entry stack and failed
+    such an intake with error 303 (ERR_MAX_STACK_SIZE); compile now groups crowded patterns."""
+    from ipt_advisor import compile as compiling
+
+    ruleset, problems = read_ruleset(tiny(tmp_path / "rules", _crowd(), max_firings=200))
+    assert ruleset is not None, problems
+    advisor = Advisor(ruleset)
+    assert any(compiling.GROUP_KEY in json.dumps(alt.body) for alt in advisor.compiled.alternatives)
+    decision = advisor.assess(from_mapping({**INTAKE, "measures": {"phq9": 27}}, None, "t"))
+    assert len(decision["trace"]) == 82
+    assert len(advisor.assess(from_mapping({**INTAKE, "measures": {"phq9": 0}}, None, "t"))["trace"]) == 27  # at_least 0, is_not 1..26
+    advisor.engine.close()
+
+
+def test_the_same_crowd_loaded_flat_fails_with_error_303(tmp_path: Path, monkeypatch) -> None:
+    """The cause, kept visible: loaded as before (no groups), the C core refuses the intake."""
+    import dataclasses
+
+    from ipt_advisor import compile as compiling
+
+    ruleset, _ = read_ruleset(tiny(tmp_path / "rules", _crowd(), max_firings=200))
+    monkeypatch.setattr(compiling, "FLAT_PATTERNS", 10_000)
+    advisor = Advisor(dataclasses.replace(ruleset, name="tiny-flat"))
+    with pytest.raises(EngineError, match="error code: 303"):
+        advisor.assess(from_mapping({**INTAKE, "measures": {"phq9": 27}}, None, "t"))
+    advisor.engine.close()
+
+
+def test_grouped_patterns_decide_exactly_as_flat_ones(monkeypatch) -> None:
+    """Every pattern of the shipped rules behind group tests: the same decisions, byte for byte."""
+    import dataclasses
+    import random
+
+    from ipt_advisor import compile as compiling
+    from ipt_advisor.jsonline import dumps_bytes
+    from strategies import random_intake
+
+    flat = Advisor.load()
+    monkeypatch.setattr(compiling, "FLAT_PATTERNS", 0)
+    grouped = Advisor(dataclasses.replace(flat.ruleset, name="grouped-copy"))
+    assert all(compiling.GROUP_KEY in json.dumps(alt.body) for alt in grouped.compiled.alternatives)
+    rng = random.Random(303)
+    for _ in range(400):
+        intake = from_mapping(json.loads(json.dumps(random_intake(rng), default=str)), None, "t")
+        first, second = flat.assess(intake), grouped.assess(intake)
+        second["ruleset"] = first["ruleset"]  # the copy's name differs, nothing else may
+        assert dumps_bytes(second) == dumps_bytes(first)
+    grouped.engine.close()
