@@ -424,3 +424,28 @@ def test_cors_for_browser_based_ehrs(client) -> None:
     assert reply.status_code == 200 and reply.headers["Access-Control-Allow-Origin"] == "*"
     assert client.get("/cds-services", headers={"Origin": "https://ehr.example.org"}).status_code == 401
     assert "Access-Control-Allow-Origin" not in client.get("/health").headers  # the web app's pages: no CORS
+
+
+@pytest.fixture(scope="module")
+def pg():
+    from postgres import postgres_server
+
+    yield from postgres_server()
+
+
+def test_card_and_feedback_on_postgresql(pg, advisor) -> None:
+    """Migration 0002 and the card / feedback rows on a real PostgreSQL server."""
+    from ipt_advisor.store.feedback import feedback_json
+
+    store = Store.open(pg.new_database())
+    try:
+        client = make_client(store, advisor)
+        body = hook_call(prefetch_from("cssrs-positive.json"))
+        card = card_of(client, body)
+        assert card_of(client, body) == card and store.counts()["assessments"] == 1
+        reply = client.post(f"{SERVICE}/feedback", json=_feedback(card["uuid"]), headers=BEARER)
+        assert reply.status_code == 200
+        report = json.loads(feedback_json(store))
+        assert report["cards"] == 1 and report["override_by_rule"]["RISK-SI-IMMINENT"]["overridden"] == 1
+    finally:
+        store.close()
