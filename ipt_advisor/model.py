@@ -376,6 +376,8 @@ class RuleSet:
     max_seconds: float = 5.0
     handout: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)  # the client handout's texts
     tables: tuple[DecisionTable, ...] = field(default=(), compare=False)
+    # what ``memo`` computed: not an argument, so dataclasses.replace() starts a new one
+    _memo: dict[Any, Any] = field(default_factory=dict, init=False, repr=False, compare=False, hash=False)
 
     @property
     def active_rules(self) -> tuple[Rule, ...]:
@@ -384,7 +386,7 @@ class RuleSet:
     def memo(self, factory: Callable[[RuleSet], _T]) -> _T:
         """``factory(self)``, computed once per rule set: what the hot path derives
         from the rules (lookup plans, trace texts) lives as long as the rules do."""
-        cache = self.__dict__.setdefault("_memo", {})  # frozen: written around __setattr__
+        cache = self._memo  # the dict is the rule set's own; filling it leaves the rule set frozen
         if factory not in cache:
             cache[factory] = factory(self)
         return cache[factory]  # type: ignore[no-any-return]  # stored by this very factory
