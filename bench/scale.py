@@ -1,6 +1,6 @@
 """Rule sets N times the shipped size, for the scale benchmark (``bench.py --scale``).
 
-    python bench/scale.py 4 /tmp/rules-x4     # writes the shipped rules plus 3 copies of each
+    python bench/scale.py 4 rules-x4/     # writes the shipped rules plus 3 copies of each
 
 Copy k of rule R is ``R-Xk``: the same condition, effects and tests, so every copy fires
 exactly when R does. That is the worst case for the engine (each intake fires N times the

@@ -5,7 +5,9 @@
 
 Outputs in the output folder (all owner-only, 0o600):
 
-* ``decisions.jsonl`` — one compact decision-v1 object per valid intake, in input order;
+* ``decisions.jsonl`` — one compact decision-v1 object per valid intake, in input order
+  (with ``compact=True``, ``decisions.compact.jsonl`` instead: the same decisions with the
+  rule set's texts by number, :mod:`ipt_advisor.compact`; never under the contract's name);
 * ``errors.jsonl`` — one line per record that could not be assessed: its source, its
   line (JSONL line, CSV row; null for a file of a folder) and every problem, quoted values
   redacted so no free text leaks;
