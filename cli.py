@@ -563,7 +563,7 @@ def _cpus() -> int:
                    "your data folder, readable by you only); created or upgraded on start.")
 @RULES_OPTION
 @click.option("--workers", type=click.IntRange(1, 64), default=None,
-              help="Server processes sharing the port  [default: one per CPU].")
+              help="Server processes sharing the port (default: one per CPU).")
 @click.option("--threads", type=click.IntRange(1, 64), default=8, show_default=True,
               help="Requests each worker process serves at once.")
 def serve(port: int, host: str | None, db_url: str | None, rules_dir: str | None, workers: int | None,
