@@ -651,7 +651,7 @@ def _cpus() -> int:
                    "your data folder, readable by you only); created or upgraded on start.")
 @RULES_OPTION
 @click.option("--workers", type=click.IntRange(1, 64), default=None,
-              help="Server processes sharing the port  [default: one per CPU].")
+              help="Server processes sharing the port (default: one per CPU).")
 @click.option("--threads", type=click.IntRange(1, 64), default=8, show_default=True,
               help="Requests each worker process serves at once.")
 @click.option("--ehr-clients", "ehr_clients", type=click.Path(dir_okay=False), default=None, metavar="FILE",

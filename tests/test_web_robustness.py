@@ -195,9 +195,10 @@ def test_unreachable_database_gives_a_clear_page_and_recovers(pg, advisor) -> No
 
 # --------------------------------------------------------------------------- SIGTERM
 
-def test_sigterm_finishes_the_request_in_flight_then_exits(tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", ["1", "2"])  # one process; a parent and its worker processes
+def test_sigterm_finishes_the_request_in_flight_then_exits(tmp_path: Path, workers: str) -> None:
     url = f"sqlite:///{tmp_path / 'cases.db'}"
-    server = start_server(url)
+    server = start_server(url, "--workers", workers)
     client = Client(server)
     client.login()
     fields = client.new_form()

@@ -4,5 +4,5 @@ case history, over the database in ``ipt_advisor.store``.
 
 ``app`` (the Flask factory), ``security`` (host allow-list, token to cookie, CSRF, headers),
 ``form`` (the form from the schema), ``views`` (the pages), ``chart`` (the PHQ-9 chart's
-geometry), ``server`` (waitress, clean shutdown). Templates are in ``templates/web/``.
+geometry), ``server`` (waitress, worker processes, clean shutdown). Templates are in ``templates/web/``.
 """
