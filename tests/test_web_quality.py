@@ -61,3 +61,19 @@ def test_quality_filters_by_site_clinician_and_dates(client, store) -> None:  # 
     assert _counted(_page(client, "?site=SOUTH-02&from=2026-10-01")) == 0
     bad = _page(client, "?from=yesterday")
     assert _counted(bad) == 3 and "from: not a date written YYYY-MM-DD, ignored" in bad
+
+
+def test_the_stored_log_entries_carry_the_codes_and_verify(client, store, runner) -> None:  # noqa: F811
+    import json
+
+    from cli import cli
+    from ipt_advisor.store.tables import log_entries
+
+    _stored(client)
+    with store.engine.connect() as conn:
+        entries = [json.loads(e) for (e,) in conn.execute(log_entries.select().with_only_columns(log_entries.c.entry)
+                                                          .order_by(log_entries.c.seq))]
+    assert [(e["case"], e["site"], e["clinician"]) for e in entries] == [
+        ("Q-1", "NORTH-01", "CL-001"), ("Q-2", "SOUTH-02", "CL-002"), ("Q-3", "NORTH-01", "CL-002")]
+    result = runner.invoke(cli, ["log", "verify", "--db", str(store.engine.url)])
+    assert result.exit_code == 0, result.output
