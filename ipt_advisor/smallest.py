@@ -30,8 +30,8 @@ from .direct import Evaluator
 from .errors import IntakeError
 from .facts import input_values
 from .intake import Intake, from_mapping
-from .model import RuleSet, leaves
-from .tables import _cuts
+from .model import Derive, RuleSet, leaves
+from .tables import cuts
 
 MAX_CHANGES = 3        # more than three answers different is another person, not a near miss
 MAX_EVALUATIONS = 3000   # bound on candidates tried per question (about 1 ms each)
@@ -65,7 +65,7 @@ def searched_facts(ruleset: RuleSet, rule_ids: list[str]) -> list[str]:
     made_by: dict[str, list[str]] = {}
     for rule in ruleset.active_rules:
         for e in rule.then:
-            if getattr(e, "fact", None) is not None and type(e).__name__ == "Derive":
+            if isinstance(e, Derive):
                 made_by.setdefault(e.fact, []).append(rule.id)
     out: list[str] = []
     seen: set[str] = set()
@@ -97,7 +97,7 @@ def _options(ruleset: RuleSet, fact: str, current: Any) -> list[Any]:
         return []
     low, high = spec.range
     rules = [r for r in ruleset.active_rules if any(leaf.fact == fact for leaf in leaves(r.when))]
-    starts = sorted({low} | {c for c in _cuts(fact, rules) if low < c <= high})
+    starts = sorted({low} | {c for c in cuts(fact, rules) if low < c <= high})
     out = []
     for i, start in enumerate(starts):
         end = starts[i + 1] - 1 if i + 1 < len(starts) else high

@@ -65,9 +65,9 @@ def problems(ruleset: RuleSet, table: DecisionTable) -> list[str]:
     return out
 
 
-def _cuts(fact: str, rules: list[Rule]) -> set[int]:
+def cuts(fact: str, rules: list[Rule]) -> set[int]:
     """Values where a rule's comparison on ``fact`` can change: each starts a new interval."""
-    cuts: set[int] = set()
+    out: set[int] = set()
     for rule in rules:
         for leaf in leaves(rule.when):
             if leaf.fact != fact or isinstance(leaf.value, bool):
@@ -77,12 +77,12 @@ def _cuts(fact: str, rules: list[Rule]) -> set[int]:
                 if not isinstance(v, int):
                     continue
                 if leaf.op in ("at_least", "below"):
-                    cuts.add(v)
+                    out.add(v)
                 elif leaf.op in ("above", "at_most"):
-                    cuts.add(v + 1)
+                    out.add(v + 1)
                 elif leaf.op in ("is", "is_not", "in", "not_in"):
-                    cuts |= {v, v + 1}
-    return cuts
+                    out |= {v, v + 1}
+    return out
 
 
 def _axis(ruleset: RuleSet, fact: str, rules: list[Rule]) -> list[Any]:
@@ -90,7 +90,7 @@ def _axis(ruleset: RuleSet, fact: str, rules: list[Rule]) -> list[Any]:
     if spec.type == "integer":
         assert spec.range is not None
         low, high = spec.range
-        starts = sorted({low} | {c for c in _cuts(fact, rules) if low < c <= high})
+        starts = sorted({low} | {c for c in cuts(fact, rules) if low < c <= high})
         return [(s, (starts[i + 1] - 1) if i + 1 < len(starts) else high) for i, s in enumerate(starts)]
     if spec.type == "boolean":
         return [(True,), (False,)]
