@@ -46,7 +46,6 @@ from .catalog_manifest import manifest_text, read_manifest, unlisted
 from .errors import IntakeError, OutputError, Problem
 from .facts import input_values
 from .intake import Intake, from_mapping, load_intake, read_intake_file
-from .model import RuleSet
 from .output import make_private_dirs, write_atomic_bytes
 
 MARKER = ".ipt-advisor-catalog"  # the list of files the catalog wrote (catalog_manifest)

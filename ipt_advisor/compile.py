@@ -176,7 +176,7 @@ def _grouped(alternatives: list[Alternative]) -> list[Alternative]:
 
 def _fact_of(pattern: dict[str, Any]) -> str:
     (expr,) = pattern.values()
-    return expr["k"] if "k" in expr else expr["$and"][0]["k"]
+    return str(expr["k"] if "k" in expr else expr["$and"][0]["k"])
 
 
 def _behind_groups(pattern: dict[str, Any], index: int, total: int) -> dict[str, Any]:
@@ -185,7 +185,7 @@ def _behind_groups(pattern: dict[str, Any], index: int, total: int) -> dict[str,
     i // FANOUT**2, ..., until one level holds at most FANOUT groups."""
     (alias, expr), = pattern.items()
     tests = expr["$and"] if "$and" in expr else [expr]
-    groups = []
+    groups: list[dict[str, Any]] = []
     size = FANOUT
     while True:
         groups.append({"$nex": {f"{GROUP_KEY}{len(groups)}_{index // size}": 1}})

@@ -40,7 +40,7 @@ class _Plan:
             groups.setdefault(tuple(parents), []).append((leaf, spec.name))
         self.groups = tuple((parents, tuple(leaves)) for parents, leaves in groups.items())
         # (fact, its intake path, what it depends on) for not_assessed, in declaration order
-        self.asked = tuple((spec.name, spec.source, tuple(spec.asked_when)) for spec in self.specs)
+        self.asked = tuple((spec.name, str(spec.source), tuple(spec.asked_when)) for spec in self.specs)
 
     def read(self, record: dict[str, Any]) -> dict[str, Any]:
         found: dict[str, Any] = {}

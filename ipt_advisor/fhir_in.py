@@ -243,7 +243,7 @@ class _Mapper:
             link = item.get("linkId")
             code = link.rsplit("/", 1)[-1] if isinstance(link, str) else None
             panel = self.book.panel_of(code) if code else None
-            if panel is None:
+            if panel is None or code is None:
                 if named in self.book.panels and item.get("answer") and not item.get("item"):
                     self.problem(f"{item_path}.linkId", f"{str(link)[:40]!r} is not an item of panel {named}")
                 continue
@@ -445,9 +445,9 @@ def map_resources(value: Any, source: str, ruleset: RuleSet, findings: tuple[byt
     if len(every) > 1 and on is not None:
         mapper.notes.append(f"answers from {len(every)} dates ({every[0]} to {every[-1]}); the latest of each is "
                             f"used and the assessment date is {on}")
-    ident = case_id or "FHIR-" + hashlib.sha256(
-        (mapper.patients[0][1].get("id") if mapper.patients and isinstance(mapper.patients[0][1].get("id"), str)
-         else (mapper.resource_ids or [source])[0]).encode()).hexdigest()[:12]
+    patient_id = mapper.patients[0][1].get("id") if mapper.patients else None
+    seed = patient_id if isinstance(patient_id, str) else str((mapper.resource_ids or [source])[0])
+    ident = case_id or "FHIR-" + hashlib.sha256(seed.encode()).hexdigest()[:12]
     record: dict[str, Any] = {"intake_version": 1, "id": ident}
     if on is not None:
         record["assessed_on"] = on  # a date: the YAML reads 2026-11-02, not a quoted string

@@ -37,7 +37,7 @@ def module_uri(ruleset: RuleSet) -> str:
 def _required_data(decision: dict[str, Any], ruleset: RuleSet) -> list[dict[str, Any]]:
     """The panels that hold the answers a decision found missing."""
     by_source = {spec.source: spec for spec in ruleset.facts.values() if spec.source and spec.codes}
-    panels = sorted({by_source[p].codes.panel for p in decision.get("not_assessed", ())  # type: ignore[union-attr]
+    panels = sorted({by_source[p].codes.panel for p in decision.get("not_assessed", ())  # type: ignore[union-attr,type-var]
                      if p in by_source and by_source[p].codes.panel})  # type: ignore[union-attr]
     return [{"type": "QuestionnaireResponse",
              "codeFilter": [{"path": "questionnaire", "code": [{"system": LOINC, "code": panel}]}]} for panel in panels]

@@ -642,7 +642,10 @@ def _is_date(text: str) -> bool:
     return len(text) == 10
 
 
-def _rule(f: _File, value: Any, path: tuple[Any, ...], inherited: Governance = Governance()) -> Rule | None:
+_NO_GOVERNANCE = Governance()  # a rule in a file that names none
+
+
+def _rule(f: _File, value: Any, path: tuple[Any, ...], inherited: Governance = _NO_GOVERNANCE) -> Rule | None:
     m = f.mapping(value, path, RULE_REQUIRED, RULE_OPTIONAL)
     if m is None:
         return None

@@ -138,7 +138,7 @@ def _search(ruleset: RuleSet, evaluator: Evaluator, values: dict[str, Any], fact
     options = {f: _options(ruleset, f, values.get(f)) for f in facts}
     facts = [f for f in facts if options[f]]
     for size in range(1, MAX_CHANGES + 1):
-        found = []
+        found: list[dict[str, Any]] = []
         for chosen in itertools.combinations(facts, size):
             for picked in itertools.product(*[options[f] for f in chosen]):
                 if budget[0] <= 0:

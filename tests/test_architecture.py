@@ -176,20 +176,23 @@ LAYER: dict[str, str] = {
     "ipt_advisor": "advisor",  # __init__: the public API, imported lazily from the parts
     **dict.fromkeys(["errors", "jsonline", "yamlio", "hints", "model", "firings", "interrupt", "output",
                      "catalog_manifest"], "base"),
-    **dict.fromkeys(["intake", "corpus", "facts"], "intake"),
-    **dict.fromkeys(["ruleload", "lint", "satisfiable", "deps", "compile", "evaluate", "handout"], "rules"),
+    **dict.fromkeys(["intake", "corpus", "facts", "fhir_in"], "intake"),
+    **dict.fromkeys(["ruleload", "lint", "satisfiable", "deps", "compile", "evaluate", "handout", "governance"], "rules"),
     "engine": "engine",
-    "decide": "decision",
-    **dict.fromkeys(["catalog", "view", "report"], "report"),
-    **dict.fromkeys(["advisor", "whatif", "ruletests"], "advisor"),
-    **dict.fromkeys(["audit", "audit_state", "decision_log", "summary", "workers", "ruleset_diff"], "audit"),
-    **dict.fromkeys(["direct", "equivalence", "killing", "mcdc", "mutants", "mutation", "mutation_report"],
-                    "quality"),
-    "catalog_site": "catalog",
+    **dict.fromkeys(["decide", "direct"], "decision"),  # direct: the plain-Python firing, decided as decide does
+    **dict.fromkeys(["catalog", "view", "report", "charts", "combine", "tables", "teaching", "fhir_out", "cds"],
+                    "report"),
+    **dict.fromkeys(["advisor", "whatif", "ruletests", "smallest"], "advisor"),
+    **dict.fromkeys(["audit", "audit_state", "decision_log", "summary", "workers", "ruleset_diff",
+                     "compact", "dashboard"], "audit"),
+    **dict.fromkeys(["equivalence", "killing", "mcdc", "mutants", "mutation", "mutation_report"], "quality"),
+    **dict.fromkeys(["catalog_site", "catalog_graphs"], "catalog"),
     **dict.fromkeys(["store", "store.cases", "store.chain", "store.connect", "store.tables", "store.migrations",
                      "store.migrations.env", "store.migrations.versions",
-                     "store.migrations.versions.0001_initial"], "store"),
-    **dict.fromkeys(["web", "web.app", "web.chart", "web.form", "web.security", "web.server", "web.views"], "web"),
+                     "store.migrations.versions.0001_initial",
+                     "store.migrations.versions.0002_cds_feedback", "store.feedback", "store.prepared"], "store"),
+    **dict.fromkeys(["web", "web.app", "web.chart", "web.form", "web.security", "web.server", "web.views",
+                     "web.cds_auth", "web.cds_views"], "web"),
 }
 
 # Imports against the rule, each a deferred import inside one function, with its reason.
@@ -197,6 +200,8 @@ LAYER: dict[str, str] = {
 UPWARD = {
     ("ruleload", "engine"): "`rules lint` asks the engine whether it can load the rules (engine_check)",
     ("handout", "decide"): "the handout picks a text variant with the decision's own choose_text",
+    ("lint", "tables"): "lint checks decision tables for gaps and overlaps with the code that draws them, "
+                        "so the catalog's table and lint's finding cannot disagree",
 }
 
 

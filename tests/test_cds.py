@@ -193,7 +193,7 @@ class _Fhir(http.server.BaseHTTPRequestHandler):
     data: dict = {}
     seen: list = []
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+    def do_GET(self) -> None:
         type(self).seen.append((self.path, self.headers.get("Authorization")))
         kind = self.path.split("/fhir/", 1)[1].split("?")[0]
         key = {"Patient": "patient", "Observation": "observations"}.get(kind.split("/")[0])

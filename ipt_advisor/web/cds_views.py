@@ -78,7 +78,8 @@ def _fetch(body: dict[str, Any], keys: list[str]) -> dict[str, Any] | None:
     server = str(body.get("fhirServer", "")).rstrip("/")
     if not server or server not in _ipt()["fhir_servers"]:
         return None
-    auth = body.get("fhirAuthorization") if isinstance(body.get("fhirAuthorization"), dict) else {}
+    given = body.get("fhirAuthorization")
+    auth: dict[str, Any] = given if isinstance(given, dict) else {}
     templates = cds.prefetch_templates(_ipt()["advisor"].ruleset)
     patient = urllib.parse.quote(body["context"]["patientId"], safe="")
     out = {}
@@ -88,7 +89,7 @@ def _fetch(body: dict[str, Any], keys: list[str]) -> dict[str, Any] | None:
         if isinstance(auth.get("access_token"), str):
             req.add_header("Authorization", f"Bearer {auth['access_token']}")
         try:
-            with urllib.request.urlopen(req, timeout=FETCH_TIMEOUT) as reply:  # noqa: S310 - an allowed server
+            with urllib.request.urlopen(req, timeout=FETCH_TIMEOUT) as reply:
                 out[key] = json.loads(reply.read(MAX_BODY + 1))
         except urllib.error.HTTPError as exc:  # before OSError, of which it is one
             if exc.code != 404:
@@ -150,8 +151,8 @@ def feedback() -> Response:
     store = _ipt()["store"]
     body = _body()
     items = body.get("feedback") if isinstance(body, dict) else None
-    uuids = [i.get("card") for i in items if isinstance(i, dict) and isinstance(i.get("card"), str)] \
-        if isinstance(items, list) else []
+    cards = [i.get("card") for i in items if isinstance(i, dict)] if isinstance(items, list) else []
+    uuids = [c for c in cards if isinstance(c, str)]
     try:
         rows = cds.check_feedback(body, cds_store.known_cards(store, uuids[:100]) if uuids else set())
         cds_store.save_feedback(store, rows)

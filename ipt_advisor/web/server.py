@@ -200,8 +200,10 @@ class _Supervisor:
                     signal.signal(sig, signal.SIG_DFL)
                 for fd in (self.ready_r, self.wake_r, self.wake_w):
                     os.close(fd)
-                _serve(self.app, self.sock, self.threads, self.grace, lambda: os.write(self.ready_w, b"."),
-                       self.counts, slot)
+                def started() -> None:
+                    os.write(self.ready_w, b".")
+
+                _serve(self.app, self.sock, self.threads, self.grace, started, self.counts, slot)
                 code = 0
             except BaseException as exc:  # noqa: BLE001 - a worker reports and exits; the parent decides
                 log.error("worker %d failed: %s", os.getpid(), type(exc).__name__)
