@@ -483,7 +483,9 @@ def audit(input_path: str | None, out_dir: str, db_url: str | None, jobs: int | 
       ipt-advisor audit --db sqlite:///clinic.db -o audit-clinic/
 
     With --db the folder also gets cds-feedback.json: per rule that drove a CDS Hooks card's
-    recommendation, how many cards the EHR reported on, how many were overridden and why.
+    recommendation, how many cards the EHR reported on, how many were overridden and why;
+    when the EHR reported on any card, summary.json (cds_feedback), the dashboard's override
+    rate per rule and summary.md show these beside the clinicians' sign-offs.
     """
     from ipt_advisor.audit import default_progress, run_audit
     from ipt_advisor.audit_state import ResumeError
@@ -493,13 +495,14 @@ def audit(input_path: str | None, out_dir: str, db_url: str | None, jobs: int | 
 
     if (input_path is None) == (db_url is None):
         raise click.UsageError("give an INPUT or --db URL (one of them)")
+    cds_feedback = None
     if db_url is not None:
-        input_path = export_for_audit(db_url, out_dir, resume)
+        input_path, cds_feedback = export_for_audit(db_url, out_dir, resume)
     try:
         assert input_path is not None  # checked above: INPUT or --db
         report = run_audit(input_path, out_dir, rules_dir=rules_dir, jobs=jobs, log_path=log_file,
                            tool_version=__version__, progress=default_progress(), resume=resume, warn=warn,
-                           compact=compact)
+                           compact=compact, cds_feedback=cds_feedback)
     except RuleSetError as exc:
         fail(exc, EXIT_RULES)
     except (CorpusError, OutputError, ResumeError, WorkerLost) as exc:
@@ -578,25 +581,35 @@ def open_store(db_url: str | None) -> Any:
         fail(exc, EXIT_PROBLEMS)
 
 
-def export_for_audit(db_url: str, out_dir: str, resume: bool) -> str:
-    """The stored intakes as OUT_DIR/stored-intakes.jsonl, the audit's input (kept as it was
-    for --resume, so the resumed run audits the same records)."""
+def export_for_audit(db_url: str, out_dir: str, resume: bool) -> tuple[str, dict[str, Any] | None]:
+    """The stored intakes as OUT_DIR/stored-intakes.jsonl, the audit's input, and the CDS card
+    feedback as OUT_DIR/cds-feedback.json (both kept as they were for --resume, so the resumed
+    run audits the same records and feedback); returns the input's path and the feedback."""
+    import json
     import os
 
     from ipt_advisor.errors import OutputError
     from ipt_advisor.output import make_private_dirs, write_atomic
 
     path = os.path.join(out_dir, "stored-intakes.jsonl")
+    feedback_path = os.path.join(out_dir, "cds-feedback.json")
     if resume and os.path.exists(path):
-        return path
+        try:
+            with open(feedback_path, encoding="utf-8") as handle:
+                return path, json.load(handle)
+        except FileNotFoundError:
+            return path, None
+        except (OSError, ValueError) as exc:
+            click.echo(f"{feedback_path}: cannot read the saved CDS feedback: {exc}", err=True)
+            sys.exit(EXIT_PROBLEMS)
     text, feedback = stored_jsonl(db_url, with_feedback=True)
     try:
         make_private_dirs(out_dir)
         write_atomic(path, text)
-        write_atomic(os.path.join(out_dir, "cds-feedback.json"), feedback)
+        write_atomic(feedback_path, feedback)
     except OutputError as exc:
         fail(exc, EXIT_PROBLEMS)
-    return path
+    return path, json.loads(feedback)
 
 
 def stored_jsonl(db_url: str | None, with_feedback: bool = False) -> Any:

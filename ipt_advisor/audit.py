@@ -177,7 +177,8 @@ class AuditReport:
 
 def run_audit(input_path: str, out_dir: str, *, rules_dir: str | None = None, jobs: int | None = None,
               log_path: str | None = None, tool_version: str = "", progress: TextIO | None = None,
-              resume: bool = False, warn: Callable[[str], None] | None = None, compact: bool = False) -> AuditReport:
+              resume: bool = False, warn: Callable[[str], None] | None = None, compact: bool = False,
+              cds_feedback: dict[str, Any] | None = None) -> AuditReport:
     """Assess every record of ``input_path`` and write the outputs into ``out_dir``.
 
     With ``resume=True``, finish the interrupted run saved in ``out_dir`` instead of starting
@@ -190,7 +191,8 @@ def run_audit(input_path: str, out_dir: str, *, rules_dir: str | None = None, jo
     after ``OutputError`` once the run had started writing, the run can be resumed.
     ``warn`` gets one-line notes (a half decision-log entry cut off, see DecisionLog).
     With ``compact=True`` the decisions go to ``decisions.compact.jsonl`` as compact lines
-    (:mod:`ipt_advisor.compact`) instead of ``decisions.jsonl``.
+    (:mod:`ipt_advisor.compact`) instead of ``decisions.jsonl``. ``cds_feedback`` (an audit of
+    what the web app stored: the EHR's card feedback, see Tally.as_dict) joins the summary.
     """
     from .advisor import Advisor
 
@@ -208,7 +210,8 @@ def run_audit(input_path: str, out_dir: str, *, rules_dir: str | None = None, jo
     lock = lock_folder(out_dir)  # one audit per folder; released when this process ends
     try:
         return _audit(corpus, state_file, run_id, ruleset, started, lock, resume=resume, rules_dir=rules_dir,
-                      jobs=jobs, log_path=log_path, tool_version=tool_version, progress=progress, warn=warn)
+                      jobs=jobs, log_path=log_path, tool_version=tool_version, progress=progress, warn=warn,
+                      cds_feedback=cds_feedback)
     finally:
         if lock is not None:
             os.close(lock)
@@ -216,7 +219,8 @@ def run_audit(input_path: str, out_dir: str, *, rules_dir: str | None = None, jo
 
 def _audit(corpus: Corpus, state_file: StateFile, run_id: dict[str, Any], ruleset: Any, started: float,
            lock: int | None, *, resume: bool, rules_dir: str | None, jobs: int, log_path: str | None,
-           tool_version: str, progress: TextIO | None, warn: Callable[[str], None] | None) -> AuditReport:
+           tool_version: str, progress: TextIO | None, warn: Callable[[str], None] | None,
+           cds_feedback: dict[str, Any] | None) -> AuditReport:
     out_dir = state_file.out_dir
     log = DecisionLog(log_path, warn) if log_path else None
     logged_ahead = 0
@@ -250,7 +254,8 @@ def _audit(corpus: Corpus, state_file: StateFile, run_id: dict[str, Any], rulese
             _check_lines(files, tally.records, state_file.path)
         with StopSignals() as stop:
             summary = _run(corpus, files, tally, state_file, run_id, stop, log, logged_ahead, lock,
-                           rules_dir=rules_dir, jobs=jobs, tool_version=tool_version, progress=progress)
+                           rules_dir=rules_dir, jobs=jobs, tool_version=tool_version, progress=progress,
+                           cds_feedback=cds_feedback)
     except (Interrupted, OutputError, ResumeError, WorkerLost, KeyboardInterrupt) as exc:
         for f in files.values():
             f.release()
@@ -319,7 +324,8 @@ def _check_lines(files: dict[str, PartialFile], records: int, where: str) -> Non
 
 def _run(corpus: Corpus, files: dict[str, PartialFile], tally: Tally, state_file: StateFile,
          run_id: dict[str, Any], stop: StopSignals, log: DecisionLog | None, logged_ahead: int, lock: int | None,
-         *, rules_dir: str | None, jobs: int, tool_version: str, progress: TextIO | None) -> dict[str, Any]:
+         *, rules_dir: str | None, jobs: int, tool_version: str, progress: TextIO | None,
+         cds_feedback: dict[str, Any] | None = None) -> dict[str, Any]:
     """Assess the records not done yet, checkpointing as it goes, then write the summaries
     and put every output in place; returns the summary. The first ``logged_ahead`` decisions
     are in the log already (an append killed half-way, see recover_log_append): not again."""
@@ -406,7 +412,7 @@ def _run(corpus: Corpus, files: dict[str, PartialFile], tally: Tally, state_file
     if bar is not None:
         bar.update(tally.records, final=True)
     summary = tally.as_dict(input_path=run_id["input"]["path"], input_kind=corpus.kind, input_sha256=corpus.sha256,
-                            tool_version=tool_version, departures_file="overrides.jsonl")
+                            tool_version=tool_version, departures_file="overrides.jsonl", cds_feedback=cds_feedback)
     for f in files.values():
         f.close()
     out_dir = state_file.out_dir

@@ -45,13 +45,39 @@ def _flag_chart(s: dict[str, Any], assessed: int) -> dict[str, Any]:
             "table": {"columns": ("Level", "Cases", "% of assessed"), "rows": table}}
 
 
-def _override_chart(c: dict[str, Any]) -> dict[str, Any]:
-    items = [(rid, o) for rid, o in c["override_by_rule"].items() if o["cases"]]
-    rows = [(rid, o["percent"] or 0.0, f"{format_percent(o['percent'])} ({o['overridden']} of {o['cases']})", "")
-            for rid, o in items]
-    return {**charts.bars("Override rate per rule that drove the format (%)", rows, maximum=100),
-            "table": {"columns": ("Cases", "Overridden", "%"),
-                      "rows": [(rid, (o["cases"], o["overridden"], format_percent(o["percent"]))) for rid, o in items]}}
+def _override_chart(s: dict[str, Any]) -> dict[str, Any]:
+    """Override rate per rule that drove the format: from the clinicians' sign-offs and, after
+    ``audit --db`` with CDS feedback, from the EHR's cards (a second bar and columns per rule)."""
+    c, cds = s["concordance"], s.get("cds_feedback")
+    signed = {rid: o for rid, o in (c["override_by_rule"] if c else {}).items() if o["cases"]}
+    title = "Override rate per rule that drove the format (%)"
+    if cds is None:
+        rows = [(rid, o["percent"] or 0.0, f"{format_percent(o['percent'])} ({o['overridden']} of {o['cases']})", "")
+                for rid, o in signed.items()]
+        return {**charts.bars(title, rows, maximum=100),
+                "table": {"columns": ("Cases", "Overridden", "%"),
+                          "rows": [(rid, (o["cases"], o["overridden"], format_percent(o["percent"])))
+                                   for rid, o in signed.items()]}}
+    ehr = cds["override_by_rule"]
+    order = {rid: n for n, rid in enumerate(s["rules"]["fired"])}  # the rule set's order
+    rules = sorted({**signed, **ehr}, key=lambda rid: order.get(rid, len(order)))
+    rows, table = [], []
+    for rid in rules:
+        o, e = signed.get(rid), ehr.get(rid)
+        if o is not None:
+            rows.append((rid, o["percent"] or 0.0,
+                         f"{format_percent(o['percent'])} ({o['overridden']} of {o['cases']} sign-offs)", ""))
+        if e is not None:
+            rows.append((f"{rid} (EHR)", e["percent"] or 0.0,
+                         f"{format_percent(e['percent'])} ({e['overridden']} of {e['cards']} EHR cards)", "ehr"))
+        reasons = ", ".join(f"{code} {n}" for code, n in e["reasons"].items()) if e else ""
+        table.append((rid, (*((o["cases"], o["overridden"], format_percent(o["percent"])) if o else (0, 0, "–")),
+                            *((e["cards"], e["overridden"], format_percent(e["percent"])) if e else (0, 0, "–")),
+                            reasons or "–")))
+    return {**charts.bars("Override rate per rule that drove the format: clinicians' sign-offs and the EHR's "
+                          "CDS Hooks cards (%)", rows, maximum=100),
+            "table": {"columns": ("Cases", "Overridden", "%", "EHR cards", "EHR overridden", "EHR %",
+                                  "EHR override reasons"), "rows": table}}
 
 
 def _agreement_chart(title: str, groups: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
@@ -109,8 +135,9 @@ def dashboard_charts(s: dict[str, Any]) -> list[dict[str, Any]]:
         ("focus", count_chart("Primary focus area", s["focus"], assessed) if assessed else None),
     ]
     c = s["concordance"]
+    if c is not None or s.get("cds_feedback"):
+        found.append(("override-rule", _override_chart(s)))
     if c is not None:
-        found.append(("override-rule", _override_chart(c) if c["override_by_rule"] else None))
         found.append(("agreement-site", _agreement_chart("Format agreement by site (%)", s["breakdown"]["site"])))
         found.append(("agreement-clinician",
                       _agreement_chart("Format agreement by clinician (%)", s["breakdown"]["clinician"])))

@@ -13,6 +13,9 @@ Concordance (only for intakes that carry ``clinician_decision``):
   counts as agreement), per recommended primary focus and overall;
 * override rate per rule: for each rule that drove the recommendation (the rules named in
   ``recommendation.reasons``), how often the clinician chose another format;
+* EHR card feedback (``cds_feedback``, ``audit --db`` only, when the EHR reported on a CDS
+  Hooks card): the same override rate per rule from the cards accepted or overridden in the
+  EHR, with the override reasons, beside the sign-offs' rates;
 * departures: cases where format or focus differ, with the clinician's stated reason, every
   flag with its level, and whether it is *safety-critical*: the clinician chose group or
   individual IPT (not the recommended format, not defer) although a critical flag was raised.
@@ -239,8 +242,10 @@ class Tally:
     # ----------------------------------------------------------------------- output
 
     def as_dict(self, *, input_path: str, input_kind: str, input_sha256: str, tool_version: str,
-                departures_file: str) -> dict[str, Any]:
-        """The summary as JSON-ready data, key order fixed."""
+                departures_file: str, cds_feedback: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The summary as JSON-ready data, key order fixed. ``cds_feedback`` (the EHR's CDS Hooks
+        card feedback, :func:`ipt_advisor.store.feedback.feedback_report`) joins the summary
+        as ``cds_feedback`` when the EHR reported on any card; without it the summary is as before."""
         rs = self.ruleset
         policy = rs.policies
         assert policy is not None
@@ -264,7 +269,30 @@ class Tally:
                 "never_fired": [rid for rid in active if not self.fired.get(rid)],
             },
             "concordance": self._concordance(formats, areas, departures_file) if self.clinician else None,
+            **({"cds_feedback": self._cds_feedback(cds_feedback)}
+               if cds_feedback and cds_feedback["cards_with_feedback"] else {}),
             "breakdown": {dim: self._breakdown(dim) for dim in DIMENSIONS},
+        }
+
+    def _in_rule_order(self, rules: Iterable[str]) -> list[str]:
+        """Rule ids in the rule set's order, the fallback and unknown ids last."""
+        order = {rid: n for n, rid in enumerate([r.id for r in self.ruleset.rules] + [FALLBACK])}
+        return sorted(rules, key=lambda r: order.get(r, len(order)))
+
+    def _cds_feedback(self, feedback: dict[str, Any]) -> dict[str, Any]:
+        """The EHR's verdicts on the cards, next to the clinicians' sign-offs: the cards issued
+        and reported on, the overridden ones and why, and per rule that drove a card's
+        recommendation the same counts (the newest feedback on a card counts)."""
+        by_rule = feedback["override_by_rule"]
+        return {
+            "cards": feedback["cards"], "cards_with_feedback": feedback["cards_with_feedback"],
+            "overridden": feedback["overridden"], "reasons": feedback["reasons"],
+            "override_by_rule": {
+                rid: {"cards": by_rule[rid]["cards"], "accepted": by_rule[rid]["cards"] - by_rule[rid]["overridden"],
+                      "overridden": by_rule[rid]["overridden"],
+                      "percent": percent(by_rule[rid]["overridden"], by_rule[rid]["cards"]),
+                      "reasons": by_rule[rid]["reasons"]}
+                for rid in self._in_rule_order(by_rule)},
         }
 
     def _flags_by_level(self, order: Iterable[str]) -> dict[str, dict[str, Any]]:
@@ -313,8 +341,7 @@ class Tally:
         format_all, format_per = agreement(self.confusion, recommended)
         focus_keys = (*areas, *sorted({r for r, _ in self.focus_pairs} - set(areas)))
         focus_all, focus_per = agreement(self.focus_pairs, focus_keys)
-        rule_order = [r.id for r in self.ruleset.rules] + [FALLBACK]
-        rules = sorted(self.rule_cases, key=lambda r: rule_order.index(r) if r in rule_order else len(rule_order))
+        rules = self._in_rule_order(self.rule_cases)
         return {
             "cases": self.clinician,
             "format": {"overall": format_all, "by_recommended": format_per},

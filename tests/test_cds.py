@@ -11,6 +11,7 @@ import copy
 import http.client
 import http.server
 import json
+import re
 import threading
 import time
 import uuid
@@ -241,6 +242,16 @@ def _feedback(card: str, outcome: str = "overridden", code: str | None = "alread
     return {"feedback": [item]}
 
 
+def _audit_db(runner, store, out: Path) -> dict:
+    result = runner.invoke(cli, ["audit", "--db", str(store.engine.url), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    return json.loads((out / "summary.json").read_text())
+
+
+def _assessment_of(card: dict) -> int:
+    return int(card["links"][0]["url"].split("/assessments/")[1].split("/")[0])
+
+
 def test_feedback_is_stored_and_joined_into_the_audit(client, store, runner, tmp_path: Path) -> None:
     positive = card_of(client, hook_call(prefetch_from("cssrs-positive.json")))
     negative = card_of(client, hook_call(prefetch_from("phq9-cssrs-negative.json"), hook_instance="h-2"))
@@ -248,16 +259,60 @@ def test_feedback_is_stored_and_joined_into_the_audit(client, store, runner, tmp
         valid("feedback", body)
         reply = client.post(f"{SERVICE}/feedback", json=body, headers=BEARER)
         assert reply.status_code == 200 and reply.json == {"stored": 1}
+    # the clinician signs the negative case off against the recommendation: both sources per rule
+    store.sign_off(_assessment_of(negative), {"format": "individual", "focus": None, "reason": "prefers one to one"},
+                   accepted=False, clinician="CL-001")
     out = tmp_path / "audit"
-    result = runner.invoke(cli, ["audit", "--db", str(store.engine.url), "-o", str(out)])
-    assert result.exit_code == 0, result.output
+    summary = _audit_db(runner, store, out)
     report = json.loads((out / "cds-feedback.json").read_text())
-    assert report["cards"] == 2 and report["cards_with_feedback"] == 2
-    assert report["override_by_rule"]["RISK-SI-IMMINENT"] == {"cards": 1, "overridden": 1, "percent": 100.0,
-                                                              "reasons": {"already-addressed": 1}}
-    assert report["override_by_rule"]["FOCUS-NONE"] == {"cards": 2, "overridden": 1, "percent": 50.0,
+    assert report["cards"] == 2 and report["cards_with_feedback"] == 2 and report["overridden"] == 1
+    assert report["override_by_rule"]["RISK-SI-IMMINENT"] == {"cards": 1, "accepted": 0, "overridden": 1,
+                                                              "percent": 100.0, "reasons": {"already-addressed": 1}}
+    assert report["override_by_rule"]["FOCUS-NONE"] == {"cards": 2, "accepted": 1, "overridden": 1, "percent": 50.0,
                                                         "reasons": {"already-addressed": 1}}
     assert "risk assessed" not in (out / "cds-feedback.json").read_text()  # free text stays in the database
+    # joined into the audit's own summary, in the rule set's order, beside the sign-offs' rates
+    cds = summary["cds_feedback"]
+    assert {k: cds[k] for k in ("cards", "cards_with_feedback", "overridden", "reasons")} == {
+        "cards": 2, "cards_with_feedback": 2, "overridden": 1, "reasons": {"already-addressed": 1}}
+    assert cds["override_by_rule"] == {rid: report["override_by_rule"][rid] for rid in cds["override_by_rule"]}
+    assert list(cds["override_by_rule"]) == [rid for rid in summary["rules"]["fired"] if rid in cds["override_by_rule"]]
+    signed = summary["concordance"]["override_by_rule"]
+    assert set(signed) < set(cds["override_by_rule"]) and all(o["overridden"] == 1 for o in signed.values())
+    html = (out / "summary.html").read_text()
+    table = html[html.index('id="override-rule"'):].split("</figure>")[0]
+    assert "<th scope=\"col\" class=\"num\">EHR cards</th>" in table and "EHR override reasons" in table
+    assert ("<tr><th scope=\"row\"><code>RISK-SI-IMMINENT</code></th><td class=\"num\">0</td><td class=\"num\">0</td>"
+            "<td class=\"num\">–</td><td class=\"num\">1</td><td class=\"num\">1</td><td class=\"num\">100.0 %</td>"
+            "<td class=\"num\">already-addressed 1</td></tr>") in table
+    assert "RISK-SI-IMMINENT (EHR): 100.0 % (1 of 1 EHR cards)" in table  # the EHR bar's title
+    for rid, o in signed.items():
+        assert f"{rid}: {o['percent']:.1f} % (1 of {o['cases']} sign-offs)" in table
+    assert "<b>2</b> of 2 EHR cards reported on, <b>1</b> overridden" in html
+    assert ("**EHR card feedback (CDS Hooks):** 2 of 2 cards reported on, 1 overridden (`already-addressed` 1)"
+            in (out / "summary.md").read_text())
+    # a rerun over the same store gives the same bytes
+    first = {name: (out / name).read_bytes() for name in ("summary.json", "summary.html", "summary.md", "cds-feedback.json")}
+    _audit_db(runner, store, out)
+    assert {name: (out / name).read_bytes() for name in first} == first
+
+
+def test_audit_db_without_feedback_is_as_before(client, store, runner, tmp_path: Path) -> None:
+    """Cards issued, none reported on: no cds_feedback in the summary, no EHR column or line."""
+    card = card_of(client, hook_call(prefetch_from("cssrs-positive.json")))
+    store.sign_off(_assessment_of(card), {"format": "group", "focus": None, "reason": "risk managed"},
+                   accepted=False, clinician="CL-001")
+    out = tmp_path / "audit"
+    summary = _audit_db(runner, store, out)
+    assert json.loads((out / "cds-feedback.json").read_text())["cards_with_feedback"] == 0
+    assert "cds_feedback" not in summary
+    assert list(summary["concordance"]["override_by_rule"])  # the sign-offs' rates are there, alone
+    for name in ("summary.html", "summary.md"):
+        text = (out / name).read_text().split("</style>")[-1]
+        assert "EHR" not in text and "sign-offs)" not in text, name
+    table = (out / "summary.html").read_text().split('id="override-rule"')[1].split("</figure>")[0]
+    assert re.findall(r'<th scope="col" class="num">([^<]*)</th>', table) == ["Cases", "Overridden", "%"]
+    assert "RISK-SI-IMMINENT: 100.0 % (1 of 1)</title>" in table
 
 
 def test_bad_feedback_is_400_and_nothing_is_stored(client, store) -> None:
