@@ -13,6 +13,7 @@ BAR_INNER = 300   # the longest bar
 BAR_TEXT = 130    # room for the value text after a bar
 BAR_ROW = 22
 CHAR = 7.6        # about one character of an 11 px sans-serif label, capitals included (the label column)
+VALUE_CHAR = 6.2  # about one character of a value text (digits, lower case)
 LINE_WIDTH, LINE_HEIGHT = 560, 200
 LINE_LEFT, LINE_RIGHT, LINE_TOP, LINE_BOTTOM = 44, 30, 14, 40
 
@@ -48,11 +49,13 @@ def bars(title: str, rows: Sequence[tuple[str, float, str, str]], *, maximum: fl
     a CSS class such as a flag level, or ""). ``maximum`` fixes the scale (100 for percents)."""
     top = max([maximum or 0, *(v for _, v, _, _ in rows)]) or 1
     left = round(min(320, 12 + CHAR * max((len(label) for label, _, _, _ in rows), default=4)))
+    # a long value text ("50.0 % (1 of 2 EHR cards)") gets the room it needs, never less than BAR_TEXT
+    room = max(BAR_TEXT, round(12 + VALUE_CHAR * max((len(text) for _, _, text, _ in rows), default=0)))
     out = []
     for n, (label, value, text, css) in enumerate(rows):
         out.append({"label": label, "text": text, "css": css, "y": n * BAR_ROW + 4,
                     "w": round(BAR_INNER * value / top, 1) if value else 0.0})
-    return {"kind": "bars", "title": title, "width": left + BAR_INNER + BAR_TEXT, "height": len(rows) * BAR_ROW + 8,
+    return {"kind": "bars", "title": title, "width": left + BAR_INNER + room, "height": len(rows) * BAR_ROW + 8,
             "left": left, "row": BAR_ROW, "rows": out}
 
 

@@ -76,7 +76,7 @@ def _override_chart(s: dict[str, Any]) -> dict[str, Any]:
                             reasons or "–")))
     return {**charts.bars("Override rate per rule that drove the format: clinicians' sign-offs and the EHR's "
                           "CDS Hooks cards (%)", rows, maximum=100),
-            "table": {"columns": ("Cases", "Overridden", "%", "EHR cards", "EHR overridden", "EHR %",
+            "table": {"columns": ("Sign-offs", "Overridden", "%", "EHR cards", "EHR overridden", "EHR %",
                                   "EHR override reasons"), "rows": table}}
 
 

@@ -13,12 +13,13 @@ Concordance (only for intakes that carry ``clinician_decision``):
   counts as agreement), per recommended primary focus and overall;
 * override rate per rule: for each rule that drove the recommendation (the rules named in
   ``recommendation.reasons``), how often the clinician chose another format;
-* EHR card feedback (``cds_feedback``, ``audit --db`` only, when the EHR reported on a CDS
-  Hooks card): the same override rate per rule from the cards accepted or overridden in the
-  EHR, with the override reasons, beside the sign-offs' rates;
 * departures: cases where format or focus differ, with the clinician's stated reason, every
   flag with its level, and whether it is *safety-critical*: the clinician chose group or
   individual IPT (not the recommended format, not defer) although a critical flag was raised.
+
+EHR card feedback (``cds_feedback``; ``audit --db`` only, when the EHR reported on a CDS Hooks
+card): the same override rate per rule, from the cards accepted or overridden in the EHR, with
+the override reasons, beside the sign-offs' rates (it needs no ``clinician_decision``).
 
 Breakdowns (``breakdown``): per site, per clinician (the intake's pseudonymous codes; without
 one, the group ``(none)``) and per month of ``assessed_on``: assessed, deferred, incomplete,

@@ -315,6 +315,27 @@ def test_audit_db_without_feedback_is_as_before(client, store, runner, tmp_path:
     assert "RISK-SI-IMMINENT: 100.0 % (1 of 1)</title>" in table
 
 
+def test_a_resumed_audit_joins_the_feedback_it_started_with(client, store, runner, tmp_path: Path, monkeypatch) -> None:
+    """The disk fills up while the summaries are written; the EHR then changes its verdict. The
+    resumed run finishes with the feedback kept in cds-feedback.json (that of the stored intakes
+    it audits), a new run reads the new verdict."""
+    from test_audit_faults import full_disk
+
+    card = card_of(client, hook_call(prefetch_from("cssrs-positive.json")))
+    assert client.post(f"{SERVICE}/feedback", json=_feedback(card["uuid"]), headers=BEARER).status_code == 200
+    out = tmp_path / "audit"
+    args = ["audit", "--db", str(store.engine.url), "-o", str(out)]
+    full_disk(monkeypatch, "summary.md.partial", 3)
+    assert runner.invoke(cli, args).exit_code == 1 and not (out / "summary.json").exists()
+    monkeypatch.undo()
+    assert client.post(f"{SERVICE}/feedback", json=_feedback(card["uuid"], "accepted", None),
+                       headers=BEARER).status_code == 200
+    result = runner.invoke(cli, [*args, "--resume"])
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "summary.json").read_text())["cds_feedback"]["overridden"] == 1
+    assert _audit_db(runner, store, tmp_path / "again")["cds_feedback"]["overridden"] == 0
+
+
 def test_bad_feedback_is_400_and_nothing_is_stored(client, store) -> None:
     card = card_of(client, hook_call(prefetch_from("cssrs-positive.json")))["uuid"]
     for body in (_feedback(str(uuid.uuid4())), _feedback(card, code="not-a-reason"), _feedback(card, outcome="ignored"),
