@@ -77,6 +77,21 @@ for n in range(3):
 phase = min(phases)
 reference = {n: (where / "reference-0" / n).read_bytes() for n in NAMES}
 
+def first_difference(folder):  # None, or which output differs from the reference, and its first differing line
+    for n in NAMES:
+        got = (folder / n).read_bytes()
+        if got != reference[n]:
+            want, have = reference[n].splitlines(), got.splitlines()
+            i = next((i for i, (a, b) in enumerate(zip(want, have)) if a != b), min(len(want), len(have)))
+            line = lambda lines: lines[i][:400].decode("utf-8", "replace") if i < len(lines) else "(no such line)"
+            return (f"{n} differs ({len(have)} lines, the reference {len(want)}); first at line {i + 1}: "
+                    f"reference {line(want)!r}, got {line(have)!r}")
+    return None
+
+# uninterrupted runs agree with each other (else a difference below would not be the kill's)
+for n in (1, 2):
+    assert first_difference(where / f"reference-{n}") is None, f"reference-{n}: {first_difference(where / f'reference-{n}')}"
+
 def killer(done, killed):
     if not workers_up(done):
         return
@@ -114,10 +129,13 @@ while lost < wanted and trials < 4 * wanted:
     done.set()
     thread.join()
     sent += len(killed)
-    if json.loads((out / ".audit-state.json").read_bytes()).get("phase") != "done":
+    saved = json.loads((out / ".audit-state.json").read_bytes())
+    if saved.get("phase") != "done":
         run_audit(str(corpus), str(out), jobs=2, tool_version="t", resume=True)
     assert sorted(os.listdir(out)) == sorted(NAMES + [".audit-state.json"]), (trial, os.listdir(out))
-    assert all((out / n).read_bytes() == reference[n] for n in NAMES), trial
+    differs = first_difference(out)
+    assert differs is None, (f"trial {trial} (seed {seed}; killed {killed}; resumed from phase "
+                             f"{saved.get('phase', 'running')!r} at record {saved['progress']['records']}): {differs}")
     shutil.rmtree(out)
 print(json.dumps({"trials": trials, "kills_sent": sent, "worker_lost": lost, "finished": finished,
                   "slowest": round(slowest, 2),
