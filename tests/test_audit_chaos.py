@@ -134,6 +134,14 @@ while lost < wanted and trials < 4 * wanted:
         run_audit(str(corpus), str(out), jobs=2, tool_version="t", resume=True)
     assert sorted(os.listdir(out)) == sorted(NAMES + [".audit-state.json"]), (trial, os.listdir(out))
     differs = first_difference(out)
+    if differs is not None:
+        # is it the kill's? an uninterrupted run now: if it differs too, the cause is outside the
+        # resume (a template or rule file edited meanwhile, or a run that is not deterministic)
+        again = where / f"again-{trial}"
+        run_audit(str(corpus), str(again), jobs=2, tool_version="t")
+        same = all((again / n).read_bytes() == (out / n).read_bytes() for n in NAMES)
+        differs += (f"; an uninterrupted run now: {first_difference(again) or 'the reference bytes'}"
+                    f"{' (the same bytes as this trial)' if same else ''}")
     assert differs is None, (f"trial {trial} (seed {seed}; killed {killed}; resumed from phase "
                              f"{saved.get('phase', 'running')!r} at record {saved['progress']['records']}): {differs}")
     shutil.rmtree(out)
