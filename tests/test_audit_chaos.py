@@ -35,6 +35,12 @@ from ipt_advisor.interrupt import WorkerLost
 
 corpus, where, wanted, seed = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 rng = random.Random(seed)
+
+def sources():  # the code, templates and rules a run reads, to tell an edit meanwhile from a bug
+    return {str(f): f.stat().st_mtime_ns for d in ("ipt_advisor", "templates", "rules") for f in Path(d).rglob("*")
+            if f.is_file() and "__pycache__" not in f.parts}
+
+at_start = sources()
 NAMES = ["decisions.jsonl", "errors.jsonl", "overrides.jsonl", "summary.json", "summary.md", "summary.html"]
 
 def children():
@@ -89,8 +95,13 @@ def first_difference(folder):  # None, or which output differs from the referenc
     return None
 
 # uninterrupted runs agree with each other (else a difference below would not be the kill's)
+def edited():
+    now = sources()
+    return sorted(f for f in at_start.keys() | now.keys() if at_start.get(f) != now.get(f))[:10] or "nothing"
+
 for n in (1, 2):
-    assert first_difference(where / f"reference-{n}") is None, f"reference-{n}: {first_difference(where / f'reference-{n}')}"
+    assert first_difference(where / f"reference-{n}") is None, \
+        f"reference-{n}: {first_difference(where / f'reference-{n}')}; edited since the test started: {edited()}"
 
 def killer(done, killed):
     if not workers_up(done):
@@ -142,6 +153,7 @@ while lost < wanted and trials < 4 * wanted:
         same = all((again / n).read_bytes() == (out / n).read_bytes() for n in NAMES)
         differs += (f"; an uninterrupted run now: {first_difference(again) or 'the reference bytes'}"
                     f"{' (the same bytes as this trial)' if same else ''}")
+        differs += f"; edited since the test started: {edited()}"
     assert differs is None, (f"trial {trial} (seed {seed}; killed {killed}; resumed from phase "
                              f"{saved.get('phase', 'running')!r} at record {saved['progress']['records']}): {differs}")
     shutil.rmtree(out)
