@@ -35,6 +35,12 @@ from ipt_advisor.interrupt import WorkerLost
 
 corpus, where, wanted, seed = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 rng = random.Random(seed)
+
+def sources():  # the code, templates and rules a run reads, to tell an edit meanwhile from a bug
+    return {str(f): f.stat().st_mtime_ns for d in ("ipt_advisor", "templates", "rules") for f in Path(d).rglob("*")
+            if f.is_file() and "__pycache__" not in f.parts}
+
+at_start = sources()
 NAMES = ["decisions.jsonl", "errors.jsonl", "overrides.jsonl", "summary.json", "summary.md", "summary.html"]
 
 def children():
@@ -77,6 +83,26 @@ for n in range(3):
 phase = min(phases)
 reference = {n: (where / "reference-0" / n).read_bytes() for n in NAMES}
 
+def first_difference(folder):  # None, or which output differs from the reference, and its first differing line
+    for n in NAMES:
+        got = (folder / n).read_bytes()
+        if got != reference[n]:
+            want, have = reference[n].splitlines(), got.splitlines()
+            i = next((i for i, (a, b) in enumerate(zip(want, have)) if a != b), min(len(want), len(have)))
+            line = lambda lines: lines[i][:400].decode("utf-8", "replace") if i < len(lines) else "(no such line)"
+            return (f"{n} differs ({len(have)} lines, the reference {len(want)}); first at line {i + 1}: "
+                    f"reference {line(want)!r}, got {line(have)!r}")
+    return None
+
+# uninterrupted runs agree with each other (else a difference below would not be the kill's)
+def edited():
+    now = sources()
+    return sorted(f for f in at_start.keys() | now.keys() if at_start.get(f) != now.get(f))[:10] or "nothing"
+
+for n in (1, 2):
+    assert first_difference(where / f"reference-{n}") is None, \
+        f"reference-{n}: {first_difference(where / f'reference-{n}')}; edited since the test started: {edited()}"
+
 def killer(done, killed):
     if not workers_up(done):
         return
@@ -114,10 +140,22 @@ while lost < wanted and trials < 4 * wanted:
     done.set()
     thread.join()
     sent += len(killed)
-    if json.loads((out / ".audit-state.json").read_bytes()).get("phase") != "done":
+    saved = json.loads((out / ".audit-state.json").read_bytes())
+    if saved.get("phase") != "done":
         run_audit(str(corpus), str(out), jobs=2, tool_version="t", resume=True)
     assert sorted(os.listdir(out)) == sorted(NAMES + [".audit-state.json"]), (trial, os.listdir(out))
-    assert all((out / n).read_bytes() == reference[n] for n in NAMES), trial
+    differs = first_difference(out)
+    if differs is not None:
+        # is it the kill's? an uninterrupted run now: if it differs too, the cause is outside the
+        # resume (a template or rule file edited meanwhile, or a run that is not deterministic)
+        again = where / f"again-{trial}"
+        run_audit(str(corpus), str(again), jobs=2, tool_version="t")
+        same = all((again / n).read_bytes() == (out / n).read_bytes() for n in NAMES)
+        differs += (f"; an uninterrupted run now: {first_difference(again) or 'the reference bytes'}"
+                    f"{' (the same bytes as this trial)' if same else ''}")
+        differs += f"; edited since the test started: {edited()}"
+    assert differs is None, (f"trial {trial} (seed {seed}; killed {killed}; resumed from phase "
+                             f"{saved.get('phase', 'running')!r} at record {saved['progress']['records']}): {differs}")
     shutil.rmtree(out)
 print(json.dumps({"trials": trials, "kills_sent": sent, "worker_lost": lost, "finished": finished,
                   "slowest": round(slowest, 2),
