@@ -20,6 +20,15 @@ SKIPPED = {
     "rules doc -o site": "writes a folder (tests/test_catalog.py checks the counts line)",
     "rules test rules-weak --coverage": "rules-weak/ is an illustration",
     "rules test rules-weak --mutate --rule RISK-SI-IMMINENT": "rules-weak/ is an illustration",
+    "rules lint rules-next": "rules-next/ is an edited copy (tests/test_lint_tables.py checks the gap message)",
+    "rules lint rules-next --today 2026-06-30": "rules-next/ is an edited copy (tests/test_lint_tables.py "
+                                                "checks the overdue-review warning)",
+    "intake from-fhir tests/files/fhir/phq9-cssrs-negative.json --findings my-findings.yaml > intake.yaml":
+        "my-findings.yaml is the reader's own file, and the command redirects",
+    "assess bundle.json --findings my-findings.yaml --format fhir   # a GuidanceResponse":
+        "bundle.json and my-findings.yaml are the reader's own files",
+    "audit --db sqlite:///clinic.db -o audit/ && jq '.cds_feedback' audit/summary.json":
+        "needs the database of the serve session above (tests/test_cds.py checks the join)",
 }
 
 

@@ -208,7 +208,8 @@ def test_free_text_is_never_compiled_as_a_template(view):
     v["steps"][0]["rationale"] = "{{ tool_version }}"
     for fmt in HUMAN_FORMATS:
         out = report.render(v, fmt)
-        assert "49" not in out
+        # the rule set's sha256 may hold a "49" of its own: look past hex digests
+        assert "49" not in re.sub(r"[0-9a-f]{12,}", "", out)
         assert "{{ tool_version }}" in out or r"\{\{ tool\_version \}\}" in out
 
 
