@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 import click
 
 from ipt_advisor import __version__
-from ipt_advisor.report import FORMATS  # the report formats: one list, the renderer's
+from ipt_advisor.report.render import FORMATS  # the report formats: one list, the renderer's
 
 EXIT_PROBLEMS, EXIT_INTAKE, EXIT_RULES = 1, 3, 4
 RULES_OPTION = click.option(
@@ -37,7 +37,7 @@ def fail(error: Any, code: int) -> NoReturn:
 
 def load_advisor(rules_dir: str | None) -> Any:
     from ipt_advisor.advisor import Advisor
-    from ipt_advisor.errors import RuleSetError
+    from ipt_advisor.core.errors import RuleSetError
 
     try:
         return Advisor.load(rules_dir)
@@ -48,7 +48,7 @@ def load_advisor(rules_dir: str | None) -> Any:
 def emit(text: str, out: str | None) -> None:
     """Print, or write atomically (owner-only) to ``out``."""
     if out is None:
-        from ipt_advisor.report import for_terminal
+        from ipt_advisor.report.render import for_terminal
 
         if sys.stdout is None:  # `assess FILE >&-`
             click.echo("<stdout>: cannot write: standard output is closed", err=True)
@@ -66,8 +66,8 @@ def emit(text: str, out: str | None) -> None:
             click.echo(f"<stdout>: cannot write: {exc.strerror or exc}", err=True)
             sys.exit(EXIT_PROBLEMS)
         return
-    from ipt_advisor.errors import OutputError
-    from ipt_advisor.output import write_atomic
+    from ipt_advisor.core.errors import OutputError
+    from ipt_advisor.core.output import write_atomic
 
     try:
         write_atomic(out, text)
@@ -77,8 +77,8 @@ def emit(text: str, out: str | None) -> None:
 
 def append_log(path: str, decision: dict[str, Any], intake_sha256: str) -> None:
     """Append one decision to the decision log, or exit 1 saying why it could not be."""
-    from ipt_advisor.decision_log import DecisionLog, entry_for
-    from ipt_advisor.errors import OutputError
+    from ipt_advisor.audit.decision_log import DecisionLog, entry_for
+    from ipt_advisor.core.errors import OutputError
 
     try:
         DecisionLog(path, warn=warn).append([entry_for(decision, intake_sha256, __version__)])
@@ -130,8 +130,8 @@ def assess(intake_file: str, fmt: str, out: str | None, rules_dir: str | None, l
       ipt-advisor assess intake.yaml --handout --format html -o handout.html
       ipt-advisor assess bundle.json --findings findings.yaml
     """
-    from ipt_advisor.errors import EngineError, IntakeError
-    from ipt_advisor.fhir_in import load_assessable
+    from ipt_advisor.core.errors import EngineError, IntakeError
+    from ipt_advisor.intake.fhir import load_assessable
 
     if why_not is not None and fmt == "html":
         raise click.BadParameter("works with --format text, md or json, not html", param_hint="--why-not")
@@ -157,7 +157,7 @@ def assess(intake_file: str, fmt: str, out: str | None, rules_dir: str | None, l
         warn(f"{intake.source}: note: {note}")
     try:
         if fmt == "fhir":
-            from ipt_advisor.fhir_out import guidance_json
+            from ipt_advisor.report.fhir import guidance_json
 
             decision = advisor.assess(intake)
             text = guidance_json(decision, advisor.ruleset)
@@ -189,7 +189,7 @@ def intake_template() -> None:
     Example:
       ipt-advisor intake template > my-intake.yaml
     """
-    from ipt_advisor.intake import TEMPLATE
+    from ipt_advisor.intake.schema import TEMPLATE
 
     click.echo(TEMPLATE, nl=False)
 
@@ -211,8 +211,8 @@ def intake_from_fhir(fhir_file: str, findings: str | None, case_id: str | None, 
     Example:
       ipt-advisor intake from-fhir bundle.json --findings findings.yaml > intake.yaml
     """
-    from ipt_advisor.errors import IntakeError
-    from ipt_advisor.fhir_in import load_fhir_file, to_yaml
+    from ipt_advisor.core.errors import IntakeError
+    from ipt_advisor.intake.fhir import load_fhir_file, to_yaml
 
     advisor = load_advisor(rules_dir)
     try:
@@ -235,8 +235,8 @@ def intake_check(files: tuple[str, ...], rules_dir: str | None) -> None:
     Example:
       ipt-advisor intake check examples/*.yaml
     """
-    from ipt_advisor.errors import EngineError, IntakeError
-    from ipt_advisor.intake import load_intake_file
+    from ipt_advisor.core.errors import EngineError, IntakeError
+    from ipt_advisor.intake.schema import load_intake_file
 
     advisor = load_advisor(rules_dir)
     bad = 0
@@ -287,8 +287,8 @@ def rules_lint(directory: str | None, today: Any) -> None:
     Example:
       ipt-advisor rules lint my-rules/
     """
-    from ipt_advisor.governance import overdue_warnings
-    from ipt_advisor.ruleload import lint
+    from ipt_advisor.ruleset.governance import overdue_warnings
+    from ipt_advisor.ruleset.load import lint
 
     ruleset, problems = lint(directory, engine_check=True)
     for problem in problems:
@@ -336,7 +336,9 @@ def rules_test(directory: str | None, case_files: tuple[str, ...], coverage: boo
     """
     import json
 
-    from ipt_advisor import catalog, mcdc, mutation, mutation_report, ruletests
+    from ipt_advisor.report import words as catalog
+    from ipt_advisor.quality import mcdc, mutation, mutation_report
+    from ipt_advisor import ruletests
 
     advisor = load_advisor(directory)
     for rule_id in rule_ids:
@@ -400,11 +402,11 @@ def rules_diff(old_dir: str, new_dir: str, cases: str, out_dir: str | None, jobs
     """
     import os
 
-    from ipt_advisor.corpus import CorpusError
-    from ipt_advisor.errors import OutputError, RuleSetError
-    from ipt_advisor.output import write_atomic
-    from ipt_advisor.interrupt import WorkerLost
-    from ipt_advisor.ruleset_diff import render_html, render_md, report_json, run_diff
+    from ipt_advisor.intake.corpus import CorpusError
+    from ipt_advisor.core.errors import OutputError, RuleSetError
+    from ipt_advisor.core.output import write_atomic
+    from ipt_advisor.core.interrupt import WorkerLost
+    from ipt_advisor.audit.ruleset_diff import render_html, render_md, report_json, run_diff
 
     try:
         report = run_diff(old_dir, new_dir, cases, jobs=jobs)
@@ -415,7 +417,7 @@ def rules_diff(old_dir: str, new_dir: str, cases: str, out_dir: str | None, jobs
     if out_dir is None:
         click.echo(render_md(report), nl=False)
     else:
-        from ipt_advisor.output import make_private_dirs
+        from ipt_advisor.core.output import make_private_dirs
 
         try:
             make_private_dirs(out_dir)
@@ -487,11 +489,11 @@ def audit(input_path: str | None, out_dir: str, db_url: str | None, jobs: int | 
     when the EHR reported on any card, summary.json (cds_feedback), the dashboard's override
     rate per rule and summary.md show these beside the clinicians' sign-offs.
     """
-    from ipt_advisor.audit import default_progress, run_audit
-    from ipt_advisor.audit_state import ResumeError
-    from ipt_advisor.corpus import CorpusError
-    from ipt_advisor.errors import OutputError, RuleSetError
-    from ipt_advisor.interrupt import Interrupted, WorkerLost, exit_code
+    from ipt_advisor.audit.run import default_progress, run_audit
+    from ipt_advisor.audit.state import ResumeError
+    from ipt_advisor.intake.corpus import CorpusError
+    from ipt_advisor.core.errors import OutputError, RuleSetError
+    from ipt_advisor.core.interrupt import Interrupted, WorkerLost, exit_code
 
     if (input_path is None) == (db_url is None):
         raise click.UsageError("give an INPUT or --db URL (one of them)")
@@ -550,7 +552,7 @@ def log_verify(log_file: str | None, db_url: str | None) -> None:
       ipt-advisor log verify decisions.log
       ipt-advisor log verify --db sqlite:///cases.db
     """
-    from ipt_advisor.decision_log import LogError, verify
+    from ipt_advisor.audit.decision_log import LogError, verify
 
     if (log_file is None) == (db_url is None):
         raise click.UsageError("give a log FILE or --db URL (one of them)")
@@ -588,8 +590,8 @@ def export_for_audit(db_url: str, out_dir: str, resume: bool) -> tuple[str, dict
     import json
     import os
 
-    from ipt_advisor.errors import OutputError
-    from ipt_advisor.output import make_private_dirs, write_atomic
+    from ipt_advisor.core.errors import OutputError
+    from ipt_advisor.core.output import make_private_dirs, write_atomic
 
     path = os.path.join(out_dir, "stored-intakes.jsonl")
     feedback_path = os.path.join(out_dir, "cds-feedback.json")
@@ -789,9 +791,9 @@ def expand(compact_file: str, out: str | None, rules_dir: str | None) -> None:
       ipt-advisor audit intakes.jsonl -o audit/ --compact
       ipt-advisor expand audit/decisions.compact.jsonl -o audit/decisions.jsonl
     """
-    from ipt_advisor.compact import CompactError, TextTable, expand_lines
-    from ipt_advisor.errors import OutputError
-    from ipt_advisor.output import write_atomic_bytes
+    from ipt_advisor.audit.compact import CompactError, TextTable, expand_lines
+    from ipt_advisor.core.errors import OutputError
+    from ipt_advisor.core.output import write_atomic_bytes
 
     table = TextTable.of(load_rules(rules_dir))
     try:
@@ -814,8 +816,8 @@ def expand(compact_file: str, out: str | None, rules_dir: str | None) -> None:
 
 def load_rules(rules_dir: str | None) -> Any:
     """The checked rule set alone (no engine): enough to browse it."""
-    from ipt_advisor.errors import RuleSetError
-    from ipt_advisor.ruleload import load_ruleset
+    from ipt_advisor.core.errors import RuleSetError
+    from ipt_advisor.ruleset.load import load_ruleset
 
     try:
         return load_ruleset(rules_dir)
@@ -825,7 +827,7 @@ def load_rules(rules_dir: str | None) -> Any:
 
 def check_choice(value: str | None, known: Any, option: str, upper: bool = False) -> None:
     """A filter value no rule has is a usage error (exit 2) with a suggestion."""
-    from ipt_advisor.hints import closest, did_you_mean
+    from ipt_advisor.core.hints import closest, did_you_mean
 
     known = sorted(set(known))
     if value is None or (value.upper() if upper else value.lower()) in known:
@@ -852,7 +854,7 @@ def rules_list(area: str | None, flag: str | None, status: str | None, fmt: str,
     """
     import json
 
-    from ipt_advisor import catalog
+    from ipt_advisor.report import words as catalog
 
     ruleset = load_rules(rules_dir)
     check_choice(area, [r.area.lower() for r in ruleset.rules], "--area")
@@ -880,8 +882,8 @@ def rules_show(rule_id: str, fmt: str, rules_dir: str | None) -> None:
     """
     import json
 
-    from ipt_advisor import catalog
-    from ipt_advisor.errors import IptError, Problem
+    from ipt_advisor.report import words as catalog
+    from ipt_advisor.core.errors import IptError, Problem
 
     ruleset = load_rules(rules_dir)
     rule = catalog.find_rule(ruleset, rule_id)
@@ -920,12 +922,12 @@ def rules_doc(out_dir: str, case_paths: tuple[str, ...], no_default_cases: bool,
     """
     from pathlib import Path
 
-    from ipt_advisor.catalog_site import write_catalog
-    from ipt_advisor.errors import EngineError, OutputError
+    from ipt_advisor.catalog.site import write_catalog
+    from ipt_advisor.core.errors import EngineError, OutputError
 
     advisor = load_advisor(rules_dir)
     try:
-        from ipt_advisor.catalog_site import default_case_paths
+        from ipt_advisor.catalog.site import default_case_paths
 
         paths = ([] if no_default_cases else default_case_paths()) + [Path(p) for p in case_paths]
         result = write_catalog(advisor, out_dir, paths, __version__, today_of(today))
@@ -966,7 +968,7 @@ def explain(intake_file: str, changes: tuple[str, ...], fmt: str, rules_dir: str
     import json
 
     from ipt_advisor import whatif
-    from ipt_advisor.errors import EngineError, IntakeError, Problem
+    from ipt_advisor.core.errors import EngineError, IntakeError, Problem
 
     problems: list[Problem] = []
     parsed = []

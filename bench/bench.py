@@ -244,8 +244,8 @@ def bench_dashboard(a: dict[str, Any], repeat: int = 3) -> dict[str, Any]:
     from types import SimpleNamespace
 
     from ipt_advisor.advisor import Advisor
-    from ipt_advisor.dashboard import render_summary_html
-    from ipt_advisor.summary import Tally, outcome, render_summary_md
+    from ipt_advisor.audit.dashboard import render_summary_html
+    from ipt_advisor.audit.summary import Tally, outcome, render_summary_md
 
     ruleset = Advisor.load().ruleset
     out: Path = a["out"]
@@ -358,10 +358,10 @@ def bench_cold(runs: int = 9) -> dict[str, Any]:
 
 def bench_engine(n: int = 3000) -> dict[str, Any]:
     from ipt_advisor.advisor import Advisor
-    from ipt_advisor.direct import Evaluator
-    from ipt_advisor.facts import engine_fact, input_values
-    from ipt_advisor.intake import from_mapping
-    from ipt_advisor.jsonline import dumps_bytes
+    from ipt_advisor.decision.direct import Evaluator
+    from ipt_advisor.intake.facts import engine_fact, input_values
+    from ipt_advisor.intake.schema import from_mapping
+    from ipt_advisor.core.jsonline import dumps_bytes
 
     advisor = Advisor.load()
     rs = advisor.ruleset
@@ -408,7 +408,7 @@ def bench_mutation(repeat: int = 3) -> dict[str, Any]:
 
     from ipt_advisor import ruletests
     from ipt_advisor.advisor import Advisor
-    from ipt_advisor.mutants import generate, mutated_ruleset
+    from ipt_advisor.quality.mutants import generate, mutated_ruleset
 
     cases = ROOT / "tests" / "files" / "vignette-cases.yaml"
     out: dict[str, Any] = {}
@@ -442,7 +442,7 @@ def bench_mutation(repeat: int = 3) -> dict[str, Any]:
 
 def bench_memory(n: int = 50_000) -> dict[str, float]:
     from ipt_advisor.advisor import Advisor
-    from ipt_advisor.intake import from_mapping
+    from ipt_advisor.intake.schema import from_mapping
 
     advisor = Advisor.load()
     rng = random.Random(11)

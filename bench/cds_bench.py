@@ -92,10 +92,10 @@ def over_http(server, clients: int, calls: int) -> None:
 def in_process(calls: int, db: str) -> None:
     """The same work without HTTP: where a call's time goes."""
     from ipt_advisor.advisor import Advisor
-    from ipt_advisor.cds import bundle_of, decision_card
-    from ipt_advisor.fhir_in import map_resources
+    from ipt_advisor.report.cds import bundle_of, decision_card
+    from ipt_advisor.intake.fhir import map_resources
     from ipt_advisor.store import Store
-    from ipt_advisor.cds import card_uuid, indicator
+    from ipt_advisor.report.cds import card_uuid, indicator
     from ipt_advisor.store.feedback import insert_card
 
     advisor = Advisor.load()

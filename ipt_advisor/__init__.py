@@ -24,15 +24,15 @@ __version__ = "0.1.0"
 # public name -> the module that defines it
 _EXPORTS = {
     "Advisor": "advisor",
-    "Intake": "intake",
-    "load_intake": "intake",
-    "load_intake_file": "intake",
-    "IptError": "errors",
-    "IntakeError": "errors",
-    "RuleSetError": "errors",
-    "EngineError": "errors",
-    "OutputError": "errors",
-    "Problem": "errors",
+    "Intake": "intake.schema",
+    "load_intake": "intake.schema",
+    "load_intake_file": "intake.schema",
+    "IptError": "core.errors",
+    "IntakeError": "core.errors",
+    "RuleSetError": "core.errors",
+    "EngineError": "core.errors",
+    "OutputError": "core.errors",
+    "Problem": "core.errors",
 }
 
 __all__ = [  # the names of _EXPORTS (tests/test_architecture.py checks the two agree)
@@ -42,8 +42,8 @@ __all__ = [  # the names of _EXPORTS (tests/test_architecture.py checks the two 
 
 if TYPE_CHECKING:
     from .advisor import Advisor
-    from .errors import EngineError, IntakeError, IptError, OutputError, Problem, RuleSetError
-    from .intake import Intake, load_intake, load_intake_file
+    from .core.errors import EngineError, IntakeError, IptError, OutputError, Problem, RuleSetError
+    from .intake.schema import Intake, load_intake, load_intake_file
 
 
 def __getattr__(name: str) -> Any:

@@ -1,7 +1,7 @@
 """The library's front door: load a rule set once, assess many intakes.
 
     advisor = Advisor.load()                       # bundled rules, or Advisor.load("my-rules/")
-    intake = load_intake_file("intake.yaml")       # ipt_advisor.intake; raises IntakeError
+    intake = load_intake_file("intake.yaml")       # ipt_advisor.intake.schema; raises IntakeError
     decision = advisor.assess(intake)              # decision-v1 dict, deterministic
     view = advisor.view(decision, intake, "0.1.0") # what the report templates render
     decision, text = advisor.report(intake, "text", "0.1.0")  # assess and render in one call
@@ -11,12 +11,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .compile import compile_ruleset
-from .decide import decide
-from .facts import engine_fact, input_values, not_assessed
-from .intake import Intake
-from .model import RuleSet
-from .ruleload import load_ruleset
+from .ruleset.compile import compile_ruleset
+from .decision.decide import decide
+from .intake.facts import engine_fact, input_values, not_assessed
+from .intake.schema import Intake
+from .core.model import RuleSet
+from .ruleset.load import load_ruleset
 
 _CACHE: dict[str, "Advisor"] = {}
 
@@ -42,7 +42,7 @@ class Advisor:
     """A checked rule set compiled into its own engine."""
 
     def __init__(self, ruleset: RuleSet):
-        from .engine import Engine  # durable is imported only when something is evaluated
+        from .engine.durable_rules import Engine  # durable is imported only when something is evaluated
 
         self.ruleset = ruleset
         self.compiled = compile_ruleset(ruleset)
@@ -68,14 +68,14 @@ class Advisor:
 
     def view(self, decision: dict[str, Any], intake: Intake, tool_version: str) -> dict[str, Any]:
         """Everything a report template shows: the decision, in the rule set's words."""
-        from .view import report_view
+        from .report.view import report_view
 
         return report_view(self.ruleset, decision, intake, tool_version)
 
     def handout(self, decision: dict[str, Any], intake: Intake) -> dict[str, Any]:
         """What the client handout prints for this decision (rules folder ``handout``)."""
-        from .decide import derived_values
-        from .handout import handout_view
+        from .decision.decide import derived_values
+        from .ruleset.handout import handout_view
 
         return handout_view(self.ruleset, decision, input_values(intake, self.ruleset),
                             derived_values(decision, self.ruleset))
@@ -83,8 +83,8 @@ class Advisor:
     def incomplete_reasons(self, decision: dict[str, Any], intake: Intake) -> list[str]:
         """Why a decision is incomplete, one line per rule that made it so, with the answers
         it found missing (not recorded, declined) in the report's words; empty if complete."""
-        from .catalog import answer_words
-        from .model import SetStatus
+        from .report.words import answer_words
+        from .core.model import SetStatus
 
         rs = self.ruleset
         values = input_values(intake, rs)
@@ -110,14 +110,14 @@ class Advisor:
 
     def report(self, intake: Intake, fmt: str, tool_version: str) -> tuple[dict[str, Any], str]:
         """Assess and render in one call: (decision, report text)."""
-        from .report import render
+        from .report.render import render
 
         decision = self.assess(intake)
         return decision, render(self.view(decision, intake, tool_version), fmt)
 
     def handout_text(self, intake: Intake, fmt: str) -> tuple[dict[str, Any], str]:
         """Assess and render the client handout: (decision, handout text)."""
-        from .report import render_handout
+        from .report.render import render_handout
 
         decision = self.assess(intake)
         return decision, render_handout(self.handout(decision, intake), fmt)

@@ -19,12 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import yamlio
+from .core import yamlio
 from .advisor import Advisor
-from .errors import IptError, Problem, ProblemCollector
-from .intake import Intake, from_mapping, load_intake_file
-from .model import RuleSet
-from .ruleload import EXPECT_KEYS
+from .core.errors import IptError, Problem, ProblemCollector
+from .intake.schema import Intake, from_mapping, load_intake_file
+from .core.model import RuleSet
+from .ruleset.load import EXPECT_KEYS
 
 #: A case file's cases name no rule, so they expect anything but ``fires``.
 CASE_EXPECT_KEYS = EXPECT_KEYS[1:]
@@ -93,7 +93,7 @@ def load_case_file(path: str | Path, ruleset: RuleSet) -> list[Case]:
     """The cases of one case file; raises ``CaseFileError`` listing every problem.
 
     ``intake:`` is an intake file (relative to the case file) or a whole intake inline."""
-    from .lint import expect_problems
+    from .ruleset.lint import expect_problems
 
     shown = str(path)
     out = ProblemCollector(shown)
@@ -248,9 +248,9 @@ def _in_order(wanted: list[Any], texts: list[str]) -> bool:
 
 def handout_text(ruleset: RuleSet | None, case: Case, decision: dict[str, Any]) -> str:
     """The client handout for this case and decision, as one text (headings, paragraphs, bullets)."""
-    from .decide import derived_values
-    from .facts import input_values
-    from .handout import handout_view
+    from .decision.decide import derived_values
+    from .intake.facts import input_values
+    from .ruleset.handout import handout_view
 
     assert ruleset is not None, "checking a handout needs the rule set that made the decision"
     values = input_values(from_mapping(case.record, None, case.location), ruleset)

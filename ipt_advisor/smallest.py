@@ -24,14 +24,14 @@ import itertools
 from typing import Any
 
 from .advisor import Advisor
-from .catalog import fact_label, value_words
-from .decide import format_outcome
-from .direct import Evaluator
-from .errors import IntakeError
-from .facts import input_values
-from .intake import Intake, from_mapping
-from .model import Derive, RuleSet, leaves
-from .tables import cuts
+from .report.words import fact_label, value_words
+from .decision.decide import format_outcome
+from .decision.direct import Evaluator
+from .core.errors import IntakeError
+from .intake.facts import input_values
+from .intake.schema import Intake, from_mapping
+from .core.model import Derive, RuleSet, leaves
+from .report.tables import cuts
 
 MAX_CHANGES = 3        # more than three answers different is another person, not a near miss
 MAX_EVALUATIONS = 3000   # bound on candidates tried per question (about 1 ms each)
@@ -209,7 +209,7 @@ def _nearest(ruleset: RuleSet, values: dict[str, Any], found: list[dict[str, Any
 
 def smallest_lines(r: dict[str, Any], md: bool = False) -> list[str]:
     """The answer in words, for the terminal and Markdown (``why_not`` appends it)."""
-    from .report import md_code, md_escape
+    from .report.render import md_code, md_escape
 
     esc = md_escape if md else (lambda t: str(t))
     code = md_code if md else (lambda t: str(t))

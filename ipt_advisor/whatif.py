@@ -17,16 +17,16 @@ import copy
 import textwrap
 from typing import Any
 
-from . import yamlio
+from .core import yamlio
 from .advisor import Advisor
-from .catalog import NOT_ASKED, answer_words, effect_words, fact_label, leaf_words, missing_words, value_words
-from .decide import derived_values, format_outcome
-from .errors import IntakeError, IptError, Problem
-from .hints import closest, did_you_mean
-from .evaluate import blocking_leaves, supporting_facts
-from .facts import input_values
-from .intake import FIELD_PATHS, Intake, from_mapping, load_intake, read_intake_file
-from .model import RuleSet, nnf
+from .report.words import NOT_ASKED, answer_words, effect_words, fact_label, leaf_words, missing_words, value_words
+from .decision.decide import derived_values, format_outcome
+from .core.errors import IntakeError, IptError, Problem
+from .core.hints import closest, did_you_mean
+from .ruleset.evaluate import blocking_leaves, supporting_facts
+from .intake.facts import input_values
+from .intake.schema import FIELD_PATHS, Intake, from_mapping, load_intake, read_intake_file
+from .core.model import RuleSet, nnf
 
 #: Every dotted path ``--set`` accepts: the intake's fields and the blocks holding them
 #: (``risk.cssrs`` can be set to null to take the whole screen away).
@@ -42,7 +42,7 @@ class ChangeError(IptError):
 def parse_change(text: str) -> tuple[str, Any]:
     """``risk.cssrs.intent=true`` -> ``("risk.cssrs.intent", True)``; the value is read as YAML
     (``16``, ``true``, ``null``, ``group``, also ``2026-01-05`` or ``{...}``)."""
-    from .intake import is_free_text
+    from .intake.schema import is_free_text
 
     path, sep, raw = text.partition("=")
     path = path.strip()
@@ -331,7 +331,7 @@ def why_not_md(result: dict[str, Any]) -> str:
 
 
 def _why_not_lines(r: dict[str, Any], md: bool) -> list[str]:
-    from .report import md_code, md_escape
+    from .report.render import md_code, md_escape
 
     esc = md_escape if md else (lambda t: str(t))
     code = md_code if md else (lambda t: str(t))

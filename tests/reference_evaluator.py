@@ -1,14 +1,14 @@
 """A second, independent implementation of the rule language, for differential testing.
 
-The product compiles a rule set into durable-rules (``compile.py``, ``engine.py``) and
-aggregates what fired with ``decide.py``.  This module reads the same rule model and
+The product compiles a rule set into durable-rules (``ruleset/compile.py``, ``engine/durable_rules.py``) and
+aggregates what fired with ``decision/decide.py``.  This module reads the same rule model and
 computes the same decision directly, in plain Python, sharing none of that code: its own
 negation normal form, its own three-valued evaluation, its own derivation depths and
 fixpoint, its own reading of the manifest policies.  Only the data model
-(``ipt_advisor.model``) and the validated ``Intake`` are shared.  If the two ever
+(``ipt_advisor.core.model``) and the validated ``Intake`` are shared.  If the two ever
 disagree, one of them is wrong, and ``tests/test_differential.py`` shows the intake.
 
-The semantics implemented here (the rule language as documented in ``compile.py``):
+The semantics implemented here (the rule language as documented in ``ruleset/compile.py``):
 
 * an input fact's value is the intake value at its ``source`` path; ``None`` is UNKNOWN;
 * ``not`` is pushed down to the leaves with the operator negation table, then the
@@ -38,8 +38,8 @@ from __future__ import annotations
 import itertools
 from typing import Any, Callable
 
-from ipt_advisor.intake import Intake
-from ipt_advisor.model import (
+from ipt_advisor.intake.schema import Intake
+from ipt_advisor.core.model import (
     AddCondition, All, AnyOf, ChooseFormat, Consider, Derive, ExcludeFormat, Leaf, Not,
     ProposeFocus, RaiseFlag, Rule, RuleSet, SetStatus,
 )

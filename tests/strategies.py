@@ -25,7 +25,7 @@ from typing import Any, Callable, Sequence, TypeVar
 
 from hypothesis import strategies as st
 
-from ipt_advisor.intake import Intake, from_mapping
+from ipt_advisor.intake.schema import Intake, from_mapping
 
 T = TypeVar("T")
 

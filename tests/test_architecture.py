@@ -1,14 +1,15 @@
 """Boundaries the design depends on, checked on the source itself.
 
 * The library never imports click: cli.py is the only adapter to the terminal.
-* Exactly one library module, ipt_advisor/engine.py, imports durable (the rule
+* Exactly one library module, ipt_advisor/engine/durable_rules.py, imports durable (the rule
   engine); replacing the engine must stay a one-module change. cli.py does not
   import it either.
 * No project file contains an absolute path of the machine it was written on.
-* Every module belongs to one layer of docs/architecture.md (LAYER below), and imports
-  only from its own layer and the layers beneath it: the one-way rule between parts.
+* Every module belongs to one layer of docs/architecture.md (LAYER below), lives in that
+  layer's subpackage (ipt_advisor/<layer>/; the advisor layer is the package's top level),
+  and imports only from its own layer and the layers beneath it: the one-way rule between parts.
 * ``import ipt_advisor`` and its public names load neither the rules nor durable-rules;
-  the one did-you-mean matcher (hints.py) is the only user of difflib.
+  the one did-you-mean matcher (core/hints.py) is the only user of difflib.
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "ipt_advisor"
-ENGINE = PACKAGE / "engine.py"
+ENGINE = PACKAGE / "engine" / "durable_rules.py"
 CLI = REPO / "cli.py"
 
 # Directories that are never part of the project, for the no-git fallback walk.
@@ -77,11 +78,11 @@ def test_library_never_imports_click() -> None:
 
 
 def test_only_engine_imports_durable() -> None:
-    assert ENGINE.is_file(), "ipt_advisor/engine.py not found: it must be the one module importing durable"
+    assert ENGINE.is_file(), "ipt_advisor/engine/durable_rules.py not found: it must be the one module importing durable"
     importers = [rel(p) for p in package_modules()
                  if imports_top_level(p, "durable") or imports_top_level(p, "durable_rules_engine")]
-    assert importers == ["ipt_advisor/engine.py"], (
-        f"exactly ipt_advisor/engine.py may import durable; found {importers or 'none'}"
+    assert importers == ["ipt_advisor/engine/durable_rules.py"], (
+        f"exactly ipt_advisor/engine/durable_rules.py may import durable; found {importers or 'none'}"
     )
 
 
@@ -154,13 +155,14 @@ def test_absolute_path_pattern(text: str, hit: bool) -> None:
 
 # ------------------------------------------------------------------ layers (docs/architecture.md)
 
-# Each part and the parts it may import from (and, transitively, theirs).
+# Each part and the parts it may import from (and, transitively, theirs). Each part is the
+# subpackage of its name (ipt_advisor/core/, ...), but advisor: the package's top level.
 BELOW: dict[str, tuple[str, ...]] = {
-    "base": (),                        # errors, safe YAML, JSON, the model, words for messages
-    "intake": ("base",),
-    "rules": ("intake",),
-    "engine": ("rules",),
-    "decision": ("rules",),            # not the engine: decide reads a Run (firings.py)
+    "core": (),                        # errors, safe YAML, JSON, the model, words for messages
+    "intake": ("core",),
+    "ruleset": ("intake",),            # not "rules": ipt_advisor.rules is the YAML, as package data
+    "engine": ("ruleset",),
+    "decision": ("ruleset",),          # not the engine: decide reads a Run (core/firings.py)
     "report": ("decision",),
     "advisor": ("engine", "report"),   # the front door: load, assess, render
     "audit": ("advisor",),
@@ -171,22 +173,26 @@ BELOW: dict[str, tuple[str, ...]] = {
 }
 
 # Every module of the package, in exactly one layer. A new module fails
-# test_every_module_has_a_layer until it is placed here (and in docs/architecture.md).
+# test_every_module_has_a_layer until it is placed here (and in docs/architecture.md),
+# and test_every_module_lives_in_its_layers_subpackage until its file is in that subpackage.
 LAYER: dict[str, str] = {
     "ipt_advisor": "advisor",  # __init__: the public API, imported lazily from the parts
-    **dict.fromkeys(["errors", "jsonline", "yamlio", "hints", "model", "firings", "interrupt", "output",
-                     "catalog_manifest"], "base"),
-    **dict.fromkeys(["intake", "corpus", "facts", "fhir_in"], "intake"),
-    **dict.fromkeys(["ruleload", "lint", "satisfiable", "deps", "compile", "evaluate", "handout", "governance"], "rules"),
-    "engine": "engine",
-    **dict.fromkeys(["decide", "direct"], "decision"),  # direct: the plain-Python firing, decided as decide does
-    **dict.fromkeys(["catalog", "view", "report", "charts", "combine", "tables", "teaching", "fhir_out", "cds"],
-                    "report"),
     **dict.fromkeys(["advisor", "whatif", "ruletests", "smallest"], "advisor"),
-    **dict.fromkeys(["audit", "audit_state", "decision_log", "summary", "workers", "ruleset_diff",
-                     "compact", "dashboard"], "audit"),
-    **dict.fromkeys(["equivalence", "killing", "mcdc", "mutants", "mutation", "mutation_report"], "quality"),
-    **dict.fromkeys(["catalog_site", "catalog_graphs"], "catalog"),
+    **dict.fromkeys(["core", "core.errors", "core.jsonline", "core.yamlio", "core.hints", "core.model",
+                     "core.firings", "core.interrupt", "core.output", "core.catalog_manifest"], "core"),
+    **dict.fromkeys(["intake", "intake.schema", "intake.corpus", "intake.facts", "intake.fhir"], "intake"),
+    **dict.fromkeys(["ruleset", "ruleset.load", "ruleset.lint", "ruleset.satisfiable", "ruleset.deps",
+                     "ruleset.compile", "ruleset.evaluate", "ruleset.handout", "ruleset.governance"], "ruleset"),
+    **dict.fromkeys(["engine", "engine.durable_rules"], "engine"),
+    # direct: the plain-Python firing, decided as decide does
+    **dict.fromkeys(["decision", "decision.decide", "decision.direct"], "decision"),
+    **dict.fromkeys(["report", "report.words", "report.view", "report.render", "report.charts", "report.combine",
+                     "report.tables", "report.teaching", "report.fhir", "report.cds"], "report"),
+    **dict.fromkeys(["audit", "audit.run", "audit.state", "audit.decision_log", "audit.summary", "audit.workers",
+                     "audit.ruleset_diff", "audit.compact", "audit.dashboard"], "audit"),
+    **dict.fromkeys(["quality", "quality.equivalence", "quality.killing", "quality.mcdc", "quality.mutants",
+                     "quality.mutation", "quality.mutation_report"], "quality"),
+    **dict.fromkeys(["catalog", "catalog.site", "catalog.graphs"], "catalog"),
     **dict.fromkeys(["store", "store.cases", "store.chain", "store.connect", "store.tables", "store.migrations",
                      "store.migrations.env", "store.migrations.versions",
                      "store.migrations.versions.0001_initial",
@@ -198,15 +204,16 @@ LAYER: dict[str, str] = {
 # Imports against the rule, each a deferred import inside one function, with its reason.
 # Shrink this list; never grow it without a reason a reader accepts.
 UPWARD = {
-    ("ruleload", "engine"): "`rules lint` asks the engine whether it can load the rules (engine_check)",
-    ("handout", "decide"): "the handout picks a text variant with the decision's own choose_text",
-    ("lint", "tables"): "lint checks decision tables for gaps and overlaps with the code that draws them, "
-                        "so the catalog's table and lint's finding cannot disagree",
+    ("ruleset.load", "engine.durable_rules"):
+        "`rules lint` asks the engine whether it can load the rules (engine_check)",
+    ("ruleset.handout", "decision.decide"): "the handout picks a text variant with the decision's own choose_text",
+    ("ruleset.lint", "report.tables"): "lint checks decision tables for gaps and overlaps with the code that draws "
+                                       "them, so the catalog's table and lint's finding cannot disagree",
 }
 
 
 def module_name(path: Path) -> str:
-    """``ruleload``, ``web.views``, ``ipt_advisor`` (the package itself) for a file of the package."""
+    """``ruleset.load``, ``web.views``, ``ipt_advisor`` (the package itself) for a file of the package."""
     parts = path.relative_to(PACKAGE).with_suffix("").parts
     if parts[-1] == "__init__":
         parts = parts[:-1]
@@ -264,6 +271,24 @@ def test_every_module_has_a_layer() -> None:
     assert set(LAYER.values()) == set(BELOW), "every layer holds a module, and every module's layer is in BELOW"
 
 
+def home_layer(module: str) -> str:
+    """The layer a module's file says it is in: its subpackage, or advisor at the top level."""
+    top = module.split(".")[0]
+    return top if (PACKAGE / top / "__init__.py").is_file() else "advisor"
+
+
+def test_every_module_lives_in_its_layers_subpackage() -> None:
+    # the folder tree is the architecture: ipt_advisor/<layer>/ holds exactly that layer's modules
+    misplaced = [f"{m} (layer {layer}) lives in {home_layer(m)}/" for m, layer in LAYER.items()
+                 if m != "ipt_advisor" and home_layer(m) != layer]
+    assert misplaced == [], "move each module into the subpackage of its layer:\n" + "\n".join(misplaced)
+    missing = [layer for layer in BELOW if layer != "advisor" and not (PACKAGE / layer / "__init__.py").is_file()]
+    assert missing == [], f"every layer but advisor is a subpackage ipt_advisor/<layer>/; missing: {missing}"
+    stray = sorted(p.name for p in PACKAGE.iterdir() if p.is_dir() and (p / "__init__.py").is_file()
+                   and p.name not in BELOW)
+    assert stray == [], f"subpackages that are no layer of BELOW: {stray}"
+
+
 def test_imports_go_one_way_between_layers() -> None:
     against = []
     for path in package_modules():
@@ -279,10 +304,22 @@ def test_upward_exceptions_are_still_needed() -> None:
     assert sorted(set(UPWARD) - used) == [], "remove these from UPWARD: the imports are gone"
 
 
-def test_every_layer_is_in_the_architecture_document() -> None:
+def architecture_parts() -> dict[str, str]:
+    """docs/architecture.md's paragraph of each part: it starts with ``**<part>/**`` (``**advisor**``)."""
     text = (REPO / "docs" / "architecture.md").read_text(encoding="utf-8")
-    missing = [m for m in LAYER if m != "ipt_advisor" and f"`{m}`" not in text]
-    assert missing == [], f"docs/architecture.md does not name these modules: {missing}"
+    return {m.group(1): m.group(2) for m in re.finditer(r"^\*\*(\w+)/?\*\*(.*?)(?=\n\n)", text, re.S | re.M)}
+
+
+def test_every_layer_is_in_the_architecture_document() -> None:
+    parts = architecture_parts()
+    assert sorted(set(BELOW) - set(parts)) == [], "docs/architecture.md needs a **<part>/** paragraph for each layer"
+    missing = []
+    for m, layer in LAYER.items():
+        leaf = m[len(layer) + 1:] if m.startswith(layer + ".") else m
+        # a part's own __init__ is named by its paragraph's heading
+        if m not in ("ipt_advisor", layer) and f"`{leaf}`" not in parts.get(layer, ""):
+            missing.append(f"{m} (`{leaf}` in **{layer}/**)")
+    assert missing == [], f"docs/architecture.md does not name these modules in their part's paragraph: {missing}"
 
 
 def test_import_ipt_advisor_loads_neither_rules_nor_durable() -> None:
@@ -291,7 +328,7 @@ def test_import_ipt_advisor_loads_neither_rules_nor_durable() -> None:
     code = (
         "import sys, ipt_advisor\n"
         "from ipt_advisor import Advisor, Intake, IptError, load_intake_file\n"
-        "import ipt_advisor.decide, ipt_advisor.advisor, ipt_advisor.ruleload, ipt_advisor.lint\n"
+        "import ipt_advisor.decision.decide, ipt_advisor.advisor, ipt_advisor.ruleset.load, ipt_advisor.ruleset.lint\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('durable', 'durable_rules_engine')))\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
@@ -309,7 +346,7 @@ def test_public_api_names_match_their_modules() -> None:
 
 def test_one_did_you_mean_matcher() -> None:
     users = [rel(p) for p in [*package_modules(), CLI] if imports_top_level(p, "difflib")]
-    assert users == ["ipt_advisor/hints.py"], f"suggest through ipt_advisor.hints.closest; difflib used by {users}"
+    assert users == ["ipt_advisor/core/hints.py"], f"suggest through ipt_advisor.core.hints.closest; difflib used by {users}"
 
 
 def test_architecture_api_example_runs() -> None:

@@ -196,7 +196,7 @@ def test_unreadable_input_exit_1_one_line(runner, tmp_path: Path) -> None:
 
 
 def test_input_breaking_midway_leaves_no_output_under_final_names(runner, tmp_path: Path, monkeypatch) -> None:
-    from ipt_advisor import corpus as corpus_module
+    from ipt_advisor.intake import corpus as corpus_module
 
     real = corpus_module.Corpus._csv
 
@@ -237,7 +237,7 @@ def test_progress_goes_to_a_terminal_only(runner, tmp_path: Path) -> None:
 def test_progress_line_shows_count_rate_and_eta() -> None:
     import io
 
-    from ipt_advisor.audit import Progress
+    from ipt_advisor.audit.run import Progress
 
     stream = io.StringIO()
     bar = Progress(stream, lambda: 400.0)
@@ -291,8 +291,8 @@ def test_an_in_process_run_hands_frozen_objects_back_to_the_collector() -> None:
     # (a library user, this test run): afterwards its objects must be collectable again
     import gc
 
-    from ipt_advisor.audit import ordered_map
-    from ipt_advisor.corpus import RawRecord
+    from ipt_advisor.audit.run import ordered_map
+    from ipt_advisor.intake.corpus import RawRecord
 
     assert gc.get_freeze_count() == 0
     records = [RawRecord(i, "s", i, "json", b"{}") for i in range(10)]

@@ -30,8 +30,8 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="re
 WORKER_KILLS = r"""
 import faulthandler, json, os, random, shutil, sys, threading, time
 from pathlib import Path
-from ipt_advisor.audit import run_audit
-from ipt_advisor.interrupt import WorkerLost
+from ipt_advisor.audit.run import run_audit
+from ipt_advisor.core.interrupt import WorkerLost
 
 corpus, where, wanted, seed = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 rng = random.Random(seed)

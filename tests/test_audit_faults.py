@@ -28,8 +28,9 @@ from click.testing import CliRunner
 import cli as cli_module
 from cli import cli
 from conftest import ROOT
-from ipt_advisor import __version__, audit, audit_state
-from ipt_advisor.decision_log import verify
+from ipt_advisor import __version__
+from ipt_advisor.audit import run as audit, state as audit_state
+from ipt_advisor.audit.decision_log import verify
 
 CORPUS = ROOT / "tests" / "files" / "corpus"
 OUTPUTS = ["decisions.jsonl", "errors.jsonl", "overrides.jsonl", "summary.json", "summary.md", "summary.html"]
@@ -443,7 +444,7 @@ def test_a_finished_run_without_log_runs_again(small, tmp_path: Path) -> None:
 def test_resume_refuses_another_run_and_touches_nothing(small, tmp_path: Path, rules_copy: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """Another input path, another rule set, another tool version, another log: one line each."""
-    from ipt_advisor.ruleload import load_ruleset
+    from ipt_advisor.ruleset.load import load_ruleset
 
     corpus, reference = small
     out = tmp_path / "out"
@@ -560,7 +561,7 @@ def test_output_folder_under_a_regular_file(small, tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- the counters a checkpoint keeps
 
 def test_tally_snapshot_restores_the_same_summary(small, advisor) -> None:
-    from ipt_advisor.summary import Outcome, Tally
+    from ipt_advisor.audit.summary import Outcome, Tally
 
     _, reference = small
     tally = Tally(advisor.ruleset)
@@ -590,8 +591,8 @@ def test_stopping_early_never_hangs_on_a_half_sent_result() -> None:
     # timeout, so a hang fails the test instead of blocking the suite.
     script = """
 import time
-from ipt_advisor.audit import ordered_map
-from ipt_advisor.corpus import RawRecord
+from ipt_advisor.audit.run import ordered_map
+from ipt_advisor.intake.corpus import RawRecord
 
 def init():
     return None

@@ -20,8 +20,8 @@ from click.testing import CliRunner
 
 from cli import cli
 from conftest import ROOT
-from ipt_advisor import audit, audit_state, decision_log
-from ipt_advisor.decision_log import verify
+from ipt_advisor.audit import run as audit, state as audit_state, decision_log
+from ipt_advisor.audit.decision_log import verify
 from test_audit_faults import (
     CORPUS, LEFT_BY_A_STOP, OUTPUTS, STATE, assert_same_as, interrupted_run, invoke, running_audit,
     write_corpus,
@@ -223,7 +223,7 @@ def test_input_breaking_midway_after_decisions_were_logged_keeps_the_state(
     """An input that cannot be read on (a disk error, a removed mount) once decisions are in
     the log: the state stays, so the same command cannot log them twice, and --resume finishes
     once the input reads again."""
-    from ipt_advisor import corpus as corpus_module
+    from ipt_advisor.intake import corpus as corpus_module
 
     corpus = write_corpus(tmp_path / "intakes.jsonl", 600)
     reference, out, log = tmp_path / "reference", tmp_path / "out", tmp_path / "decisions.log"

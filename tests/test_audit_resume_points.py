@@ -17,9 +17,9 @@ import pytest
 from conftest import ROOT
 from test_audit_faults import OUTPUTS, write_corpus
 
-from ipt_advisor import audit
-from ipt_advisor.errors import Problem
-from ipt_advisor.interrupt import WorkerLost
+from ipt_advisor.audit import run as audit
+from ipt_advisor.core.errors import Problem
+from ipt_advisor.core.interrupt import WorkerLost
 
 DASHBOARD = ROOT / "tests" / "files" / "corpus" / "dashboard.jsonl"  # has a safety-critical override
 RECORDS = 6 * audit.CHUNK - 20  # six chunks, the last one short

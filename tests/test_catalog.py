@@ -20,12 +20,14 @@ import pytest
 
 from cli import cli
 from conftest import EXAMPLES, ROOT
-from ipt_advisor import catalog, catalog_site, deps
-from ipt_advisor.model import (
+from ipt_advisor.report import words as catalog
+from ipt_advisor.catalog import site as catalog_site
+from ipt_advisor.ruleset import deps
+from ipt_advisor.core.model import (
     AddCondition, All, AnyOf, ChooseFormat, Consider, Derive, ExcludeFormat, Leaf, Not, ProposeFocus,
     RaiseFlag, SetStatus,
 )
-from ipt_advisor.ruleload import load_ruleset
+from ipt_advisor.ruleset.load import load_ruleset
 
 CONTRACT_KEYS = {"id", "title", "rationale", "references", "tests"}
 

@@ -15,8 +15,8 @@ from click.testing import CliRunner
 
 from cli import cli
 from conftest import ROOT
-from ipt_advisor.catalog_manifest import read_manifest
-from ipt_advisor.catalog_site import MARKER
+from ipt_advisor.core.catalog_manifest import read_manifest
+from ipt_advisor.catalog.site import MARKER
 
 DEMO = ROOT / "examples" / "demo.yaml"
 

@@ -13,9 +13,9 @@ import pytest
 
 from cli import cli
 from conftest import ROOT
-from ipt_advisor import catalog_site
+from ipt_advisor.catalog import site as catalog_site
 from ipt_advisor.advisor import Advisor
-from ipt_advisor.combine import combination, combination_text
+from ipt_advisor.report.combine import combination, combination_text
 
 
 def _pages(rules_dir: Path | None = None, today: datetime.date | None = None) -> dict[str, str]:
@@ -84,8 +84,8 @@ def test_a_gap_shows_in_the_table_as_well(rules_copy: Path) -> None:
     start = text.index("  - id: FOCUS-PROLONGED-GRIEF\n")
     (rules_copy / "focus.yaml").write_text(
         text[:start] + text[start:].replace("grief_months: {at_least: 12}", "grief_months: {at_least: 24}", 1))
-    from ipt_advisor import tables
-    from ipt_advisor.ruleload import read_ruleset
+    from ipt_advisor.report import tables
+    from ipt_advisor.ruleset.load import read_ruleset
 
     rs, _ = read_ruleset(rules_copy)  # lint refuses the copy; the table is still drawn from it
     assert rs is not None
@@ -163,7 +163,7 @@ def test_a_rule_page_draws_its_inputs_feeders_and_conclusions(drawn: Path) -> No
 
 
 def test_a_case_page_draws_only_what_fired(drawn: Path) -> None:
-    from ipt_advisor.intake import load_intake_file
+    from ipt_advisor.intake.schema import load_intake_file
 
     advisor = Advisor.load()
     decision = advisor.assess(load_intake_file(str(ROOT / "tests" / "vignettes" / "03-dana.yaml")))
@@ -190,7 +190,7 @@ def test_graphs_by_area_and_the_whole_graph_clustered(drawn: Path) -> None:
 
 
 def test_dot_strings_are_quoted(rules_copy: Path) -> None:
-    from ipt_advisor.catalog_site import _dot_string
+    from ipt_advisor.catalog.site import _dot_string
 
     assert _dot_string('say "hi" \\ then\nmore') == '"say \\"hi\\" \\\\ then more"'
 

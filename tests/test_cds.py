@@ -156,8 +156,8 @@ def test_unreadable_data_is_a_card_listing_the_problems(client) -> None:
 
 def test_indicator_follows_the_contract_for_every_example(advisor) -> None:
     from conftest import EXAMPLES
-    from ipt_advisor.cds import decision_card
-    from ipt_advisor.intake import load_intake_file
+    from ipt_advisor.report.cds import decision_card
+    from ipt_advisor.intake.schema import load_intake_file
 
     for path in EXAMPLES:
         decision = advisor.assess(load_intake_file(str(path)))

@@ -19,8 +19,8 @@ from click.testing import CliRunner
 from cli import cli
 from conftest import ROOT
 from ipt_advisor.advisor import Advisor
-from ipt_advisor.intake import from_mapping, load_intake_file
-from ipt_advisor.report import render
+from ipt_advisor.intake.schema import from_mapping, load_intake_file
+from ipt_advisor.report.render import render
 from ipt_advisor.ruletests import merge
 
 BASE: dict[str, Any] = {
@@ -320,7 +320,7 @@ def test_the_nice_cut_off_is_read_from_the_rules(tmp_path: Path) -> None:
 
 
 def test_report_code_holds_no_cut_off() -> None:
-    source = (ROOT / "ipt_advisor" / "report.py").read_text(encoding="utf-8")
+    source = (ROOT / "ipt_advisor" / "report" / "render.py").read_text(encoding="utf-8")
     assert not re.search(r"[<>≥≤]=?\s*\d", source.replace("<=", "")), "a cut-off belongs in the rules"
     assert "NG222" not in source and "Kroenke" not in source
 

@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from cli import cli
 from conftest import ROOT
 from ipt_advisor.advisor import Advisor
-from ipt_advisor.compact import COMPACT_NAME, CompactError, TextTable, expand_lines
-from ipt_advisor.jsonline import dumps_bytes
+from ipt_advisor.audit.compact import COMPACT_NAME, CompactError, TextTable, expand_lines
+from ipt_advisor.core.jsonline import dumps_bytes
 from strategies import intakes, random_intake
 
 CORPUS = ROOT / "tests" / "files" / "corpus"
@@ -59,7 +59,7 @@ def test_every_decision_round_trips(advisor: Advisor, pair) -> None:
 def test_a_text_the_rule_set_lacks_stays_a_text(advisor: Advisor) -> None:
     """Whatever decide writes, the round trip is exact: an unknown text (a case's own wording),
     a step whose title is not the rule's, and a number where a text would be all survive."""
-    from ipt_advisor.intake import load_intake_file
+    from ipt_advisor.intake.schema import load_intake_file
 
     decision = advisor.assess(load_intake_file(str(ROOT / "examples" / "demo.yaml")))
     decision["recommendation"]["conditions"].append("a condition no rule set holds")

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from cli import cli
 from conftest import ROOT
-from ipt_advisor.summary import Outcome, Tally
+from ipt_advisor.audit.summary import Outcome, Tally
 
 CORPUS = ROOT / "tests" / "files" / "corpus"
 
@@ -115,7 +115,7 @@ def test_no_clinician_decisions_no_concordance(advisor) -> None:
 
 
 def test_summary_html_lists_the_first_departures_and_says_where_the_rest_are(advisor, monkeypatch) -> None:
-    from ipt_advisor import dashboard
+    from ipt_advisor.audit import dashboard
 
     monkeypatch.setattr(dashboard, "DEPARTURE_LIMIT", 5)
     tally = Tally(advisor.ruleset)

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT
-from ipt_advisor.corpus import Corpus, CorpusError, RawRecord, parse, redact
-from ipt_advisor.errors import IntakeError
+from ipt_advisor.intake.corpus import Corpus, CorpusError, RawRecord, parse, redact
+from ipt_advisor.core.errors import IntakeError
 
 CORPUS = ROOT / "tests" / "files" / "corpus"
 VALID_IDS = ["C-01", "C-02", "C-03", "C-04", "C-05", "C-06", "C-07", "C-08"]
@@ -132,7 +132,7 @@ def test_jsonl_text_that_looks_like_keys_is_not_a_duplicate(tmp_path: Path) -> N
 
 
 def test_jsonl_over_long_line_is_one_problem_and_reading_goes_on(tmp_path: Path, monkeypatch) -> None:
-    import ipt_advisor.corpus as corpus_module
+    import ipt_advisor.intake.corpus as corpus_module
 
     monkeypatch.setattr(corpus_module, "MAX_RECORD_BYTES", 100)
     path = tmp_path / "x.jsonl"

@@ -136,8 +136,8 @@ def test_a_site_code_outside_the_id_charset_is_an_error(tmp_path: Path, runner) 
 
 
 def test_the_confusion_table_leaves_out_what_nobody_chose(audited: Path, advisor) -> None:
-    from ipt_advisor.dashboard import page_context
-    from ipt_advisor.summary import Outcome, Tally
+    from ipt_advisor.audit.dashboard import page_context
+    from ipt_advisor.audit.summary import Outcome, Tally
 
     html = (audited / "out" / "summary.html").read_text()
     table = html[html.index('<table class="data" id="confusion">'):]

@@ -9,7 +9,7 @@ import pytest
 
 from cli import cli
 from conftest import ROOT
-from ipt_advisor.decision_log import GENESIS, DecisionLog, entry, entry_hash, verify
+from ipt_advisor.audit.decision_log import GENESIS, DecisionLog, entry, entry_hash, verify
 
 CORPUS = ROOT / "tests" / "files" / "corpus"
 MARKER = "MARKER-NOTES-7731"
@@ -86,7 +86,7 @@ def test_audit_log_one_entry_per_decision_in_input_order(runner, tmp_path: Path)
 
 
 def test_audit_log_in_several_batches_keeps_one_chain(runner, tmp_path: Path, monkeypatch) -> None:
-    from ipt_advisor import audit
+    from ipt_advisor.audit import run as audit
 
     monkeypatch.setattr(audit, "LOG_BATCH", 3)
     log = tmp_path / "decisions.log"
@@ -212,7 +212,7 @@ def test_concurrent_writers_keep_one_chain(tmp_path: Path) -> None:
 @pytest.mark.parametrize("tail", [b"garbage\n", b'{"a":' * 20_000 + b"1" + b"}" * 20_000 + b"\n"])
 def test_append_refuses_a_damaged_tail(tmp_path: Path, tail: bytes) -> None:
     """A whole last line that is not an entry (edited, or nested too deep to read) is refused."""
-    from ipt_advisor.errors import OutputError
+    from ipt_advisor.core.errors import OutputError
 
     path = tmp_path / "x.log"
     path.write_bytes(tail)
@@ -243,8 +243,8 @@ def test_a_full_disk_mid_append_leaves_the_log_as_it_was(tmp_path: Path, monkeyp
     import errno
     import os
 
-    from ipt_advisor import decision_log
-    from ipt_advisor.errors import OutputError
+    from ipt_advisor.audit import decision_log
+    from ipt_advisor.core.errors import OutputError
 
     rs = {"name": "r", "version": "1", "sha256": "0" * 64}
     batch = [entry(f"C-{i}", "0" * 64, rs, "t", "group", None, None, [], "complete") for i in range(50)]

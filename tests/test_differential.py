@@ -30,9 +30,9 @@ from hypothesis import HealthCheck, given, settings
 
 import reference_evaluator as ref
 from ipt_advisor.advisor import Advisor
-from ipt_advisor.intake import Intake
-from ipt_advisor.lint import lint_ruleset
-from ipt_advisor.model import (
+from ipt_advisor.intake.schema import Intake
+from ipt_advisor.ruleset.lint import lint_ruleset
+from ipt_advisor.core.model import (
     AddCondition, All, AnyOf, ChooseFormat, Consider, Derive, ExcludeFormat, FactSpec, Leaf, Not,
     ProposeFocus, RaiseFlag, Rule, RuleSet, SetStatus, Variant,
 )
@@ -315,7 +315,7 @@ def _rule_text(rule_id: str, when: str) -> str:
     "GEN-NOT-EMPTY-ALL",  # lint refuses it: "can never fire"
 ])
 def test_empty_all_is_refused_or_evaluated_right(tmp_path: Path, rule_id: str) -> None:
-    from ipt_advisor.ruleload import default_rules_dir, lint, read_ruleset
+    from ipt_advisor.ruleset.load import default_rules_dir, lint, read_ruleset
 
     rules = tmp_path / "rules"
     shutil.copytree(default_rules_dir(), rules)
@@ -339,8 +339,8 @@ def test_empty_all_is_refused_or_evaluated_right(tmp_path: Path, rule_id: str) -
 def direct_disagreement(advisor: Advisor, intake: Intake) -> str | None:
     """None when ``direct.Evaluator`` (plain-Python firing + the production ``decide``,
     what mutation testing uses) and the engine give the same decision (trace by rule)."""
-    from ipt_advisor.direct import Evaluator
-    from ipt_advisor.facts import input_values
+    from ipt_advisor.decision.direct import Evaluator
+    from ipt_advisor.intake.facts import input_values
 
     evaluator = advisor.ruleset.memo(Evaluator)
     product = ref.project(advisor.assess(intake))

@@ -19,10 +19,10 @@ from click.testing import CliRunner
 
 from cli import cli
 from ipt_advisor.advisor import Advisor
-from ipt_advisor.errors import EngineError
-from ipt_advisor.facts import engine_fact, input_values
-from ipt_advisor.intake import from_mapping, load_intake_file
-from ipt_advisor.ruleload import lint, read_ruleset
+from ipt_advisor.core.errors import EngineError
+from ipt_advisor.intake.facts import engine_fact, input_values
+from ipt_advisor.intake.schema import from_mapping, load_intake_file
+from ipt_advisor.ruleset.load import lint, read_ruleset
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "examples" / "demo.yaml"
@@ -178,8 +178,8 @@ def test_derivation_cycle_still_terminates_when_lint_is_bypassed(tmp_path: Path)
     script = f"""
 import json, sys
 from ipt_advisor.advisor import Advisor
-from ipt_advisor.intake import from_mapping
-from ipt_advisor.ruleload import read_ruleset
+from ipt_advisor.intake.schema import from_mapping
+from ipt_advisor.ruleset.load import read_ruleset
 ruleset, problems = read_ruleset({str(directory)!r})
 decision = Advisor(ruleset).assess(from_mapping({INTAKE!r}, None, "t"))
 print(json.dumps([t["rule"] for t in decision["trace"]]))
@@ -289,8 +289,8 @@ def test_a_rule_reading_a_fact_with_two_derived_values_shows_the_one_it_matched(
 def test_a_closed_engine_refuses_to_run_and_closing_twice_is_harmless(tmp_path: Path) -> None:
     # rules lint builds a throwaway engine to see whether durable-rules accepts a rule set,
     # then frees it; a freed engine must never reach the C core again
-    from ipt_advisor.compile import compile_ruleset
-    from ipt_advisor.engine import Engine
+    from ipt_advisor.ruleset.compile import compile_ruleset
+    from ipt_advisor.engine.durable_rules import Engine
 
     ruleset, _ = read_ruleset(tiny(tmp_path / "rules", [rule("FMT", {"phq9": {"at_least": 10}}, [{"consider": "x"}])]))
     assert ruleset is not None
@@ -313,7 +313,7 @@ def _crowd() -> list[dict[str, Any]]:
 def test_an_intake_matching_more_first_tests_than_the_engine_stack_holds_fires_them_all(tmp_path: Path) -> None:
     """durable's C core walks the alpha nodes a fact reaches with a 64-entry stack and failed
     such an intake with error 303 (ERR_MAX_STACK_SIZE); compile now groups crowded patterns."""
-    from ipt_advisor import compile as compiling
+    from ipt_advisor.ruleset import compile as compiling
 
     ruleset, problems = read_ruleset(tiny(tmp_path / "rules", _crowd(), max_firings=200))
     assert ruleset is not None, problems
@@ -329,7 +329,7 @@ def test_the_same_crowd_loaded_flat_fails_with_error_303(tmp_path: Path, monkeyp
     """The cause, kept visible: loaded as before (no groups), the C core refuses the intake."""
     import dataclasses
 
-    from ipt_advisor import compile as compiling
+    from ipt_advisor.ruleset import compile as compiling
 
     ruleset, _ = read_ruleset(tiny(tmp_path / "rules", _crowd(), max_firings=200))
     monkeypatch.setattr(compiling, "FLAT_PATTERNS", 10_000)
@@ -344,8 +344,8 @@ def test_grouped_patterns_decide_exactly_as_flat_ones(monkeypatch) -> None:
     import dataclasses
     import random
 
-    from ipt_advisor import compile as compiling
-    from ipt_advisor.jsonline import dumps_bytes
+    from ipt_advisor.ruleset import compile as compiling
+    from ipt_advisor.core.jsonline import dumps_bytes
     from strategies import random_intake
 
     flat = Advisor.load()

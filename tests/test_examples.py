@@ -16,7 +16,7 @@ import pytest
 
 from conftest import EXAMPLES, ROOT
 from ipt_advisor import __version__
-from ipt_advisor.intake import load_intake_file
+from ipt_advisor.intake.schema import load_intake_file
 
 SCHEMA = json.loads((ROOT / "docs" / "decision-v1.schema.json").read_text())
 GOLDEN = ROOT / "tests" / "files" / "golden"
@@ -109,7 +109,7 @@ def test_reports_state_their_provenance(advisor, monkeypatch, name: str) -> None
 
 def test_a_comment_in_a_rule_file_changes_the_hash_not_the_reports(rules_copy, monkeypatch) -> None:
     from ipt_advisor.advisor import Advisor
-    from ipt_advisor.ruleload import load_ruleset
+    from ipt_advisor.ruleset.load import load_ruleset
 
     path = rules_copy / "safety.yaml"
     path.write_text("# a reviewer's note\n" + path.read_text(encoding="utf-8"), encoding="utf-8")

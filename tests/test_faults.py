@@ -25,11 +25,11 @@ from typing import Any, Callable
 import pytest
 from click.testing import CliRunner
 
-import ipt_advisor.engine as engine_module
+import ipt_advisor.engine.durable_rules as engine_module
 from cli import cli
 from ipt_advisor.advisor import Advisor
-from ipt_advisor.errors import EngineError
-from ipt_advisor.intake import load_intake_file
+from ipt_advisor.core.errors import EngineError
+from ipt_advisor.intake.schema import load_intake_file
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "examples" / "demo.yaml"
@@ -251,10 +251,10 @@ def test_a_failure_of_the_engine_core_mid_action_frees_the_session() -> None:
     # the 1,024 live sessions the library allows) and the next assessment is as before.
     # In a subprocess: were the cleanup wrong, the C core could take the interpreter down.
     script = f"""
-import ipt_advisor.engine as em
+import ipt_advisor.engine.durable_rules as em
 from ipt_advisor.advisor import Advisor
-from ipt_advisor.errors import EngineError
-from ipt_advisor.intake import load_intake_file
+from ipt_advisor.core.errors import EngineError
+from ipt_advisor.intake.schema import load_intake_file
 
 real = em._core
 class Failing:

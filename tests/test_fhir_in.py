@@ -15,9 +15,9 @@ from hypothesis import given, settings, strategies as st
 
 from cli import cli
 from conftest import ROOT
-from ipt_advisor.errors import IntakeError
-from ipt_advisor.fhir_in import map_fhir
-from ipt_advisor.ruleload import lint
+from ipt_advisor.core.errors import IntakeError
+from ipt_advisor.intake.fhir import map_fhir
+from ipt_advisor.ruleset.load import lint
 
 FHIR = ROOT / "tests" / "files" / "fhir"
 

@@ -10,8 +10,8 @@ import pytest
 
 from conftest import CONTRACT_FLAG_CODES
 from ipt_advisor.advisor import Advisor
-from ipt_advisor.intake import from_mapping
-from ipt_advisor.model import RaiseFlag
+from ipt_advisor.intake.schema import from_mapping
+from ipt_advisor.core.model import RaiseFlag
 from ipt_advisor.ruletests import merge
 
 DECISION_V1_FLAGS = CONTRACT_FLAG_CODES

@@ -27,9 +27,9 @@ from hypothesis import strategies as st
 
 from cli import cli
 from ipt_advisor.advisor import Advisor
-from ipt_advisor.errors import EngineError, IntakeError, RuleSetError
-from ipt_advisor.intake import TEMPLATE, load_intake
-from ipt_advisor.ruleload import default_rules_dir
+from ipt_advisor.core.errors import EngineError, IntakeError, RuleSetError
+from ipt_advisor.intake.schema import TEMPLATE, load_intake
+from ipt_advisor.ruleset.load import default_rules_dir
 
 REPO = Path(__file__).resolve().parents[1]
 SEEDS = [p.read_text(encoding="utf-8") for p in sorted((REPO / "examples").glob("*.yaml"))] + [TEMPLATE]

@@ -18,9 +18,9 @@ from click.testing import CliRunner
 from cli import cli
 from conftest import EXAMPLES, ROOT
 from ipt_advisor.advisor import Advisor
-from ipt_advisor.intake import from_mapping, load_intake_file
-from ipt_advisor.report import render_handout
-from ipt_advisor.ruleload import lint
+from ipt_advisor.intake.schema import from_mapping, load_intake_file
+from ipt_advisor.report.render import render_handout
+from ipt_advisor.ruleset.load import lint
 from ipt_advisor.ruletests import merge
 
 BASE: dict[str, Any] = {

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from ipt_advisor.errors import IntakeError
-from ipt_advisor.intake import (
+from ipt_advisor.core.errors import IntakeError
+from ipt_advisor.intake.schema import (
     FIELD_PATHS, TEMPLATE, Intake, coerce_strings, from_mapping, load_intake, load_intake_file,
 )
 

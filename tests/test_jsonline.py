@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ipt_advisor import jsonline
+from ipt_advisor.core import jsonline
 from ipt_advisor.advisor import Advisor
-from ipt_advisor.intake import load_intake_file
+from ipt_advisor.intake.schema import load_intake_file
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from ipt_advisor import lint as lint_module
-from ipt_advisor.ruleload import lint
+from ipt_advisor.ruleset import lint as lint_module
+from ipt_advisor.ruleset.load import lint
 from test_engine import chain, rule, tiny
 
 
@@ -51,10 +51,10 @@ def test_too_many_branches_on_one_fact_is_refused(tmp_path: Path, monkeypatch: p
 
 def test_loading_runs_under_a_time_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Even a rule set lint never saw (the library's Engine directly) cannot hang a process."""
-    from ipt_advisor import engine
-    from ipt_advisor.compile import compile_ruleset
-    from ipt_advisor.errors import RuleSetError
-    from ipt_advisor.ruleload import read_ruleset
+    from ipt_advisor.engine import durable_rules as engine
+    from ipt_advisor.ruleset.compile import compile_ruleset
+    from ipt_advisor.core.errors import RuleSetError
+    from ipt_advisor.ruleset.load import read_ruleset
 
     rules, names = chain(512)
     ruleset, _ = read_ruleset(tiny(tmp_path / "rules", rules, derived=names, max_firings=10_000))

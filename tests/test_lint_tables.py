@@ -10,9 +10,9 @@ import json
 from pathlib import Path
 
 from cli import cli
-from ipt_advisor import tables
-from ipt_advisor.governance import overdue_warnings
-from ipt_advisor.ruleload import lint, load_ruleset
+from ipt_advisor.report import tables
+from ipt_advisor.ruleset.governance import overdue_warnings
+from ipt_advisor.ruleset.load import lint, load_ruleset
 
 
 def _edit(path: Path, old: str, new: str, count: int = 1) -> None:

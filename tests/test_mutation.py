@@ -19,13 +19,14 @@ import pytest
 
 from cli import cli
 from conftest import ROOT
-from ipt_advisor import mcdc, mutation, ruletests
+from ipt_advisor.quality import mcdc, mutation
+from ipt_advisor import ruletests
 from ipt_advisor.advisor import Advisor
-from ipt_advisor.direct import Evaluator
-from ipt_advisor.facts import input_values
-from ipt_advisor.model import Leaf, Not, ProposeFocus, leaves
-from ipt_advisor.mutants import OPERATORS, generate, mutated_ruleset
-from ipt_advisor.ruleload import load_ruleset
+from ipt_advisor.decision.direct import Evaluator
+from ipt_advisor.intake.facts import input_values
+from ipt_advisor.core.model import Leaf, Not, ProposeFocus, leaves
+from ipt_advisor.quality.mutants import OPERATORS, generate, mutated_ruleset
+from ipt_advisor.ruleset.load import load_ruleset
 from strategies import random_intake, validated
 
 FIXTURE = ROOT / "tests" / "files" / "mutation"

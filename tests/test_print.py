@@ -19,7 +19,7 @@ from chromium import launch
 from conftest import EXAMPLES, ROOT
 from ipt_advisor import __version__
 from ipt_advisor.advisor import Advisor
-from ipt_advisor.intake import load_intake_file
+from ipt_advisor.intake.schema import load_intake_file
 
 pytestmark = pytest.mark.browser
 

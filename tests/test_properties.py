@@ -25,10 +25,10 @@ from jsonschema import Draft202012Validator
 
 from conftest import CONTRACT_FLAG_CODES
 from ipt_advisor.advisor import Advisor
-from ipt_advisor.intake import FIELD_PATHS, Intake
-from ipt_advisor.model import ChooseFormat, Derive, ExcludeFormat, RaiseFlag, Rule, RuleSet
-from ipt_advisor.report import decision_json, render
-from ipt_advisor.ruleload import default_rules_dir, load_ruleset, read_ruleset
+from ipt_advisor.intake.schema import FIELD_PATHS, Intake
+from ipt_advisor.core.model import ChooseFormat, Derive, ExcludeFormat, RaiseFlag, Rule, RuleSet
+from ipt_advisor.report.render import decision_json, render
+from ipt_advisor.ruleset.load import default_rules_dir, load_ruleset, read_ruleset
 from strategies import cssrs_incomplete, intakes, random_intake, validated
 
 REPO = Path(__file__).resolve().parents[1]

@@ -14,10 +14,11 @@ import sys
 import jinja2
 import pytest
 
-from ipt_advisor import output, report
+from ipt_advisor.core import output
+from ipt_advisor.report import render as report
 from ipt_advisor.advisor import Advisor
-from ipt_advisor.errors import OutputError
-from ipt_advisor.intake import from_mapping
+from ipt_advisor.core.errors import OutputError
+from ipt_advisor.intake.schema import from_mapping
 
 HUMAN_FORMATS = ("text", "md", "html")
 
@@ -274,7 +275,7 @@ def test_templates_dir_holds_every_template():
 
 
 def test_import_does_not_load_jinja2_or_click():
-    code = "import sys, ipt_advisor.report, ipt_advisor.output; print('jinja2' in sys.modules, 'click' in sys.modules)"
+    code = "import sys, ipt_advisor.report.render, ipt_advisor.core.output; print('jinja2' in sys.modules, 'click' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                             cwd=pathlib.Path(__file__).resolve().parent.parent)
     assert result.stdout.split() == ["False", "False"]

@@ -105,8 +105,8 @@ def test_same_rules_no_change_exit_0_even_with_fail_on_change(runner, rules_copy
 
 
 def test_added_and_removed_rules_are_listed(runner, tmp_path: Path, rules_v2: Path) -> None:
-    from ipt_advisor.ruleload import load_ruleset
-    from ipt_advisor.ruleset_diff import rule_changes
+    from ipt_advisor.ruleset.load import load_ruleset
+    from ipt_advisor.audit.ruleset_diff import rule_changes
 
     old, new = load_ruleset(ROOT / "rules"), load_ruleset(rules_v2)
     changes = rule_changes(old, new)

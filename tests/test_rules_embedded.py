@@ -12,7 +12,7 @@ import pytest
 
 from ipt_advisor import ruletests
 from ipt_advisor.advisor import Advisor
-from ipt_advisor.ruleload import lint
+from ipt_advisor.ruleset.load import lint
 
 
 def _cases() -> list:

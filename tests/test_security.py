@@ -24,10 +24,10 @@ import yaml
 from click.testing import CliRunner
 
 from cli import cli
-from ipt_advisor.errors import IntakeError
-from ipt_advisor.intake import load_intake
-from ipt_advisor.report import decision_json
-from ipt_advisor.ruleload import lint
+from ipt_advisor.core.errors import IntakeError
+from ipt_advisor.intake.schema import load_intake
+from ipt_advisor.report.render import decision_json
+from ipt_advisor.ruleset.load import lint
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "examples" / "demo.yaml"

@@ -13,8 +13,8 @@ import pytest
 from cli import cli
 from conftest import EXAMPLES, ROOT
 from ipt_advisor import smallest
-from ipt_advisor.errors import IntakeError
-from ipt_advisor.intake import load_intake_file
+from ipt_advisor.core.errors import IntakeError
+from ipt_advisor.intake.schema import load_intake_file
 from test_whatif import edited_copy
 
 FORMATS = ("group", "individual", "defer")

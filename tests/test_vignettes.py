@@ -27,7 +27,7 @@ import yaml
 
 from ipt_advisor import ruletests
 from ipt_advisor.advisor import Advisor
-from ipt_advisor.intake import load_intake_file
+from ipt_advisor.intake.schema import load_intake_file
 
 ROOT = Path(__file__).resolve().parent.parent
 VIGNETTE_DIR = ROOT / "tests" / "vignettes"

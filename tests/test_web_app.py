@@ -14,8 +14,8 @@ import yaml
 from cli import cli
 from conftest import EXAMPLES
 from ipt_advisor import __version__
-from ipt_advisor.errors import IntakeError
-from ipt_advisor.intake import FIELD_PATHS, from_mapping, load_intake_file
+from ipt_advisor.core.errors import IntakeError
+from ipt_advisor.intake.schema import FIELD_PATHS, from_mapping, load_intake_file
 from ipt_advisor.store import Store
 from ipt_advisor.web import form as web_form
 from ipt_advisor.web.app import create_app

@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from conftest import ROOT
-from ipt_advisor.intake import from_mapping
+from ipt_advisor.intake.schema import from_mapping
 from ipt_advisor.store import Store
 from postgres import postgres_server
 from webapp import Client, assessment_id, start_server, valid_answers

@@ -16,12 +16,12 @@ import yaml
 from cli import cli
 from conftest import EXAMPLES, ROOT
 from ipt_advisor import whatif
-from ipt_advisor.decide import format_outcome
-from ipt_advisor.evaluate import leaf_truth
-from ipt_advisor.facts import input_values
-from ipt_advisor.intake import load_intake_file
-from ipt_advisor.catalog import leaf_words
-from ipt_advisor.model import leaves, nnf
+from ipt_advisor.decision.decide import format_outcome
+from ipt_advisor.ruleset.evaluate import leaf_truth
+from ipt_advisor.intake.facts import input_values
+from ipt_advisor.intake.schema import load_intake_file
+from ipt_advisor.report.words import leaf_words
+from ipt_advisor.core.model import leaves, nnf
 
 FORMATS = ("group", "individual", "defer")
 

@@ -27,8 +27,8 @@ from typing import Any, Callable, Iterator
 
 from sqlalchemy import and_, bindparam, exists, func, insert, select, update
 
-from .. import decision_log
-from ..jsonline import canonical_bytes
+from ..audit import decision_log
+from ..core.jsonline import canonical_bytes
 from . import chain
 from .connect import (BUSY_TIMEOUT, StoreUnavailable, WriterLock, check_current, display_url, migrate, open_engine,
                       unavailable)

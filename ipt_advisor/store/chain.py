@@ -15,8 +15,8 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, func, insert, select, update
 
-from ..decision_log import GENESIS, LogError, entry_hash, entry_text, is_entry_shape
-from ..errors import Problem
+from ..audit.decision_log import GENESIS, LogError, entry_hash, entry_text, is_entry_shape
+from ..core.errors import Problem
 from .prepared import Prepared, cursor_of
 from .tables import assessments, log_entries, log_head
 

@@ -20,7 +20,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..errors import IptError, Problem
+from ..core.errors import IptError, Problem
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 BUSY_TIMEOUT = 5.0  # seconds a writer waits for the SQLite write lock before giving up

@@ -11,8 +11,8 @@ from typing import Any
 
 from sqlalchemy import func, insert, select
 
-from .. import decision_log
-from ..summary import FALLBACK
+from ..audit import decision_log
+from ..audit.summary import FALLBACK
 from .tables import assessments, cds_cards, cds_feedback
 
 NO_REASON = "(none given)"  # an override without a reason code (CDS Hooks makes the reason optional)

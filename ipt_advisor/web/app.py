@@ -16,7 +16,7 @@ from typing import Any
 from flask import Flask, url_for
 from werkzeug.exceptions import HTTPException
 
-from ..report import make_environment
+from ..report.render import make_environment
 from ..store import StoreUnavailable
 from . import security
 
@@ -108,7 +108,7 @@ def create_app(store: Any, advisor: Any, *, token: str, hosts: "set[str] | froze
 
 
 def _environment() -> Any:
-    from ..summary import format_percent
+    from ..audit.summary import format_percent
 
     env = make_environment(pct=format_percent)  # pct: the quality page is the audit dashboard
     env.globals["url_for"] = url_for

@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import yamlio
-from ..errors import IptError, Problem
+from ..core import yamlio
+from ..core.errors import IptError, Problem
 
 ALGORITHMS = ("ES384", "RS384")  # the two the specification names
 LEEWAY = 30  # seconds of clock difference tolerated on exp / iat

@@ -14,8 +14,8 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, request, url_for
 
-from .. import cds
-from ..errors import EngineError
+from ..report import cds
+from ..core.errors import EngineError
 from ..store import StoreUnavailable
 from ..store import feedback as cds_store
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..catalog import value_words
-from ..charts import scale, spread
+from ..report.words import value_words
+from ..report.charts import scale, spread
 
 WIDTH, HEIGHT = 640, 180
 LEFT, RIGHT, TOP, BOTTOM = 48, 48, 18, 30

@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from ..corpus import RawRecord, parse
-from ..errors import IntakeError, Problem
-from ..intake import SCHEMA, Block, Field, Intake, area_rule
+from ..intake.corpus import RawRecord, parse
+from ..core.errors import IntakeError, Problem
+from ..intake.schema import SCHEMA, Block, Field, Intake, area_rule
 
 SOURCE = "form"
 #: Blocks that are not part of the intake form (the sign-off page asks for them).
@@ -229,7 +229,7 @@ def read(form: Any, groups: list[Group]) -> Submission:
     fields = inputs(groups)
     values = {item.path: str(form.get(item.path, "")) for item in fields}
     cells, problems = _skip(values, groups, {item.path: item.label for item in fields})
-    from ..intake import coerce_strings
+    from ..intake.schema import coerce_strings
 
     nested, cell_problems = coerce_strings(cells, SOURCE, 0)
     try:

@@ -15,9 +15,9 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, redirect, request, session, url_for
 
-from ..errors import EngineError, IntakeError, Problem
-from ..intake import SCHEMA, from_mapping
-from ..report import LEVELS, NOTICE, render, render_handout
+from ..core.errors import EngineError, IntakeError, Problem
+from ..intake.schema import SCHEMA, from_mapping
+from ..report.render import LEVELS, NOTICE, render, render_handout
 from ..store import StoreUnavailable
 from . import chart, form
 
@@ -285,7 +285,7 @@ _ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 def quality() -> Response:
     """The audit dashboard (as ``audit`` writes it) over what this app stored, filtered by
     site, clinician and a range of assessment dates."""
-    from ..dashboard import page_context, stored_dashboard
+    from ..audit.dashboard import page_context, stored_dashboard
 
     ipt = _ipt()
     store = ipt["store"]

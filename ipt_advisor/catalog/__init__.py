@@ -1,0 +1,1 @@
+"""The static, offline HTML rule catalog of ``rules doc`` and its graphs."""

@@ -1,0 +1,1 @@
+"""The intake: its schema and validation, whole corpora, the facts it gives the rules, FHIR in."""

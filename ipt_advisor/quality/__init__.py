@@ -1,0 +1,1 @@
+"""How good the rules' tests are: mutants, equivalence, killing tests, mutation reports, MC/DC."""
