@@ -19,7 +19,7 @@ from collections import Counter
 from dataclasses import fields
 from typing import Any
 
-from .run import ordered_map
+from .workers import ordered_map
 from ..intake.corpus import Corpus, RawRecord, parse, redacted_problems
 from ..core.errors import EngineError, IntakeError
 from ..core.model import Rule, RuleSet

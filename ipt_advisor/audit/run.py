@@ -64,7 +64,7 @@ from .state import (
     PartialFile, ResumeError, StateFile, differences, finish_commit, identity, lock_folder, may_have_logged,
     recover_log_append, refuse_to_log_twice,
 )
-from .decision_log import DecisionLog
+from .decision_log import DecisionLog, entry as log_entry
 from ..core.output import make_private_dirs
 from ..intake.corpus import Corpus, RawRecord, parse, redacted_problems
 from ..core.errors import EngineError, IntakeError, IptError, OutputError, Problem
@@ -231,8 +231,7 @@ def _audit(corpus: Corpus, state_file: StateFile, run_id: dict[str, Any], rulese
             if saved["phase"] == "done" and warn is not None:
                 warn(f"{out_dir}: nothing left to do: this audit had finished")
             summary = finish_commit(state_file, saved, tuple(_on_disk(name, run_id) for name in OUTPUTS))
-            return AuditReport(tally.records, tally.records - tally.invalid - tally.engine_errors, tally.invalid,
-                               tally.engine_errors, out_dir, time.monotonic() - started, summary, tally.records)
+            return _report(tally, out_dir, started, summary, tally.records)
         if log is not None:
             saved = recover_log_append(state_file, saved, log)
             tally, keep = _resume_point(saved, run_id, ruleset, state_file.path)
@@ -257,30 +256,50 @@ def _audit(corpus: Corpus, state_file: StateFile, run_id: dict[str, Any], rulese
                            rules_dir=rules_dir, jobs=jobs, tool_version=tool_version, progress=progress,
                            cds_feedback=cds_feedback)
     except (Interrupted, OutputError, ResumeError, WorkerLost, KeyboardInterrupt) as exc:
-        for f in files.values():
-            f.release()
-        if isinstance(exc, (OutputError, WorkerLost)) and state_file.saved:
-            raise _with_resume_hint(exc) from None
-        if not state_file.saved:
-            for f in files.values():
-                f.discard()
+        hinted = _after_stop(exc, files, state_file)
+        if hinted is not None:
+            raise hinted from None
         raise
-    except BaseException as exc:  # the input broke mid-way, or a bug: nothing worth resuming, unless
-        # decisions of this run are in the log: then the state stays (never deleted while its
-        # decisions are logged), so the same command refuses to log them again and --resume can finish
-        if state_file.saved and log is not None and _may_have_logged(state_file):
-            for f in files.values():
-                f.release()
-            if isinstance(exc, IptError):
-                raise _with_resume_hint(exc) from None
-            raise
+    except BaseException as exc:
+        hinted = _after_failure(exc, files, state_file, log)
+        if hinted is not None:
+            raise hinted from None
+        raise
+    return _report(tally, out_dir, started, summary, resumed_from, tuple(corpus.damage))
+
+
+def _report(tally: Tally, out_dir: str, started: float, summary: dict[str, Any], resumed_from: int,
+            damage: tuple[Problem, ...] = ()) -> AuditReport:
+    return AuditReport(tally.records, tally.records - tally.invalid - tally.engine_errors, tally.invalid,
+                       tally.engine_errors, out_dir, time.monotonic() - started, summary, resumed_from, damage)
+
+
+def _after_stop(exc: BaseException, files: dict[str, PartialFile], state_file: StateFile) -> IptError | None:
+    """A stop or a resumable failure: the .partial files stay if a state counts them; the error
+    to raise instead of ``exc`` (with a hint to resume), or None to raise ``exc``."""
+    for f in files.values():
+        f.release()
+    if isinstance(exc, (OutputError, WorkerLost)) and state_file.saved:
+        return _with_resume_hint(exc)
+    if not state_file.saved:
         for f in files.values():
             f.discard()
-        state_file.remove()
-        raise
-    return AuditReport(tally.records, tally.records - tally.invalid - tally.engine_errors, tally.invalid,
-                       tally.engine_errors, out_dir, time.monotonic() - started, summary, resumed_from,
-                       tuple(corpus.damage))
+    return None
+
+
+def _after_failure(exc: BaseException, files: dict[str, PartialFile], state_file: StateFile,
+                   log: DecisionLog | None) -> IptError | None:
+    """The input broke mid-way, or a bug: nothing worth resuming, unless decisions of this run
+    are in the log: then the state stays (never deleted while its decisions are logged), so the
+    same command refuses to log them again and --resume can finish. As :func:`_after_stop`."""
+    if state_file.saved and log is not None and _may_have_logged(state_file):
+        for f in files.values():
+            f.release()
+        return _with_resume_hint(exc) if isinstance(exc, IptError) else None
+    for f in files.values():
+        f.discard()
+    state_file.remove()
+    return None
 
 
 def _may_have_logged(state_file: StateFile) -> bool:
@@ -322,30 +341,40 @@ def _check_lines(files: dict[str, PartialFile], records: int, where: str) -> Non
                                                     f"the saved state counts {records}")])
 
 
-def _run(corpus: Corpus, files: dict[str, PartialFile], tally: Tally, state_file: StateFile,
-         run_id: dict[str, Any], stop: StopSignals, log: DecisionLog | None, logged_ahead: int, lock: int | None,
-         *, rules_dir: str | None, jobs: int, tool_version: str, progress: TextIO | None,
-         cds_feedback: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Assess the records not done yet, checkpointing as it goes, then write the summaries
-    and put every output in place; returns the summary. The first ``logged_ahead`` decisions
-    are in the log already (an append killed half-way, see recover_log_append): not again."""
-    from .decision_log import entry
+class _Checkpoint:
+    """Saves the run's progress about once a second, appending the decisions logged since the
+    last save in the same recoverable step (see :meth:`__call__`)."""
 
-    rs_info = dict(run_id["ruleset"])
-    decisions, errors, overrides = (files[name] for name in STREAMS)
-    pending_log: list[dict[str, Any]] = []
-    ahead = [logged_ahead]
+    def __init__(self, files: dict[str, PartialFile], tally: Tally, state_file: StateFile, run_id: dict[str, Any],
+                 log: DecisionLog | None, logged_ahead: int, tool_version: str):
+        self.files = files
+        self.tally = tally
+        self.state_file = state_file
+        self.run_id = run_id
+        self.log = log
+        self.pending_log: list[dict[str, Any]] = []
+        self.ahead = logged_ahead  # decisions in the log already (an append killed half-way): not again
+        self.rs_info = dict(run_id["ruleset"])
+        self.tool_version = tool_version
 
-    def checkpoint() -> None:
+    def to_log(self, o: Outcome) -> None:
+        """Queue a decision's log entry for the next checkpoint (unless it is logged already)."""
+        if self.ahead:
+            self.ahead -= 1  # logged by the run that was killed mid-append
+        else:
+            self.pending_log.append(_log_entry(log_entry, o, self.rs_info, self.tool_version))
+
+    def __call__(self) -> None:
+        files, tally, log, pending_log = self.files, self.tally, self.log, self.pending_log
         for f in files.values():
             f.sync()
-        state = {**run_id, "progress": {"records": tally.records,
-                                        "bytes": {name: f.size for name, f in files.items()},
-                                        "tally": tally.snapshot()}}
-        if ahead[0]:
-            state["logged_ahead"] = ahead[0]
+        state = {**self.run_id, "progress": {"records": tally.records,
+                                             "bytes": {name: f.size for name, f in files.items()},
+                                             "tally": tally.snapshot()}}
+        if self.ahead:
+            state["logged_ahead"] = self.ahead
         if log is None or not pending_log:
-            state_file.save(state)
+            self.state_file.save(state)
             return
         # One recoverable step, under the log's lock: the state that counts these decisions is
         # prepared (synced, not yet in place) naming where their entries go, then the entries
@@ -354,18 +383,43 @@ def _run(corpus: Corpus, files: dict[str, PartialFile], tally: Tally, state_file
         with log.locked() as held:
             data, last, stamp = held.chain(pending_log)
             state["log_append"] = {"start": held.size, "entries": len(pending_log), "time": stamp, "hash": last}
-            state_file.prepare(state)
+            self.state_file.prepare(state)
             try:
                 held.write(data)
             except BaseException:
-                state_file.abandon()
+                self.state_file.abandon()
                 raise
-            state_file.commit()
+            self.state_file.commit()
         pending_log.clear()
 
+
+def _run(corpus: Corpus, files: dict[str, PartialFile], tally: Tally, state_file: StateFile,
+         run_id: dict[str, Any], stop: StopSignals, log: DecisionLog | None, logged_ahead: int, lock: int | None,
+         *, rules_dir: str | None, jobs: int, tool_version: str, progress: TextIO | None,
+         cds_feedback: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Assess the records not done yet, checkpointing as it goes, then write the summaries
+    and put every output in place; returns the summary. The first ``logged_ahead`` decisions
+    are in the log already (an append killed half-way, see recover_log_append): not again."""
+    checkpoint = _Checkpoint(files, tally, state_file, run_id, log, logged_ahead, tool_version)
     if not state_file.saved:
         checkpoint()  # from here on the run can be resumed
     bar = Progress(progress, corpus.estimated_total) if progress is not None else None
+    _assess_rest(corpus, files, checkpoint, stop, bar, lock, rules_dir=rules_dir, jobs=jobs)
+    checkpoint()  # every record done (or all up to the stop), every decision logged
+    if stop.signum is not None:
+        raise _interrupted(stop.signum, tally, state_file.out_dir)
+    if bar is not None:
+        bar.update(tally.records, final=True)
+    summary = tally.as_dict(input_path=run_id["input"]["path"], input_kind=corpus.kind, input_sha256=corpus.sha256,
+                            tool_version=tool_version, departures_file="overrides.jsonl", cds_feedback=cds_feedback)
+    _put_in_place(files, summary, tally, state_file, run_id, stop)
+    return summary
+
+
+def _assess_rest(corpus: Corpus, files: dict[str, PartialFile], checkpoint: _Checkpoint, stop: StopSignals,
+                 bar: Progress | None, lock: int | None, *, rules_dir: str | None, jobs: int) -> None:
+    """Assess the records the tally does not count yet, in chunks, until the end or a stop."""
+    tally, run_id, state_file = checkpoint.tally, checkpoint.run_id, checkpoint.state_file
     records: Iterable[RawRecord] = corpus.records()
     if tally.records:
         records = itertools.islice(records, tally.records, None)  # read (and hashed) again, not assessed
@@ -374,45 +428,46 @@ def _run(corpus: Corpus, files: dict[str, PartialFile], tally: Tally, state_file
     with closing(ordered_map(records, _audit_init, _audit_one, (rules_dir, compact), jobs, CHUNK, stop.requested,
                              state_file.out_dir, () if lock is None else (lock,))) as chunks:
         for results in chunks:
-            lines: list[bytes] = []
-            bad: list[str] = []
-            departed: list[str] = []
-            for kind, payload in results:
-                if kind != "ok":
-                    tally.add_invalid(engine=kind == "engine")
-                    bad.append(dumps(payload) + "\n")  # the standard library's text, by orjson (jsonline)
-                    continue
-                line, o = payload
-                lines.append(line)
-                departure = tally.add(o)
-                if departure is not None:
-                    departed.append(dumps(departure) + "\n")
-                if log is not None:
-                    if ahead[0]:
-                        ahead[0] -= 1  # logged by the run that was killed mid-append
-                    else:
-                        pending_log.append(_log_entry(entry, o, rs_info, tool_version))
-            if lines:
-                lines.append(b"")  # so the join ends with a newline
-                decisions.write_bytes(b"\n".join(lines))
-            if bad:
-                errors.write("".join(bad))
-            if departed:
-                overrides.write("".join(departed))
+            _write_chunk(results, files, checkpoint)
             if bar is not None:
                 bar.update(tally.records)
             if stop.requested():
                 break
-            if len(pending_log) >= LOG_BATCH or time.monotonic() - last >= CHECKPOINT_SECONDS:
+            if len(checkpoint.pending_log) >= LOG_BATCH or time.monotonic() - last >= CHECKPOINT_SECONDS:
                 checkpoint()
                 last = time.monotonic()
-    checkpoint()  # every record done (or all up to the stop), every decision logged
-    if stop.signum is not None:
-        raise _interrupted(stop.signum, tally, state_file.out_dir)
-    if bar is not None:
-        bar.update(tally.records, final=True)
-    summary = tally.as_dict(input_path=run_id["input"]["path"], input_kind=corpus.kind, input_sha256=corpus.sha256,
-                            tool_version=tool_version, departures_file="overrides.jsonl", cds_feedback=cds_feedback)
+
+
+def _write_chunk(results: list[tuple[str, Any]], files: dict[str, PartialFile], checkpoint: _Checkpoint) -> None:
+    """Count one chunk's results and append them to the streams (and the pending log entries)."""
+    tally, logging = checkpoint.tally, checkpoint.log is not None
+    lines: list[bytes] = []
+    bad: list[str] = []
+    departed: list[str] = []
+    for kind, payload in results:
+        if kind != "ok":
+            tally.add_invalid(engine=kind == "engine")
+            bad.append(dumps(payload) + "\n")  # the standard library's text, by orjson (jsonline)
+            continue
+        line, o = payload
+        lines.append(line)
+        departure = tally.add(o)
+        if departure is not None:
+            departed.append(dumps(departure) + "\n")
+        if logging:
+            checkpoint.to_log(o)
+    if lines:
+        lines.append(b"")  # so the join ends with a newline
+        files["decisions.jsonl"].write_bytes(b"\n".join(lines))
+    if bad:
+        files["errors.jsonl"].write("".join(bad))
+    if departed:
+        files["overrides.jsonl"].write("".join(departed))
+
+
+def _put_in_place(files: dict[str, PartialFile], summary: dict[str, Any], tally: Tally, state_file: StateFile,
+                  run_id: dict[str, Any], stop: StopSignals) -> None:
+    """Write the summaries, then rename every output into place (recoverably: see finish_commit)."""
     for f in files.values():
         f.close()
     out_dir = state_file.out_dir
@@ -422,7 +477,7 @@ def _run(corpus: Corpus, files: dict[str, PartialFile], tally: Tally, state_file
             ends[name] = PartialFile(os.path.join(out_dir, name))
         ends["summary.json"].write(summary_json(summary))
         for name, render in (("summary.md", render_summary_md), ("summary.html", render_summary_html)):
-            with open(overrides.partial, "rb") as handle:
+            with open(files["overrides.jsonl"].partial, "rb") as handle:
                 write_pieces(render(summary, (json.loads(line) for line in handle)), ends[name].write)
         if stop.signum is not None:
             raise _interrupted(stop.signum, tally, out_dir)
@@ -441,7 +496,6 @@ def _run(corpus: Corpus, files: dict[str, PartialFile], tally: Tally, state_file
     # the state stays, marked done: killed after this line, before the process exits, the run
     # is still known to be finished and its decisions logged (see audit.state)
     state_file.save({**final, "phase": "done"})
-    return summary
 
 
 def _on_disk(name: str, run_id: dict[str, Any]) -> str:

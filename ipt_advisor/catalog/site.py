@@ -238,56 +238,28 @@ def build_pages(advisor: Advisor, cases: list[Case], tool_version: str, today: d
     """Every file of the catalog (relative path -> text), and whether the graphs were drawn
     (``draw`` and Graphviz installed).  ``today`` marks rules past their review date (none
     when not given, so the pages depend on the rule files alone)."""
-    import markupsafe
-
-    from ..whatif import why_not
-
     rs = advisor.ruleset
-    policy = rs.policies
-    assert policy is not None
     env = _environment()
     svg_of, dot_text, drawn = _graphs(advisor, cases, env, draw)
+    page = _Renderer(env, rs, tool_version)
     details = [catalog.rule_detail(rs, rule) for rule in rs.rules]
-    conditions = {c.rule_id: c for c in mcdc.coverage(rs, embedded_cases(rs))}
     facts = catalog.fact_entries(rs)
     flags = catalog.flag_entries(rs)
-    fact_by_key = {spec.key: spec.name for spec in rs.facts.values()}
-    fires_in = {rule.id: [c for c in cases if any(t["rule"] == rule.id for t in c.decision["trace"])]
-                for rule in rs.rules}
-    flag_cases = {f["code"]: [c for c in cases if any(x["code"] == f["code"] for x in c.decision["flags"])]
-                  for f in flags}
-    common = {
-        "ruleset": {"name": rs.name, "version": rs.version, "sha256": rs.sha256, "description": rs.description},
-        "tool_version": tool_version,
-        "format_labels": dict(policy.format_labels),
-        "area_labels": dict(policy.area_labels),
-        "fact_by_key": fact_by_key,
-        "labels": {spec.key: spec.label for spec in rs.facts.values()},
-    }
-
-    def page(template: str, root: str, title: str, script: str | None = None, **values: Any) -> str:
-        return env.get_template(f"catalog/{template}").render(
-            **common, **values, root=root, page_title=title, csp=_csp(script),
-            script=markupsafe.Markup(script) if script is not None else None)
-
     pages: dict[str, str] = {}
-    script = env.get_template("catalog/filter.js.j2").render()
     pages["index.html"] = page(
-        "index.html.j2", "", f"{rs.name} {rs.version} — rule catalog", script=script,
+        "index.html.j2", "", f"{rs.name} {rs.version} — rule catalog",
+        script=env.get_template("catalog/filter.js.j2").render(),
         rules=details, facts=facts, flags=flags, cases=cases, graph=drawn, combine=combination(rs),
         tables=[tables.table_entry(rs, t) for t in rs.tables if not tables.problems(rs, t)],
         areas=sorted({d["area"] for d in details}), statuses=sorted({d["status"] for d in details}),
         flag_codes=[f["code"] for f in flags if f["raised_by"]])
-    for d in details:
-        pages[f"rules/{page_name(d['id'])}.html"] = page("rule.html.j2", "../", f"{d['id']} — {d['title']}",
-                                               rule=d, cases=fires_in[d["id"]], coverage=conditions.get(d["id"]),
-                                               graph_svg=svg_of.get(("rule", d["id"])),
-                                               overdue=today is not None and is_overdue(rs.rule(d["id"]), today))
+    pages.update(_rule_pages(page, rs, details, cases, svg_of, today))
     for f in facts:
         pages[f"facts/{page_name(f['name'])}.html"] = page("fact.html.j2", "../", f"Fact {f['name']}", fact=f)
     for f in flags:
+        flag_cases = [c for c in cases if any(x["code"] == f["code"] for x in c.decision["flags"])]
         pages[f"flags/{page_name(f['code'])}.html"] = page("flag.html.j2", "../", f"Flag {f['code']}",
-                                                 flag=f, cases=flag_cases[f["code"]])
+                                                 flag=f, cases=flag_cases)
     pages["graph.html"] = page("graph.html.j2", "", "Whole dependency graph", svg=svg_of.get("whole"),
                                graphviz_hint=GRAPHVIZ_HINT)
     pages["graph.dot"] = dot_text
@@ -296,20 +268,71 @@ def build_pages(advisor: Advisor, cases: list[Case], tool_version: str, today: d
                                        "rules": [r.id for r in rs.active_rules if r.area == a]}
                                       for a in catalog_graphs.areas(rs)])
     for c in cases:
-        view = advisor.view(c.decision, c.intake, tool_version)
-        values = input_values(c.intake, rs)
-        inputs = [{"name": s.name, "key": s.key, "label": s.label, "value": values.get(s.name),
-                   "answer": catalog.answer_words(rs, s.name, values)}
-                  for s in rs.facts.values() if not s.derived]
-        why = [why_not(advisor, c.intake, c.decision, fmt) for fmt in policy.format_precedence
-               if fmt != c.decision["recommendation"]["format"]]
-        pages[f"cases/{c.slug}.html"] = page(
+        pages.update(_case_pages(page, advisor, c, tool_version, svg_of))
+    return pages, drawn
+
+
+class _Renderer:
+    """Renders one catalog page: a template with what every page shows (the rule set, labels)."""
+
+    def __init__(self, env: Any, rs: Any, tool_version: str):
+        policy = rs.policies
+        assert policy is not None
+        self.env = env
+        self.common = {
+            "ruleset": {"name": rs.name, "version": rs.version, "sha256": rs.sha256, "description": rs.description},
+            "tool_version": tool_version,
+            "format_labels": dict(policy.format_labels),
+            "area_labels": dict(policy.area_labels),
+            "fact_by_key": {spec.key: spec.name for spec in rs.facts.values()},
+            "labels": {spec.key: spec.label for spec in rs.facts.values()},
+        }
+
+    def __call__(self, template: str, root: str, title: str, script: str | None = None, **values: Any) -> str:
+        import markupsafe
+
+        return self.env.get_template(f"catalog/{template}").render(
+            **self.common, **values, root=root, page_title=title, csp=_csp(script),
+            script=markupsafe.Markup(script) if script is not None else None)
+
+
+def _rule_pages(page: _Renderer, rs: Any, details: list[dict[str, Any]], cases: list[Case],
+                svg_of: dict[Any, str], today: datetime.date | None) -> dict[str, str]:
+    """A page per rule: what it says, the cases it fires in, its condition coverage, its graph."""
+    conditions = {c.rule_id: c for c in mcdc.coverage(rs, embedded_cases(rs))}
+    pages = {}
+    for d in details:
+        fires_in = [c for c in cases if any(t["rule"] == d["id"] for t in c.decision["trace"])]
+        pages[f"rules/{page_name(d['id'])}.html"] = page("rule.html.j2", "../", f"{d['id']} — {d['title']}",
+                                               rule=d, cases=fires_in, coverage=conditions.get(d["id"]),
+                                               graph_svg=svg_of.get(("rule", d["id"])),
+                                               overdue=today is not None and is_overdue(rs.rule(d["id"]), today))
+    return pages
+
+
+def _case_pages(page: _Renderer, advisor: Advisor, c: Case, tool_version: str,
+                svg_of: dict[Any, str]) -> dict[str, str]:
+    """A case's page (its inputs, the decision, why not the other formats, teaching points) and its report."""
+    from ..whatif import why_not
+
+    rs = advisor.ruleset
+    policy = rs.policies
+    assert policy is not None
+    view = advisor.view(c.decision, c.intake, tool_version)
+    values = input_values(c.intake, rs)
+    inputs = [{"name": s.name, "key": s.key, "label": s.label, "value": values.get(s.name),
+               "answer": catalog.answer_words(rs, s.name, values)}
+              for s in rs.facts.values() if not s.derived]
+    why = [why_not(advisor, c.intake, c.decision, fmt) for fmt in policy.format_precedence
+           if fmt != c.decision["recommendation"]["format"]]
+    _, report_html = advisor.report(c.intake, "html", tool_version)
+    return {
+        f"cases/{c.slug}.html": page(
             "case.html.j2", "../", f"Case {c.intake.case_id}", case=c, view=view, inputs=inputs, why_not=why,
             teaching=teaching_points(rs, c.decision, why),
-            graph_svg=svg_of.get(("case", c.slug)))
-        _, report_html = advisor.report(c.intake, "html", tool_version)
-        pages[f"cases/{c.slug}.report.html"] = report_html
-    return pages, drawn
+            graph_svg=svg_of.get(("case", c.slug))),
+        f"cases/{c.slug}.report.html": report_html,
+    }
 
 
 # ------------------------------------------------------------------ writing

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from ..core.firings import Run
 from ..ruleset.evaluate import supporting_facts, truth
@@ -72,56 +72,17 @@ def decide(run: Run, values: dict[str, Any], not_assessed: list[str], ruleset: R
         return choose_text(default, effect.variants, values, derived) if effect.variants else default
 
     status = "incomplete" if any(fx.incomplete for _, _, fx in fired) else policy.status_default
-
-    wanted = [(rule.id, fmt, reason) for _, rule, fx in fired for fmt, reason in fx.formats]
-    if wanted:
-        final = min((fmt for _, fmt, _ in wanted), key=policy.format_precedence.index)
-        reasons: list[dict[str, str | None]] = [{"rule": rid, "text": reason} for rid, fmt, reason in wanted if fmt == final]
-    else:
-        final = policy.format_fallback
-        reasons = [{"rule": None, "text": policy.format_fallback_reason}]
+    final, reasons = _format(fired, policy)
     by_urgency = policy.condition_order == "flag_urgency"
     kept = [(fx.urgency if by_urgency else 0, order, c.topic, text(c, c.text))
             for order, (_, _, fx) in enumerate(fired) for c in fx.conditions
             if not c.if_format or final in c.if_format]
     conditions = assemble_conditions(sorted(kept, key=lambda item: item[:2]), policy.condition_topics)
-
-    proposals: dict[str, tuple[int, str, str]] = {}
-    for _, rule, fx in fired:
-        for rank, area, reason in fx.focus:
-            if area not in proposals or rank < proposals[area][0]:
-                proposals[area] = (rank, rule.id, reason)
-    ranked = sorted(proposals, key=lambda a: (proposals[a][0], policy.focus_areas.index(a)))
-    areas = ranked[: policy.focus_max]
-    focus = {
-        "primary": areas[0] if areas else None,
-        "secondary": areas[1] if len(areas) > 1 else None,
-        "reasons": [{"area": a, "rule": proposals[a][1], "text": proposals[a][2]} for a in areas],
-        # proposed but not kept: at most max_areas, in the order above
-        "dropped": [{"area": a, "rule": proposals[a][1], "text": proposals[a][2]} for a in ranked[policy.focus_max:]],
-    }
-
-    flags: dict[str, dict[str, Any]] = {}
-    rank_of = policy.flag_levels.index
-    for _, rule, fx in fired:
-        for e in fx.flags:
-            # one flag per code, at the most severe level a fired rule raised it (first in trace order among equals)
-            if e.code not in flags or rank_of(e.level) < rank_of(flags[e.code]["level"]):
-                flags[e.code] = {"code": e.code, "level": e.level, "action": text(e, e.action), "rule": rule.id}
-    urgent = memo.flag_urgency
-    ordered_flags = sorted(flags.values(), key=lambda f: (rank_of(f["level"]), urgent.get(f["code"], len(urgent))))
-
+    ordered_flags = _flags(fired, policy, memo, text)
     severity = {}
     for field_name, fact in policy.severity.items():
         spec = ruleset.facts[fact]
         severity[field_name] = values.get(fact) if not spec.derived else (derived.get(fact) or [None])[0]
-
-    trace = [{
-        "rule": rule.id, "version": rule.version, "title": rule.title,
-        "because": memo.because(f.because, rule, values, derived) if fx.has_choice else f.because,
-        "effect": fx.text if not fx.has_variants else "; ".join(
-            describe_effect(e, text(e, e.text) if isinstance(e, (AddCondition, Consider)) else None) for e in rule.then),
-    } for f, rule, fx in fired]
 
     return {
         "decision_version": 1,
@@ -134,15 +95,70 @@ def decide(run: Run, values: dict[str, Any], not_assessed: list[str], ruleset: R
             "conditions": conditions,
             "reasons": reasons,
         },
-        "focus": focus,
+        "focus": _focus(fired, policy),
         "flags": ordered_flags,
         "severity": severity,
         "considerations": [{"rule": rule.id, "text": text(c, c.text)} for _, rule, fx in fired for c in fx.considerations
                            if not c.if_format or final in c.if_format],
-        "trace": trace,
+        "trace": _trace(fired, memo, values, derived, text),
         "not_assessed": not_assessed,
         "ruleset": {"name": ruleset.name, "version": ruleset.version, "sha256": ruleset.sha256},
     }
+
+
+# a fired rule as ``decide`` goes through them: its firing, the rule, its effects by kind
+_Fired = tuple[Any, Rule, "_Effects"]
+
+
+def _format(fired: list[_Fired], policy: Any) -> tuple[str, list[dict[str, str | None]]]:
+    """The recommended format (the most restrictive one asked for) and the reasons for it."""
+    wanted = [(rule.id, fmt, reason) for _, rule, fx in fired for fmt, reason in fx.formats]
+    if not wanted:
+        return policy.format_fallback, [{"rule": None, "text": policy.format_fallback_reason}]
+    final = min((fmt for _, fmt, _ in wanted), key=policy.format_precedence.index)
+    return final, [{"rule": rid, "text": reason} for rid, fmt, reason in wanted if fmt == final]
+
+
+def _focus(fired: list[_Fired], policy: Any) -> dict[str, Any]:
+    """The focus areas: each at the best-ranked basis any rule proposed it on, at most max_areas."""
+    proposals: dict[str, tuple[int, str, str]] = {}
+    for _, rule, fx in fired:
+        for rank, area, reason in fx.focus:
+            if area not in proposals or rank < proposals[area][0]:
+                proposals[area] = (rank, rule.id, reason)
+    ranked = sorted(proposals, key=lambda a: (proposals[a][0], policy.focus_areas.index(a)))
+    areas = ranked[: policy.focus_max]
+    return {
+        "primary": areas[0] if areas else None,
+        "secondary": areas[1] if len(areas) > 1 else None,
+        "reasons": [{"area": a, "rule": proposals[a][1], "text": proposals[a][2]} for a in areas],
+        # proposed but not kept: at most max_areas, in the order above
+        "dropped": [{"area": a, "rule": proposals[a][1], "text": proposals[a][2]} for a in ranked[policy.focus_max:]],
+    }
+
+
+def _flags(fired: list[_Fired], policy: Any, memo: _Memo, text: Callable[[Any, str], str]) -> list[dict[str, Any]]:
+    """One flag per code, most severe first, then by the declared urgency."""
+    flags: dict[str, dict[str, Any]] = {}
+    rank_of = policy.flag_levels.index
+    for _, rule, fx in fired:
+        for e in fx.flags:
+            # one flag per code, at the most severe level a fired rule raised it (first in trace order among equals)
+            if e.code not in flags or rank_of(e.level) < rank_of(flags[e.code]["level"]):
+                flags[e.code] = {"code": e.code, "level": e.level, "action": text(e, e.action), "rule": rule.id}
+    urgent = memo.flag_urgency
+    return sorted(flags.values(), key=lambda f: (rank_of(f["level"]), urgent.get(f["code"], len(urgent))))
+
+
+def _trace(fired: list[_Fired], memo: _Memo, values: dict[str, Any], derived: dict[str, list[Any]],
+           text: Callable[[Any, str], str]) -> list[dict[str, Any]]:
+    """Every fired rule in trace order, with the facts that made it fire and what it did."""
+    return [{
+        "rule": rule.id, "version": rule.version, "title": rule.title,
+        "because": memo.because(f.because, rule, values, derived) if fx.has_choice else f.because,
+        "effect": fx.text if not fx.has_variants else "; ".join(
+            describe_effect(e, text(e, e.text) if isinstance(e, (AddCondition, Consider)) else None) for e in rule.then),
+    } for f, rule, fx in fired]
 
 
 def urgency_of(ruleset: RuleSet, rule_id: str) -> tuple[int, int]:
