@@ -189,7 +189,7 @@ def intake_template() -> None:
     Example:
       ipt-advisor intake template > my-intake.yaml
     """
-    from ipt_advisor.intake.schema import TEMPLATE
+    from ipt_advisor.intake.template import TEMPLATE
 
     click.echo(TEMPLATE, nl=False)
 

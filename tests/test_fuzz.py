@@ -28,7 +28,8 @@ from hypothesis import strategies as st
 from cli import cli
 from ipt_advisor.advisor import Advisor
 from ipt_advisor.core.errors import EngineError, IntakeError, RuleSetError
-from ipt_advisor.intake.schema import TEMPLATE, load_intake
+from ipt_advisor.intake.schema import load_intake
+from ipt_advisor.intake.template import TEMPLATE
 from ipt_advisor.ruleset.load import default_rules_dir
 
 REPO = Path(__file__).resolve().parents[1]

@@ -16,8 +16,9 @@ import pytest
 
 from ipt_advisor.core.errors import IntakeError
 from ipt_advisor.intake.schema import (
-    FIELD_PATHS, TEMPLATE, Intake, coerce_strings, from_mapping, load_intake, load_intake_file,
+    FIELD_PATHS, SCHEMA, Block, Field, Intake, coerce_strings, from_mapping, load_intake, load_intake_file,
 )
+from ipt_advisor.intake.template import TEMPLATE, render_template
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -394,6 +395,65 @@ def test_the_old_placeholder_id_is_refused() -> None:
 def test_template_mentions_every_field() -> None:
     for path in FIELD_PATHS:
         assert f"{path.rsplit('.', 1)[-1]}:" in TEMPLATE, path
+
+
+def _uncommented(template: str) -> str:
+    """The template with its commented-out block (the clinician's decision) put back."""
+    head, mark, block = template.partition("# clinician_decision:")
+    assert mark, "the clinician's decision is no longer commented out"
+    return head + "\n".join(line[2:] for line in (mark + block).splitlines()) + "\n"
+
+
+def test_template_holds_exactly_the_schema_fields_in_place() -> None:
+    """Generated from the schema: every field at its own path (nesting included), none other."""
+    import yaml
+
+    def paths(value: dict, prefix: str = "") -> set[str]:
+        out: set[str] = set()
+        for key, sub in value.items():
+            out |= paths(sub, f"{prefix}{key}.") if isinstance(sub, dict) else {prefix + key}
+        return out
+
+    parsed = yaml.safe_load(_uncommented(TEMPLATE))
+    assert paths(parsed) == set(FIELD_PATHS)
+
+
+def test_template_marks_required_fields_and_shows_limits() -> None:
+    lines: dict[str, str] = {}  # key -> its line, with the comment lines that continue it
+    key = ""
+    for line in TEMPLATE.splitlines():
+        if line.lstrip("# ") and line.lstrip("# ")[0] != "#" and ":" in line and line.strip("# ")[0].islower():
+            key = line.split(":")[0].strip("# ")
+            lines[key] = line
+        elif key and line.startswith((" ", "#  ")) and line.strip().startswith("#"):
+            lines[key] += " " + line.strip()[2:]
+    assert "REQUIRED" in lines["id"] and "REQUIRED" in lines["phq9"] and "REQUIRED" not in lines["gad7"]
+    assert "REQUIRED" in lines["format"] and "group | individual | defer" in lines["format"]  # clinician_decision
+    assert "required when present" in lines["months_since_death"]
+    assert "0 to 3" in lines["phq9_item9"] and "none | mild | severe" in lines["cognitive_impairment"]
+    assert "empty (not asked)" in lines["wish_dead"]  # unknown, never "no"
+    assert lines["perinatal"].startswith("perinatal: none ")  # defaults filled in
+
+
+def test_template_follows_the_schema() -> None:
+    """A field added to the schema (or given new limits) is in the template with no second copy."""
+    measures = SCHEMA.fields["measures"]
+    assert isinstance(measures, Block)
+    grown = Block({**SCHEMA.fields, "measures": Block({**measures.fields, "pcl5": Field(
+        "int", lo=0, hi=80, label="PCL-5 total", help="Empty if not done.")}, label=measures.label)}, label=SCHEMA.label)
+    text = render_template(grown)
+    assert "  pcl5:                      # PCL-5 total: 0 to 80. Empty if not done.\n" in text
+    assert text.replace("  pcl5:                      # PCL-5 total: 0 to 80. Empty if not done.\n", "") == TEMPLATE
+
+
+def test_template_with_the_clinician_decision_filled_in_validates() -> None:
+    filled = (_uncommented(TEMPLATE).replace("id:     ", "id: T-9 ", 1)
+              .replace("assessed_on:     ", "assessed_on: 2026-10-01 ", 1).replace("age:     ", "age: 40 ", 1)
+              .replace("phq9:     ", "phq9: 12 ", 1).replace("  format:     ", "  format: group ", 2)
+              .replace("  format: group              # Format the person", "  format: either             # Format the person"))
+    intake = load_intake(filled, "template.yaml")
+    assert intake.get("clinician_decision.format") == "group" and intake.get("clinician_decision.focus") is None
+    assert intake.get("preferences.format") == "either"
 
 
 @pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.yaml")), ids=lambda p: p.name)

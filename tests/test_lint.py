@@ -147,3 +147,27 @@ def test_a_bad_condition_order_names_the_choices(rules_copy: Path) -> None:
     _edit(rules_copy / "ruleset.yaml", "order: flag_urgency", "order: urgency")
     found = _messages(rules_copy)
     assert any("policies.conditions.order: must be one of trace, flag_urgency" in m for m in found)
+
+
+def test_input_facts_are_checked_against_the_intake_schema(rules_copy: Path) -> None:
+    """facts.yaml restates the type, range and values of each intake field a rule reads; lint
+    holds it to the one intake schema, so no rule, test or report reasons about values no
+    validated intake can hold (or misses ones it can)."""
+    facts = rules_copy / "facts.yaml"
+    _edit(facts, "    range: [0, 68]\n    source: measures.spin", "    range: [0, 70]\n    source: measures.spin")
+    _edit(facts, "    values: [renegotiation, impasse, dissolution]\n    source: findings.role_dispute.stage",
+          "    values: [renegotiation, impasse, ended]\n    source: findings.role_dispute.stage")
+    _edit(facts, "  psychosis:\n    type: boolean", "  psychosis:\n    type: enum\n    values: [yes, no]")
+    _edit(facts, "    range: [0, 21]\n    source: measures.gad7", "    source: measures.gad7")
+    lines = facts.read_text().splitlines()
+    line_of = {name: lines.index(f"  {name}:") + 1 for name in ("spin", "dispute_stage", "psychosis", "gad7")}
+    found = _messages(rules_copy)
+    assert f"facts.yaml:{line_of['spin']}: facts.spin.range: range [0, 70], but the intake field measures.spin takes " \
+           "0 to 68: give range: [0, 68]" in found
+    assert f"facts.yaml:{line_of['gad7']}: facts.gad7.range: no range, but the intake field measures.gad7 takes " \
+           "0 to 21: give range: [0, 21]" in found
+    assert f"facts.yaml:{line_of['dispute_stage']}: facts.dispute_stage.values: 'ended' not a value of the intake " \
+           "field findings.role_dispute.stage; 'dissolution' missing: give values: [renegotiation, impasse, " \
+           "dissolution]" in found
+    assert f"facts.yaml:{line_of['psychosis']}: facts.psychosis.type: is enum, but the intake field risk.psychosis " \
+           "is boolean: give type: boolean" in found

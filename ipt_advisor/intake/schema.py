@@ -18,7 +18,8 @@ import re
 import sys
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Callable, Literal
+from types import MappingProxyType
+from typing import Any, Callable, Literal, Mapping
 
 from ..core import yamlio
 from ..core.errors import IntakeError, Problem
@@ -26,7 +27,7 @@ from ..core.hints import closest, did_you_mean
 from ..core.jsonline import canonical_bytes
 from ..core.yamlio import Lines, PathKey
 
-__all__ = ["FIELD_PATHS", "SCHEMA", "TEMPLATE", "Block", "Field", "Intake", "coerce_strings", "from_mapping", "load_intake", "load_intake_file", "read_intake_file"]
+__all__ = ["FIELDS", "FIELD_PATHS", "SCHEMA", "Block", "Field", "Intake", "coerce_strings", "from_mapping", "load_intake", "load_intake_file", "read_intake_file"]
 
 AREAS = ("grief", "role_dispute", "role_transition", "isolation")
 _ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
@@ -196,6 +197,8 @@ _FREE_TEXT = frozenset(p for p, f in _FIELDS.items() if f.kind == "text")
 #: every key name the schema knows, at any level (a duplicate of one may be named)
 KNOWN_KEYS = frozenset(part for p in _FIELDS for part in p.split("."))
 FIELD_PATHS: tuple[str, ...] = tuple(_FIELDS)
+#: every leaf by its dotted path (read-only: the schema is ``SCHEMA``)
+FIELDS: Mapping[str, Field] = MappingProxyType(_FIELDS)
 #: The fields a rule may read: typed answers only. Never free text, the id, the date, or the
 #: clinician's own decision (audits compare the rules against it).
 RULE_FIELDS: tuple[str, ...] = tuple(p for p, f in _FIELDS.items()
@@ -598,76 +601,3 @@ def coerce_strings(flat: dict[str, str], source: str, row: int) -> tuple[dict[st
             continue
         target[last] = value
     return nested, problems
-
-
-TEMPLATE = """\
-# IPT intake record, version 1. Fill in, then run:  ipt-advisor assess this-file.yaml
-# Fill in every REQUIRED field (the check refuses the blank template). Leave a risk
-# question EMPTY if it was not asked: empty means "not known", never "no", and the tool
-# then withholds a recommendation.
-
-intake_version: 1            # always 1
-site:                        # pseudonymous code of the service or clinic (optional)
-clinician:                   # your pseudonymous clinician code, never a name (optional)
-id:                          # REQUIRED pseudonymous case id: letters, digits, - _ . (max 64). Never a name
-assessed_on:                 # REQUIRED date of the assessment, YYYY-MM-DD (not in the future)
-age:                         # REQUIRED age in whole years, 5 to 120
-perinatal: none              # none | pregnant | postpartum (up to 12 months after the birth)
-
-measures:
-  phq9:                      # REQUIRED PHQ-9 total score, 0 to 27
-  phq9_item9:                # PHQ-9 question 9 (thoughts of death or self-harm), 0 to 3; empty if not asked
-  gad7:                      # GAD-7 total, 0 to 21; empty if not done
-  spin:                      # Social Phobia Inventory total, 0 to 68; empty if not done
-
-risk:
-  cssrs:                     # C-SSRS screener, past month: true (yes) / false (no) / empty (not recorded)
-    wish_dead:               # Q1 wished to be dead or not wake up
-    active_thoughts:         # Q2 actual thoughts of killing themselves
-    method:                  # Q3 thought about how (ask only if Q2 is yes)
-    intent:                  # Q4 some intention of acting on the thoughts (only if Q2 is yes)
-    plan:                    # Q5 worked out details of a plan, with intent (only if Q2 is yes)
-    behavior_3m:             # Q6 anything done or prepared to end their life in the past 3 months
-  cssrs_declined: false      # true if the person was offered the C-SSRS and declined it
-  psychosis: false           # current psychotic symptoms
-  mania_history: false       # any manic or hypomanic episode, ever
-  substance: none            # current alcohol or drug use: none | misuse | dependence
-  cognitive_impairment: none # none | mild | severe
-  hostility: false           # hostile, disruptive or antisocial behaviour in care settings
-  harm_to_others: false      # thoughts or threats of harming someone else
-  acute_crisis: false        # in an acute crisis now (eviction, legal trouble, sudden catastrophe)
-
-findings:                    # the interpersonal inventory; set present: true for each area found
-  grief:                     # the DEATH of someone important (other losses are role transitions)
-    present: false
-    months_since_death:      # required when present: months since the death, 0 to 600
-    onset_linked: false      # did this episode begin or get worse with it?
-  role_dispute:              # a conflict of expectations with someone important
-    present: false
-    with:                    # who with, in a few words (e.g. spouse, mother)
-    stage:                   # required when present: renegotiation | impasse | dissolution
-    violence:                # any violence, threats or coercive control in this relationship: true / false
-    onset_linked: false
-  role_transition:           # a life change: job loss, move, divorce, new baby, diagnosis, retirement ...
-    present: false
-    kind:                    # what changed, in a few words
-    onset_linked: false
-  isolation:                 # few or poor relationships, loneliness (interpersonal deficits)
-    present: false
-    onset_linked: false
-  social_anxiety: none       # your rating: none | mild | moderate | severe
-  group_discomfort: none     # discomfort at the idea of a group: none | mild | moderate | severe
-
-preferences:
-  format: either             # what the person wants: group | individual | either
-  confidentiality_concern: false  # being seen in a group would cost them (public role, small town)
-  can_attend_group_times: true    # can they come at the group's times?
-
-notes:                       # free text for the report; never read by a rule
-
-# What you decided, for audits only (never read by a rule). Delete the block if not decided yet.
-# clinician_decision:
-#   format: group            # group | individual | defer
-#   focus: grief             # grief | role_dispute | role_transition | isolation, or empty
-#   reason: ""               # why you departed from the recommendation, if you did
-"""

@@ -1,7 +1,8 @@
 """Meaning-level checks of a parsed rule set; every problem carries file:line.
 
 The checks a rule author needs before a rule ever meets a patient: facts that
-do not exist (with "did you mean"), comparisons of the wrong type
+do not exist (with "did you mean"), input facts whose type, range or values
+differ from the intake schema of the field they read, comparisons of the wrong type
 (``phq9 >= "10"``), values outside a fact's allowed set, duplicate ids,
 unknown flags/formats/areas, rules that can never fire because nothing
 derives what they read, derivation cycles, and rules without both a firing
@@ -106,7 +107,7 @@ def _check_engine_limits(ruleset: RuleSet, out: _Out, source: str) -> None:
 
 
 def _check_facts(ruleset: RuleSet, out: _Out, source: str) -> None:
-    from ..intake.schema import FIELD_PATHS, RULE_FIELDS
+    from ..intake.schema import FIELD_PATHS, FIELDS, RULE_FIELDS
     for spec in ruleset.facts.values():
         if spec.source is not None and spec.source not in FIELD_PATHS:
             out.add(None, spec.line, f"facts.{spec.name}.source",
@@ -114,6 +115,9 @@ def _check_facts(ruleset: RuleSet, out: _Out, source: str) -> None:
         elif spec.source is not None and spec.source not in RULE_FIELDS:
             out.add(None, spec.line, f"facts.{spec.name}.source",
                     f"{spec.source!r} is free text, an id, a date or the clinician's decision: no rule may read it", source)
+        elif spec.source is not None:
+            for key, message in _against_intake(spec, FIELDS[spec.source]):
+                out.add(None, spec.line, f"facts.{spec.name}.{key}", message, source)
         for key, pairs in (("asked_when", spec.asked_when), ("declined_when", spec.declined_when)):
             for other, value in pairs:
                 if other not in ruleset.facts:
@@ -130,6 +134,30 @@ def _check_facts(ruleset: RuleSet, out: _Out, source: str) -> None:
         _check_variants(ruleset, spec.label_variants, out,
                         lambda m, n=spec.name: out.add(None, spec.line, f"facts.{n}.label", m, source))
     _check_codes(ruleset, out, source)
+
+
+#: a fact's type for each kind of intake field a rule may read
+_FACT_TYPE = {"int": "integer", "bool": "boolean", "enum": "enum"}
+
+
+def _against_intake(spec: FactSpec, field: Any) -> list[tuple[str, str]]:
+    """Where an input fact says other than the intake schema of the field it reads: its type,
+    its range, its values (the schema is the one source; validation enforces it, so a fact
+    that differs would have rules, tests and reports reason about values no intake holds)."""
+    shown = f"the intake field {spec.source}"
+    expected = _FACT_TYPE[field.kind]
+    if spec.type != expected:
+        return [("type", f"is {spec.type}, but {shown} is {expected}: give type: {expected}")]
+    if expected == "integer" and spec.range != (field.lo, field.hi):
+        given = "no range" if spec.range is None else f"range [{spec.range[0]}, {spec.range[1]}]"
+        return [("range", f"{given}, but {shown} takes {field.lo} to {field.hi}: give range: [{field.lo}, {field.hi}]")]
+    if expected == "enum" and set(spec.values) != set(field.choices):
+        extra = [v for v in spec.values if v not in field.choices]
+        lacking = [c for c in field.choices if c not in spec.values]
+        parts = ([f"{', '.join(map(repr, extra))} not a value of {shown}"] if extra else []) + (
+            [f"{', '.join(map(repr, lacking))} missing"] if lacking else [])
+        return [("values", f"{'; '.join(parts)}: give values: [{', '.join(field.choices)}]")]
+    return []
 
 
 def _check_codes(ruleset: RuleSet, out: _Out, source: str) -> None:
