@@ -83,7 +83,7 @@ class Advisor:
     def incomplete_reasons(self, decision: dict[str, Any], intake: Intake) -> list[str]:
         """Why a decision is incomplete, one line per rule that made it so, with the answers
         it found missing (not recorded, declined) in the report's words; empty if complete."""
-        from .report.words import answer_words
+        from .core.wording import answer_words
         from .core.model import SetStatus
 
         rs = self.ruleset

@@ -24,7 +24,7 @@ import itertools
 from typing import Any
 
 from .advisor import Advisor
-from .report.words import fact_label, value_words
+from .core.wording import fact_label, value_words
 from .decision.decide import format_outcome
 from .decision.direct import Evaluator
 from .core.errors import IntakeError

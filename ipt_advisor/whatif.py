@@ -19,7 +19,7 @@ from typing import Any
 
 from .core import yamlio
 from .advisor import Advisor
-from .report.words import NOT_ASKED, answer_words, effect_words, fact_label, leaf_words, missing_words, value_words
+from .report.words import leaf_words
 from .decision.decide import derived_values, format_outcome
 from .core.errors import IntakeError, IptError, Problem
 from .core.hints import closest, did_you_mean
@@ -27,6 +27,10 @@ from .ruleset.evaluate import blocking_leaves, supporting_facts
 from .intake.facts import input_values
 from .intake.schema import FIELD_PATHS, Intake, from_mapping, load_intake, read_intake_file
 from .core.model import RuleSet, nnf
+from .core.wording import (
+    NOT_ASKED, answer_words, derived_words, effect_words, fact_label, fact_words, intake_value_words, missing_words,
+    value_words,
+)
 
 #: Every dotted path ``--set`` accepts: the intake's fields and the blocks holding them
 #: (``risk.cssrs`` can be set to null to take the whole screen away).
@@ -132,16 +136,16 @@ def explain_change(advisor: Advisor, before: Intake, after: Intake, changes: lis
         if old != new:
             facts.append({"fact": spec.name, "key": spec.key, "label": spec.label, "derived": spec.derived,
                           "before": old, "after": new,
-                          "before_words": _fact_words(rs, spec, v_before, x_before),
-                          "after_words": _fact_words(rs, spec, v_after, x_after)})
+                          "before_words": fact_words(rs, spec.name, v_before, x_before),
+                          "after_words": fact_words(rs, spec.name, v_after, x_after)})
     by_source = {spec.source: spec for spec in rs.facts.values() if spec.source}
 
     def change(path: str) -> dict[str, Any]:
         old, new = before.get(path), after.get(path)
         spec = by_source.get(path)
         return {"path": path, "before": old, "after": new,
-                "before_words": answer_words(rs, spec.name, v_before) if spec else _value(old),
-                "after_words": answer_words(rs, spec.name, v_after) if spec else _value(new)}
+                "before_words": answer_words(rs, spec.name, v_before) if spec else intake_value_words(old),
+                "after_words": answer_words(rs, spec.name, v_after) if spec else intake_value_words(new)}
 
     def rules(ids: list[str]) -> list[dict[str, str]]:
         return [{"rule": rid, "title": rs.rule(rid).title} for rid in ids]
@@ -156,21 +160,6 @@ def explain_change(advisor: Advisor, before: Intake, after: Intake, changes: lis
         "fired_only_before": rules([r for r in fired_before if r not in fired_after]),
         "fired_only_after": rules([r for r in fired_after if r not in fired_before]),
     }
-
-
-def _value(value: Any, spec: Any = None) -> str:
-    if isinstance(value, list):
-        return ", ".join(value_words(v, spec) for v in value) if value else "not derived"
-    if isinstance(value, dict):
-        return "recorded"
-    return value_words(value, spec)
-
-
-def _fact_words(rs: RuleSet, spec: Any, values: dict[str, Any], derived: dict[str, list[Any]]) -> str:
-    """A fact's value in one decision, in the words every explanation uses."""
-    if spec.derived:
-        return _value(derived.get(spec.name, []), spec)
-    return answer_words(rs, spec.name, values)
 
 
 def explain_text(result: dict[str, Any]) -> str:
@@ -285,9 +274,8 @@ def _fact_value(rs: RuleSet, name: str, values: dict[str, Any], derived: dict[st
     value: Any = derived.get(name) if spec is None or spec.derived else values.get(name)
     if isinstance(value, list) and len(value) == 1:
         value = value[0]
-    words = _fact_words(rs, spec, values, derived) if spec is not None else _value(value)
     return {"fact": name, "key": spec.key if spec else name, "label": fact_label(rs, name), "value": value,
-            "words": words}
+            "words": fact_words(rs, name, values, derived)}
 
 
 def _actual_words(rs: RuleSet, name: str, values: dict[str, Any], derived: dict[str, list[Any]]) -> str:
@@ -295,7 +283,7 @@ def _actual_words(rs: RuleSet, name: str, values: dict[str, Any], derived: dict[
     spec = rs.facts.get(name)
     if spec is None or spec.derived:
         got = derived.get(name)
-        return "not derived (no rule set it)" if not got else "derived as " + ", ".join(value_words(v, spec) for v in got)
+        return "not derived (no rule set it)" if not got else "derived as " + derived_words(got, spec)
     value = values.get(name)
     if value is not None:
         return f"recorded as {value_words(value, spec)}"

@@ -179,7 +179,7 @@ LAYER: dict[str, str] = {
     "ipt_advisor": "advisor",  # __init__: the public API, imported lazily from the parts
     **dict.fromkeys(["advisor", "whatif", "ruletests", "smallest"], "advisor"),
     **dict.fromkeys(["core", "core.errors", "core.jsonline", "core.yamlio", "core.hints", "core.model",
-                     "core.firings", "core.interrupt", "core.output", "core.catalog_manifest"], "core"),
+                     "core.firings", "core.interrupt", "core.output", "core.catalog_manifest", "core.wording"], "core"),
     **dict.fromkeys(["intake", "intake.schema", "intake.template", "intake.corpus", "intake.facts", "intake.fhir"],
                     "intake"),
     **dict.fromkeys(["ruleset", "ruleset.load", "ruleset.lint", "ruleset.satisfiable", "ruleset.deps",

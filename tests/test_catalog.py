@@ -23,6 +23,7 @@ from conftest import EXAMPLES, ROOT
 from ipt_advisor.report import words as catalog
 from ipt_advisor.catalog import site as catalog_site
 from ipt_advisor.ruleset import deps
+from ipt_advisor.core import wording
 from ipt_advisor.core.model import (
     AddCondition, All, AnyOf, ChooseFormat, Consider, Derive, ExcludeFormat, Leaf, Not, ProposeFocus,
     RaiseFlag, SetStatus,
@@ -150,19 +151,19 @@ def test_condition_lines_nest_and_fold_negations(ruleset) -> None:
 
 
 def test_effect_words(ruleset) -> None:
-    assert catalog.effect_words(Derive("nice_band", "more_severe"), ruleset) == \
+    assert wording.effect_words(Derive("nice_band", "more_severe"), ruleset) == \
         "sets Severity (NICE NG222) (nice_band) to more severe"
-    assert catalog.effect_words(RaiseFlag("IPV", "critical", "Safety plan"), ruleset) == \
+    assert wording.effect_words(RaiseFlag("IPV", "critical", "Safety plan"), ruleset) == \
         "raises flag IPV (critical): Safety plan"
-    assert catalog.effect_words(ChooseFormat("defer", "Risk first"), ruleset) == "chooses the format defer: Risk first"
-    assert catalog.effect_words(ExcludeFormat("group", "Refuses"), ruleset) == \
+    assert wording.effect_words(ChooseFormat("defer", "Risk first"), ruleset) == "chooses the format defer: Risk first"
+    assert wording.effect_words(ExcludeFormat("group", "Refuses"), ruleset) == \
         "rules out the format group (so at least individual): Refuses"
-    assert catalog.effect_words(ProposeFocus("grief", "onset_linked", "A death"), ruleset) == \
+    assert wording.effect_words(ProposeFocus("grief", "onset_linked", "A death"), ruleset) == \
         "proposes the focus Grief (onset linked): A death"
-    assert catalog.effect_words(AddCondition("Pre-group session", ("group",)), ruleset) == \
+    assert wording.effect_words(AddCondition("Pre-group session", ("group",)), ruleset) == \
         "adds the condition (only when the format is group): Pre-group session"
-    assert catalog.effect_words(SetStatus("incomplete"), ruleset) == "marks the decision incomplete"
-    assert catalog.effect_words(Consider("Think  again\n twice"), ruleset) == \
+    assert wording.effect_words(SetStatus("incomplete"), ruleset) == "marks the decision incomplete"
+    assert wording.effect_words(Consider("Think  again\n twice"), ruleset) == \
         "adds a point for clinical review: Think again twice"
 
 

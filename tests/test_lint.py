@@ -132,7 +132,7 @@ def test_a_rule_set_without_value_labels_still_loads_and_reads_plainly(rules_cop
                                                      if not line.strip().startswith("labels:")) + "\n")
     ruleset, problems = lint(rules_copy)
     assert problems == [] and ruleset is not None
-    from ipt_advisor.report.words import value_words
+    from ipt_advisor.core.wording import value_words
 
     assert value_words("more_severe", ruleset.facts["nice_band"]) == "more severe"
 

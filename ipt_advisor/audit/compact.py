@@ -28,7 +28,8 @@ from typing import Any, Callable, Iterable, Iterator
 
 from ..core.errors import IptError, Problem
 from ..core.jsonline import dumps_bytes
-from ..core.model import RuleSet, describe_effect
+from ..core.model import RuleSet
+from ..core.wording import describe_effect
 
 COMPACT_VERSION = 1
 COMPACT_NAME = "decisions.compact.jsonl"  # what audit --compact writes instead of decisions.jsonl

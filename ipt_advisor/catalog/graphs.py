@@ -177,7 +177,7 @@ def rule_graph(ruleset: RuleSet, rule: Rule, page: Any) -> Graph:
 def case_graph(ruleset: RuleSet, decision: dict[str, Any], values: dict[str, Any], page: Any) -> Graph:
     """One case: only the rules that fired, the facts they read (with the recorded value)
     and what they concluded; the decision's format and focus drawn bold."""
-    from ..report.words import answer_words, fact_label, value_words
+    from ..core.wording import answer_words, fact_label, value_words
 
     g = Graph("case", f"What fired for case {decision['intake_id']}")
     focus = [a for a in (decision["focus"]["primary"], decision["focus"]["secondary"]) if a]

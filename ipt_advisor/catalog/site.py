@@ -39,7 +39,7 @@ from typing import Any, NoReturn
 from ..report import words as catalog, tables
 from . import graphs as catalog_graphs
 from ..quality import mcdc
-from ..core import yamlio
+from ..core import wording, yamlio
 from ..ruletests import embedded_cases
 from ..advisor import Advisor
 from ..report.combine import combination
@@ -201,7 +201,7 @@ def _environment() -> Any:
     (``dot`` quotes a string for the graphs' DOT template, which is not HTML)."""
     from ..report import render as report
 
-    return report.make_environment(words=catalog.value_words, flow=catalog.flow, page=page_name, dot=_dot_string)
+    return report.make_environment(flow=catalog.flow, page=page_name, dot=_dot_string)
 
 
 def _csp(script: str | None) -> str:
@@ -321,7 +321,7 @@ def _case_pages(page: _Renderer, advisor: Advisor, c: Case, tool_version: str,
     view = advisor.view(c.decision, c.intake, tool_version)
     values = input_values(c.intake, rs)
     inputs = [{"name": s.name, "key": s.key, "label": s.label, "value": values.get(s.name),
-               "answer": catalog.answer_words(rs, s.name, values)}
+               "answer": wording.answer_words(rs, s.name, values)}
               for s in rs.facts.values() if not s.derived]
     why = [why_not(advisor, c.intake, c.decision, fmt) for fmt in policy.format_precedence
            if fmt != c.decision["recommendation"]["format"]]

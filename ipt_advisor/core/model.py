@@ -175,36 +175,6 @@ class Consider:
 Effect = Union[Derive, RaiseFlag, ChooseFormat, ExcludeFormat, ProposeFocus, AddCondition, SetStatus, Consider]
 
 
-def describe_effect(effect: Effect, text: str | None = None) -> str:
-    """Short machine-readable description used in the trace's ``effect``; ``text`` is the
-    variant chosen for this case, when the effect has one (see ``Variant``)."""
-    if isinstance(effect, Derive):
-        return f"{effect.fact}={_text(effect.value)}"
-    if isinstance(effect, RaiseFlag):
-        return f"flag {effect.code} ({effect.level})"
-    if isinstance(effect, ChooseFormat):
-        return f"format {effect.format}"
-    if isinstance(effect, ExcludeFormat):
-        return f"exclude {effect.format}"
-    if isinstance(effect, ProposeFocus):
-        return f"focus {effect.area} ({effect.basis})"
-    if_format: tuple[str, ...] = getattr(effect, "if_format", ())
-    scope = f" [if {'/'.join(if_format)}]" if if_format else ""
-    if isinstance(effect, AddCondition):
-        body = effect.text if text is None else text
-        topic = f"[{effect.topic}] " if effect.topic else ""
-        return f"condition: {topic}{body}{scope}".rstrip()
-    if isinstance(effect, SetStatus):
-        return f"status {effect.status}"
-    return f"consider: {effect.text if text is None else text}{scope}"
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
 # --------------------------------------------------------------------- rules
 
 @dataclass(frozen=True)

@@ -16,8 +16,9 @@ from ..core.firings import Run
 from ..ruleset.evaluate import supporting_facts, truth
 from ..core.model import (
     AddCondition, All, AnyOf, ChooseFormat, Consider, Derive, ExcludeFormat, Not, ProposeFocus, RaiseFlag, Rule,
-    RuleSet, SetStatus, Variant, describe_effect, leaves,
+    RuleSet, SetStatus, Variant, leaves,
 )
+from ..core.wording import describe_effect
 
 
 def format_outcome(rule: Rule, effect: Any, precedence: tuple[str, ...]) -> str | None:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Iterator
 
 from ..ruleset import deps
-from ..report.words import value_words
+from ..core.wording import value_words
 from ..decision.direct import Evaluator, compile_condition
 from .equivalence import intake_guard, not_true, witness
 from ..core.errors import IptError

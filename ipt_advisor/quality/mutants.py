@@ -48,8 +48,9 @@ from typing import Any, Iterator
 from ..report.words import brief_condition, leaf_words
 from ..core.model import (
     NEGATION, AddCondition, All, AnyOf, Banner, ChooseFormat, Cond, Consider, Derive, Effect, ExcludeFormat, Leaf,
-    Not, Policies, ProposeFocus, RaiseFlag, Rule, RuleSet, SetStatus, Variant, describe_effect,
+    Not, Policies, ProposeFocus, RaiseFlag, Rule, RuleSet, SetStatus, Variant,
 )
+from ..core.wording import describe_effect
 from ..ruleset.load import MANIFEST
 
 OPERATORS = ("drop-leaf", "negate-leaf", "threshold", "boundary", "literal", "in-list", "any-all", "drop-not",

@@ -26,6 +26,8 @@ import pathlib
 import re
 from typing import Any
 
+from ..core.wording import value_words
+
 FORMATS = ("text", "md", "html", "json")
 
 _TEMPLATES = {"text": "report.txt.j2", "md": "report.md.j2", "html": "report.html.j2"}
@@ -127,7 +129,7 @@ def make_environment(**filters: Any) -> Any:
         # (SECURITY.md), and it saved a few ms of a ~300 ms start
     )
     env.filters.update(
-        value=format_value,
+        words=value_words,
         by_level=flags_by_level,
         wrap=wrap,
         box=box,
@@ -148,19 +150,6 @@ def _environment() -> Any:
 
 
 # --- filters shared by all formats (they return plain str, so HTML still escapes them) ---
-
-
-def format_value(value: Any) -> str:
-    """A plain value in words (None: not recorded)."""
-    if value is None:
-        return "not recorded"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, (list, tuple)):
-        return ", ".join(format_value(v) for v in value) if value else "none"
-    if isinstance(value, dict):
-        return json.dumps(value, ensure_ascii=False)
-    return str(value)
 
 
 def flags_by_level(flags: list[dict]) -> list[tuple[str, str, str, list[dict]]]:

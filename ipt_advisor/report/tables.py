@@ -16,10 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..ruleset.evaluate import truth
-from ..core.model import (
-    AddCondition, ChooseFormat, Consider, DecisionTable, Derive, ExcludeFormat, ProposeFocus,
-    RaiseFlag, Rule, RuleSet, SetStatus, leaves,
-)
+from ..core.model import DecisionTable, Derive, Rule, RuleSet, leaves
+from ..core.wording import effect_brief, fact_label, join_words, value_words
 
 Interval = tuple[int, int]  # inclusive bounds of an integer input
 
@@ -154,8 +152,6 @@ def _sorted_for(rows_: list[Row], axis: int) -> list[Row]:
 
 def range_words(ruleset: RuleSet, fact: str, cell: Any) -> str:
     """An input range in words: ``10-14``, ``20 or more``, ``any``, ``yes``, ``mild or moderate``."""
-    from .words import value_words
-
     spec = ruleset.facts[fact]
     if spec.type == "integer":
         assert spec.range is not None
@@ -171,29 +167,16 @@ def range_words(ruleset: RuleSet, fact: str, cell: Any) -> str:
     everything = [True, False] if spec.type == "boolean" else list(spec.values)
     if sorted(map(repr, values)) == sorted(map(repr, everything)):
         return "any"
-    words = [value_words(v, spec) for v in values]
-    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
+    return join_words([value_words(v, spec) for v in values], "or")
 
 
 def conclusion(rule: Rule, ruleset: RuleSet) -> str:
     """What a table's rule concludes, briefly (the full words are on the rule's page)."""
-    from .words import fact_label, value_words
-
-    brief = {
-        Derive: lambda e: f"{fact_label(ruleset, e.fact)}: {value_words(e.value, ruleset.facts.get(e.fact))}",
-        RaiseFlag: lambda e: f"flag {e.code} ({e.level})", ChooseFormat: lambda e: f"format {e.format}",
-        ExcludeFormat: lambda e: f"rules out {e.format}", ProposeFocus: lambda e: f"focus {e.area}",
-        SetStatus: lambda e: f"status {e.status}", AddCondition: lambda e: "a condition",
-        Consider: lambda e: "a point for review",
-    }
-    parts = [brief[type(e)](e) for e in rule.then if type(e) in brief]
-    return "; ".join(dict.fromkeys(parts))
+    return "; ".join(dict.fromkeys(effect_brief(e, ruleset) for e in rule.then))
 
 
 def table_entry(ruleset: RuleSet, table: DecisionTable) -> dict[str, Any]:
     """A table for the catalog: header, rows (ranges -> conclusion, rule ids), gaps and overlaps."""
-    from .words import fact_label, value_words
-
     out_rows = []
     for row in rows(ruleset, table):
         out_rows.append({

@@ -10,10 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..core.model import RuleSet
-
-
-def _join(items: list[str]) -> str:
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1] if items else ""
+from ..core.wording import join_words
 
 
 def _sentence(text: str) -> str:
@@ -32,7 +29,7 @@ def teaching_points(ruleset: RuleSet, decision: dict[str, Any], why_not: list[di
         out.append(f"The decision is {decision['status']}: {label}. Missing is never read as negative, so no "
                    "IPT allocation is made until what is missing is completed.")
     elif reasons:
-        out.append(f"The recommendation is {label} because {_join(reasons)}.")
+        out.append(f"The recommendation is {label} because {join_words(reasons)}.")
     else:
         out.append(f"The recommendation is {label}: no rule asked for a format ({policy.format_fallback_reason})")
     if len(rec["reasons"]) > 1 or any(w["kept_by"] for w in why_not):
@@ -41,10 +38,10 @@ def teaching_points(ruleset: RuleSet, decision: dict[str, Any], why_not: list[di
     focus = decision["focus"]
     if focus["primary"]:
         parts = [f"{policy.area_labels.get(r['area'], r['area'])}: {_sentence(r['text'])}" for r in focus["reasons"]]
-        out.append(f"The focus is {_join(parts)}.")
+        out.append(f"The focus is {join_words(parts)}.")
         if focus.get("dropped"):
             dropped = [policy.area_labels.get(d["area"], d["area"]) for d in focus["dropped"]]
-            out.append(f"{_join(dropped)} {'was' if len(dropped) == 1 else 'were'} also present but not kept: "
+            out.append(f"{join_words(dropped)} {'was' if len(dropped) == 1 else 'were'} also present but not kept: "
                        f"at most {policy.focus_max} areas, those linked to the onset first.")
     if decision["flags"]:
         flags = [f"{ruleset.flags[f['code']].description if f['code'] in ruleset.flags else f['code']} "

@@ -14,10 +14,11 @@ import dataclasses
 import textwrap
 from typing import Any
 
-from .words import NOT_ASKED, answer_words, brief_condition, effect_words, missing_words, value_words
+from .words import brief_condition
 from ..decision.decide import choose_text, derived_values
 from ..intake.facts import input_values
 from ..core.model import AddCondition, ChooseFormat, Consider, Derive, ExcludeFormat, ProposeFocus, RaiseFlag, RuleSet
+from ..core.wording import NOT_ASKED, NOT_DERIVED, answer_words, effect_words, missing_words, value_words
 
 
 def report_view(ruleset: RuleSet, decision: dict[str, Any], intake: Any, tool_version: str) -> dict[str, Any]:
@@ -103,7 +104,7 @@ def _severity(ruleset: RuleSet, decision: dict[str, Any], values: dict[str, Any]
                     basis, rule_id = brief_condition(rule.when, ruleset), rule.id
                     break
         rows.append({"field": field_name, "label": label(fact),
-                     "value": value_words(value, spec) if value is not None else "not derived",
+                     "value": value_words(value, spec) if value is not None else NOT_DERIVED,
                      "basis": basis, "rule": rule_id})
     return rows
 

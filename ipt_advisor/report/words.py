@@ -1,4 +1,5 @@
-"""The rule set as a trainer reads it: entries for browsing, conditions and effects in words.
+"""The rule set as a trainer reads it: entries for browsing, conditions in words (a value
+and an effect are worded by :mod:`ipt_advisor.core.wording`, the one place for both).
 
 Everything here is computed from the loaded ``RuleSet`` (labels from ``facts.yaml``,
 citations from the manifest, links from ``deps``); nothing is written per rule by hand,
@@ -14,10 +15,8 @@ from typing import Any
 from ..ruleset import deps
 from ..core.hints import closest, did_you_mean
 from .tables import tables_of
-from ..core.model import (
-    AddCondition, All, ChooseFormat, Cond, Consider, Derive, Effect, ExcludeFormat, FactSpec,
-    Leaf, NEGATION, Not, ProposeFocus, RaiseFlag, Rule, RuleSet, SetStatus, describe_effect, leaves,
-)
+from ..core.model import Cond, All, Derive, Leaf, NEGATION, Not, RaiseFlag, Rule, RuleSet, leaves
+from ..core.wording import NOT_RECORDED, describe_effect, effect_words, fact_label, value_words
 
 # The operator of a leaf, in words ("PHQ-9 total" + " is at least " + "16").
 _OP_WORDS = {
@@ -27,51 +26,7 @@ _OP_WORDS = {
 }
 
 
-# ------------------------------------------------------------------ words
-
-#: What an answer that is not there is called, everywhere (reports, trace, explain, why-not,
-#: catalog): rightly skipped by the screener's own logic, refused by the person, or missing.
-NOT_ASKED, DECLINED, NOT_RECORDED = "not asked", "declined", "not recorded"
-
-
-def value_words(value: Any, spec: FactSpec | None = None) -> str:
-    """A fact value in words: yes/no, the fact's own label for the value (facts.yaml
-    ``labels``), else the value with underscores as spaces; None is "not recorded"."""
-    if value is None:
-        return NOT_RECORDED
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, (list, tuple)):
-        return ", ".join(value_words(v, spec) for v in value)
-    if spec is not None and value in spec.value_labels:
-        return spec.value_labels[value]
-    return str(value).replace("_", " ")
-
-
-def answer_words(ruleset: RuleSet, fact: str, values: dict[str, Any]) -> str:
-    """An intake answer as recorded: its value in words, or why there is none - not asked
-    (its ``asked_when`` is known to be false), declined (its ``declined_when`` holds) or
-    not recorded."""
-    spec = ruleset.facts.get(fact)
-    value = values.get(fact)
-    if spec is None or value is not None:
-        return value_words(value, spec)
-    return missing_words(spec, values)
-
-
-def missing_words(spec: FactSpec, values: dict[str, Any]) -> str:
-    """Why an intake fact has no value: not asked, declined or not recorded."""
-    if any(values.get(other) is not None and values.get(other) != want for other, want in spec.asked_when):
-        return NOT_ASKED
-    if spec.declined_when and all(values.get(other) == want for other, want in spec.declined_when):
-        return DECLINED
-    return NOT_RECORDED
-
-
-def fact_label(ruleset: RuleSet, fact: str) -> str:
-    spec = ruleset.facts.get(fact)
-    return spec.label if spec is not None else fact
-
+# ------------------------------------------------------------------ conditions in words
 
 def leaf_words(leaf: Leaf, ruleset: RuleSet) -> str:
     """One test in words, e.g. ``PHQ-9 total is at least 16``."""
@@ -139,41 +94,6 @@ def condition_lines(cond: Cond, ruleset: RuleSet) -> list[str]:
 
     walk(condition_tree(cond, ruleset), "", "")
     return out
-
-
-def effect_words(effect: Effect, ruleset: RuleSet, text: str | None = None) -> str:
-    """What a rule concludes, in words; ``text`` is the variant chosen for one case, if any."""
-    policy = ruleset.policies
-    area_labels = policy.area_labels if policy else {}
-    if isinstance(effect, Derive):
-        spec = ruleset.facts.get(effect.fact)
-        return f"sets {fact_label(ruleset, effect.fact)} ({effect.fact}) to {value_words(effect.value, spec)}"
-    if isinstance(effect, RaiseFlag):
-        return f"raises flag {effect.code} ({effect.level}): {effect.action if text is None else text}"
-    if isinstance(effect, ChooseFormat):
-        return f"chooses the format {effect.format}: {effect.reason}"
-    if isinstance(effect, ExcludeFormat):
-        fallback = ""
-        if policy is not None and effect.format in policy.format_precedence:
-            index = policy.format_precedence.index(effect.format)
-            if index > 0:
-                fallback = f" (so at least {policy.format_precedence[index - 1]})"
-        return f"rules out the format {effect.format}{fallback}: {effect.reason}"
-    if isinstance(effect, ProposeFocus):
-        area = area_labels.get(effect.area, effect.area)
-        return f"proposes the focus {area} ({value_words(effect.basis)}): {effect.reason}"
-    if_format: tuple[str, ...] = getattr(effect, "if_format", ())
-    scope = f" (only when the format is {' or '.join(if_format)})" if if_format else ""
-    if isinstance(effect, AddCondition):
-        body = effect.text if text is None else text
-        if effect.topic:
-            head = policy.condition_topics.get(effect.topic, effect.topic) if policy else effect.topic
-            body = f"{head}: {body}" if body else head
-        return f"adds the condition{scope}: {body}"
-    if isinstance(effect, SetStatus):
-        return f"marks the decision {effect.status}"
-    assert isinstance(effect, Consider)
-    return f"adds a point for clinical review{scope}: {' '.join((effect.text if text is None else text).split())}"
 
 
 # ------------------------------------------------------------------ entries

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..report.words import value_words
+from ..core.wording import value_words
 from ..report.charts import scale, spread
 
 WIDTH, HEIGHT = 640, 180

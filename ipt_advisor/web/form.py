@@ -22,6 +22,7 @@ from typing import Any
 from ..intake.corpus import RawRecord, parse
 from ..core.errors import IntakeError, Problem
 from ..intake.schema import SCHEMA, Block, Field, Intake, area_rule
+from ..core.wording import spelled, value_words
 
 SOURCE = "form"
 #: Blocks that are not part of the intake form (the sign-off page asks for them).
@@ -65,10 +66,6 @@ class Group:
     items: list[Any] = field(default_factory=list)  # Input | Group
 
 
-def _words(value: str) -> str:
-    return value.replace("_", " ")
-
-
 def _widget(spec: Field) -> tuple[str, tuple[Choice, ...]]:
     """The control for a leaf and its choices. An optional answer gets an explicit empty
     choice: "not asked" for a question, or the schema's words for no choice (its
@@ -82,7 +79,7 @@ def _widget(spec: Field) -> tuple[str, tuple[Choice, ...]]:
     if spec.kind == "bool":
         return "radio", (Choice("true", "yes"), Choice("false", "no")) + empty
     if spec.kind == "enum":
-        options = tuple(Choice(c, words.get(c, _words(c))) for c in spec.choices)
+        options = tuple(Choice(c, words.get(c, value_words(c))) for c in spec.choices)
         return ("radio" if len(options) <= 4 else "select"), options + empty
     if spec.kind == "int" and spec.hi - spec.lo <= 3:
         return "radio", tuple(Choice(str(n), str(n)) for n in range(spec.lo, spec.hi + 1)) + empty
@@ -152,13 +149,7 @@ def inputs(groups: list[Group]) -> list[Input]:
 
 def form_value(value: Any) -> str:
     """A stored or default value as the form spells it (what a CSV cell would hold)."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, date):
-        return value.isoformat()
-    return str(value)
+    return "" if value is None else spelled(value)  # a date's str() is its ISO form
 
 
 def defaults(groups: list[Group]) -> dict[str, str]:
