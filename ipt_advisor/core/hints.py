@@ -38,6 +38,12 @@ def suggest(word: object, options: Iterable[object]) -> str:
     return did_you_mean(closest(word, options, prefix=True))
 
 
+def unknown(what: str, name: object, options: Iterable[object]) -> str:
+    """A rule set's problem with a name it does not declare: ``unknown flag code 'IPVV' (did
+    you mean 'IPV'?)`` (one wording for every kind of name lint and the loader check)."""
+    return f"unknown {what} {name!r}{suggest(name, options)}"
+
+
 def type_name(value: Any) -> str:
     """A value as a problem message names it: its kind, and a text in full."""
     if value is None:

@@ -19,7 +19,7 @@ from ..core.model import (
     Rule, RuleSet, SetStatus, Variant, leaves, ORDER_OPS, PRESENCE_OPS, SET_OPS,
 )
 from ..core.model import nnf
-from ..core.hints import suggest, type_name
+from ..core.hints import suggest, type_name, unknown
 from .satisfiable import never_true
 
 STATUSES = ("complete", "incomplete")
@@ -122,7 +122,7 @@ def _check_facts(ruleset: RuleSet, out: _Out, source: str) -> None:
             for other, value in pairs:
                 if other not in ruleset.facts:
                     out.add(None, spec.line, f"facts.{spec.name}.{key}",
-                            f"unknown fact {other!r}{suggest(other, ruleset.facts)}", source)
+                            unknown("fact", other, ruleset.facts), source)
                 else:
                     _check_value(ruleset.facts[other], value, lambda m, k=key: out.add(None, spec.line, f"facts.{spec.name}.{k}", m, source))
         where = lambda m, n=spec.name: out.add(None, spec.line, f"facts.{n}.labels", m, source)  # noqa: E731
@@ -198,12 +198,12 @@ def _check_policies(ruleset: RuleSet, out: _Out, source: str) -> None:
                 f"needs {' and '.join(missing)} too: every report shows them", source)
     for field_name, fact in p.severity.items():
         if fact not in ruleset.facts:
-            out.add(None, None, f"policies.severity.{field_name}", f"unknown fact {fact!r}{suggest(fact, ruleset.facts)}", source)
+            out.add(None, None, f"policies.severity.{field_name}", unknown("fact", fact, ruleset.facts), source)
     add = lambda path, m: out.add(None, None, path, m, source)  # noqa: E731
     seen: set[str] = set()
     for code in p.flag_urgency:
         if code not in ruleset.flags:
-            add("policies.flags.urgency", f"unknown flag code {code!r}{suggest(code, ruleset.flags)}")
+            add("policies.flags.urgency", unknown("flag code", code, ruleset.flags))
         elif code in seen:
             add("policies.flags.urgency", f"{code} is listed twice")
         seen.add(code)
@@ -212,7 +212,7 @@ def _check_policies(ruleset: RuleSet, out: _Out, source: str) -> None:
         if b.level not in p.flag_levels:
             add(path + ".level", f"must be one of {', '.join(p.flag_levels)}")
         if b.flag and b.flag not in ruleset.flags:
-            add(path + ".flag", f"unknown flag code {b.flag!r}{suggest(b.flag, ruleset.flags)}")
+            add(path + ".flag", unknown("flag code", b.flag, ruleset.flags))
         if b.flag_level and b.flag_level not in p.flag_levels:
             add(path + ".flag_level", f"must be one of {', '.join(p.flag_levels)}")
         if b.status and b.status not in STATUSES:
@@ -221,12 +221,12 @@ def _check_policies(ruleset: RuleSet, out: _Out, source: str) -> None:
     for fact in p.risk_answers:
         spec = ruleset.facts.get(fact)
         if spec is None:
-            add("policies.report.risk_answers", f"unknown fact {fact!r}{suggest(fact, ruleset.facts)}")
+            add("policies.report.risk_answers", unknown("fact", fact, ruleset.facts))
         elif spec.derived:
             add("policies.report.risk_answers", f"{fact} is derived: the block shows answers as recorded in the intake")
     for fmt in p.scoped_words:
         if fmt not in p.format_precedence:
-            add("policies.format.scoped_words", f"unknown format {fmt!r}{suggest(fmt, p.format_precedence)}")
+            add("policies.format.scoped_words", unknown("format", fmt, p.format_precedence))
     if ruleset.handout:
         from .handout import handout_problems
 
@@ -270,7 +270,7 @@ def _check_leaf(ruleset: RuleSet, rule: Rule, leaf: Leaf, out: _Out) -> None:
 def _check_leaf_with(ruleset: RuleSet, leaf: Leaf, report: Any) -> None:
     spec = ruleset.facts.get(leaf.fact)
     if spec is None:
-        report(f"unknown fact {leaf.fact!r}{suggest(leaf.fact, ruleset.facts)}")
+        report(unknown("fact", leaf.fact, ruleset.facts))
         return
     if leaf.op in PRESENCE_OPS:
         if spec.derived:
@@ -296,7 +296,7 @@ def _check_rule(ruleset: RuleSet, rule: Rule, out: _Out) -> None:
 
     for ref in rule.references:
         if ref not in ruleset.sources:
-            out.add(rule, None, "references", f"unknown source {ref!r}{suggest(ref, ruleset.sources)}")
+            out.add(rule, None, "references", unknown("source", ref, ruleset.sources))
     for leaf in leaves(rule.when):
         _check_leaf(ruleset, rule, leaf, out)
     made = out.made
@@ -324,24 +324,24 @@ def _check_effect(ruleset: RuleSet, rule: Rule, effect: Any, out: _Out) -> None:
     if isinstance(effect, Derive):
         spec = ruleset.facts.get(effect.fact)
         if spec is None:
-            add(f"unknown fact {effect.fact!r}{suggest(effect.fact, ruleset.facts)}")
+            add(unknown("fact", effect.fact, ruleset.facts))
         elif not spec.derived:
             add(f"{effect.fact} comes from the intake; only derived facts can be derived")
         else:
             _check_value(spec, effect.value, add)
     elif isinstance(effect, RaiseFlag):
         if effect.code not in ruleset.flags:
-            add(f"unknown flag code {effect.code!r}{suggest(effect.code, ruleset.flags)}")
+            add(unknown("flag code", effect.code, ruleset.flags))
         if effect.level not in p.flag_levels:
             add(f"flag level must be one of {', '.join(p.flag_levels)}")
     elif isinstance(effect, (ChooseFormat, ExcludeFormat)):
         if effect.format not in p.format_precedence:
-            add(f"unknown format {effect.format!r}{suggest(effect.format, p.format_precedence)}")
+            add(unknown("format", effect.format, p.format_precedence))
         elif isinstance(effect, ExcludeFormat) and effect.format == p.format_precedence[0]:
             add(f"{effect.format} is the most restrictive format and cannot be excluded")
     elif isinstance(effect, ProposeFocus):
         if effect.area not in p.focus_areas:
-            add(f"unknown focus area {effect.area!r}{suggest(effect.area, p.focus_areas)}")
+            add(unknown("focus area", effect.area, p.focus_areas))
         if effect.basis not in p.focus_basis:
             add(f"focus basis must be one of {', '.join(p.focus_basis)}")
     elif isinstance(effect, (AddCondition, Consider)):
@@ -349,7 +349,7 @@ def _check_effect(ruleset: RuleSet, rule: Rule, effect: Any, out: _Out) -> None:
             if fmt not in p.format_precedence:
                 add(f"if_format: unknown format {fmt!r}")
         if isinstance(effect, AddCondition) and effect.topic and effect.topic not in p.condition_topics:
-            add(f"unknown condition topic {effect.topic!r}{suggest(effect.topic, p.condition_topics)}; "
+            add(f"{unknown('condition topic', effect.topic, p.condition_topics)}; "
                 "declare it under policies.conditions.topics")
         if not effect.if_format:
             for text in (effect.text, *(v.text for v in effect.variants)):
@@ -399,7 +399,7 @@ def expect_problems(ruleset: RuleSet, expect: dict[str, Any]) -> list[str]:
         if not isinstance(codes, list):
             out.append(f"expect.{key}: must be a list of flag codes")
             continue
-        out.extend(f"expect.{key}: unknown flag code {code!r}{suggest(code, ruleset.flags)}"
+        out.extend(f"expect.{key}: {unknown('flag code', code, ruleset.flags)}"
                    for code in codes if code not in ruleset.flags)
     levels = expect.get("flag_levels", {})
     if not isinstance(levels, dict):
@@ -407,14 +407,14 @@ def expect_problems(ruleset: RuleSet, expect: dict[str, Any]) -> list[str]:
     else:
         for code, level in levels.items():
             if code not in ruleset.flags:
-                out.append(f"expect.flag_levels: unknown flag code {code!r}{suggest(code, ruleset.flags)}")
+                out.append(f"expect.flag_levels: {unknown('flag code', code, ruleset.flags)}")
             if level not in p.flag_levels:
                 out.append(f"expect.flag_levels.{code}: level must be one of {', '.join(p.flag_levels)}")
     actions = expect.get("actions", {})
     if not isinstance(actions, dict) or not all(_text(t) for t in actions.values()):
         out.append("expect.actions: must map flag codes to a text found in the flag's action")
     else:
-        out.extend(f"expect.actions: unknown flag code {code!r}{suggest(code, ruleset.flags)}"
+        out.extend(f"expect.actions: {unknown('flag code', code, ruleset.flags)}"
                    for code in actions if code not in ruleset.flags)
     for key, where in (("conditions", "one of the decision's conditions"), ("not_conditions", "none of its conditions"),
                        ("condition_order", "its conditions, in this order"),
@@ -435,7 +435,7 @@ def expect_problems(ruleset: RuleSet, expect: dict[str, Any]) -> list[str]:
     if not isinstance(severity, dict):
         out.append(f"expect.severity: must map severity fields ({', '.join(p.severity)}) to values")
     else:
-        out.extend(f"expect.severity: unknown field {name!r}{suggest(name, p.severity)}"
+        out.extend(f"expect.severity: {unknown('field', name, p.severity)}"
                    for name in severity if name not in p.severity)
     return out
 

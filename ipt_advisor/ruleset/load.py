@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 from ..core import yamlio
 from ..core.errors import Problem, ProblemCollector, RuleSetError
-from ..core.hints import suggest, type_name
+from ..core.hints import suggest, type_name, unknown
 from ..core.model import (
     AddCondition, All, AnyOf, Banner, ChooseFormat, Cond, Consider, DecisionTable, Derive, Effect, ExcludeFormat,
     FactCodes, FactSpec, FlagCode, Governance, Leaf, Not, Policies, ProposeFocus, RaiseFlag, Rule, RuleSet, RuleTest,
@@ -355,7 +355,7 @@ def _codes(f: _File, d: dict[str, Any], path: tuple[Any, ...], sets: dict[str, d
     answers: dict[str, Any] = {}
     if "answers" in m:
         if m["answers"] not in sets:
-            f.add(path + ("answers",), f"unknown answer set {m['answers']!r}{suggest(m['answers'], sets)}")
+            f.add(path + ("answers",), unknown("answer set", m["answers"], sets))
         else:
             answers = sets[m["answers"]]
     items: tuple[str, ...] = ()
