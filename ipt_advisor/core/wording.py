@@ -163,6 +163,23 @@ def effect_words(effect: Effect, ruleset: RuleSet, text: str | None = None) -> s
     return f"adds a point for clinical review{scope}: {' '.join(_text_of(effect, text).split())}"
 
 
+def effect_owner(effect: Effect) -> str:
+    """Whose text a variant or a scope belongs to, in words (mutation and coverage reports)."""
+    if isinstance(effect, RaiseFlag):
+        return f"flag {effect.code}'s action"
+    if isinstance(effect, AddCondition):
+        return f'condition "{clip(effect.text or effect.topic, 40)}"'
+    if isinstance(effect, Consider):
+        return f'consideration "{clip(effect.text, 40)}"'
+    return clip(describe_effect(effect), 40)
+
+
+def clip(text: str, width: int = 70) -> str:
+    """``text`` on one line, cut to ``width`` characters with an ellipsis."""
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 def effect_brief(effect: Effect, ruleset: RuleSet) -> str:
     """What an effect concludes, in a few words (a decision table's cell; the full words are
     on the rule's page)."""

@@ -32,7 +32,8 @@ from .equivalence import conditions_equivalent, intake_guard, variant_equivalent
 from ..intake.facts import input_values
 from ..intake.schema import from_mapping
 from ..core.model import All, Cond, RaiseFlag, RuleSet, Variant, leaves
-from .mutants import text_owner, without
+from ..core.wording import effect_owner
+from .mutants import without
 from ..ruletests import Case
 
 POLICIES = "policies"  # the "rule" a banner's variants are listed under
@@ -123,7 +124,7 @@ def coverage(ruleset: RuleSet, cases: list[Case]) -> list[RuleCoverage]:
                 continue
             # the cases where this effect's text prints: the rule fired, and the text is kept
             shown = [s for s in own if rule.id in s.fired and _prints(effect, s.decision)]
-            result.leaves += _variant_leaves(ruleset, variants, guard, text_owner(effect), rule.file, shown)
+            result.leaves += _variant_leaves(ruleset, variants, guard, effect_owner(effect), rule.file, shown)
         out.append(result)
     policy = ruleset.policies
     if policy is not None and any(b.variants for b in policy.banners):

@@ -50,7 +50,7 @@ from ..core.model import (
     NEGATION, AddCondition, All, AnyOf, Banner, ChooseFormat, Cond, Consider, Derive, Effect, ExcludeFormat, Leaf,
     Not, Policies, ProposeFocus, RaiseFlag, Rule, RuleSet, SetStatus, Variant,
 )
-from ..core.wording import describe_effect
+from ..core.wording import clip, describe_effect, effect_owner
 from ..ruleset.load import MANIFEST
 
 OPERATORS = ("drop-leaf", "negate-leaf", "threshold", "boundary", "literal", "in-list", "any-all", "drop-not",
@@ -164,7 +164,7 @@ def _rule_mutants(rule: Rule, ruleset: RuleSet) -> Iterator[_Raw]:
 
         for operator, change, new_effect in _effect_mutants(effect, ruleset):
             yield _Raw(operator, effect.line, change, rule.when, put(new_effect), "then", i)
-        what = text_owner(effect)
+        what = effect_owner(effect)
         for k, operator, line, change, variants in _variant_mutants(getattr(effect, "variants", ()), ruleset, what):
             yield _Raw(operator, line or effect.line, change, rule.when,
                        put(dataclasses.replace(effect, variants=variants)), "then", i, k)  # type: ignore[arg-type]  # only effects with variants reach here
@@ -297,7 +297,7 @@ def _quote(text: str) -> str:
 def _effect_mutants(effect: Effect, ruleset: RuleSet) -> Iterator[tuple[str, str, Effect | None]]:
     policy = ruleset.policies
     assert policy is not None
-    yield "drop-effect", f"drop {_quote(_short(describe_effect(effect)))}", None
+    yield "drop-effect", f"drop {_quote(clip(describe_effect(effect)))}", None
     if isinstance(effect, RaiseFlag) and effect.level in policy.flag_levels:
         rank = policy.flag_levels.index(effect.level)
         if rank + 1 < len(policy.flag_levels):
@@ -325,14 +325,14 @@ def _effect_mutants(effect: Effect, ruleset: RuleSet) -> Iterator[tuple[str, str
             other = areas[(areas.index(effect.area) + 1) % len(areas)]
             yield "focus", f"focus {effect.area} → {other}", dataclasses.replace(effect, area=other)
     if isinstance(effect, AddCondition):
-        what = text_owner(effect)
+        what = effect_owner(effect)
         for topic in policy.condition_topics if effect.topic else ():
             if topic != effect.topic:
                 yield "topic", f"{what}: topic {effect.topic or '(none)'} → {topic}", dataclasses.replace(effect, topic=topic)
         if effect.topic and effect.text:
             yield "topic", f"{what}: drop the topic {effect.topic} (the detail prints alone)", dataclasses.replace(effect, topic="")
     if isinstance(effect, (AddCondition, Consider)) and effect.if_format:
-        what = text_owner(effect)
+        what = effect_owner(effect)
         scope = "/".join(effect.if_format)
         yield "if-format", f"{what}: drop \"if_format: {scope}\" (it prints in every format)", dataclasses.replace(effect, if_format=())
         if len(effect.if_format) > 1:
@@ -354,25 +354,9 @@ def _variant_mutants(variants: tuple[Variant, ...], ruleset: RuleSet, what: str
             yield k, operator, line, f"{label}: {change}", variants[:k] + (dataclasses.replace(variant, when=new),) + variants[k + 1:]
 
 
-def text_owner(effect: Any) -> str:
-    """Whose text a variant or a scope belongs to, in words."""
-    if isinstance(effect, RaiseFlag):
-        return f"flag {effect.code}'s action"
-    if isinstance(effect, AddCondition):
-        return f'condition "{_short(effect.text or effect.topic, 40)}"'
-    if isinstance(effect, Consider):
-        return f'consideration "{_short(effect.text, 40)}"'
-    return _short(describe_effect(effect), 40)
-
-
 def _neighbours(order: tuple[str, ...], item: str) -> list[str]:
     i = order.index(item)
     return [order[j] for j in (i + 1, i - 1) if 0 <= j < len(order)]
-
-
-def _short(text: str, width: int = 70) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 # ------------------------------------------------------------------ policy operators
@@ -400,7 +384,7 @@ def _policy_mutants(ruleset: RuleSet) -> Iterator[_Raw]:
                               and any(isinstance(e, RaiseFlag) for e in r.then)), ""))
     banners = policy.banners
     for i, banner in enumerate(banners):
-        what = f'banner "{_short(banner.text, 40)}"'
+        what = f'banner "{clip(banner.text, 40)}"'
         home = _banner_home(ruleset, banner)
 
         def put(new: Banner | None, i: int = i) -> Policies:
