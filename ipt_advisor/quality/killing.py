@@ -408,7 +408,7 @@ def nearest(baseline: Baseline, mutant: Mutant, suggestion: Suggestion | None) -
 def neighbour(baseline: Baseline, index: int, changes: dict[str, Any]) -> State | None:
     """Case ``index`` with ``changes`` (intake path -> value) on the real rules; None when
     that intake is not valid.  Remembered: the mutants of one rule try the same ones."""
-    near = baseline.__dict__.setdefault("_near", {})
+    near = baseline.neighbours
     key = (index, tuple(changes.items()))
     if key not in near:
         base = baseline.states[index].case

@@ -93,6 +93,9 @@ class Baseline:
         self.ruleset = ruleset
         self.evaluator = Evaluator(ruleset)
         self.states: list[State] = []
+        #: neighbour cases killing.neighbour built, by (case index, changes): the mutants of
+        #: one rule try the same ones
+        self.neighbours: dict[tuple[int, tuple[tuple[str, Any], ...]], State | None] = {}
         failing = []
         for case in cases:
             intake = from_mapping(case.record, None, case.location)
