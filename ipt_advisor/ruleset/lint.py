@@ -10,7 +10,7 @@ and a silent test.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from . import deps
 from ..core.errors import Problem
@@ -21,6 +21,9 @@ from ..core.model import (
 from ..core.model import nnf
 from ..core.hints import suggest, type_name, unknown
 from .satisfiable import never_true
+
+#: where a check says what is wrong: one message, placed by the caller
+Say = Callable[[str], None]
 
 STATUSES = ("complete", "incomplete")
 MAX_DISJUNCTS = 32
@@ -124,15 +127,15 @@ def _check_facts(ruleset: RuleSet, out: _Out, source: str) -> None:
                     out.add(None, spec.line, f"facts.{spec.name}.{key}",
                             unknown("fact", other, ruleset.facts), source)
                 else:
-                    _check_value(ruleset.facts[other], value, lambda m, k=key: out.add(None, spec.line, f"facts.{spec.name}.{k}", m, source))
-        where = lambda m, n=spec.name: out.add(None, spec.line, f"facts.{n}.labels", m, source)  # noqa: E731
+                    _check_value(ruleset.facts[other], value, lambda m: out.add(None, spec.line, f"facts.{spec.name}.{key}", m, source))
+        where: Say = lambda m: out.add(None, spec.line, f"facts.{spec.name}.labels", m, source)  # noqa: E731
         for value in spec.value_labels:
             if spec.type == "boolean":
                 where("a boolean reads yes / no: it takes no value labels")
             else:
                 _check_value(spec, value, where)
         _check_variants(ruleset, spec.label_variants, out,
-                        lambda m, n=spec.name: out.add(None, spec.line, f"facts.{n}.label", m, source))
+                        lambda m: out.add(None, spec.line, f"facts.{spec.name}.label", m, source))
     _check_codes(ruleset, out, source)
 
 
@@ -167,7 +170,7 @@ def _check_codes(ruleset: RuleSet, out: _Out, source: str) -> None:
         codes = spec.codes
         if codes is None:
             continue
-        where = lambda m, n=spec.name: out.add(None, spec.line, f"facts.{n}.codes", m, source)  # noqa: E731
+        where: Say = lambda m: out.add(None, spec.line, f"facts.{spec.name}.codes", m, source)  # noqa: E731
         if spec.derived:
             where("a derived fact is set by rules, not read from FHIR data: it takes no codes")
         if codes.loinc in owner:  # a total's items may be facts of their own (PHQ-9 item 9)
@@ -176,7 +179,7 @@ def _check_codes(ruleset: RuleSet, out: _Out, source: str) -> None:
         if len(set(codes.items)) != len(codes.items):
             where("items: an item is listed twice (it would be counted twice)")
         for answer, value in codes.answers.items():
-            _check_value(spec, value, lambda m, a=answer: where(f"answer set {codes.answer_set}: {a}: {m}"))
+            _check_value(spec, value, lambda m: where(f"answer set {codes.answer_set}: {answer}: {m}"))
         if codes.items and spec.type != "integer":
             where("items: only a whole-number total sums items")
         if codes.asked_after_yes and spec.type != "boolean":
@@ -199,7 +202,7 @@ def _check_policies(ruleset: RuleSet, out: _Out, source: str) -> None:
     for field_name, fact in p.severity.items():
         if fact not in ruleset.facts:
             out.add(None, None, f"policies.severity.{field_name}", unknown("fact", fact, ruleset.facts), source)
-    add = lambda path, m: out.add(None, None, path, m, source)  # noqa: E731
+    add: Callable[[str, str], None] = lambda path, m: out.add(None, None, path, m, source)  # noqa: E731
     seen: set[str] = set()
     for code in p.flag_urgency:
         if code not in ruleset.flags:
@@ -217,7 +220,7 @@ def _check_policies(ruleset: RuleSet, out: _Out, source: str) -> None:
             add(path + ".flag_level", f"must be one of {', '.join(p.flag_levels)}")
         if b.status and b.status not in STATUSES:
             add(path + ".status", f"must be one of {', '.join(STATUSES)}")
-        _check_variants(ruleset, b.variants, out, lambda m, q=path: add(q + ".variants", m))
+        _check_variants(ruleset, b.variants, out, lambda m: add(path + ".variants", m))
     for fact in p.risk_answers:
         spec = ruleset.facts.get(fact)
         if spec is None:
@@ -235,10 +238,10 @@ def _check_policies(ruleset: RuleSet, out: _Out, source: str) -> None:
                 out.add(None, None, path, message, f"{ruleset.root}/{ruleset.handout.get('file', '')}")
             else:
                 _check_variants(ruleset, (Variant(cond, ""),), out,
-                                lambda m, q=path: out.add(None, None, q, m, f"{ruleset.root}/{ruleset.handout.get('file', '')}"))
+                                lambda m: out.add(None, None, path, m, f"{ruleset.root}/{ruleset.handout.get('file', '')}"))
 
 
-def _check_variants(ruleset: RuleSet, variants: tuple[Variant, ...], out: _Out, report: Any) -> None:
+def _check_variants(ruleset: RuleSet, variants: tuple[Variant, ...], out: _Out, report: Say) -> None:
     """A variant's condition is checked like a rule's: its facts exist, its values fit, and it
     can be true.  It is evaluated after every rule fired, so it may read derived facts, and
     ``known``/``unknown`` of a derived fact is still refused (see _check_leaf)."""
@@ -249,7 +252,7 @@ def _check_variants(ruleset: RuleSet, variants: tuple[Variant, ...], out: _Out, 
             report("this variant's condition can never be true")
 
 
-def _check_value(spec: FactSpec, value: Any, report: Any) -> None:
+def _check_value(spec: FactSpec, value: Any, report: Say) -> None:
     """Type and allowed-set check of one literal against a fact declaration."""
     if spec.type == "boolean":
         if not isinstance(value, bool):
@@ -267,7 +270,7 @@ def _check_leaf(ruleset: RuleSet, rule: Rule, leaf: Leaf, out: _Out) -> None:
     _check_leaf_with(ruleset, leaf, lambda m: out.add(rule, leaf.line, "when", m))
 
 
-def _check_leaf_with(ruleset: RuleSet, leaf: Leaf, report: Any) -> None:
+def _check_leaf_with(ruleset: RuleSet, leaf: Leaf, report: Say) -> None:
     spec = ruleset.facts.get(leaf.fact)
     if spec is None:
         report(unknown("fact", leaf.fact, ruleset.facts))
@@ -320,7 +323,7 @@ def _check_effect(ruleset: RuleSet, rule: Rule, effect: Any, out: _Out) -> None:
     p = ruleset.policies
     if p is None:
         return
-    add = lambda m: out.add(rule, None, "then", m)  # noqa: E731
+    add: Say = lambda m: out.add(rule, None, "then", m)  # noqa: E731
     if isinstance(effect, Derive):
         spec = ruleset.facts.get(effect.fact)
         if spec is None:
