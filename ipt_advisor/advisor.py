@@ -16,7 +16,6 @@ from .decision.decide import decide
 from .intake.facts import engine_fact, input_values, not_assessed
 from .intake.schema import Intake
 from .core.model import RuleSet
-from .ruleset.load import load_ruleset
 
 _CACHE: dict[str, "Advisor"] = {}
 
@@ -41,12 +40,14 @@ def with_codes(decision: dict[str, Any], intake: Intake) -> dict[str, Any]:
 class Advisor:
     """A checked rule set compiled into its own engine."""
 
-    def __init__(self, ruleset: RuleSet):
+    def __init__(self, ruleset: RuleSet, loadable: str | None = None):
+        """``loadable``: the sha256 of an engine definition known to load in time (the
+        rule-set cache's), so the engine need not try it in a forked child first."""
         from .engine.durable_rules import Engine  # durable is imported only when something is evaluated
 
         self.ruleset = ruleset
         self.compiled = compile_ruleset(ruleset)
-        self.engine = Engine(ruleset, self.compiled)
+        self.engine = Engine(ruleset, self.compiled, loadable)
 
     @classmethod
     def load(cls, rules_dir: str | Path | None = None) -> "Advisor":
@@ -56,8 +57,24 @@ class Advisor:
         and compiling a rule set costs far more than assessing one intake."""
         key = str(Path(rules_dir).resolve()) if rules_dir is not None else ""
         if key not in _CACHE:
-            _CACHE[key] = cls(load_ruleset(rules_dir))
+            _CACHE[key] = cls._load(rules_dir)
         return _CACHE[key]
+
+    @classmethod
+    def _load(cls, rules_dir: str | Path | None) -> "Advisor":
+        """From the rule-set cache when it holds these very files (ruleset_cache), else a
+        full load and check, which then fills the cache."""
+        from . import ruleset_cache
+        from .ruleset.load import load_ruleset, rules_root
+
+        root, shown = rules_root(rules_dir)
+        cached = ruleset_cache.read(root, shown)
+        if cached is not None:
+            return cls(*cached)
+        read: list[str] = []
+        advisor = cls(load_ruleset(rules_dir, read))
+        ruleset_cache.write(root, shown, read, advisor.ruleset, advisor.engine.definition_sha256)
+        return advisor
 
     def assess(self, intake: Intake) -> dict[str, Any]:
         """The decision for one validated intake (decision-v1 + extensions)."""

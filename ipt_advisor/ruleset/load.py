@@ -50,8 +50,11 @@ def default_rules_dir() -> Path:
 class _File:
     """One parsed YAML file plus the collector its problems go to."""
 
-    def __init__(self, path: Path, label: str, out: ProblemCollector, digest: Any, name: str):
+    def __init__(self, path: Path, label: str, out: ProblemCollector, digest: Any, name: str,
+                 read: list[str] | None = None):
         self.label = label
+        if read is not None:  # what the rule-set cache keys an entry on (ruleset_cache)
+            read.append(name)
         self.out = out
         raw = b""
         try:
@@ -691,19 +694,26 @@ def _rules(f: _File) -> list[Rule]:
 
 # ------------------------------------------------------------------- loading
 
-def read_ruleset(directory: str | Path | None = None) -> tuple[RuleSet | None, list[Problem]]:
-    """Parse a rule-set directory.  Returns the rule set (None if unusable) and
-    every structural problem; no meaning-level checks (see ``lint``)."""
+def rules_root(directory: str | Path | None = None) -> tuple[Path, str]:
+    """The rule-set folder to read, and how messages name it."""
     root = Path(directory) if directory is not None else default_rules_dir()
-    shown = _shown(root, directory)
+    return root, _shown(root, directory)
+
+
+def read_ruleset(directory: str | Path | None = None,
+                 read: list[str] | None = None) -> tuple[RuleSet | None, list[Problem]]:
+    """Parse a rule-set directory.  Returns the rule set (None if unusable) and
+    every structural problem; no meaning-level checks (see ``lint``). ``read`` gets the
+    name of every file read, inside the directory."""
+    root, shown = rules_root(directory)
     out = ProblemCollector(shown)
     if not (root / MANIFEST).is_file():
         out.add("", f"no {MANIFEST} here: not a rule-set directory")
         return None, out.problems
     digest = hashlib.sha256()
-    manifest_file = _File(root / MANIFEST, f"{shown}/{MANIFEST}", out, digest, MANIFEST)
+    manifest_file = _File(root / MANIFEST, f"{shown}/{MANIFEST}", out, digest, MANIFEST, read)
     manifest = _manifest(manifest_file)
-    facts_file = _File(root / FACTS, f"{shown}/{FACTS}", out, digest, FACTS)
+    facts_file = _File(root / FACTS, f"{shown}/{FACTS}", out, digest, FACTS, read)
     facts = _facts(facts_file)
     rules: list[Rule] = []
     for i, name in enumerate(manifest.get("rule_files", ())):
@@ -713,7 +723,7 @@ def read_ruleset(directory: str | Path | None = None) -> tuple[RuleSet | None, l
         if not (root / name).is_file():
             manifest_file.add(("rule_files", i), f"file {name!r} not found")
             continue
-        rules.extend(_rules(_File(root / name, f"{shown}/{name}", out, digest, name)))
+        rules.extend(_rules(_File(root / name, f"{shown}/{name}", out, digest, name, read)))
     handout: dict[str, Any] = {}
     if manifest.get("handout"):
         name = manifest["handout"]
@@ -722,7 +732,7 @@ def read_ruleset(directory: str | Path | None = None) -> tuple[RuleSet | None, l
         else:
             from .handout import parse_handout
 
-            hf = _File(root / name, f"{shown}/{name}", out, digest, name)
+            hf = _File(root / name, f"{shown}/{name}", out, digest, name, read)
             handout = {} if hf.broken else parse_handout(hf, hf.value)
             if handout:
                 handout["file"] = name
@@ -761,22 +771,24 @@ def _shown(root: Path, given: str | Path | None) -> str:
     return str(given).rstrip("/") or "."
 
 
-def load_ruleset(directory: str | Path | None = None) -> RuleSet:
-    """Load, check and return a rule set; raise ``RuleSetError`` with every problem."""
-    ruleset, problems = lint(directory)
+def load_ruleset(directory: str | Path | None = None, read: list[str] | None = None) -> RuleSet:
+    """Load, check and return a rule set; raise ``RuleSetError`` with every problem.
+    ``read`` gets the name of every file read (see read_ruleset)."""
+    ruleset, problems = lint(directory, read=read)
     if problems or ruleset is None:
         raise RuleSetError(problems or [Problem(_shown(Path("."), directory), None, "", "rule set unusable")])
     return ruleset
 
 
-def lint(directory: str | Path | None = None, engine_check: bool = False) -> tuple[RuleSet | None, list[Problem]]:
+def lint(directory: str | Path | None = None, engine_check: bool = False,
+         read: list[str] | None = None) -> tuple[RuleSet | None, list[Problem]]:
     """Every problem of a rule set, structural and meaning-level, sorted.
 
     ``engine_check`` also loads a clean rule set into a throwaway engine, to catch
     what only durable-rules' own parser refuses (``rules lint`` does this)."""
     from .lint import lint_ruleset
 
-    ruleset, problems = read_ruleset(directory)
+    ruleset, problems = read_ruleset(directory, read)
     if ruleset is not None:
         problems = problems + lint_ruleset(ruleset)
     if ruleset is not None and not problems and engine_check:
