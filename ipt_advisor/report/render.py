@@ -97,15 +97,28 @@ def render(view: dict, fmt: str) -> str:
         return decision_json(view["decision"])
     if fmt not in _TEMPLATES:
         raise ValueError(f"unknown report format {fmt!r}; expected one of {', '.join(FORMATS)}")
-    template = _environment().get_template(_TEMPLATES[fmt])
-    return template.render(**view, notice=NOTICE, levels=LEVELS)
+    return _template(_TEMPLATES[fmt]).render(**view, notice=NOTICE, levels=LEVELS)
 
 
 def render_handout(view: dict, fmt: str) -> str:
     """The client handout (``Advisor.handout``) in one of :data:`HANDOUT_FORMATS`."""
     if fmt not in _HANDOUTS:
         raise ValueError(f"unknown handout format {fmt!r}; expected one of {', '.join(HANDOUT_FORMATS)}")
-    return _environment().get_template(_HANDOUTS[fmt]).render(**view)
+    return _template(_HANDOUTS[fmt]).render(**view)
+
+
+def _template(name: str) -> Any:
+    """A report template of the package: its precompiled form (``precompiled``) while that is
+    exactly what its source compiles to, else compiled from the source."""
+    from .precompiled import template
+
+    env = _environment()
+    path = templates_dir() / name
+    try:
+        source = path.read_bytes()
+    except OSError:
+        source = b""  # get_template says what is wrong
+    return template(env, name, source, str(path)) or env.get_template(name)
 
 
 def make_environment(**filters: Any) -> Any:
