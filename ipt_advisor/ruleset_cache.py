@@ -13,10 +13,11 @@ Why this is safe (SECURITY.md, "Rule-set cache"):
 * Owner-only: the folder is 0o700, the file 0o600, both owned by this user, the file not a
   link; the cache folder's parent must not be writable by others (unless sticky). Otherwise
   nothing is read or written.
-* Keyed and verified: an entry names the tool version, the stat of every module of the
-  package (editing the loader or lint invalidates it), the directory as given and resolved,
-  and the sha256 of every file of the rule-set folder (any ``*.yaml``/``*.yml`` under it and
-  every file the load read). The body carries its own sha256. Any mismatch, a torn or
+* Keyed and verified: an entry names the tool version, the size and mtime of every module
+  of the package loaded when it was written (editing the loader or lint invalidates it),
+  the directory as given and resolved, and the sha256 of every file of the rule-set folder
+  (any ``*.yaml``/``*.yml`` under it and every file the load read). The body carries its
+  own sha256. Any mismatch, a torn or
   corrupt file, a wrong type: a full load, silently, and a fresh entry.
 * Written whole: to a temp file (``O_EXCL | O_NOFOLLOW``, 0o600) in the folder, then
   renamed over the entry, so concurrent writers never leave a mixed file.
@@ -65,9 +66,10 @@ def _fields(cls: type) -> tuple[tuple[str, ...], tuple[tuple[str, Any], ...]]:
 
 
 def encode(value: Any) -> Any:
-    """JSON-ready and type-tagged: scalars as themselves, ``["t", ...]`` a tuple, ``["l", ...]``
-    a list, ``["d", k, v, ...]`` a dict (any keys), ``["o", class, field, ...]`` a model object,
-    ``["date", iso]`` / ``["datetime", iso]`` a date (with its time zone, if any)."""
+    """JSON-ready and type-tagged: scalars and lists as themselves, every other value as a
+    JSON object of one kind: ``{"t": [...]}`` a tuple, ``{"d": [k, v, ...]}`` a dict (any
+    keys), ``{"o": class, "f": [field, ...]}`` a model object, ``{"date": iso}`` /
+    ``{"datetime": iso}`` a date (with its time zone, if any)."""
     kind = type(value)
     if value is None or kind in (bool, int, str):
         return value
@@ -75,58 +77,63 @@ def encode(value: Any) -> Any:
         if value != value or value in (float("inf"), float("-inf")):
             raise Uncacheable("a float JSON cannot carry")
         return value
-    if kind is tuple:
-        return ["t", *map(encode, value)]
     if kind is list:
-        return ["l", *map(encode, value)]
+        return [encode(v) for v in value]
+    if kind is tuple:
+        return {"t": [encode(v) for v in value]}
     if kind is dict:
-        out: list[Any] = ["d"]
+        out: list[Any] = []
         for k, v in value.items():
             out += (encode(k), encode(v))
-        return out
+        return {"d": out}
     if kind is datetime.date:  # YAML dates (a rule test's intake, governance)
-        return ["date", value.isoformat()]
+        return {"date": value.isoformat()}
     if kind is datetime.datetime:
-        return ["datetime", value.isoformat()]
+        return {"datetime": value.isoformat()}
     name = kind.__name__
     if CLASSES.get(name) is kind:
-        return ["o", name, *(encode(getattr(value, f)) for f in _fields(kind)[0])]
+        return {"o": name, "f": [encode(getattr(value, f)) for f in _fields(kind)[0]]}
     raise Uncacheable(f"a {name} value")
 
 
-def decode(data: Any) -> Any:
-    """The inverse of :func:`encode`; ``ValueError``/``KeyError``/``TypeError`` on anything else."""
-    if type(data) is not list:
-        if data is None or type(data) in (bool, int, float, str):
-            return data
+def _built(obj: dict[str, Any]) -> Any:
+    """json's object hook: one encoded object (its parts already decoded) as its value;
+    ``ValueError``/``KeyError``/``TypeError`` for anything :func:`encode` does not write."""
+    if len(obj) == 2 and "o" in obj:
+        cls = CLASSES[obj["o"]]
+        names, extra = _fields(cls)
+        values = obj["f"]
+        if type(values) is not list or len(values) != len(names):
+            raise ValueError(f"{obj['o']}: not its fields")
+        made = object.__new__(cls)
+        # the fields as the loader built them (a Leaf's list already a tuple): no __init__ needed
+        state = made.__dict__
+        state.update(zip(names, values))
+        for name, factory in extra:
+            state[name] = factory()
+        return made
+    if len(obj) != 1:
         raise ValueError("not an encoded value")
-    tag = data[0]
-    if tag == "t":
-        return tuple(decode(v) for v in data[1:])
-    if tag == "l":
-        return [decode(v) for v in data[1:]]
-    if tag == "d":
-        items = data[1:]
+    if "t" in obj:
+        return tuple(obj["t"])
+    if "d" in obj:
+        items = obj["d"]
         if len(items) % 2:
             raise ValueError("a dict with an odd item count")
-        return {decode(items[i]): decode(items[i + 1]) for i in range(0, len(items), 2)}
-    if tag == "o":
-        cls = CLASSES[data[1]]
-        names, extra = _fields(cls)
-        values = data[2:]
-        if len(values) != len(names):
-            raise ValueError(f"{data[1]}: {len(values)} fields, expected {len(names)}")
-        obj = object.__new__(cls)
-        # the fields as the loader built them (a Leaf's list already a tuple): no __init__ needed
-        obj.__dict__.update(zip(names, map(decode, values)))
-        for name, factory in extra:
-            obj.__dict__[name] = factory()
-        return obj
-    if tag == "date" and len(data) == 2:
-        return datetime.date.fromisoformat(data[1])
-    if tag == "datetime" and len(data) == 2:
-        return datetime.datetime.fromisoformat(data[1])
-    raise ValueError(f"unknown tag {tag!r}")
+        return {items[i]: items[i + 1] for i in range(0, len(items), 2)}
+    if "date" in obj:
+        return datetime.date.fromisoformat(obj["date"])
+    return datetime.datetime.fromisoformat(obj["datetime"])
+
+
+def decode(text: bytes | str) -> Any:
+    """The value :func:`encode` made, from its JSON text; an error (see ``_built``) if the
+    text is anything else."""
+    return json.loads(text, object_hook=_built)
+
+
+def dumps(value: Any) -> bytes:
+    return json.dumps(encode(value), ensure_ascii=False, separators=(",", ":")).encode()
 
 
 # --------------------------------------------------------------------------- where, and the key
@@ -162,16 +169,37 @@ def _private_dir(path: Path) -> bool:
     return stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid() and stat.S_IMODE(st.st_mode) == 0o700
 
 
-def _code_stamp() -> str:
-    """Every module of the package by path, size and mtime: edited code is another key."""
-    package = Path(__file__).resolve().parent
+_TOP = __name__.partition(".")[0]
+
+
+def _package() -> Path:
+    return Path(sys.modules[_TOP].__file__ or "").resolve().parent
+
+
+def loaded_code() -> list[str]:
+    """The package's modules loaded so far (after a full load: every module that shaped the
+    rule set), relative to the package folder."""
+    package = _package()
+    out = []
+    for name, module in list(sys.modules.items()):
+        path = getattr(module, "__file__", None)
+        if (name == _TOP or name.startswith(f"{_TOP}.")) and path:
+            out.append(Path(path).resolve().relative_to(package).as_posix())
+    return sorted(out)
+
+
+def _code_stamp(code: list[str]) -> str:
+    """The modules ``code`` by path, size and mtime: edited code is another key (an edit
+    that makes the loader import a new module edits a module listed here)."""
+    package = _package()
     h = hashlib.sha256()
-    for path in sorted(package.rglob("*.py")):
+    for rel in code:
         try:
-            st = path.stat()
+            st = (package / rel).stat()
         except OSError:
+            h.update(f"{rel}\0missing\n".encode())
             continue
-        h.update(f"{path.relative_to(package)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+        h.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
     return h.hexdigest()
 
 
@@ -197,12 +225,12 @@ def _files_digest(root: Path, read: list[str]) -> str | None:
     return h.hexdigest()
 
 
-def _key(root: Path, shown: str, read: list[str]) -> str | None:
+def _key(root: Path, shown: str, read: list[str], code: list[str]) -> str | None:
     files = _files_digest(root, read)
     if files is None:
         return None
-    return hashlib.sha256(f"{FORMAT}\0{__version__}\0{_code_stamp()}\0{root.resolve()}\0{shown}\0{files}".encode(
-        "utf-8", "surrogateescape")).hexdigest()
+    where = f"{FORMAT}\0{__version__}\0{_code_stamp(code)}\0{root.resolve()}\0{shown}\0{files}"
+    return hashlib.sha256(where.encode("utf-8", "surrogateescape")).hexdigest()
 
 
 # --------------------------------------------------------------------------- read and write
@@ -231,9 +259,9 @@ def read(root: Path, shown: str) -> tuple[model.RuleSet, str] | None:
         head, _, body = raw.partition(b"\n")
         header = json.loads(head)
         if (header.get("format") != FORMAT or header.get("sha256") != hashlib.sha256(body).hexdigest()
-                or header.get("key") != _key(root, shown, header.get("read", []))):
+                or header.get("key") != _key(root, shown, header["read"], header["code"])):
             return None
-        ruleset = decode(json.loads(body))
+        ruleset = decode(body)
         engine_ok = header["engine"]
         if type(ruleset) is not model.RuleSet or type(engine_ok) is not str:
             return None
@@ -249,16 +277,17 @@ def write(root: Path, shown: str, read_files: list[str], ruleset: model.RuleSet,
     if base is None:
         return
     try:
-        body = json.dumps(encode(ruleset), ensure_ascii=False, separators=(",", ":")).encode()
+        body = dumps(ruleset)
         # what a reader will build must be what was loaded: the same typed structure
-        if json.dumps(encode(decode(json.loads(body))), ensure_ascii=False, separators=(",", ":")).encode() != body:
+        if dumps(decode(body)) != body:
             return
     except (Uncacheable, RecursionError, ValueError):
         return
-    key = _key(root, shown, read_files)
+    code = loaded_code()
+    key = _key(root, shown, read_files, code)
     if key is None:
         return
-    header = json.dumps({"format": FORMAT, "key": key, "read": read_files, "engine": engine_ok,
+    header = json.dumps({"format": FORMAT, "key": key, "read": read_files, "code": code, "engine": engine_ok,
                          "sha256": hashlib.sha256(body).hexdigest()}, ensure_ascii=False).encode()
     try:
         if not _safe_parent(base.parent):
