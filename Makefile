@@ -6,6 +6,7 @@
 #   make test        lint and type-check (make check), then pytest (args: PYTEST_ARGS=...)
 #   make check       ruff over everything and mypy over ipt_advisor and cli.py (first step of make test)
 #   make lint-rules  validate the shipped rule set
+#   make templates   regenerate ipt_advisor/report_templates.py after editing a report or handout template
 #   make clean       remove build output, caches and reports (keeps .venv)
 #   make distclean   clean, and remove .venv too
 
@@ -19,7 +20,7 @@ PYTEST_ARGS ?=
 PY_OK := import sys; sys.exit(not ((3, 11) <= sys.version_info[:2] < (3, 13)))
 
 .DEFAULT_GOAL := help
-.PHONY: help venv demo test check lint-rules clean distclean
+.PHONY: help venv demo test check lint-rules templates clean distclean
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
@@ -69,6 +70,12 @@ check: venv
 
 lint-rules: venv
 	$(BIN)/ipt-advisor rules lint
+
+# The report and handout templates compiled ahead of time (ipt_advisor/precompiled.py); a
+# stale module is never used (each template's sha256 is checked), only slower, and
+# tests/test_precompiled.py says so.
+templates: venv
+	$(BIN)/python -m ipt_advisor.precompiled
 
 clean:
 	rm -rf build dist *.egg-info demo-report.html site bench/out .pytest_cache .hypothesis .mypy_cache .ruff_cache

@@ -105,7 +105,7 @@ def _built(obj: dict[str, Any]) -> Any:
         values = obj["f"]
         if type(values) is not list or len(values) != len(names):
             raise ValueError(f"{obj['o']}: not its fields")
-        made = object.__new__(cls)
+        made: Any = object.__new__(cls)
         # the fields as the loader built them (a Leaf's list already a tuple): no __init__ needed
         state = made.__dict__
         state.update(zip(names, values))

@@ -1,6 +1,7 @@
 """Shared fixtures: the repo root, a CliRunner, the bundled advisor, copies of the rules."""
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -19,6 +20,13 @@ CONTRACT_FLAG_CODES = (
     "ACUTE_CRISIS", "CONFIDENTIALITY", "ADOLESCENT", "OUT_OF_SCOPE_AGE", "PERINATAL",
     "PROLONGED_GRIEF", "NO_FOCUS_AREA",
 )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_cache_folder(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The rule-set cache (ipt_advisor.ruleset_cache) of this test session, commands run as
+    subprocesses included: never the user's own ~/.cache."""
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg-cache"))
 
 
 @pytest.fixture

@@ -177,7 +177,7 @@ BELOW: dict[str, tuple[str, ...]] = {
 # and test_every_module_lives_in_its_layers_subpackage until its file is in that subpackage.
 LAYER: dict[str, str] = {
     "ipt_advisor": "advisor",  # __init__: the public API, imported lazily from the parts
-    **dict.fromkeys(["advisor", "whatif", "ruletests", "smallest"], "advisor"),
+    **dict.fromkeys(["advisor", "whatif", "ruletests", "smallest", "ruleset_cache"], "advisor"),
     **dict.fromkeys(["core", "core.errors", "core.jsonline", "core.yamlio", "core.hints", "core.model",
                      "core.firings", "core.interrupt", "core.output", "core.catalog_manifest", "core.wording"], "core"),
     **dict.fromkeys(["intake", "intake.schema", "intake.template", "intake.corpus", "intake.facts", "intake.fhir"],
@@ -188,7 +188,8 @@ LAYER: dict[str, str] = {
     # direct: the plain-Python firing, decided as decide does
     **dict.fromkeys(["decision", "decision.decide", "decision.direct"], "decision"),
     **dict.fromkeys(["report", "report.words", "report.view", "report.render", "report.charts", "report.combine",
-                     "report.tables", "report.teaching", "report.fhir", "report.cds"], "report"),
+                     "report.tables", "report.teaching", "report.fhir", "report.cds", "report.precompiled",
+                     "report.compiled_templates"], "report"),
     **dict.fromkeys(["audit", "audit.run", "audit.state", "audit.decision_log", "audit.summary", "audit.workers",
                      "audit.ruleset_diff", "audit.compact", "audit.dashboard"], "audit"),
     **dict.fromkeys(["quality", "quality.equivalence", "quality.killing", "quality.mcdc", "quality.mutants",
