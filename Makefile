@@ -6,7 +6,7 @@
 #   make test        lint and type-check (make check), then pytest (args: PYTEST_ARGS=...)
 #   make check       ruff over everything and mypy over ipt_advisor and cli.py (first step of make test)
 #   make lint-rules  validate the shipped rule set
-#   make templates   regenerate ipt_advisor/report_templates.py after editing a report or handout template
+#   make templates   regenerate ipt_advisor/report/compiled_templates.py after editing a report or handout template
 #   make clean       remove build output, caches and reports (keeps .venv)
 #   make distclean   clean, and remove .venv too
 
@@ -71,11 +71,11 @@ check: venv
 lint-rules: venv
 	$(BIN)/ipt-advisor rules lint
 
-# The report and handout templates compiled ahead of time (ipt_advisor/precompiled.py); a
+# The report and handout templates compiled ahead of time (ipt_advisor/report/precompiled.py); a
 # stale module is never used (each template's sha256 is checked), only slower, and
 # tests/test_precompiled.py says so.
 templates: venv
-	$(BIN)/python -m ipt_advisor.precompiled
+	$(BIN)/python -m ipt_advisor.report.precompiled
 
 clean:
 	rm -rf build dist *.egg-info demo-report.html site bench/out .pytest_cache .hypothesis .mypy_cache .ruff_cache

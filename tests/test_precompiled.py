@@ -1,4 +1,4 @@
-"""The precompiled report templates (ipt_advisor/precompiled.py, report_templates.py): current,
+"""The precompiled report templates (ipt_advisor/report/precompiled.py, compiled_templates.py): current,
 rendering exactly what the templates' source renders, and never used for an edited template."""
 from __future__ import annotations
 
@@ -7,15 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from ipt_advisor import precompiled, report
-from ipt_advisor.intake import load_intake_file
+from ipt_advisor.report import precompiled
+from ipt_advisor.report import render as report
+from ipt_advisor.intake.schema import load_intake_file
 
 from conftest import EXAMPLES, ROOT
 
 
 def test_the_shipped_module_is_what_the_templates_compile_to() -> None:
     assert precompiled.MODULE.read_text(encoding="utf-8") == precompiled.generate(report.templates_dir()), (
-        "ipt_advisor/report_templates.py is stale: run `make templates` (python -m ipt_advisor.precompiled)")
+        "ipt_advisor/report/compiled_templates.py is stale: run `make templates` (python -m ipt_advisor.report.precompiled)")
 
 
 def test_precompiled_and_source_templates_render_the_same_bytes(advisor) -> None:
@@ -50,11 +51,11 @@ def test_an_edited_template_is_compiled_from_its_source(advisor, tmp_path: Path,
 
 
 def test_another_jinja2_version_compiles_from_source(monkeypatch: pytest.MonkeyPatch) -> None:
-    from ipt_advisor import report_templates
+    from ipt_advisor.report import compiled_templates
 
     name = "report.txt.j2"
     source = (report.templates_dir() / name).read_bytes()
     env = report.make_environment()
     assert precompiled.template(env, name, source, name) is not None
-    monkeypatch.setattr(report_templates, "JINJA2", "0.0.0")
+    monkeypatch.setattr(compiled_templates, "JINJA2", "0.0.0")
     assert precompiled.template(report.make_environment(), name, source, name) is None

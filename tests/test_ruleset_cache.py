@@ -15,9 +15,9 @@ import pytest
 
 from ipt_advisor import ruleset_cache
 from ipt_advisor.advisor import Advisor
-from ipt_advisor.errors import RuleSetError
-from ipt_advisor.intake import load_intake_file
-from ipt_advisor.ruleload import load_ruleset, rules_root
+from ipt_advisor.core.errors import RuleSetError
+from ipt_advisor.intake.schema import load_intake_file
+from ipt_advisor.ruleset.load import load_ruleset, rules_root
 
 from conftest import EXAMPLES, ROOT
 
