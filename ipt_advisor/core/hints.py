@@ -5,7 +5,6 @@ typo is caught the same way in an intake, a rule file, a ``--set`` path or a rul
 """
 from __future__ import annotations
 
-import difflib
 from typing import Any, Iterable
 
 CUTOFF = 0.6  # difflib's own default: close enough to be a typo, not just a shared word
@@ -24,6 +23,8 @@ def closest(word: object, options: Iterable[object], *, prefix: bool = False) ->
         prefixed = sorted((n for n in names if len(n) >= 3 and text.startswith(n)), key=len, reverse=True)
         if prefixed:
             return prefixed[0]
+    import difflib  # only when a name is wrong: every `assess` would import it otherwise (~1.5 ms)
+
     matches = difflib.get_close_matches(text, names, n=1, cutoff=CUTOFF)
     return matches[0] if matches else None
 
