@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .ruleset.compile import compile_ruleset
+from .ruleset.compile import Compiled, compile_ruleset
 from .decision.decide import decide
 from .intake.facts import engine_fact, input_values, not_assessed
 from .intake.schema import Intake
@@ -40,13 +40,14 @@ def with_codes(decision: dict[str, Any], intake: Intake) -> dict[str, Any]:
 class Advisor:
     """A checked rule set compiled into its own engine."""
 
-    def __init__(self, ruleset: RuleSet, loadable: str | None = None):
-        """``loadable``: the sha256 of an engine definition known to load in time (the
-        rule-set cache's), so the engine need not try it in a forked child first."""
+    def __init__(self, ruleset: RuleSet, loadable: str | None = None, compiled: Compiled | None = None):
+        """``loadable``: the sha256 of an engine definition known to load in time, and
+        ``compiled``: the rule set's compiled form (both the rule-set cache's), so neither
+        the forked trial load nor the compilation needs doing again."""
         from .engine.durable_rules import Engine  # durable is imported only when something is evaluated
 
         self.ruleset = ruleset
-        self.compiled = compile_ruleset(ruleset)
+        self.compiled = compiled if compiled is not None else compile_ruleset(ruleset)
         self.engine = Engine(ruleset, self.compiled, loadable)
 
     @classmethod
@@ -73,7 +74,7 @@ class Advisor:
             return cls(*cached)
         read: list[str] = []
         advisor = cls(load_ruleset(rules_dir, read))
-        ruleset_cache.write(root, shown, read, advisor.ruleset, advisor.engine.definition_sha256)
+        ruleset_cache.write(root, shown, read, advisor.ruleset, advisor.compiled, advisor.engine.definition_sha256)
         return advisor
 
     def assess(self, intake: Intake) -> dict[str, Any]:

@@ -40,13 +40,15 @@ from typing import Any
 
 from . import __version__
 from .core import model
-from .ruleset import handout
+from .ruleset import compile as compiled_form, handout
 
 FORMAT = 1
 NAME = "ipt-advisor"
-#: The classes an entry may build: the rule model's dataclasses and the handout's, by name.
-CLASSES: dict[str, type] = {name: cls for module in (model, handout) for name, cls in vars(module).items()
+#: The classes an entry may build: the dataclasses of the rule model, the handout and the
+#: compiled form, by name (no two share one).
+CLASSES: dict[str, type] = {name: cls for module in (model, handout, compiled_form) for name, cls in vars(module).items()
                             if isinstance(cls, type) and dataclasses.is_dataclass(cls) and cls.__module__ == module.__name__}
+assert len(CLASSES) == len({cls.__name__ for cls in CLASSES.values()})
 _FIELDS: dict[type, tuple[tuple[str, ...], tuple[tuple[str, Any], ...]]] = {}
 
 
@@ -69,7 +71,7 @@ def encode(value: Any) -> Any:
     """JSON-ready and type-tagged: scalars and lists as themselves, every other value as a
     JSON object of one kind: ``{"t": [...]}`` a tuple, ``{"d": [k, v, ...]}`` a dict (any
     keys), ``{"o": class, "f": [field, ...]}`` a model object, ``{"date": iso}`` /
-    ``{"datetime": iso}`` a date (with its time zone, if any)."""
+    ``{"datetime": iso}`` a date (with its time zone, if any), ``{"fs": [...]}`` a frozenset."""
     kind = type(value)
     if value is None or kind in (bool, int, str):
         return value
@@ -81,6 +83,8 @@ def encode(value: Any) -> Any:
         return [encode(v) for v in value]
     if kind is tuple:
         return {"t": [encode(v) for v in value]}
+    if kind is frozenset:  # the compiled form's derived facts
+        return {"fs": [encode(v) for v in value]}
     if kind is dict:
         out: list[Any] = []
         for k, v in value.items():
@@ -121,6 +125,8 @@ def _built(obj: dict[str, Any]) -> Any:
         if len(items) % 2:
             raise ValueError("a dict with an odd item count")
         return {items[i]: items[i + 1] for i in range(0, len(items), 2)}
+    if "fs" in obj:
+        return frozenset(obj["fs"])
     if "date" in obj:
         return datetime.date.fromisoformat(obj["date"])
     return datetime.datetime.fromisoformat(obj["datetime"])
@@ -235,9 +241,10 @@ def _key(root: Path, shown: str, read: list[str], code: list[str]) -> str | None
 
 # --------------------------------------------------------------------------- read and write
 
-def read(root: Path, shown: str) -> tuple[model.RuleSet, str] | None:
-    """(the cached rule set, the sha256 of the engine definition that loaded in time) for the
-    rule-set folder ``root`` shown as ``shown``, or None: no entry, or not this rule set's."""
+def read(root: Path, shown: str) -> tuple[model.RuleSet, str, compiled_form.Compiled] | None:
+    """(the cached rule set, the sha256 of the engine definition that loaded in time, its
+    compiled form) for the rule-set folder ``root`` shown as ``shown``, or None: no entry, or
+    not this rule set's."""
     base = folder()
     if base is None or not _safe_parent(base.parent) or not _private_dir(base):
         return None
@@ -261,23 +268,25 @@ def read(root: Path, shown: str) -> tuple[model.RuleSet, str] | None:
         if (header.get("format") != FORMAT or header.get("sha256") != hashlib.sha256(body).hexdigest()
                 or header.get("key") != _key(root, shown, header["read"], header["code"])):
             return None
-        ruleset = decode(body)
+        ruleset, compiled = decode(body)
         engine_ok = header["engine"]
-        if type(ruleset) is not model.RuleSet or type(engine_ok) is not str:
+        if (type(ruleset) is not model.RuleSet or type(compiled) is not compiled_form.Compiled
+                or type(engine_ok) is not str):
             return None
     except (ValueError, KeyError, TypeError, AttributeError, IndexError, RecursionError):
         return None
-    return ruleset, engine_ok
+    return ruleset, engine_ok, compiled
 
 
-def write(root: Path, shown: str, read_files: list[str], ruleset: model.RuleSet, engine_ok: str) -> None:
-    """Store ``ruleset`` (loaded from ``root`` without a problem) for the next process;
-    quietly nothing if it cannot be stored safely."""
+def write(root: Path, shown: str, read_files: list[str], ruleset: model.RuleSet, compiled: compiled_form.Compiled,
+          engine_ok: str) -> None:
+    """Store ``ruleset`` (loaded from ``root`` without a problem) and its compiled form for the
+    next process; quietly nothing if it cannot be stored safely."""
     base = folder()
     if base is None:
         return
     try:
-        body = dumps(ruleset)
+        body = dumps((ruleset, compiled))
         # what a reader will build must be what was loaded: the same typed structure
         if dumps(decode(body)) != body:
             return

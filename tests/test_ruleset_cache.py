@@ -17,6 +17,7 @@ from ipt_advisor import ruleset_cache
 from ipt_advisor.advisor import Advisor
 from ipt_advisor.core.errors import RuleSetError
 from ipt_advisor.intake.schema import load_intake_file
+from ipt_advisor.ruleset.compile import compile_ruleset
 from ipt_advisor.ruleset.load import load_ruleset, rules_root
 
 from conftest import EXAMPLES, ROOT
@@ -60,6 +61,7 @@ def test_a_cached_rule_set_is_the_loaded_one_and_decides_alike(cache_home: Path)
     again = load()
     assert same_rule_set(again.ruleset, first.ruleset)
     assert same_rule_set(again.ruleset, load_ruleset())
+    assert again.compiled == compile_ruleset(again.ruleset) == first.compiled
     for path in EXAMPLES:
         intake = load_intake_file(str(path))
         assert again.assess(intake) == first.assess(intake), path.name
@@ -200,8 +202,9 @@ def _write_many(home: str, times: int) -> None:
     read: list[str] = []
     ruleset = load_ruleset(None, read)
     root, shown = rules_root(None)
+    compiled = compile_ruleset(ruleset)
     for _ in range(times):
-        ruleset_cache.write(root, shown, read, ruleset, "0" * 64)
+        ruleset_cache.write(root, shown, read, ruleset, compiled, "0" * 64)
 
 
 def test_concurrent_writers_leave_one_whole_entry(cache_home: Path) -> None:
@@ -222,7 +225,7 @@ def test_concurrent_writers_leave_one_whole_entry(cache_home: Path) -> None:
 def test_the_codec_keeps_every_type_apart() -> None:
     import datetime
 
-    value = {2: (1, [2.5, None], "x"), True: [], (1, "a"): {"k": datetime.date(2025, 1, 2)}, "": ()}
+    value = {2: (1, [2.5, None], "x"), True: [], (1, "a"): {"k": datetime.date(2025, 1, 2)}, "": frozenset("ab")}
     assert ruleset_cache.decode(ruleset_cache.dumps(value)) == value
     back = ruleset_cache.decode(ruleset_cache.dumps(value))
     assert [type(k) for k in back] == [int, bool, tuple, str]
