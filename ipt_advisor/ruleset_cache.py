@@ -299,6 +299,8 @@ def write(root: Path, shown: str, read_files: list[str], ruleset: model.RuleSet,
     header = json.dumps({"format": FORMAT, "key": key, "read": read_files, "code": code, "engine": engine_ok,
                          "sha256": hashlib.sha256(body).hexdigest()}, ensure_ascii=False).encode()
     try:
+        # a fresh account may have no ~/.cache yet: made as XDG asks, owner-only
+        os.makedirs(base.parent, 0o700, exist_ok=True)
         if not _safe_parent(base.parent):
             return
         try:

@@ -191,6 +191,14 @@ def test_a_planted_symlink_is_not_followed(cache_home: Path, tmp_path: Path) -> 
     assert not cached()
 
 
+def test_a_missing_cache_home_is_made_owner_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    home = tmp_path / "fresh" / ".cache"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home))
+    load()
+    assert stat.S_IMODE(home.stat().st_mode) == 0o700
+    assert cached()
+
+
 def test_no_cache_env_turns_it_off(cache_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("IPT_ADVISOR_NO_CACHE", "1")
     load()
