@@ -14,7 +14,8 @@ Why this is safe (SECURITY.md, "Rule-set cache"):
   link; the cache folder's parent must not be writable by others (unless sticky). Otherwise
   nothing is read or written.
 * Keyed and verified: an entry names the tool version, the size and mtime of every module
-  of the package loaded when it was written (editing the loader or lint invalidates it),
+  of the package loaded when it was written (editing the loader or lint invalidates it) and
+  of PyYAML and durable's C core,
   the directory as given and resolved, and the sha256 of every file of the rule-set folder
   (any ``*.yaml``/``*.yml`` under it and every file the load read). The body carries its
   own sha256. Any mismatch, a torn or
@@ -194,12 +195,29 @@ def loaded_code() -> list[str]:
     return sorted(out)
 
 
+#: the libraries whose code shapes a loaded rule set: PyYAML parses the rule files, and
+#: durable's C core is what loaded the definition in time (both pinned, but an upgrade is
+#: another key all the same)
+#: (an upgrade rewrites every file of a package: its first module and C extension are enough)
+LIBRARIES = ("yaml", "yaml._yaml", "_yaml", "durable_rules_engine")
+
+
+def loaded_libraries() -> list[str]:
+    """The files of LIBRARIES loaded so far (absolute: they live outside the package)."""
+    out = set()
+    for name in LIBRARIES:
+        path = getattr(sys.modules.get(name), "__file__", None)
+        if path:
+            out.add(str(Path(path).resolve()))
+    return sorted(out)
+
+
 def _code_stamp(code: list[str]) -> str:
     """The modules ``code`` by path, size and mtime: edited code is another key (an edit
     that makes the loader import a new module edits a module listed here)."""
     package = _package()
     h = hashlib.sha256()
-    for rel in code:
+    for rel in code:  # an absolute path (a library's) stays itself under package / rel
         try:
             st = (package / rel).stat()
         except OSError:
@@ -266,7 +284,7 @@ def read(root: Path, shown: str) -> tuple[model.RuleSet, str, compiled_form.Comp
         head, _, body = raw.partition(b"\n")
         header = json.loads(head)
         if (header.get("format") != FORMAT or header.get("sha256") != hashlib.sha256(body).hexdigest()
-                or header.get("key") != _key(root, shown, header["read"], header["code"])):
+                or header.get("key") != _key(root, shown, header["read"], header["code"] + header["libs"])):
             return None
         ruleset, compiled = decode(body)
         engine_ok = header["engine"]
@@ -292,11 +310,11 @@ def write(root: Path, shown: str, read_files: list[str], ruleset: model.RuleSet,
             return
     except (Uncacheable, RecursionError, ValueError):
         return
-    code = loaded_code()
-    key = _key(root, shown, read_files, code)
+    code, libs = loaded_code(), loaded_libraries()
+    key = _key(root, shown, read_files, code + libs)
     if key is None:
         return
-    header = json.dumps({"format": FORMAT, "key": key, "read": read_files, "code": code, "engine": engine_ok,
+    header = json.dumps({"format": FORMAT, "key": key, "read": read_files, "code": code, "libs": libs, "engine": engine_ok,
                          "sha256": hashlib.sha256(body).hexdigest()}, ensure_ascii=False).encode()
     try:
         # a fresh account may have no ~/.cache yet: made as XDG asks, owner-only

@@ -127,6 +127,21 @@ def test_another_tool_version_or_edited_code_is_another_key(cache_home: Path, mo
     assert not cached()
 
 
+def test_another_build_of_pyyaml_or_durable_is_another_key(cache_home: Path) -> None:
+    load()
+    (entry,) = entries(cache_home)
+    libs = json.loads(entry.read_bytes().partition(b"\n")[0])["libs"]
+    assert any("durable_rules_engine" in p for p in libs) and any("yaml" in p for p in libs), libs
+    core = next(Path(p) for p in libs if "durable_rules_engine" in p)
+    stamp = core.stat()
+    try:
+        os.utime(core, ns=(stamp.st_atime_ns, stamp.st_mtime_ns + 1_000_000_000))  # "reinstalled"
+        assert not cached()
+    finally:
+        os.utime(core, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
+    assert cached()
+
+
 @pytest.mark.parametrize("damage", ["truncated", "flipped byte", "not json", "empty"])
 def test_a_corrupt_entry_means_a_full_load_and_a_fresh_entry(cache_home: Path, damage: str) -> None:
     reference = load().ruleset
