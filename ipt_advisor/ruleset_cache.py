@@ -262,14 +262,18 @@ def _key(root: Path, shown: str, read: list[str], code: list[str]) -> str | None
 def read(root: Path, shown: str) -> tuple[model.RuleSet, str, compiled_form.Compiled] | None:
     """(the cached rule set, the sha256 of the engine definition that loaded in time, its
     compiled form) for the rule-set folder ``root`` shown as ``shown``, or None: no entry, or
-    not this rule set's."""
+    not this rule set's, or anything at all going wrong while reading it."""
+    try:
+        return _read(root, shown)
+    except (OSError, RuntimeError, ValueError, KeyError, TypeError, AttributeError, IndexError, RecursionError):
+        return None  # UnicodeError and json's errors are ValueErrors
+
+
+def _read(root: Path, shown: str) -> tuple[model.RuleSet, str, compiled_form.Compiled] | None:
     base = folder()
     if base is None or not _safe_parent(base.parent) or not _private_dir(base):
         return None
-    try:
-        fd = os.open(base / _entry_name(root, shown), os.O_RDONLY | os.O_NOFOLLOW)
-    except OSError:
-        return None
+    fd = os.open(base / _entry_name(root, shown), os.O_RDONLY | os.O_NOFOLLOW)
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode) or st.st_uid != os.getuid() or stat.S_IMODE(st.st_mode) != 0o600:
@@ -280,18 +284,14 @@ def read(root: Path, shown: str) -> tuple[model.RuleSet, str, compiled_form.Comp
     finally:
         if fd >= 0:
             os.close(fd)
-    try:
-        head, _, body = raw.partition(b"\n")
-        header = json.loads(head)
-        if (header.get("format") != FORMAT or header.get("sha256") != hashlib.sha256(body).hexdigest()
-                or header.get("key") != _key(root, shown, header["read"], header["code"] + header["libs"])):
-            return None
-        ruleset, compiled = decode(body)
-        engine_ok = header["engine"]
-        if (type(ruleset) is not model.RuleSet or type(compiled) is not compiled_form.Compiled
-                or type(engine_ok) is not str):
-            return None
-    except (ValueError, KeyError, TypeError, AttributeError, IndexError, RecursionError):
+    head, _, body = raw.partition(b"\n")
+    header = json.loads(head)
+    if (header.get("format") != FORMAT or header.get("sha256") != hashlib.sha256(body).hexdigest()
+            or header.get("key") != _key(root, shown, header["read"], header["code"] + header["libs"])):
+        return None
+    ruleset, compiled = decode(body)
+    engine_ok = header["engine"]
+    if type(ruleset) is not model.RuleSet or type(compiled) is not compiled_form.Compiled or type(engine_ok) is not str:
         return None
     return ruleset, engine_ok, compiled
 
@@ -308,10 +308,13 @@ def write(root: Path, shown: str, read_files: list[str], ruleset: model.RuleSet,
         # what a reader will build must be what was loaded: the same typed structure
         if dumps(decode(body)) != body:
             return
-    except (Uncacheable, RecursionError, ValueError):
+    except (Uncacheable, RecursionError, ValueError, TypeError):
         return
-    code, libs = loaded_code(), loaded_libraries()
-    key = _key(root, shown, read_files, code + libs)
+    try:
+        code, libs = loaded_code(), loaded_libraries()
+        key = _key(root, shown, read_files, code + libs)
+    except (OSError, RuntimeError, ValueError):
+        return
     if key is None:
         return
     header = json.dumps({"format": FORMAT, "key": key, "read": read_files, "code": code, "libs": libs, "engine": engine_ok,
@@ -344,5 +347,5 @@ def write(root: Path, shown: str, read_files: list[str], ruleset: model.RuleSet,
             except OSError:
                 pass
             raise
-    except OSError:
+    except (OSError, RuntimeError):  # a full disk, a read-only home, a symlink loop: no entry, no harm
         return
