@@ -147,7 +147,7 @@ def dumps(value: Any) -> bytes:
 
 def folder() -> Path | None:
     """The cache folder (not created), or None if caching is off or unsafe here."""
-    if os.environ.get("IPT_ADVISOR_NO_CACHE"):
+    if os.environ.get("IPT_ADVISOR_NO_CACHE") or not hasattr(os, "getuid"):  # owner checks need POSIX
         return None
     base = os.environ.get("XDG_CACHE_HOME") or ""
     if not base:
