@@ -106,17 +106,13 @@ def _built(obj: dict[str, Any]) -> Any:
     ``ValueError``/``KeyError``/``TypeError`` for anything :func:`encode` does not write."""
     if len(obj) == 2 and "o" in obj:
         cls = CLASSES[obj["o"]]
-        names, extra = _fields(cls)
+        names = _fields(cls)[0]
         values = obj["f"]
         if type(values) is not list or len(values) != len(names):
             raise ValueError(f"{obj['o']}: not its fields")
-        made: Any = object.__new__(cls)
-        # the fields as the loader built them (a Leaf's list already a tuple): no __init__ needed
-        state = made.__dict__
-        state.update(zip(names, values))
-        for name, factory in extra:
-            state[name] = factory()
-        return made
+        # built through the class itself, as the loader builds it: its __post_init__ runs and a
+        # frozen object is never written into after it is made
+        return cls(**dict(zip(names, values)))
     if len(obj) != 1:
         raise ValueError("not an encoded value")
     if "t" in obj:
