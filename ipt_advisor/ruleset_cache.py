@@ -50,7 +50,7 @@ NAME = "ipt-advisor"
 CLASSES: dict[str, type] = {name: cls for module in (model, handout, compiled_form) for name, cls in vars(module).items()
                             if isinstance(cls, type) and dataclasses.is_dataclass(cls) and cls.__module__ == module.__name__}
 assert len(CLASSES) == len({cls.__name__ for cls in CLASSES.values()})
-_FIELDS: dict[type, tuple[tuple[str, ...], tuple[tuple[str, Any], ...]]] = {}
+_FIELDS: dict[type, tuple[str, ...]] = {}
 
 
 class Uncacheable(Exception):
@@ -59,12 +59,11 @@ class Uncacheable(Exception):
 
 # --------------------------------------------------------------------------- codec
 
-def _fields(cls: type) -> tuple[tuple[str, ...], tuple[tuple[str, Any], ...]]:
-    """(the fields an entry carries, in order; the init=False ones with their factory)."""
+def _fields(cls: type) -> tuple[str, ...]:
+    """The fields an entry carries, in order: those the class's __init__ takes (an init=False
+    field is made again by __init__ itself)."""
     if cls not in _FIELDS:
-        fs = dataclasses.fields(cls)
-        _FIELDS[cls] = (tuple(f.name for f in fs if f.init),
-                        tuple((f.name, f.default_factory) for f in fs if not f.init))
+        _FIELDS[cls] = tuple(f.name for f in dataclasses.fields(cls) if f.init)
     return _FIELDS[cls]
 
 
@@ -97,7 +96,7 @@ def encode(value: Any) -> Any:
         return {"datetime": value.isoformat()}
     name = kind.__name__
     if CLASSES.get(name) is kind:
-        return {"o": name, "f": [encode(getattr(value, f)) for f in _fields(kind)[0]]}
+        return {"o": name, "f": [encode(getattr(value, f)) for f in _fields(kind)]}
     raise Uncacheable(f"a {name} value")
 
 
@@ -106,7 +105,7 @@ def _built(obj: dict[str, Any]) -> Any:
     ``ValueError``/``KeyError``/``TypeError`` for anything :func:`encode` does not write."""
     if len(obj) == 2 and "o" in obj:
         cls = CLASSES[obj["o"]]
-        names = _fields(cls)[0]
+        names = _fields(cls)
         values = obj["f"]
         if type(values) is not list or len(values) != len(names):
             raise ValueError(f"{obj['o']}: not its fields")
