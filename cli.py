@@ -703,6 +703,7 @@ def serve(port: int, host: str | None, db_url: str | None, rules_dir: str | None
     from ipt_advisor.web.app import create_app
     from ipt_advisor.web.security import allowed_hosts
     from ipt_advisor.web.server import access_log, listen, run
+    from ipt_advisor.web.warmup import warm_up
 
     bind = host or "127.0.0.1"
     try:
@@ -737,6 +738,7 @@ def serve(port: int, host: str | None, db_url: str | None, rules_dir: str | None
     token = secrets.token_urlsafe(24)  # made before the workers fork: every one accepts it
     app = create_app(store, advisor, token=token, hosts=allowed_hosts(bound, bound_port, _local_names(bind)),
                      tool_version=__version__, ehr_clients=clients, fhir_servers=frozenset(fhir_servers))
+    warm_up(app, f"127.0.0.1:{bound_port}", token)  # once here, not in every worker on its first requests
 
     def ready() -> None:
         shown = f"[{bound}]" if ":" in bound else bound

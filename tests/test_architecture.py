@@ -200,7 +200,7 @@ LAYER: dict[str, str] = {
                      "store.migrations.versions.0001_initial",
                      "store.migrations.versions.0002_cds_feedback", "store.feedback", "store.prepared"], "store"),
     **dict.fromkeys(["web", "web.app", "web.chart", "web.form", "web.security", "web.server", "web.views",
-                     "web.cds_auth", "web.cds_views"], "web"),
+                     "web.cds_auth", "web.cds_views", "web.warmup"], "web"),
 }
 
 # Imports against the rule, each a deferred import inside one function, with its reason.

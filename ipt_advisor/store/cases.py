@@ -139,11 +139,12 @@ class Store:
 
     @contextmanager
     def _transaction(self, write: bool, locked: bool = False) -> Iterator[Any]:
-        """A transaction; ``write`` takes the database's write lock first (and this process's,
-        unless the caller holds it: ``locked``)."""
+        """A transaction; ``write`` takes the database's write lock first (and this process's
+        and the writer lock across processes, unless the caller holds them: ``locked``)."""
         try:
             with (self._writers if write and not locked else nullcontext()), \
-                    (self._process_lock() if write else nullcontext()), self.engine.connect() as connection:
+                    (self._process_lock() if write and not locked else nullcontext()), \
+                    self.engine.connect() as connection:
                 if write:
                     connection.execution_options(ipt_write=True)
                 with connection.begin():
@@ -182,17 +183,32 @@ class Store:
             self._queued.append(job)
         with self._writers:
             if not job.done:  # else an earlier writer stored it with its own batch
-                with self._queue_lock:
-                    batch, self._queued = self._queued, []
-                self._write(batch)
+                try:
+                    with self._process_lock():
+                        # the batch is taken once the other processes' writer is done, not
+                        # before waiting for it: what arrived meanwhile goes in this commit
+                        # rather than waiting for the next one
+                        self._write(self._take())
+                except StoreUnavailable as exc:  # the lock was not handed on in time
+                    self._fail(self._take(), exc)
         if job.error is not None:
             raise job.error
         assert job.result is not None
         return job.result
 
+    def _take(self) -> list["_Pending"]:
+        """Every assessment queued so far (the caller holds ``_writers``)."""
+        with self._queue_lock:
+            batch, self._queued = self._queued, []
+        return batch
+
+    def _fail(self, batch: list["_Pending"], exc: StoreUnavailable) -> None:
+        for job in batch:  # each caller its own exception: they are raised in different threads
+            job.result, job.error, job.done = None, StoreUnavailable(self.source, exc.reason), True
+
     def _write(self, batch: list["_Pending"]) -> None:
-        """Store ``batch`` in one transaction (the caller holds ``_writers``); see the module
-        docstring for what a failure does."""
+        """Store ``batch`` in one transaction (the caller holds ``_writers`` and the process
+        lock); see the module docstring for what a failure does."""
         try:
             with self._transaction(write=True, locked=True) as conn:
                 head = start = chain.lock_head(conn)  # every assessment writer queues here
@@ -201,8 +217,7 @@ class Store:
                 if head != start:
                     chain.move_head(conn, head)
         except StoreUnavailable as exc:
-            for job in batch:  # each caller its own exception: they are raised in different threads
-                job.result, job.error = None, StoreUnavailable(self.source, exc.reason)
+            self._fail(batch, exc)
         except Exception as exc:  # noqa: BLE001 - kept for its caller; the others are retried alone
             if len(batch) == 1:
                 batch[0].result, batch[0].error = None, exc

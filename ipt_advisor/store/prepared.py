@@ -18,10 +18,20 @@ from typing import Any, Iterable
 class Prepared:
     """One statement; ``keys`` names the columns of an ``insert()`` without ``values()``."""
 
+    made: "list[Prepared]" = []  # every one, for compile_all
+
     def __init__(self, statement: Any, keys: Iterable[str] | None = None):
         self.statement = statement
         self.keys = list(keys) if keys is not None else None
         self._compiled: dict[str, Any] = {}
+        Prepared.made.append(self)
+
+    @classmethod
+    def compile_all(cls, dialect: Any) -> None:
+        """Compile every statement for ``dialect`` now (the server does, before its workers
+        fork, so that none compiles them again on a clinician's first request)."""
+        for prepared in cls.made:
+            prepared._for(dialect)
 
     def _for(self, dialect: Any) -> Any:
         compiled = self._compiled.get(dialect.name)
