@@ -97,11 +97,35 @@ def _balance(server: Any, counts: Any, slot: int) -> None:
     to listen; the least busy ones listen (ties all do, so someone always does)."""
     readable = server.readable
 
-    def balanced() -> bool:
-        counts[slot] = mine = len(server.active_channels)
-        return bool(readable()) and mine <= min(counts)
+    def balanced() -> bool:  # called on every turn of the loop: kept cheap
+        mine = len(server.active_channels)
+        if counts[slot] != mine:
+            counts[slot] = mine
+        return mine <= min(counts) and bool(readable())
 
     server.readable = balanced
+
+
+def _channel_class() -> Any:
+    """waitress's connection, without its busy wait while a response is being made.
+
+    While a request's task runs and has buffered less than ``send_bytes`` of its response
+    (the headers, say), waitress's ``writable`` says yes but ``handle_write`` sends nothing:
+    the socket is always writable, so the loop spins, taking the interpreter lock from the
+    threads that are making the responses (a fifth of a worker's CPU under load). Here the
+    loop does not wait for writing then; the task wakes it when it is done (waitress pulls
+    its trigger at the end of every task), and a task with ``send_bytes`` or more buffered,
+    or a connection about to close, are flushed as before."""
+    from waitress.channel import HTTPChannel
+
+    class Channel(HTTPChannel):  # type: ignore[misc]
+        def writable(self) -> bool:
+            if self.requests and not (self.will_close or self.close_when_flushed) \
+                    and self.total_outbufs_len < self.adj.send_bytes:
+                return False
+            return bool(super().writable())
+
+    return Channel
 
 
 def _serve(app: Any, sock: socket.socket, threads: int, grace: float, started: Callable[[], None],
@@ -124,6 +148,7 @@ def _serve(app: Any, sock: socket.socket, threads: int, grace: float, started: C
         logging.getLogger("waitress.queue").setLevel(logging.ERROR)  # "task queue depth" is normal under load
         server = create_server(app, sockets=[sock], threads=threads, ident="ipt-advisor",
                                clear_untrusted_proxy_headers=True, channel_timeout=60)
+        server.channel_class = _channel_class()
         socket_map = server._map
         if counts is not None:
             _balance(server, counts, slot)

@@ -119,8 +119,8 @@ def submit_intake() -> Response:
     except StoreUnavailable as exc:
         return _form_page(sub.values, submission, [], 503, unavailable=exc.reason)
     for code in ("site", "clinician"):
-        if sub.submitted.get(code):
-            session[code] = sub.submitted[code]
+        if sub.submitted.get(code) and session.get(code) != sub.submitted[code]:
+            session[code] = sub.submitted[code]  # a changed session is a new cookie to sign: only on a change
     return redirect(url_for("web.report", assessment_id=new_id), code=303)
 
 
