@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import threading
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
 from sqlalchemy import and_, bindparam, exists, func, insert, select, update
@@ -100,9 +100,14 @@ class Store:
         # One writer at a time per process: the others queue here, in order, instead of polling
         # SQLite's lock with growing sleeps or holding PostgreSQL connections while they wait
         # for the head row; their assessments are written together by the next writer (group
-        # commit, above).
-        self._writers = threading.Lock()
+        # commit, above). Each waits on its own event, woken when its batch is stored or when
+        # it is to write the next one: waiting on the writers' lock instead, the threads
+        # whose assessments were already stored took that lock one after the other just to
+        # see so, each waiting for the interpreter lock, and under load that queue, not the
+        # database, was most of a submission's time.
+        self._writers = threading.Lock()  # held while writing (a batch, a sign-off)
         self._queued: list[_Pending] = []
+        self._leading = False  # a thread is writing or about to: the others wait for it
         self._queue_lock = threading.Lock()
         # and one writer process at a time on a SQLite file, handed on at once (see WriterLock)
         self._file_lock = (WriterLock(engine.url.database, busy_timeout)
@@ -181,8 +186,21 @@ class Store:
         job = _Pending(row, decision, intake_sha256, tool_version, also)
         with self._queue_lock:
             self._queued.append(job)
-        with self._writers:
-            if not job.done:  # else an earlier writer stored it with its own batch
+            follow, self._leading = self._leading, True
+        if follow:
+            job.woken.wait()  # stored by the writer before, or made the next writer
+        if not job.done:
+            self._lead()
+        if job.error is not None:
+            raise job.error
+        assert job.result is not None
+        return job.result
+
+    def _lead(self) -> None:
+        """Write what is queued, as this process's one writer, then hand on: to the first
+        assessment queued meanwhile (its thread writes the next batch), or to no one."""
+        try:
+            with self._writers:
                 try:
                     with self._process_lock():
                         # the batch is taken once the other processes' writer is done, not
@@ -191,10 +209,12 @@ class Store:
                         self._write(self._take())
                 except StoreUnavailable as exc:  # the lock was not handed on in time
                     self._fail(self._take(), exc)
-        if job.error is not None:
-            raise job.error
-        assert job.result is not None
-        return job.result
+        finally:
+            with self._queue_lock:
+                if self._queued:
+                    self._queued[0].woken.set()
+                else:
+                    self._leading = False
 
     def _take(self) -> list["_Pending"]:
         """Every assessment queued so far (the caller holds ``_writers``)."""
@@ -205,6 +225,7 @@ class Store:
     def _fail(self, batch: list["_Pending"], exc: StoreUnavailable) -> None:
         for job in batch:  # each caller its own exception: they are raised in different threads
             job.result, job.error, job.done = None, StoreUnavailable(self.source, exc.reason), True
+            job.woken.set()
 
     def _write(self, batch: list["_Pending"]) -> None:
         """Store ``batch`` in one transaction (the caller holds ``_writers`` and the process
@@ -226,6 +247,7 @@ class Store:
                     self._write([job])
         for job in batch:
             job.done = True
+            job.woken.set()
 
     def sign_off(self, assessment_id: int, decided: dict[str, Any], accepted: bool, clinician: str | None) -> int:
         """Record the clinician's decision on an assessment; the newest sign-off is the one that counts."""
@@ -357,6 +379,7 @@ class _Pending:
     result: tuple[int, bool] | None = None
     error: BaseException | None = None
     done: bool = False
+    woken: threading.Event = field(default_factory=threading.Event)  # done, or to write the next batch
 
 
 def _insert(conn: Any, head: chain.Head, job: _Pending) -> tuple[tuple[int, bool], chain.Head]:
