@@ -351,3 +351,32 @@ def test_audit_db_reads_the_stored_intakes_with_their_sign_off(client, store, ru
     assert len(overrides) == 1 and "AU-1" in json.dumps(overrides[0])
     both = runner.invoke(cli, ["audit", str(out / "stored-intakes.jsonl"), "--db", str(store.engine.url), "-o", str(out)])
     assert both.exit_code == 2
+
+
+def test_warming_up_renders_every_page_and_stores_nothing_in_the_apps_database(store, advisor, tmp_path: Path,
+                                                                              monkeypatch) -> None:
+    """``serve`` warms the app up before its workers fork (web/warmup.py): each page is
+    rendered once, its writes go to a scratch database that is removed, the app's own
+    database only read."""
+    import tempfile
+
+    from ipt_advisor.web.warmup import warm_up
+
+    scratch_root = tmp_path / "tmp"
+    scratch_root.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch_root))
+    app = create_app(store, advisor, token=TOKEN, hosts={HOST}, tool_version=__version__)
+    env = app.extensions["ipt"]["env"]
+    seen: list[str] = []
+    real_get = env.get_template
+    monkeypatch.setattr(env, "get_template", lambda name, *a, **k: (seen.append(name), real_get(name, *a, **k))[1])
+    warm_up(app, HOST, TOKEN)
+    pages = {"web/form.html.j2", "web/report_page.html.j2", "web/signoff.html.j2", "web/cases.html.j2",
+             "web/case.html.j2", "web/error.html.j2"}
+    assert pages <= set(seen), pages - set(seen)
+    assert app.extensions["ipt"]["store"] is store
+    assert store.counts() == {"assessments": 0, "cases": 0, "signoffs": 0, "log_entries": 0}
+    assert list(scratch_root.iterdir()) == []  # the scratch database is gone
+    c = app.test_client()  # and the app serves as before
+    assert c.get(f"/?token={TOKEN}").status_code == 303
+    assert c.get("/cases").status_code == 200

@@ -61,6 +61,45 @@ def test_token_becomes_an_httponly_strict_cookie_and_leaves_the_url(server) -> N
     fresh.close()
 
 
+def test_a_session_cookie_seen_before_does_not_open_the_door_to_altered_copies(server, client) -> None:
+    """The server checks each cookie's signature once and remembers it (web/security.py
+    ``Sessions``): a copy with its payload or its signature changed must still be refused."""
+    assert client.request("GET", "/cases").status == 200  # this cookie is now known to the server
+    name, value = client.cookie.split("=", 1)
+    payload, stamp, signature = value.rsplit(".", 2)
+    flipped = signature[:-1] + ("A" if signature[-1] != "A" else "B")
+    altered = [f"{payload}.{stamp}.{flipped}", f"{payload}x.{stamp}.{signature}", f"{payload}.{stamp}.",
+               f"{payload}.{stamp}.{signature}x", value.upper()]
+    for cookie in altered:
+        other = Client(server)
+        other.cookie = f"{name}={cookie}"
+        assert other.request("GET", "/cases").status == 401, cookie
+        other.close()
+    assert client.request("GET", "/cases").status == 200
+
+
+def test_a_remembered_session_cookie_still_expires(tmp_path: Path, advisor, monkeypatch) -> None:
+    import time
+    from datetime import timedelta
+
+    from ipt_advisor.store import Store
+    from ipt_advisor.web import security
+    from ipt_advisor.web.app import create_app
+
+    store = Store.open(f"sqlite:///{tmp_path / 'cases.db'}")
+    app = create_app(store, advisor, token="launch-token", hosts={"127.0.0.1:5000"}, tool_version="t")
+    app.permanent_session_lifetime = timedelta(seconds=60)  # the age Flask allows a cookie
+    web = app.test_client()
+    base = "http://127.0.0.1:5000"
+    assert web.get("/?token=launch-token", base_url=base).status_code == 303
+    assert web.get("/cases", base_url=base).status_code == 200
+    assert web.get("/cases", base_url=base).status_code == 200  # the remembered cookie
+    started = time.time()
+    monkeypatch.setattr(security.time, "time", lambda: started + 61)
+    assert web.get("/cases", base_url=base).status_code == 401
+    store.close()
+
+
 def test_post_without_or_with_a_wrong_csrf_token_is_refused_and_stores_nothing(client) -> None:
     fields = client.new_form()
     fields.update(valid_answers("CSRF-1"))
