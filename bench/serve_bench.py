@@ -4,7 +4,7 @@ Each simulated clinician keeps one connection and repeats: send a filled-in inta
 (POST, answered by a redirect once the assessment is stored with its log entry) and read
 the report it redirects to (GET). One such pair is one measured operation. Reading the
 blank form first is not measured (a clinician spends minutes on it, the server
-milliseconds). Printed: operations, p50 and p95 latency, throughput, for 1, 10 and 50
+milliseconds). Printed: operations, p50, p95 and p99 latency and the slowest, throughput, for 1, 10 and 50
 concurrent clients, on SQLite and, when Debian's PostgreSQL is installed, on a PostgreSQL
 server started for the run; and the CPU time per operation of the server (its worker
 processes, from /proc) and of the clients, with the load average: on a shared machine
@@ -13,6 +13,7 @@ wall-clock latency follows what else runs, CPU time per operation much less.
     python bench/serve_bench.py                 # 200 operations per client count
     python bench/serve_bench.py --ops 500 --clients 1 10 50 --no-postgres
     python bench/serve_bench.py --workers 1     # one server process (default: one per CPU)
+    python bench/serve_bench.py --threads 2     # serve --threads (default 8)
     python bench/serve_bench.py --pace 1        # also: each client one intake per second
 """
 from __future__ import annotations
