@@ -201,14 +201,19 @@ class Store:
         assessment queued meanwhile (its thread writes the next batch), or to no one."""
         try:
             with self._writers:
+                with self._queue_lock:
+                    waited = {id(job) for job in self._queued}
                 try:
                     with self._process_lock():
                         # the batch is taken once the other processes' writer is done, not
                         # before waiting for it: what arrived meanwhile goes in this commit
                         # rather than waiting for the next one
                         self._write(self._take())
-                except StoreUnavailable as exc:  # the lock was not handed on in time
-                    self._fail(self._take(), exc)
+                except StoreUnavailable as exc:  # the lock was not handed on in time:
+                    with self._queue_lock:  # those queued before the wait fail, later ones wait their turn
+                        failed = [job for job in self._queued if id(job) in waited]
+                        self._queued = [job for job in self._queued if id(job) not in waited]
+                    self._fail(failed, exc)
         finally:
             with self._queue_lock:
                 if self._queued:
