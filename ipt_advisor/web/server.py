@@ -98,10 +98,11 @@ def _balance(server: Any, counts: Any, slot: int) -> None:
     readable = server.readable
 
     def balanced() -> bool:  # called on every turn of the loop: kept cheap
+        listening = bool(readable())  # first: it also closes connections idle too long
         mine = len(server.active_channels)
         if counts[slot] != mine:
             counts[slot] = mine
-        return mine <= min(counts) and bool(readable())
+        return listening and mine <= min(counts)
 
     server.readable = balanced
 
