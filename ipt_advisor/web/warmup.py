@@ -49,20 +49,17 @@ def warm_up(app: Any, host: str, token: str) -> None:
         real.history("")
     except Exception as exc:  # noqa: BLE001 - the first request will report a database problem itself
         log.debug("warm-up: reading the database failed (%s)", type(exc).__name__)
-    with tempfile.TemporaryDirectory(prefix="ipt-warm-") as folder:
-        try:
+    try:
+        with tempfile.TemporaryDirectory(prefix="ipt-warm-") as folder:
             scratch = Store.open(f"sqlite:///{os.path.join(folder, 'warm.db')}")
-        except Exception as exc:  # noqa: BLE001
-            log.debug("warm-up: no scratch database (%s)", type(exc).__name__)
-            return
-        ipt["store"] = scratch
-        try:
-            _visit(app, host, token)
-        except Exception as exc:  # noqa: BLE001 - see the module docstring
-            log.debug("warm-up stopped early (%s)", type(exc).__name__)
-        finally:
-            ipt["store"] = real
-            scratch.close()
+            ipt["store"] = scratch
+            try:
+                _visit(app, host, token)
+            finally:
+                ipt["store"] = real
+                scratch.close()
+    except Exception as exc:  # noqa: BLE001 - see the module docstring (no temporary folder, ...)
+        log.debug("warm-up stopped early (%s)", type(exc).__name__)
 
 
 def _visit(app: Any, host: str, token: str) -> None:
