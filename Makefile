@@ -4,7 +4,7 @@
 #   make venv        create .venv and install ipt-advisor editable with test extras
 #   make demo        assess examples/demo.yaml: text report, then demo-report.html; says how to start the web app
 #   make test        lint and type-check (make check), then pytest (args: PYTEST_ARGS=...)
-#   make check       ruff over everything and mypy over ipt_advisor and cli.py (first step of make test)
+#   make check       ruff (lint, format) over everything and mypy over ipt_advisor and cli.py (first step of make test)
 #   make lint-rules  validate the shipped rule set
 #   make templates   regenerate ipt_advisor/report/compiled_templates.py after editing a report or handout template
 #   make clean       remove build output, caches and reports (keeps .venv)
@@ -65,6 +65,8 @@ test: check
 check: venv
 	@$(BIN)/ruff check . || { echo "make check: ruff found the problems above;" \
 	  "'$(BIN)/ruff check --fix .' fixes those marked [*]" >&2; exit 1; }
+	@$(BIN)/ruff format --check . || { echo "make check: the files above are not formatted;" \
+	  "'$(BIN)/ruff format .' formats them" >&2; exit 1; }
 	@$(BIN)/mypy ipt_advisor cli.py || { echo "make check: mypy found the type errors above" \
 	  "(settings in setup.cfg [mypy])" >&2; exit 1; }
 

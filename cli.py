@@ -7,6 +7,7 @@ invalid intakes in ``intake check``, an output that could not be written);
 interrupted by SIGINT or SIGTERM, 130 or 143 (128 + the signal, as a shell reports it).
 Library modules are imported inside commands to keep start-up fast.
 """
+
 from __future__ import annotations
 
 import sys
@@ -19,8 +20,12 @@ from ipt_advisor.report.render import FORMATS  # the report formats: one list, t
 
 EXIT_PROBLEMS, EXIT_INTAKE, EXIT_RULES = 1, 3, 4
 RULES_OPTION = click.option(
-    "--rules", "rules_dir", type=click.Path(file_okay=False), default=None,
-    help="Rule-set directory (default: the rule set shipped with ipt-advisor).")
+    "--rules",
+    "rules_dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Rule-set directory (default: the rule set shipped with ipt-advisor).",
+)
 
 
 def warn(message: str) -> None:
@@ -104,27 +109,70 @@ def cli() -> None:
 
 @cli.command()
 @click.argument("intake_file", metavar="FILE")
-@click.option("--format", "fmt", type=click.Choice((*FORMATS, "fhir")), default="text",
-              show_default=True, help="Report format; json prints the decision-v1 object, fhir the decision as a "
-                                      "FHIR R4 GuidanceResponse.")
-@click.option("-o", "--output", "out", type=click.Path(dir_okay=False), default=None,
-              help="Write the report to this file (atomically, readable by you only).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice((*FORMATS, "fhir")),
+    default="text",
+    show_default=True,
+    help="Report format; json prints the decision-v1 object, fhir the decision as a FHIR R4 GuidanceResponse.",
+)
+@click.option(
+    "-o",
+    "--output",
+    "out",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write the report to this file (atomically, readable by you only).",
+)
 @RULES_OPTION
-@click.option("--log", "log_file", type=click.Path(dir_okay=False), default=None,
-              help="Append the decision to this hash-chained decision log (no free text is logged).")
-@click.option("--why-not", "why_not", metavar="group|individual|defer", default=None,
-              help="After the report, explain why the decision is not this format: the rules that kept "
-                   "it away and what stopped the rules that would choose it (text, md; json: one object "
-                   "with decision and why_not).")
-@click.option("--handout", is_flag=True,
-              help="Print the client's plain-language 'what to expect' handout instead of the report "
-                   "(text, md or html).")
-@click.option("--findings", "findings", type=click.Path(dir_okay=False), default=None, metavar="FILE",
-              help="FHIR input only: an intake fragment with the interpersonal findings and preferences.")
-@click.option("--id", "case_id", default=None, metavar="ID",
-              help="FHIR input only: the case id (default: a hash of the Patient's resource id).")
-def assess(intake_file: str, fmt: str, out: str | None, rules_dir: str | None, log_file: str | None,
-           why_not: str | None, handout: bool, findings: str | None, case_id: str | None) -> None:
+@click.option(
+    "--log",
+    "log_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Append the decision to this hash-chained decision log (no free text is logged).",
+)
+@click.option(
+    "--why-not",
+    "why_not",
+    metavar="group|individual|defer",
+    default=None,
+    help="After the report, explain why the decision is not this format: the rules that kept "
+    "it away and what stopped the rules that would choose it (text, md; json: one object "
+    "with decision and why_not).",
+)
+@click.option(
+    "--handout",
+    is_flag=True,
+    help="Print the client's plain-language 'what to expect' handout instead of the report (text, md or html).",
+)
+@click.option(
+    "--findings",
+    "findings",
+    type=click.Path(dir_okay=False),
+    default=None,
+    metavar="FILE",
+    help="FHIR input only: an intake fragment with the interpersonal findings and preferences.",
+)
+@click.option(
+    "--id",
+    "case_id",
+    default=None,
+    metavar="ID",
+    help="FHIR input only: the case id (default: a hash of the Patient's resource id).",
+)
+def assess(
+    intake_file: str,
+    fmt: str,
+    out: str | None,
+    rules_dir: str | None,
+    log_file: str | None,
+    why_not: str | None,
+    handout: bool,
+    findings: str | None,
+    case_id: str | None,
+) -> None:
     """Assess one intake (YAML or JSON; - reads stdin) and print an explained report.
     A FHIR R4 JSON file (a Bundle, QuestionnaireResponse or Observation) is mapped first,
     as `intake from-fhir` does.
@@ -142,10 +190,13 @@ def assess(intake_file: str, fmt: str, out: str | None, rules_dir: str | None, l
     if why_not is not None and fmt == "html":
         raise click.BadParameter("works with --format text, md or json, not html", param_hint="--why-not")
     if fmt == "fhir" and (handout or why_not is not None):
-        raise click.BadParameter("prints the decision alone; not with --handout or --why-not", param_hint="--format fhir")
+        raise click.BadParameter(
+            "prints the decision alone; not with --handout or --why-not", param_hint="--format fhir"
+        )
     if handout and (fmt == "json" or why_not is not None):
-        raise click.BadParameter("prints the client handout in text, md or html; not with --format json "
-                                 "or --why-not", param_hint="--handout")
+        raise click.BadParameter(
+            "prints the client handout in text, md or html; not with --format json or --why-not", param_hint="--handout"
+        )
     advisor = load_advisor(rules_dir)
     if why_not is not None:
         from ipt_advisor.whatif import target_problem
@@ -157,8 +208,10 @@ def assess(intake_file: str, fmt: str, out: str | None, rules_dir: str | None, l
     except IntakeError as exc:
         fail(exc, EXIT_INTAKE)
     if not fhir and (findings or case_id):
-        raise click.BadParameter("--findings and --id go with FHIR input; this file is an intake",
-                                 param_hint="--findings" if findings else "--id")
+        raise click.BadParameter(
+            "--findings and --id go with FHIR input; this file is an intake",
+            param_hint="--findings" if findings else "--id",
+        )
     for note in notes:
         warn(f"{intake.source}: note: {note}")
     try:
@@ -202,10 +255,21 @@ def intake_template() -> None:
 
 @intake.command("from-fhir")
 @click.argument("fhir_file", metavar="FILE")
-@click.option("--findings", "findings", type=click.Path(dir_okay=False), default=None, metavar="FILE",
-              help="An intake fragment (findings:, preferences:, other risk: fields, notes:) to merge in.")
-@click.option("--id", "case_id", default=None, metavar="ID",
-              help="The case id (default: FHIR- and a hash of the Patient's resource id).")
+@click.option(
+    "--findings",
+    "findings",
+    type=click.Path(dir_okay=False),
+    default=None,
+    metavar="FILE",
+    help="An intake fragment (findings:, preferences:, other risk: fields, notes:) to merge in.",
+)
+@click.option(
+    "--id",
+    "case_id",
+    default=None,
+    metavar="ID",
+    help="The case id (default: FHIR- and a hash of the Patient's resource id).",
+)
 @RULES_OPTION
 def intake_from_fhir(fhir_file: str, findings: str | None, case_id: str | None, rules_dir: str | None) -> None:
     """Turn FHIR R4 data (a Bundle, QuestionnaireResponse or Observation; - reads stdin) into
@@ -272,8 +336,12 @@ def rules() -> None:
 
 
 TODAY_OPTION = click.option(
-    "--today", type=click.DateTime(formats=["%Y-%m-%d"]), default=None, metavar="YYYY-MM-DD",
-    help="The date rules' review_due is compared with (default: today).")
+    "--today",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    metavar="YYYY-MM-DD",
+    help="The date rules' review_due is compared with (default: today).",
+)
 
 
 def today_of(value: Any) -> Any:
@@ -307,27 +375,62 @@ def rules_lint(directory: str | None, today: Any) -> None:
     for problem in warnings:
         click.echo(f"warning: {problem}", err=True)
     overdue = f", {len(warnings)} rule(s) overdue for review" if warnings else ""
-    click.echo(f"{ruleset.name} {ruleset.version}: {len(ruleset.rules)} rules, "
-               f"{len(ruleset.facts)} facts, {len(ruleset.tables)} decision tables, no problems{overdue} "
-               f"(sha256 {ruleset.sha256[:12]})")
+    click.echo(
+        f"{ruleset.name} {ruleset.version}: {len(ruleset.rules)} rules, "
+        f"{len(ruleset.facts)} facts, {len(ruleset.tables)} decision tables, no problems{overdue} "
+        f"(sha256 {ruleset.sha256[:12]})"
+    )
 
 
 @rules.command("test")
 @click.argument("directory", required=False, type=click.Path(file_okay=False))
-@click.option("--cases", "case_files", multiple=True, type=click.Path(dir_okay=False), metavar="FILE",
-              help="A case file: intakes with the outcome each must keep (repeatable).")
-@click.option("--coverage", is_flag=True,
-              help="Also show how many cases fired each rule, and condition coverage (MC/DC) by each rule's own tests.")
-@click.option("--mutate", is_flag=True,
-              help="Mutation testing: change each rule in small ways; list every change no test notices (exit 1 if any).")
-@click.option("--rule", "rule_ids", multiple=True, metavar="ID",
-              help="With --mutate: mutate only this rule (repeatable); every case still runs.")
-@click.option("--jobs", type=click.IntRange(min=1), default=None, help="Worker processes for --mutate (default: one per CPU).")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
-              help="The --mutate report as text or as JSON.")
+@click.option(
+    "--cases",
+    "case_files",
+    multiple=True,
+    type=click.Path(dir_okay=False),
+    metavar="FILE",
+    help="A case file: intakes with the outcome each must keep (repeatable).",
+)
+@click.option(
+    "--coverage",
+    is_flag=True,
+    help="Also show how many cases fired each rule, and condition coverage (MC/DC) by each rule's own tests.",
+)
+@click.option(
+    "--mutate",
+    is_flag=True,
+    help="Mutation testing: change each rule in small ways; list every change no test notices (exit 1 if any).",
+)
+@click.option(
+    "--rule",
+    "rule_ids",
+    multiple=True,
+    metavar="ID",
+    help="With --mutate: mutate only this rule (repeatable); every case still runs.",
+)
+@click.option(
+    "--jobs", type=click.IntRange(min=1), default=None, help="Worker processes for --mutate (default: one per CPU)."
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="The --mutate report as text or as JSON.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="List passing cases and covered conditions too.")
-def rules_test(directory: str | None, case_files: tuple[str, ...], coverage: bool, mutate: bool,
-               rule_ids: tuple[str, ...], jobs: int | None, fmt: str, verbose: bool) -> None:
+def rules_test(
+    directory: str | None,
+    case_files: tuple[str, ...],
+    coverage: bool,
+    mutate: bool,
+    rule_ids: tuple[str, ...],
+    jobs: int | None,
+    fmt: str,
+    verbose: bool,
+) -> None:
     """Run the test cases embedded in the rule files, and any case files (exit 1 on any failure).
 
     With --mutate, also check that the tests pin the rules' meaning: every mutant (a
@@ -349,8 +452,9 @@ def rules_test(directory: str | None, case_files: tuple[str, ...], coverage: boo
     advisor = load_advisor(directory)
     for rule_id in rule_ids:
         if advisor.ruleset.by_id.get(rule_id) is None:
-            raise click.BadParameter(f"{rule_id!r}: no such rule{catalog.suggest_rule(advisor.ruleset, rule_id)}",
-                                     param_hint="--rule")
+            raise click.BadParameter(
+                f"{rule_id!r}: no such rule{catalog.suggest_rule(advisor.ruleset, rule_id)}", param_hint="--rule"
+            )
     try:
         cases = ruletests.all_cases(advisor.ruleset, case_files)
     except ruletests.CaseFileError as exc:
@@ -391,15 +495,27 @@ def rules_test(directory: str | None, case_files: tuple[str, ...], coverage: boo
 @rules.command("diff")
 @click.argument("old_dir", metavar="OLD_DIR", type=click.Path(file_okay=False))
 @click.argument("new_dir", metavar="NEW_DIR", type=click.Path(file_okay=False))
-@click.option("--cases", "cases", required=True, metavar="INPUT",
-              help="Intakes to compare on: a folder of YAML/JSON, a .jsonl or a .csv file.")
-@click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False), default=None,
-              help="Write rules-diff.md, rules-diff.html (charts) and rules-diff.json into this folder "
-                   "(default: Markdown to stdout).")
+@click.option(
+    "--cases",
+    "cases",
+    required=True,
+    metavar="INPUT",
+    help="Intakes to compare on: a folder of YAML/JSON, a .jsonl or a .csv file.",
+)
+@click.option(
+    "-o",
+    "--output",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Write rules-diff.md, rules-diff.html (charts) and rules-diff.json into this folder "
+    "(default: Markdown to stdout).",
+)
 @click.option("--jobs", type=click.IntRange(min=1), default=None, help="Worker processes (default: one per CPU).")
 @click.option("--fail-on-change", is_flag=True, help="Exit 1 if any case changes.")
-def rules_diff(old_dir: str, new_dir: str, cases: str, out_dir: str | None, jobs: int | None,
-               fail_on_change: bool) -> None:
+def rules_diff(
+    old_dir: str, new_dir: str, cases: str, out_dir: str | None, jobs: int | None, fail_on_change: bool
+) -> None:
     """Which cases a new rule-set version changes (format, focus, flags, status), and which rules did it.
 
     \b
@@ -436,32 +552,63 @@ def rules_diff(old_dir: str, new_dir: str, cases: str, out_dir: str | None, jobs
         except OutputError as exc:
             fail(exc, EXIT_PROBLEMS)
         c = report["cases"]
-        click.echo(f"{c['changed']} of {c['assessed']} cases change ({c['invalid']} invalid); "
-                   f"wrote {os.path.join(out_dir, 'rules-diff.md')}, rules-diff.html and rules-diff.json")
+        click.echo(
+            f"{c['changed']} of {c['assessed']} cases change ({c['invalid']} invalid); "
+            f"wrote {os.path.join(out_dir, 'rules-diff.md')}, rules-diff.html and rules-diff.json"
+        )
     if fail_on_change and report["cases"]["changed"]:
         sys.exit(EXIT_PROBLEMS)
 
 
 @cli.command()
 @click.argument("input_path", metavar="INPUT", required=False)
-@click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False),
-              help="Folder for decisions.jsonl, errors.jsonl, overrides.jsonl, summary.json and summary.md "
-                   "(with --db also cds-feedback.json).")
-@click.option("--db", "db_url", default=None, metavar="URL",
-              help="Audit what the web app stored (with each sign-off as clinician_decision) instead of INPUT; "
-                   "the intakes are exported to stored-intakes.jsonl in the output folder first.")
+@click.option(
+    "-o",
+    "--output",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Folder for decisions.jsonl, errors.jsonl, overrides.jsonl, summary.json and summary.md "
+    "(with --db also cds-feedback.json).",
+)
+@click.option(
+    "--db",
+    "db_url",
+    default=None,
+    metavar="URL",
+    help="Audit what the web app stored (with each sign-off as clinician_decision) instead of INPUT; "
+    "the intakes are exported to stored-intakes.jsonl in the output folder first.",
+)
 @click.option("--jobs", type=click.IntRange(min=1), default=None, help="Worker processes (default: one per CPU).")
 @RULES_OPTION
 @click.option("--fail-on-errors", is_flag=True, help="Exit 1 if any record is invalid.")
-@click.option("--log", "log_file", type=click.Path(dir_okay=False), default=None,
-              help="Append every decision to this hash-chained decision log.")
-@click.option("--resume", is_flag=True,
-              help="Finish the interrupted run in the output folder (same INPUT, rules and --log).")
-@click.option("--compact", is_flag=True,
-              help="Write decisions.compact.jsonl (rule-set texts by number, ~4x smaller) instead of "
-                   "decisions.jsonl; `ipt-advisor expand` turns it back into decision-v1 lines.")
-def audit(input_path: str | None, out_dir: str, db_url: str | None, jobs: int | None, rules_dir: str | None,
-          fail_on_errors: bool, log_file: str | None, resume: bool, compact: bool) -> None:
+@click.option(
+    "--log",
+    "log_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Append every decision to this hash-chained decision log.",
+)
+@click.option(
+    "--resume", is_flag=True, help="Finish the interrupted run in the output folder (same INPUT, rules and --log)."
+)
+@click.option(
+    "--compact",
+    is_flag=True,
+    help="Write decisions.compact.jsonl (rule-set texts by number, ~4x smaller) instead of "
+    "decisions.jsonl; `ipt-advisor expand` turns it back into decision-v1 lines.",
+)
+def audit(
+    input_path: str | None,
+    out_dir: str,
+    db_url: str | None,
+    jobs: int | None,
+    rules_dir: str | None,
+    fail_on_errors: bool,
+    log_file: str | None,
+    resume: bool,
+    compact: bool,
+) -> None:
     """Assess a whole batch: a folder of YAML/JSON intakes, a .jsonl or a .csv file (dotted columns).
 
     Writes one decision per valid intake (decisions.jsonl, input order), one line per
@@ -508,9 +655,19 @@ def audit(input_path: str | None, out_dir: str, db_url: str | None, jobs: int | 
         input_path, cds_feedback = export_for_audit(db_url, out_dir, resume)
     try:
         assert input_path is not None  # checked above: INPUT or --db
-        report = run_audit(input_path, out_dir, rules_dir=rules_dir, jobs=jobs, log_path=log_file,
-                           tool_version=__version__, progress=default_progress(), resume=resume, warn=warn,
-                           compact=compact, cds_feedback=cds_feedback)
+        report = run_audit(
+            input_path,
+            out_dir,
+            rules_dir=rules_dir,
+            jobs=jobs,
+            log_path=log_file,
+            tool_version=__version__,
+            progress=default_progress(),
+            resume=resume,
+            warn=warn,
+            compact=compact,
+            cds_feedback=cds_feedback,
+        )
     except RuleSetError as exc:
         fail(exc, EXIT_RULES)
     except (CorpusError, OutputError, ResumeError, WorkerLost) as exc:
@@ -520,10 +677,12 @@ def audit(input_path: str | None, out_dir: str, db_url: str | None, jobs: int | 
     concordance = report.summary.get("concordance") or {}
     safety = (concordance.get("departures") or {}).get("safety_critical", 0)
     overrides = f", {safety} safety-critical override{'s' if safety != 1 else ''} (summary.html)" if safety else ""
-    click.echo(f"{report.records} records: {report.assessed} assessed, {report.invalid} invalid"
-               f"{f', {report.engine_errors} engine errors' if report.engine_errors else ''}"
-               f"{overrides}; "
-               f"wrote {out_dir}")
+    click.echo(
+        f"{report.records} records: {report.assessed} assessed, {report.invalid} invalid"
+        f"{f', {report.engine_errors} engine errors' if report.engine_errors else ''}"
+        f"{overrides}; "
+        f"wrote {out_dir}"
+    )
     done_now = report.records - report.resumed_from
     rate = done_now / report.seconds if report.seconds else 0.0
     resumed = f" (resumed: {report.resumed_from:,} were done before)" if resume else ""
@@ -547,8 +706,13 @@ def log() -> None:
 
 @log.command("verify")
 @click.argument("log_file", metavar="FILE", required=False)
-@click.option("--db", "db_url", default=None, metavar="URL",
-              help="Verify the chain the web app keeps in this database instead of a file.")
+@click.option(
+    "--db",
+    "db_url",
+    default=None,
+    metavar="URL",
+    help="Verify the chain the web app keeps in this database instead of a file.",
+)
 def log_verify(log_file: str | None, db_url: str | None) -> None:
     """Check a decision log's hash chain (exit 1 naming the first broken entry): a log file,
     or with --db the chain `ipt-advisor serve` keeps in its database.
@@ -662,26 +826,68 @@ def _cpus() -> int:
 
 
 @cli.command()
-@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True,
-              help="TCP port; 0 picks a free one (the first line printed says which).")
-@click.option("--host", default=None, metavar="ADDR",
-              help="IP address to listen on (default 127.0.0.1, this machine only). Anything else is "
-                   "reachable from the network over plain HTTP: a warning is printed.")
-@click.option("--db", "db_url", default=None, metavar="URL",
-              help="sqlite:///PATH or postgresql+psycopg://USER@HOST/DB (default: a SQLite file in "
-                   "your data folder, readable by you only); created or upgraded on start.")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8765,
+    show_default=True,
+    help="TCP port; 0 picks a free one (the first line printed says which).",
+)
+@click.option(
+    "--host",
+    default=None,
+    metavar="ADDR",
+    help="IP address to listen on (default 127.0.0.1, this machine only). Anything else is "
+    "reachable from the network over plain HTTP: a warning is printed.",
+)
+@click.option(
+    "--db",
+    "db_url",
+    default=None,
+    metavar="URL",
+    help="sqlite:///PATH or postgresql+psycopg://USER@HOST/DB (default: a SQLite file in "
+    "your data folder, readable by you only); created or upgraded on start.",
+)
 @RULES_OPTION
-@click.option("--workers", type=click.IntRange(1, 64), default=None,
-              help="Server processes sharing the port (default: one per CPU).")
-@click.option("--threads", type=click.IntRange(1, 64), default=8, show_default=True,
-              help="Requests each worker process serves at once.")
-@click.option("--ehr-clients", "ehr_clients", type=click.Path(dir_okay=False), default=None, metavar="FILE",
-              help="CDS Hooks: EHR clients whose signed JWTs are accepted (issuer, pinned JWK Set, jku).")
-@click.option("--fhir-server", "fhir_servers", multiple=True, metavar="URL",
-              help="CDS Hooks: a FHIR server the service may fetch missing prefetch from (repeatable); "
-                   "without it a call missing prefetch is answered 412.")
-def serve(port: int, host: str | None, db_url: str | None, rules_dir: str | None, workers: int | None,
-          threads: int, ehr_clients: str | None, fhir_servers: tuple[str, ...]) -> None:
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="Server processes sharing the port (default: one per CPU).",
+)
+@click.option(
+    "--threads",
+    type=click.IntRange(1, 64),
+    default=8,
+    show_default=True,
+    help="Requests each worker process serves at once.",
+)
+@click.option(
+    "--ehr-clients",
+    "ehr_clients",
+    type=click.Path(dir_okay=False),
+    default=None,
+    metavar="FILE",
+    help="CDS Hooks: EHR clients whose signed JWTs are accepted (issuer, pinned JWK Set, jku).",
+)
+@click.option(
+    "--fhir-server",
+    "fhir_servers",
+    multiple=True,
+    metavar="URL",
+    help="CDS Hooks: a FHIR server the service may fetch missing prefetch from (repeatable); "
+    "without it a call missing prefetch is answered 412.",
+)
+def serve(
+    port: int,
+    host: str | None,
+    db_url: str | None,
+    rules_dir: str | None,
+    workers: int | None,
+    threads: int,
+    ehr_clients: str | None,
+    fhir_servers: tuple[str, ...],
+) -> None:
     """The clinicians' web app: intake form, report (print view, client handout), sign-off,
     case list and history, stored in a database; and the CDS Hooks 2.0 service
     (/cds-services) an EHR calls with the launch token or a configured client's JWT.
@@ -709,12 +915,16 @@ def serve(port: int, host: str | None, db_url: str | None, rules_dir: str | None
     try:
         address = ipaddress.ip_address(bind)
     except ValueError:
-        raise click.BadParameter(f"{bind!r} is not an IP address (e.g. 127.0.0.1, 0.0.0.0, ::1)",
-                                 param_hint="--host") from None
+        raise click.BadParameter(
+            f"{bind!r} is not an IP address (e.g. 127.0.0.1, 0.0.0.0, ::1)", param_hint="--host"
+        ) from None
     if host is not None and not address.is_loopback:
-        click.echo(f"warning: listening on {bind}: other machines can reach this server, and it speaks plain "
-                   "HTTP (health data unencrypted on the network); use it only behind a TLS proxy or on a "
-                   "trusted network", err=True)
+        click.echo(
+            f"warning: listening on {bind}: other machines can reach this server, and it speaks plain "
+            "HTTP (health data unencrypted on the network); use it only behind a TLS proxy or on a "
+            "trusted network",
+            err=True,
+        )
     advisor = load_advisor(rules_dir)
     clients = {}
     if ehr_clients:
@@ -736,37 +946,62 @@ def serve(port: int, host: str | None, db_url: str | None, rules_dir: str | None
         sys.exit(EXIT_PROBLEMS)
     bound, bound_port = sock.getsockname()[:2]
     token = secrets.token_urlsafe(24)  # made before the workers fork: every one accepts it
-    app = create_app(store, advisor, token=token, hosts=allowed_hosts(bound, bound_port, _local_names(bind)),
-                     tool_version=__version__, ehr_clients=clients, fhir_servers=frozenset(fhir_servers))
+    app = create_app(
+        store,
+        advisor,
+        token=token,
+        hosts=allowed_hosts(bound, bound_port, _local_names(bind)),
+        tool_version=__version__,
+        ehr_clients=clients,
+        fhir_servers=frozenset(fhir_servers),
+    )
     warm_up(app, f"127.0.0.1:{bound_port}", token)  # once here, not in every worker on its first requests
 
     def ready() -> None:
         shown = f"[{bound}]" if ":" in bound else bound
         click.echo(f"ipt-advisor serving on http://{shown}:{bound_port}/?token={token}")
-        click.echo(f"database {display_url(store.engine.url)} · rule set {advisor.ruleset.name} "
-                   f"{advisor.ruleset.version}")
-        click.echo("Open the address above in a browser on this machine. Stop with Ctrl-C "
-                   "(requests in progress finish first).")
+        click.echo(
+            f"database {display_url(store.engine.url)} · rule set {advisor.ruleset.name} {advisor.ruleset.version}"
+        )
+        click.echo(
+            "Open the address above in a browser on this machine. Stop with Ctrl-C (requests in progress finish first)."
+        )
         sys.stdout.flush()
 
     try:
-        signum, clean = run(access_log(app), sock, threads=threads, workers=workers or _cpus(), ready=ready,
-                            before_fork=store.engine.dispose)
+        signum, clean = run(
+            access_log(app),
+            sock,
+            threads=threads,
+            workers=workers or _cpus(),
+            ready=ready,
+            before_fork=store.engine.dispose,
+        )
     finally:
         store.close()
     how = signal.Signals(signum).name if signum else "done"
     if not clean:
         click.echo(f"stopped ({how}): a worker process did not finish cleanly; see the lines above", err=True)
         sys.exit(EXIT_PROBLEMS)
-    click.echo(f"stopped ({how}): every request in progress "
-               "was answered", err=True)
+    click.echo(f"stopped ({how}): every request in progress was answered", err=True)
 
 
 @cli.command()
-@click.option("--db", "db_url", default=None, metavar="URL",
-              help="The web app's database (default: the one `serve` uses by default).")
-@click.option("-o", "--output", "out", type=click.Path(dir_okay=False), default=None,
-              help="Write to this file (atomically, readable by you only) instead of stdout.")
+@click.option(
+    "--db",
+    "db_url",
+    default=None,
+    metavar="URL",
+    help="The web app's database (default: the one `serve` uses by default).",
+)
+@click.option(
+    "-o",
+    "--output",
+    "out",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write to this file (atomically, readable by you only) instead of stdout.",
+)
 def export(db_url: str | None, out: str | None) -> None:
     """Every stored intake as JSON Lines, oldest first, each with the clinician's sign-off as
     its clinician_decision: an input for `audit` and `rules diff`.
@@ -783,8 +1018,14 @@ def export(db_url: str | None, out: str | None) -> None:
 
 @cli.command()
 @click.argument("compact_file", type=click.Path(dir_okay=False, exists=True))
-@click.option("-o", "--output", "out", type=click.Path(dir_okay=False), default=None,
-              help="Write to this file (atomically, readable by you only) instead of stdout.")
+@click.option(
+    "-o",
+    "--output",
+    "out",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write to this file (atomically, readable by you only) instead of stdout.",
+)
 @RULES_OPTION
 def expand(compact_file: str, out: str | None, rules_dir: str | None) -> None:
     """Turn the compact decision lines of `audit --compact` back into decision-v1 lines,
@@ -841,16 +1082,21 @@ def check_choice(value: str | None, known: Any, option: str, upper: bool = False
     if value is None or (value.upper() if upper else value.lower()) in known:
         return
     hint = did_you_mean(closest(value.upper() if upper else value.lower(), known))
-    raise click.BadParameter(f"{value!r} is not used by any rule{hint}; known: {', '.join(known)}",
-                             param_hint=option)
+    raise click.BadParameter(f"{value!r} is not used by any rule{hint}; known: {', '.join(known)}", param_hint=option)
 
 
 @rules.command("list")
 @click.option("--area", default=None, help="Only rules of this area (safety, severity, format, ...).")
 @click.option("--flag", default=None, metavar="CODE", help="Only rules raising this flag code.")
 @click.option("--status", default=None, help="Only rules with this status (active, draft, retired).")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
-              help="text: an aligned table; json: one object per rule.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="text: an aligned table; json: one object per rule.",
+)
 @RULES_OPTION
 def rules_list(area: str | None, flag: str | None, status: str | None, fmt: str, rules_dir: str | None) -> None:
     """List the rules: id, version, status, area, evidence, test cases, flags, where, title.
@@ -867,8 +1113,9 @@ def rules_list(area: str | None, flag: str | None, status: str | None, fmt: str,
     ruleset = load_rules(rules_dir)
     check_choice(area, [r.area.lower() for r in ruleset.rules], "--area")
     check_choice(status, [r.status.lower() for r in ruleset.rules], "--status")
-    check_choice(flag, [c for r in ruleset.rules for c in catalog.flags_raised(r)] + list(ruleset.flags),
-                 "--flag", upper=True)
+    check_choice(
+        flag, [c for r in ruleset.rules for c in catalog.flags_raised(r)] + list(ruleset.flags), "--flag", upper=True
+    )
     entries = catalog.list_rules(ruleset, area=area, flag=flag, status=status)
     if fmt == "json":
         emit(json.dumps(entries, indent=2, ensure_ascii=False) + "\n", None)
@@ -896,8 +1143,10 @@ def rules_show(rule_id: str, fmt: str, rules_dir: str | None) -> None:
     ruleset = load_rules(rules_dir)
     rule = catalog.find_rule(ruleset, rule_id)
     if rule is None:
-        fail(IptError([Problem(ruleset.root, None, rule_id,
-                               "no such rule" + catalog.suggest_rule(ruleset, rule_id))]), EXIT_PROBLEMS)
+        fail(
+            IptError([Problem(ruleset.root, None, rule_id, "no such rule" + catalog.suggest_rule(ruleset, rule_id))]),
+            EXIT_PROBLEMS,
+        )
     detail = catalog.rule_detail(ruleset, rule)
     if fmt == "json":
         emit(json.dumps(detail, indent=2, ensure_ascii=False, default=str) + "\n", None)
@@ -906,18 +1155,30 @@ def rules_show(rule_id: str, fmt: str, rules_dir: str | None) -> None:
 
 
 @rules.command("doc")
-@click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False),
-              help="Catalog folder: created, or replaced if it holds a catalog written earlier and "
-                   "nothing else (a file added or edited there since is named, and the run refuses).")
-@click.option("--cases", "case_paths", multiple=True, type=click.Path(exists=True), metavar="PATH",
-              help="Intake files or folders to show as teaching cases, beside the default ones "
-                   "(the bundled examples and the clinical brief's vignettes); repeatable.")
-@click.option("--no-default-cases", is_flag=True,
-              help="Show only the --cases given, not the default teaching cases.")
+@click.option(
+    "-o",
+    "--output",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Catalog folder: created, or replaced if it holds a catalog written earlier and "
+    "nothing else (a file added or edited there since is named, and the run refuses).",
+)
+@click.option(
+    "--cases",
+    "case_paths",
+    multiple=True,
+    type=click.Path(exists=True),
+    metavar="PATH",
+    help="Intake files or folders to show as teaching cases, beside the default ones "
+    "(the bundled examples and the clinical brief's vignettes); repeatable.",
+)
+@click.option("--no-default-cases", is_flag=True, help="Show only the --cases given, not the default teaching cases.")
 @TODAY_OPTION
 @RULES_OPTION
-def rules_doc(out_dir: str, case_paths: tuple[str, ...], no_default_cases: bool, today: Any,
-              rules_dir: str | None) -> None:
+def rules_doc(
+    out_dir: str, case_paths: tuple[str, ...], no_default_cases: bool, today: Any, rules_dir: str | None
+) -> None:
     """Write the rule set as a static, offline HTML catalog: searchable index, one page per
     rule, fact and flag, a dependency graph (needs Graphviz) and the teaching cases.
 
@@ -947,9 +1208,11 @@ def rules_doc(out_dir: str, case_paths: tuple[str, ...], no_default_cases: bool,
         click.echo(warning, err=True)
     for problem in result.problems:
         click.echo(str(problem), err=True)
-    click.echo(f"wrote {Path(out_dir) / 'index.html'}: {result.rules} rules, {result.facts} facts, "
-               f"{result.flags} flags, {result.cases} cases, graph {'drawn' if result.graph else 'missing'} "
-               f"({result.files} files)")
+    click.echo(
+        f"wrote {Path(out_dir) / 'index.html'}: {result.rules} rules, {result.facts} facts, "
+        f"{result.flags} flags, {result.cases} cases, graph {'drawn' if result.graph else 'missing'} "
+        f"({result.files} files)"
+    )
     if result.problems:
         click.echo(f"{len({p.source for p in result.problems})} case file(s) left out", err=True)
         sys.exit(EXIT_PROBLEMS)
@@ -957,8 +1220,14 @@ def rules_doc(out_dir: str, case_paths: tuple[str, ...], no_default_cases: bool,
 
 @cli.command()
 @click.argument("intake_file", metavar="INTAKE")
-@click.option("--set", "changes", multiple=True, required=True, metavar="PATH=VALUE",
-              help="Change one intake field (repeatable); VALUE is YAML: true, 16, null, group.")
+@click.option(
+    "--set",
+    "changes",
+    multiple=True,
+    required=True,
+    metavar="PATH=VALUE",
+    help="Change one intake field (repeatable); VALUE is YAML: true, 16, null, group.",
+)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @RULES_OPTION
 def explain(intake_file: str, changes: tuple[str, ...], fmt: str, rules_dir: str | None) -> None:

@@ -30,6 +30,7 @@ What is measured:
   what evaluating the mutants with one durable-rules engine each would cost instead
   (measured on a sample, extrapolated).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -67,7 +68,9 @@ def synthetic(rng: random.Random, i: int) -> dict[str, Any]:
     roll = rng.random
     age = rng.choice([rng.randint(18, 80)] * 8 + [rng.randint(12, 17), rng.randint(6, 11)])
     record: dict[str, Any] = {
-        "intake_version": 1, "id": f"B-{i:07d}", "assessed_on": f"2025-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}",
+        "intake_version": 1,
+        "id": f"B-{i:07d}",
+        "assessed_on": f"2025-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}",
         "age": age,
         "measures": {"phq9": rng.randint(0, 27)},
     }
@@ -85,8 +88,13 @@ def synthetic(rng: random.Random, i: int) -> dict[str, Any]:
         if roll() < 0.03:
             del cssrs[rng.choice(list(cssrs))]  # a question not asked
         risk["cssrs"] = cssrs
-    for name, p in (("psychosis", 0.02), ("mania_history", 0.03), ("hostility", 0.02), ("harm_to_others", 0.01),
-                    ("acute_crisis", 0.04)):
+    for name, p in (
+        ("psychosis", 0.02),
+        ("mania_history", 0.03),
+        ("hostility", 0.02),
+        ("harm_to_others", 0.01),
+        ("acute_crisis", 0.04),
+    ):
         if roll() < p:
             risk[name] = True
     if roll() < 0.1:
@@ -96,12 +104,18 @@ def synthetic(rng: random.Random, i: int) -> dict[str, Any]:
     record["risk"] = risk
     findings: dict[str, Any] = {}
     if roll() < 0.35:
-        findings["grief"] = {"present": True, "months_since_death": rng.choice([rng.randint(0, 11), rng.randint(12, 60)]),
-                             "onset_linked": roll() < 0.6}
+        findings["grief"] = {
+            "present": True,
+            "months_since_death": rng.choice([rng.randint(0, 11), rng.randint(12, 60)]),
+            "onset_linked": roll() < 0.6,
+        }
     if roll() < 0.35:
-        findings["role_dispute"] = {"present": True, "with": "partner",
-                                    "stage": rng.choice(["renegotiation", "impasse", "dissolution"]),
-                                    "onset_linked": roll() < 0.5}
+        findings["role_dispute"] = {
+            "present": True,
+            "with": "partner",
+            "stage": rng.choice(["renegotiation", "impasse", "dissolution"]),
+            "onset_linked": roll() < 0.5,
+        }
         if roll() < 0.9:
             findings["role_dispute"]["violence"] = roll() < 0.1
     if roll() < 0.45:
@@ -145,6 +159,7 @@ def write_corpus(path: Path, n: int, seed: int = 20261) -> None:
 
 
 # --------------------------------------------------------------------------- process-tree memory
+
 
 def _rss_kb(pid: int) -> int:
     try:
@@ -202,8 +217,9 @@ def run_measured(cmd: list[str]) -> tuple[float, int, int, subprocess.CompletedP
     return wall, peak_tree, peak_one, subprocess.CompletedProcess(cmd, proc.returncode, out, err)
 
 
-def bench_audit(n: int, workdir: Path, jobs: int | None, repeat: int = 1, extra: tuple[str, ...] = (),
-                corpus: Path | None = None) -> dict[str, Any]:
+def bench_audit(
+    n: int, workdir: Path, jobs: int | None, repeat: int = 1, extra: tuple[str, ...] = (), corpus: Path | None = None
+) -> dict[str, Any]:
     """Audit ``n`` synthetic intakes ``repeat`` times (a shared VM's speed drifts from run to
     run): the median wall time, the fastest and slowest, the highest peak RSS, and the CPU
     time of the whole process tree per intake (median)."""
@@ -226,15 +242,28 @@ def bench_audit(n: int, workdir: Path, jobs: int | None, repeat: int = 1, extra:
     summary = json.loads((out / "summary.json").read_text())
     wall = statistics.median(walls)
     decisions = out / ("decisions.compact.jsonl" if "--compact" in extra else "decisions.jsonl")
-    return {"n": n, "wall": wall, "rate": n / wall, "runs": repeat, "fastest": n / min(walls), "slowest": n / max(walls),
-            "tree_mb": tree / 1024, "one_mb": one / 1024, "cpu_us": statistics.median(cpus) / n * 1e6,
-            "assessed": summary["records"]["assessed"], "never_fired": summary["rules"]["never_fired"],
-            "fired_per_intake": sum(summary["rules"]["fired"].values()) / max(1, summary["records"]["assessed"]),
-            "corpus_mb": corpus.stat().st_size / 1e6, "decision_bytes": decisions.stat().st_size,
-            "out": out, "corpus": corpus}
+    return {
+        "n": n,
+        "wall": wall,
+        "rate": n / wall,
+        "runs": repeat,
+        "fastest": n / min(walls),
+        "slowest": n / max(walls),
+        "tree_mb": tree / 1024,
+        "one_mb": one / 1024,
+        "cpu_us": statistics.median(cpus) / n * 1e6,
+        "assessed": summary["records"]["assessed"],
+        "never_fired": summary["rules"]["never_fired"],
+        "fired_per_intake": sum(summary["rules"]["fired"].values()) / max(1, summary["records"]["assessed"]),
+        "corpus_mb": corpus.stat().st_size / 1e6,
+        "decision_bytes": decisions.stat().st_size,
+        "out": out,
+        "corpus": corpus,
+    }
 
 
 # --------------------------------------------------------------------------- the dashboard's share
+
 
 def bench_dashboard(a: dict[str, Any], repeat: int = 3) -> dict[str, Any]:
     """What summary.html adds to the audit ``a`` (bench_audit's result): the breakdown
@@ -250,8 +279,10 @@ def bench_dashboard(a: dict[str, Any], repeat: int = 3) -> dict[str, Any]:
     ruleset = Advisor.load().ruleset
     out: Path = a["out"]
     with a["corpus"].open(encoding="utf-8") as records, (out / "decisions.jsonl").open(encoding="utf-8") as decisions:
-        outcomes = [outcome(i, "bench", i + 1, SimpleNamespace(record=json.loads(r), sha256="0" * 64), json.loads(d))
-                    for i, (r, d) in enumerate(zip(records, decisions))]
+        outcomes = [
+            outcome(i, "bench", i + 1, SimpleNamespace(record=json.loads(r), sha256="0" * 64), json.loads(d))
+            for i, (r, d) in enumerate(zip(records, decisions))
+        ]
 
     class Plain(Tally):
         def add_to_groups(self, o: Any) -> None:  # the tally as it was before the breakdowns
@@ -269,8 +300,13 @@ def bench_dashboard(a: dict[str, Any], repeat: int = 3) -> dict[str, Any]:
 
     with_groups, tally = tally_seconds(Tally)
     plain, _ = tally_seconds(Plain)
-    summary = tally.as_dict(input_path="bench", input_kind="jsonl", input_sha256="0", tool_version="bench",
-                            departures_file="overrides.jsonl")
+    summary = tally.as_dict(
+        input_path="bench",
+        input_kind="jsonl",
+        input_sha256="0",
+        tool_version="bench",
+        departures_file="overrides.jsonl",
+    )
 
     def render_seconds(render: Any) -> tuple[float, int]:
         times, size = [], 0
@@ -284,9 +320,16 @@ def bench_dashboard(a: dict[str, Any], repeat: int = 3) -> dict[str, Any]:
     html, html_size = render_seconds(render_summary_html)
     md, _ = render_seconds(render_summary_md)
     extra = max(0.0, with_groups - plain) + html
-    return {"groups_s": max(0.0, with_groups - plain), "tally_s": with_groups, "html_s": html, "md_s": md,
-            "html_kb": html_size / 1024, "extra_s": extra, "share": 100.0 * extra / a["wall"],
-            "safety": (summary["concordance"] or {}).get("departures", {}).get("safety_critical", 0)}
+    return {
+        "groups_s": max(0.0, with_groups - plain),
+        "tally_s": with_groups,
+        "html_s": html,
+        "md_s": md,
+        "html_kb": html_size / 1024,
+        "extra_s": extra,
+        "share": 100.0 * extra / a["wall"],
+        "safety": (summary["concordance"] or {}).get("departures", {}).get("safety_critical", 0),
+    }
 
 
 def bench_parallel(n: int, workdir: Path, repeat: int) -> dict[str, Any]:
@@ -299,16 +342,25 @@ def bench_parallel(n: int, workdir: Path, repeat: int) -> dict[str, Any]:
         two.append(bench_audit(n, workdir, 2))
     rate1 = statistics.median(r["rate"] for r in one)
     rate2 = statistics.median(r["rate"] for r in two)
-    return {"rate1": rate1, "rate2": rate2, "speedup": rate2 / rate1,
-            "cpu1": statistics.median(r["cpu_us"] for r in one), "cpu2": statistics.median(r["cpu_us"] for r in two)}
+    return {
+        "rate1": rate1,
+        "rate2": rate2,
+        "speedup": rate2 / rate1,
+        "cpu1": statistics.median(r["cpu_us"] for r in one),
+        "cpu2": statistics.median(r["cpu_us"] for r in two),
+    }
 
 
 def bench_compact(n: int, workdir: Path) -> dict[str, Any]:
     """Bytes of decisions.jsonl against decisions.compact.jsonl for the same corpus."""
     plain = bench_audit(n, workdir, None)
     compact = bench_audit(n, workdir, None, extra=("--compact",))
-    return {"plain": plain["decision_bytes"], "compact": compact["decision_bytes"],
-            "plain_cpu": plain["cpu_us"], "compact_cpu": compact["cpu_us"]}
+    return {
+        "plain": plain["decision_bytes"],
+        "compact": compact["decision_bytes"],
+        "plain_cpu": plain["cpu_us"],
+        "compact_cpu": compact["cpu_us"],
+    }
 
 
 def bench_scale(workdir: Path, n: int = 3000, factors: tuple[int, ...] = (1, 2, 4)) -> list[dict[str, Any]]:
@@ -322,8 +374,16 @@ def bench_scale(workdir: Path, n: int = 3000, factors: tuple[int, ...] = (1, 2, 
         rules = workdir / f"rules-x{factor}"
         count = scaled_rules(factor, rules)
         r = bench_audit(n, workdir, 1, extra=("--rules", str(rules)), corpus=corpus)
-        out.append({"factor": factor, "rules": count, "cpu_us": r["cpu_us"], "fired": r["fired_per_intake"],
-                    "assessed": r["assessed"], "n": n})
+        out.append(
+            {
+                "factor": factor,
+                "rules": count,
+                "cpu_us": r["cpu_us"],
+                "fired": r["fired_per_intake"],
+                "assessed": r["assessed"],
+                "n": n,
+            }
+        )
     return out
 
 
@@ -343,8 +403,11 @@ def bench_cold(runs: int = 9) -> dict[str, Any]:
     floor's libraries (installed, compiled) never pay. One assess runs before the timed
     ones, so the rule-set cache (ruleset_cache) holds this rule set, as it does for every
     assess after a user's first."""
-    subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "ipt_advisor"), str(ROOT / "cli.py")],
-                   check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", str(ROOT / "ipt_advisor"), str(ROOT / "cli.py")],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     demo = str(ROOT / "examples" / "demo.yaml")
     subprocess.run([console_script(), "assess", demo], stdout=subprocess.DEVNULL, check=True)
     commands = {fmt: [console_script(), "assess", demo, "--format", fmt] for fmt in FORMATS}
@@ -359,11 +422,14 @@ def bench_cold(runs: int = 9) -> dict[str, Any]:
             subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
             walls[name].append(time.perf_counter() - start)
             cpus[name].append(children_cpu() - cpu)
-    return {name: {"wall_ms": statistics.median(walls[name]) * 1000, "cpu_ms": statistics.median(cpus[name]) * 1000}
-            for name in commands}
+    return {
+        name: {"wall_ms": statistics.median(walls[name]) * 1000, "cpu_ms": statistics.median(cpus[name]) * 1000}
+        for name in commands
+    }
 
 
 # --------------------------------------------------------------------------- engine alone
+
 
 def bench_engine(n: int = 3000) -> dict[str, Any]:
     from ipt_advisor.advisor import Advisor
@@ -410,13 +476,23 @@ def bench_engine(n: int = 3000) -> dict[str, Any]:
     # fact asserted (the intake, and each derived value some rule reads)
     read = advisor.compiled.read_derived
     asserted = sum(1 + sum(len(v) for f, v in run.derived.items() if f in read) for run in runs) / n
-    return {"n": n, "validate_us": validate * 1e6, "assess_us": assess * 1e6, "engine_us": engine * 1e6,
-            "direct_us": plain * 1e6, "dumps_us": dumps * 1e6, "disagree": disagree,
-            "rules": len(rs.active_rules), "actions": sum(run.count for run in runs) / n,
-            "distinct": sum(len(run.fired) for run in runs) / n, "asserted": asserted}
+    return {
+        "n": n,
+        "validate_us": validate * 1e6,
+        "assess_us": assess * 1e6,
+        "engine_us": engine * 1e6,
+        "direct_us": plain * 1e6,
+        "dumps_us": dumps * 1e6,
+        "disagree": disagree,
+        "rules": len(rs.active_rules),
+        "actions": sum(run.count for run in runs) / n,
+        "distinct": sum(len(run.fired) for run in runs) / n,
+        "asserted": asserted,
+    }
 
 
 # --------------------------------------------------------------------------- mutation testing
+
 
 def bench_mutation(repeat: int = 3) -> dict[str, Any]:
     import dataclasses
@@ -431,8 +507,23 @@ def bench_mutation(repeat: int = 3) -> dict[str, Any]:
         walls, report = [], {}
         for _ in range(repeat):
             start = time.perf_counter()
-            done = subprocess.run([console_script(), "rules", "test", "--mutate", "--cases", str(cases),
-                                   "--format", "json", "--jobs", str(jobs)], capture_output=True, text=True, cwd=ROOT)
+            done = subprocess.run(
+                [
+                    console_script(),
+                    "rules",
+                    "test",
+                    "--mutate",
+                    "--cases",
+                    str(cases),
+                    "--format",
+                    "json",
+                    "--jobs",
+                    str(jobs),
+                ],
+                capture_output=True,
+                text=True,
+                cwd=ROOT,
+            )
             walls.append(time.perf_counter() - start)
             report = json.loads(done.stdout)
         out[jobs] = {"wall": statistics.median(walls), "tool": report["seconds"]}
@@ -454,6 +545,7 @@ def bench_mutation(repeat: int = 3) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- memory in one process
+
 
 def bench_memory(n: int = 50_000) -> dict[str, float]:
     from ipt_advisor.advisor import Advisor
@@ -477,6 +569,7 @@ def bench_memory(n: int = 50_000) -> dict[str, float]:
 
 # --------------------------------------------------------------------------- report
 
+
 def machine() -> str:
     model = "unknown CPU"
     try:
@@ -485,21 +578,32 @@ def machine() -> str:
                 model = line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return f"{os.cpu_count()} CPUs, {model}, Python {platform.python_version()}, {platform.system()} {platform.release()}"
+    return (
+        f"{os.cpu_count()} CPUs, {model}, Python {platform.python_version()}, {platform.system()} {platform.release()}"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=20_000, help="intakes for the audit benchmark (default 20,000)")
     parser.add_argument("--jobs", type=int, default=None, help="pass --jobs to audit (default: its own, one per CPU)")
-    parser.add_argument("--repeat", type=int, default=3, help="audit runs of N intakes; the median is shown (default 3)")
-    parser.add_argument("--flat", action="store_true", help="also audit 200,000 intakes and compare peak RSS with 20,000")
-    parser.add_argument("--memory", action="store_true", help="also run 50,000 assessments in one process (RSS before/after)")
-    parser.add_argument("--mutation", action="store_true",
-                        help="only the mutation-testing benchmark (with --all: everything and it)")
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="audit runs of N intakes; the median is shown (default 3)"
+    )
+    parser.add_argument(
+        "--flat", action="store_true", help="also audit 200,000 intakes and compare peak RSS with 20,000"
+    )
+    parser.add_argument(
+        "--memory", action="store_true", help="also run 50,000 assessments in one process (RSS before/after)"
+    )
+    parser.add_argument(
+        "--mutation", action="store_true", help="only the mutation-testing benchmark (with --all: everything and it)"
+    )
     parser.add_argument("--parallel", action="store_true", help="also --jobs 1 against --jobs 2, interleaved")
     parser.add_argument("--compact", action="store_true", help="also the bytes of audit --compact against the default")
-    parser.add_argument("--scale", action="store_true", help="also rule sets 2x and 4x the shipped size (3,000 intakes)")
+    parser.add_argument(
+        "--scale", action="store_true", help="also rule sets 2x and 4x the shipped size (3,000 intakes)"
+    )
     parser.add_argument("--all", action="store_true", help="everything")
     args = parser.parse_args()
 
@@ -514,9 +618,14 @@ def main() -> None:
         work = Path(tmp)
         a = bench_audit(args.n, work, args.jobs, max(1, args.repeat))
         rows += [
-            (f"audit {a['n']:,} JSONL intakes ({a['corpus_mb']:.1f} MB), median wall of {a['runs']}", f"{a['wall']:.2f} s"),
-            ("audit throughput, end to end (median; slowest-fastest run)",
-             f"{a['rate']:,.0f} intakes/s ({a['slowest']:,.0f}-{a['fastest']:,.0f})"),
+            (
+                f"audit {a['n']:,} JSONL intakes ({a['corpus_mb']:.1f} MB), median wall of {a['runs']}",
+                f"{a['wall']:.2f} s",
+            ),
+            (
+                "audit throughput, end to end (median; slowest-fastest run)",
+                f"{a['rate']:,.0f} intakes/s ({a['slowest']:,.0f}-{a['fastest']:,.0f})",
+            ),
             ("audit CPU per intake, parent + workers (user + sys, median)", f"{a['cpu_us']:.0f} µs"),
             ("audit peak RSS, process tree (parent + workers)", f"{a['tree_mb']:.0f} MB"),
             ("audit peak RSS, largest single process", f"{a['one_mb']:.0f} MB"),
@@ -524,30 +633,42 @@ def main() -> None:
         ]
         d = bench_dashboard(a)
         rows += [
-            ("dashboard: breakdown counting (site, clinician, month) over the run",
-             f"{d['groups_s'] * 1000:.0f} ms (the whole tally {d['tally_s'] * 1000:.0f} ms)"),
-            (f"dashboard: rendering summary.html ({d['html_kb']:.0f} KB, {d['safety']:,} safety-critical overrides)",
-             f"{d['html_s'] * 1000:.0f} ms (summary.md digest {d['md_s'] * 1000:.0f} ms)"),
-            ("dashboard's share of the audit's wall time (target <= 10 %)",
-             f"{d['share']:.1f} % ({d['extra_s']:.2f} s of {a['wall']:.2f} s)"),
+            (
+                "dashboard: breakdown counting (site, clinician, month) over the run",
+                f"{d['groups_s'] * 1000:.0f} ms (the whole tally {d['tally_s'] * 1000:.0f} ms)",
+            ),
+            (
+                f"dashboard: rendering summary.html ({d['html_kb']:.0f} KB, {d['safety']:,} safety-critical overrides)",
+                f"{d['html_s'] * 1000:.0f} ms (summary.md digest {d['md_s'] * 1000:.0f} ms)",
+            ),
+            (
+                "dashboard's share of the audit's wall time (target <= 10 %)",
+                f"{d['share']:.1f} % ({d['extra_s']:.2f} s of {a['wall']:.2f} s)",
+            ),
         ]
         if args.parallel or args.all:
             p = bench_parallel(args.n, work, max(1, args.repeat))
             rows += [
-                ("audit --jobs 1 vs --jobs 2 (interleaved), median wall rate",
-                 f"{p['rate1']:,.0f} vs {p['rate2']:,.0f} intakes/s: {p['speedup']:.2f}x, "
-                 f"efficiency {50 * p['speedup']:.0f} %"),
+                (
+                    "audit --jobs 1 vs --jobs 2 (interleaved), median wall rate",
+                    f"{p['rate1']:,.0f} vs {p['rate2']:,.0f} intakes/s: {p['speedup']:.2f}x, "
+                    f"efficiency {50 * p['speedup']:.0f} %",
+                ),
                 ("  CPU per intake, 1 worker vs 2", f"{p['cpu1']:.0f} µs vs {p['cpu2']:.0f} µs"),
                 # on a shared machine wall time says how busy the others were; CPU time says
                 # what two workers cost over one, and what 2 idle cores could do with it
-                ("  efficiency from CPU (CPU/intake 1 worker / 2 workers); 2 cores at that CPU",
-                 f"{100 * p['cpu1'] / p['cpu2']:.0f} %; {2e6 / p['cpu2']:,.0f} intakes/s"),
+                (
+                    "  efficiency from CPU (CPU/intake 1 worker / 2 workers); 2 cores at that CPU",
+                    f"{100 * p['cpu1'] / p['cpu2']:.0f} %; {2e6 / p['cpu2']:,.0f} intakes/s",
+                ),
             ]
         if args.compact or args.all:
             k = bench_compact(args.n, work)
             rows += [
-                ("decisions.jsonl vs audit --compact's decisions.compact.jsonl",
-                 f"{k['plain'] / 1e6:.1f} MB vs {k['compact'] / 1e6:.1f} MB ({k['plain'] / k['compact']:.1f}x fewer bytes)"),
+                (
+                    "decisions.jsonl vs audit --compact's decisions.compact.jsonl",
+                    f"{k['plain'] / 1e6:.1f} MB vs {k['compact'] / 1e6:.1f} MB ({k['plain'] / k['compact']:.1f}x fewer bytes)",
+                ),
                 ("  CPU per intake, plain vs --compact", f"{k['plain_cpu']:.0f} µs vs {k['compact_cpu']:.0f} µs"),
             ]
         if args.scale or args.all:
@@ -557,31 +678,44 @@ def main() -> None:
                 extra = r["cpu_us"] - base["cpu_us"]
                 more = r["fired"] - base["fired"]
                 per = f", +{extra / more:.1f} µs per extra firing" if more > 0 else ""
-                rows.append((f"rules x{r['factor']} ({r['rules']} rules): {r['assessed']:,} of {r['n']:,} assessed, 1 worker",
-                             f"{r['cpu_us']:.0f} µs CPU per intake, {r['fired']:.1f} firings per intake{per}"))
+                rows.append(
+                    (
+                        f"rules x{r['factor']} ({r['rules']} rules): {r['assessed']:,} of {r['n']:,} assessed, 1 worker",
+                        f"{r['cpu_us']:.0f} µs CPU per intake, {r['fired']:.1f} firings per intake{per}",
+                    )
+                )
         if args.flat or args.all:
             small = a if a["n"] == 20_000 else bench_audit(20_000, work, args.jobs)
             big = bench_audit(200_000, work, args.jobs)
             growth = 100.0 * (big["tree_mb"] - small["tree_mb"]) / small["tree_mb"]
             rows += [
                 ("audit 200,000 intakes, wall / throughput", f"{big['wall']:.1f} s / {big['rate']:,.0f} intakes/s"),
-                ("peak RSS tree: 20,000 vs 200,000", f"{small['tree_mb']:.0f} MB vs {big['tree_mb']:.0f} MB ({growth:+.1f} %)"),
+                (
+                    "peak RSS tree: 20,000 vs 200,000",
+                    f"{small['tree_mb']:.0f} MB vs {big['tree_mb']:.0f} MB ({growth:+.1f} %)",
+                ),
             ]
     c = bench_cold()
     floor = c["floor"]
     rows.append((f"import floor `{FLOOR}`, wall / CPU", f"{floor['wall_ms']:.0f} ms / {floor['cpu_ms']:.0f} ms"))
     for fmt in FORMATS:
-        rows.append((f"assess cold start, --format {fmt}: wall / CPU (x floor)",
-                     f"{c[fmt]['wall_ms']:.0f} ms / {c[fmt]['cpu_ms']:.0f} ms "
-                     f"({c[fmt]['wall_ms'] / floor['wall_ms']:.2f}x / {c[fmt]['cpu_ms'] / floor['cpu_ms']:.2f}x)"))
+        rows.append(
+            (
+                f"assess cold start, --format {fmt}: wall / CPU (x floor)",
+                f"{c[fmt]['wall_ms']:.0f} ms / {c[fmt]['cpu_ms']:.0f} ms "
+                f"({c[fmt]['wall_ms'] / floor['wall_ms']:.2f}x / {c[fmt]['cpu_ms'] / floor['cpu_ms']:.2f}x)",
+            )
+        )
     rows.append(("bare `python -c pass`, for reference", f"{c['python']['wall_ms']:.0f} ms"))
     e = bench_engine()
     rows += [
         ("intake validation (from_mapping), per intake", f"{e['validate_us']:.0f} µs"),
         (f"Advisor.assess per intake ({e['rules']} active rules)", f"{e['assess_us']:.0f} µs"),
         ("  of which the durable-rules run", f"{e['engine_us']:.0f} µs"),
-        ("  firings per intake: rule actions (distinct rules) + catch-all (facts asserted)",
-         f"{e['actions']:.2f} ({e['distinct']:.2f}) + {e['asserted']:.2f} = {e['actions'] + e['asserted']:.2f}"),
+        (
+            "  firings per intake: rule actions (distinct rules) + catch-all (facts asserted)",
+            f"{e['actions']:.2f} ({e['distinct']:.2f}) + {e['asserted']:.2f} = {e['actions'] + e['asserted']:.2f}",
+        ),
         ("plain-Python evaluation of the same rules", f"{e['direct_us']:.0f} µs"),
         ("one decision as a compact JSON line (audit's encoder)", f"{e['dumps_us']:.0f} µs"),
         ("engine vs plain Python: intakes firing different rules", f"{e['disagree']} of {e['n']:,}"),
@@ -589,8 +723,10 @@ def main() -> None:
     if args.memory or args.all:
         m = bench_memory()
         rows += [
-            (f"{m['n']:,} assessments in one process, RSS before / middle / after",
-             f"{m['before_mb']:.1f} / {m['middle_mb']:.1f} / {m['after_mb']:.1f} MB ({m['seconds']:.1f} s)"),
+            (
+                f"{m['n']:,} assessments in one process, RSS before / middle / after",
+                f"{m['before_mb']:.1f} / {m['middle_mb']:.1f} / {m['after_mb']:.1f} MB ({m['seconds']:.1f} s)",
+            ),
         ]
     show(rows)
 
@@ -598,13 +734,19 @@ def main() -> None:
 def mutation_rows(m: dict[str, Any]) -> list[tuple[str, str]]:
     c = m["counts"]
     return [
-        (f"rules test --mutate: {c['mutants']} mutants x {m['cases']} cases, 1 worker (median of 3)",
-         f"{m[1]['wall']:.1f} s wall ({m[1]['tool']:.1f} s in the run)"),
+        (
+            f"rules test --mutate: {c['mutants']} mutants x {m['cases']} cases, 1 worker (median of 3)",
+            f"{m[1]['wall']:.1f} s wall ({m[1]['tool']:.1f} s in the run)",
+        ),
         ("the same, 2 workers", f"{m[2]['wall']:.1f} s wall ({m[2]['tool']:.1f} s in the run)"),
-        ("mutants: killed / survived / equivalent (duplicates merged)",
-         f"{c['killed']} / {c['survived']} / {c['equivalent']} ({c['duplicates']}); score {m['score']:.1f} %"),
-        ("instead: one durable-rules engine per mutant (sampled), all mutants",
-         f"{m['engine_per_mutant_s'] * 1000:.0f} ms each, {m['engine_per_mutant_s'] * m['mutants']:.0f} s in all"),
+        (
+            "mutants: killed / survived / equivalent (duplicates merged)",
+            f"{c['killed']} / {c['survived']} / {c['equivalent']} ({c['duplicates']}); score {m['score']:.1f} %",
+        ),
+        (
+            "instead: one durable-rules engine per mutant (sampled), all mutants",
+            f"{m['engine_per_mutant_s'] * 1000:.0f} ms each, {m['engine_per_mutant_s'] * m['mutants']:.0f} s in all",
+        ),
     ]
 
 

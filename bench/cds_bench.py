@@ -10,6 +10,7 @@ then the same card flow in process without HTTP, stage by stage.
     python bench/cds_bench.py                    # 300 calls per client count
     python bench/cds_bench.py --calls 1000 --clients 1 4 8
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,14 +39,23 @@ def prefetch() -> dict:
     bundle = json.loads((ROOT / "tests" / "files" / "fhir" / "cssrs-positive.json").read_text())
     resources = [e["resource"] for e in bundle["entry"]]
     search = lambda r: {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": r}]}  # noqa: E731
-    return {"patient": resources[0], "responses-44249-1": search(resources[1]),
-            "responses-93373-9": search(resources[2]), "observations": None}
+    return {
+        "patient": resources[0],
+        "responses-44249-1": search(resources[1]),
+        "responses-93373-9": search(resources[2]),
+        "observations": None,
+    }
 
 
 def body(data: dict) -> bytes:
-    return json.dumps({"hook": "patient-view", "hookInstance": str(uuid.uuid4()),
-                       "context": {"userId": "Practitioner/bench", "patientId": "example-ipt-1"},
-                       "prefetch": data}).encode()
+    return json.dumps(
+        {
+            "hook": "patient-view",
+            "hookInstance": str(uuid.uuid4()),
+            "context": {"userId": "Practitioner/bench", "patientId": "example-ipt-1"},
+            "prefetch": data,
+        }
+    ).encode()
 
 
 def quantiles(latencies: list[float]) -> tuple[float, float, float]:
@@ -85,8 +95,10 @@ def over_http(server, clients: int, calls: int) -> None:
         t.join()
     wall = time.perf_counter() - began
     p50, p95, worst = quantiles(latencies)
-    print(f"  {clients:>2} client(s): {len(latencies)} calls, p50 {p50:.1f} ms, p95 {p95:.1f} ms, "
-          f"max {worst:.1f} ms, {len(latencies) / wall:.1f} calls/s")
+    print(
+        f"  {clients:>2} client(s): {len(latencies)} calls, p50 {p50:.1f} ms, p95 {p95:.1f} ms, "
+        f"max {worst:.1f} ms, {len(latencies) / wall:.1f} calls/s"
+    )
 
 
 def in_process(calls: int, db: str) -> None:
@@ -110,16 +122,24 @@ def in_process(calls: int, db: str) -> None:
         decision = advisor.assess(mapped.intake)
         t2 = time.perf_counter()
         uuid_ = card_uuid(hook, advisor.ruleset)
-        new_id, _ = store.save(mapped.intake.record, mapped.intake.sha256, decision, "bench", uuid_,
-                               also=lambda conn, n: insert_card(conn, uuid_, n, indicator(decision)))
+        new_id, _ = store.save(
+            mapped.intake.record,
+            mapped.intake.sha256,
+            decision,
+            "bench",
+            uuid_,
+            also=lambda conn, n: insert_card(conn, uuid_, n, indicator(decision)),
+        )
         t3 = time.perf_counter()
         decision_card(decision, advisor.ruleset, hook, f"http://x/assessments/{new_id}")
         t4 = time.perf_counter()
         for name, took in zip(stages, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
             stages[name].append(took)
     store.close()
-    print("  in process, median per call: " + ", ".join(
-        f"{name} {statistics.median(v) * 1000:.2f} ms" for name, v in stages.items()))
+    print(
+        "  in process, median per call: "
+        + ", ".join(f"{name} {statistics.median(v) * 1000:.2f} ms" for name, v in stages.items())
+    )
 
 
 def main() -> None:
@@ -127,8 +147,10 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=300)
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 4])
     args = parser.parse_args()
-    print(f"CDS Hooks benchmark: Python {platform.python_version()}, {os.cpu_count()} CPU(s), "
-          f"load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"CDS Hooks benchmark: Python {platform.python_version()}, {os.cpu_count()} CPU(s), "
+        f"load average {os.getloadavg()[0]:.1f}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         server = start_server(f"sqlite:///{Path(tmp) / 'cds.db'}", "--threads", "8")
         try:

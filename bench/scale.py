@@ -7,6 +7,7 @@ exactly when R does. That is the worst case for the engine (each intake fires N 
 rules, and every copy's tests adds alpha nodes matching the same facts), not a realistic
 rule set; it measures what the engine costs per rule and per firing as the rules grow.
 """
+
 from __future__ import annotations
 
 import shutil

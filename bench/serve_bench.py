@@ -16,6 +16,7 @@ wall-clock latency follows what else runs, CPU time per operation much less.
     python bench/serve_bench.py --threads 2     # serve --threads (default 8)
     python bench/serve_bench.py --pace 1        # also: each client one intake per second
 """
+
 from __future__ import annotations
 
 import argparse
@@ -101,25 +102,34 @@ def run(server, clients: int, ops: int, pace: float = 0.0) -> dict[str, float]:
     cpu = sum(used)
     latencies.sort()
     q = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else latencies * 99
-    return {"ops": len(latencies), "p50": q[49] * 1000, "p95": q[94] * 1000, "p99": q[98] * 1000,
-            "max": latencies[-1] * 1000,
-            "throughput": len(latencies) / wall, "cpu": cpu / len(latencies) * 1000,
-            "clients_cpu": own / len(latencies) * 1000,
-            "split": "/".join(f"{u / cpu * 100:.0f}" for u in used if u > 0) if cpu else "-"}
+    return {
+        "ops": len(latencies),
+        "p50": q[49] * 1000,
+        "p95": q[94] * 1000,
+        "p99": q[98] * 1000,
+        "max": latencies[-1] * 1000,
+        "throughput": len(latencies) / wall,
+        "cpu": cpu / len(latencies) * 1000,
+        "clients_cpu": own / len(latencies) * 1000,
+        "split": "/".join(f"{u / cpu * 100:.0f}" for u in used if u > 0) if cpu else "-",
+    }
 
 
 def bench(label: str, url: str, counts: list[int], ops: int, pace: float, workers: str, threads: str) -> None:
-    server = start_server(url, *(["--threads", threads] if threads else []),
-                          *(["--workers", workers] if workers else []))
+    server = start_server(
+        url, *(["--threads", threads] if threads else []), *(["--workers", workers] if workers else [])
+    )
     try:
         for clients in counts:
-            for each in ([0.0, pace] if pace else [0.0]):
+            for each in [0.0, pace] if pace else [0.0]:
                 r = run(server, clients, ops, each)
                 how = f"one per {each:g} s each" if each else "back to back"
-                print(f"{label:<11} {clients:>3} clients {how:<20} {r['ops']:>5} ops  p50 {r['p50']:6.1f} ms  "
-                      f"p95 {r['p95']:6.1f} ms  p99 {r['p99']:6.1f} ms  max {r['max']:6.1f} ms  {r['throughput']:6.1f} ops/s  server CPU {r['cpu']:5.2f} ms/op  "
-                      f"clients CPU {r['clients_cpu']:5.2f} ms/op  by process {r['split']} %  load {os.getloadavg()[0]:4.1f}",
-                      flush=True)
+                print(
+                    f"{label:<11} {clients:>3} clients {how:<20} {r['ops']:>5} ops  p50 {r['p50']:6.1f} ms  "
+                    f"p95 {r['p95']:6.1f} ms  p99 {r['p99']:6.1f} ms  max {r['max']:6.1f} ms  {r['throughput']:6.1f} ops/s  server CPU {r['cpu']:5.2f} ms/op  "
+                    f"clients CPU {r['clients_cpu']:5.2f} ms/op  by process {r['split']} %  load {os.getloadavg()[0]:4.1f}",
+                    flush=True,
+                )
     finally:
         server.stop()
 
@@ -131,14 +141,29 @@ def main() -> None:
     parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
     parser.add_argument("--workers", default="", help="serve --workers (default: serve's, one per CPU)")
     parser.add_argument("--threads", default="", help="serve --threads (default: serve's)")
-    parser.add_argument("--pace", type=float, default=0.0, metavar="SECONDS",
-                        help="also run with each client starting one intake every SECONDS")
+    parser.add_argument(
+        "--pace",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="also run with each client starting one intake every SECONDS",
+    )
     args = parser.parse_args()
-    print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}; "
-          f"serve --threads {args.threads or 8} --workers {args.workers or os.cpu_count()}; one op = POST intake (stored) + GET its report; "
-          f"load average before: {os.getloadavg()[0]:.1f}")
+    print(
+        f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}; "
+        f"serve --threads {args.threads or 8} --workers {args.workers or os.cpu_count()}; one op = POST intake (stored) + GET its report; "
+        f"load average before: {os.getloadavg()[0]:.1f}"
+    )
     with tempfile.TemporaryDirectory() as folder:
-        bench("sqlite", f"sqlite:///{Path(folder) / 'bench.db'}", args.clients, args.ops, args.pace, args.workers, args.threads)
+        bench(
+            "sqlite",
+            f"sqlite:///{Path(folder) / 'bench.db'}",
+            args.clients,
+            args.ops,
+            args.pace,
+            args.workers,
+            args.threads,
+        )
     if args.no_postgres:
         return
     import postgres

@@ -15,6 +15,7 @@ The public API (see docs/architecture.md)::
 Names are imported on first use, so ``import ipt_advisor`` stays cheap and loads neither
 the rule set nor durable-rules (the engine is loaded when something is evaluated).
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
@@ -36,8 +37,17 @@ _EXPORTS = {
 }
 
 __all__ = [  # the names of _EXPORTS (tests/test_architecture.py checks the two agree)
-    "Advisor", "EngineError", "Intake", "IntakeError", "IptError", "OutputError", "Problem",
-    "RuleSetError", "__version__", "load_intake", "load_intake_file",
+    "Advisor",
+    "EngineError",
+    "Intake",
+    "IntakeError",
+    "IptError",
+    "OutputError",
+    "Problem",
+    "RuleSetError",
+    "__version__",
+    "load_intake",
+    "load_intake_file",
 ]
 
 if TYPE_CHECKING:

@@ -1,11 +1,12 @@
 """The library's front door: load a rule set once, assess many intakes.
 
-    advisor = Advisor.load()                       # bundled rules, or Advisor.load("my-rules/")
-    intake = load_intake_file("intake.yaml")       # ipt_advisor.intake.schema; raises IntakeError
-    decision = advisor.assess(intake)              # decision-v1 dict, deterministic
-    view = advisor.view(decision, intake, "0.1.0") # what the report templates render
-    decision, text = advisor.report(intake, "text", "0.1.0")  # assess and render in one call
+advisor = Advisor.load()                       # bundled rules, or Advisor.load("my-rules/")
+intake = load_intake_file("intake.yaml")       # ipt_advisor.intake.schema; raises IntakeError
+decision = advisor.assess(intake)              # decision-v1 dict, deterministic
+view = advisor.view(decision, intake, "0.1.0") # what the report templates render
+decision, text = advisor.report(intake, "text", "0.1.0")  # assess and render in one call
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -81,8 +82,7 @@ class Advisor:
         """The decision for one validated intake (decision-v1 + extensions)."""
         values = input_values(intake, self.ruleset)
         run = self.engine.run(engine_fact(values), intake.source)
-        return with_codes(decide(run, values, not_assessed(values, self.ruleset), self.ruleset, intake.case_id),
-                          intake)
+        return with_codes(decide(run, values, not_assessed(values, self.ruleset), self.ruleset, intake.case_id), intake)
 
     def view(self, decision: dict[str, Any], intake: Intake, tool_version: str) -> dict[str, Any]:
         """Everything a report template shows: the decision, in the rule set's words."""
@@ -95,8 +95,9 @@ class Advisor:
         from .decision.decide import derived_values
         from .ruleset.handout import handout_view
 
-        return handout_view(self.ruleset, decision, input_values(intake, self.ruleset),
-                            derived_values(decision, self.ruleset))
+        return handout_view(
+            self.ruleset, decision, input_values(intake, self.ruleset), derived_values(decision, self.ruleset)
+        )
 
     def incomplete_reasons(self, decision: dict[str, Any], intake: Intake) -> list[str]:
         """Why a decision is incomplete, one line per rule that made it so, with the answers
@@ -122,8 +123,12 @@ class Advisor:
     def rule_summary(self, rule_id: str) -> dict[str, Any]:
         rule = self.ruleset.rule(rule_id)
         return {
-            "id": rule.id, "title": rule.title, "version": rule.version, "status": rule.status,
-            "rationale": rule.rationale, "references": self.ruleset.citations(rule),
+            "id": rule.id,
+            "title": rule.title,
+            "version": rule.version,
+            "status": rule.status,
+            "rationale": rule.rationale,
+            "references": self.ruleset.citations(rule),
         }
 
     def report(self, intake: Intake, fmt: str, tool_version: str) -> tuple[dict[str, Any], str]:

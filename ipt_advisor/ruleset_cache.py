@@ -27,6 +27,7 @@ Why this is safe (SECURITY.md, "Rule-set cache"):
 
 ``IPT_ADVISOR_NO_CACHE=1`` turns it off; ``XDG_CACHE_HOME`` moves it.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -47,8 +48,12 @@ FORMAT = 1
 NAME = "ipt-advisor"
 #: The classes an entry may build: the dataclasses of the rule model, the handout and the
 #: compiled form, by name (no two share one).
-CLASSES: dict[str, type] = {name: cls for module in (model, handout, compiled_form) for name, cls in vars(module).items()
-                            if isinstance(cls, type) and dataclasses.is_dataclass(cls) and cls.__module__ == module.__name__}
+CLASSES: dict[str, type] = {
+    name: cls
+    for module in (model, handout, compiled_form)
+    for name, cls in vars(module).items()
+    if isinstance(cls, type) and dataclasses.is_dataclass(cls) and cls.__module__ == module.__name__
+}
 assert len(CLASSES) == len({cls.__name__ for cls in CLASSES.values()})
 _FIELDS: dict[type, tuple[str, ...]] = {}
 
@@ -58,6 +63,7 @@ class Uncacheable(Exception):
 
 
 # --------------------------------------------------------------------------- codec
+
 
 def _fields(cls: type) -> tuple[str, ...]:
     """The fields an entry carries, in order: those the class's __init__ takes (an init=False
@@ -139,6 +145,7 @@ def dumps(value: Any) -> bytes:
 
 
 # --------------------------------------------------------------------------- where, and the key
+
 
 def folder() -> Path | None:
     """The cache folder (not created), or None if caching is off or unsafe here."""
@@ -254,6 +261,7 @@ def _key(root: Path, shown: str, read: list[str], code: list[str]) -> str | None
 
 # --------------------------------------------------------------------------- read and write
 
+
 def read(root: Path, shown: str) -> tuple[model.RuleSet, str, compiled_form.Compiled] | None:
     """(the cached rule set, the sha256 of the engine definition that loaded in time, its
     compiled form) for the rule-set folder ``root`` shown as ``shown``, or None: no entry, or
@@ -281,8 +289,11 @@ def _read(root: Path, shown: str) -> tuple[model.RuleSet, str, compiled_form.Com
             os.close(fd)
     head, _, body = raw.partition(b"\n")
     header = json.loads(head)
-    if (header.get("format") != FORMAT or header.get("sha256") != hashlib.sha256(body).hexdigest()
-            or header.get("key") != _key(root, shown, header["read"], header["code"] + header["libs"])):
+    if (
+        header.get("format") != FORMAT
+        or header.get("sha256") != hashlib.sha256(body).hexdigest()
+        or header.get("key") != _key(root, shown, header["read"], header["code"] + header["libs"])
+    ):
         return None
     ruleset, compiled = decode(body)
     engine_ok = header["engine"]
@@ -291,8 +302,14 @@ def _read(root: Path, shown: str) -> tuple[model.RuleSet, str, compiled_form.Com
     return ruleset, engine_ok, compiled
 
 
-def write(root: Path, shown: str, read_files: list[str], ruleset: model.RuleSet, compiled: compiled_form.Compiled,
-          engine_ok: str) -> None:
+def write(
+    root: Path,
+    shown: str,
+    read_files: list[str],
+    ruleset: model.RuleSet,
+    compiled: compiled_form.Compiled,
+    engine_ok: str,
+) -> None:
     """Store ``ruleset`` (loaded from ``root`` without a problem) and its compiled form for the
     next process; quietly nothing if it cannot be stored safely."""
     base = folder()
@@ -312,8 +329,18 @@ def write(root: Path, shown: str, read_files: list[str], ruleset: model.RuleSet,
         return
     if key is None:
         return
-    header = json.dumps({"format": FORMAT, "key": key, "read": read_files, "code": code, "libs": libs, "engine": engine_ok,
-                         "sha256": hashlib.sha256(body).hexdigest()}, ensure_ascii=False).encode()
+    header = json.dumps(
+        {
+            "format": FORMAT,
+            "key": key,
+            "read": read_files,
+            "code": code,
+            "libs": libs,
+            "engine": engine_ok,
+            "sha256": hashlib.sha256(body).hexdigest(),
+        },
+        ensure_ascii=False,
+    ).encode()
     try:
         # a fresh account may have no ~/.cache yet: made as XDG asks, owner-only
         os.makedirs(base.parent, 0o700, exist_ok=True)

@@ -12,6 +12,7 @@ Cases come from two places:
 
 Every case evaluates the WHOLE rule set and checks the decision.
 """
+
 from __future__ import annotations
 
 import copy
@@ -39,12 +40,12 @@ class Case:
     """One intake and the outcome it must keep."""
 
     name: str
-    location: str                  # file:line of the case, for messages
+    location: str  # file:line of the case, for messages
     record: dict[str, Any] = field(repr=False)  # the whole intake mapping
     expect: dict[str, Any] = field(repr=False)
-    owner: str | None = None       # embedded cases: the rule whose ``tests:`` hold it
+    owner: str | None = None  # embedded cases: the rule whose ``tests:`` hold it
     fragment: dict[str, Any] | None = field(default=None, repr=False)  # embedded: the fragment as written
-    checked: bool = True           # False for a draft or retired rule's case (it documents intent)
+    checked: bool = True  # False for a draft or retired rule's case (it documents intent)
 
     @property
     def label(self) -> str:
@@ -53,7 +54,7 @@ class Case:
 
 @dataclass
 class CaseResult:
-    rule_id: str                   # the owner rule, or "" for a case-file case
+    rule_id: str  # the owner rule, or "" for a case-file case
     name: str
     location: str
     failures: list[str] = field(default_factory=list)
@@ -76,6 +77,7 @@ def merge(base: Any, fragment: Any) -> Any:
 
 # ------------------------------------------------------------------ where cases come from
 
+
 def embedded_cases(ruleset: RuleSet, rule_ids: list[str] | None = None) -> list[Case]:
     """Every rule's own test cases, in rule-file order."""
     out = []
@@ -84,8 +86,17 @@ def embedded_cases(ruleset: RuleSet, rule_ids: list[str] | None = None) -> list[
             continue
         for test in rule.tests:
             location = f"{rule.file}:{test.line}" if test.line else rule.location
-            out.append(Case(test.name, location, merge(ruleset.test_baseline, test.intake), test.expect,
-                            owner=rule.id, fragment=test.intake, checked=rule.status == "active"))
+            out.append(
+                Case(
+                    test.name,
+                    location,
+                    merge(ruleset.test_baseline, test.intake),
+                    test.expect,
+                    owner=rule.id,
+                    fragment=test.intake,
+                    checked=rule.status == "active",
+                )
+            )
     return out
 
 
@@ -107,12 +118,18 @@ def load_case_file(path: str | Path, ruleset: RuleSet) -> list[Case]:
         out.raise_if_any(CaseFileError)
     items = value.get("cases") if isinstance(value, dict) and set(value) == {"cases"} else None
     if not isinstance(items, list):
-        raise CaseFileError([Problem(shown, lines.line(()), "", "a case file is a mapping with one key, cases: (a list)")])
+        raise CaseFileError(
+            [Problem(shown, lines.line(()), "", "a case file is a mapping with one key, cases: (a list)")]
+        )
     cases = []
     for i, item in enumerate(items):
         where = ("cases", i)
         line = lines.line(where)
-        if not isinstance(item, dict) or set(item) - {"name", "intake", "expect"} or not {"name", "intake", "expect"} <= set(item):
+        if (
+            not isinstance(item, dict)
+            or set(item) - {"name", "intake", "expect"}
+            or not {"name", "intake", "expect"} <= set(item)
+        ):
             out.add(yamlio.dotted(where), "a case has exactly the keys name, intake and expect", line)
             continue
         expect = item["expect"]
@@ -121,8 +138,11 @@ def load_case_file(path: str | Path, ruleset: RuleSet) -> list[Case]:
             continue
         for key in expect:
             if key not in CASE_EXPECT_KEYS:
-                out.add(yamlio.dotted(where + ("expect", key)),
-                        f"unknown key; a case file may expect {', '.join(CASE_EXPECT_KEYS)}", lines.line(where + ("expect", key)))
+                out.add(
+                    yamlio.dotted(where + ("expect", key)),
+                    f"unknown key; a case file may expect {', '.join(CASE_EXPECT_KEYS)}",
+                    lines.line(where + ("expect", key)),
+                )
         for message in expect_problems(ruleset, expect):
             out.add(yamlio.dotted(where + ("expect",)), message, lines.line(where + ("expect",)))
         record = _case_intake(item["intake"], Path(path).parent, out, where, lines)
@@ -132,12 +152,13 @@ def load_case_file(path: str | Path, ruleset: RuleSet) -> list[Case]:
     return cases
 
 
-def _case_intake(value: Any, folder: Path, out: ProblemCollector, where: tuple[Any, ...],
-                 lines: yamlio.Lines) -> dict[str, Any] | None:
+def _case_intake(
+    value: Any, folder: Path, out: ProblemCollector, where: tuple[Any, ...], lines: yamlio.Lines
+) -> dict[str, Any] | None:
     here = where + ("intake",)
     if isinstance(value, dict):
         # the intake's own lines, so each problem points into the case file
-        inner = yamlio.Lines({path[len(here):]: n for path, n in lines.items() if path[:len(here)] == here})
+        inner = yamlio.Lines({path[len(here) :]: n for path, n in lines.items() if path[: len(here)] == here})
         try:
             return from_mapping(value, inner, out.source).record
         except IptError as exc:
@@ -146,7 +167,9 @@ def _case_intake(value: Any, folder: Path, out: ProblemCollector, where: tuple[A
             return None
     if isinstance(value, str):
         if not (folder / value).is_file():
-            out.add(yamlio.dotted(here), f"no intake file {value!r} (names are relative to the case file)", lines.line(here))
+            out.add(
+                yamlio.dotted(here), f"no intake file {value!r} (names are relative to the case file)", lines.line(here)
+            )
             return None
         try:
             return load_intake_file(str(folder / value)).record
@@ -166,6 +189,7 @@ def all_cases(ruleset: RuleSet, case_files: list[str] | tuple[str, ...] = ()) ->
 
 
 # ------------------------------------------------------------------ checking
+
 
 def check(case: Case, decision: dict[str, Any], ruleset: RuleSet | None = None) -> list[str]:
     """What in ``decision`` contradicts the case's expectations (empty: it passes).
@@ -199,16 +223,26 @@ def check(case: Case, decision: dict[str, Any], ruleset: RuleSet | None = None) 
             failures.append(f"expected flag {code} at level {level}, got {levels.get(code) or 'not raised'}")
     order = [f["code"] for f in decision["flags"]]
     if "flag_order" in expect and [c for c in order if c in expect["flag_order"]] != list(expect["flag_order"]):
-        failures.append(f"expected the flags in the order {', '.join(expect['flag_order'])}; they were {', '.join(order) or 'none'}")
+        failures.append(
+            f"expected the flags in the order {', '.join(expect['flag_order'])}; they were {', '.join(order) or 'none'}"
+        )
     actions = {f["code"]: f["action"] for f in decision["flags"]}
     for code, text in (expect.get("actions") or {}).items():
         if not _found(text, [actions.get(code, "")]):
-            failures.append(f"expected flag {code}'s action to contain {text!r}; it was {actions.get(code) or 'not raised'!r}")
+            failures.append(
+                f"expected flag {code}'s action to contain {text!r}; it was {actions.get(code) or 'not raised'!r}"
+            )
     conditions = decision["recommendation"]["conditions"]
-    failures += [f"expected a condition containing {t!r}" for t in expect.get("conditions", []) if not _found(t, conditions)]
-    failures += [f"a condition contains {t!r} but should not" for t in expect.get("not_conditions", []) if _found(t, conditions)]
+    failures += [
+        f"expected a condition containing {t!r}" for t in expect.get("conditions", []) if not _found(t, conditions)
+    ]
+    failures += [
+        f"a condition contains {t!r} but should not" for t in expect.get("not_conditions", []) if _found(t, conditions)
+    ]
     if "condition_order" in expect and not _in_order(expect["condition_order"], conditions):
-        failures.append(f"expected conditions containing {', '.join(map(repr, expect['condition_order']))} in this order")
+        failures.append(
+            f"expected conditions containing {', '.join(map(repr, expect['condition_order']))} in this order"
+        )
     for name, value in (expect.get("severity") or {}).items():
         if decision["severity"].get(name) != value:
             failures.append(f"expected severity {name} {value!r}, got {decision['severity'].get(name)!r}")
@@ -216,13 +250,22 @@ def check(case: Case, decision: dict[str, Any], ruleset: RuleSet | None = None) 
     for rule_id in expect.get("considers", []):
         if rule_id not in considered:
             failures.append(f"expected a point for clinical review from {rule_id}; got {sorted(considered) or 'none'}")
-    failures += [f"a point for clinical review from {rid} was shown but should not be"
-                 for rid in expect.get("not_considers", []) if rid in considered]
+    failures += [
+        f"a point for clinical review from {rid} was shown but should not be"
+        for rid in expect.get("not_considers", [])
+        if rid in considered
+    ]
     points = [c["text"] for c in decision["considerations"]]
-    failures += [f"expected a point for clinical review containing {t!r}" for t in expect.get("considerations", [])
-                 if not _found(t, points)]
-    failures += [f"a point for clinical review contains {t!r} but should not" for t in expect.get("not_considerations", [])
-                 if _found(t, points)]
+    failures += [
+        f"expected a point for clinical review containing {t!r}"
+        for t in expect.get("considerations", [])
+        if not _found(t, points)
+    ]
+    failures += [
+        f"a point for clinical review contains {t!r} but should not"
+        for t in expect.get("not_considerations", [])
+        if _found(t, points)
+    ]
     if "banners" in expect:
         shown = [b["text"] for b in decision["banners"]]
         wanted = list(expect["banners"])

@@ -17,6 +17,7 @@ change to them would give the format, the answer says so and names none.
 Candidates are decided by the plain-Python firing (``direct.Evaluator``, held to the engine
 by tests/test_differential.py), and every answer found is confirmed by the engine itself.
 """
+
 from __future__ import annotations
 
 import copy
@@ -33,8 +34,8 @@ from .intake.schema import Intake, from_mapping
 from .core.model import Derive, RuleSet, leaves
 from .report.tables import cuts
 
-MAX_CHANGES = 3        # more than three answers different is another person, not a near miss
-MAX_EVALUATIONS = 3000   # bound on candidates tried per question (about 1 ms each)
+MAX_CHANGES = 3  # more than three answers different is another person, not a near miss
+MAX_EVALUATIONS = 3000  # bound on candidates tried per question (about 1 ms each)
 
 
 def risk_facts(ruleset: RuleSet) -> set[str]:
@@ -42,8 +43,11 @@ def risk_facts(ruleset: RuleSet) -> set[str]:
     block, the report's "risk answers as recorded", and facts marked ``risk_answer`` (IPV)."""
     policy = ruleset.policies
     listed = set(policy.risk_answers) if policy is not None else set()
-    return {s.name for s in ruleset.facts.values()
-            if not s.derived and (s.risk_answer or s.name in listed or (s.source or "").startswith("risk."))}
+    return {
+        s.name
+        for s in ruleset.facts.values()
+        if not s.derived and (s.risk_answer or s.name in listed or (s.source or "").startswith("risk."))
+    }
 
 
 def blocking_rules(ruleset: RuleSet, decision: dict[str, Any], target: str) -> list[str]:
@@ -52,11 +56,20 @@ def blocking_rules(ruleset: RuleSet, decision: dict[str, Any], target: str) -> l
     assert policy is not None
     precedence = policy.format_precedence
     fired = list(dict.fromkeys(t["rule"] for t in decision["trace"]))
-    out = [rid for rid in fired if any(
-        (w := format_outcome(ruleset.rule(rid), e, precedence)) is not None and precedence.index(w) < precedence.index(target)
-        for e in ruleset.rule(rid).then)]
-    out += [r.id for r in ruleset.active_rules if r.id not in fired and any(
-        format_outcome(r, e, precedence) == target for e in r.then)]
+    out = [
+        rid
+        for rid in fired
+        if any(
+            (w := format_outcome(ruleset.rule(rid), e, precedence)) is not None
+            and precedence.index(w) < precedence.index(target)
+            for e in ruleset.rule(rid).then
+        )
+    ]
+    out += [
+        r.id
+        for r in ruleset.active_rules
+        if r.id not in fired and any(format_outcome(r, e, precedence) == target for e in r.then)
+    ]
     return out
 
 
@@ -132,8 +145,15 @@ def _with(intake: Intake, ruleset: RuleSet, changes: dict[str, Any]) -> Intake |
         return None
 
 
-def _search(ruleset: RuleSet, evaluator: Evaluator, values: dict[str, Any], facts: list[str],
-            target: str, intake_id: str, budget: list[int]) -> list[dict[str, Any]]:
+def _search(
+    ruleset: RuleSet,
+    evaluator: Evaluator,
+    values: dict[str, Any],
+    facts: list[str],
+    target: str,
+    intake_id: str,
+    budget: list[int],
+) -> list[dict[str, Any]]:
     """The smallest sets of changes (fact -> value) giving ``target``, fewest first."""
     options = {f: _options(ruleset, f, values.get(f)) for f in facts}
     facts = [f for f in facts if options[f]]
@@ -155,8 +175,9 @@ def _search(ruleset: RuleSet, evaluator: Evaluator, values: dict[str, Any], fact
     return []
 
 
-def smallest_change(advisor: Advisor, intake: Intake, decision: dict[str, Any], target: str,
-                    limit: int = 5) -> dict[str, Any]:
+def smallest_change(
+    advisor: Advisor, intake: Intake, decision: dict[str, Any], target: str, limit: int = 5
+) -> dict[str, Any]:
     """The fewest intake changes that would give ``target`` (see the module docstring)."""
     rs = advisor.ruleset
     values = input_values(intake, rs)
@@ -166,9 +187,12 @@ def smallest_change(advisor: Advisor, intake: Intake, decision: dict[str, Any], 
     evaluator = rs.memo(Evaluator)
     budget = [MAX_EVALUATIONS]
     result: dict[str, Any] = {
-        "target": target, "searched": [rs.facts[f].key for f in safe],
+        "target": target,
+        "searched": [rs.facts[f].key for f in safe],
         "risk_answers_read": [rs.facts[f].key for f in facts if f in risky],
-        "options": [], "risk_only": False, "max_changes": MAX_CHANGES,
+        "options": [],
+        "risk_only": False,
+        "max_changes": MAX_CHANGES,
     }
     if decision["recommendation"]["format"] == target:
         return result
@@ -178,10 +202,19 @@ def smallest_change(advisor: Advisor, intake: Intake, decision: dict[str, Any], 
         changed = _with(intake, rs, changes)
         if changed is None or advisor.assess(changed)["recommendation"]["format"] != target:
             continue  # outside the schema, or the engine disagrees: never offered
-        result["options"].append([{
-            "fact": name, "key": rs.facts[name].key, "label": fact_label(rs, name), "value": value,
-            "from": value_words(values.get(name), rs.facts[name]), "to": value_words(value, rs.facts[name]),
-        } for name, value in changes.items()])
+        result["options"].append(
+            [
+                {
+                    "fact": name,
+                    "key": rs.facts[name].key,
+                    "label": fact_label(rs, name),
+                    "value": value,
+                    "from": value_words(values.get(name), rs.facts[name]),
+                    "to": value_words(value, rs.facts[name]),
+                }
+                for name, value in changes.items()
+            ]
+        )
         if len(result["options"]) >= limit:
             break
     if not result["options"] and any(f in risky for f in facts):
@@ -194,9 +227,12 @@ def smallest_change(advisor: Advisor, intake: Intake, decision: dict[str, Any], 
 def _nearest(ruleset: RuleSet, values: dict[str, Any], found: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One answer per choice of facts and non-numeric values: the numbers nearest the recorded
     ones (PHQ-9 17 -> 15 says what 17 -> 9 says, with less change); nearest first."""
+
     def distance(changes: dict[str, Any]) -> int:
-        return sum(abs(v - values[f]) if ruleset.facts[f].type == "integer" and values.get(f) is not None else 0
-                   for f, v in changes.items())
+        return sum(
+            abs(v - values[f]) if ruleset.facts[f].type == "integer" and values.get(f) is not None else 0
+            for f, v in changes.items()
+        )
 
     best: dict[Any, dict[str, Any]] = {}
     for changes in found:
@@ -215,26 +251,45 @@ def smallest_lines(r: dict[str, Any], md: bool = False) -> list[str]:
     code = md_code if md else (lambda t: str(t))
     bullet = "- " if md else "  - "
     target = esc(r["target"])
-    out = [f"### Fewest changes that would give {target}" if md else f"FEWEST CHANGES THAT WOULD GIVE {r['target'].upper()}", ""]
+    out = [
+        f"### Fewest changes that would give {target}"
+        if md
+        else f"FEWEST CHANGES THAT WOULD GIVE {r['target'].upper()}",
+        "",
+    ]
     if r["options"]:
         n = len(r["options"][0])
-        out.append(f"{n} answer{'s' if n > 1 else ''} different would give {target}"
-                   f"{' (any one of these)' if len(r['options']) > 1 else ''}:")
+        out.append(
+            f"{n} answer{'s' if n > 1 else ''} different would give {target}"
+            f"{' (any one of these)' if len(r['options']) > 1 else ''}:"
+        )
         for option in r["options"]:
-            out.append(bullet + "; ".join(f"{esc(c['label'])} ({code(c['key'])}): {esc(c['from'])} -> {esc(c['to'])}"
-                                          for c in option))
+            out.append(
+                bullet
+                + "; ".join(f"{esc(c['label'])} ({code(c['key'])}): {esc(c['from'])} -> {esc(c['to'])}" for c in option)
+            )
         if r.get("more"):
             out.append(f"{bullet}... and {r['more']} more of the same size")
     elif r["risk_only"]:
-        out.append(f"Only if the risk answers were different: no change to the other answers gives {target}, "
-                   "and risk answers are never offered as something to change.")
+        out.append(
+            f"Only if the risk answers were different: no change to the other answers gives {target}, "
+            "and risk answers are never offered as something to change."
+        )
     elif r.get("exhausted"):
-        out.append(f"None found among the {r['evaluations']} combinations tried (the search stops there); "
-                   f"more than {r['max_changes']} answers may have to differ.")
+        out.append(
+            f"None found among the {r['evaluations']} combinations tried (the search stops there); "
+            f"more than {r['max_changes']} answers may have to differ."
+        )
     else:
         out.append(f"No change of up to {r['max_changes']} answers the blocking rules read gives {target}.")
     if r["searched"]:
-        out.append(f"Searched: {', '.join(code(k) for k in r['searched'])}"
-                   + (f"; risk answers left as recorded: {', '.join(code(k) for k in r['risk_answers_read'])}"
-                      if r["risk_answers_read"] else "") + ".")
+        out.append(
+            f"Searched: {', '.join(code(k) for k in r['searched'])}"
+            + (
+                f"; risk answers left as recorded: {', '.join(code(k) for k in r['risk_answers_read'])}"
+                if r["risk_answers_read"]
+                else ""
+            )
+            + "."
+        )
     return out

@@ -11,6 +11,7 @@ Both are worked out from the rule conditions themselves, never written per case:
   it are shown with the parts of their condition that failed or were not assessed
   (``evaluate.blocking_leaves``).
 """
+
 from __future__ import annotations
 
 import copy
@@ -28,7 +29,14 @@ from .intake.facts import input_values
 from .intake.schema import FIELD_PATHS, Intake, from_mapping, load_intake, read_intake_file
 from .core.model import RuleSet, nnf
 from .core.wording import (
-    NOT_ASKED, answer_words, derived_words, effect_words, fact_label, fact_words, intake_value_words, missing_words,
+    NOT_ASKED,
+    answer_words,
+    derived_words,
+    effect_words,
+    fact_label,
+    fact_words,
+    intake_value_words,
+    missing_words,
     value_words,
 )
 
@@ -42,6 +50,7 @@ class ChangeError(IptError):
 
 
 # ------------------------------------------------------------------ what if
+
 
 def parse_change(text: str) -> tuple[str, Any]:
     """``risk.cssrs.intent=true`` -> ``("risk.cssrs.intent", True)``; the value is read as YAML
@@ -58,7 +67,9 @@ def parse_change(text: str) -> tuple[str, Any]:
         return path, None
     # the same reader as an intake file: no tags, no base-60 or octal numbers, bounded nesting
     # and number sizes, and a free-text value never repeated in a message
-    value, _, problems = yamlio.load(raw, "--set", lambda keys: (path, ""), lambda keys: is_free_text(tuple(path.split("."))))
+    value, _, problems = yamlio.load(
+        raw, "--set", lambda keys: (path, ""), lambda keys: is_free_text(tuple(path.split(".")))
+    )
     if problems:
         raise ChangeError([Problem("--set", None, path, f"value is not valid: {p.message}") for p in problems])
     return path, value
@@ -93,12 +104,14 @@ def apply_changes(data: bytes, source: str, changes: list[tuple[str, Any]]) -> t
         after = from_mapping(value, lines, f"{source} (with --set)")
     except IntakeError as exc:
         changed = [path for path, _ in changes]
-        raise IntakeError([
-            Problem("--set", None, p.path, p.message)
-            if any(p.path == c or p.path.startswith(c + ".") for c in changed)
-            else Problem(source, p.line, p.path, p.message)
-            for p in exc.problems
-        ]) from None
+        raise IntakeError(
+            [
+                Problem("--set", None, p.path, p.message)
+                if any(p.path == c or p.path.startswith(c + ".") for c in changed)
+                else Problem(source, p.line, p.path, p.message)
+                for p in exc.problems
+            ]
+        ) from None
     return before, after
 
 
@@ -134,18 +147,30 @@ def explain_change(advisor: Advisor, before: Intake, after: Intake, changes: lis
         else:
             old, new = v_before.get(spec.name), v_after.get(spec.name)
         if old != new:
-            facts.append({"fact": spec.name, "key": spec.key, "label": spec.label, "derived": spec.derived,
-                          "before": old, "after": new,
-                          "before_words": fact_words(rs, spec.name, v_before, x_before),
-                          "after_words": fact_words(rs, spec.name, v_after, x_after)})
+            facts.append(
+                {
+                    "fact": spec.name,
+                    "key": spec.key,
+                    "label": spec.label,
+                    "derived": spec.derived,
+                    "before": old,
+                    "after": new,
+                    "before_words": fact_words(rs, spec.name, v_before, x_before),
+                    "after_words": fact_words(rs, spec.name, v_after, x_after),
+                }
+            )
     by_source = {spec.source: spec for spec in rs.facts.values() if spec.source}
 
     def change(path: str) -> dict[str, Any]:
         old, new = before.get(path), after.get(path)
         spec = by_source.get(path)
-        return {"path": path, "before": old, "after": new,
-                "before_words": answer_words(rs, spec.name, v_before) if spec else intake_value_words(old),
-                "after_words": answer_words(rs, spec.name, v_after) if spec else intake_value_words(new)}
+        return {
+            "path": path,
+            "before": old,
+            "after": new,
+            "before_words": answer_words(rs, spec.name, v_before) if spec else intake_value_words(old),
+            "after_words": answer_words(rs, spec.name, v_after) if spec else intake_value_words(new),
+        }
 
     def rules(ids: list[str]) -> list[dict[str, str]]:
         return [{"rule": rid, "title": rs.rule(rid).title} for rid in ids]
@@ -166,8 +191,14 @@ def explain_text(result: dict[str, Any]) -> str:
     """The what-if as a terminal report: a side-by-side table, then the differences."""
     changes = "; ".join(f"{c['path']} = {c['after_words']} (was {c['before_words']})" for c in result["changes"])
     out = _wrap([f"WHAT IF — case {result['intake_id']}: {changes}"]) + [""]
-    rows = [("status", "status"), ("format", "format"), ("because", "decided by"), ("focus", "focus"),
-            ("flags", "flags"), ("conditions", "conditions")]
+    rows = [
+        ("status", "status"),
+        ("format", "format"),
+        ("because", "decided by"),
+        ("focus", "focus"),
+        ("flags", "flags"),
+        ("conditions", "conditions"),
+    ]
     width = 38
     out.append(f"{'':12}  {'BEFORE':{width}}  AFTER")
     for key, name in rows:
@@ -191,8 +222,10 @@ def explain_text(result: dict[str, Any]) -> str:
         out += _wrap([f"  - {f['label']} ({f['key']}): {f['before_words']} -> {f['after_words']}"])
     if not result["changed_facts"]:
         out.append("  (none the rules read)")
-    for key, title in (("fired_only_before", "RULES THAT FIRED ONLY BEFORE"),
-                       ("fired_only_after", "RULES THAT FIRED ONLY AFTER")):
+    for key, title in (
+        ("fired_only_before", "RULES THAT FIRED ONLY BEFORE"),
+        ("fired_only_after", "RULES THAT FIRED ONLY AFTER"),
+    ):
         out += ["", title]
         refs = result[key]
         w = max((len(r["rule"]) for r in refs), default=0)
@@ -210,6 +243,7 @@ def _cell(value: Any, width: int) -> list[str]:
 
 # ------------------------------------------------------------------ why not
 
+
 def why_not(advisor: Advisor, intake: Intake, decision: dict[str, Any], target: str) -> dict[str, Any]:
     """Why the decision is not ``target``: the rules that kept it away, and the rules that
     would have chosen it with what stopped them (see the module docstring)."""
@@ -222,9 +256,13 @@ def why_not(advisor: Advisor, intake: Intake, decision: dict[str, Any], target: 
     derived = derived_values(decision, rs)
     fired = [t["rule"] for t in decision["trace"]]
     result: dict[str, Any] = {
-        "target": target, "target_label": policy.format_labels.get(target, target),
-        "decision": actual, "decision_label": policy.format_labels.get(actual, actual),
-        "is_decision": target == actual, "kept_by": [], "candidates": [],
+        "target": target,
+        "target_label": policy.format_labels.get(target, target),
+        "decision": actual,
+        "decision_label": policy.format_labels.get(actual, actual),
+        "is_decision": target == actual,
+        "kept_by": [],
+        "candidates": [],
         "fallback": None,
     }
     if target == actual:
@@ -236,30 +274,44 @@ def why_not(advisor: Advisor, intake: Intake, decision: dict[str, Any], target: 
         for effect in rule.then:
             wanted = format_outcome(rule, effect, precedence)
             if wanted is not None and precedence.index(wanted) < precedence.index(target):
-                result["kept_by"].append({
-                    "rule": rid, "title": rule.title, "asks": wanted,
-                    "effect": effect_words(effect, rs),
-                    "facts": [_fact_value(rs, name, values, derived)
-                              for name in supporting_facts(rule.when, values, derived)],
-                })
+                result["kept_by"].append(
+                    {
+                        "rule": rid,
+                        "title": rule.title,
+                        "asks": wanted,
+                        "effect": effect_words(effect, rs),
+                        "facts": [
+                            _fact_value(rs, name, values, derived)
+                            for name in supporting_facts(rule.when, values, derived)
+                        ],
+                    }
+                )
 
     # 2. Rules that would have chosen the target: fired but outranked, or why they did not fire.
     for rule in rs.active_rules:
         effects = [e for e in rule.then if format_outcome(rule, e, precedence) == target]
         if not effects:
             continue
-        entry: dict[str, Any] = {"rule": rule.id, "title": rule.title, "effect": effect_words(effects[0], rs),
-                                 "fired": rule.id in fired, "blocking": []}
+        entry: dict[str, Any] = {
+            "rule": rule.id,
+            "title": rule.title,
+            "effect": effect_words(effects[0], rs),
+            "fired": rule.id in fired,
+            "blocking": [],
+        }
         if not entry["fired"]:
             # negation normal form: a test under a "not" is named as the test that must hold
             for leaf, truth in blocking_leaves(nnf(rule.when), values, derived):
                 spec = rs.facts.get(leaf.fact)
-                entry["blocking"].append({
-                    "fact": leaf.fact, "key": spec.key if spec else leaf.fact,
-                    "test": leaf_words(leaf, rs),
-                    "truth": truth,
-                    "actual": _actual_words(rs, leaf.fact, values, derived),
-                })
+                entry["blocking"].append(
+                    {
+                        "fact": leaf.fact,
+                        "key": spec.key if spec else leaf.fact,
+                        "test": leaf_words(leaf, rs),
+                        "truth": truth,
+                        "actual": _actual_words(rs, leaf.fact, values, derived),
+                    }
+                )
         result["candidates"].append(entry)
     if target == policy.format_fallback:
         result["fallback"] = policy.format_fallback_reason
@@ -274,8 +326,13 @@ def _fact_value(rs: RuleSet, name: str, values: dict[str, Any], derived: dict[st
     value: Any = derived.get(name) if spec is None or spec.derived else values.get(name)
     if isinstance(value, list) and len(value) == 1:
         value = value[0]
-    return {"fact": name, "key": spec.key if spec else name, "label": fact_label(rs, name), "value": value,
-            "words": fact_words(rs, name, values, derived)}
+    return {
+        "fact": name,
+        "key": spec.key if spec else name,
+        "label": fact_label(rs, name),
+        "value": value,
+        "words": fact_words(rs, name, values, derived),
+    }
 
 
 def _actual_words(rs: RuleSet, name: str, values: dict[str, Any], derived: dict[str, list[Any]]) -> str:
@@ -288,8 +345,9 @@ def _actual_words(rs: RuleSet, name: str, values: dict[str, Any], derived: dict[
     if value is not None:
         return f"recorded as {value_words(value, spec)}"
     words = missing_words(spec, values)
-    skipped = [(other, want) for other, want in spec.asked_when
-               if values.get(other) is not None and values.get(other) != want]
+    skipped = [
+        (other, want) for other, want in spec.asked_when if values.get(other) is not None and values.get(other) != want
+    ]
     if words == NOT_ASKED and skipped:  # rightly not asked (C-SSRS Q3-5 after a "no" to Q2): not a gap
         other, want = skipped[0]
         return f"{NOT_ASKED} (asked only when {fact_label(rs, other)} is {value_words(want, rs.facts.get(other))})"
@@ -308,8 +366,9 @@ def _wrap(lines: list[str], width: int = 88) -> list[str]:
         text = line.lstrip(" ")
         lead = line[: len(line) - len(text)]
         hang = lead + ("  " if text.startswith("- ") else "    ")
-        out += textwrap.wrap(text, width, initial_indent=lead, subsequent_indent=hang,
-                             break_long_words=False, break_on_hyphens=False) or [""]
+        out += textwrap.wrap(
+            text, width, initial_indent=lead, subsequent_indent=hang, break_long_words=False, break_on_hyphens=False
+        ) or [""]
     return out
 
 
@@ -336,8 +395,10 @@ def _why_not_lines(r: dict[str, Any], md: bool) -> list[str]:
 
         out += smallest_lines(r["smallest"], md) + [""]
     if r["kept_by"]:
-        out.append(f"Kept from {esc(r['target'])} by these rules (each asked for a more restrictive format; "
-                   "the most restrictive format asked for wins):")
+        out.append(
+            f"Kept from {esc(r['target'])} by these rules (each asked for a more restrictive format; "
+            "the most restrictive format asked for wins):"
+        )
         for k in r["kept_by"]:
             out.append(f"{bullet}{code(k['rule'])}  {esc(k['title'])}")
             out.append(f"{sub}{esc(k['effect'])}")
@@ -373,8 +434,9 @@ def target_problem(ruleset: RuleSet, target: str) -> str | None:
     return f"{target!r} is not a format of this rule set; choose from {', '.join(formats)}{hint}"
 
 
-def report_with_why_not(advisor: Advisor, intake: Intake, decision: dict[str, Any], report_text: str,
-                        fmt: str, target: str) -> str:
+def report_with_why_not(
+    advisor: Advisor, intake: Intake, decision: dict[str, Any], report_text: str, fmt: str, target: str
+) -> str:
     """``assess --why-not``: the report, then the explanation (text and md); for json one
     object ``{"decision": ..., "why_not": ...}``.  HTML is refused by the command line."""
     import json

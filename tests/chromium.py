@@ -4,6 +4,7 @@ Playwright's own browser download is never used (``playwright install`` is not n
 Missing a tool, a test skips with the install command, except under CI (env ``CI`` set),
 where it fails: CI must prove the browser tests ran (``.ci/run`` installs the packages).
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -14,8 +15,15 @@ from typing import Any, Iterator
 import pytest
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 # tool -> how to install it (Debian); pdftotext reads back what the print tests print
 TOOLS = {"pdftotext": "apt-get install -y poppler-utils"}
 

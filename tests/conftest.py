@@ -1,4 +1,5 @@
 """Shared fixtures: the repo root, a CliRunner, the bundled advisor, copies of the rules."""
+
 from __future__ import annotations
 
 import os
@@ -14,11 +15,26 @@ EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
 # The flag codes decision-v1.md names in its table ("at least these, named exactly so"),
 # in its order: the one copy of the contract's codes the tests check the rules against.
 CONTRACT_FLAG_CODES = (
-    "SUICIDE_IMMINENT", "SUICIDE_IDEATION", "RISK_ASSESSMENT_MISSING", "PSYCHOSIS_OR_MANIA",
-    "SUBSTANCE_DEPENDENCE", "SUBSTANCE_MISUSE", "COGNITIVE_IMPAIRMENT", "HOSTILE_OR_HOMICIDAL",
-    "IPV", "MORE_SEVERE", "SOCIAL_ANXIETY_HIGH", "GROUP_DISCOMFORT", "REFUSES_GROUP",
-    "ACUTE_CRISIS", "CONFIDENTIALITY", "ADOLESCENT", "OUT_OF_SCOPE_AGE", "PERINATAL",
-    "PROLONGED_GRIEF", "NO_FOCUS_AREA",
+    "SUICIDE_IMMINENT",
+    "SUICIDE_IDEATION",
+    "RISK_ASSESSMENT_MISSING",
+    "PSYCHOSIS_OR_MANIA",
+    "SUBSTANCE_DEPENDENCE",
+    "SUBSTANCE_MISUSE",
+    "COGNITIVE_IMPAIRMENT",
+    "HOSTILE_OR_HOMICIDAL",
+    "IPV",
+    "MORE_SEVERE",
+    "SOCIAL_ANXIETY_HIGH",
+    "GROUP_DISCOMFORT",
+    "REFUSES_GROUP",
+    "ACUTE_CRISIS",
+    "CONFIDENTIALITY",
+    "ADOLESCENT",
+    "OUT_OF_SCOPE_AGE",
+    "PERINATAL",
+    "PROLONGED_GRIEF",
+    "NO_FOCUS_AREA",
 )
 
 

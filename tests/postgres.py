@@ -7,6 +7,7 @@ start`` on a free port with its socket in that folder, a fresh database per test
 Missing, the tests skip with the install command, except under CI (env ``CI`` set), where
 they fail: ``.ci/run`` installs the package.
 """
+
 from __future__ import annotations
 
 import glob
@@ -61,12 +62,24 @@ class PostgresServer:
         return subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=self.dir)
 
     def start(self) -> None:
-        done = self._run(self.bin / "initdb", "-D", self.data, "-U", "ipt", "--auth=trust", "-E", "UTF8",
-                         "--locale=C", "--no-sync")
+        done = self._run(
+            self.bin / "initdb", "-D", self.data, "-U", "ipt", "--auth=trust", "-E", "UTF8", "--locale=C", "--no-sync"
+        )
         assert done.returncode == 0, done.stderr
         options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c max_connections=200"
-        done = self._run(self.bin / "pg_ctl", "-D", self.data, "-l", self.dir / "server.log", "-o", options,
-                         "-w", "-t", "60", "start")
+        done = self._run(
+            self.bin / "pg_ctl",
+            "-D",
+            self.data,
+            "-l",
+            self.dir / "server.log",
+            "-o",
+            options,
+            "-w",
+            "-t",
+            "60",
+            "start",
+        )
         assert done.returncode == 0, done.stdout + done.stderr + self.log()
 
     def stop(self, mode: str = "fast") -> None:
@@ -74,8 +87,19 @@ class PostgresServer:
 
     def restart(self) -> None:
         options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c max_connections=200"
-        done = self._run(self.bin / "pg_ctl", "-D", self.data, "-l", self.dir / "server.log", "-o", options,
-                         "-w", "-t", "60", "start")
+        done = self._run(
+            self.bin / "pg_ctl",
+            "-D",
+            self.data,
+            "-l",
+            self.dir / "server.log",
+            "-o",
+            options,
+            "-w",
+            "-t",
+            "60",
+            "start",
+        )
         assert done.returncode == 0, done.stdout + done.stderr
 
     def log(self) -> str:

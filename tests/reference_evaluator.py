@@ -33,6 +33,7 @@ The semantics implemented here (the rule language as documented in ``ruleset/com
 * a text with ``variants`` takes the first variant whose condition is true after the run
   (one value per derived fact, as for a rule), else its own text.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -40,20 +41,40 @@ from typing import Any, Callable
 
 from ipt_advisor.intake.schema import Intake
 from ipt_advisor.core.model import (
-    AddCondition, All, AnyOf, ChooseFormat, Consider, Derive, ExcludeFormat, Leaf, Not,
-    ProposeFocus, RaiseFlag, Rule, RuleSet, SetStatus,
+    AddCondition,
+    All,
+    AnyOf,
+    ChooseFormat,
+    Consider,
+    Derive,
+    ExcludeFormat,
+    Leaf,
+    Not,
+    ProposeFocus,
+    RaiseFlag,
+    Rule,
+    RuleSet,
+    SetStatus,
 )
 
 MISSING: Any = object()  # no value at all (an unknown intake item, an underived fact)
 
 _NEGATED = {
-    "is": "is_not", "is_not": "is", "at_least": "below", "below": "at_least",
-    "at_most": "above", "above": "at_most", "in": "not_in", "not_in": "in",
-    "known": "unknown", "unknown": "known",
+    "is": "is_not",
+    "is_not": "is",
+    "at_least": "below",
+    "below": "at_least",
+    "at_most": "above",
+    "above": "at_most",
+    "in": "not_in",
+    "not_in": "in",
+    "known": "unknown",
+    "unknown": "known",
 }
 
 
 # --------------------------------------------------------------------------- conditions
+
 
 def to_nnf(cond: Any, negated: bool = False) -> Any:
     """The condition with every ``not`` pushed into the leaves (De Morgan)."""
@@ -110,8 +131,9 @@ def _leaf_facts(cond: Any) -> list[str]:
 
 
 def _derived_read(rule: Rule, ruleset: RuleSet) -> list[str]:
-    return list(dict.fromkeys(f for f in _leaf_facts(rule.when)
-                              if f in ruleset.facts and ruleset.facts[f].source is None))
+    return list(
+        dict.fromkeys(f for f in _leaf_facts(rule.when) if f in ruleset.facts and ruleset.facts[f].source is None)
+    )
 
 
 def holds(rule: Rule, ruleset: RuleSet, values: dict[str, Any], derived: dict[str, list[Any]]) -> bool:
@@ -120,6 +142,7 @@ def holds(rule: Rule, ruleset: RuleSet, values: dict[str, Any], derived: dict[st
 
 
 # --------------------------------------------------------------------------- firing
+
 
 def input_values(ruleset: RuleSet, intake: Intake) -> dict[str, Any]:
     """Every input fact's intake value (None when unknown)."""
@@ -219,6 +242,7 @@ def fire(ruleset: RuleSet, values: dict[str, Any]) -> tuple[list[Rule], dict[str
 
 # --------------------------------------------------------------------------- aggregation
 
+
 def _wanted_format(effect: Any, precedence: tuple[str, ...]) -> str | None:
     if isinstance(effect, ChooseFormat):
         return effect.format
@@ -234,8 +258,9 @@ def not_assessed(ruleset: RuleSet, values: dict[str, Any]) -> list[str]:
     for name, spec in ruleset.facts.items():
         if spec.source is None or values[name] is not None:
             continue
-        rightly_skipped = any(values.get(other) is not None and values.get(other) != want
-                              for other, want in spec.asked_when)
+        rightly_skipped = any(
+            values.get(other) is not None and values.get(other) != want for other, want in spec.asked_when
+        )
         if not rightly_skipped:
             out.append(spec.source)
     return out
@@ -265,8 +290,10 @@ def decide(ruleset: RuleSet, intake: Intake) -> dict[str, Any]:
     urgency = list(policy.flag_urgency)
 
     def flag_key(level: str, code: str) -> tuple[int, int]:
-        return (levels.index(level) if level in levels else len(levels),
-                urgency.index(code) if code in urgency else len(urgency))
+        return (
+            levels.index(level) if level in levels else len(levels),
+            urgency.index(code) if code in urgency else len(urgency),
+        )
 
     incomplete = any(isinstance(e, SetStatus) and e.status == "incomplete" for _, e in effects)
 
@@ -309,13 +336,15 @@ def decide(ruleset: RuleSet, intake: Intake) -> dict[str, Any]:
             if e.area not in best or rank < best[e.area][0]:
                 best[e.area] = (rank, rule, e)
     ranked = sorted(best, key=lambda a: (best[a][0], policy.focus_areas.index(a)))
-    areas, dropped = ranked[: policy.focus_max], ranked[policy.focus_max:]
+    areas, dropped = ranked[: policy.focus_max], ranked[policy.focus_max :]
 
     # unique by code, at the most severe level raised (the first in trace order among equals)
     by_code: dict[str, dict[str, Any]] = {}
     for rule, e in effects:
-        if isinstance(e, RaiseFlag) and (e.code not in by_code or policy.flag_levels.index(e.level)
-                                         < policy.flag_levels.index(by_code[e.code]["level"])):
+        if isinstance(e, RaiseFlag) and (
+            e.code not in by_code
+            or policy.flag_levels.index(e.level) < policy.flag_levels.index(by_code[e.code]["level"])
+        ):
             by_code[e.code] = {"code": e.code, "level": e.level, "action": text(e, e.action), "rule": rule.id}
     flags = sorted(by_code.values(), key=lambda f: flag_key(f["level"], f["code"]))
     status = "incomplete" if incomplete else policy.status_default
@@ -353,8 +382,11 @@ def decide(ruleset: RuleSet, intake: Intake) -> dict[str, Any]:
         },
         "flags": flags,
         "severity": severity,
-        "considerations": [{"rule": rule.id, "text": text(e, e.text)} for rule, e in effects
-                           if isinstance(e, Consider) and (not e.if_format or final in e.if_format)],
+        "considerations": [
+            {"rule": rule.id, "text": text(e, e.text)}
+            for rule, e in effects
+            if isinstance(e, Consider) and (not e.if_format or final in e.if_format)
+        ],
         "trace": [(rule.id, rule.version) for rule in fired],
         "not_assessed": not_assessed(ruleset, values),
     }

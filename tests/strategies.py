@@ -15,6 +15,7 @@ listed here as *test data*; no threshold is decided here.
 Every generated mapping is checked with ``intake.from_mapping``: a strategy that produced an
 invalid record would be a bug in this file, and fails loudly.
 """
+
 from __future__ import annotations
 
 import functools
@@ -46,9 +47,28 @@ ID_CHARS = string.ascii_letters + string.digits + "-_."
 # Free text that has tripped report generators elsewhere: markup, template syntax,
 # control characters, right-to-left overrides, non-Latin scripts, very long lines.
 NASTY_TEXT = (
-    "", " ", "spouse", "job_loss", "<script>alert(1)</script>", "{{ 7*7 }}", "{% raw %}",
-    "**bold** _it_ [link](http://x)", "# heading", "- item", "1. item", "| a | b |", "\x1b[31mred",
-    "line one\nline two", "\u202egnp.exe", "名前 ü é", "😀", "\\", "'\"", "null", "true", "0",
+    "",
+    " ",
+    "spouse",
+    "job_loss",
+    "<script>alert(1)</script>",
+    "{{ 7*7 }}",
+    "{% raw %}",
+    "**bold** _it_ [link](http://x)",
+    "# heading",
+    "- item",
+    "1. item",
+    "| a | b |",
+    "\x1b[31mred",
+    "line one\nline two",
+    "\u202egnp.exe",
+    "名前 ü é",
+    "😀",
+    "\\",
+    "'\"",
+    "null",
+    "true",
+    "0",
 )
 
 
@@ -137,6 +157,7 @@ class _RandomPicker(_Picker):
 
 
 # --------------------------------------------------------------------------- the intake space
+
 
 def _put(mapping: dict[str, Any], key: str, value: Any) -> None:
     if value is not ABSENT:
@@ -288,6 +309,7 @@ def _intake(p: _Picker) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- public API
+
 
 def validated(mapping: dict[str, Any]) -> Intake:
     """The mapping as a validated Intake; an IntakeError here is a bug in this generator."""

@@ -11,6 +11,7 @@
 * ``import ipt_advisor`` and its public names load neither the rules nor durable-rules;
   the one did-you-mean matcher (core/hints.py) is the only user of difflib.
 """
+
 from __future__ import annotations
 
 import ast
@@ -29,8 +30,21 @@ CLI = REPO / "cli.py"
 
 # Directories that are never part of the project, for the no-git fallback walk.
 NOT_PROJECT_DIRS = {
-    ".venv", "venv", ".git", "__pycache__", ".pytest_cache", ".hypothesis", ".mypy_cache",
-    ".ruff_cache", "build", "dist", "site", "node_modules", ".eggs", ".tox", ".nox",
+    ".venv",
+    "venv",
+    ".git",
+    "__pycache__",
+    ".pytest_cache",
+    ".hypothesis",
+    ".mypy_cache",
+    ".ruff_cache",
+    "build",
+    "dist",
+    "site",
+    "node_modules",
+    ".eggs",
+    ".tox",
+    ".nox",
 }
 
 
@@ -78,9 +92,14 @@ def test_library_never_imports_click() -> None:
 
 
 def test_only_engine_imports_durable() -> None:
-    assert ENGINE.is_file(), "ipt_advisor/engine/durable_rules.py not found: it must be the one module importing durable"
-    importers = [rel(p) for p in package_modules()
-                 if imports_top_level(p, "durable") or imports_top_level(p, "durable_rules_engine")]
+    assert ENGINE.is_file(), (
+        "ipt_advisor/engine/durable_rules.py not found: it must be the one module importing durable"
+    )
+    importers = [
+        rel(p)
+        for p in package_modules()
+        if imports_top_level(p, "durable") or imports_top_level(p, "durable_rules_engine")
+    ]
     assert importers == ["ipt_advisor/engine/durable_rules.py"], (
         f"exactly ipt_advisor/engine/durable_rules.py may import durable; found {importers or 'none'}"
     )
@@ -96,7 +115,10 @@ def project_files() -> list[Path]:
     try:
         out = subprocess.run(
             ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-            cwd=REPO, capture_output=True, check=True, timeout=60,
+            cwd=REPO,
+            capture_output=True,
+            check=True,
+            timeout=60,
         ).stdout
     except (OSError, subprocess.SubprocessError):
         out = None
@@ -105,9 +127,7 @@ def project_files() -> list[Path]:
     else:
         files = []
         for dirpath, dirnames, filenames in os.walk(REPO):
-            dirnames[:] = [
-                d for d in dirnames if d not in NOT_PROJECT_DIRS and not d.endswith(".egg-info")
-            ]
+            dirnames[:] = [d for d in dirnames if d not in NOT_PROJECT_DIRS and not d.endswith(".egg-info")]
             files.extend(Path(dirpath) / f for f in filenames)
     return [f for f in files if f.is_file() and not f.is_symlink()]
 
@@ -118,9 +138,7 @@ def test_no_file_contains_an_absolute_path_of_this_machine() -> None:
         parent = REPO
     # The parent path as a path of its own, not as part of a longer name or of a URL
     # (see test_absolute_path_pattern for what matches and what does not).
-    needle = re.compile(
-        rb"(?<![\w.~-])" + re.escape(os.fsencode(str(parent))) + rb"(?![\w-])"
-    )
+    needle = re.compile(rb"(?<![\w.~-])" + re.escape(os.fsencode(str(parent))) + rb"(?![\w-])")
     files = project_files()
     assert files, "no project files found"
     offenders = []
@@ -158,16 +176,16 @@ def test_absolute_path_pattern(text: str, hit: bool) -> None:
 # Each part and the parts it may import from (and, transitively, theirs). Each part is the
 # subpackage of its name (ipt_advisor/core/, ...), but advisor: the package's top level.
 BELOW: dict[str, tuple[str, ...]] = {
-    "core": (),                        # errors, safe YAML, JSON, the model, words for messages
+    "core": (),  # errors, safe YAML, JSON, the model, words for messages
     "intake": ("core",),
-    "ruleset": ("intake",),            # not "rules": ipt_advisor.rules is the YAML, as package data
+    "ruleset": ("intake",),  # not "rules": ipt_advisor.rules is the YAML, as package data
     "engine": ("ruleset",),
-    "decision": ("ruleset",),          # not the engine: decide reads a Run (core/firings.py)
+    "decision": ("ruleset",),  # not the engine: decide reads a Run (core/firings.py)
     "report": ("decision",),
-    "advisor": ("engine", "report"),   # the front door: load, assess, render
+    "advisor": ("engine", "report"),  # the front door: load, assess, render
     "audit": ("advisor",),
-    "quality": ("advisor",),           # mutation testing and MC/DC of the rules' tests
-    "catalog": ("quality",),           # the static HTML rule catalog (`rules doc`)
+    "quality": ("advisor",),  # mutation testing and MC/DC of the rules' tests
+    "catalog": ("quality",),  # the static HTML rule catalog (`rules doc`)
     "store": ("audit",),
     "web": ("store",),
 }
@@ -178,39 +196,130 @@ BELOW: dict[str, tuple[str, ...]] = {
 LAYER: dict[str, str] = {
     "ipt_advisor": "advisor",  # __init__: the public API, imported lazily from the parts
     **dict.fromkeys(["advisor", "whatif", "ruletests", "smallest", "ruleset_cache"], "advisor"),
-    **dict.fromkeys(["core", "core.errors", "core.jsonline", "core.yamlio", "core.hints", "core.model",
-                     "core.firings", "core.interrupt", "core.output", "core.catalog_manifest", "core.wording"], "core"),
-    **dict.fromkeys(["intake", "intake.schema", "intake.template", "intake.corpus", "intake.facts", "intake.fhir"],
-                    "intake"),
-    **dict.fromkeys(["ruleset", "ruleset.load", "ruleset.lint", "ruleset.satisfiable", "ruleset.deps",
-                     "ruleset.compile", "ruleset.evaluate", "ruleset.handout", "ruleset.governance"], "ruleset"),
+    **dict.fromkeys(
+        [
+            "core",
+            "core.errors",
+            "core.jsonline",
+            "core.yamlio",
+            "core.hints",
+            "core.model",
+            "core.firings",
+            "core.interrupt",
+            "core.output",
+            "core.catalog_manifest",
+            "core.wording",
+        ],
+        "core",
+    ),
+    **dict.fromkeys(
+        ["intake", "intake.schema", "intake.template", "intake.corpus", "intake.facts", "intake.fhir"], "intake"
+    ),
+    **dict.fromkeys(
+        [
+            "ruleset",
+            "ruleset.load",
+            "ruleset.lint",
+            "ruleset.satisfiable",
+            "ruleset.deps",
+            "ruleset.compile",
+            "ruleset.evaluate",
+            "ruleset.handout",
+            "ruleset.governance",
+        ],
+        "ruleset",
+    ),
     **dict.fromkeys(["engine", "engine.durable_rules"], "engine"),
     # direct: the plain-Python firing, decided as decide does
     **dict.fromkeys(["decision", "decision.decide", "decision.direct"], "decision"),
-    **dict.fromkeys(["report", "report.words", "report.view", "report.render", "report.charts", "report.combine",
-                     "report.tables", "report.teaching", "report.fhir", "report.cds", "report.precompiled",
-                     "report.compiled_templates"], "report"),
-    **dict.fromkeys(["audit", "audit.run", "audit.state", "audit.decision_log", "audit.summary", "audit.workers",
-                     "audit.ruleset_diff", "audit.compact", "audit.dashboard"], "audit"),
-    **dict.fromkeys(["quality", "quality.equivalence", "quality.killing", "quality.mcdc", "quality.mutants",
-                     "quality.mutation", "quality.mutation_report"], "quality"),
+    **dict.fromkeys(
+        [
+            "report",
+            "report.words",
+            "report.view",
+            "report.render",
+            "report.charts",
+            "report.combine",
+            "report.tables",
+            "report.teaching",
+            "report.fhir",
+            "report.cds",
+            "report.precompiled",
+            "report.compiled_templates",
+        ],
+        "report",
+    ),
+    **dict.fromkeys(
+        [
+            "audit",
+            "audit.run",
+            "audit.state",
+            "audit.decision_log",
+            "audit.summary",
+            "audit.workers",
+            "audit.ruleset_diff",
+            "audit.compact",
+            "audit.dashboard",
+        ],
+        "audit",
+    ),
+    **dict.fromkeys(
+        [
+            "quality",
+            "quality.equivalence",
+            "quality.killing",
+            "quality.mcdc",
+            "quality.mutants",
+            "quality.mutation",
+            "quality.mutation_report",
+        ],
+        "quality",
+    ),
     **dict.fromkeys(["catalog", "catalog.site", "catalog.graphs"], "catalog"),
-    **dict.fromkeys(["store", "store.cases", "store.chain", "store.connect", "store.tables", "store.migrations",
-                     "store.migrations.env", "store.migrations.versions",
-                     "store.migrations.versions.0001_initial",
-                     "store.migrations.versions.0002_cds_feedback", "store.feedback", "store.prepared"], "store"),
-    **dict.fromkeys(["web", "web.app", "web.chart", "web.form", "web.security", "web.server", "web.views",
-                     "web.cds_auth", "web.cds_views", "web.warmup"], "web"),
+    **dict.fromkeys(
+        [
+            "store",
+            "store.cases",
+            "store.chain",
+            "store.connect",
+            "store.tables",
+            "store.migrations",
+            "store.migrations.env",
+            "store.migrations.versions",
+            "store.migrations.versions.0001_initial",
+            "store.migrations.versions.0002_cds_feedback",
+            "store.feedback",
+            "store.prepared",
+        ],
+        "store",
+    ),
+    **dict.fromkeys(
+        [
+            "web",
+            "web.app",
+            "web.chart",
+            "web.form",
+            "web.security",
+            "web.server",
+            "web.views",
+            "web.cds_auth",
+            "web.cds_views",
+            "web.warmup",
+        ],
+        "web",
+    ),
 }
 
 # Imports against the rule, each a deferred import inside one function, with its reason.
 # Shrink this list; never grow it without a reason a reader accepts.
 UPWARD = {
-    ("ruleset.load", "engine.durable_rules"):
-        "`rules lint` asks the engine whether it can load the rules (engine_check)",
+    (
+        "ruleset.load",
+        "engine.durable_rules",
+    ): "`rules lint` asks the engine whether it can load the rules (engine_check)",
     ("ruleset.handout", "decision.decide"): "the handout picks a text variant with the decision's own choose_text",
     ("ruleset.lint", "report.tables"): "lint checks decision tables for gaps and overlaps with the code that draws "
-                                       "them, so the catalog's table and lint's finding cannot disagree",
+    "them, so the catalog's table and lint's finding cannot disagree",
 }
 
 
@@ -240,7 +349,7 @@ def package_imports(path: Path) -> set[str]:
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.ImportFrom):
             if node.level:
-                base = here[:len(here) - (node.level - 1)] if node.level > 1 else here
+                base = here[: len(here) - (node.level - 1)] if node.level > 1 else here
                 base = base + (node.module.split(".") if node.module else [])
             elif node.module and node.module.split(".")[0] == "ipt_advisor":
                 base = node.module.split(".")[1:]
@@ -281,13 +390,17 @@ def home_layer(module: str) -> str:
 
 def test_every_module_lives_in_its_layers_subpackage() -> None:
     # the folder tree is the architecture: ipt_advisor/<layer>/ holds exactly that layer's modules
-    misplaced = [f"{m} (layer {layer}) lives in {home_layer(m)}/" for m, layer in LAYER.items()
-                 if m != "ipt_advisor" and home_layer(m) != layer]
+    misplaced = [
+        f"{m} (layer {layer}) lives in {home_layer(m)}/"
+        for m, layer in LAYER.items()
+        if m != "ipt_advisor" and home_layer(m) != layer
+    ]
     assert misplaced == [], "move each module into the subpackage of its layer:\n" + "\n".join(misplaced)
     missing = [layer for layer in BELOW if layer != "advisor" and not (PACKAGE / layer / "__init__.py").is_file()]
     assert missing == [], f"every layer but advisor is a subpackage ipt_advisor/<layer>/; missing: {missing}"
-    stray = sorted(p.name for p in PACKAGE.iterdir() if p.is_dir() and (p / "__init__.py").is_file()
-                   and p.name not in BELOW)
+    stray = sorted(
+        p.name for p in PACKAGE.iterdir() if p.is_dir() and (p / "__init__.py").is_file() and p.name not in BELOW
+    )
     assert stray == [], f"subpackages that are no layer of BELOW: {stray}"
 
 
@@ -317,7 +430,7 @@ def test_every_layer_is_in_the_architecture_document() -> None:
     assert sorted(set(BELOW) - set(parts)) == [], "docs/architecture.md needs a **<part>/** paragraph for each layer"
     missing = []
     for m, layer in LAYER.items():
-        leaf = m[len(layer) + 1:] if m.startswith(layer + ".") else m
+        leaf = m[len(layer) + 1 :] if m.startswith(layer + ".") else m
         # a part's own __init__ is named by its paragraph's heading
         if m not in ("ipt_advisor", layer) and f"`{leaf}`" not in parts.get(layer, ""):
             missing.append(f"{m} (`{leaf}` in **{layer}/**)")
@@ -348,7 +461,9 @@ def test_public_api_names_match_their_modules() -> None:
 
 def test_one_did_you_mean_matcher() -> None:
     users = [rel(p) for p in [*package_modules(), CLI] if imports_top_level(p, "difflib")]
-    assert users == ["ipt_advisor/core/hints.py"], f"suggest through ipt_advisor.core.hints.closest; difflib used by {users}"
+    assert users == ["ipt_advisor/core/hints.py"], (
+        f"suggest through ipt_advisor.core.hints.closest; difflib used by {users}"
+    )
 
 
 def test_architecture_api_example_runs() -> None:

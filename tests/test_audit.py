@@ -1,5 +1,6 @@
 """`ipt-advisor audit`: every input kind, invalid records mixed in, input order kept with
 several workers, private and atomic outputs, deterministic summaries, exit codes."""
+
 from __future__ import annotations
 
 import hashlib
@@ -65,10 +66,12 @@ def test_invalid_records_exact_error_lines(runner, tmp_path: Path) -> None:
     result = audit(runner, s, tmp_path / "out")
     assert result.exit_code == 0
     assert (tmp_path / "out" / "errors.jsonl").read_text().splitlines() == [
-        '{"source":"%s","line":3,"kind":"invalid","problems":[{"line":3,"path":"","message":"malformed JSON: Expecting value (column 48)"}]}' % s,
+        '{"source":"%s","line":3,"kind":"invalid","problems":[{"line":3,"path":"","message":"malformed JSON: Expecting value (column 48)"}]}'
+        % s,
         '{"source":"%s","line":8,"kind":"invalid","problems":[{"line":8,"path":"age","message":"must be a whole number, got <text> (text)"},'
         '{"line":8,"path":"notes","message":"must be text, got a number (put it in quotes)"}]}' % s,
-        '{"source":"%s","line":12,"kind":"invalid","problems":[{"line":12,"path":"measures.phq9","message":"required"}]}' % s,
+        '{"source":"%s","line":12,"kind":"invalid","problems":[{"line":12,"path":"measures.phq9","message":"required"}]}'
+        % s,
     ]
 
 
@@ -84,22 +87,44 @@ def test_lone_surrogate_in_free_text_is_an_invalid_record_not_a_crash(runner, tm
     assert "Traceback" not in result.output
     assert [d["intake_id"] for d in lines(tmp_path / "out" / "decisions.jsonl")] == [good["id"], "S-3"]
     (error,) = lines(tmp_path / "out" / "errors.jsonl")
-    assert (error["line"], error["problems"]) == (2, [{"line": 2, "path": "notes", "message":
-                                                       "must be valid Unicode text, got a lone surrogate escape (\\ud800-\\udfff)"}])
+    assert (error["line"], error["problems"]) == (
+        2,
+        [
+            {
+                "line": 2,
+                "path": "notes",
+                "message": "must be valid Unicode text, got a lone surrogate escape (\\ud800-\\udfff)",
+            }
+        ],
+    )
 
 
 def test_csv_and_folder_error_lines(runner, tmp_path: Path) -> None:
     assert audit(runner, CORPUS / "intakes.csv", tmp_path / "csv").exit_code == 0
-    assert [(e["line"], [(p["path"], p["message"]) for p in e["problems"]]) for e in lines(tmp_path / "csv" / "errors.jsonl")] == [
+    assert [
+        (e["line"], [(p["path"], p["message"]) for p in e["problems"]])
+        for e in lines(tmp_path / "csv" / "errors.jsonl")
+    ] == [
         (4, [("age", "must be a whole number, got <text>")]),
-        (10, [("findings.role_transition.present", "must be true or false, got <text>"),
-              ("measures.phq9", "must be a whole number, got <text>")]),
+        (
+            10,
+            [
+                ("findings.role_transition.present", "must be true or false, got <text>"),
+                ("measures.phq9", "must be a whole number, got <text>"),
+            ],
+        ),
     ]
     assert audit(runner, CORPUS / "intakes", tmp_path / "dir").exit_code == 0
     (error,) = lines(tmp_path / "dir" / "errors.jsonl")
-    assert error == {"source": str(CORPUS / "intakes" / "C-04b-invalid.yaml"), "line": None, "kind": "invalid", "problems": [
-        {"line": 6, "path": "measures.phq9", "message": "must be a whole number from 0 to 27, got 31"},
-        {"line": 7, "path": "notes", "message": "must be text, got a list (put it in quotes)"}]}
+    assert error == {
+        "source": str(CORPUS / "intakes" / "C-04b-invalid.yaml"),
+        "line": None,
+        "kind": "invalid",
+        "problems": [
+            {"line": 6, "path": "measures.phq9", "message": "must be a whole number from 0 to 27, got 31"},
+            {"line": 7, "path": "notes", "message": "must be text, got a list (put it in quotes)"},
+        ],
+    }
 
 
 @pytest.mark.parametrize("name", ["intakes", "intakes.jsonl", "intakes.csv"])
@@ -114,8 +139,13 @@ def test_fail_on_errors_exit_code(runner, tmp_path: Path) -> None:
     assert audit(runner, CORPUS / "intakes.jsonl", tmp_path / "a", "--fail-on-errors").exit_code == 1
     assert audit(runner, CORPUS / "intakes.jsonl", tmp_path / "b").exit_code == 0
     clean = tmp_path / "clean.jsonl"
-    clean.write_text("".join(line + "\n" for line in (CORPUS / "intakes.jsonl").read_text().splitlines()
-                             if line.startswith('{"intake_version": 1, "assessed_on"')))
+    clean.write_text(
+        "".join(
+            line + "\n"
+            for line in (CORPUS / "intakes.jsonl").read_text().splitlines()
+            if line.startswith('{"intake_version": 1, "assessed_on"')
+        )
+    )
     result = audit(runner, clean, tmp_path / "c", "--fail-on-errors")
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("8 records: 8 assessed, 0 invalid")
@@ -154,7 +184,11 @@ def test_summary_is_deterministic_and_names_input_rules_and_tool(runner, tmp_pat
     summary = json.loads((tmp_path / "a" / "summary.json").read_text())
     rs = advisor.ruleset
     assert summary["tool_version"] == __version__
-    assert summary["input"] == {"path": str(path), "kind": "jsonl", "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+    assert summary["input"] == {
+        "path": str(path),
+        "kind": "jsonl",
+        "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+    }
     assert summary["ruleset"] == {"name": rs.name, "version": rs.version, "sha256": rs.sha256}
     assert summary["records"] == {"total": 11, "assessed": 8, "invalid": 3, "engine_errors": 0}
     assert sum(summary["format"].values()) == sum(summary["status"].values()) == sum(summary["focus"].values()) == 8
@@ -259,8 +293,12 @@ def test_progress_bar_on_a_terminal_stderr_only(tmp_path: Path) -> None:
 
     primary, secondary = pty.openpty()
     exe = Path(sys.executable).parent / "ipt-advisor"
-    proc = subprocess.run([str(exe), "audit", str(CORPUS / "intakes.jsonl"), "-o", str(tmp_path / "a")],
-                          stdout=subprocess.PIPE, stderr=secondary, timeout=120)
+    proc = subprocess.run(
+        [str(exe), "audit", str(CORPUS / "intakes.jsonl"), "-o", str(tmp_path / "a")],
+        stdout=subprocess.PIPE,
+        stderr=secondary,
+        timeout=120,
+    )
     os.close(secondary)
     chunks = []
     while True:

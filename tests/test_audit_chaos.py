@@ -6,6 +6,7 @@ decision logged exactly once).
 Each trial runs in a child process with a time limit, so a hang fails the test instead of
 blocking the suite. Both print their counts (``-s`` shows them; the README quotes them).
 """
+
 from __future__ import annotations
 
 import json
@@ -167,9 +168,13 @@ def worker_kills(tmp_path: Path, wanted: int) -> dict[str, float]:
     """Runs audits whose workers a thread SIGKILLs at random moments until ``wanted`` kills
     have landed mid-run (each run ending with WorkerLost, then resumed to identical bytes)."""
     corpus = write_corpus(tmp_path / "intakes.jsonl", 600)
-    done = subprocess.run([sys.executable, "-c", WORKER_KILLS, str(corpus), str(tmp_path), str(wanted),
-                           str(random.randrange(1 << 30))], capture_output=True, text=True,
-                          timeout=120 + 40 * wanted, cwd=ROOT)
+    done = subprocess.run(
+        [sys.executable, "-c", WORKER_KILLS, str(corpus), str(tmp_path), str(wanted), str(random.randrange(1 << 30))],
+        capture_output=True,
+        text=True,
+        timeout=120 + 40 * wanted,
+        cwd=ROOT,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     counts = json.loads(done.stdout.strip().splitlines()[-1])
     print(f"worker SIGKILLs: {counts}")
@@ -195,8 +200,19 @@ SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGKILL)
 
 
 def _audit_cmd(corpus: Path, out: Path, log: Path, *extra: str) -> list[str]:
-    return [sys.executable, str(ROOT / "cli.py"), "audit", str(corpus), "-o", str(out), "--jobs", "2",
-            "--log", str(log), *extra]
+    return [
+        sys.executable,
+        str(ROOT / "cli.py"),
+        "audit",
+        str(corpus),
+        "-o",
+        str(out),
+        "--jobs",
+        "2",
+        "--log",
+        str(log),
+        *extra,
+    ]
 
 
 def _wait_group_gone(pgid: int) -> None:
@@ -233,8 +249,9 @@ def _first_decisions(proc: subprocess.Popen[str], out: Path) -> float:
 MOMENTS, WEIGHTS = ("start-up", "mid-run", "at the end"), (1, 8, 1)
 
 
-def _wait_for_the_moment(proc: subprocess.Popen[str], out: Path, moment: str, share: float, startup: float,
-                         decisions_bytes: int) -> None:
+def _wait_for_the_moment(
+    proc: subprocess.Popen[str], out: Path, moment: str, share: float, startup: float, decisions_bytes: int
+) -> None:
     started = time.monotonic()
     partial, final = out / "decisions.jsonl.partial", out / "decisions.jsonl"
     while proc.poll() is None and time.monotonic() - started < 60:
@@ -251,24 +268,40 @@ def _wait_for_the_moment(proc: subprocess.Popen[str], out: Path, moment: str, sh
 def test_chaos_random_signals_then_resume_give_the_bytes_of_an_uninterrupted_run(tmp_path: Path) -> None:
     corpus = write_corpus(tmp_path / "intakes.jsonl", 2000)
     reference = tmp_path / "reference"
-    proc = subprocess.Popen(_audit_cmd(corpus, reference, tmp_path / "reference.log"), cwd=ROOT, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        _audit_cmd(corpus, reference, tmp_path / "reference.log"),
+        cwd=ROOT,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     startup = _first_decisions(proc, reference)
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 0, stderr
     decisions_bytes = (reference / "decisions.jsonl").stat().st_size
     seed = random.randrange(1 << 30)
     rng = random.Random(seed)
-    counts: dict[str, int] = {"trials": 0, "resumed": 0, "finished_anyway": 0, "finished_before_the_signal": 0,
-                              "started_over": 0}
+    counts: dict[str, int] = {
+        "trials": 0,
+        "resumed": 0,
+        "finished_anyway": 0,
+        "finished_before_the_signal": 0,
+        "started_over": 0,
+    }
     moments: dict[str, int] = {}
     for trial in range(CHAOS_TRIALS):
         out, log = tmp_path / f"out-{trial}", tmp_path / f"log-{trial}"
         target, signum = rng.choice(TARGETS), rng.choice(SIGNALS)
         moment, share = rng.choices(MOMENTS, WEIGHTS)[0], rng.random()
         moments[moment] = moments.get(moment, 0) + 1
-        proc = subprocess.Popen(_audit_cmd(corpus, out, log), cwd=ROOT, text=True, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, start_new_session=True)
+        proc = subprocess.Popen(
+            _audit_cmd(corpus, out, log),
+            cwd=ROOT,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
         try:
             _wait_for_the_moment(proc, out, moment, share, startup, decisions_bytes)
             members = group_members(proc.pid)
@@ -290,9 +323,11 @@ def test_chaos_random_signals_then_resume_give_the_bytes_of_an_uninterrupted_run
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
         # what a failure must say to be diagnosable: who got which signal when, and what was left
-        why = (f"seed {seed}, trial {trial}: {signal.Signals(signum).name} to {hit} {moment} (share {share:.2f}); "
-               f"exit {proc.returncode}; stderr {stderr[-600:]!r}; "
-               f"left {_left(out)}; log {len(log.read_text().splitlines()) if log.exists() else 'absent'} lines")
+        why = (
+            f"seed {seed}, trial {trial}: {signal.Signals(signum).name} to {hit} {moment} (share {share:.2f}); "
+            f"exit {proc.returncode}; stderr {stderr[-600:]!r}; "
+            f"left {_left(out)}; log {len(log.read_text().splitlines()) if log.exists() else 'absent'} lines"
+        )
         _wait_group_gone(proc.pid)
         assert "Traceback" not in stderr, why
         if proc.returncode > 1:  # it stopped itself (130, 143): one line; killed before its handlers: none
@@ -305,17 +340,18 @@ def test_chaos_random_signals_then_resume_give_the_bytes_of_an_uninterrupted_run
             counts["finished_anyway"] += 1
         elif phase == "done":  # it had finished when the signal ended it, before it exited
             logged = log.read_bytes()
-            again = subprocess.run(_audit_cmd(corpus, out, log), cwd=ROOT, capture_output=True, text=True,
-                                   timeout=120)
+            again = subprocess.run(_audit_cmd(corpus, out, log), cwd=ROOT, capture_output=True, text=True, timeout=120)
             assert again.returncode == 1 and "would log each of them a second time" in again.stderr, (why, again)
             assert log.read_bytes() == logged, why
-            again = subprocess.run(_audit_cmd(corpus, out, log, "--resume"), cwd=ROOT, capture_output=True,
-                                   text=True, timeout=120)
+            again = subprocess.run(
+                _audit_cmd(corpus, out, log, "--resume"), cwd=ROOT, capture_output=True, text=True, timeout=120
+            )
             assert again.returncode == 0 and "nothing left to do" in again.stderr, (why, again.stderr)
             counts["finished_before_the_signal"] += 1
         elif phase is not None:
-            again = subprocess.run(_audit_cmd(corpus, out, log, "--resume"), cwd=ROOT, capture_output=True,
-                                   text=True, timeout=120)
+            again = subprocess.run(
+                _audit_cmd(corpus, out, log, "--resume"), cwd=ROOT, capture_output=True, text=True, timeout=120
+            )
             assert again.returncode == 0, (why, again.stderr)
             counts["resumed"] += 1
         else:  # stopped before its first checkpoint: nothing to resume, nothing logged

@@ -8,6 +8,7 @@ name; `.partial` files of whole JSON lines only; no worker process left behind. 
 written or logged twice; or, for another run's folder, one clear line per reason and nothing
 touched.
 """
+
 from __future__ import annotations
 
 import errno
@@ -45,6 +46,7 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="re
 
 
 # --------------------------------------------------------------------------- corpora and references
+
 
 def write_corpus(path: Path, n: int) -> Path:
     """n records cycling through the test corpus (valid intakes, some with a clinician's
@@ -121,6 +123,7 @@ def assert_logged_once_each(log: Path, out: Path) -> None:
 
 # --------------------------------------------------------------------------- real signals
 
+
 def group_members(pgid: int) -> list[int]:
     """Live processes of a process group, from /proc."""
     members = []
@@ -131,7 +134,7 @@ def group_members(pgid: int) -> list[int]:
             stat = Path(f"/proc/{entry}/stat").read_text()
         except OSError:
             continue
-        fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) "
+        fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) "
         if int(fields[2]) == pgid and fields[0] != "Z":
             members.append(int(entry))
     return members
@@ -158,12 +161,19 @@ def wait_for(condition: Callable[[], bool], what: str, timeout: float = 60.0) ->
 def running_audit(args: list[str], out: Path) -> subprocess.Popen[str]:
     """``ipt-advisor audit ARGS`` in a process group of its own, once it has written its first
     decisions (the caller kills the group if the test fails before the run ends)."""
-    proc = subprocess.Popen([sys.executable, str(ROOT / "cli.py"), "audit", *args], cwd=ROOT, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "cli.py"), "audit", *args],
+        cwd=ROOT,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     partial = out / "decisions.jsonl.partial"
     try:
-        wait_for(lambda: proc.poll() is not None or (partial.exists() and partial.stat().st_size > 0),
-                 "the first decisions")
+        wait_for(
+            lambda: proc.poll() is not None or (partial.exists() and partial.stat().st_size > 0), "the first decisions"
+        )
     except BaseException:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
@@ -171,13 +181,18 @@ def running_audit(args: list[str], out: Path) -> subprocess.Popen[str]:
     return proc
 
 
-@pytest.mark.parametrize("signum, to_group, with_log", [
-    (signal.SIGINT, True, True),     # Ctrl-C in a terminal: the whole foreground group
-    (signal.SIGTERM, True, False),   # a service manager stopping everything
-    (signal.SIGTERM, False, True),   # `kill PID`: the parent alone
-], ids=["SIGINT-group", "SIGTERM-group", "SIGTERM-parent"])
-def test_a_signal_stops_cleanly_and_resume_finishes_identically(big, tmp_path: Path, signum: int, to_group: bool,
-                                                                with_log: bool) -> None:
+@pytest.mark.parametrize(
+    "signum, to_group, with_log",
+    [
+        (signal.SIGINT, True, True),  # Ctrl-C in a terminal: the whole foreground group
+        (signal.SIGTERM, True, False),  # a service manager stopping everything
+        (signal.SIGTERM, False, True),  # `kill PID`: the parent alone
+    ],
+    ids=["SIGINT-group", "SIGTERM-group", "SIGTERM-parent"],
+)
+def test_a_signal_stops_cleanly_and_resume_finishes_identically(
+    big, tmp_path: Path, signum: int, to_group: bool, with_log: bool
+) -> None:
     corpus, reference = big
     out, log = tmp_path / "out", tmp_path / "decisions.log"
     args = [str(corpus), "-o", str(out), "--jobs", "2", *(["--log", str(log)] if with_log else [])]
@@ -194,8 +209,11 @@ def test_a_signal_stops_cleanly_and_resume_finishes_identically(big, tmp_path: P
     assert proc.returncode == 128 + signum, stderr
     assert stdout == ""
     name = signal.Signals(signum).name
-    match = re.fullmatch(rf"{re.escape(str(out))}: interrupted by {name} with ([\d,]+) records done; "
-                         r"run the same command with --resume to finish\n", stderr)
+    match = re.fullmatch(
+        rf"{re.escape(str(out))}: interrupted by {name} with ([\d,]+) records done; "
+        r"run the same command with --resume to finish\n",
+        stderr,
+    )
     assert match, stderr  # one line, no traceback from the parent or a worker
     assert group_members(proc.pid) == [], "a worker outlived the run"
     done = int(match.group(1).replace(",", ""))
@@ -244,6 +262,7 @@ def test_a_worker_ignores_a_stray_sigterm(big, tmp_path: Path) -> None:
 
 # --------------------------------------------------------------------------- a full disk
 
+
 def full_disk(monkeypatch: pytest.MonkeyPatch, name: str, lines: int) -> None:
     """The disk fills up on the write that would take file ``name`` past ``lines`` lines:
     half of that write lands (cut mid-line, as on a real full disk), then ENOSPC."""
@@ -254,7 +273,7 @@ def full_disk(monkeypatch: pytest.MonkeyPatch, name: str, lines: int) -> None:
         if os.path.basename(os.readlink(f"/proc/self/fd/{fd}")) == name:
             data = bytes(data)
             if written[0] + data.count(b"\n") > lines:
-                os.write(fd, data[:len(data) // 2])
+                os.write(fd, data[: len(data) // 2])
                 raise OSError(errno.ENOSPC, ENOSPC)
             written[0] += data.count(b"\n")
         real(fd, data)
@@ -262,14 +281,17 @@ def full_disk(monkeypatch: pytest.MonkeyPatch, name: str, lines: int) -> None:
     monkeypatch.setattr(audit_state, "_write_all", fake)
 
 
-@pytest.mark.parametrize("name, lines", [
-    ("decisions.jsonl.partial", 0),
-    ("decisions.jsonl.partial", 250),
-    ("errors.jsonl.partial", 60),
-    ("overrides.jsonl.partial", 40),
-    (".audit-state.json.tmp", 3),     # the checkpoint itself
-    ("summary.md.partial", 20),       # every record done, the summary half written
-])
+@pytest.mark.parametrize(
+    "name, lines",
+    [
+        ("decisions.jsonl.partial", 0),
+        ("decisions.jsonl.partial", 250),
+        ("errors.jsonl.partial", 60),
+        ("overrides.jsonl.partial", 40),
+        (".audit-state.json.tmp", 3),  # the checkpoint itself
+        ("summary.md.partial", 20),  # every record done, the summary half written
+    ],
+)
 def test_disk_full_then_resume(small, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, lines: int) -> None:
     corpus, reference = small
     out, log = tmp_path / "out", tmp_path / "decisions.log"
@@ -295,8 +317,9 @@ def test_disk_full_then_resume(small, tmp_path: Path, monkeypatch: pytest.Monkey
     assert_logged_once_each(log, out)
 
 
-def test_decision_log_full_then_resume_logs_each_decision_once(small, tmp_path: Path,
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_decision_log_full_then_resume_logs_each_decision_once(
+    small, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The log refuses its second batch: the checkpoint that would count those decisions is
     not put in place, so the resumed run logs them, once."""
     corpus, reference = small
@@ -362,6 +385,7 @@ def snapshot(out: Path) -> dict[str, bytes]:
 
 # --------------------------------------------------------------------------- resume: what it accepts
 
+
 def test_resume_drops_lines_written_after_the_checkpoint_and_a_cut_one(small, tmp_path: Path) -> None:
     """As after SIGKILL or a power cut: whole lines past the checkpoint and half a line."""
     corpus, reference = small
@@ -399,7 +423,8 @@ def test_interrupted_while_writing_the_summary(small, tmp_path: Path, monkeypatc
     result = invoke(str(corpus), "-o", str(out), "--jobs", "2")
     assert result.exit_code == 143, result.output
     assert result.stderr.splitlines() == [
-        f"{out}: interrupted by SIGTERM with 600 records done; run the same command with --resume to finish"]
+        f"{out}: interrupted by SIGTERM with 600 records done; run the same command with --resume to finish"
+    ]
     assert assert_stopped_cleanly(out) == 600
     # what a SIGKILL could have left past the checkpoint, where no record remains to overwrite it
     with (out / "overrides.jsonl.partial").open("a") as handle:
@@ -411,6 +436,7 @@ def test_interrupted_while_writing_the_summary(small, tmp_path: Path, monkeypatc
 
 
 # --------------------------------------------------------------------------- resume: what it refuses
+
 
 def test_resume_with_nothing_to_resume(small, tmp_path: Path) -> None:
     corpus, reference = small
@@ -441,8 +467,9 @@ def test_a_finished_run_without_log_runs_again(small, tmp_path: Path) -> None:
     assert_same_as(out, reference)
 
 
-def test_resume_refuses_another_run_and_touches_nothing(small, tmp_path: Path, rules_copy: Path,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_resume_refuses_another_run_and_touches_nothing(
+    small, tmp_path: Path, rules_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Another input path, another rule set, another tool version, another log: one line each."""
     from ipt_advisor.ruleset.load import load_ruleset
 
@@ -455,17 +482,24 @@ def test_resume_refuses_another_run_and_touches_nothing(small, tmp_path: Path, r
     other.write_bytes(corpus.read_bytes())
     with (rules_copy / "ruleset.yaml").open("a") as handle:
         handle.write("# a changed rule set\n")
-    then, now = (sha[:12] for sha in (json.loads(state.read_text())["ruleset"]["sha256"], load_ruleset(rules_copy).sha256))
+    then, now = (
+        sha[:12] for sha in (json.loads(state.read_text())["ruleset"]["sha256"], load_ruleset(rules_copy).sha256)
+    )
     monkeypatch.setattr(cli_module, "__version__", "9.9.9")
-    result = invoke(str(other), "-o", str(out), "--rules", str(rules_copy), "--log", str(tmp_path / "x.log"), "--resume")
+    result = invoke(
+        str(other), "-o", str(out), "--rules", str(rules_copy), "--log", str(tmp_path / "x.log"), "--resume"
+    )
     monkeypatch.undo()
     assert result.exit_code == 1
-    assert result.stderr.splitlines() == [f"{state}: cannot resume: {reason}" for reason in (
-        f"the rule set changed since the run started (sha256 {then}… then, sha256 {now}… now)",
-        f"the run was started by ipt-advisor {__version__}, this is 9.9.9",
-        f"the run was started on {corpus}, not {other}",
-        "the run was started without --log",
-    )]
+    assert result.stderr.splitlines() == [
+        f"{state}: cannot resume: {reason}"
+        for reason in (
+            f"the rule set changed since the run started (sha256 {then}… then, sha256 {now}… now)",
+            f"the run was started by ipt-advisor {__version__}, this is 9.9.9",
+            f"the run was started on {corpus}, not {other}",
+            "the run was started without --log",
+        )
+    ]
     assert snapshot(out) == before
     assert not (tmp_path / "x.log").exists()
     result = invoke(str(corpus), "-o", str(out), "--resume")  # the right command still finishes it
@@ -493,12 +527,13 @@ def test_resume_refuses_a_partial_file_shorter_than_saved(small, tmp_path: Path)
     interrupted_run(small, out)
     saved = json.loads((out / STATE).read_text())["progress"]["bytes"]["decisions.jsonl"]
     partial = out / "decisions.jsonl.partial"
-    partial.write_bytes(partial.read_bytes()[:saved - 10])
+    partial.write_bytes(partial.read_bytes()[: saved - 10])
     result = invoke(str(corpus), "-o", str(out), "--resume")
     assert result.exit_code == 1
     assert result.stderr.splitlines() == [
         f"{partial}: cannot resume: holds {saved - 10} bytes, fewer than the {saved} the saved state counts "
-        "(was it changed, or did the system crash?)"]
+        "(was it changed, or did the system crash?)"
+    ]
     assert partial.stat().st_size == saved - 10  # left as found
 
 
@@ -514,6 +549,7 @@ def test_resume_refuses_a_broken_state(small, tmp_path: Path) -> None:
 
 
 # --------------------------------------------------------------------------- an output folder it cannot use
+
 
 def test_output_folder_missing_is_created(small, tmp_path: Path) -> None:
     corpus, reference = small
@@ -560,6 +596,7 @@ def test_output_folder_under_a_regular_file(small, tmp_path: Path) -> None:
 
 # --------------------------------------------------------------------------- the counters a checkpoint keeps
 
+
 def test_tally_snapshot_restores_the_same_summary(small, advisor) -> None:
     from ipt_advisor.audit.summary import Outcome, Tally
 
@@ -568,17 +605,34 @@ def test_tally_snapshot_restores_the_same_summary(small, advisor) -> None:
     for i, line in enumerate((reference / "decisions.jsonl").read_text().splitlines()[:40]):
         d = json.loads(line)
         clinician = (("group", "individual", "defer")[i % 3], ("grief", None)[i % 2], None) if i % 4 else None
-        tally.add(Outcome(i, "s", i, d["intake_id"], "0" * 64, d["status"], d["recommendation"]["format"],
-                          d["focus"]["primary"], d["focus"]["secondary"], tuple(f["code"] for f in d["flags"]),
-                          tuple(t["rule"] for t in d["trace"]),
-                          tuple(r["rule"] for r in d["recommendation"].get("reasons", ())), clinician))
+        tally.add(
+            Outcome(
+                i,
+                "s",
+                i,
+                d["intake_id"],
+                "0" * 64,
+                d["status"],
+                d["recommendation"]["format"],
+                d["focus"]["primary"],
+                d["focus"]["secondary"],
+                tuple(f["code"] for f in d["flags"]),
+                tuple(t["rule"] for t in d["trace"]),
+                tuple(r["rule"] for r in d["recommendation"].get("reasons", ())),
+                clinician,
+            )
+        )
     tally.add_invalid()
     tally.add_invalid(engine=True)
     again = Tally.restore(advisor.ruleset, json.loads(json.dumps(tally.snapshot())))
     kwargs = dict(input_path="p", input_kind="jsonl", input_sha256="0", tool_version="t", departures_file="o")
     assert tally.clinician and tally.engine_errors
     assert json.dumps(again.as_dict(**kwargs)) == json.dumps(tally.as_dict(**kwargs))
-    for broken in ({"records": "many"}, {**tally.snapshot(), "confusion": [["a", "b"]]}, {**tally.snapshot(), "flags": []}):
+    for broken in (
+        {"records": "many"},
+        {**tally.snapshot(), "confusion": [["a", "b"]]},
+        {**tally.snapshot(), "flags": []},
+    ):
         with pytest.raises(ValueError):
             Tally.restore(advisor.ruleset, broken)
 
@@ -630,8 +684,10 @@ def test_a_worker_killed_by_the_system_ends_the_run_resumably(big, tmp_path: Pat
             proc.wait()
     assert proc.returncode == 1, stderr
     assert stdout == ""
-    assert stderr == (f"{out}: worker process {workers[0]} died (killed by SIGKILL; out of memory?); "
-                      "once fixed, run the same command with --resume to finish\n")
+    assert stderr == (
+        f"{out}: worker process {workers[0]} died (killed by SIGKILL; out of memory?); "
+        "once fixed, run the same command with --resume to finish\n"
+    )
     assert group_members(proc.pid) == [], "a worker outlived the run"
     assert_stopped_cleanly(out)
 

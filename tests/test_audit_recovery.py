@@ -5,6 +5,7 @@ A SIGKILL cannot be caught, so each of these runs the audit in a forked child th
 at the chosen moment (inside the decision-log append, between the final renames); the test then
 does what a user would: another clinician's `assess --log`, then `--resume`.
 """
+
 from __future__ import annotations
 
 import json
@@ -23,7 +24,14 @@ from conftest import ROOT
 from ipt_advisor.audit import run as audit, state as audit_state, decision_log
 from ipt_advisor.audit.decision_log import verify
 from test_audit_faults import (
-    CORPUS, LEFT_BY_A_STOP, OUTPUTS, STATE, assert_same_as, interrupted_run, invoke, running_audit,
+    CORPUS,
+    LEFT_BY_A_STOP,
+    OUTPUTS,
+    STATE,
+    assert_same_as,
+    interrupted_run,
+    invoke,
+    running_audit,
     write_corpus,
 )
 
@@ -65,9 +73,11 @@ def decided_cases(out: Path) -> list[str]:
 
 # --------------------------------------------------------------------------- point 3: the log append
 
+
 @pytest.mark.parametrize("moment", ["half-way", "after-the-write"])
 def test_sigkill_in_the_log_append_then_other_writers_and_resume_log_each_decision_once(
-        small, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, moment: str) -> None:
+    small, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, moment: str
+) -> None:
     corpus, reference = small
     out, log = tmp_path / "out", tmp_path / "decisions.log"
     args = [str(corpus), "-o", str(out), "--jobs", "2", "--log", str(log)]
@@ -79,7 +89,7 @@ def test_sigkill_in_the_log_append_then_other_writers_and_resume_log_each_decisi
         appends[0] += 1
         if appends[0] == 3:  # the third batch: two are logged and counted already
             if moment == "half-way":
-                real(fd, data[:len(data) // 2 + 7])  # several whole entries, then half of one
+                real(fd, data[: len(data) // 2 + 7])  # several whole entries, then half of one
             else:
                 real(fd, data)  # all of it, but the checkpoint that counts it is never put in place
             suicide()
@@ -108,9 +118,11 @@ def test_sigkill_in_the_log_append_then_other_writers_and_resume_log_each_decisi
 
 # --------------------------------------------------------------------------- point 4: the final renames
 
+
 @pytest.mark.parametrize("with_log", [False, True])
 def test_sigkill_between_the_final_renames_then_resume_finishes_the_commit(
-        small, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, with_log: bool) -> None:
+    small, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, with_log: bool
+) -> None:
     corpus, reference = small
     out, log = tmp_path / "out", tmp_path / "decisions.log"
     args = [str(corpus), "-o", str(out), "--jobs", "2", *(["--log", str(log)] if with_log else [])]
@@ -141,8 +153,10 @@ def test_sigkill_between_the_final_renames_then_resume_finishes_the_commit(
 # A run whose decisions are in the log must leave a state behind, whatever ends it, so that
 # the same command again cannot log them a second time.
 
+
 def test_sigkill_after_the_run_finished_then_the_same_command_logs_nothing_twice(
-        small, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    small, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The window the chaos harness hit: every output in place, every decision logged, then
     the process killed before it exited (exit -9, no message). The run had left no state, so
     `--resume` said "nothing to resume" and the same command again logged every decision twice."""
@@ -166,7 +180,8 @@ def test_sigkill_after_the_run_finished_then_the_same_command_logs_nothing_twice
     assert again.exit_code == 1, again.output
     assert again.stderr.splitlines() == [
         f"{out}: this audit already finished here and its decisions are in {log}; running it again "
-        "would log each of them a second time (for a second audit on purpose, use another folder)"]
+        "would log each of them a second time (for a second audit on purpose, use another folder)"
+    ]
     resumed = invoke(*args, "--resume")
     assert resumed.exit_code == 0, resumed.output
     assert f"{out}: nothing left to do: this audit had finished" in resumed.stderr
@@ -185,7 +200,8 @@ def test_a_fresh_run_over_an_interrupted_one_that_logged_decisions_refuses(small
     assert again.exit_code == 1, again.output
     assert again.stderr.splitlines() == [
         f"{out}: an interrupted run of this audit is here and some of its decisions are in {log}; run the "
-        "same command with --resume to finish it (starting over would log them a second time)"]
+        "same command with --resume to finish it (starting over would log them a second time)"
+    ]
     assert log.read_bytes() == logged and sorted(os.listdir(out)) == LEFT_BY_A_STOP  # nothing touched
     assert invoke(str(corpus), "-o", str(out), "--jobs", "2", "--log", str(log), "--resume").exit_code == 0
     assert_same_as(out, reference)
@@ -193,7 +209,8 @@ def test_a_fresh_run_over_an_interrupted_one_that_logged_decisions_refuses(small
 
 
 def test_sigkill_after_the_first_log_append_before_its_state_then_a_fresh_run_refuses(
-        small, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    small, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The saved state counts no decision yet; only the prepared one beside it knows the log
     holds some: a fresh run must see that too."""
     corpus, reference = small
@@ -219,7 +236,8 @@ def test_sigkill_after_the_first_log_append_before_its_state_then_a_fresh_run_re
 
 
 def test_input_breaking_midway_after_decisions_were_logged_keeps_the_state(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """An input that cannot be read on (a disk error, a removed mount) once decisions are in
     the log: the state stays, so the same command cannot log them twice, and --resume finishes
     once the input reads again."""
@@ -243,7 +261,8 @@ def test_input_breaking_midway_after_decisions_were_logged_keeps_the_state(
     monkeypatch.undo()
     assert result.exit_code == 1, result.output
     assert result.stderr.splitlines() == [
-        f"{corpus}:591: cannot read on: Input/output error; once fixed, run the same command with --resume to finish"]
+        f"{corpus}:591: cannot read on: Input/output error; once fixed, run the same command with --resume to finish"
+    ]
     assert log.read_text() and sorted(os.listdir(out)) == LEFT_BY_A_STOP
     again = invoke(*args)
     assert again.exit_code == 1 and "--resume to finish it" in again.stderr, again.output
@@ -253,6 +272,7 @@ def test_input_breaking_midway_after_decisions_were_logged_keeps_the_state(
 
 
 # --------------------------------------------------------------------------- point 5: one folder, one audit
+
 
 def test_a_second_audit_into_the_same_folder_refuses_with_one_line(tmp_path: Path) -> None:
     corpus = write_corpus(tmp_path / "intakes.jsonl", 3000)
@@ -272,16 +292,19 @@ def test_a_second_audit_into_the_same_folder_refuses_with_one_line(tmp_path: Pat
             proc.wait()
     for refused in (second, resumed):
         assert refused.exit_code == 1, refused.output
-        assert refused.stderr.splitlines() == [f"{out}: another audit is writing into this folder; "
-                                               "wait for it to end, or choose another folder"]
+        assert refused.stderr.splitlines() == [
+            f"{out}: another audit is writing into this folder; wait for it to end, or choose another folder"
+        ]
     assert proc.returncode == 0, stderr
     assert_same_as(out, reference)
 
 
 # --------------------------------------------------------------------------- point 8: folder contents
 
-def test_resume_refuses_a_folder_input_edited_with_size_and_time_kept(tmp_path: Path,
-                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+
+def test_resume_refuses_a_folder_input_edited_with_size_and_time_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     folder = tmp_path / "intakes"
     shutil.copytree(CORPUS / "intakes", folder)
     out = tmp_path / "out"

@@ -6,6 +6,7 @@ The chaos harness (test_audit_chaos.py) kills workers at random moments; this is
 deterministic counterpart: the run is made to lose its worker right after chunk ``k``, for
 every ``k``, with a checkpoint after every chunk, then resumed.
 """
+
 from __future__ import annotations
 
 import json
@@ -52,6 +53,7 @@ def coded_corpus(path: Path) -> Path:
 
 def lost_after(real: Any, k: int) -> Any:
     """``ordered_map`` whose run loses a worker once ``k`` chunks were handed over."""
+
     def ordered_map(*args: Any, **kwargs: Any) -> Iterator[list[Any]]:
         chunks = real(*args, **kwargs)
         try:
@@ -61,11 +63,13 @@ def lost_after(real: Any, k: int) -> Any:
                 yield results
         finally:
             chunks.close()
+
     return ordered_map
 
 
 def test_resumed_after_any_chunk_the_outputs_are_those_of_an_uninterrupted_run(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     corpus = str(coded_corpus(tmp_path / "intakes.jsonl"))
     audit.run_audit(corpus, str(tmp_path / "reference"), jobs=1, tool_version="t")
     reference = {name: (tmp_path / "reference" / name).read_bytes() for name in OUTPUTS}

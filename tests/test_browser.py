@@ -5,6 +5,7 @@ browser Playwright would download is NOT used, so ``playwright install`` is not 
 Missing either, the tests skip with the install command, except under CI (env ``CI``
 set), where they fail: CI must prove they ran (``.ci/run`` installs chromium).
 """
+
 from __future__ import annotations
 
 import os
@@ -21,6 +22,7 @@ from cli import cli
 from conftest import ROOT
 
 pytestmark = pytest.mark.browser
+
 
 @pytest.fixture(scope="module")
 def browser():
@@ -183,7 +185,9 @@ def test_index_explains_how_rules_combine_and_shows_the_decision_tables(page, si
 
 def test_html_report_opens_cleanly(page, tmp_path: Path) -> None:
     out = tmp_path / "report.html"
-    result = CliRunner().invoke(cli, ["assess", str(ROOT / "examples" / "demo.yaml"), "--format", "html", "-o", str(out)])
+    result = CliRunner().invoke(
+        cli, ["assess", str(ROOT / "examples" / "demo.yaml"), "--format", "html", "-o", str(out)]
+    )
     assert result.exit_code == 0, result.output
     page.goto(out.as_uri())
     assert page.locator("h1").inner_text().startswith("IPT advisor report")

@@ -4,6 +4,7 @@ The words a trainer reads are checked against the rule model itself (labels from
 facts.yaml, citations from the manifest, links from deps), so the tests hold as rules
 are added.  The HTML catalog is built from a frozen copy of the rules.
 """
+
 from __future__ import annotations
 
 import base64
@@ -25,8 +26,18 @@ from ipt_advisor.catalog import site as catalog_site
 from ipt_advisor.ruleset import deps
 from ipt_advisor.core import wording
 from ipt_advisor.core.model import (
-    AddCondition, All, AnyOf, ChooseFormat, Consider, Derive, ExcludeFormat, Leaf, Not, ProposeFocus,
-    RaiseFlag, SetStatus,
+    AddCondition,
+    All,
+    AnyOf,
+    ChooseFormat,
+    Consider,
+    Derive,
+    ExcludeFormat,
+    Leaf,
+    Not,
+    ProposeFocus,
+    RaiseFlag,
+    SetStatus,
 )
 from ipt_advisor.ruleset.load import load_ruleset
 
@@ -46,6 +57,7 @@ def invoke_json(runner, args: list[str]):
 
 # ------------------------------------------------------------------ rules list
 
+
 def test_list_json_follows_the_contract(runner, ruleset) -> None:
     entries = invoke_json(runner, ["rules", "list", "--format", "json"])
     assert [e["id"] for e in entries] == [r.id for r in ruleset.rules]
@@ -61,12 +73,19 @@ def test_list_json_follows_the_contract(runner, ruleset) -> None:
         assert entry["flags"] == [e.code for e in rule.then if isinstance(e, RaiseFlag)]
 
 
-@pytest.mark.parametrize("option, value, keep", [
-    ("--area", "safety", lambda r: r.area == "safety"),
-    ("--flag", "MORE_SEVERE", lambda r: any(isinstance(e, RaiseFlag) and e.code == "MORE_SEVERE" for e in r.then)),
-    ("--flag", "suicide_imminent", lambda r: any(isinstance(e, RaiseFlag) and e.code == "SUICIDE_IMMINENT" for e in r.then)),
-    ("--status", "active", lambda r: r.status == "active"),
-])
+@pytest.mark.parametrize(
+    "option, value, keep",
+    [
+        ("--area", "safety", lambda r: r.area == "safety"),
+        ("--flag", "MORE_SEVERE", lambda r: any(isinstance(e, RaiseFlag) and e.code == "MORE_SEVERE" for e in r.then)),
+        (
+            "--flag",
+            "suicide_imminent",
+            lambda r: any(isinstance(e, RaiseFlag) and e.code == "SUICIDE_IMMINENT" for e in r.then),
+        ),
+        ("--status", "active", lambda r: r.status == "active"),
+    ],
+)
 def test_list_filters_select_exactly_the_matching_rules(runner, ruleset, option, value, keep) -> None:
     entries = invoke_json(runner, ["rules", "list", option, value, "--format", "json"])
     expected = [r.id for r in ruleset.rules if keep(r)]
@@ -84,15 +103,18 @@ def test_list_text_is_an_aligned_table(runner, ruleset) -> None:
     for row, rule in zip(rows, ruleset.rules):
         assert row.startswith(rule.id + " ")
         for start in starts[1:]:  # every column begins at its header's column, after a gap
-            assert row[start - 2:start] == "  " and row[start] != " ", (row, start)
+            assert row[start - 2 : start] == "  " and row[start] != " ", (row, start)
         assert row.endswith(rule.title)
 
 
-@pytest.mark.parametrize("option, value, hint", [
-    ("--area", "safty", "did you mean 'safety'?"),
-    ("--flag", "MORE_SEVER", "did you mean 'MORE_SEVERE'?"),
-    ("--status", "actve", "did you mean 'active'?"),
-])
+@pytest.mark.parametrize(
+    "option, value, hint",
+    [
+        ("--area", "safty", "did you mean 'safety'?"),
+        ("--flag", "MORE_SEVER", "did you mean 'MORE_SEVERE'?"),
+        ("--status", "actve", "did you mean 'active'?"),
+    ],
+)
 def test_list_unknown_filter_value_is_a_usage_error(runner, option, value, hint) -> None:
     result = runner.invoke(cli, ["rules", "list", option, value])
     assert result.exit_code == 2
@@ -107,6 +129,7 @@ def test_list_on_an_invalid_rule_set_exits_4(runner, rules_copy: Path) -> None:
 
 
 # ------------------------------------------------------------------ words
+
 
 def test_leaf_words_for_every_operator(ruleset) -> None:
     words = {
@@ -127,13 +150,15 @@ def test_leaf_words_for_every_operator(ruleset) -> None:
 
 
 def test_condition_lines_nest_and_fold_negations(ruleset) -> None:
-    cond = All((
-        Leaf("phq9", "at_least", 16),
-        AnyOf((Leaf("cssrs_plan", "is", True), Not(Leaf("cssrs_intent", "is", False)))),
-        Not(All((Leaf("psychosis", "is", True), Leaf("mania_history", "is", True)))),
-        Not(AnyOf((Leaf("age", "below", 12),))),
-        Not(Not(Leaf("hostility", "is", True))),
-    ))
+    cond = All(
+        (
+            Leaf("phq9", "at_least", 16),
+            AnyOf((Leaf("cssrs_plan", "is", True), Not(Leaf("cssrs_intent", "is", False)))),
+            Not(All((Leaf("psychosis", "is", True), Leaf("mania_history", "is", True)))),
+            Not(AnyOf((Leaf("age", "below", 12),))),
+            Not(Not(Leaf("hostility", "is", True))),
+        )
+    )
     assert catalog.condition_lines(cond, ruleset) == [
         "all of:",
         "  - PHQ-9 total is at least 16",
@@ -151,23 +176,36 @@ def test_condition_lines_nest_and_fold_negations(ruleset) -> None:
 
 
 def test_effect_words(ruleset) -> None:
-    assert wording.effect_words(Derive("nice_band", "more_severe"), ruleset) == \
-        "sets Severity (NICE NG222) (nice_band) to more severe"
-    assert wording.effect_words(RaiseFlag("IPV", "critical", "Safety plan"), ruleset) == \
-        "raises flag IPV (critical): Safety plan"
+    assert (
+        wording.effect_words(Derive("nice_band", "more_severe"), ruleset)
+        == "sets Severity (NICE NG222) (nice_band) to more severe"
+    )
+    assert (
+        wording.effect_words(RaiseFlag("IPV", "critical", "Safety plan"), ruleset)
+        == "raises flag IPV (critical): Safety plan"
+    )
     assert wording.effect_words(ChooseFormat("defer", "Risk first"), ruleset) == "chooses the format defer: Risk first"
-    assert wording.effect_words(ExcludeFormat("group", "Refuses"), ruleset) == \
-        "rules out the format group (so at least individual): Refuses"
-    assert wording.effect_words(ProposeFocus("grief", "onset_linked", "A death"), ruleset) == \
-        "proposes the focus Grief (onset linked): A death"
-    assert wording.effect_words(AddCondition("Pre-group session", ("group",)), ruleset) == \
-        "adds the condition (only when the format is group): Pre-group session"
+    assert (
+        wording.effect_words(ExcludeFormat("group", "Refuses"), ruleset)
+        == "rules out the format group (so at least individual): Refuses"
+    )
+    assert (
+        wording.effect_words(ProposeFocus("grief", "onset_linked", "A death"), ruleset)
+        == "proposes the focus Grief (onset linked): A death"
+    )
+    assert (
+        wording.effect_words(AddCondition("Pre-group session", ("group",)), ruleset)
+        == "adds the condition (only when the format is group): Pre-group session"
+    )
     assert wording.effect_words(SetStatus("incomplete"), ruleset) == "marks the decision incomplete"
-    assert wording.effect_words(Consider("Think  again\n twice"), ruleset) == \
-        "adds a point for clinical review: Think again twice"
+    assert (
+        wording.effect_words(Consider("Think  again\n twice"), ruleset)
+        == "adds a point for clinical review: Think again twice"
+    )
 
 
 # ------------------------------------------------------------------ rules show
+
 
 def test_show_reads_the_whole_rule_in_words(runner, ruleset) -> None:
     rule = ruleset.rule("RISK-CSSRS-MISSING")
@@ -212,6 +250,7 @@ def test_show_unknown_rule_exits_1_with_a_suggestion(runner) -> None:
 
 
 # ------------------------------------------------------------------ rules doc
+
 
 @pytest.fixture(scope="module")
 def frozen_rules(tmp_path_factory) -> Path:
@@ -314,7 +353,7 @@ def test_index_script_is_allowed_by_its_csp_hash(site: Path) -> None:
 def test_doc_graph_is_an_inline_svg_linking_to_pages(site: Path, frozen_rules: Path) -> None:
     needs_dot()
     graph = (site / "graph.html").read_text()
-    svg = graph[graph.index("<svg"):graph.index("</svg>")]
+    svg = graph[graph.index("<svg") : graph.index("</svg>")]
     assert "<?xml" not in graph and "<!DOCTYPE svg" not in graph
     rs = load_ruleset(frozen_rules)
     for rule in rs.rules:
@@ -325,8 +364,20 @@ def test_doc_graph_is_an_inline_svg_linking_to_pages(site: Path, frozen_rules: P
 def test_doc_without_graphviz_still_writes_the_catalog(runner, frozen_rules: Path, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setattr(catalog_site.shutil, "which", lambda name: None)
     out = tmp_path / "site"
-    result = runner.invoke(cli, ["rules", "doc", "-o", str(out), "--rules", str(frozen_rules), "--no-default-cases", "--cases",
-                                 str(EXAMPLES[0])])
+    result = runner.invoke(
+        cli,
+        [
+            "rules",
+            "doc",
+            "-o",
+            str(out),
+            "--rules",
+            str(frozen_rules),
+            "--no-default-cases",
+            "--cases",
+            str(EXAMPLES[0]),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "Graphviz 'dot' not found" in result.stderr and "apt-get install graphviz" in result.stderr
     graph = (out / "graph.html").read_text()
@@ -351,9 +402,13 @@ def test_doc_cases_option_skips_invalid_files_and_reads_vignettes(runner, frozen
     shutil.copy(ROOT / "examples" / "group.yaml", cases / "a-group.yaml")
     (cases / "b-broken.yaml").write_text("intake_version: 1\nid: X\nage: forty\n")
     body = (ROOT / "examples" / "individual.yaml").read_text().replace("\n", "\n  ")
-    (cases / "c-vignette.yaml").write_text(f"title: Prefers individual\nexpect: {{format: individual}}\nintake:\n  {body}\n")
+    (cases / "c-vignette.yaml").write_text(
+        f"title: Prefers individual\nexpect: {{format: individual}}\nintake:\n  {body}\n"
+    )
     out = tmp_path / "site"
-    result = runner.invoke(cli, ["rules", "doc", "-o", str(out), "--rules", str(frozen_rules), "--no-default-cases", "--cases", str(cases)])
+    result = runner.invoke(
+        cli, ["rules", "doc", "-o", str(out), "--rules", str(frozen_rules), "--no-default-cases", "--cases", str(cases)]
+    )
     assert result.exit_code == 1
     assert "b-broken.yaml:3: age: must be a whole number" in result.stderr
     assert "1 case file(s) left out" in result.stderr
@@ -379,7 +434,6 @@ def test_doc_rule_pages_show_condition_coverage_beside_the_tests(site: Path) -> 
     variant = ideation.split("text variant 1 of flag SUICIDE_IDEATION&#39;s action:")[1].split("</tr>")[0]
     assert "C-SSRS screen completeness is missing or incomplete" in variant
     assert "item 9 = 3 with no C-SSRS at all" in variant and "passive wish (Q1) only" in variant
-
 
 
 def test_case_pages_use_the_reports_answer_words(site: Path) -> None:

@@ -2,6 +2,7 @@
 or edited there (issue 11, point 7), whatever its name: the catalog lists every file it wrote
 with its sha256, and anything else in the folder makes the run refuse with one line naming it.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -46,8 +47,9 @@ def contents(site: Path) -> dict[str, bytes | str]:
         for name in dirs + names:
             path = Path(root) / name
             relative = path.relative_to(site).as_posix()
-            out[relative] = (f"-> {os.readlink(path)}" if path.is_symlink() else
-                             "<dir>" if path.is_dir() else path.read_bytes())
+            out[relative] = (
+                f"-> {os.readlink(path)}" if path.is_symlink() else "<dir>" if path.is_dir() else path.read_bytes()
+            )
     return out
 
 
@@ -69,6 +71,7 @@ def _add(relative: str, data: str = "mine") -> Callable[[Path], None]:
     def change(site: Path) -> None:
         (site / relative).parent.mkdir(parents=True, exist_ok=True)
         (site / relative).write_text(data)
+
     return change
 
 
@@ -76,6 +79,7 @@ def _edit(relative: str) -> Callable[[Path], None]:
     def change(site: Path) -> None:
         with (site / relative).open("a") as handle:
             handle.write("<!-- my note -->\n")
+
     return change
 
 
@@ -87,26 +91,32 @@ def _folder(site: Path) -> None:
     (site / "my-slides").mkdir()
 
 
-@pytest.mark.parametrize("change, named", [
-    (_add("my-notes.html"), "my-notes.html"),               # a user's own .html: a suffix the catalog writes
-    (_add("rules/annotated.html"), "rules/annotated.html"),  # ... inside one of its folders
-    (_add("figure.svg"), "figure.svg"),
-    (_add("my-graph.dot"), "my-graph.dot"),
-    (_add("notes.txt"), "notes.txt"),
-    (_add("extra/deep/file.html"), "extra/"),                # a folder of one's own, named once
-    (_edit("index.html"), "index.html"),                     # a page of the catalog, edited since
-    (_edit("graph.dot"), "graph.dot"),
-    (_symlink, "latest.html"),
-    (_folder, "my-slides/"),
-])
+@pytest.mark.parametrize(
+    "change, named",
+    [
+        (_add("my-notes.html"), "my-notes.html"),  # a user's own .html: a suffix the catalog writes
+        (_add("rules/annotated.html"), "rules/annotated.html"),  # ... inside one of its folders
+        (_add("figure.svg"), "figure.svg"),
+        (_add("my-graph.dot"), "my-graph.dot"),
+        (_add("notes.txt"), "notes.txt"),
+        (_add("extra/deep/file.html"), "extra/"),  # a folder of one's own, named once
+        (_edit("index.html"), "index.html"),  # a page of the catalog, edited since
+        (_edit("graph.dot"), "graph.dot"),
+        (_symlink, "latest.html"),
+        (_folder, "my-slides/"),
+    ],
+)
 def test_a_file_the_catalog_did_not_write_is_named_and_nothing_is_touched(
-        site: Path, change: Callable[[Path], None], named: str) -> None:
+    site: Path, change: Callable[[Path], None], named: str
+) -> None:
     change(site)
     before = contents(site)
     result = rules_doc(site)
     assert result.exit_code == 1, result.output
-    assert result.stderr.splitlines() == [f"{site}: holds 1 file this catalog did not write or that changed since "
-                                          f"({named}); move them out, or choose another folder"]
+    assert result.stderr.splitlines() == [
+        f"{site}: holds 1 file this catalog did not write or that changed since "
+        f"({named}); move them out, or choose another folder"
+    ]
     assert contents(site) == before
     assert not [p for p in site.parent.iterdir() if p.name.startswith(".site.")]  # no temporary left
 
@@ -118,7 +128,8 @@ def test_many_foreign_files_are_counted_and_the_first_named(site: Path) -> None:
     assert result.exit_code == 1
     assert result.stderr.splitlines() == [
         f"{site}: holds 6 files this catalog did not write or that changed since (mine-0.html, mine-1.html, "
-        "mine-2.html, mine-3.html and 2 more); move them out, or choose another folder"]
+        "mine-2.html, mine-3.html and 2 more); move them out, or choose another folder"
+    ]
 
 
 def test_once_the_users_files_are_moved_out_the_catalog_is_replaced(site: Path) -> None:
@@ -136,5 +147,6 @@ def test_a_catalog_whose_marker_lists_no_files_is_refused(site: Path) -> None:
     assert result.exit_code == 1
     assert result.stderr.splitlines() == [
         f"{site}: is a catalog of an older ipt-advisor, whose {MARKER} does not list its files, so files of yours "
-        "cannot be told apart: move them out and remove it, or choose another folder"]
+        "cannot be told apart: move them out and remove it, or choose another folder"
+    ]
     assert contents(site) == before

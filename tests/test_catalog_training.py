@@ -1,6 +1,7 @@
 """The catalog for trainers: how rules combine and the decision tables, generated from the
 manifest and the rules (an edit to a copy shows on the page), governance on rule pages, and
 ``rules doc --cases`` adding to the default teaching cases."""
+
 from __future__ import annotations
 
 import datetime
@@ -25,7 +26,7 @@ def _pages(rules_dir: Path | None = None, today: datetime.date | None = None) ->
 
 def _text(page: str, start: str, end: str) -> str:
     """The visible words between two markers, tags dropped, spaces collapsed."""
-    part = page[page.index(start):page.index(end, page.index(start))]
+    part = page[page.index(start) : page.index(end, page.index(start))]
     return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", part)).split())
 
 
@@ -53,8 +54,10 @@ def test_how_rules_combine_is_read_from_the_shipped_policy() -> None:
     words = _text(index, '<section id="combine">', "</section>")
     assert "1 (most restrictive) defer — Defer IPT allocation" in words
     assert "Focus: onset first, then area order, at most 2" in words
-    levels = words[words.index("Codes, in urgency order"):]
-    assert levels.startswith("Codes, in urgency order critical SUICIDE_IMMINENT HOSTILE_OR_HOMICIDAL PSYCHOSIS_OR_MANIA IPV ")
+    levels = words[words.index("Codes, in urgency order") :]
+    assert levels.startswith(
+        "Codes, in urgency order critical SUICIDE_IMMINENT HOSTILE_OR_HOMICIDAL PSYCHOSIS_OR_MANIA IPV "
+    )
     assert 'href="index.html#combine"' in index and 'href="index.html#tables"' in index
 
 
@@ -69,11 +72,15 @@ def test_an_edit_to_the_policy_shows_on_the_index(rules_copy: Path) -> None:
 def test_decision_tables_on_the_index_and_rule_pages() -> None:
     pages = _pages()
     words = _text(pages["index.html"], '<section id="tables">', "</section>")
-    assert ("PHQ-9 severity bands (Kroenke et al. 2001) Hit policy: unique — exactly one rule per row; complete "
-            "over the inputs' ranges.") in words
+    assert (
+        "PHQ-9 severity bands (Kroenke et al. 2001) Hit policy: unique — exactly one rule per row; complete "
+        "over the inputs' ranges."
+    ) in words
     assert "1 0–4 PHQ-9 band (Kroenke et al. 2001): minimal — PHQ-9 band minimal (0-4) SEV-KROENKE-MINIMAL" in words
-    assert ("4 18 or more 12 or more flag PROLONGED_GRIEF (warning) — Grief 12 months or more after the death "
-            "(adult) FOCUS-PROLONGED-GRIEF") in words
+    assert (
+        "4 18 or more 12 or more flag PROLONGED_GRIEF (warning) — Grief 12 months or more after the death "
+        "(adult) FOCUS-PROLONGED-GRIEF"
+    ) in words
     assert "3 10 or more no rule of this table" in words
     rule = pages["rules/FOCUS-PROLONGED-GRIEF.html"]
     assert '<a href="../index.html#table-prolonged_grief">Grief after a death, by age' in rule
@@ -83,7 +90,8 @@ def test_a_gap_shows_in_the_table_as_well(rules_copy: Path) -> None:
     text = (rules_copy / "focus.yaml").read_text()
     start = text.index("  - id: FOCUS-PROLONGED-GRIEF\n")
     (rules_copy / "focus.yaml").write_text(
-        text[:start] + text[start:].replace("grief_months: {at_least: 12}", "grief_months: {at_least: 24}", 1))
+        text[:start] + text[start:].replace("grief_months: {at_least: 12}", "grief_months: {at_least: 24}", 1)
+    )
     from ipt_advisor.report import tables
     from ipt_advisor.ruleset.load import read_ruleset
 
@@ -96,8 +104,11 @@ def test_a_gap_shows_in_the_table_as_well(rules_copy: Path) -> None:
 
 def test_rule_pages_show_governance_and_an_overdue_review(rules_copy: Path) -> None:
     _edit(rules_copy / "severity.yaml", "rules:\n", "author: Severity working group\nrules:\n")
-    _edit(rules_copy / "severity.yaml", "    version: 1.1.0\n    status: active\n    area: severity\n",
-          "    version: 1.1.0\n    status: active\n    area: severity\n    review_due: 2026-03-01\n")
+    _edit(
+        rules_copy / "severity.yaml",
+        "    version: 1.1.0\n    status: active\n    area: severity\n",
+        "    version: 1.1.0\n    status: active\n    area: severity\n    review_due: 2026-03-01\n",
+    )
     late = _pages(rules_copy, datetime.date(2026, 4, 1))["rules/SEV-NICE-MORE.html"]
     words = _text(late, '<table class="meta">', "</table>")
     assert "Author Severity working group" in words and "Review due 2026-03-01 overdue" in words
@@ -134,6 +145,7 @@ def test_doc_no_default_cases_replaces_them(runner, tmp_path: Path, one_case: Pa
 
 # ------------------------------------------------------------------ graphs people can read
 
+
 @pytest.fixture(scope="module")
 def drawn(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if shutil.which("dot") is None:
@@ -141,15 +153,25 @@ def drawn(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from click.testing import CliRunner
 
     out = tmp_path_factory.mktemp("drawn") / "site"
-    result = CliRunner().invoke(cli, ["rules", "doc", "-o", str(out), "--no-default-cases",
-                                      "--cases", str(ROOT / "tests" / "vignettes" / "03-dana.yaml")])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "rules",
+            "doc",
+            "-o",
+            str(out),
+            "--no-default-cases",
+            "--cases",
+            str(ROOT / "tests" / "vignettes" / "03-dana.yaml"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     return out
 
 
 def _svg(page: str, holder: str) -> str:
     start = page.index(holder)
-    return page[page.index("<svg", start):page.index("</svg>", start)]
+    return page[page.index("<svg", start) : page.index("</svg>", start)]
 
 
 def test_a_rule_page_draws_its_inputs_feeders_and_conclusions(drawn: Path) -> None:
@@ -182,7 +204,8 @@ def test_graphs_by_area_and_the_whole_graph_clustered(drawn: Path) -> None:
     for name in ("safety", "format", "focus"):
         svg = _svg(areas, f'<h2 id="area-{name}">')
         assert set(re.findall(r'xlink:href="rules/([A-Z0-9-]+)\.html"', svg)) == {
-            r.id for r in rs.active_rules if r.area == name}
+            r.id for r in rs.active_rules if r.area == name
+        }
     ids = re.findall(r'\bid="([^"]+)"', areas)
     assert len(ids) == len(set(ids))  # several SVGs on one page, no id twice
     whole = (drawn / "graph.dot").read_text()
@@ -197,12 +220,17 @@ def test_dot_strings_are_quoted(rules_copy: Path) -> None:
 
 def test_case_pages_open_with_teaching_points_in_plain_words(drawn: Path) -> None:
     page = (drawn / "cases" / "03-dana.html").read_text()
-    points = re.findall(r"<li>(.*?)</li>", page[page.index('<ul id="teaching-points">'):page.index("</ul>",
-                                                                 page.index('<ul id="teaching-points">'))], re.S)
+    points = re.findall(
+        r"<li>(.*?)</li>",
+        page[page.index('<ul id="teaching-points">') : page.index("</ul>", page.index('<ul id="teaching-points">'))],
+        re.S,
+    )
     points = [html.unescape(p) for p in points]
-    assert points[0] == ("The recommendation is Individual IPT because violence in the disputed relationship - "
-                         "individual care with safety planning first (GRP-IPV) and more severe depression (NICE "
-                         "NG222) - individual treatment first (FMT-SEVERE-INDIVIDUAL).")
+    assert points[0] == (
+        "The recommendation is Individual IPT because violence in the disputed relationship - "
+        "individual care with safety planning first (GRP-IPV) and more severe depression (NICE "
+        "NG222) - individual treatment first (FMT-SEVERE-INDIVIDUAL)."
+    )
     assert "the most restrictive one wins (defer > individual > group)" in points[1]
     assert points[2] == "The focus is Role dispute: the episode began or worsened with a dispute."
     assert points[3].startswith("The flags, most urgent first: Violence or coercion in a role dispute (IPV, critical);")

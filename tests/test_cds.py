@@ -5,6 +5,7 @@ over HTTP; every response and request is checked against the JSON Schemas transc
 the CDS Hooks 2.0 logical models (docs/cds-hooks/). A missing-prefetch fetch goes to a real
 FHIR-shaped HTTP server on 127.0.0.1 that this test starts.
 """
+
 from __future__ import annotations
 
 import copy
@@ -40,8 +41,9 @@ ISSUER = "https://ehr.example.org/"
 
 
 def schema(name: str) -> Draft202012Validator:
-    return Draft202012Validator(json.loads((SCHEMAS / f"{name}.schema.json").read_text()),
-                                format_checker=FormatChecker())
+    return Draft202012Validator(
+        json.loads((SCHEMAS / f"{name}.schema.json").read_text()), format_checker=FormatChecker()
+    )
 
 
 def valid(name: str, value: object) -> None:
@@ -57,16 +59,23 @@ def prefetch_from(name: str) -> dict:
         if r["resourceType"] == "Patient":
             out["patient"] = r
             continue
-        key = ("observations" if r["resourceType"] == "Observation"
-               else "responses-" + r["questionnaire"].rsplit("/", 1)[-1])
+        key = (
+            "observations"
+            if r["resourceType"] == "Observation"
+            else "responses-" + r["questionnaire"].rsplit("/", 1)[-1]
+        )
         out[key] = out[key] or {"resourceType": "Bundle", "type": "searchset", "entry": []}
         out[key]["entry"].append({"resource": r})
     return out
 
 
 def hook_call(prefetch: dict | None, hook_instance: str = "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea", **extra) -> dict:
-    body = {"hook": "patient-view", "hookInstance": hook_instance,
-            "context": {"userId": "Practitioner/example", "patientId": "example-ipt-1"}, **extra}
+    body = {
+        "hook": "patient-view",
+        "hookInstance": hook_instance,
+        "context": {"userId": "Practitioner/example", "patientId": "example-ipt-1"},
+        **extra,
+    }
     if prefetch is not None:
         body["prefetch"] = prefetch
     valid("request", body)
@@ -100,6 +109,7 @@ def card_of(client, body: dict, headers: dict | None = None) -> dict:
 
 # --------------------------------------------------------------------------- discovery and the card
 
+
 def test_discovery_lists_the_service_with_prefetch_by_loinc(client) -> None:
     reply = client.get("/cds-services", headers=BEARER)
     assert reply.status_code == 200 and reply.mimetype == "application/json"
@@ -120,8 +130,11 @@ def test_positive_screen_gives_one_critical_card_linked_to_the_stored_report(cli
     rs = advisor.ruleset
     assert card["source"]["label"] == f"ipt-advisor · rule set {rs.name} {rs.version}"
     assert {r["code"] for r in card["overrideReasons"]} >= {"clinical-judgement", "already-addressed"}
-    assert card["uuid"] == str(uuid.uuid5(uuid.UUID("6f1c1f3e-6a7b-5c55-9d8e-1a2b3c4d5e6f"),
-                                          f"d1577c69-dfbe-44ad-ba6d-3e05e953b2ea\0{rs.sha256}"))
+    assert card["uuid"] == str(
+        uuid.uuid5(
+            uuid.UUID("6f1c1f3e-6a7b-5c55-9d8e-1a2b3c4d5e6f"), f"d1577c69-dfbe-44ad-ba6d-3e05e953b2ea\0{rs.sha256}"
+        )
+    )
     (link,) = card["links"]
     assert link["type"] == "absolute" and link["url"] == "http://localhost/assessments/1"
     assert client.get(f"/?token={TOKEN}").status_code == 303  # a clinician signed in to the web app
@@ -169,8 +182,11 @@ def test_indicator_follows_the_contract_for_every_example(advisor) -> None:
 
 
 def test_bad_requests_are_400_json(client) -> None:
-    for body in ([], {"hook": "order-sign", "hookInstance": "x", "context": {"userId": "a", "patientId": "b"}},
-                 {"hook": "patient-view", "context": {}}):
+    for body in (
+        [],
+        {"hook": "order-sign", "hookInstance": "x", "context": {"userId": "a", "patientId": "b"}},
+        {"hook": "patient-view", "context": {}},
+    ):
         reply = client.post(SERVICE, json=body, headers=BEARER)
         assert reply.status_code == 400 and "error" in reply.json
     reply = client.post(SERVICE, data=b"{not json", headers=dict(BEARER, **{"Content-Type": "application/json"}))
@@ -178,6 +194,7 @@ def test_bad_requests_are_400_json(client) -> None:
 
 
 # --------------------------------------------------------------------------- prefetch missing: 412 or fetch
+
 
 def test_missing_prefetch_is_412_without_a_trusted_fhir_server(client) -> None:
     prefetch = prefetch_from("phq9-cssrs-negative.json")
@@ -218,8 +235,13 @@ def test_missing_prefetch_is_fetched_from_an_allowed_fhir_server(store, advisor)
     base = f"http://127.0.0.1:{server.server_address[1]}/fhir"
     try:
         client = make_client(store, advisor, fhir_servers=frozenset({base}))
-        auth = {"access_token": "ehr-access", "token_type": "Bearer", "expires_in": 300,
-                "scope": "patient/*.read", "subject": "ipt-advisor"}
+        auth = {
+            "access_token": "ehr-access",
+            "token_type": "Bearer",
+            "expires_in": 300,
+            "scope": "patient/*.read",
+            "subject": "ipt-advisor",
+        }
         card = card_of(client, hook_call({}, fhirServer=base, fhirAuthorization=auth))
     finally:
         server.shutdown()
@@ -234,11 +256,14 @@ def test_missing_prefetch_is_fetched_from_an_allowed_fhir_server(store, advisor)
 
 # --------------------------------------------------------------------------- feedback and the audit
 
+
 def _feedback(card: str, outcome: str = "overridden", code: str | None = "already-addressed", **extra) -> dict:
     item: dict = {"card": card, "outcome": outcome, "outcomeTimestamp": "2026-11-02T10:40:00Z", **extra}
     if code:
-        item["overrideReason"] = {"reason": {"system": "urn:ipt-advisor:cds-override-reason", "code": code},
-                                  "userComment": "risk assessed in clinic today"}
+        item["overrideReason"] = {
+            "reason": {"system": "urn:ipt-advisor:cds-override-reason", "code": code},
+            "userComment": "risk assessed in clinic today",
+        }
     return {"feedback": [item]}
 
 
@@ -260,39 +285,63 @@ def test_feedback_is_stored_and_joined_into_the_audit(client, store, runner, tmp
         reply = client.post(f"{SERVICE}/feedback", json=body, headers=BEARER)
         assert reply.status_code == 200 and reply.json == {"stored": 1}
     # the clinician signs the negative case off against the recommendation: both sources per rule
-    store.sign_off(_assessment_of(negative), {"format": "individual", "focus": None, "reason": "prefers one to one"},
-                   accepted=False, clinician="CL-001")
+    store.sign_off(
+        _assessment_of(negative),
+        {"format": "individual", "focus": None, "reason": "prefers one to one"},
+        accepted=False,
+        clinician="CL-001",
+    )
     out = tmp_path / "audit"
     summary = _audit_db(runner, store, out)
     report = json.loads((out / "cds-feedback.json").read_text())
     assert report["cards"] == 2 and report["cards_with_feedback"] == 2 and report["overridden"] == 1
-    assert report["override_by_rule"]["RISK-SI-IMMINENT"] == {"cards": 1, "accepted": 0, "overridden": 1,
-                                                              "percent": 100.0, "reasons": {"already-addressed": 1}}
-    assert report["override_by_rule"]["FOCUS-NONE"] == {"cards": 2, "accepted": 1, "overridden": 1, "percent": 50.0,
-                                                        "reasons": {"already-addressed": 1}}
+    assert report["override_by_rule"]["RISK-SI-IMMINENT"] == {
+        "cards": 1,
+        "accepted": 0,
+        "overridden": 1,
+        "percent": 100.0,
+        "reasons": {"already-addressed": 1},
+    }
+    assert report["override_by_rule"]["FOCUS-NONE"] == {
+        "cards": 2,
+        "accepted": 1,
+        "overridden": 1,
+        "percent": 50.0,
+        "reasons": {"already-addressed": 1},
+    }
     assert "risk assessed" not in (out / "cds-feedback.json").read_text()  # free text stays in the database
     # joined into the audit's own summary, in the rule set's order, beside the sign-offs' rates
     cds = summary["cds_feedback"]
     assert {k: cds[k] for k in ("cards", "cards_with_feedback", "overridden", "reasons")} == {
-        "cards": 2, "cards_with_feedback": 2, "overridden": 1, "reasons": {"already-addressed": 1}}
+        "cards": 2,
+        "cards_with_feedback": 2,
+        "overridden": 1,
+        "reasons": {"already-addressed": 1},
+    }
     assert cds["override_by_rule"] == {rid: report["override_by_rule"][rid] for rid in cds["override_by_rule"]}
     assert list(cds["override_by_rule"]) == [rid for rid in summary["rules"]["fired"] if rid in cds["override_by_rule"]]
     signed = summary["concordance"]["override_by_rule"]
     assert set(signed) < set(cds["override_by_rule"]) and all(o["overridden"] == 1 for o in signed.values())
     html = (out / "summary.html").read_text()
-    table = html[html.index('id="override-rule"'):].split("</figure>")[0]
+    table = html[html.index('id="override-rule"') :].split("</figure>")[0]
     assert "<th scope=\"col\" class=\"num\">EHR cards</th>" in table and "EHR override reasons" in table
-    assert ("<tr><th scope=\"row\"><code>RISK-SI-IMMINENT</code></th><td class=\"num\">0</td><td class=\"num\">0</td>"
-            "<td class=\"num\">–</td><td class=\"num\">1</td><td class=\"num\">1</td><td class=\"num\">100.0 %</td>"
-            "<td class=\"num\">already-addressed 1</td></tr>") in table
+    assert (
+        "<tr><th scope=\"row\"><code>RISK-SI-IMMINENT</code></th><td class=\"num\">0</td><td class=\"num\">0</td>"
+        "<td class=\"num\">–</td><td class=\"num\">1</td><td class=\"num\">1</td><td class=\"num\">100.0 %</td>"
+        "<td class=\"num\">already-addressed 1</td></tr>"
+    ) in table
     assert "RISK-SI-IMMINENT (EHR): 100.0 % (1 of 1 EHR cards)" in table  # the EHR bar's title
     for rid, o in signed.items():
         assert f"{rid}: {o['percent']:.1f} % (1 of {o['cases']} sign-offs)" in table
     assert "<b>2</b> of 2 EHR cards reported on, <b>1</b> overridden" in html
-    assert ("**EHR card feedback (CDS Hooks):** 2 of 2 cards reported on, 1 overridden (`already-addressed` 1)"
-            in (out / "summary.md").read_text())
+    assert (
+        "**EHR card feedback (CDS Hooks):** 2 of 2 cards reported on, 1 overridden (`already-addressed` 1)"
+        in (out / "summary.md").read_text()
+    )
     # a rerun over the same store gives the same bytes
-    first = {name: (out / name).read_bytes() for name in ("summary.json", "summary.html", "summary.md", "cds-feedback.json")}
+    first = {
+        name: (out / name).read_bytes() for name in ("summary.json", "summary.html", "summary.md", "cds-feedback.json")
+    }
     _audit_db(runner, store, out)
     assert {name: (out / name).read_bytes() for name in first} == first
 
@@ -300,8 +349,12 @@ def test_feedback_is_stored_and_joined_into_the_audit(client, store, runner, tmp
 def test_audit_db_without_feedback_is_as_before(client, store, runner, tmp_path: Path) -> None:
     """Cards issued, none reported on: no cds_feedback in the summary, no EHR column or line."""
     card = card_of(client, hook_call(prefetch_from("cssrs-positive.json")))
-    store.sign_off(_assessment_of(card), {"format": "group", "focus": None, "reason": "risk managed"},
-                   accepted=False, clinician="CL-001")
+    store.sign_off(
+        _assessment_of(card),
+        {"format": "group", "focus": None, "reason": "risk managed"},
+        accepted=False,
+        clinician="CL-001",
+    )
     out = tmp_path / "audit"
     summary = _audit_db(runner, store, out)
     assert json.loads((out / "cds-feedback.json").read_text())["cards_with_feedback"] == 0
@@ -328,8 +381,10 @@ def test_a_resumed_audit_joins_the_feedback_it_started_with(client, store, runne
     full_disk(monkeypatch, "summary.md.partial", 3)
     assert runner.invoke(cli, args).exit_code == 1 and not (out / "summary.json").exists()
     monkeypatch.undo()
-    assert client.post(f"{SERVICE}/feedback", json=_feedback(card["uuid"], "accepted", None),
-                       headers=BEARER).status_code == 200
+    assert (
+        client.post(f"{SERVICE}/feedback", json=_feedback(card["uuid"], "accepted", None), headers=BEARER).status_code
+        == 200
+    )
     result = runner.invoke(cli, [*args, "--resume"])
     assert result.exit_code == 0, result.output
     assert json.loads((out / "summary.json").read_text())["cds_feedback"]["overridden"] == 1
@@ -338,9 +393,14 @@ def test_a_resumed_audit_joins_the_feedback_it_started_with(client, store, runne
 
 def test_bad_feedback_is_400_and_nothing_is_stored(client, store) -> None:
     card = card_of(client, hook_call(prefetch_from("cssrs-positive.json")))["uuid"]
-    for body in (_feedback(str(uuid.uuid4())), _feedback(card, code="not-a-reason"), _feedback(card, outcome="ignored"),
-                 _feedback(card, "accepted"), {"feedback": []}, {"feedback": [dict(_feedback(card)["feedback"][0],
-                                                                                 outcomeTimestamp=5)]}):
+    for body in (
+        _feedback(str(uuid.uuid4())),
+        _feedback(card, code="not-a-reason"),
+        _feedback(card, outcome="ignored"),
+        _feedback(card, "accepted"),
+        {"feedback": []},
+        {"feedback": [dict(_feedback(card)["feedback"][0], outcomeTimestamp=5)]},
+    ):
         reply = client.post(f"{SERVICE}/feedback", json=body, headers=BEARER)
         assert reply.status_code == 400, body
     from ipt_advisor.store.feedback import override_by_rule
@@ -350,10 +410,15 @@ def test_bad_feedback_is_400_and_nothing_is_stored(client, store) -> None:
 
 # --------------------------------------------------------------------------- authorisation
 
+
 def test_without_the_bearer_token_every_cds_endpoint_is_401(client) -> None:
     assert client.get(f"/?token={TOKEN}").status_code == 303  # a browser session does not count
-    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {TOKEN}"},
-                    {"Authorization": TOKEN}):
+    for headers in (
+        {},
+        {"Authorization": "Bearer wrong"},
+        {"Authorization": f"Basic {TOKEN}"},
+        {"Authorization": TOKEN},
+    ):
         assert client.get("/cds-services", headers=headers).status_code == 401
         reply = client.post(SERVICE, json=hook_call(None), headers=headers)
         assert reply.status_code == 401 and reply.headers["WWW-Authenticate"].startswith("Bearer")
@@ -366,12 +431,16 @@ def ehr(tmp_path: Path):
     keys = {"ec-1": ec.generate_private_key(ec.SECP384R1()), "rsa-1": rsa.generate_private_key(65537, 2048)}
     jwks = {"keys": []}
     for kid, key in keys.items():
-        jwk = json.loads(jwt.algorithms.get_default_algorithms()["ES384" if kid.startswith("ec") else "RS384"]
-                         .to_jwk(key.public_key()))
+        jwk = json.loads(
+            jwt.algorithms.get_default_algorithms()["ES384" if kid.startswith("ec") else "RS384"].to_jwk(
+                key.public_key()
+            )
+        )
         jwks["keys"].append(dict(jwk, kid=kid))
     (tmp_path / "ehr-keys.json").write_text(json.dumps(jwks))
-    (tmp_path / "clients.yaml").write_text(f"clients:\n  - issuer: {ISSUER}\n    jwks: ehr-keys.json\n"
-                                           "    jku: https://ehr.example.org/jwks.json\n")
+    (tmp_path / "clients.yaml").write_text(
+        f"clients:\n  - issuer: {ISSUER}\n    jwks: ehr-keys.json\n    jku: https://ehr.example.org/jwks.json\n"
+    )
     return keys, load_clients(str(tmp_path / "clients.yaml"))
 
 
@@ -385,7 +454,9 @@ def _jwt(keys, kid="ec-1", aud=f"http://{HOST}{SERVICE}", **changes) -> str:
     claims.update(changes)
     alg = header.pop("alg", "RS384" if kid == "rsa-1" else "ES384")
     key = keys[kid] if kid in keys else keys["ec-1"]
-    return jwt.encode(claims, key if alg != "HS256" else "a shared secret of thirty-two bytes!!", algorithm=alg, headers=header)
+    return jwt.encode(
+        claims, key if alg != "HS256" else "a shared secret of thirty-two bytes!!", algorithm=alg, headers=header
+    )
 
 
 def test_signed_jwts_of_configured_clients(store, advisor, ehr) -> None:
@@ -411,20 +482,35 @@ def test_signed_jwts_of_configured_clients(store, advisor, ehr) -> None:
     forged = _jwt(keys).rsplit(".", 1)[0] + "." + _jwt(keys, "rsa-1").rsplit(".", 1)[1]
     assert status(forged) == 401
     feedback_aud = _jwt(keys, aud=f"http://{HOST}{SERVICE}/feedback")
-    assert client.post(f"{SERVICE}/feedback", json={}, headers={"Authorization": f"Bearer {feedback_aud}"}).status_code == 400
+    assert (
+        client.post(f"{SERVICE}/feedback", json={}, headers={"Authorization": f"Bearer {feedback_aud}"}).status_code
+        == 400
+    )
 
 
 def test_a_broken_clients_file_stops_serve(runner, tmp_path: Path) -> None:
     (tmp_path / "clients.yaml").write_text("clients:\n  - issuer: x\n    jwks: missing.json\n  - {}\n")
-    result = runner.invoke(cli, ["serve", "--port", "0", "--db", f"sqlite:///{tmp_path / 'c.db'}",
-                                 "--ehr-clients", str(tmp_path / "clients.yaml")])
+    result = runner.invoke(
+        cli,
+        [
+            "serve",
+            "--port",
+            "0",
+            "--db",
+            f"sqlite:///{tmp_path / 'c.db'}",
+            "--ehr-clients",
+            str(tmp_path / "clients.yaml"),
+        ],
+    )
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert result.stderr.splitlines() == [
         f"{tmp_path / 'clients.yaml'}:2: clients[0].jwks: not a readable JWK Set with a kid per key (FileNotFoundError)",
-        f"{tmp_path / 'clients.yaml'}:4: clients[1]: needs issuer: and jwks: (text), and at most jku:"]
+        f"{tmp_path / 'clients.yaml'}:4: clients[1]: needs issuer: and jwks: (text), and at most jku:",
+    ]
 
 
 # --------------------------------------------------------------------------- a real server over HTTP
+
 
 def test_real_serve_process_answers_discovery_call_and_feedback(tmp_path: Path) -> None:
     server = start_server(f"sqlite:///{tmp_path / 'cases.db'}")
@@ -455,29 +541,46 @@ def test_real_serve_process_answers_discovery_call_and_feedback(tmp_path: Path) 
 
 def test_schemas_reject_what_the_spec_forbids() -> None:
     """The transcribed invariants bite: the checks above could fail."""
-    card = {"summary": "x" * 140, "indicator": "hard-stop", "source": {"label": "s"},
-            "suggestions": [{"label": "do"}], "overrideReasons": [{"system": "s", "code": "c"}],
-            "links": [{"label": "l", "url": "http://x", "type": "absolute", "appContext": "a"}]}
+    card = {
+        "summary": "x" * 140,
+        "indicator": "hard-stop",
+        "source": {"label": "s"},
+        "suggestions": [{"label": "do"}],
+        "overrideReasons": [{"system": "s", "code": "c"}],
+        "links": [{"label": "l", "url": "http://x", "type": "absolute", "appContext": "a"}],
+    }
     problems = {e.json_path for e in schema("response").iter_errors({"cards": [card]})}
-    assert {"$.cards[0].summary", "$.cards[0].indicator", "$.cards[0]", "$.cards[0].overrideReasons[0]",
-            "$.cards[0].links[0]"} <= problems
+    assert {
+        "$.cards[0].summary",
+        "$.cards[0].indicator",
+        "$.cards[0]",
+        "$.cards[0].overrideReasons[0]",
+        "$.cards[0].links[0]",
+    } <= problems
     bad = copy.deepcopy(_feedback("c"))
     bad["feedback"][0]["outcomeTimestamp"] = "yesterday"
     assert list(schema("feedback").iter_errors(bad))
-    assert list(schema("request").iter_errors({"hook": "patient-view", "hookInstance": "h", "context": {},
-                                               "fhirAuthorization": {"access_token": "t"}}))
+    assert list(
+        schema("request").iter_errors(
+            {"hook": "patient-view", "hookInstance": "h", "context": {}, "fhirAuthorization": {"access_token": "t"}}
+        )
+    )
 
 
 def test_damaged_prefetch_gives_a_card_never_a_500(client) -> None:
     from hypothesis import given, settings, strategies as st
 
-    junk = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=5),
-                        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
-                        max_leaves=6)
+    junk = st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+        max_leaves=6,
+    )
 
     @settings(max_examples=60, deadline=None)
-    @given(key=st.sampled_from(["patient", "responses-44249-1", "responses-93373-9", "observations"]),
-           value=junk | st.fixed_dictionaries({"resourceType": st.just("Bundle"), "entry": junk}))
+    @given(
+        key=st.sampled_from(["patient", "responses-44249-1", "responses-93373-9", "observations"]),
+        value=junk | st.fixed_dictionaries({"resourceType": st.just("Bundle"), "entry": junk}),
+    )
     def check(key: str, value: object) -> None:
         body = hook_call(prefetch_from("cssrs-positive.json"), hook_instance=str(uuid.uuid4()))
         body["prefetch"][key] = value  # not a valid request any more: the service must still cope
@@ -490,9 +593,15 @@ def test_damaged_prefetch_gives_a_card_never_a_500(client) -> None:
 
 
 def test_cors_for_browser_based_ehrs(client) -> None:
-    preflight = client.open(SERVICE, method="OPTIONS", headers={
-        "Origin": "https://ehr.example.org", "Access-Control-Request-Method": "POST",
-        "Access-Control-Request-Headers": "authorization, content-type"})
+    preflight = client.open(
+        SERVICE,
+        method="OPTIONS",
+        headers={
+            "Origin": "https://ehr.example.org",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization, content-type",
+        },
+    )
     assert preflight.status_code == 204
     assert preflight.headers["Access-Control-Allow-Origin"] == "*"
     assert "Authorization" in preflight.headers["Access-Control-Allow-Headers"]

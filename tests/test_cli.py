@@ -1,4 +1,5 @@
 """The command line as a user meets it: exit codes, stderr lines, files written or not."""
+
 from __future__ import annotations
 
 import json
@@ -28,7 +29,9 @@ BAD_CASES = {
         "missing-required.yaml:1: id: required",
         "missing-required.yaml:3: measures.phq9: required",
     ],
-    "malformed.yaml": ["malformed.yaml:3: malformed YAML/JSON: while parsing a flow sequence did not find expected ',' or ']'"],
+    "malformed.yaml": [
+        "malformed.yaml:3: malformed YAML/JSON: while parsing a flow sequence did not find expected ',' or ']'"
+    ],
     "empty.yaml": ["empty.yaml: file is empty"],
     "list.yaml": ["list.yaml:1: an intake must be a mapping of fields (key: value), got a list"],
     "python-tag.yaml": ["python-tag.yaml:4: age: tag '!!python/object/apply:os.system' is not allowed"],
@@ -77,9 +80,18 @@ def test_blank_template_is_refused_and_filled_template_warns(runner, tmp_path: P
     checked = runner.invoke(cli, ["intake", "check", str(path)])
     # the template's required fields are blank: it cannot pass as a real intake
     assert checked.exit_code == 1
-    assert {line.split(": ")[1] for line in checked.stderr.splitlines()[:-1]} == {"id", "assessed_on", "age", "measures.phq9"}
-    filled = (result.stdout.replace("id:     ", "id: T-1 ", 1).replace("assessed_on:     ", "assessed_on: 2026-10-01 ", 1)
-              .replace("age:     ", "age: 40 ", 1).replace("phq9:     ", "phq9: 12 ", 1))
+    assert {line.split(": ")[1] for line in checked.stderr.splitlines()[:-1]} == {
+        "id",
+        "assessed_on",
+        "age",
+        "measures.phq9",
+    }
+    filled = (
+        result.stdout.replace("id:     ", "id: T-1 ", 1)
+        .replace("assessed_on:     ", "assessed_on: 2026-10-01 ", 1)
+        .replace("age:     ", "age: 40 ", 1)
+        .replace("phq9:     ", "phq9: 12 ", 1)
+    )
     path.write_text(filled)
     checked = runner.invoke(cli, ["intake", "check", str(path)])
     assert checked.exit_code == 0, checked.output
@@ -89,15 +101,26 @@ def test_blank_template_is_refused_and_filled_template_warns(runner, tmp_path: P
     assert json.loads(assessed.stdout)["status"] == "incomplete"
 
 
-@pytest.mark.parametrize("cssrs, missing", [
-    (None, "C-SSRS Q1: wish to be dead: not recorded"),
-    ({"wish_dead": True, "active_thoughts": True, "method": False, "behavior_3m": False},
-     "C-SSRS Q4: intent to act: not recorded; C-SSRS Q5: plan with intent: not recorded"),
-    ("declined", "The person declined the C-SSRS screener: yes"),
-])
+@pytest.mark.parametrize(
+    "cssrs, missing",
+    [
+        (None, "C-SSRS Q1: wish to be dead: not recorded"),
+        (
+            {"wish_dead": True, "active_thoughts": True, "method": False, "behavior_3m": False},
+            "C-SSRS Q4: intent to act: not recorded; C-SSRS Q5: plan with intent: not recorded",
+        ),
+        ("declined", "The person declined the C-SSRS screener: yes"),
+    ],
+)
 def test_intake_check_warns_for_absent_partial_and_declined_screens(runner, tmp_path: Path, cssrs, missing) -> None:
-    record = {"intake_version": 1, "id": "W-1", "assessed_on": "2026-10-01", "age": 40, "measures": {"phq9": 12},
-              "findings": {"role_transition": {"present": True, "onset_linked": True}}}
+    record = {
+        "intake_version": 1,
+        "id": "W-1",
+        "assessed_on": "2026-10-01",
+        "age": 40,
+        "measures": {"phq9": 12},
+        "findings": {"role_transition": {"present": True, "onset_linked": True}},
+    }
     if cssrs == "declined":
         record["risk"] = {"cssrs_declined": True}
     elif cssrs is not None:
@@ -134,7 +157,9 @@ def test_output_file_is_owner_only_and_complete(runner, tmp_path: Path) -> None:
     out = tmp_path / "r.html"
     old = os.umask(0o022)
     try:
-        result = runner.invoke(cli, ["assess", str(ROOT / "examples" / "demo.yaml"), "--format", "html", "-o", str(out)])
+        result = runner.invoke(
+            cli, ["assess", str(ROOT / "examples" / "demo.yaml"), "--format", "html", "-o", str(out)]
+        )
     finally:
         os.umask(old)
     assert result.exit_code == 0, result.output
@@ -164,8 +189,13 @@ def test_hostile_notes_inert_in_html(runner, tmp_path: Path) -> None:
 
 
 def test_python_cli_py_from_checkout() -> None:
-    result = subprocess.run([sys.executable, "cli.py", "assess", "examples/group.yaml", "--format", "json"],
-                            cwd=ROOT, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "cli.py", "assess", "examples/group.yaml", "--format", "json"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["recommendation"]["format"] == "group"
 
@@ -187,7 +217,11 @@ def _break_rules(rules_dir: Path) -> dict[str, tuple[str, int]]:
     idx = next(i for i, l in enumerate(lines) if l.strip().startswith("rationale:"))
     lines.insert(idx + 1, "    broken: [unclosed")
     fmt.write_text("\n".join(lines) + "\n")
-    return {"misspelt": ("severity.yaml", misspelt_line), "duplicate": ("focus.yaml", dup_line), "syntax": ("format.yaml", idx + 2)}
+    return {
+        "misspelt": ("severity.yaml", misspelt_line),
+        "duplicate": ("focus.yaml", dup_line),
+        "syntax": ("format.yaml", idx + 2),
+    }
 
 
 def test_rules_lint_lists_all_three_problems(runner, rules_copy: Path) -> None:
@@ -197,9 +231,14 @@ def test_rules_lint_lists_all_three_problems(runner, rules_copy: Path) -> None:
     err = result.stderr
     assert "Traceback" not in result.output
     file, line = where["misspelt"]
-    assert f"{rules_copy}/{file}:{line}: SEV-KROENKE-SEVERE.when: unknown fact 'phq9_scroe' (did you mean 'phq9'?)" in err
+    assert (
+        f"{rules_copy}/{file}:{line}: SEV-KROENKE-SEVERE.when: unknown fact 'phq9_scroe' (did you mean 'phq9'?)" in err
+    )
     file, line = where["duplicate"]
-    assert f"{rules_copy}/{file}:{line - 0}: FOCUS-GRIEF-ONSET.id: duplicate rule id (first defined at {rules_copy}/focus.yaml:" in err
+    assert (
+        f"{rules_copy}/{file}:{line - 0}: FOCUS-GRIEF-ONSET.id: duplicate rule id (first defined at {rules_copy}/focus.yaml:"
+        in err
+    )
     file, _ = where["syntax"]
     assert f"{rules_copy}/{file}:" in err and "malformed YAML/JSON" in err
 

@@ -4,6 +4,7 @@ first, and every sentence a rule prints is true of the case.
 Each test below reproduces one defect found when the v1 rules were tried as a supervising
 clinician would (the defect is named in its docstring); each failed on v1.
 """
+
 from __future__ import annotations
 
 import copy
@@ -24,7 +25,10 @@ from ipt_advisor.report.render import render
 from ipt_advisor.ruletests import merge
 
 BASE: dict[str, Any] = {
-    "intake_version": 1, "id": "SAFE-1", "assessed_on": "2026-10-01", "age": 40,
+    "intake_version": 1,
+    "id": "SAFE-1",
+    "assessed_on": "2026-10-01",
+    "age": 40,
     "measures": {"phq9": 12, "phq9_item9": 0},
     "risk": {"cssrs": {"wish_dead": False, "active_thoughts": False, "behavior_3m": False}},
     "findings": {"role_transition": {"present": True, "onset_linked": True}},
@@ -58,6 +62,7 @@ def page_one(text: str) -> str:
 
 # ------------------------------------------------------------------ 1. recorded risk always counts
 
+
 def test_item9_of_3_without_a_cssrs_raises_ideation_and_is_shown() -> None:
     """v1: only RISK_ASSESSMENT_MISSING; item 9 = 3 appeared nowhere in the report."""
     fragment = {"measures": {"phq9": 12, "phq9_item9": 3}, "risk": {"cssrs": None}}
@@ -87,6 +92,7 @@ def test_a_recorded_imminent_answer_counts_in_a_partial_screen(answer: str) -> N
 
 # ------------------------------------------------------------------ 2. a declined screen
 
+
 def test_a_declined_screen_is_incomplete_and_says_it_was_declined() -> None:
     fragment = {"risk": {"cssrs": None, "cssrs_declined": True}}
     decision = assess(fragment)
@@ -95,7 +101,8 @@ def test_a_declined_screen_is_incomplete_and_says_it_was_declined() -> None:
     assert flag["code"] == "RISK_ASSESSMENT_MISSING" and flag["level"] == "critical"
     assert "declined" in flag["action"] and "risk formulation is needed today" in flag["action"]
     assert [b["text"] for b in decision["banners"]] == [
-        "INCOMPLETE — the person declined the risk screen; a clinician's own risk formulation is needed today"]
+        "INCOMPLETE — the person declined the risk screen; a clinician's own risk formulation is needed today"
+    ]
     first = page_one(report(fragment))
     assert re.search(r"C-SSRS Q1: wish to be dead \.+ declined", first)
     assert "Complete the C-SSRS screener" not in first
@@ -132,8 +139,11 @@ def test_the_imminent_risk_banner_leads_every_format(fmt: str) -> None:
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_a_complete_decision_is_as_visible_as_an_incomplete_one(fmt: str) -> None:
     out = report({}, fmt)
-    headline = {"text": "RECOMMENDATION: Group IPT", "md": "## Recommendation: Group IPT",
-                "html": '<span class="label">Recommendation</span>Group IPT'}[fmt]
+    headline = {
+        "text": "RECOMMENDATION: Group IPT",
+        "md": "## Recommendation: Group IPT",
+        "html": '<span class="label">Recommendation</span>Group IPT',
+    }[fmt]
     assert headline in out
     if fmt == "text":  # framed like a banner
         lines = out.splitlines()
@@ -149,6 +159,7 @@ def test_the_format_is_said_once() -> None:
 
 # ------------------------------------------------------------------ 4. risk answers as recorded
 
+
 def test_a_rightly_skipped_question_reads_not_asked_everywhere() -> None:
     """v1: "C-SSRS Q4 = not assessed" in the trace, "(was not assessed)" in explain."""
     for fmt in FORMATS:
@@ -158,14 +169,20 @@ def test_a_rightly_skipped_question_reads_not_asked_everywhere() -> None:
 
 
 def test_risk_answers_block_has_every_state() -> None:
-    fragment = {"measures": {"phq9": 12, "phq9_item9": None},
-                "risk": {"cssrs": {"wish_dead": True, "active_thoughts": False, "behavior_3m": None}}}
+    fragment = {
+        "measures": {"phq9": 12, "phq9_item9": None},
+        "risk": {"cssrs": {"wish_dead": True, "active_thoughts": False, "behavior_3m": None}},
+    }
     view = Advisor.load().view(assess(fragment), intake(fragment), "test")
     answers = {a["key"]: a["answer"] for a in view["risk_answers"]}
     assert answers == {
-        "risk.cssrs.wish_dead": "yes", "risk.cssrs.active_thoughts": "no", "risk.cssrs.method": "not asked",
-        "risk.cssrs.intent": "not asked", "risk.cssrs.plan": "not asked",
-        "risk.cssrs.behavior_3m": "not recorded", "measures.phq9_item9": "not recorded",
+        "risk.cssrs.wish_dead": "yes",
+        "risk.cssrs.active_thoughts": "no",
+        "risk.cssrs.method": "not asked",
+        "risk.cssrs.intent": "not asked",
+        "risk.cssrs.plan": "not asked",
+        "risk.cssrs.behavior_3m": "not recorded",
+        "measures.phq9_item9": "not recorded",
     }
 
 
@@ -179,32 +196,40 @@ def test_labels_not_raw_enums_in_reports() -> None:
 
 # ------------------------------------------------------------------ 5. below the diagnostic threshold
 
+
 def test_phq9_minimal_defers_with_a_confirm_or_monitor_condition() -> None:
     """v1: PHQ-9 2 with one role transition gave "Group IPT" without a caveat."""
     decision = assess({"measures": {"phq9": 2}})
     assert decision["recommendation"]["format"] == "defer"
     assert codes(decision) == ["BELOW_DIAGNOSTIC_THRESHOLD"]
     assert decision["recommendation"]["conditions"] == [
-        "Confirm a depressive episode by clinical interview; if it is not confirmed, monitor and review instead of IPT"]
+        "Confirm a depressive episode by clinical interview; if it is not confirmed, monitor and review instead of IPT"
+    ]
 
 
 def test_phq9_mild_keeps_the_format_on_condition_the_episode_is_confirmed() -> None:
     decision = assess({"measures": {"phq9": 7}})
     assert decision["recommendation"]["format"] == "group"
-    assert "Confirm a depressive episode by clinical interview before IPT starts" in decision["recommendation"]["conditions"]
+    assert (
+        "Confirm a depressive episode by clinical interview before IPT starts"
+        in decision["recommendation"]["conditions"]
+    )
 
 
 # ------------------------------------------------------------------ 6. no focus area
+
 
 def test_no_focus_area_defers_rather_than_a_bare_group() -> None:
     """v1: headline "Group IPT" with no problem area at all."""
     decision = assess({"findings": {"role_transition": None}})
     assert decision["recommendation"]["format"] == "defer"
     assert decision["recommendation"]["conditions"] == [
-        "Complete the interpersonal inventory: IPT needs an interpersonal focus"]
+        "Complete the interpersonal inventory: IPT needs an interpersonal focus"
+    ]
 
 
 # ------------------------------------------------------------------ 7. IPT-A exclusions
+
 
 def test_a_minor_with_substance_misuse_is_referred_and_gets_no_adult_condition() -> None:
     """v1: individual IPT-A with the adult "brief intervention" condition."""
@@ -234,8 +259,9 @@ def test_an_adult_with_misuse_keeps_the_brief_intervention() -> None:
 
 # ------------------------------------------------------------------ 8. every sentence true of the case
 
-GRIEF_8_MONTHS = {"findings": {"role_transition": None,
-                               "grief": {"present": True, "months_since_death": 8, "onset_linked": True}}}
+GRIEF_8_MONTHS = {
+    "findings": {"role_transition": None, "grief": {"present": True, "months_since_death": 8, "onset_linked": True}}
+}
 
 
 def test_grief_at_8_months_is_not_called_normal() -> None:
@@ -246,8 +272,21 @@ def test_grief_at_8_months_is_not_called_normal() -> None:
 
 def test_grief_with_suicidal_intent_is_not_called_normal() -> None:
     """v1: the same "grief is normal" text in a case with suicidal intent."""
-    fragment = merge(GRIEF_8_MONTHS, {"risk": {"cssrs": {"wish_dead": True, "active_thoughts": True, "method": True,
-                                                          "intent": True, "plan": False, "behavior_3m": False}}})
+    fragment = merge(
+        GRIEF_8_MONTHS,
+        {
+            "risk": {
+                "cssrs": {
+                    "wish_dead": True,
+                    "active_thoughts": True,
+                    "method": True,
+                    "intent": True,
+                    "plan": False,
+                    "behavior_3m": False,
+                }
+            }
+        },
+    )
     (text,) = [c["text"] for c in assess(fragment)["considerations"]]
     assert "safety comes first" in text and "never put down to grief" in text
     assert "usually normal" not in text
@@ -263,26 +302,40 @@ def test_isolation_rationale_is_true_when_onset_linked_isolation_wins() -> None:
     """v1: "the focus only when no event-linked area fits better" where onset-linked isolation won."""
     rule = Advisor.load().ruleset.rule("FOCUS-ISOLATION-ONSET")
     assert "only when no event-linked area fits better" not in rule.rationale
-    decision = assess({"findings": {"role_transition": {"present": True, "onset_linked": False},
-                                    "isolation": {"present": True, "onset_linked": True}}})
+    decision = assess(
+        {
+            "findings": {
+                "role_transition": {"present": True, "onset_linked": False},
+                "isolation": {"present": True, "onset_linked": True},
+            }
+        }
+    )
     assert decision["focus"]["primary"] == "isolation"
 
 
 def test_the_pre_group_session_is_one_condition() -> None:
     """v1: "In the pre-group session, prepare..." and "Individual pre-group session..."."""
-    decision = assess({"measures": {"phq9": 12, "phq9_item9": 0, "spin": 33},
-                       "findings": {"social_anxiety": "moderate", "group_discomfort": "moderate"}})
+    decision = assess(
+        {
+            "measures": {"phq9": 12, "phq9_item9": 0, "spin": 33},
+            "findings": {"social_anxiety": "moderate", "group_discomfort": "moderate"},
+        }
+    )
     pre_group = [c for c in decision["recommendation"]["conditions"] if "pre-group" in c]
-    assert pre_group == ["Individual pre-group session to prepare for the group: the group's social demands "
-                         "(expectations, fears, a plan for the first sessions); the discomfort about the group "
-                         "(what will happen, what the person fears, how to take part)"]
+    assert pre_group == [
+        "Individual pre-group session to prepare for the group: the group's social demands "
+        "(expectations, fears, a plan for the first sessions); the discomfort about the group "
+        "(what will happen, what the person fears, how to take part)"
+    ]
 
 
 def test_group_only_texts_stay_out_of_an_individual_report() -> None:
     """v1: group-only rule texts in an individual report."""
-    fragment = {"measures": {"phq9": 12, "phq9_item9": 0, "spin": 33},
-                "findings": {"isolation": {"present": True}, "social_anxiety": "moderate"},
-                "preferences": {"format": "individual"}}
+    fragment = {
+        "measures": {"phq9": 12, "phq9_item9": 0, "spin": 33},
+        "findings": {"isolation": {"present": True}, "social_anxiety": "moderate"},
+        "preferences": {"format": "individual"},
+    }
     decision = assess(fragment)
     assert decision["recommendation"]["format"] == "individual"
     shown = decision["recommendation"]["conditions"] + [c["text"] for c in decision["considerations"]]
@@ -293,17 +346,24 @@ def test_group_only_texts_stay_out_of_an_individual_report() -> None:
 
 def test_an_area_dropped_by_the_two_area_cap_is_said_to_be_dropped() -> None:
     """v1: "Concluded: focus isolation" with no word that it was dropped."""
-    fragment = {"findings": {"grief": {"present": True, "months_since_death": 30},
-                             "role_dispute": {"present": True, "stage": "impasse", "violence": False},
-                             "isolation": {"present": True}}}
+    fragment = {
+        "findings": {
+            "grief": {"present": True, "months_since_death": 30},
+            "role_dispute": {"present": True, "stage": "impasse", "violence": False},
+            "isolation": {"present": True},
+        }
+    }
     decision = assess(fragment)
     assert [d["area"] for d in decision["focus"]["dropped"]] == ["role_dispute", "isolation"]
     out = " ".join(report(fragment).split())
-    assert ("Not kept: Interpersonal deficits / isolation — Long-standing isolation or interpersonal deficits "
-            "[FOCUS-ISOLATION]; not kept: at most 2 focus areas, and Role transition and Grief rank higher") in out
+    assert (
+        "Not kept: Interpersonal deficits / isolation — Long-standing isolation or interpersonal deficits "
+        "[FOCUS-ISOLATION]; not kept: at most 2 focus areas, and Role transition and Grief rank higher"
+    ) in out
 
 
 # ------------------------------------------------------------------ 9. no clinical number in Python
+
 
 def test_the_nice_cut_off_is_read_from_the_rules(tmp_path: Path) -> None:
     """v1: report.py printed "≥ 16": with the cut moved to 15 it said "PHQ-9 15 ... (≥ 16)"."""
@@ -327,6 +387,7 @@ def test_report_code_holds_no_cut_off() -> None:
 
 # ------------------------------------------------------------------ sign-off
 
+
 def test_sign_off_is_filled_from_the_clinicians_decision() -> None:
     changed = {"clinician_decision": {"format": "individual", "focus": "role_transition", "reason": "works nights"}}
     out = page_one(report(changed))
@@ -340,6 +401,7 @@ def test_sign_off_is_filled_from_the_clinicians_decision() -> None:
 
 # ------------------------------------------------------------------ the rule folder
 
+
 def test_a_yaml_file_missing_from_the_manifest_is_a_lint_problem(tmp_path: Path) -> None:
     """v1: a rule file the manifest does not list was silently ignored."""
     rules = tmp_path / "rules"
@@ -348,18 +410,31 @@ def test_a_yaml_file_missing_from_the_manifest_is_a_lint_problem(tmp_path: Path)
     runner = CliRunner()
     lint = runner.invoke(cli, ["rules", "lint", str(rules)])
     assert lint.exit_code == 1
-    assert f"{rules}/extra.yaml: not listed in ruleset.yaml (rule_files or handout): this file is not loaded" in lint.stderr
+    assert (
+        f"{rules}/extra.yaml: not listed in ruleset.yaml (rule_files or handout): this file is not loaded"
+        in lint.stderr
+    )
     assessed = runner.invoke(cli, ["assess", str(ROOT / "examples" / "group.yaml"), "--rules", str(rules)])
     assert assessed.exit_code == 4 and "extra.yaml" in assessed.stderr
-    audited = runner.invoke(cli, ["audit", str(ROOT / "examples"), "-o", str(tmp_path / "out"), "--rules", str(rules),
-                                  "--jobs", "1"])
+    audited = runner.invoke(
+        cli, ["audit", str(ROOT / "examples"), "-o", str(tmp_path / "out"), "--rules", str(rules), "--jobs", "1"]
+    )
     assert audited.exit_code == 4 and "extra.yaml" in audited.stderr
 
 
 def test_the_decision_json_keeps_the_contract_and_documents_the_additions() -> None:
     decision = assess(IMMINENT_WITH_GAP)
     schema = json.loads((ROOT / "docs" / "decision-v1.schema.json").read_text(encoding="utf-8"))
-    for key in ("decision_version", "intake_id", "status", "recommendation", "focus", "flags", "severity",
-                "trace", "ruleset"):
+    for key in (
+        "decision_version",
+        "intake_id",
+        "status",
+        "recommendation",
+        "focus",
+        "flags",
+        "severity",
+        "trace",
+        "ruleset",
+    ):
         assert key in decision
     assert "banners" in schema["properties"] and "dropped" in schema["properties"]["focus"]["properties"]

@@ -1,6 +1,7 @@
 """What `ipt-advisor assess` does for a fast start (cli.main): the cyclic collector is off while
 the process loads, then what it loaded is frozen and the collector is on again for the rest;
 every other command, and the library, keep the collector as Python sets it."""
+
 from __future__ import annotations
 
 import subprocess
@@ -42,8 +43,13 @@ def test_other_commands_keep_the_collector_as_it_was() -> None:
 
 
 def test_the_same_report_with_and_without_the_fast_start() -> None:
-    fast = subprocess.run([sys.executable, str(ROOT / "cli.py"), "assess", DEMO, "--format", "md"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
+    fast = subprocess.run(
+        [sys.executable, str(ROOT / "cli.py"), "assess", DEMO, "--format", "md"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     code = f"import sys, cli; sys.argv = ['ipt-advisor', 'assess', {DEMO!r}, '--format', 'md']; cli.cli()"
     plain = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert fast.returncode == plain.returncode == 0, (fast.stderr, plain.stderr)

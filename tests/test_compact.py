@@ -1,5 +1,6 @@
 """Compact decision lines (`audit --compact`, `expand`): at least 3x fewer bytes, and expanded
 back, byte for byte the decisions.jsonl a plain audit writes; another rule set's lines refused."""
+
 from __future__ import annotations
 
 import json

@@ -13,6 +13,7 @@ intakes carry a clinician decision:
     C-07  group / isolation        (FMT-GROUP-DEFAULT)        group / (none)           focus
     C-08  individual / role_transition (FMT-REFUSES-GROUP)    individual / role_transition -
 """
+
 from __future__ import annotations
 
 import json
@@ -38,11 +39,15 @@ def test_hand_checked_corpus(runner, tmp_path: Path) -> None:
             "group": {"cases": 3, "agree": 2, "percent": 66.7},
         },
     }
-    assert c["confusion"] == {"rows": "recommended", "columns": "clinician", "table": {
-        "defer": {"defer": 1, "individual": 0, "group": 0},
-        "individual": {"defer": 0, "individual": 2, "group": 1},
-        "group": {"defer": 0, "individual": 1, "group": 2},
-    }}
+    assert c["confusion"] == {
+        "rows": "recommended",
+        "columns": "clinician",
+        "table": {
+            "defer": {"defer": 1, "individual": 0, "group": 0},
+            "individual": {"defer": 0, "individual": 2, "group": 1},
+            "group": {"defer": 0, "individual": 1, "group": 2},
+        },
+    }
     assert c["focus"] == {
         "overall": {"cases": 7, "agree": 5, "percent": 71.4},
         "by_recommended": {
@@ -67,17 +72,26 @@ def test_hand_checked_corpus(runner, tmp_path: Path) -> None:
     ]
     assert all(d["safety_critical"] is False for d in departures)
     md = (out / "summary.md").read_text()
-    assert "The clinician chose the recommended format in **5 of 7** cases (71.4 %) and the recommended " \
-           "primary focus in **5 of 7** (71.4 %)." in md
+    assert (
+        "The clinician chose the recommended format in **5 of 7** cases (71.4 %) and the recommended "
+        "primary focus in **5 of 7** (71.4 %)." in md
+    )
     html = (out / "summary.html").read_text()
-    assert "<tr><th scope=\"row\"><code>FMT-SEVERE-INDIVIDUAL</code></th><td class=\"num\">2</td>" \
-           "<td class=\"num\">1</td><td class=\"num\">50.0 %</td></tr>" in html
+    assert (
+        "<tr><th scope=\"row\"><code>FMT-SEVERE-INDIVIDUAL</code></th><td class=\"num\">2</td>"
+        "<td class=\"num\">1</td><td class=\"num\">50.0 %</td></tr>" in html
+    )
     # the reason is clinician text: listed, but escaped so it cannot become markup
     assert "<td>Group starts sooner | waiting list *long*</td>" in html
 
 
-def _outcome(i: int, fmt: str, focus: str | None, rules: tuple[str | None, ...],
-             clinician: tuple[str, str | None, str | None] | None) -> Outcome:
+def _outcome(
+    i: int,
+    fmt: str,
+    focus: str | None,
+    rules: tuple[str | None, ...],
+    clinician: tuple[str, str | None, str | None] | None,
+) -> Outcome:
     return Outcome(i, "s", i + 1, f"K-{i}", "0" * 64, "complete", fmt, focus, None, (), (), rules, clinician)
 
 
@@ -93,8 +107,9 @@ def test_tally_figures_independent_of_the_rules(advisor) -> None:
     departures = [tally.add(o) for o in outcomes]
     assert [d and d["case"] for d in departures] == [None, "K-1", None, "K-3", None]
     assert departures[3]["departs"] == ["format", "focus"]
-    c = tally.as_dict(input_path="x", input_kind="jsonl", input_sha256="0", tool_version="t",
-                      departures_file="overrides.jsonl")["concordance"]
+    c = tally.as_dict(
+        input_path="x", input_kind="jsonl", input_sha256="0", tool_version="t", departures_file="overrides.jsonl"
+    )["concordance"]
     assert c["format"]["overall"] == {"cases": 4, "agree": 2, "percent": 50.0}
     assert c["focus"]["overall"] == {"cases": 4, "agree": 3, "percent": 75.0}
     assert c["focus"]["by_recommended"]["none"] == {"cases": 2, "agree": 1, "percent": 50.0}
@@ -109,8 +124,9 @@ def test_tally_figures_independent_of_the_rules(advisor) -> None:
 def test_no_clinician_decisions_no_concordance(advisor) -> None:
     tally = Tally(advisor.ruleset)
     tally.add(_outcome(0, "group", "grief", ("R-A",), None))
-    summary = tally.as_dict(input_path="x", input_kind="jsonl", input_sha256="0", tool_version="t",
-                            departures_file="overrides.jsonl")
+    summary = tally.as_dict(
+        input_path="x", input_kind="jsonl", input_sha256="0", tool_version="t", departures_file="overrides.jsonl"
+    )
     assert summary["concordance"] is None
 
 
@@ -119,12 +135,17 @@ def test_summary_html_lists_the_first_departures_and_says_where_the_rest_are(adv
 
     monkeypatch.setattr(dashboard, "DEPARTURE_LIMIT", 5)
     tally = Tally(advisor.ruleset)
-    departures = [tally.add(_outcome(i, "group", None, ("R-A",), ("individual", None, f"reason {i}"))) for i in range(7)]
-    summary = tally.as_dict(input_path="x", input_kind="jsonl", input_sha256="0", tool_version="t",
-                            departures_file="overrides.jsonl")
+    departures = [
+        tally.add(_outcome(i, "group", None, ("R-A",), ("individual", None, f"reason {i}"))) for i in range(7)
+    ]
+    summary = tally.as_dict(
+        input_path="x", input_kind="jsonl", input_sha256="0", tool_version="t", departures_file="overrides.jsonl"
+    )
     html = "".join(dashboard.render_summary_html(summary, iter(departures)))
-    assert "7 cases depart from the recommendation in format or focus (7 with a reason); every one is in " \
-           "<code>overrides.jsonl</code>. The first 5 that are not safety-critical are listed." in html
+    assert (
+        "7 cases depart from the recommendation in format or focus (7 with a reason); every one is in "
+        "<code>overrides.jsonl</code>. The first 5 that are not safety-critical are listed." in html
+    )
     assert [f"K-{i}" for i in range(7) if f"<td><code>K-{i}</code></td>" in html] == [f"K-{i}" for i in range(5)]
     monkeypatch.setattr(dashboard, "DEPARTURE_LIMIT", 7)
     full = "".join(dashboard.render_summary_html(summary, iter(departures)))

@@ -1,5 +1,6 @@
 """Reading a batch: a folder, JSON Lines or CSV becomes raw records in input order, each
 parsed on its own; the input is hashed as it is read; quoted values are redacted."""
+
 from __future__ import annotations
 
 import hashlib
@@ -37,13 +38,27 @@ def test_folder_reads_yaml_and_json_files_sorted_by_name_and_skips_others() -> N
     corpus, records = read(CORPUS / "intakes")
     assert corpus.kind == "folder"
     names = [Path(r.source).name for r in records]
-    assert names == ["C-01.yaml", "C-02.yaml", "C-03.json", "C-04.yaml", "C-04b-invalid.yaml",
-                     "C-05.yaml", "C-06.yaml", "C-07.json", "C-08.yaml"]  # README.txt is not an intake
+    assert names == [
+        "C-01.yaml",
+        "C-02.yaml",
+        "C-03.json",
+        "C-04.yaml",
+        "C-04b-invalid.yaml",
+        "C-05.yaml",
+        "C-06.yaml",
+        "C-07.json",
+        "C-08.yaml",
+    ]  # README.txt is not an intake
     assert [r.index for r in records] == list(range(9))
     source = str(CORPUS / "intakes" / "C-04b-invalid.yaml")
-    assert outcomes(records) == VALID_IDS[:4] + [
-        f"{source}:6: measures.phq9: must be a whole number from 0 to 27, got 31 | {source}:7: notes: must be text, got a list (put it in quotes)"
-    ] + VALID_IDS[4:]
+    assert (
+        outcomes(records)
+        == VALID_IDS[:4]
+        + [
+            f"{source}:6: measures.phq9: must be a whole number from 0 to 27, got 31 | {source}:7: notes: must be text, got a list (put it in quotes)"
+        ]
+        + VALID_IDS[4:]
+    )
 
 
 def test_folder_hash_is_names_and_file_hashes_in_order() -> None:
@@ -63,11 +78,16 @@ def test_jsonl_records_carry_their_line_and_blank_lines_are_skipped() -> None:
     assert corpus.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
     s = str(path)
     assert outcomes(records) == [
-        "C-01", "C-02",
+        "C-01",
+        "C-02",
         f"{s}:3: malformed JSON: Expecting value (column 48)",
-        "C-03", "C-04", "C-05",
+        "C-03",
+        "C-04",
+        "C-05",
         f"{s}:8: age: must be a whole number, got 'MARKER-NOTES-7731' (text) | {s}:8: notes: must be text, got a number (put it in quotes)",
-        "C-06", "C-07", "C-08",
+        "C-06",
+        "C-07",
+        "C-08",
         f"{s}:12: measures.phq9: required",
     ]
 
@@ -81,18 +101,25 @@ def test_csv_rows_start_lines_count_multiline_cells() -> None:
     assert corpus.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
     s = str(path)
     assert outcomes(records) == [
-        "C-01", "C-02",
+        "C-01",
+        "C-02",
         f"{s}:4: age: must be a whole number, got 'MARKER-NOTES-7731'",
-        "C-03", "C-04", "C-05", "C-06",
+        "C-03",
+        "C-04",
+        "C-05",
+        "C-06",
         f"{s}:10: findings.role_transition.present: must be true or false, got 'yes' | "
         f"{s}:10: measures.phq9: must be a whole number, got 'eleven'",
-        "C-07", "C-08",
+        "C-07",
+        "C-08",
     ]
 
 
 def test_the_three_kinds_give_the_same_intakes() -> None:
-    kinds = [[parse(r).record for r in read(CORPUS / name)[1] if _valid(r)]
-             for name in ("intakes", "intakes.jsonl", "intakes.csv")]
+    kinds = [
+        [parse(r).record for r in read(CORPUS / name)[1] if _valid(r)]
+        for name in ("intakes", "intakes.jsonl", "intakes.csv")
+    ]
     assert kinds[0] == kinds[1] == kinds[2]
     assert [rec["id"] for rec in kinds[0]] == VALID_IDS
 
@@ -105,13 +132,16 @@ def _valid(record: RawRecord) -> bool:
     return True
 
 
-@pytest.mark.parametrize("line, expected", [
-    (b'{"id": "A", "id": "B"}', "duplicate key"),
-    (b'{"notes": "say \\": here", "measures": {"phq9": 1, "phq9": 2}}', "duplicate key"),
-    (b'{"age": NaN}', "malformed JSON: NaN is not a number JSON allows"),
-    (b'{"notes": "caf\xe9"}', "not UTF-8 text (byte 14)"),
-    (b'[1, 2]', "an intake must be a mapping of fields (key: value), got a list"),
-])
+@pytest.mark.parametrize(
+    "line, expected",
+    [
+        (b'{"id": "A", "id": "B"}', "duplicate key"),
+        (b'{"notes": "say \\": here", "measures": {"phq9": 1, "phq9": 2}}', "duplicate key"),
+        (b'{"age": NaN}', "malformed JSON: NaN is not a number JSON allows"),
+        (b'{"notes": "caf\xe9"}', "not UTF-8 text (byte 14)"),
+        (b'[1, 2]', "an intake must be a mapping of fields (key: value), got a list"),
+    ],
+)
 def test_jsonl_record_problems(tmp_path: Path, line: bytes, expected: str) -> None:
     path = tmp_path / "x.jsonl"
     path.write_bytes(line + b"\n")
@@ -159,12 +189,15 @@ def test_csv_surplus_cells_and_blank_rows(tmp_path: Path) -> None:
     assert f"{path}:2: row has more cells than the header" in [str(p) for p in info.value.problems]
 
 
-@pytest.mark.parametrize("name, content, message", [
-    ("dup.csv", "id,id\nA,B\n", "dup.csv:1: column 'id' appears twice in the header"),
-    ("empty.csv", "", "empty.csv: file is empty: expected a header of dotted field names"),
-    ("latin1.csv", b"id,caf\xe9\nA,B\n", "latin1.csv:1: not UTF-8 text"),
-    ("notes.txt", "hello", "notes.txt: expected a folder of .yaml/.json intakes, a .jsonl file or a .csv file"),
-])
+@pytest.mark.parametrize(
+    "name, content, message",
+    [
+        ("dup.csv", "id,id\nA,B\n", "dup.csv:1: column 'id' appears twice in the header"),
+        ("empty.csv", "", "empty.csv: file is empty: expected a header of dotted field names"),
+        ("latin1.csv", b"id,caf\xe9\nA,B\n", "latin1.csv:1: not UTF-8 text"),
+        ("notes.txt", "hello", "notes.txt: expected a folder of .yaml/.json intakes, a .jsonl file or a .csv file"),
+    ],
+)
 def test_whole_input_problems_are_one_line(tmp_path: Path, name: str, content: str | bytes, message: str) -> None:
     path = tmp_path / name
     path.write_bytes(content if isinstance(content, bytes) else content.encode())
@@ -176,7 +209,9 @@ def test_whole_input_problems_are_one_line(tmp_path: Path, name: str, content: s
 def test_missing_input(tmp_path: Path) -> None:
     with pytest.raises(CorpusError) as info:
         Corpus(str(tmp_path / "nope.jsonl"))
-    assert [str(p) for p in info.value.problems] == [f"{tmp_path}/nope.jsonl: cannot read file: No such file or directory"]
+    assert [str(p) for p in info.value.problems] == [
+        f"{tmp_path}/nope.jsonl: cannot read file: No such file or directory"
+    ]
     with pytest.raises(CorpusError) as info:
         Corpus(str(tmp_path / "nope"))
     assert [str(p) for p in info.value.problems] == [f"{tmp_path}/nope: cannot read: no such file or folder"]
@@ -188,13 +223,18 @@ def test_hash_is_known_only_after_reading() -> None:
         corpus.sha256  # noqa: B018 (the property read is what raises)
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("must be a whole number, got 'secret words' (text)", "must be a whole number, got <text> (text)"),
-    ('must be one of group, individual; got "it\'s" (did you mean \'group\'?)',
-     "must be one of group, individual; got <text> (did you mean 'group'?)"),
-    ("'a \\' b': write whole numbers", "<text>: write whole numbers"),
-    ("required", "required"),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("must be a whole number, got 'secret words' (text)", "must be a whole number, got <text> (text)"),
+        (
+            'must be one of group, individual; got "it\'s" (did you mean \'group\'?)',
+            "must be one of group, individual; got <text> (did you mean 'group'?)",
+        ),
+        ("'a \\' b': write whole numbers", "<text>: write whole numbers"),
+        ("required", "required"),
+    ],
+)
 def test_redact_removes_quoted_values_keeps_schema_suggestions(text: str, expected: str) -> None:
     assert redact(text) == expected
 

@@ -11,6 +11,7 @@ SUICIDE_IMMINENT flag, recommended defer): the safety-critical override the page
     D-4   SOUTH-02  CL-002     2026-10  defer        defer       -
     D-5   (none)    (none)     2026-10  group        (none)      -
 """
+
 from __future__ import annotations
 
 import json
@@ -45,11 +46,18 @@ def _lines(path: Path) -> list[dict]:
 def test_codes_travel_into_decisions_overrides_and_the_log(audited: Path, runner) -> None:
     decisions = _lines(audited / "out" / "decisions.jsonl")
     assert [(d.get("site"), d.get("clinician")) for d in decisions] == [
-        ("NORTH-01", "CL-001"), ("NORTH-01", "CL-001"), ("SOUTH-02", "CL-002"), ("SOUTH-02", "CL-002"), (None, None)]
+        ("NORTH-01", "CL-001"),
+        ("NORTH-01", "CL-001"),
+        ("SOUTH-02", "CL-002"),
+        ("SOUTH-02", "CL-002"),
+        (None, None),
+    ]
     assert list(decisions[0])[:4] == ["decision_version", "intake_id", "site", "clinician"]
     assert "site" not in decisions[4] and "clinician" not in decisions[4]  # absent, the decision is as before
     log = _lines(audited / "log")
-    assert [(e.get("site"), e.get("clinician")) for e in log] == [(d.get("site"), d.get("clinician")) for d in decisions]
+    assert [(e.get("site"), e.get("clinician")) for e in log] == [
+        (d.get("site"), d.get("clinician")) for d in decisions
+    ]
     assert "site" not in log[4]
     assert runner.invoke(cli, ["log", "verify", str(audited / "log")]).exit_code == 0
 
@@ -92,23 +100,31 @@ def test_summary_html_leads_with_the_safety_critical_overrides(audited: Path) ->
 def test_every_chart_has_a_title_and_its_table(audited: Path) -> None:
     html = (audited / "out" / "summary.html").read_text()
     ids = re.findall(r'<figure class="chart-block" id="([^"]+)">', html)
-    assert ids == ["format", "flags", "focus", "override-rule", "agreement-site", "agreement-clinician",
-                   "trend-1", "trend-2"]
+    assert ids == [
+        "format",
+        "flags",
+        "focus",
+        "override-rule",
+        "agreement-site",
+        "agreement-clinician",
+        "trend-1",
+        "trend-2",
+    ]
     for ident in ids:
-        block = html[html.index(f'<figure class="chart-block" id="{ident}">'):]
-        block = block[:block.index("</figure>")]
+        block = html[html.index(f'<figure class="chart-block" id="{ident}">') :]
+        block = block[: block.index("</figure>")]
         assert f'<title id="chart-{ident}-title">' in block and "<table class=\"data\">" in block, ident
 
 
 def test_all_zero_rows_and_columns_are_not_printed(audited: Path) -> None:
     html = (audited / "out" / "summary.html").read_text()
-    focus = html[html.index('id="focus"'):]
-    focus = focus[:focus.index("</figure>")]
+    focus = html[html.index('id="focus"') :]
+    focus = focus[: focus.index("</figure>")]
     assert "<code>role_transition</code>" in focus and "<code>grief</code>" not in focus  # 0 cases: no row
     md = (audited / "out" / "summary.md").read_text()
     assert "| `individual` |" not in md  # no case recommended individual
-    trend = html[html.index('id="trend-1"'):]
-    assert "Assessments" in trend[:trend.index("</figure>")]
+    trend = html[html.index('id="trend-1"') :]
+    assert "Assessments" in trend[: trend.index("</figure>")]
 
 
 def test_summary_md_is_a_digest_that_names_the_safety_overrides(audited: Path) -> None:
@@ -140,17 +156,23 @@ def test_the_confusion_table_leaves_out_what_nobody_chose(audited: Path, advisor
     from ipt_advisor.audit.summary import Outcome, Tally
 
     html = (audited / "out" / "summary.html").read_text()
-    table = html[html.index('<table class="data" id="confusion">'):]
-    table = table[:table.index("</table>")]
+    table = html[html.index('<table class="data" id="confusion">') :]
+    table = table[: table.index("</table>")]
     # the corpus: recommended defer twice (chosen defer, group), group twice (group, individual)
     rows = re.findall(r'<tr><th scope="row"><code>(\w+)</code></th>((?:<td class="num">\d+</td>)+)</tr>', table)
     assert re.findall(r'<th scope="col" class="num">(\w+)</th>', table) == ["defer", "individual", "group"]
-    assert [(r, re.findall(r"\d+", cells)) for r, cells in rows] == [("defer", ["1", "0", "1"]), ("group", ["0", "1", "1"])]
+    assert [(r, re.findall(r"\d+", cells)) for r, cells in rows] == [
+        ("defer", ["1", "0", "1"]),
+        ("group", ["0", "1", "1"]),
+    ]
     # nobody chose defer or individual: those columns go, as the row nobody was recommended
     tally = Tally(advisor.ruleset)
     for i, fmt in enumerate(("group", "individual")):
-        tally.add(Outcome(i, "s", i, f"K-{i}", "0" * 64, "complete", fmt, None, None, (), (), ("R",), ("group", None, None)))
-    summary = tally.as_dict(input_path="x", input_kind="jsonl", input_sha256="0", tool_version="t",
-                            departures_file="overrides.jsonl")
+        tally.add(
+            Outcome(i, "s", i, f"K-{i}", "0" * 64, "complete", fmt, None, None, (), (), ("R",), ("group", None, None))
+        )
+    summary = tally.as_dict(
+        input_path="x", input_kind="jsonl", input_sha256="0", tool_version="t", departures_file="overrides.jsonl"
+    )
     confusion = page_context(summary, [], [], "t")["confusion"]
     assert confusion == {"columns": ["group"], "rows": [("individual", [1]), ("group", [1])]}

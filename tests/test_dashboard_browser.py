@@ -1,6 +1,7 @@
 """summary.html opened in a real headless Chromium (see tests/chromium.py): no console error
 (a CSP violation is one), every chart drawn and labelled, the safety-critical overrides at the
 top, and the A4 print: the safety section on page 1."""
+
 from __future__ import annotations
 
 import json
@@ -73,8 +74,9 @@ def test_dashboard_prints_on_a4_with_the_safety_overrides_on_page_one(browser, d
     page.close()
     info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True).stdout
     assert "pts (A4)" in info
-    first = subprocess.run(["pdftotext", "-f", "1", "-l", "1", "-layout", str(pdf), "-"],
-                           capture_output=True, text=True, check=True).stdout
+    first = subprocess.run(
+        ["pdftotext", "-f", "1", "-l", "1", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True
+    ).stdout
     assert "Safety-critical overrides" in first and "D-3" in first and "SUICIDE_IMMINENT" in first
 
 
@@ -90,20 +92,32 @@ def _stored_db(path: Path) -> str:
     url = f"sqlite:///{path}"
     store = Store.open(url)
     try:
-        client = create_app(store, Advisor.load(), token="t" * 32, hosts={"localhost"},
-                            tool_version=__version__).test_client()
+        client = create_app(
+            store, Advisor.load(), token="t" * 32, hosts={"localhost"}, tool_version=__version__
+        ).test_client()
         client.get("/?token=" + "t" * 32)
-        intent = {"risk.cssrs.wish_dead": "true", "risk.cssrs.active_thoughts": "true", "risk.cssrs.method": "true",
-                  "risk.cssrs.intent": "true", "risk.cssrs.plan": "false"}
+        intent = {
+            "risk.cssrs.wish_dead": "true",
+            "risk.cssrs.active_thoughts": "true",
+            "risk.cssrs.method": "true",
+            "risk.cssrs.intent": "true",
+            "risk.cssrs.plan": "false",
+        }
         for case, site, more in (("B-1", "NORTH-01", {}), ("B-2", "SOUTH-02", intent), ("B-3", "NORTH-01", {})):
             values = form_fields(client.get("/intake/new").get_data(as_text=True))
             values.update(valid_answers(case, site=site, clinician="CL-001", assessed_on="2026-10-01", **more))
             location = client.post("/intake", data=values).headers["Location"]
             if case == "B-2":
                 csrf = form_fields(client.get(location + "/signoff").get_data(as_text=True))["csrf_token"]
-                client.post(location + "/signoff", data={"csrf_token": csrf, "signoff": "change",
-                                                         "clinician_decision.format": "group",
-                                                         "clinician_decision.reason": "group starts next week"})
+                client.post(
+                    location + "/signoff",
+                    data={
+                        "csrf_token": csrf,
+                        "signoff": "change",
+                        "clinician_decision.format": "group",
+                        "clinician_decision.reason": "group starts next week",
+                    },
+                )
     finally:
         store.close()
     return url

@@ -1,4 +1,5 @@
 """The hash-chained decision log: `assess --log`, `audit --log`, `log verify`, tampering found."""
+
 from __future__ import annotations
 
 import json
@@ -21,8 +22,12 @@ def marked_intake(tmp_path: Path) -> Path:
     record = json.loads((CORPUS / "intakes.jsonl").read_text().splitlines()[0])
     record["notes"] = f"{MARKER} private story"
     record["clinician_decision"] = {"format": "individual", "reason": f"{MARKER} reason"}
-    record["findings"]["role_dispute"] = {"present": True, "with": f"{MARKER} partner", "stage": "impasse",
-                                          "violence": False}
+    record["findings"]["role_dispute"] = {
+        "present": True,
+        "with": f"{MARKER} partner",
+        "stage": "impasse",
+        "violence": False,
+    }
     path = tmp_path / "marked.json"
     path.write_text(json.dumps(record))
     return path
@@ -34,7 +39,9 @@ def log_lines(path: Path) -> list[str]:
 
 def make_log(runner, tmp_path: Path, n: int = 5) -> Path:
     log = tmp_path / "decisions.log"
-    result = runner.invoke(cli, ["audit", str(CORPUS / "intakes.jsonl"), "-o", str(tmp_path / "out"), "--log", str(log)])
+    result = runner.invoke(
+        cli, ["audit", str(CORPUS / "intakes.jsonl"), "-o", str(tmp_path / "out"), "--log", str(log)]
+    )
     assert result.exit_code == 0, result.output
     lines = log_lines(log)
     log.write_text("\n".join(lines[:n]) + "\n")  # a prefix of a valid chain is a valid chain
@@ -66,6 +73,7 @@ def test_assess_log_appends_a_chain_with_no_free_text(runner, tmp_path: Path) ->
     assert first["time"].endswith("Z")
     # the intake hash is the hash of the file's bytes
     import hashlib
+
     assert first["intake_sha256"] == hashlib.sha256(intake.read_bytes()).hexdigest()
     # only time, prev and hash differ between the two entries of the same intake
     assert {k for k in KEYS if first[k] != second[k]} <= {"time", "prev", "hash"}
@@ -76,8 +84,9 @@ def test_assess_log_appends_a_chain_with_no_free_text(runner, tmp_path: Path) ->
 
 def test_audit_log_one_entry_per_decision_in_input_order(runner, tmp_path: Path) -> None:
     log = tmp_path / "decisions.log"
-    result = runner.invoke(cli, ["audit", str(CORPUS / "intakes"), "-o", str(tmp_path / "out"), "--log", str(log),
-                                 "--jobs", "2"])
+    result = runner.invoke(
+        cli, ["audit", str(CORPUS / "intakes"), "-o", str(tmp_path / "out"), "--log", str(log), "--jobs", "2"]
+    )
     assert result.exit_code == 0, result.output
     entries = [json.loads(line) for line in log_lines(log)]
     assert [e["case"] for e in entries] == ["C-01", "C-02", "C-03", "C-04", "C-05", "C-06", "C-07", "C-08"]
@@ -91,12 +100,22 @@ def test_audit_log_in_several_batches_keeps_one_chain(runner, tmp_path: Path, mo
     monkeypatch.setattr(audit, "LOG_BATCH", 3)
     log = tmp_path / "decisions.log"
     for n in range(2):  # a second audit (into another folder: the same one refuses) continues the chain
-        result = runner.invoke(cli, ["audit", str(CORPUS / "intakes.csv"), "-o", str(tmp_path / f"out-{n}"),
-                                     "--log", str(log), "--jobs", "2"])
+        result = runner.invoke(
+            cli,
+            ["audit", str(CORPUS / "intakes.csv"), "-o", str(tmp_path / f"out-{n}"), "--log", str(log), "--jobs", "2"],
+        )
         assert result.exit_code == 0, result.output
     assert verify(str(log))[0] == 16
     assert [json.loads(line)["case"] for line in log_lines(log)][:8] == [
-        "C-01", "C-02", "C-03", "C-04", "C-05", "C-06", "C-07", "C-08"]
+        "C-01",
+        "C-02",
+        "C-03",
+        "C-04",
+        "C-05",
+        "C-06",
+        "C-07",
+        "C-08",
+    ]
 
 
 def test_assess_with_broken_log_refuses_and_shows_nothing(runner, tmp_path: Path) -> None:
@@ -106,14 +125,18 @@ def test_assess_with_broken_log_refuses_and_shows_nothing(runner, tmp_path: Path
     assert result.exit_code == 1
     assert result.stdout == ""
     assert result.stderr.splitlines() == [
-        f"{log}: cannot append to the decision log: its last line is not a log entry; run `ipt-advisor log verify` on it"]
+        f"{log}: cannot append to the decision log: its last line is not a log entry; run `ipt-advisor log verify` on it"
+    ]
 
 
 def test_edited_entry(runner, tmp_path: Path) -> None:
     log = make_log(runner, tmp_path)
     lines = log_lines(log)
-    lines[2] = lines[2].replace('"format":"individual"', '"format":"group"') if '"format":"individual"' in lines[2] \
+    lines[2] = (
+        lines[2].replace('"format":"individual"', '"format":"group"')
+        if '"format":"individual"' in lines[2]
         else lines[2].replace('"format":"group"', '"format":"individual"')
+    )
     log.write_text("\n".join(lines) + "\n")
     result = verify_cli(runner, log)
     assert result.exit_code == 1
@@ -129,7 +152,8 @@ def test_edited_entry_with_its_hash_recomputed_breaks_the_next(runner, tmp_path:
     lines[1] = json.dumps(forged, separators=(",", ":"))
     log.write_text("\n".join(lines) + "\n")
     assert verify_cli(runner, log).stderr.splitlines() == [
-        f"{log}:3: an entry was deleted after line 2, or line 2 was rewritten"]
+        f"{log}:3: an entry was deleted after line 2, or line 2 was rewritten"
+    ]
 
 
 def test_deleted_entry(runner, tmp_path: Path) -> None:
@@ -145,7 +169,8 @@ def test_deleted_first_entry(runner, tmp_path: Path) -> None:
     log = make_log(runner, tmp_path)
     log.write_text("\n".join(log_lines(log)[1:]) + "\n")
     assert verify_cli(runner, log).stderr.splitlines() == [
-        f"{log}:1: entries were deleted before this first line: the chain does not start here"]
+        f"{log}:1: entries were deleted before this first line: the chain does not start here"
+    ]
 
 
 def test_reordered_entries(runner, tmp_path: Path) -> None:
@@ -167,12 +192,14 @@ def test_inserted_entry(runner, tmp_path: Path) -> None:
     forged["hash"] = entry_hash(forged)  # a well-formed entry that claims to follow line 2
     log.write_text("\n".join(lines[:2] + [json.dumps(forged, separators=(",", ":"))] + lines[2:]) + "\n")
     assert verify_cli(runner, log).stderr.splitlines() == [
-        f"{log}:4: entries were inserted: this entry follows line 2, not line 3"]
+        f"{log}:4: entries were inserted: this entry follows line 2, not line 3"
+    ]
     clumsy = dict(forged, prev="f" * 64)
     clumsy["hash"] = entry_hash(clumsy)
     log.write_text("\n".join(lines[:2] + [json.dumps(clumsy, separators=(",", ":"))] + lines[2:]) + "\n")
     assert verify_cli(runner, log).stderr.splitlines() == [
-        f"{log}:3: an entry was inserted here: line 4 follows line 2"]
+        f"{log}:3: an entry was inserted here: line 4 follows line 2"
+    ]
 
 
 def test_damaged_line(runner, tmp_path: Path) -> None:
@@ -181,7 +208,8 @@ def test_damaged_line(runner, tmp_path: Path) -> None:
     lines[3] = lines[3][:40]
     log.write_text("\n".join(lines) + "\n")
     assert verify_cli(runner, log).stderr.splitlines() == [
-        f"{log}:4: not a decision-log entry: the line was edited or damaged"]
+        f"{log}:4: not a decision-log entry: the line was edited or damaged"
+    ]
 
 
 def test_missing_log_exit_1_one_line(runner, tmp_path: Path) -> None:
@@ -194,7 +222,9 @@ def _append_many(path: str, worker: int) -> None:
     log = DecisionLog(path)
     rs = {"name": "r", "version": "1", "sha256": "0" * 64}
     for i in range(40):
-        log.append([entry(f"W{worker}-{i}-{j}", "0" * 64, rs, "t", "group", None, None, [], "complete") for j in range(3)])
+        log.append(
+            [entry(f"W{worker}-{i}-{j}", "0" * 64, rs, "t", "group", None, None, [], "complete") for j in range(3)]
+        )
 
 
 def test_concurrent_writers_keep_one_chain(tmp_path: Path) -> None:
@@ -217,8 +247,21 @@ def test_append_refuses_a_damaged_tail(tmp_path: Path, tail: bytes) -> None:
     path = tmp_path / "x.log"
     path.write_bytes(tail)
     with pytest.raises(OutputError):
-        DecisionLog(str(path)).append([entry("C", "0" * 64, {"name": "r", "version": "1", "sha256": "0"}, "t",
-                                             "group", None, None, [], "complete")])
+        DecisionLog(str(path)).append(
+            [
+                entry(
+                    "C",
+                    "0" * 64,
+                    {"name": "r", "version": "1", "sha256": "0"},
+                    "t",
+                    "group",
+                    None,
+                    None,
+                    [],
+                    "complete",
+                )
+            ]
+        )
     assert path.read_bytes() == tail
 
 
@@ -232,9 +275,13 @@ def test_append_cuts_off_a_half_last_line_and_says_so(tmp_path: Path) -> None:
     whole = path.read_bytes()
     path.write_bytes(whole + b'{"time": "2026-')
     notes: list[str] = []
-    DecisionLog(str(path), warn=notes.append).append([entry("C2", "0" * 64, rs, "t", "group", None, None, [], "complete")])
-    assert notes == [f"{path}: cut off an incomplete last line (15 bytes) that a writer stopped half-way left; "
-                     "the entries before it are kept"]
+    DecisionLog(str(path), warn=notes.append).append(
+        [entry("C2", "0" * 64, rs, "t", "group", None, None, [], "complete")]
+    )
+    assert notes == [
+        f"{path}: cut off an incomplete last line (15 bytes) that a writer stopped half-way left; "
+        "the entries before it are kept"
+    ]
     assert path.read_bytes().startswith(whole)
     assert verify(str(path))[0] == 2
 
@@ -256,7 +303,7 @@ def test_a_full_disk_mid_append_leaves_the_log_as_it_was(tmp_path: Path, monkeyp
     real_write = os.write
 
     def half_then_full(fd: int, data) -> int:  # as a real full disk: part of the write lands
-        real_write(fd, bytes(data[:len(data) // 2]))
+        real_write(fd, bytes(data[: len(data) // 2]))
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     monkeypatch.setattr(decision_log.os, "write", half_then_full)
@@ -264,7 +311,8 @@ def test_a_full_disk_mid_append_leaves_the_log_as_it_was(tmp_path: Path, monkeyp
         log.append(batch[3:])
     monkeypatch.undo()
     assert [str(p) for p in info.value.problems] == [
-        f"{path}: cannot append to the decision log: {os.strerror(errno.ENOSPC)}"]
+        f"{path}: cannot append to the decision log: {os.strerror(errno.ENOSPC)}"
+    ]
     assert path.read_bytes() == before  # the half-written entries are gone, the chain intact
     log.append(batch[3:])  # and the next append continues the chain
     assert verify(str(path))[0] == 50

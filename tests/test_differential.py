@@ -15,6 +15,7 @@ that fired.  Two kinds of input:
 
 Counts and timings are printed (``pytest -s``); nothing here asserts a time.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -33,8 +34,22 @@ from ipt_advisor.advisor import Advisor
 from ipt_advisor.intake.schema import Intake
 from ipt_advisor.ruleset.lint import lint_ruleset
 from ipt_advisor.core.model import (
-    AddCondition, All, AnyOf, ChooseFormat, Consider, Derive, ExcludeFormat, FactSpec, Leaf, Not,
-    ProposeFocus, RaiseFlag, Rule, RuleSet, SetStatus, Variant,
+    AddCondition,
+    All,
+    AnyOf,
+    ChooseFormat,
+    Consider,
+    Derive,
+    ExcludeFormat,
+    FactSpec,
+    Leaf,
+    Not,
+    ProposeFocus,
+    RaiseFlag,
+    Rule,
+    RuleSet,
+    SetStatus,
+    Variant,
 )
 from ipt_advisor.ruletests import merge
 from strategies import intakes, random_intake, validated
@@ -53,8 +68,11 @@ def disagreement(advisor: Advisor, intake: Intake) -> str | None:
     expected = ref.decide(advisor.ruleset, intake)
     if product == expected:
         return None
-    parts = [f"  {key}:\n    engine:    {product[key]!r}\n    reference: {expected[key]!r}"
-             for key in expected if product.get(key) != expected[key]]
+    parts = [
+        f"  {key}:\n    engine:    {product[key]!r}\n    reference: {expected[key]!r}"
+        for key in expected
+        if product.get(key) != expected[key]
+    ]
     return "\n".join(parts)
 
 
@@ -112,8 +130,12 @@ def test_reference_passes_the_embedded_rule_tests(advisor: Advisor) -> None:
             fired = [rid for rid, _ in decision["trace"]]
             where = f"{rule.id}: {case.name}"
             assert (rule.id in fired) is expect["fires"], where
-            got = {"status": decision["status"], "format": decision["recommendation"]["format"],
-                   "primary": decision["focus"]["primary"], "secondary": decision["focus"]["secondary"]}
+            got = {
+                "status": decision["status"],
+                "format": decision["recommendation"]["format"],
+                "primary": decision["focus"]["primary"],
+                "secondary": decision["focus"]["secondary"],
+            }
             for key in got:
                 assert key not in expect or expect[key] == got[key], (where, key)
             codes = {f["code"] for f in decision["flags"]}
@@ -183,14 +205,20 @@ class RuleSetGenerator:
 
     def effect(self, writable: tuple[str, ...]) -> Any:
         rng, p = self.rng, self.policy
-        kinds = ["flag", "format", "exclude", "focus", "condition", "status", "consider"] + ["derive"] * 3 * bool(writable)
+        kinds = ["flag", "format", "exclude", "focus", "condition", "status", "consider"] + ["derive"] * 3 * bool(
+            writable
+        )
         kind = rng.choice(kinds)
         if kind == "derive":
             fact = rng.choice(writable)
             return Derive(fact, self.value(DERIVED[fact]))
         if kind == "flag":
-            return RaiseFlag(rng.choice(sorted(self.base.flags)), rng.choice(p.flag_levels), f"act {rng.random():.3f}",
-                             self.variants())
+            return RaiseFlag(
+                rng.choice(sorted(self.base.flags)),
+                rng.choice(p.flag_levels),
+                f"act {rng.random():.3f}",
+                self.variants(),
+            )
         if kind == "format":
             return ChooseFormat(rng.choice(p.format_precedence), f"because {rng.randint(0, 9)}")
         if kind == "exclude":
@@ -200,8 +228,12 @@ class RuleSetGenerator:
         if kind == "condition":
             scope = tuple(rng.sample(p.format_precedence, rng.randint(0, 2)))
             topic = rng.choice(("",) * 3 + tuple(p.condition_topics))
-            return AddCondition(rng.choice(("", f"do {rng.randint(0, 5)}")) if topic else f"do {rng.randint(0, 5)}",
-                                scope, self.variants(), topic)
+            return AddCondition(
+                rng.choice(("", f"do {rng.randint(0, 5)}")) if topic else f"do {rng.randint(0, 5)}",
+                scope,
+                self.variants(),
+                topic,
+            )
         if kind == "status":
             return SetStatus(rng.choice(("incomplete", "complete")))
         scope = tuple(rng.sample(p.format_precedence, rng.randint(0, 2)))
@@ -211,23 +243,34 @@ class RuleSetGenerator:
         """Texts chosen by the case (after the run: derived facts of every layer readable)."""
         if self.rng.random() < 0.6:
             return ()
-        return tuple(Variant(self.condition(("zd_one", "zd_two", "zd_flag"), 2), f"variant {i}")
-                     for i in range(self.rng.randint(1, 2)))
+        return tuple(
+            Variant(self.condition(("zd_one", "zd_two", "zd_flag"), 2), f"variant {i}")
+            for i in range(self.rng.randint(1, 2))
+        )
 
     def ruleset(self, number: int) -> RuleSet:
         rules = []
         for i in range(self.rng.randint(3, 12)):
             readable, writable = LAYERS[self.rng.choice((0, 0, 1, 1, 2))]
-            rules.append(Rule(
-                id=f"GEN-{i}", title=f"generated {i}", version=f"1.0.{i}",
-                status=self.rng.choice(("active",) * 8 + ("draft", "retired")), area="generated",
-                rationale="generated", references=("S1",), when=self.condition(readable, 3),
-                then=tuple(self.effect(writable) for _ in range(self.rng.randint(1, 4))), tests=(),
-            ))
+            rules.append(
+                Rule(
+                    id=f"GEN-{i}",
+                    title=f"generated {i}",
+                    version=f"1.0.{i}",
+                    status=self.rng.choice(("active",) * 8 + ("draft", "retired")),
+                    area="generated",
+                    rationale="generated",
+                    references=("S1",),
+                    when=self.condition(readable, 3),
+                    then=tuple(self.effect(writable) for _ in range(self.rng.randint(1, 4))),
+                    tests=(),
+                )
+            )
         self.rng.shuffle(rules)  # declaration order differs from depth order
         # no decision tables: the shipped ones name shipped rules, which a generated set lacks
-        return dataclasses.replace(self.base, name=f"generated-{number}", rules=tuple(rules),
-                                   facts={**self.base.facts, **DERIVED}, tables=())
+        return dataclasses.replace(
+            self.base, name=f"generated-{number}", rules=tuple(rules), facts={**self.base.facts, **DERIVED}, tables=()
+        )
 
 
 def _usable(ruleset: RuleSet) -> bool:
@@ -251,7 +294,8 @@ def run_generated(seed: int, rulesets: int, intakes_each: int) -> None:
             refused += 1
             assert refused <= 20 * rulesets, (
                 f"lint refused {refused} generated rule sets, e.g.: "
-                + "; ".join(p.message for p in lint_ruleset(ruleset))[:500])
+                + "; ".join(p.message for p in lint_ruleset(ruleset))[:500]
+            )
             continue
         try:
             advisor = Advisor(ruleset)  # its own engine (durable ruleset handle)
@@ -267,11 +311,15 @@ def run_generated(seed: int, rulesets: int, intakes_each: int) -> None:
             problem = disagreement(advisor, validated(mapping))
             if problem is not None:
                 rules = "\n".join(f"  {r.id} [{r.status}] when {r.when!r}\n    then {r.then!r}" for r in ruleset.rules)
-                pytest.fail(f"generated rule set #{made - 1} (seed {seed}):\n{rules}\n"
-                            f"intake: {json.dumps(mapping, default=str)}\n{problem}")
+                pytest.fail(
+                    f"generated rule set #{made - 1} (seed {seed}):\n{rules}\n"
+                    f"intake: {json.dumps(mapping, default=str)}\n{problem}"
+                )
             compared += 1
-    print(f"differential: {rulesets} generated rule sets, {compared} intakes agree "
-          f"({too_big} sets too large for the engine skipped; {time.perf_counter() - start:.1f} s)")
+    print(
+        f"differential: {rulesets} generated rule sets, {compared} intakes agree "
+        f"({too_big} sets too large for the engine skipped; {time.perf_counter() - start:.1f} s)"
+    )
 
 
 def test_engine_agrees_with_reference_on_generated_rule_sets() -> None:
@@ -310,10 +358,13 @@ def _rule_text(rule_id: str, when: str) -> str:
 """
 
 
-@pytest.mark.parametrize("rule_id", [
-    "GEN-EMPTY-ALL",
-    "GEN-NOT-EMPTY-ALL",  # lint refuses it: "can never fire"
-])
+@pytest.mark.parametrize(
+    "rule_id",
+    [
+        "GEN-EMPTY-ALL",
+        "GEN-NOT-EMPTY-ALL",  # lint refuses it: "can never fire"
+    ],
+)
 def test_empty_all_is_refused_or_evaluated_right(tmp_path: Path, rule_id: str) -> None:
     from ipt_advisor.ruleset.load import default_rules_dir, lint, read_ruleset
 
@@ -336,6 +387,7 @@ def test_empty_all_is_refused_or_evaluated_right(tmp_path: Path, rule_id: str) -
 
 # --------------------------------------------------------------------------- the plain-Python evaluator
 
+
 def direct_disagreement(advisor: Advisor, intake: Intake) -> str | None:
     """None when ``direct.Evaluator`` (plain-Python firing + the production ``decide``,
     what mutation testing uses) and the engine give the same decision (trace by rule)."""
@@ -347,8 +399,11 @@ def direct_disagreement(advisor: Advisor, intake: Intake) -> str | None:
     direct = ref.project(evaluator.decide(input_values(intake, advisor.ruleset), intake.case_id))
     if product == direct:
         return None
-    return "\n".join(f"  {key}:\n    engine: {product[key]!r}\n    direct: {direct[key]!r}"
-                     for key in product if product[key] != direct.get(key))
+    return "\n".join(
+        f"  {key}:\n    engine: {product[key]!r}\n    direct: {direct[key]!r}"
+        for key in product
+        if product[key] != direct.get(key)
+    )
 
 
 def test_direct_evaluator_agrees_with_the_engine(advisor: Advisor) -> None:
@@ -376,5 +431,7 @@ def test_direct_evaluator_agrees_on_generated_rule_sets() -> None:
         for _ in range(25):
             mapping = random_intake(rng)
             problem = direct_disagreement(advisor, validated(mapping))
-            assert problem is None, f"generated rule set #{made - 1}:\n{ruleset.rules!r}\n" \
-                                    f"intake: {json.dumps(mapping, default=str)}\n{problem}"
+            assert problem is None, (
+                f"generated rule set #{made - 1}:\n{ruleset.rules!r}\n"
+                f"intake: {json.dumps(mapping, default=str)}\n{problem}"
+            )

@@ -6,6 +6,7 @@ with ``json.dumps``) and drives it through the library or the CLI.  Anything tha
 crash the interpreter (durable-rules is C) runs in a subprocess, so a segfault is a
 failing return code rather than a dead test run.
 """
+
 from __future__ import annotations
 
 import json
@@ -29,7 +30,10 @@ DEMO = REPO / "examples" / "demo.yaml"
 SUBPROCESS_TIMEOUT = 120  # generous: only there so a hang fails instead of blocking CI
 
 INTAKE = {
-    "intake_version": 1, "id": "T-1", "assessed_on": "2025-01-01", "age": 40,
+    "intake_version": 1,
+    "id": "T-1",
+    "assessed_on": "2025-01-01",
+    "age": 40,
     "measures": {"phq9": 12},
     "risk": {"cssrs": {"wish_dead": False, "active_thoughts": False, "behavior_3m": False}},
 }
@@ -37,27 +41,52 @@ INTAKE = {
 
 # --------------------------------------------------------------------------- tiny rule sets
 
+
 def rule(rule_id: str, when: dict[str, Any], then: list[dict[str, Any]]) -> dict[str, Any]:
     return {
-        "id": rule_id, "title": f"rule {rule_id}", "version": "1.0.0", "status": "active", "area": "test",
-        "rationale": "test rule", "references": ["T1"], "when": when, "then": then,
-        "tests": [{"name": "fires", "intake": {}, "expect": {"fires": True}},
-                  {"name": "silent", "intake": {}, "expect": {"fires": False}}],
+        "id": rule_id,
+        "title": f"rule {rule_id}",
+        "version": "1.0.0",
+        "status": "active",
+        "area": "test",
+        "rationale": "test rule",
+        "references": ["T1"],
+        "when": when,
+        "then": then,
+        "tests": [
+            {"name": "fires", "intake": {}, "expect": {"fires": True}},
+            {"name": "silent", "intake": {}, "expect": {"fires": False}},
+        ],
     }
 
 
-def tiny(directory: Path, rules: list[dict[str, Any]], *, version: str = "1.0.0",
-         derived: tuple[str, ...] = (), max_firings: int = 100) -> Path:
+def tiny(
+    directory: Path,
+    rules: list[dict[str, Any]],
+    *,
+    version: str = "1.0.0",
+    derived: tuple[str, ...] = (),
+    max_firings: int = 100,
+) -> Path:
     """Write a minimal rule set: one input fact (phq9), boolean derived facts, ``rules``."""
     directory.mkdir(parents=True)
     manifest = {
-        "ruleset": "tiny", "version": version, "rule_files": ["rules.yaml"],
+        "ruleset": "tiny",
+        "version": version,
+        "rule_files": ["rules.yaml"],
         "policies": {
-            "format": {"precedence": ["defer", "individual", "group"], "fallback": "defer",
-                       "fallback_reason": "No rule reached a format",
-                       "labels": {"defer": "Defer", "individual": "Individual", "group": "Group"}},
-            "focus": {"areas": ["grief", "role_dispute", "role_transition", "isolation"],
-                      "basis": ["onset_linked", "present"], "max_areas": 2, "labels": {}},
+            "format": {
+                "precedence": ["defer", "individual", "group"],
+                "fallback": "defer",
+                "fallback_reason": "No rule reached a format",
+                "labels": {"defer": "Defer", "individual": "Individual", "group": "Group"},
+            },
+            "focus": {
+                "areas": ["grief", "role_dispute", "role_transition", "isolation"],
+                "basis": ["onset_linked", "present"],
+                "max_areas": 2,
+                "labels": {},
+            },
             "flags": {"levels": ["critical", "warning", "info"]},
             "severity": {"phq9": "phq9", "kroenke_band": "phq9", "nice_band": "phq9"},
         },
@@ -106,6 +135,7 @@ def one_line_problems(result: Any, code: int) -> list[str]:
 
 # --------------------------------------------------------------------------- chaining
 
+
 def test_three_derivations_fire_in_chain_order(tmp_path: Path) -> None:
     rules, names = chain(3)
     directory = tiny(tmp_path / "rules", rules, derived=names)
@@ -138,6 +168,7 @@ def test_two_thousand_assessments_through_one_advisor() -> None:
 
 # --------------------------------------------------------------------------- no match
 
+
 def test_intake_matching_no_rule_does_not_crash(tmp_path: Path) -> None:
     # durable-rules segfaults in delete_state after a fact no rule matched; the catch-all
     # rule is what prevents it, so this runs in a subprocess.
@@ -146,7 +177,11 @@ def test_intake_matching_no_rule_does_not_crash(tmp_path: Path) -> None:
     record.write_text(json.dumps(INTAKE), encoding="utf-8")
     done = subprocess.run(
         [sys.executable, str(REPO / "cli.py"), "assess", str(record), "--rules", str(directory), "--format", "json"],
-        capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT, cwd=tmp_path)
+        capture_output=True,
+        text=True,
+        timeout=SUBPROCESS_TIMEOUT,
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, (done.returncode, done.stderr)
     decision = json.loads(done.stdout)
     assert decision["trace"] == []
@@ -184,13 +219,15 @@ ruleset, problems = read_ruleset({str(directory)!r})
 decision = Advisor(ruleset).assess(from_mapping({INTAKE!r}, None, "t"))
 print(json.dumps([t["rule"] for t in decision["trace"]]))
 """
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          timeout=SUBPROCESS_TIMEOUT, cwd=REPO)
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT, cwd=REPO
+    )
     assert done.returncode == 0, done.stderr
     assert sorted(json.loads(done.stdout)) == ["START", "X-TO-Y", "Y-TO-X"]
 
 
 # --------------------------------------------------------------------------- runaway rule sets
+
 
 def test_firing_limit_stops_a_runaway_rule_set(tmp_path: Path) -> None:
     rules, names = chain(5)
@@ -217,6 +254,7 @@ def test_the_limit_counts_each_evaluation_afresh(tmp_path: Path) -> None:
 
 # --------------------------------------------------------------------------- types
 
+
 def test_numeric_string_is_refused_before_the_engine(tmp_path: Path) -> None:
     # durable-rules compares "16" >= 10 as text (false): a string must never reach it
     record = tmp_path / "intake.yaml"
@@ -236,15 +274,22 @@ def test_the_engine_fact_builder_refuses_a_string_too() -> None:
     with pytest.raises(EngineError) as info:
         input_values(Forged(), Advisor.load().ruleset)
     assert [str(p) for p in info.value.problems] == [
-        "forged: measures.phq9: value '16' does not fit fact phq9 (integer)"]
+        "forged: measures.phq9: value '16' does not fit fact phq9 (integer)"
+    ]
 
 
 # --------------------------------------------------------------------------- versions side by side
 
+
 def test_two_rule_set_versions_in_one_process(tmp_path: Path) -> None:
-    old = tiny(tmp_path / "v1", [rule("FMT", {"phq9": {"at_least": 10}}, [{"format": {"choose": "group", "reason": "v1"}}])])
-    new = tiny(tmp_path / "v2", [rule("FMT", {"phq9": {"at_least": 10}}, [{"format": {"choose": "individual", "reason": "v2"}}])],
-               version="2.0.0")
+    old = tiny(
+        tmp_path / "v1", [rule("FMT", {"phq9": {"at_least": 10}}, [{"format": {"choose": "group", "reason": "v1"}}])]
+    )
+    new = tiny(
+        tmp_path / "v2",
+        [rule("FMT", {"phq9": {"at_least": 10}}, [{"format": {"choose": "individual", "reason": "v2"}}])],
+        version="2.0.0",
+    )
     first, second = Advisor.load(old), Advisor.load(new)
     assert first is not second and first.engine is not second.engine
     for _ in range(50):  # interleaved: neither engine sees the other's rules or sessions
@@ -256,11 +301,14 @@ def test_two_rule_set_versions_in_one_process(tmp_path: Path) -> None:
 
 # --------------------------------------------------------------------------- aggregation edge
 
+
 def test_a_flag_is_shown_at_the_most_severe_level_raised(tmp_path: Path) -> None:
     warn = {"flag": {"code": "CHAIN_END", "level": "warning", "action": "look into it"}}
     crit = {"flag": {"code": "CHAIN_END", "level": "critical", "action": "act today"}}
-    rules = [rule("EARLY-WARNING", {"phq9": {"at_least": 5}}, [warn]),
-             rule("LATE-CRITICAL", {"phq9": {"at_least": 10}}, [crit, {"format": {"choose": "defer", "reason": "x"}}])]
+    rules = [
+        rule("EARLY-WARNING", {"phq9": {"at_least": 5}}, [warn]),
+        rule("LATE-CRITICAL", {"phq9": {"at_least": 10}}, [crit, {"format": {"choose": "defer", "reason": "x"}}]),
+    ]
     ruleset, problems = lint(tiny(tmp_path / "rules", rules))
     assert problems == [] and ruleset is not None
     (flag,) = Advisor(ruleset).assess(intake())["flags"]
@@ -269,13 +317,16 @@ def test_a_flag_is_shown_at_the_most_severe_level_raised(tmp_path: Path) -> None
 
 # --------------------------------------------------------------------------- what a firing matched
 
+
 def test_a_rule_reading_a_fact_with_two_derived_values_shows_the_one_it_matched(tmp_path: Path) -> None:
     # x is derived both true and false here (lint would call that a conflict; the engine must
     # still tell which value each reader matched, from the agenda entry, not guess the first)
-    rules = [rule("X-TRUE", {"phq9": {"at_least": 5}}, [{"derive": {"x": True}}]),
-             rule("X-FALSE", {"phq9": {"at_least": 10}}, [{"derive": {"x": False}}]),
-             rule("READS-FALSE", {"x": False}, [{"consider": "x was false"}]),
-             rule("READS-TRUE", {"x": True}, [{"consider": "x was true"}])]
+    rules = [
+        rule("X-TRUE", {"phq9": {"at_least": 5}}, [{"derive": {"x": True}}]),
+        rule("X-FALSE", {"phq9": {"at_least": 10}}, [{"derive": {"x": False}}]),
+        rule("READS-FALSE", {"x": False}, [{"consider": "x was false"}]),
+        rule("READS-TRUE", {"x": True}, [{"consider": "x was true"}]),
+    ]
     ruleset, _ = read_ruleset(tiny(tmp_path / "rules", rules, derived=("x",)))
     assert ruleset is not None
     run = Advisor(ruleset).engine.run(engine_fact(input_values(intake(), ruleset)), "t.yaml")
@@ -305,8 +356,11 @@ def test_a_closed_engine_refuses_to_run_and_closing_twice_is_harmless(tmp_path: 
 
 def _crowd() -> list[dict[str, Any]]:
     """82 rules with different first tests that all hold for phq9 = 27."""
-    whens = ([{"phq9": {"at_least": k}} for k in range(28)] + [{"phq9": {"is_not": k}} for k in range(27)]
-             + [{"phq9": {"above": k}} for k in range(27)])
+    whens = (
+        [{"phq9": {"at_least": k}} for k in range(28)]
+        + [{"phq9": {"is_not": k}} for k in range(27)]
+        + [{"phq9": {"above": k}} for k in range(27)]
+    )
     return [rule(f"CROWD-{i:02d}", when, [{"consider": f"note {i}"}]) for i, when in enumerate(whens)]
 
 
@@ -321,7 +375,9 @@ def test_an_intake_matching_more_first_tests_than_the_engine_stack_holds_fires_t
     assert any(compiling.GROUP_KEY in json.dumps(alt.body) for alt in advisor.compiled.alternatives)
     decision = advisor.assess(from_mapping({**INTAKE, "measures": {"phq9": 27}}, None, "t"))
     assert len(decision["trace"]) == 82
-    assert len(advisor.assess(from_mapping({**INTAKE, "measures": {"phq9": 0}}, None, "t"))["trace"]) == 27  # at_least 0, is_not 1..26
+    assert (
+        len(advisor.assess(from_mapping({**INTAKE, "measures": {"phq9": 0}}, None, "t"))["trace"]) == 27
+    )  # at_least 0, is_not 1..26
     advisor.engine.close()
 
 

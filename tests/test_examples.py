@@ -4,6 +4,7 @@ path it is meant to take, and golden text/HTML reports.
 Golden files are regenerated deliberately with ``UPDATE_GOLDEN=1 make test``;
 review the diff like any other change to what a clinician reads.
 """
+
 from __future__ import annotations
 
 import json
@@ -86,7 +87,9 @@ def render_example(advisor, monkeypatch, name: str, fmt: str) -> str:
 def test_golden_reports(advisor, monkeypatch, name: str, fmt: str, ext: str) -> None:
     text = render_example(advisor, monkeypatch, name, fmt)
     golden = GOLDEN / f"{name}.{ext}"
-    same = golden.exists() and normalised(golden.read_text(), advisor.ruleset.name) == normalised(text, advisor.ruleset.name)
+    same = golden.exists() and normalised(golden.read_text(), advisor.ruleset.name) == normalised(
+        text, advisor.ruleset.name
+    )
     if os.environ.get("UPDATE_GOLDEN") and not same:
         # rewritten only when what the report says changed, and reported as such: review the diff
         golden.parent.mkdir(parents=True, exist_ok=True)
@@ -117,12 +120,18 @@ def test_a_comment_in_a_rule_file_changes_the_hash_not_the_reports(rules_copy, m
     assert commented.ruleset.sha256 != Advisor.load().ruleset.sha256
     for name in GOLDEN_NAMES:
         text = render_example(commented, monkeypatch, name, "text")
-        assert normalised(text, commented.ruleset.name) == normalised((GOLDEN / f"{name}.txt").read_text(),
-                                                                      commented.ruleset.name)
+        assert normalised(text, commented.ruleset.name) == normalised(
+            (GOLDEN / f"{name}.txt").read_text(), commented.ruleset.name
+        )
     # while a change of meaning does fail the comparison
-    path.write_text(path.read_text(encoding="utf-8").replace(
-        "action: Same-day safety assessment; urgent specialist referral",
-        "action: Safety assessment within a week; specialist referral"), encoding="utf-8")
+    path.write_text(
+        path.read_text(encoding="utf-8").replace(
+            "action: Same-day safety assessment; urgent specialist referral",
+            "action: Safety assessment within a week; specialist referral",
+        ),
+        encoding="utf-8",
+    )
     changed = render_example(Advisor(load_ruleset(rules_copy)), monkeypatch, "defer-safety", "text")
-    assert normalised(changed, commented.ruleset.name) != normalised((GOLDEN / "defer-safety.txt").read_text(),
-                                                                     commented.ruleset.name)
+    assert normalised(changed, commented.ruleset.name) != normalised(
+        (GOLDEN / "defer-safety.txt").read_text(), commented.ruleset.name
+    )

@@ -12,6 +12,7 @@ swallow it) is an ``EngineError`` (exit 4, one line per problem), and the same p
 the same ``Advisor``, keeps working afterwards, even after more failed evaluations than
 durable-rules has sessions.
 """
+
 from __future__ import annotations
 
 import errno
@@ -67,14 +68,17 @@ def untouched(report: Path) -> None:
 
 def refusing(real: Callable[..., Any], where: Path, error: int) -> Callable[..., Any]:
     """``real``, except that it fails with ``error`` for paths inside ``where``."""
+
     def fake(*args: Any, **kwargs: Any) -> Any:
         if any(str(a).startswith(str(where)) for a in args if isinstance(a, (str, os.PathLike))):
             raise OSError(error, os.strerror(error), str(args[0]))
         return real(*args, **kwargs)
+
     return fake
 
 
 # --------------------------------------------------------------------------- output faults
+
 
 def test_missing_directory(tmp_path: Path) -> None:
     out = tmp_path / "no-such-dir" / "report.html"
@@ -146,14 +150,21 @@ def test_the_report_written_after_a_fault_is_whole(existing: Path, monkeypatch: 
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux)")
 def test_stdout_on_a_full_disk() -> None:
     with open("/dev/full", "w") as full:
-        done = subprocess.run([sys.executable, str(REPO / "cli.py"), "assess", str(DEMO)],
-                              stdout=full, stderr=subprocess.PIPE, text=True, timeout=120, cwd=REPO)
+        done = subprocess.run(
+            [sys.executable, str(REPO / "cli.py"), "assess", str(DEMO)],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+            cwd=REPO,
+        )
     assert done.returncode == 1, done.stderr
     assert "Traceback" not in done.stderr
     assert len(done.stderr.splitlines()) == 1, done.stderr
 
 
 # --------------------------------------------------------------------------- input faults
+
 
 def test_unreadable_intake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     intake = tmp_path / "intake.yaml"
@@ -189,6 +200,7 @@ def test_unreadable_rule_file(rules_copy: Path, monkeypatch: pytest.MonkeyPatch)
 
 
 # --------------------------------------------------------------------------- engine faults
+
 
 class Exploding(Exception):
     pass
@@ -277,6 +289,5 @@ assert messages == {{{str(DEMO)!r} + ": engine: RuntimeError: injected core fail
 assert advisor.assess(intake) == expected
 print("ok")
 """
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
-                          cwd=REPO)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, cwd=REPO)
     assert (done.returncode, done.stdout.strip()) == (0, "ok"), done.stderr

@@ -1,4 +1,5 @@
 """`assess --format fhir`: a GuidanceResponse valid against the FHIR models, deterministic."""
+
 from __future__ import annotations
 
 import json
@@ -14,18 +15,50 @@ from conftest import EXAMPLES, ROOT
 FHIR = ROOT / "tests" / "files" / "fhir"
 # the required bindings the model library leaves as plain codes (R4 value sets)
 BINDINGS = {
-    ("GuidanceResponse", "status"): {"success", "data-requested", "data-required", "in-progress", "failure",
-                                     "entered-in-error"},
+    ("GuidanceResponse", "status"): {
+        "success",
+        "data-requested",
+        "data-required",
+        "in-progress",
+        "failure",
+        "entered-in-error",
+    },
     ("RequestGroup", "status"): {"draft", "active", "on-hold", "revoked", "completed", "entered-in-error", "unknown"},
-    ("RequestGroup", "intent"): {"proposal", "plan", "directive", "order", "original-order", "reflex-order",
-                                 "filler-order", "instance-order", "option"},
-    ("DetectedIssue", "status"): {"registered", "preliminary", "final", "amended", "corrected", "cancelled",
-                                  "entered-in-error", "unknown"},
+    ("RequestGroup", "intent"): {
+        "proposal",
+        "plan",
+        "directive",
+        "order",
+        "original-order",
+        "reflex-order",
+        "filler-order",
+        "instance-order",
+        "option",
+    },
+    ("DetectedIssue", "status"): {
+        "registered",
+        "preliminary",
+        "final",
+        "amended",
+        "corrected",
+        "cancelled",
+        "entered-in-error",
+        "unknown",
+    },
     ("DetectedIssue", "severity"): {"high", "moderate", "low"},
 }
 PRIORITY = {"routine", "urgent", "asap", "stat"}
-RELATIONSHIP = {"before-start", "before", "before-end", "concurrent-with-start", "concurrent", "concurrent-with-end",
-                "after-start", "after", "after-end"}
+RELATIONSHIP = {
+    "before-start",
+    "before",
+    "before-end",
+    "concurrent-with-start",
+    "concurrent",
+    "concurrent-with-end",
+    "after-start",
+    "after",
+    "after-end",
+}
 
 
 def _fhir(runner, path: Path) -> dict:
@@ -54,8 +87,7 @@ def _check(resource: dict) -> None:
             assert rel["actionId"] in ids and rel["relationship"] in RELATIONSHIP
 
 
-CASES = list(EXAMPLES) + [FHIR / "phq9-cssrs-negative.json", FHIR / "cssrs-positive.json",
-                                           FHIR / "observations.json"]
+CASES = list(EXAMPLES) + [FHIR / "phq9-cssrs-negative.json", FHIR / "cssrs-positive.json", FHIR / "observations.json"]
 
 
 @pytest.mark.parametrize("path", CASES, ids=lambda p: p.name)
@@ -67,17 +99,28 @@ def test_every_example_gives_a_valid_guidance_response(runner, path: Path) -> No
     issues = [c for c in resource["contained"] if c["resourceType"] == "DetectedIssue"]
     assert [i["code"]["coding"][0]["code"] for i in issues] == [f["code"] for f in decision["flags"]]
     plan = resource["contained"][0]
-    assert [a["title"] for a in plan["action"] if a["id"].startswith("condition-")] == decision["recommendation"]["conditions"]
+    assert [a["title"] for a in plan["action"] if a["id"].startswith("condition-")] == decision["recommendation"][
+        "conditions"
+    ]
 
 
 def test_incomplete_lists_the_panel_still_needed_and_maps_levels(runner) -> None:
     resource = _fhir(runner, FHIR / "observations.json")
     assert resource["status"] == "data-required"
-    assert resource["dataRequirement"] == [{"type": "QuestionnaireResponse", "codeFilter": [
-        {"path": "questionnaire", "code": [{"system": "http://loinc.org", "code": "93373-9"}]}]}]
-    issue = next(c for c in resource["contained"] if c["resourceType"] == "DetectedIssue"
-                 and c["code"]["text"] == "RISK_ASSESSMENT_MISSING")
-    action = next(a for a in resource["contained"][0]["action"] if a.get("resource", {}).get("reference") == f"#{issue['id']}")
+    assert resource["dataRequirement"] == [
+        {
+            "type": "QuestionnaireResponse",
+            "codeFilter": [{"path": "questionnaire", "code": [{"system": "http://loinc.org", "code": "93373-9"}]}],
+        }
+    ]
+    issue = next(
+        c
+        for c in resource["contained"]
+        if c["resourceType"] == "DetectedIssue" and c["code"]["text"] == "RISK_ASSESSMENT_MISSING"
+    )
+    action = next(
+        a for a in resource["contained"][0]["action"] if a.get("resource", {}).get("reference") == f"#{issue['id']}"
+    )
     assert issue["severity"] == "high" and action["priority"] == "stat"
 
 

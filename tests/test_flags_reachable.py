@@ -4,6 +4,7 @@ intake exists under which the decision carries it.
 The 20 codes are copied from the decision-v1 table on purpose: if the rules
 drop a code the contract promises, this fails.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -29,9 +30,22 @@ BASE = {
 
 # code -> (intake fragment merged onto BASE, expected level, expected format)
 TRIGGERS = {
-    "SUICIDE_IMMINENT": ({"risk": {"cssrs": {"wish_dead": True, "active_thoughts": True, "method": True,
-                                             "intent": True, "plan": False, "behavior_3m": False}}},
-                         "critical", "defer"),
+    "SUICIDE_IMMINENT": (
+        {
+            "risk": {
+                "cssrs": {
+                    "wish_dead": True,
+                    "active_thoughts": True,
+                    "method": True,
+                    "intent": True,
+                    "plan": False,
+                    "behavior_3m": False,
+                }
+            }
+        },
+        "critical",
+        "defer",
+    ),
     "SUICIDE_IDEATION": ({"risk": {"cssrs": {"wish_dead": True}}}, "warning", "group"),
     "RISK_ASSESSMENT_MISSING": ({"risk": {"cssrs": None}}, "critical", "defer"),
     "PSYCHOSIS_OR_MANIA": ({"risk": {"psychosis": True}}, "critical", "defer"),
@@ -39,8 +53,11 @@ TRIGGERS = {
     "SUBSTANCE_MISUSE": ({"risk": {"substance": "misuse"}}, "warning", "group"),
     "COGNITIVE_IMPAIRMENT": ({"risk": {"cognitive_impairment": "severe"}}, "warning", "individual"),
     "HOSTILE_OR_HOMICIDAL": ({"risk": {"harm_to_others": True}}, "critical", "defer"),
-    "IPV": ({"findings": {"role_dispute": {"present": True, "stage": "impasse", "violence": True}}},
-            "critical", "individual"),
+    "IPV": (
+        {"findings": {"role_dispute": {"present": True, "stage": "impasse", "violence": True}}},
+        "critical",
+        "individual",
+    ),
     "MORE_SEVERE": ({"measures": {"phq9": 16}}, "warning", "individual"),
     "SOCIAL_ANXIETY_HIGH": ({"measures": {"spin": 19}}, "warning", "group"),
     "GROUP_DISCOMFORT": ({"findings": {"group_discomfort": "moderate"}}, "warning", "group"),
@@ -50,8 +67,11 @@ TRIGGERS = {
     "ADOLESCENT": ({"age": 15}, "info", "individual"),
     "OUT_OF_SCOPE_AGE": ({"age": 9}, "warning", "defer"),
     "PERINATAL": ({"perinatal": "pregnant"}, "info", "individual"),
-    "PROLONGED_GRIEF": ({"findings": {"grief": {"present": True, "months_since_death": 12, "onset_linked": True}}},
-                        "warning", "group"),
+    "PROLONGED_GRIEF": (
+        {"findings": {"grief": {"present": True, "months_since_death": 12, "onset_linked": True}}},
+        "warning",
+        "group",
+    ),
     "NO_FOCUS_AREA": ({"findings": {"role_transition": None}}, "warning", "defer"),
 }
 
@@ -73,8 +93,7 @@ def test_baseline_raises_no_flag() -> None:
 def test_code_is_declared_and_raised_by_an_active_rule(code: str) -> None:
     ruleset = Advisor.load().ruleset
     assert code in ruleset.flags, f"{code} is not declared in the manifest's flags"
-    raisers = [r.id for r in ruleset.active_rules
-               if any(isinstance(e, RaiseFlag) and e.code == code for e in r.then)]
+    raisers = [r.id for r in ruleset.active_rules if any(isinstance(e, RaiseFlag) and e.code == code for e in r.then)]
     assert raisers, f"no active rule raises {code}"
 
 

@@ -12,6 +12,7 @@
 Default budgets are small so the suite stays quick; ``-m slow`` runs the same fuzzers
 with ten times the examples.  No time is asserted: a hang would show as a stuck suite.
 """
+
 from __future__ import annotations
 
 import json
@@ -45,21 +46,78 @@ RULE_FUZZ = settings(max_examples=40, deadline=None, suppress_health_check=SLOW_
 RULE_FUZZ_LONG = settings(max_examples=300, deadline=None, suppress_health_check=SLOW_OK)
 
 TAGS = (
-    "!!python/object/apply:os.system ['true']", "!!python/name:os.system", "!!python/object:builtins.dict {}",
-    "!!python/tuple [1]", "!custom x", "!<tag:example.org,2026:x> y", "!!binary aGk=", "!!set {a}",
-    "!!omap [a: 1]", "!!timestamp 2026-01-01", "!!float 1", "!!str 1", "!!int 1.5", "!!int abc",
-    "!!bool maybe", "!!null x", "!!map [1]", "!!seq {a: 1}",
+    "!!python/object/apply:os.system ['true']",
+    "!!python/name:os.system",
+    "!!python/object:builtins.dict {}",
+    "!!python/tuple [1]",
+    "!custom x",
+    "!<tag:example.org,2026:x> y",
+    "!!binary aGk=",
+    "!!set {a}",
+    "!!omap [a: 1]",
+    "!!timestamp 2026-01-01",
+    "!!float 1",
+    "!!str 1",
+    "!!int 1.5",
+    "!!int abc",
+    "!!bool maybe",
+    "!!null x",
+    "!!map [1]",
+    "!!seq {a: 1}",
 )
 VALUES = (
-    "9" * 5000, "-" + "9" * 400, "1e999", "-0", "0x10", "010", "0o17", "1_000", ".nan", ".inf", "-.inf",
-    "2026-02-30", "9999-12-31", "2026-01-01T10:00:00", "~", "null", "yes", "no", "on", "''", '""',
-    "[", "{", "]", "}", "&a x", "*a", "<<: *a", '"\\ud800"', '"\\x00"', '"\\u202e"', "'\t'", "\t",
-    "[1, [2, [3]]]", "{a: {b: {c: 1}}}", "名前", "😀", "|\n  block", ">-\n  folded", "? complex", "- item",
-    "%YAML 1.1", "---", "...", "#", "@x", "`x`",
+    "9" * 5000,
+    "-" + "9" * 400,
+    "1e999",
+    "-0",
+    "0x10",
+    "010",
+    "0o17",
+    "1_000",
+    ".nan",
+    ".inf",
+    "-.inf",
+    "2026-02-30",
+    "9999-12-31",
+    "2026-01-01T10:00:00",
+    "~",
+    "null",
+    "yes",
+    "no",
+    "on",
+    "''",
+    '""',
+    "[",
+    "{",
+    "]",
+    "}",
+    "&a x",
+    "*a",
+    "<<: *a",
+    '"\\ud800"',
+    '"\\x00"',
+    '"\\u202e"',
+    "'\t'",
+    "\t",
+    "[1, [2, [3]]]",
+    "{a: {b: {c: 1}}}",
+    "名前",
+    "😀",
+    "|\n  block",
+    ">-\n  folded",
+    "? complex",
+    "- item",
+    "%YAML 1.1",
+    "---",
+    "...",
+    "#",
+    "@x",
+    "`x`",
 )
 
 
 # --------------------------------------------------------------------------- text mutation
+
 
 def _nested(kind: str, depth: int) -> str:
     return ("[" * depth + "1" + "]" * depth) if kind == "list" else ("{a: " * depth + "1" + "}" * depth)
@@ -122,6 +180,7 @@ def mutate(text: str, ops: list[tuple[Any, ...]]) -> bytes:
 
 
 # --------------------------------------------------------------------------- intake checks
+
 
 def check_intake(data: bytes | str, advisor: Advisor) -> str:
     """Load and assess; 'valid' or 'invalid' — anything else raises and fails the test."""
@@ -187,6 +246,7 @@ def test_intake_fuzz_long_run(shipped: Advisor, seed: str, ops: list[tuple[Any, 
 
 # --------------------------------------------------------------------------- rule loader
 
+
 def check_rules(file: str, ops: list[tuple[Any, ...]]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         rules = Path(tmp) / "rules"
@@ -235,14 +295,21 @@ ENGINE_REFUSES = {
     # parser rejects (durable error 202)
     "mapping-enum-value": (
         "  odd_band:\n    type: enum\n    values: [{a: 1}, plain]\n    derived: true\n    label: Odd\n",
-        [("{phq9: {at_least: 0}}", "[{derive: {odd_band: {a: 1}}}]"), ("{odd_band: {is: {a: 1}}}", "[{consider: odd}]")],
+        [
+            ("{phq9: {at_least: 0}}", "[{derive: {odd_band: {a: 1}}}]"),
+            ("{odd_band: {is: {a: 1}}}", "[{consider: odd}]"),
+        ],
     ),
     # an `any` of 14 two-condition `all`s: more than 31 expressions in one engine pattern
     # (durable error 113); lint only limits the number of alternatives
     "large-condition": (
         None,
-        [("{any: [" + ", ".join(f"{{all: [{{phq9: {i}}}, {{age: {{at_least: 18}}}}]}}" for i in range(14)) + "]}",
-          "[{consider: large}]")],
+        [
+            (
+                "{any: [" + ", ".join(f"{{all: [{{phq9: {i}}}, {{age: {{at_least: 18}}}}]}}" for i in range(14)) + "]}",
+                "[{consider: large}]",
+            )
+        ],
     ),
 }
 
@@ -285,7 +352,9 @@ def test_lint_reports_an_unhashable_condition_value(rules_copy: Path, value: str
     safety = rules_copy / "safety.yaml"
     text = safety.read_text(encoding="utf-8")
     assert "        - cssrs_intent: true\n" in text
-    safety.write_text(text.replace("        - cssrs_intent: true\n", f"        - cssrs_intent: {value}\n", 1), encoding="utf-8")
+    safety.write_text(
+        text.replace("        - cssrs_intent: true\n", f"        - cssrs_intent: {value}\n", 1), encoding="utf-8"
+    )
     runner = CliRunner()
     check_cli(runner.invoke(cli, ["rules", "lint", str(rules_copy)]), (1,))
     check_cli(runner.invoke(cli, ["assess", str(REPO / "examples" / "demo.yaml"), "--rules", str(rules_copy)]), (4,))

@@ -4,6 +4,7 @@ It must fit the case (format, focus, age, why a decision is deferred), read plai
 sentences, no codes, no scores, no jargon), and, for a deferred decision, say only what
 happens next and where to get help urgently.
 """
+
 from __future__ import annotations
 
 import copy
@@ -24,7 +25,10 @@ from ipt_advisor.ruleset.load import lint
 from ipt_advisor.ruletests import merge
 
 BASE: dict[str, Any] = {
-    "intake_version": 1, "id": "H-1", "assessed_on": "2026-10-01", "age": 40,
+    "intake_version": 1,
+    "id": "H-1",
+    "assessed_on": "2026-10-01",
+    "age": 40,
     "measures": {"phq9": 12, "phq9_item9": 0},
     "risk": {"cssrs": {"wish_dead": False, "active_thoughts": False, "behavior_3m": False}},
     "findings": {"role_transition": {"present": True, "onset_linked": True}},
@@ -45,9 +49,16 @@ def headings(text: str) -> list[str]:
 
 def test_group_handout_explains_the_group() -> None:
     _, text = handout({})
-    assert headings(text) == ["The therapy we suggest", "Group therapy", "What a group gives you",
-                              "What a group asks of you", "What you will work on", "Before your first session",
-                              "What happens next", "If you need help urgently"]
+    assert headings(text) == [
+        "The therapy we suggest",
+        "Group therapy",
+        "What a group gives you",
+        "What a group asks of you",
+        "What you will work on",
+        "Before your first session",
+        "What happens next",
+        "If you need help urgently",
+    ]
     assert "about 8 times, once a week" in text and "meet the group leader on your own" in text
     assert "keep private what others say" in text and "feel less alone" in text
     assert "A big change in your life" in text  # the focus area in everyday words
@@ -70,21 +81,36 @@ def test_young_persons_handout_names_the_parent_sessions() -> None:
 
 
 def test_a_deferred_handout_says_only_what_happens_next() -> None:
-    decision, text = handout({"risk": {"cssrs": {"wish_dead": True, "active_thoughts": True, "method": True,
-                                                  "intent": True, "plan": False, "behavior_3m": False}}})
+    decision, text = handout(
+        {
+            "risk": {
+                "cssrs": {
+                    "wish_dead": True,
+                    "active_thoughts": True,
+                    "method": True,
+                    "intent": True,
+                    "plan": False,
+                    "behavior_3m": False,
+                }
+            }
+        }
+    )
     assert decision["recommendation"]["format"] == "defer"
     assert headings(text) == ["What happens next", "If you need help urgently"]
     assert "Today, a clinician will talk with you about your safety" in " ".join(text.split())
     assert "group" not in text.lower() and "sessions" not in text
 
 
-@pytest.mark.parametrize("fragment, says", [
-    ({"risk": {"cssrs": None}}, "We need to ask you some more questions"),
-    ({"risk": {"cssrs": None, "cssrs_declined": True}}, "You chose not to answer some of our questions"),
-    ({"risk": {"mania_history": True}}, "refer you to a specialist service"),
-    ({"measures": {"phq9": 3}}, "do not show depression clearly enough"),
-    ({"findings": {"role_transition": None}}, "talk more about the people in your life"),
-])
+@pytest.mark.parametrize(
+    "fragment, says",
+    [
+        ({"risk": {"cssrs": None}}, "We need to ask you some more questions"),
+        ({"risk": {"cssrs": None, "cssrs_declined": True}}, "You chose not to answer some of our questions"),
+        ({"risk": {"mania_history": True}}, "refer you to a specialist service"),
+        ({"measures": {"phq9": 3}}, "do not show depression clearly enough"),
+        ({"findings": {"role_transition": None}}, "talk more about the people in your life"),
+    ],
+)
 def test_a_deferred_handout_says_why_in_plain_words(fragment: dict[str, Any], says: str) -> None:
     decision, text = handout(fragment)
     assert decision["recommendation"]["format"] == "defer"
@@ -92,8 +118,14 @@ def test_a_deferred_handout_says_why_in_plain_words(fragment: dict[str, Any], sa
 
 
 def test_a_violent_relationship_puts_safety_first_in_the_handout() -> None:
-    _, text = handout({"findings": {"role_transition": None, "role_dispute": {
-        "present": True, "stage": "impasse", "violence": True, "onset_linked": True}}})
+    _, text = handout(
+        {
+            "findings": {
+                "role_transition": None,
+                "role_dispute": {"present": True, "stage": "impasse", "violence": True, "onset_linked": True},
+            }
+        }
+    )
     text = " ".join(text.split())
     assert "Your safety comes first" in text
     assert "sort it out" not in text
@@ -121,8 +153,9 @@ def test_every_handout_is_plain(path: Path) -> None:
 @pytest.mark.parametrize("fmt", ["text", "md", "html"])
 def test_cli_prints_the_handout_in_each_format(fmt: str, tmp_path: Path) -> None:
     out = tmp_path / f"handout.{fmt}"
-    result = CliRunner().invoke(cli, ["assess", str(ROOT / "examples" / "group.yaml"), "--handout",
-                                      "--format", fmt, "-o", str(out)])
+    result = CliRunner().invoke(
+        cli, ["assess", str(ROOT / "examples" / "group.yaml"), "--handout", "--format", fmt, "-o", str(out)]
+    )
     assert result.exit_code == 0, result.output
     text = out.read_text(encoding="utf-8")
     assert "What a group gives you" in text
@@ -139,9 +172,15 @@ def test_handout_refuses_json_and_why_not(args: list[str]) -> None:
 
 
 def test_handout_texts_escape_as_data() -> None:
-    view = {"title": "<b>x</b>", "intro": ["*a* [l](http://e.x)"], "footer": "",
-            "sections": [{"heading": "<i>h</i>", "paragraphs": ["{{ 7 * 7 }}"], "bullets": [], "blanks": [],
-                          "emphasis": False}], "format": "group"}
+    view = {
+        "title": "<b>x</b>",
+        "intro": ["*a* [l](http://e.x)"],
+        "footer": "",
+        "sections": [
+            {"heading": "<i>h</i>", "paragraphs": ["{{ 7 * 7 }}"], "bullets": [], "blanks": [], "emphasis": False}
+        ],
+        "format": "group",
+    }
     html = render_handout(view, "html")
     assert "&lt;b&gt;x&lt;/b&gt;" in html and "<i>" not in html and "49" not in html
     md = render_handout(view, "md")

@@ -4,6 +4,7 @@ Slow: builds a fresh virtualenv, fetches the build backend and compiles durable-
 It proves the wheel carries the rule set and the templates (mapped into the package by
 setup.cfg) and that nothing at runtime depends on the checkout or the current directory.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -23,8 +24,21 @@ SCHEMA = REPO / "docs" / "decision-v1.schema.json"
 # Copied to a scratch directory first so the in-tree build writes no build/ or
 # *.egg-info into the working copy (other test runs may be using it).
 NOT_COPIED = shutil.ignore_patterns(
-    ".venv", "venv", ".git", "__pycache__", ".pytest_cache", ".hypothesis", "build", "dist",
-    "*.egg-info", "site", "demo-report.html", "out", "node_modules", ".mypy_cache", ".ruff_cache",
+    ".venv",
+    "venv",
+    ".git",
+    "__pycache__",
+    ".pytest_cache",
+    ".hypothesis",
+    "build",
+    "dist",
+    "*.egg-info",
+    "site",
+    "demo-report.html",
+    "out",
+    "node_modules",
+    ".mypy_cache",
+    ".ruff_cache",
 )
 
 
@@ -37,7 +51,11 @@ def clean_env() -> dict[str, str]:
 
 def run(args: list[str | Path], cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(a) for a in args], cwd=cwd, env=clean_env(), capture_output=True, text=True,
+        [str(a) for a in args],
+        cwd=cwd,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
         timeout=timeout,
     )
 
@@ -112,8 +130,14 @@ def test_serve_runs_from_the_wheel(installed: tuple[Path, Path]) -> None:
 
     bin_dir, elsewhere = installed
     env = dict(clean_env(), XDG_DATA_HOME=str(elsewhere / "data"))
-    proc = subprocess.Popen([str(bin_dir / "ipt-advisor"), "serve", "--port", "0"], cwd=elsewhere, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [str(bin_dir / "ipt-advisor"), "serve", "--port", "0"],
+        cwd=elsewhere,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         first = proc.stdout.readline().rstrip("\n")
         match = re.fullmatch(r"ipt-advisor serving on http://127\.0\.0\.1:(\d+)/\?token=([A-Za-z0-9_-]+)", first)

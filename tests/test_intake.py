@@ -3,6 +3,7 @@
 Each invalid case changes one line of ``BASE`` (whose line numbers are commented), so an
 expected line number can be checked by eye.
 """
+
 from __future__ import annotations
 
 import io
@@ -16,7 +17,15 @@ import pytest
 
 from ipt_advisor.core.errors import IntakeError
 from ipt_advisor.intake.schema import (
-    FIELD_PATHS, SCHEMA, Block, Field, Intake, coerce_strings, from_mapping, load_intake, load_intake_file,
+    FIELD_PATHS,
+    SCHEMA,
+    Block,
+    Field,
+    Intake,
+    coerce_strings,
+    from_mapping,
+    load_intake,
+    load_intake_file,
 )
 from ipt_advisor.intake.template import TEMPLATE, render_template
 
@@ -56,9 +65,11 @@ def edit(old: str, new: str) -> str:
 
 # --------------------------------------------------------------------------- invalid, one kind each
 
+
 def test_out_of_range() -> None:
     assert problems(edit("phq9: 11", "phq9: 31")) == [
-        "t.yaml:6: measures.phq9: must be a whole number from 0 to 27, got 31"]
+        "t.yaml:6: measures.phq9: must be a whole number from 0 to 27, got 31"
+    ]
 
 
 @pytest.mark.parametrize("value, shown", [("true", "true"), ("40.0", "40.0"), ("[40]", "a list"), ("null", None)])
@@ -69,12 +80,14 @@ def test_wrong_type_for_a_whole_number(value: str, shown: str | None) -> None:
 
 def test_wrong_type_for_a_boolean() -> None:
     assert problems(edit("wish_dead: false", "wish_dead: 'no'")) == [
-        "t.yaml:9: risk.cssrs.wish_dead: must be true or false, got 'no' (text)"]
+        "t.yaml:9: risk.cssrs.wish_dead: must be true or false, got 'no' (text)"
+    ]
 
 
 def test_numeric_string_is_not_a_number() -> None:
     assert problems(edit("phq9: 11", 'phq9: "10"')) == [
-        "t.yaml:6: measures.phq9: must be a whole number, got '10' (text)"]
+        "t.yaml:6: measures.phq9: must be a whole number, got '10' (text)"
+    ]
 
 
 def test_unknown_key_with_suggestion() -> None:
@@ -83,12 +96,15 @@ def test_unknown_key_with_suggestion() -> None:
 
 
 def test_unknown_key_without_a_close_match() -> None:
-    assert problems(BASE + "favourite_colour: blue\n") == ["t.yaml:16: an unknown key, 16 characters is not a field of intake-v1"]
+    assert problems(BASE + "favourite_colour: blue\n") == [
+        "t.yaml:16: an unknown key, 16 characters is not a field of intake-v1"
+    ]
 
 
 def test_enum_is_exact_lower_case() -> None:
     assert problems(BASE + "perinatal: Pregnant\n") == [
-        "t.yaml:16: perinatal: must be one of none, pregnant, postpartum; got 'Pregnant' (did you mean 'pregnant'?)"]
+        "t.yaml:16: perinatal: must be one of none, pregnant, postpartum; got 'Pregnant' (did you mean 'pregnant'?)"
+    ]
 
 
 def test_missing_required() -> None:
@@ -106,14 +122,17 @@ def test_missing_measures_block_names_the_leaf() -> None:
 
 def test_malformed_yaml() -> None:
     assert problems(edit("age: 40", "age: [40")) == [
-        "t.yaml:5: malformed YAML/JSON: while parsing a flow sequence did not find expected ',' or ']'"]
+        "t.yaml:5: malformed YAML/JSON: while parsing a flow sequence did not find expected ',' or ']'"
+    ]
 
 
 def test_impossible_date_is_a_problem_not_a_traceback() -> None:
     assert problems(edit("2026-10-01", "2026-02-30")) == [
-        "t.yaml:3: assessed_on: '2026-02-30' cannot be read as timestamp (day is out of range for month)"]
+        "t.yaml:3: assessed_on: '2026-02-30' cannot be read as timestamp (day is out of range for month)"
+    ]
     assert problems(edit("2026-10-01", "'2026-02-30'")) == [
-        "t.yaml:3: assessed_on: is not a real date, got '2026-02-30'"]
+        "t.yaml:3: assessed_on: is not a real date, got '2026-02-30'"
+    ]
 
 
 @pytest.mark.parametrize("text", ["", "   \n", "# only a comment\n"])
@@ -121,16 +140,17 @@ def test_empty_file(text: str) -> None:
     assert problems(text) == ["t.yaml: file is empty"]
 
 
-@pytest.mark.parametrize("text, shown", [("- intake_version: 1\n- age: 40\n", "a list"),
-                                         ("just words\n", "'just words' (text)"), ("42\n", "42")])
+@pytest.mark.parametrize(
+    "text, shown",
+    [("- intake_version: 1\n- age: 40\n", "a list"), ("just words\n", "'just words' (text)"), ("42\n", "42")],
+)
 def test_top_level_must_be_a_mapping(text: str, shown: str) -> None:
     assert problems(text) == [f"t.yaml:1: an intake must be a mapping of fields (key: value), got {shown}"]
 
 
 def test_python_tag_is_refused() -> None:
     text = edit("age: 40", "age: !!python/object/apply:os.system ['echo owned']")
-    assert problems(text) == [
-        "t.yaml:4: age: tag '!!python/object/apply:os.system' is not allowed"]
+    assert problems(text) == ["t.yaml:4: age: tag '!!python/object/apply:os.system' is not allowed"]
 
 
 def test_alias_bomb_is_refused_whole() -> None:
@@ -143,17 +163,20 @@ def test_alias_bomb_is_refused_whole() -> None:
 
 def test_duplicate_key() -> None:
     assert problems(edit("age: 40\n", "age: 40\nage: 41\n")) == [
-        "t.yaml:5: age: duplicate key (first defined on line 4)"]
+        "t.yaml:5: age: duplicate key (first defined on line 4)"
+    ]
 
 
 def test_future_date() -> None:
     assert problems(edit("2026-10-01", "2999-01-01")) == [
-        "t.yaml:3: assessed_on: must not be in the future, got 2999-01-01"]
+        "t.yaml:3: assessed_on: must not be in the future, got 2999-01-01"
+    ]
 
 
 def test_a_date_with_a_time_is_not_a_date() -> None:
     assert problems(edit("2026-10-01", "2026-10-01 09:30:00")) == [
-        "t.yaml:3: assessed_on: must be a date written YYYY-MM-DD, got 2026-10-01 09:30:00 (a date and time)"]
+        "t.yaml:3: assessed_on: must be a date written YYYY-MM-DD, got 2026-10-01 09:30:00 (a date and time)"
+    ]
 
 
 def test_id_and_version() -> None:
@@ -168,7 +191,8 @@ def test_id_and_version() -> None:
 def test_null_is_not_the_default_for_a_risk_item() -> None:
     # omitting psychosis means false (spec); writing it empty is a question left unanswered
     assert problems(BASE.replace("risk:\n", "risk:\n  psychosis:\n")) == [
-        "t.yaml:8: risk.psychosis: must be true or false, got null"]
+        "t.yaml:8: risk.psychosis: must be true or false, got null"
+    ]
 
 
 def test_block_of_the_wrong_shape() -> None:
@@ -181,13 +205,17 @@ def test_block_of_the_wrong_shape() -> None:
 
 def test_text_too_long() -> None:
     assert problems(BASE + f"notes: {'x' * 10_001}\n") == [
-        "t.yaml:16: notes: must be at most 10000 characters, got 10001"]
+        "t.yaml:16: notes: must be at most 10000 characters, got 10001"
+    ]
 
 
 def test_many_problems_reported_together_and_sorted() -> None:
-    text = (BASE.replace("phq9: 11", "phq9: -1").replace("age: 40", "age: 4")
-            .replace("    onset_linked: true", "    onset_linked: yes please")
-            + "preferences:\n  format: grp\nclinician_decision: {focus: grief}\n")
+    text = (
+        BASE.replace("phq9: 11", "phq9: -1")
+        .replace("age: 40", "age: 4")
+        .replace("    onset_linked: true", "    onset_linked: yes please")
+        + "preferences:\n  format: grp\nclinician_decision: {focus: grief}\n"
+    )
     assert problems(text) == [
         "t.yaml:4: age: must be a whole number from 5 to 120, got 4",
         "t.yaml:6: measures.phq9: must be a whole number from 0 to 27, got -1",
@@ -199,20 +227,37 @@ def test_many_problems_reported_together_and_sorted() -> None:
 
 # --------------------------------------------------------------------------- valid, and what it means
 
+
 def test_cssrs_absent_is_valid_but_unknown() -> None:
-    intake = load_intake(edit("  cssrs:\n    wish_dead: false\n    active_thoughts: false\n    behavior_3m: false\n",
-                              "  psychosis: false\n"), "t.yaml")
+    intake = load_intake(
+        edit(
+            "  cssrs:\n    wish_dead: false\n    active_thoughts: false\n    behavior_3m: false\n",
+            "  psychosis: false\n",
+        ),
+        "t.yaml",
+    )
     assert intake.record["risk"]["cssrs"] is None
     assert intake.get("risk.cssrs") is None
     assert intake.get("risk.cssrs.wish_dead") is None
 
 
 def test_cssrs_null_and_empty_answers_are_unknown_not_no() -> None:
-    assert load_intake(edit("  cssrs:\n    wish_dead: false\n    active_thoughts: false\n    behavior_3m: false\n",
-                            "  cssrs:\n"), "t.yaml").get("risk.cssrs") is None
+    assert (
+        load_intake(
+            edit("  cssrs:\n    wish_dead: false\n    active_thoughts: false\n    behavior_3m: false\n", "  cssrs:\n"),
+            "t.yaml",
+        ).get("risk.cssrs")
+        is None
+    )
     intake = load_intake(edit("wish_dead: false", "wish_dead:"), "t.yaml")
-    assert intake.record["risk"]["cssrs"] == {"wish_dead": None, "active_thoughts": False, "method": None,
-                                              "intent": None, "plan": None, "behavior_3m": False}
+    assert intake.record["risk"]["cssrs"] == {
+        "wish_dead": None,
+        "active_thoughts": False,
+        "method": None,
+        "intent": None,
+        "plan": None,
+        "behavior_3m": False,
+    }
 
 
 def test_q2_yes_with_intent_missing_leaves_intent_unknown() -> None:
@@ -224,20 +269,39 @@ def test_q2_yes_with_intent_missing_leaves_intent_unknown() -> None:
 
 
 EXPECTED_BASE_RECORD: dict[str, Any] = {
-    "intake_version": 1, "site": None, "clinician": None, "id": "T-1", "assessed_on": "2026-10-01", "age": 40, "perinatal": "none",
+    "intake_version": 1,
+    "site": None,
+    "clinician": None,
+    "id": "T-1",
+    "assessed_on": "2026-10-01",
+    "age": 40,
+    "perinatal": "none",
     "measures": {"phq9": 11, "phq9_item9": None, "gad7": None, "spin": None},
     "risk": {
-        "cssrs": {"wish_dead": False, "active_thoughts": False, "method": None, "intent": None,
-                  "plan": None, "behavior_3m": False},
-        "cssrs_declined": False, "psychosis": False, "mania_history": False, "substance": "none", "cognitive_impairment": "none",
-        "hostility": False, "harm_to_others": False, "acute_crisis": False,
+        "cssrs": {
+            "wish_dead": False,
+            "active_thoughts": False,
+            "method": None,
+            "intent": None,
+            "plan": None,
+            "behavior_3m": False,
+        },
+        "cssrs_declined": False,
+        "psychosis": False,
+        "mania_history": False,
+        "substance": "none",
+        "cognitive_impairment": "none",
+        "hostility": False,
+        "harm_to_others": False,
+        "acute_crisis": False,
     },
     "findings": {
         "grief": {"present": False, "months_since_death": None, "onset_linked": False},
         "role_dispute": {"present": False, "with": None, "stage": None, "violence": None, "onset_linked": False},
         "role_transition": {"present": True, "kind": None, "onset_linked": True},
         "isolation": {"present": False, "onset_linked": False},
-        "social_anxiety": "none", "group_discomfort": "none",
+        "social_anxiety": "none",
+        "group_discomfort": "none",
     },
     "preferences": {"format": "either", "confidentiality_concern": False, "can_attend_group_times": True},
     "notes": None,
@@ -260,16 +324,23 @@ def test_role_dispute_violence_is_not_defaulted_to_false() -> None:
 def test_an_area_not_present_keeps_no_details() -> None:
     text = BASE + "  grief:\n    present: false\n    months_since_death: 3\n    onset_linked: true\n"
     assert load_intake(text, "t.yaml").record["findings"]["grief"] == {
-        "present": False, "months_since_death": None, "onset_linked": False}
+        "present": False,
+        "months_since_death": None,
+        "onset_linked": False,
+    }
     # but the details are still checked, so a typo never hides behind present: false
     assert problems(text.replace("months_since_death: 3", "months_since_death: 900")) == [
-        "t.yaml:18: findings.grief.months_since_death: must be a whole number from 0 to 600, got 900"]
+        "t.yaml:18: findings.grief.months_since_death: must be a whole number from 0 to 600, got 900"
+    ]
 
 
 def test_clinician_decision() -> None:
     text = BASE + "clinician_decision:\n  format: individual\n  focus:\n  reason: prefers it\n"
     assert load_intake(text, "t.yaml").record["clinician_decision"] == {
-        "format": "individual", "focus": None, "reason": "prefers it"}
+        "format": "individual",
+        "focus": None,
+        "reason": "prefers it",
+    }
 
 
 WORKED_JSON = """\
@@ -298,6 +369,7 @@ def test_json_problems_have_lines() -> None:
 
 def test_sha256_is_of_the_raw_bytes() -> None:
     import hashlib
+
     assert load_intake(BASE.encode(), "t.yaml").sha256 == hashlib.sha256(BASE.encode()).hexdigest()
 
 
@@ -336,15 +408,28 @@ def test_get_refuses_a_path_the_schema_does_not_know() -> None:
 
 
 def test_coerce_strings_on_a_csv_row() -> None:
-    row = {"intake_version": "1", "id": "R-7", "assessed_on": "2026-10-01", "age": " 40 ",
-           "measures.phq9": "11", "measures.gad7": "", "risk.cssrs.wish_dead": "FALSE",
-           "risk.cssrs.active_thoughts": "false", "risk.cssrs.behavior_3m": "true",
-           "findings.role_transition.present": "True", "findings.role_transition.kind": "new job",
-           "findings.grief.present": "", "notes": "  spaces kept  "}
+    row = {
+        "intake_version": "1",
+        "id": "R-7",
+        "assessed_on": "2026-10-01",
+        "age": " 40 ",
+        "measures.phq9": "11",
+        "measures.gad7": "",
+        "risk.cssrs.wish_dead": "FALSE",
+        "risk.cssrs.active_thoughts": "false",
+        "risk.cssrs.behavior_3m": "true",
+        "findings.role_transition.present": "True",
+        "findings.role_transition.kind": "new job",
+        "findings.grief.present": "",
+        "notes": "  spaces kept  ",
+    }
     nested, found = coerce_strings(row, "batch.csv", 7)
     assert found == []
     assert nested["age"] == 40 and nested["risk"]["cssrs"] == {
-        "wish_dead": False, "active_thoughts": False, "behavior_3m": True}
+        "wish_dead": False,
+        "active_thoughts": False,
+        "behavior_3m": True,
+    }
     assert "gad7" not in nested["measures"] and "grief" not in nested["findings"]
     intake = from_mapping(nested, None, "batch.csv:7")
     assert intake.get("findings.role_transition.kind") == "new job"
@@ -376,8 +461,12 @@ def test_blank_template_is_refused_until_filled_in() -> None:
 
 
 def test_template_filled_in_reads_as_incomplete() -> None:
-    filled = (TEMPLATE.replace("id:     ", "id: T-9 ", 1).replace("assessed_on:     ", "assessed_on: 2026-10-01 ", 1)
-              .replace("age:     ", "age: 40 ", 1).replace("phq9:     ", "phq9: 12 ", 1))
+    filled = (
+        TEMPLATE.replace("id:     ", "id: T-9 ", 1)
+        .replace("assessed_on:     ", "assessed_on: 2026-10-01 ", 1)
+        .replace("age:     ", "age: 40 ", 1)
+        .replace("phq9:     ", "phq9: 12 ", 1)
+    )
     intake = load_intake(filled, "template.yaml")
     # the risk questions left empty must never read as "screened, no risk"
     assert set(intake.record["risk"]["cssrs"].values()) == {None}
@@ -389,7 +478,8 @@ def test_the_old_placeholder_id_is_refused() -> None:
     with pytest.raises(IntakeError) as info:
         load_intake(BASE.replace("id: T-1", "id: C-YYYY-NNNN"), "t.yaml")
     assert [str(p) for p in info.value.problems] == [
-        "t.yaml:2: id: 'C-YYYY-NNNN' is the template's placeholder: give the case's own pseudonymous id"]
+        "t.yaml:2: id: 'C-YYYY-NNNN' is the template's placeholder: give the case's own pseudonymous id"
+    ]
 
 
 def test_template_mentions_every_field() -> None:
@@ -439,18 +529,31 @@ def test_template_follows_the_schema() -> None:
     """A field added to the schema (or given new limits) is in the template with no second copy."""
     measures = SCHEMA.fields["measures"]
     assert isinstance(measures, Block)
-    grown = Block({**SCHEMA.fields, "measures": Block({**measures.fields, "pcl5": Field(
-        "int", lo=0, hi=80, label="PCL-5 total", help="Empty if not done.")}, label=measures.label)}, label=SCHEMA.label)
+    grown = Block(
+        {
+            **SCHEMA.fields,
+            "measures": Block(
+                {**measures.fields, "pcl5": Field("int", lo=0, hi=80, label="PCL-5 total", help="Empty if not done.")},
+                label=measures.label,
+            ),
+        },
+        label=SCHEMA.label,
+    )
     text = render_template(grown)
     assert "  pcl5:                      # PCL-5 total: 0 to 80. Empty if not done.\n" in text
     assert text.replace("  pcl5:                      # PCL-5 total: 0 to 80. Empty if not done.\n", "") == TEMPLATE
 
 
 def test_template_with_the_clinician_decision_filled_in_validates() -> None:
-    filled = (_uncommented(TEMPLATE).replace("id:     ", "id: T-9 ", 1)
-              .replace("assessed_on:     ", "assessed_on: 2026-10-01 ", 1).replace("age:     ", "age: 40 ", 1)
-              .replace("phq9:     ", "phq9: 12 ", 1).replace("  format:     ", "  format: group ", 2)
-              .replace("  format: group              # Format the person", "  format: either             # Format the person"))
+    filled = (
+        _uncommented(TEMPLATE)
+        .replace("id:     ", "id: T-9 ", 1)
+        .replace("assessed_on:     ", "assessed_on: 2026-10-01 ", 1)
+        .replace("age:     ", "age: 40 ", 1)
+        .replace("phq9:     ", "phq9: 12 ", 1)
+        .replace("  format:     ", "  format: group ", 2)
+        .replace("  format: group              # Format the person", "  format: either             # Format the person")
+    )
     intake = load_intake(filled, "template.yaml")
     assert intake.get("clinician_decision.format") == "group" and intake.get("clinician_decision.focus") is None
     assert intake.get("preferences.format") == "either"
@@ -464,8 +567,17 @@ def test_every_example_validates(path: Path) -> None:
 
 def test_the_bundled_examples_are_there() -> None:
     names = {p.stem for p in EXAMPLES.glob("*.yaml")}
-    assert {"group", "individual", "defer-safety", "incomplete", "adolescent", "two-areas",
-            "severe-prefers-group", "specialist", "demo"} <= names
+    assert {
+        "group",
+        "individual",
+        "defer-safety",
+        "incomplete",
+        "adolescent",
+        "two-areas",
+        "severe-prefers-group",
+        "specialist",
+        "demo",
+    } <= names
     assert load_intake_file(str(EXAMPLES / "incomplete.yaml")).get("risk.cssrs") is None
 
 
@@ -489,8 +601,27 @@ def test_no_traceback_for_garbage() -> None:
     """A quick seeded fuzz: random bytes and mutated examples give an Intake or an IntakeError."""
     rnd = random.Random(20261102)
     seeds = [p.read_bytes() for p in EXAMPLES.glob("*.yaml")] + [TEMPLATE.encode(), WORKED_JSON.encode()]
-    pieces = [b"!!python/object:x", b"&a ", b"*a", b"<<: ", b"2026-02-30", b"!!int x", b"!!bool q", b"null",
-              b"- ", b"{", b"? ", b"\x00", b"\xff", b"9" * 5000, b"1e400", b"\t", b":", b"'", b'"']
+    pieces = [
+        b"!!python/object:x",
+        b"&a ",
+        b"*a",
+        b"<<: ",
+        b"2026-02-30",
+        b"!!int x",
+        b"!!bool q",
+        b"null",
+        b"- ",
+        b"{",
+        b"? ",
+        b"\x00",
+        b"\xff",
+        b"9" * 5000,
+        b"1e400",
+        b"\t",
+        b":",
+        b"'",
+        b'"',
+    ]
     for _ in range(400):
         if rnd.random() < 0.25:
             data = bytes(rnd.randrange(256) for _ in range(rnd.randrange(80)))
@@ -499,7 +630,7 @@ def test_no_traceback_for_garbage() -> None:
             for _ in range(rnd.randrange(1, 5)):
                 at = rnd.randrange(len(buf) + 1)
                 if rnd.random() < 0.5:
-                    buf[at:at + rnd.randrange(1, 15)] = b""
+                    buf[at : at + rnd.randrange(1, 15)] = b""
                 else:
                     buf[at:at] = rnd.choice(pieces)
             data = bytes(buf)

@@ -8,6 +8,7 @@ branches on the kind of fact (the intake, and each derived fact a rule reads): 5
 facts load (0.05 s), 512 spin. Lint allows at most ``lint.MAX_BRANCHES`` = 500 branches
 (499 derived facts), and loading itself runs under a time limit.
 """
+
 from __future__ import annotations
 
 import json
@@ -28,7 +29,9 @@ def problems_of(directory: Path) -> list[str]:
 def test_a_chain_longer_than_the_engine_can_load_is_refused_by_lint(tmp_path: Path) -> None:
     rules, names = chain(512)  # 511 derived facts read: with the intake, the first node would get 512 branches
     messages = problems_of(tiny(tmp_path / "rules", rules, derived=names, max_firings=10_000))
-    assert any("rules read 511 different derived facts; the engine can load at most 499" in m for m in messages), messages
+    assert any("rules read 511 different derived facts; the engine can load at most 499" in m for m in messages), (
+        messages
+    )
 
 
 def test_a_chain_within_the_limit_lints_and_runs(tmp_path: Path) -> None:
@@ -43,8 +46,14 @@ def test_a_chain_within_the_limit_lints_and_runs(tmp_path: Path) -> None:
 
 def test_too_many_branches_on_one_fact_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(lint_module, "MAX_BRANCHES", 20)
-    rules = [rule(f"R{i}", {"all": [{"phq9": {"at_least": i}}, {"phq9": {"at_most": 27}}]},
-                  [{"flag": {"code": "CHAIN_END", "level": "info", "action": "none"}}]) for i in range(25)]
+    rules = [
+        rule(
+            f"R{i}",
+            {"all": [{"phq9": {"at_least": i}}, {"phq9": {"at_most": 27}}]},
+            [{"flag": {"code": "CHAIN_END", "level": "info", "action": "none"}}],
+        )
+        for i in range(25)
+    ]
     messages = problems_of(tiny(tmp_path / "rules", rules))
     assert any("25 different first tests on the intake" in m for m in messages), messages
 
@@ -69,8 +78,10 @@ def test_loading_runs_under_a_time_limit(tmp_path: Path, monkeypatch: pytest.Mon
 def test_internal_engine_names_are_reserved(tmp_path: Path, name: str) -> None:
     """A derived fact named `intake` was the engine's intake fact too: lint passed, and a
     complete C-SSRS read as incomplete."""
-    rules = [rule("R1", {"phq9": {"at_least": 10}}, [{"derive": {name: True}}]),
-             rule("R2", {name: True}, [{"flag": {"code": "CHAIN_END", "level": "info", "action": "none"}}])]
+    rules = [
+        rule("R1", {"phq9": {"at_least": 10}}, [{"derive": {name: True}}]),
+        rule("R2", {name: True}, [{"flag": {"code": "CHAIN_END", "level": "info", "action": "none"}}]),
+    ]
     messages = problems_of(tiny(tmp_path / "rules", rules, derived=(name,)))
     assert any("is a name the engine uses itself" in m for m in messages), messages
 

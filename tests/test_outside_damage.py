@@ -6,6 +6,7 @@
 * closed stdin or stdout, and ``/dev/zero`` as a case file, end with one line, not a traceback;
 * rule text with bidi overrides or CR never reaches the terminal as is.
 """
+
 from __future__ import annotations
 
 import os
@@ -24,8 +25,9 @@ DEMO = ROOT / "examples" / "demo.yaml"
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, str(ROOT / "cli.py"), *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=60)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "cli.py"), *args], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
 
 
 @pytest.mark.parametrize("kind", ["fifo", "symlink", "device-link"])
@@ -41,15 +43,22 @@ def test_o_refuses_a_target_that_is_not_a_regular_file(tmp_path: Path, kind: str
         target.symlink_to("/dev/null")  # like /dev/stdout -> /proc/self/fd/1
     result = CliRunner().invoke(cli, ["assess", str(DEMO), "-o", str(target)])
     assert result.exit_code == 1, result.output
-    assert result.stderr.splitlines() == [f"{target}: cannot write: it exists and is not a regular file "
-                                          "(a pipe, a device or a link); remove it or choose another name"]
+    assert result.stderr.splitlines() == [
+        f"{target}: cannot write: it exists and is not a regular file "
+        "(a pipe, a device or a link); remove it or choose another name"
+    ]
     assert target.is_symlink() if kind != "fifo" else stat.S_ISFIFO(os.lstat(target).st_mode)
     if kind == "symlink":
         assert elsewhere.read_text() == "keep me"
 
 
-@pytest.mark.parametrize("command", [["audit", str(ROOT / "tests/files/corpus/intakes.jsonl"), "-o"],
-                                     ["rules", "doc", "--no-default-cases", "--cases", str(DEMO), "-o"]])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["audit", str(ROOT / "tests/files/corpus/intakes.jsonl"), "-o"],
+        ["rules", "doc", "--no-default-cases", "--cases", str(DEMO), "-o"],
+    ],
+)
 def test_created_folders_are_owner_only_under_umask_000(tmp_path: Path, command: list[str]) -> None:
     target = tmp_path / "a" / "b" / "out"
     old = os.umask(0)
@@ -63,15 +72,27 @@ def test_created_folders_are_owner_only_under_umask_000(tmp_path: Path, command:
 
 
 def test_assess_with_stdin_closed_is_one_line() -> None:
-    done = subprocess.run(f"{sys.executable} {ROOT / 'cli.py'} assess - <&-", shell=True, cwd=ROOT,
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        f"{sys.executable} {ROOT / 'cli.py'} assess - <&-",
+        shell=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 3, done.stderr
     assert done.stderr.splitlines() == ["<stdin>: cannot read: standard input is closed"]
 
 
 def test_assess_with_stdout_closed_is_one_line() -> None:
-    done = subprocess.run(f"{sys.executable} {ROOT / 'cli.py'} assess {DEMO} >&-", shell=True, cwd=ROOT,
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        f"{sys.executable} {ROOT / 'cli.py'} assess {DEMO} >&-",
+        shell=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 1, done.stderr
     assert "Traceback" not in done.stderr and len(done.stderr.splitlines()) == 1, done.stderr
 
@@ -86,11 +107,17 @@ def test_bidi_overrides_and_cr_in_rule_text_never_reach_the_terminal(rules_copy:
     path = rules_copy / "safety.yaml"
     text = path.read_text()
     # YAML escapes: the rule file holds a right-to-left override and a carriage return
-    path.write_text(text.replace("title: Risk screen missing or incomplete",
-                                 'title: "\\u202eevil\\r Risk screen missing or incomplete"', 1))
-    for args in (["rules", "show", "RISK-CSSRS-MISSING"], ["rules", "list"],
-                 ["explain", str(DEMO), "--set", "measures.phq9=20"],
-                 ["assess", str(DEMO), "--why-not", "group"]):
+    path.write_text(
+        text.replace(
+            "title: Risk screen missing or incomplete", 'title: "\\u202eevil\\r Risk screen missing or incomplete"', 1
+        )
+    )
+    for args in (
+        ["rules", "show", "RISK-CSSRS-MISSING"],
+        ["rules", "list"],
+        ["explain", str(DEMO), "--set", "measures.phq9=20"],
+        ["assess", str(DEMO), "--why-not", "group"],
+    ):
         result = CliRunner().invoke(cli, [*args, "--rules", str(rules_copy)])
         assert result.exit_code == 0, (args, result.output)
         assert "\u202e" not in result.stdout and "\r" not in result.stdout, args
@@ -101,8 +128,14 @@ def test_no_compiled_template_cache_is_read_or_written(tmp_path: Path) -> None:
     cache saved a few ms of a ~300 ms start (within the noise of measuring it), so it is gone."""
     cache = tmp_path / "cache"
     cache.mkdir(mode=0o777)
-    done = subprocess.run([sys.executable, str(ROOT / "cli.py"), "assess", str(DEMO)], cwd=ROOT, capture_output=True,
-                          text=True, timeout=60, env={**os.environ, "XDG_CACHE_HOME": str(cache)})
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "cli.py"), "assess", str(DEMO)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "XDG_CACHE_HOME": str(cache)},
+    )
     assert done.returncode == 0, done.stderr
     # the one thing written there is the rule-set cache: JSON data, never code, owner-only
     # (tests/test_ruleset_cache.py); no template bytecode

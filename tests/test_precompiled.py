@@ -1,5 +1,6 @@
 """The precompiled report templates (ipt_advisor/report/precompiled.py, compiled_templates.py): current,
 rendering exactly what the templates' source renders, and never used for an edited template."""
+
 from __future__ import annotations
 
 import shutil
@@ -16,7 +17,8 @@ from conftest import EXAMPLES, ROOT
 
 def test_the_shipped_module_is_what_the_templates_compile_to() -> None:
     assert precompiled.MODULE.read_text(encoding="utf-8") == precompiled.generate(report.templates_dir()), (
-        "ipt_advisor/report/compiled_templates.py is stale: run `make templates` (python -m ipt_advisor.report.precompiled)")
+        "ipt_advisor/report/compiled_templates.py is stale: run `make templates` (python -m ipt_advisor.report.precompiled)"
+    )
 
 
 def test_precompiled_and_source_templates_render_the_same_bytes(advisor) -> None:
@@ -34,8 +36,9 @@ def test_precompiled_and_source_templates_render_the_same_bytes(advisor) -> None
             assert report.render_handout(handout, fmt) == env.get_template(name).render(**handout), (path.name, fmt)
 
 
-def test_an_edited_template_is_compiled_from_its_source(advisor, tmp_path: Path,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_edited_template_is_compiled_from_its_source(
+    advisor, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     copy = tmp_path / "templates"
     shutil.copytree(report.templates_dir(), copy)
     text = copy / "report.txt.j2"
@@ -45,9 +48,9 @@ def test_an_edited_template_is_compiled_from_its_source(advisor, tmp_path: Path,
     intake = load_intake_file(str(ROOT / "examples" / "demo.yaml"))
     decision = advisor.assess(intake)
     assert report.render(advisor.view(decision, intake, "t"), "text").startswith("EDITED ")
-    assert report.render(advisor.view(decision, intake, "t"), "md") == \
-        report._environment().get_template("report.md.j2").render(**advisor.view(decision, intake, "t"),
-                                                                   notice=report.NOTICE, levels=report.LEVELS)
+    assert report.render(advisor.view(decision, intake, "t"), "md") == report._environment().get_template(
+        "report.md.j2"
+    ).render(**advisor.view(decision, intake, "t"), notice=report.NOTICE, levels=report.LEVELS)
 
 
 def test_another_jinja2_version_compiles_from_source(monkeypatch: pytest.MonkeyPatch) -> None:

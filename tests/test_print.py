@@ -8,6 +8,7 @@ section from its first line to its last (the "Appendix on the next page" line th
 it), and the appendix must start page 2. Missing Chromium, Playwright or pdftotext, the tests
 skip, except under CI (env ``CI`` set), where they fail.
 """
+
 from __future__ import annotations
 
 import subprocess
@@ -37,8 +38,9 @@ def pdf_pages(page, html: str, path: Path) -> list[str]:
     """Print ``html`` on A4 and return the text of each page (whitespace collapsed)."""
     page.set_content(html, wait_until="load")
     page.pdf(path=str(path), format="A4", print_background=True)
-    text = subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True,
-                          check=True, timeout=60).stdout
+    text = subprocess.run(
+        ["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True, check=True, timeout=60
+    ).stdout
     return [" ".join(p.split()) for p in text.split("\f") if p.strip()]
 
 

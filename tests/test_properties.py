@@ -9,6 +9,7 @@ redefine them.
 Budget: ``PROPERTY`` examples per test by default; ``-m slow`` adds a long run of the
 core invariants (``test_all_invariants_long_run``).
 """
+
 from __future__ import annotations
 
 import json
@@ -51,8 +52,8 @@ class Implies:
     the decision must then be."""
 
     raised_when: Callable[[Intake], bool]
-    formats: frozenset[str]            # the formats allowed while it is raised
-    status: str | None = None          # the status it forces, if any
+    formats: frozenset[str]  # the formats allowed while it is raised
+    status: str | None = None  # the status it forces, if any
 
 
 def _cssrs_says(intake: Intake, *questions: str) -> bool:
@@ -67,13 +68,15 @@ CONTRACT: dict[str, Implies] = {
     # no or a partial C-SSRS: incomplete, no format (intake-v1), never a silent "no"
     "RISK_ASSESSMENT_MISSING": Implies(lambda i: cssrs_incomplete(i.record), DEFER, "incomplete"),
     # current psychosis or any history of mania: psychiatry first; the brief blocks a group
-    "PSYCHOSIS_OR_MANIA": Implies(lambda i: i.get("risk.psychosis") is True or i.get("risk.mania_history") is True,
-                                  NOT_GROUP),
+    "PSYCHOSIS_OR_MANIA": Implies(
+        lambda i: i.get("risk.psychosis") is True or i.get("risk.mania_history") is True, NOT_GROUP
+    ),
     "SUBSTANCE_DEPENDENCE": Implies(lambda i: i.get("risk.substance") == "dependence", NOT_GROUP),
     "COGNITIVE_IMPAIRMENT": Implies(lambda i: i.get("risk.cognitive_impairment") == "severe", NOT_GROUP),
     # hostility in care settings, or harm to others (brief: HOSTILE_DISRUPTIVE / HOMICIDAL)
-    "HOSTILE_OR_HOMICIDAL": Implies(lambda i: i.get("risk.hostility") is True or i.get("risk.harm_to_others") is True,
-                                    NOT_GROUP),
+    "HOSTILE_OR_HOMICIDAL": Implies(
+        lambda i: i.get("risk.hostility") is True or i.get("risk.harm_to_others") is True, NOT_GROUP
+    ),
     # a stated preference for individual therapy is a valid choice (NICE): never a group
     "REFUSES_GROUP": Implies(lambda i: i.get("preferences.format") == "individual", NOT_GROUP),
 }
@@ -81,12 +84,16 @@ CONTRACT: dict[str, Implies] = {
 
 # --------------------------------------------------------------------------- what a rule asks for
 
+
 def format_wish(rule: Rule, ruleset: RuleSet) -> str | None:
     """The most restrictive format a rule asks for (``exclude X`` = the next more
     restrictive format than X), or None when it says nothing about the format."""
     precedence = ruleset.policies.format_precedence  # type: ignore[union-attr]
-    wishes = [e.format if isinstance(e, ChooseFormat) else precedence[precedence.index(e.format) - 1]
-              for e in rule.then if isinstance(e, (ChooseFormat, ExcludeFormat))]
+    wishes = [
+        e.format if isinstance(e, ChooseFormat) else precedence[precedence.index(e.format) - 1]
+        for e in rule.then
+        if isinstance(e, (ChooseFormat, ExcludeFormat))
+    ]
     return min(wishes, key=precedence.index) if wishes else None
 
 
@@ -95,6 +102,7 @@ def raised(rule: Rule) -> set[tuple[str, str]]:
 
 
 # --------------------------------------------------------------------------- fixtures and helpers
+
 
 @pytest.fixture(scope="module")
 def advisor() -> Advisor:
@@ -118,6 +126,7 @@ def flag_codes(decision: dict[str, Any]) -> set[str]:
 
 
 # --------------------------------------------------------------------------- the generator covers the space
+
 
 def test_generator_covers_every_field_and_value(advisor: Advisor) -> None:
     # Properties on generated intakes only mean something if the generator reaches every
@@ -148,6 +157,7 @@ def test_generator_covers_every_field_and_value(advisor: Advisor) -> None:
 
 # --------------------------------------------------------------------------- never an exception, always the contract
 
+
 @PROPERTY
 @given(intakes())
 def test_assessing_and_rendering_never_raise(advisor: Advisor, pair: tuple[dict, Intake]) -> None:
@@ -161,6 +171,7 @@ def test_assessing_and_rendering_never_raise(advisor: Advisor, pair: tuple[dict,
 
 
 # --------------------------------------------------------------------------- determinism
+
 
 @PROPERTY
 @given(intakes())
@@ -190,6 +201,7 @@ def test_ruleset_hash_is_over_file_bytes_only(tmp_path: Path) -> None:
 
 
 # --------------------------------------------------------------------------- safety
+
 
 @PROPERTY
 @given(intakes())
@@ -240,14 +252,20 @@ def test_every_flag_comes_from_a_fired_rule(advisor: Advisor, pair: tuple[dict, 
     levels = ruleset.policies.flag_levels  # type: ignore[union-attr]
     codes = [f["code"] for f in decision["flags"]]
     assert len(codes) == len(set(codes))
-    assert [levels.index(f["level"]) for f in decision["flags"]] == sorted(levels.index(f["level"]) for f in decision["flags"])
+    assert [levels.index(f["level"]) for f in decision["flags"]] == sorted(
+        levels.index(f["level"]) for f in decision["flags"]
+    )
     for flag in decision["flags"]:
         assert flag["rule"] in fired
         assert flag["code"] in ruleset.flags
         # the action is the rule's own text, or one of its variants for this case
-        assert any(e.code == flag["code"] and e.level == flag["level"]
-                   and flag["action"] in (e.action, *(v.text for v in e.variants))
-                   for e in ruleset.rule(flag["rule"]).then if isinstance(e, RaiseFlag))
+        assert any(
+            e.code == flag["code"]
+            and e.level == flag["level"]
+            and flag["action"] in (e.action, *(v.text for v in e.variants))
+            for e in ruleset.rule(flag["rule"]).then
+            if isinstance(e, RaiseFlag)
+        )
     # every flag a fired rule raises is shown
     for rule in fired_rules(decision, ruleset):
         assert {code for code, _ in raised(rule)} <= set(codes)
@@ -266,6 +284,7 @@ def test_flag_shown_at_its_most_severe_level(advisor: Advisor, pair: tuple[dict,
 
 # --------------------------------------------------------------------------- focus
 
+
 @PROPERTY
 @given(intakes())
 def test_focus_only_from_present_areas(advisor: Advisor, pair: tuple[dict, Intake]) -> None:
@@ -282,6 +301,7 @@ def test_focus_only_from_present_areas(advisor: Advisor, pair: tuple[dict, Intak
 
 
 # --------------------------------------------------------------------------- the trace explains
+
 
 @PROPERTY
 @given(intakes())
@@ -324,12 +344,17 @@ def test_not_assessed_lists_only_unanswered_items(advisor: Advisor, pair: tuple[
 
 # --------------------------------------------------------------------------- the rule set is held to the contract
 
+
 def test_contract_flags_come_with_what_they_imply(advisor: Advisor) -> None:
     # every active rule raising a contract flag asks for an allowed format itself (a rule
     # that relied on another rule to block the group would break when that rule changes)
     ruleset = advisor.ruleset
-    wrong = [(r.id, code, format_wish(r, ruleset)) for r in ruleset.active_rules for code, _ in raised(r)
-             if code in CONTRACT and format_wish(r, ruleset) not in CONTRACT[code].formats]
+    wrong = [
+        (r.id, code, format_wish(r, ruleset))
+        for r in ruleset.active_rules
+        for code, _ in raised(r)
+        if code in CONTRACT and format_wish(r, ruleset) not in CONTRACT[code].formats
+    ]
     assert wrong == []
 
 
@@ -357,11 +382,16 @@ def test_imminent_and_ideation_never_together(advisor: Advisor, pair: tuple[dict
 def test_imminent_and_ideation_are_exclusive_on_an_inconsistent_screen(advisor: Advisor) -> None:
     # Q2 "no" but intent recorded "yes": valid, inconsistent, and imminent (found by the
     # property above; RISK-SI-IDEATION used to fire too)
-    intake = validated({
-        "intake_version": 1, "id": "X-1", "assessed_on": "2025-01-01", "age": 40,
-        "measures": {"phq9": 11},
-        "risk": {"cssrs": {"wish_dead": True, "active_thoughts": False, "intent": True, "behavior_3m": False}},
-    })
+    intake = validated(
+        {
+            "intake_version": 1,
+            "id": "X-1",
+            "assessed_on": "2025-01-01",
+            "age": 40,
+            "measures": {"phq9": 11},
+            "risk": {"cssrs": {"wish_dead": True, "active_thoughts": False, "intent": True, "behavior_3m": False}},
+        }
+    )
     codes = flag_codes(advisor.assess(intake))
     assert "SUICIDE_IMMINENT" in codes
     assert "SUICIDE_IDEATION" not in codes
@@ -369,15 +399,20 @@ def test_imminent_and_ideation_are_exclusive_on_an_inconsistent_screen(advisor: 
 
 # --------------------------------------------------------------------------- long run
 
+
 @pytest.mark.slow
 @LONG_RUN
 @given(intakes())
 def test_all_invariants_long_run(advisor: Advisor, pair: tuple[dict, Intake]) -> None:
-    for check in (test_contract_flags_are_raised_when_due_and_hold,
-                  test_no_fired_rule_is_overruled_by_a_less_restrictive_format,
-                  test_imminent_and_ideation_never_together,
-                  test_status_incomplete_exactly_when_cssrs_missing_or_partial,
-                  test_every_flag_comes_from_a_fired_rule, test_flag_shown_at_its_most_severe_level,
-                  test_focus_only_from_present_areas, test_because_values_are_the_intake_values,
-                  test_not_assessed_lists_only_unanswered_items):
+    for check in (
+        test_contract_flags_are_raised_when_due_and_hold,
+        test_no_fired_rule_is_overruled_by_a_less_restrictive_format,
+        test_imminent_and_ideation_never_together,
+        test_status_incomplete_exactly_when_cssrs_missing_or_partial,
+        test_every_flag_comes_from_a_fired_rule,
+        test_flag_shown_at_its_most_severe_level,
+        test_focus_only_from_present_areas,
+        test_because_values_are_the_intake_values,
+        test_not_assessed_lists_only_unanswered_items,
+    ):
         check.hypothesis.inner_test(advisor, pair)  # type: ignore[attr-defined]

@@ -2,6 +2,7 @@
 that runs on the checkout as written is run, and what the README shows must be what it
 prints (a line ``...`` stands for lines left out). Commands that need files the README
 makes up (rules-weak/, intakes-2026.jsonl) or that write files are listed in SKIPPED."""
+
 from __future__ import annotations
 
 import re
@@ -22,13 +23,10 @@ SKIPPED = {
     "rules test rules-weak --mutate --rule RISK-SI-IMMINENT": "rules-weak/ is an illustration",
     "rules lint rules-next": "rules-next/ is an edited copy (tests/test_lint_tables.py checks the gap message)",
     "rules lint rules-next --today 2026-06-30": "rules-next/ is an edited copy (tests/test_lint_tables.py "
-                                                "checks the overdue-review warning)",
-    "intake from-fhir tests/files/fhir/phq9-cssrs-negative.json --findings my-findings.yaml > intake.yaml":
-        "my-findings.yaml is the reader's own file, and the command redirects",
-    "assess bundle.json --findings my-findings.yaml --format fhir   # a GuidanceResponse":
-        "bundle.json and my-findings.yaml are the reader's own files",
-    "audit --db sqlite:///clinic.db -o audit/ && jq '.cds_feedback' audit/summary.json":
-        "needs the database of the serve session above (tests/test_cds.py checks the join)",
+    "checks the overdue-review warning)",
+    "intake from-fhir tests/files/fhir/phq9-cssrs-negative.json --findings my-findings.yaml > intake.yaml": "my-findings.yaml is the reader's own file, and the command redirects",
+    "assess bundle.json --findings my-findings.yaml --format fhir   # a GuidanceResponse": "bundle.json and my-findings.yaml are the reader's own files",
+    "audit --db sqlite:///clinic.db -o audit/ && jq '.cds_feedback' audit/summary.json": "needs the database of the serve session above (tests/test_cds.py checks the join)",
 }
 
 
@@ -45,8 +43,7 @@ def console_examples() -> list[tuple[int, str, list[str]]]:
             continue
         if line.startswith("$ "):
             command = line[2:]
-            out.append((number, command.removeprefix("ipt-advisor ") if command.startswith("ipt-advisor ")
-                        else "", []))
+            out.append((number, command.removeprefix("ipt-advisor ") if command.startswith("ipt-advisor ") else "", []))
         elif out:
             out[-1][2].append(line)
     for _, _, shown in out:  # the blank line between two commands is not output
@@ -75,7 +72,8 @@ def test_console_example_is_real_output(line: int, command: str, shown: list[str
     proc = subprocess.run([sys.executable, str(CLI), *args], capture_output=True, text=True, cwd=REPO, timeout=300)
     actual = (proc.stdout + proc.stderr).splitlines()
     assert shown_matches(shown, actual), (
-        f"README.md:{line}: `ipt-advisor {command}` prints something else now; its output:\n" + "\n".join(actual))
+        f"README.md:{line}: `ipt-advisor {command}` prints something else now; its output:\n" + "\n".join(actual)
+    )
 
 
 def test_tests_cited_in_the_invariants_exist() -> None:
@@ -83,8 +81,9 @@ def test_tests_cited_in_the_invariants_exist() -> None:
     ``file.py::name`` citation in that file), or the table vouches for nothing."""
     text = (REPO / "docs" / "invariants.md").read_text(encoding="utf-8")
     tests = REPO / "tests"
-    defined = {p.stem: set(re.findall(r"^\s*def (test_\w+)", p.read_text(encoding="utf-8"), re.M))
-               for p in tests.rglob("*.py")}
+    defined = {
+        p.stem: set(re.findall(r"^\s*def (test_\w+)", p.read_text(encoding="utf-8"), re.M)) for p in tests.rglob("*.py")
+    }
     everywhere = set().union(*defined.values())
     missing = []
     for file, name in re.findall(r"(?:(test_\w+)\.py::)?\b(test_\w+)\b(?!\.py)", text):

@@ -6,6 +6,7 @@ The rule: a free-text field's value is never printed, whatever its type; an unkn
 duplicate key is named only when it is close to a known key (did-you-mean), otherwise
 described ("an unknown key, 22 characters").
 """
+
 from __future__ import annotations
 
 import json
@@ -36,18 +37,32 @@ def audit_errors(tmp_path: Path, line: str) -> str:
     return (tmp_path / "out" / "errors.jsonl").read_text()
 
 
-BASE_JSON = {"intake_version": 1, "id": "S-1", "assessed_on": "2025-01-01", "age": 40, "measures": {"phq9": 11},
-             "risk": {"cssrs": {"wish_dead": False, "active_thoughts": False, "behavior_3m": False}}}
+BASE_JSON = {
+    "intake_version": 1,
+    "id": "S-1",
+    "assessed_on": "2025-01-01",
+    "age": 40,
+    "measures": {"phq9": 11},
+    "risk": {"cssrs": {"wish_dead": False, "active_thoughts": False, "behavior_3m": False}},
+}
 
 
-@pytest.mark.parametrize("field, where", [
-    ("notes", ""), ("reason", "clinician_decision:\n  format: group\n  "),
-    ("with", "findings:\n  role_dispute:\n    present: true\n    stage: impasse\n    "),
-    ("kind", "findings:\n  role_transition:\n    present: true\n    "),
-])
-@pytest.mark.parametrize("value", [SECRET, f"!!int {SECRET}", "!!timestamp 2001-12-14", "!!binary aGVsbG8gSm9obg==",
-                                   "0755", "48_577", "1:30:00"])
-def test_a_free_text_value_is_never_printed_whatever_its_type(tmp_path: Path, field: str, where: str, value: str) -> None:
+@pytest.mark.parametrize(
+    "field, where",
+    [
+        ("notes", ""),
+        ("reason", "clinician_decision:\n  format: group\n  "),
+        ("with", "findings:\n  role_dispute:\n    present: true\n    stage: impasse\n    "),
+        ("kind", "findings:\n  role_transition:\n    present: true\n    "),
+    ],
+)
+@pytest.mark.parametrize(
+    "value",
+    [SECRET, f"!!int {SECRET}", "!!timestamp 2001-12-14", "!!binary aGVsbG8gSm9obg==", "0755", "48_577", "1:30:00"],
+)
+def test_a_free_text_value_is_never_printed_whatever_its_type(
+    tmp_path: Path, field: str, where: str, value: str
+) -> None:
     text = BASE.replace("findings:\n  role_transition: {present: true, onset_linked: true}\n", "")
     result = assess(tmp_path, text + where + f"{field}: {value}\n")
     assert result.exit_code == 3, result.output
@@ -70,12 +85,15 @@ def test_an_unknown_key_far_from_any_known_key_is_described_not_named(tmp_path: 
     assert NAME not in errors and f"an unknown key, {len(NAME)} characters" in errors
 
 
-@pytest.mark.parametrize("extra", [
-    f"{NAME}: 1\n{NAME}: 2\n",                           # a duplicate unknown key
-    f"{NAME}: !!python/object/apply:os.system [x]\n",   # a refused tag under it
-    f"{NAME}:\n  <<: {{a: 1}}\n",                        # a merge key under it
-    f"measures:\n  {NAME}: 1\n  {NAME}: 2\n",
-])
+@pytest.mark.parametrize(
+    "extra",
+    [
+        f"{NAME}: 1\n{NAME}: 2\n",  # a duplicate unknown key
+        f"{NAME}: !!python/object/apply:os.system [x]\n",  # a refused tag under it
+        f"{NAME}:\n  <<: {{a: 1}}\n",  # a merge key under it
+        f"measures:\n  {NAME}: 1\n  {NAME}: 2\n",
+    ],
+)
 def test_yaml_problems_under_an_unknown_key_do_not_name_it(tmp_path: Path, extra: str) -> None:
     result = assess(tmp_path, BASE.replace("measures: {phq9: 11}\n", "") + extra)
     assert result.exit_code == 3
@@ -101,8 +119,16 @@ def test_redaction_keeps_the_tools_own_words(tmp_path: Path) -> None:
     assert "spaces" not in errors
 
 
-@pytest.mark.parametrize("text", ["age: 1:00", "findings:\n  grief: {present: true, months_since_death: 1:30}",
-                                  "measures: {phq9: 1_1}", "age: 4_0", "measures: {phq9: 1:0}"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "age: 1:00",
+        "findings:\n  grief: {present: true, months_since_death: 1:30}",
+        "measures: {phq9: 1_1}",
+        "age: 4_0",
+        "measures: {phq9: 1:0}",
+    ],
+)
 def test_yaml_sexagesimal_and_underscores_are_refused(tmp_path: Path, text: str) -> None:
     base = BASE.replace("age: 40\n", "") if text.startswith("age") else BASE
     base = base.replace("findings:\n  role_transition: {present: true, onset_linked: true}\n", "")

@@ -1,4 +1,5 @@
 """Report rendering (text, md, html, json) and atomic, private file output."""
+
 from __future__ import annotations
 
 import copy
@@ -24,13 +25,20 @@ HUMAN_FORMATS = ("text", "md", "html")
 
 # Vignette 4 of the clinical brief (group IPT with preparation), plus a second area and notes.
 KWAME = {
-    "intake_version": 1, "id": "EX-DEMO-01", "assessed_on": "2026-11-02", "age": 26,
+    "intake_version": 1,
+    "id": "EX-DEMO-01",
+    "assessed_on": "2026-11-02",
+    "age": 26,
     "measures": {"phq9": 12, "gad7": 9, "spin": 33},
     "risk": {"cssrs": {"wish_dead": False, "active_thoughts": False, "behavior_3m": False}},
-    "findings": {"role_transition": {"present": True, "kind": "moved city", "onset_linked": True},
-                 "isolation": {"present": True}, "social_anxiety": "moderate", "group_discomfort": "mild"},
+    "findings": {
+        "role_transition": {"present": True, "kind": "moved city", "onset_linked": True},
+        "isolation": {"present": True},
+        "social_anxiety": "moderate",
+        "group_discomfort": "mild",
+    },
     "notes": "Moved from Gdańsk in March for a new job; knows nobody in town.\n"
-             "Nervous about groups but willing to try. Asked whether sessions can be after 17:00.",
+    "Nervous about groups but willing to try. Asked whether sessions can be after 17:00.",
 }
 
 
@@ -61,19 +69,45 @@ def incomplete_view(view: dict) -> dict:
 # --- content ------------------------------------------------------------------------------
 
 SECTIONS = {
-    "text": ["IPT ADVISOR REPORT — case EX-DEMO-01, assessed 2026-11-02", "RECOMMENDATION: Group IPT", "FOCUS AREA",
-             "FLAGS", "RISK ANSWERS AS RECORDED", "SEVERITY — PHQ-9 in both schemes", "POINTS FOR CLINICAL REVIEW",
-             "SIGN-OFF — the clinician's decision", "APPENDIX — WHY: the rules that fired, in order",
-             "NOT ASSESSED", "CLINICIAN NOTES (not used by any rule)"],
-    "md": ["# IPT advisor report — case EX-DEMO-01, assessed 2026-11-02", "## Recommendation: Group IPT",
-           "## Focus area", "## Flags", "## Risk answers as recorded", "## Severity — PHQ-9 in both schemes",
-           "## Points for clinical review", "## Sign-off — the clinician's decision", "# Appendix",
-           "## Why — the rules that fired, in order", "## Not assessed", "## Clinician notes (not used by any rule)"],
-    "html": ["<h1>IPT advisor report — case EX-DEMO-01</h1>", "<h2>Flags</h2>", "<h2>Focus area</h2>",
-             "<h2>Risk answers as recorded</h2>", "<h2>Severity — PHQ-9 in both schemes</h2>",
-             "<h2>Points for clinical review</h2>", "<h2>Sign-off — the clinician's decision</h2>",
-             "<h2>Appendix — Why: the rules that fired, in order</h2>", "<h2>Not assessed</h2>",
-             "<h2>Clinician notes (not used by any rule)</h2>"],
+    "text": [
+        "IPT ADVISOR REPORT — case EX-DEMO-01, assessed 2026-11-02",
+        "RECOMMENDATION: Group IPT",
+        "FOCUS AREA",
+        "FLAGS",
+        "RISK ANSWERS AS RECORDED",
+        "SEVERITY — PHQ-9 in both schemes",
+        "POINTS FOR CLINICAL REVIEW",
+        "SIGN-OFF — the clinician's decision",
+        "APPENDIX — WHY: the rules that fired, in order",
+        "NOT ASSESSED",
+        "CLINICIAN NOTES (not used by any rule)",
+    ],
+    "md": [
+        "# IPT advisor report — case EX-DEMO-01, assessed 2026-11-02",
+        "## Recommendation: Group IPT",
+        "## Focus area",
+        "## Flags",
+        "## Risk answers as recorded",
+        "## Severity — PHQ-9 in both schemes",
+        "## Points for clinical review",
+        "## Sign-off — the clinician's decision",
+        "# Appendix",
+        "## Why — the rules that fired, in order",
+        "## Not assessed",
+        "## Clinician notes (not used by any rule)",
+    ],
+    "html": [
+        "<h1>IPT advisor report — case EX-DEMO-01</h1>",
+        "<h2>Flags</h2>",
+        "<h2>Focus area</h2>",
+        "<h2>Risk answers as recorded</h2>",
+        "<h2>Severity — PHQ-9 in both schemes</h2>",
+        "<h2>Points for clinical review</h2>",
+        "<h2>Sign-off — the clinician's decision</h2>",
+        "<h2>Appendix — Why: the rules that fired, in order</h2>",
+        "<h2>Not assessed</h2>",
+        "<h2>Clinician notes (not used by any rule)</h2>",
+    ],
 }
 
 
@@ -100,7 +134,9 @@ def test_every_section_and_fact_is_present(view, fmt):
     for step in view["decision"]["trace"]:
         assert step["rule"] in out
     assert "sets Severity (NICE NG222)" in out and "to less severe" in out
-    assert {"text": "PHQ-9 total = 12", "md": "PHQ-9 total = 12", "html": "PHQ-9 total = <strong>12</strong>"}[fmt] in out
+    assert {"text": "PHQ-9 total = 12", "md": "PHQ-9 total = 12", "html": "PHQ-9 total = <strong>12</strong>"}[
+        fmt
+    ] in out
     assert "not asked" in out  # C-SSRS Q4 after a "no" to Q2: rightly skipped
     assert "Kroenke, Spitzer &amp; Williams" in out if fmt == "html" else "Kroenke, Spitzer" in out
     # Not assessed items by label and path; notes; the standing notice.
@@ -114,7 +150,8 @@ def test_trace_is_numbered_in_firing_order(view):
     positions = [out.index(f"({step['rule']}") for step in view["steps"]]
     assert positions == sorted(positions)
     assert [s["number"] for s in view["steps"] + view["quiet_steps"]] == sorted(
-        s["number"] for s in view["steps"] + view["quiet_steps"])
+        s["number"] for s in view["steps"] + view["quiet_steps"]
+    )
 
 
 @pytest.mark.parametrize("fmt", HUMAN_FORMATS)
@@ -276,8 +313,13 @@ def test_templates_dir_holds_every_template():
 
 def test_import_does_not_load_jinja2_or_click():
     code = "import sys, ipt_advisor.report.render, ipt_advisor.core.output; print('jinja2' in sys.modules, 'click' in sys.modules)"
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                            cwd=pathlib.Path(__file__).resolve().parent.parent)
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=pathlib.Path(__file__).resolve().parent.parent,
+    )
     assert result.stdout.split() == ["False", "False"]
 
 

@@ -4,6 +4,7 @@ The second version is made in a fixture from the *current* rules/ by one text ed
 "more severe" cut-off moves from PHQ-9 16 to 15), so the test keeps working as rules are
 added. tests/files/corpus/threshold.jsonl holds cases at PHQ-9 14, 15 and 16 around it.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -28,7 +29,10 @@ def rules_v2(tmp_path: Path) -> Path:
     shutil.copytree(ROOT / "rules", target)
     severity = target / "severity.yaml"
     text = severity.read_text()
-    for old, new in (("{phq9: {below: 16}}", "{phq9: {below: 15}}"), ("{phq9: {at_least: 16}}", "{phq9: {at_least: 15}}")):
+    for old, new in (
+        ("{phq9: {below: 16}}", "{phq9: {below: 15}}"),
+        ("{phq9: {at_least: 16}}", "{phq9: {at_least: 15}}"),
+    ):
         assert text.count(old) == 1, f"the NICE threshold is no longer written as {old!r} in rules/severity.yaml"
         text = text.replace(old, new)
     severity.write_text(text)
@@ -49,7 +53,9 @@ def test_one_threshold_changes_exactly_the_cases_at_the_threshold(runner, tmp_pa
     rules = report["rules"]
     assert rules["added"] == [] and rules["removed"] == []
     assert [(c["id"], c["fields"], c["version_bumped"]) for c in rules["changed"]] == [
-        ("SEV-NICE-LESS", ["when"], False), ("SEV-NICE-MORE", ["when"], False)]
+        ("SEV-NICE-LESS", ["when"], False),
+        ("SEV-NICE-MORE", ["when"], False),
+    ]
     assert rules["policies_changed"] is False
     d15 = report["changed_cases"][0]
     assert d15["changes"] == ["format", "flags"]
@@ -62,8 +68,15 @@ def test_one_threshold_changes_exactly_the_cases_at_the_threshold(runner, tmp_pa
     assert why["FMT-SEVERE-INDIVIDUAL"] == "fired after only"
     assert report["counts"]["format"] == {"group → individual": 1}
     assert report["counts"]["flags_added"]["MORE_SEVERE"] == 3
-    assert report["cases"] == {"input": str(CASES), "kind": "jsonl", "sha256": report["cases"]["sha256"],
-                               "total": 6, "assessed": 6, "invalid": 0, "changed": 3}
+    assert report["cases"] == {
+        "input": str(CASES),
+        "kind": "jsonl",
+        "sha256": report["cases"]["sha256"],
+        "total": 6,
+        "assessed": 6,
+        "invalid": 0,
+        "changed": 3,
+    }
     for name in ("rules-diff.json", "rules-diff.md", "rules-diff.html"):
         assert (out / name).stat().st_mode & 0o777 == 0o600
     md = (out / "rules-diff.md").read_text()
@@ -76,13 +89,13 @@ def test_one_threshold_changes_exactly_the_cases_at_the_threshold(runner, tmp_pa
     # the counts as charts, each titled, with its table
     for ident in ("kinds", "format", "flags-added"):
         assert f'<title id="chart-{ident}-title">' in html, ident
-    kinds = html[html.index('id="kinds"'):]
-    kinds = kinds[:kinds.index("</figure>")]
+    kinds = html[html.index('id="kinds"') :]
+    kinds = kinds[: kinds.index("</figure>")]
     assert '<th scope="row"><code>Format</code></th><td class="num">1</td>' in kinds
     assert '<th scope="row"><code>Flags</code></th><td class="num">3</td>' in kinds
     assert "<code>Status</code>" not in kinds  # no case changes status: no row
     # the changed cases grouped by kind: a case changing format and flags is in both groups
-    flags = html[html.index('id="changed-flags"'):]
+    flags = html[html.index('id="changed-flags"') :]
     assert html.index('id="changed-format"') < html.index('id="changed-flags"')
     assert all(f"<code>{case}</code>" in flags for case in CHANGED)
     assert 'id="changed-status"' not in html
@@ -126,16 +139,28 @@ def test_broken_new_rule_set_exit_4(runner, rules_copy: Path) -> None:
 
 
 def test_unreadable_cases_exit_1(runner, tmp_path: Path) -> None:
-    result = runner.invoke(cli, ["rules", "diff", str(ROOT / "rules"), str(ROOT / "rules"),
-                                 "--cases", str(tmp_path / "none.csv")])
+    result = runner.invoke(
+        cli, ["rules", "diff", str(ROOT / "rules"), str(ROOT / "rules"), "--cases", str(tmp_path / "none.csv")]
+    )
     assert result.exit_code == 1
     assert result.stderr.splitlines() == [f"{tmp_path}/none.csv: cannot read file: No such file or directory"]
 
 
 def test_invalid_cases_are_reported_not_fatal(runner, tmp_path: Path, rules_v2: Path) -> None:
     out = tmp_path / "out"
-    result = runner.invoke(cli, ["rules", "diff", str(ROOT / "rules"), str(rules_v2), "--cases",
-                                 str(ROOT / "tests" / "files" / "corpus" / "intakes.jsonl"), "-o", str(out)])
+    result = runner.invoke(
+        cli,
+        [
+            "rules",
+            "diff",
+            str(ROOT / "rules"),
+            str(rules_v2),
+            "--cases",
+            str(ROOT / "tests" / "files" / "corpus" / "intakes.jsonl"),
+            "-o",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output
     report = json.loads((out / "rules-diff.json").read_text())
     assert report["cases"]["invalid"] == 3

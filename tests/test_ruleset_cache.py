@@ -1,5 +1,6 @@
 """The rule-set cache (ipt_advisor/ruleset_cache.py): the same answers with and without it,
 never a stale or foreign entry, nothing read or written where it would not be private."""
+
 from __future__ import annotations
 
 import hashlib
@@ -75,8 +76,13 @@ def test_assess_prints_the_same_bytes_with_and_without_the_cache(tmp_path: Path)
     demo = str(ROOT / "examples" / "demo.yaml")
 
     def assess(fmt: str, **env: str) -> bytes:
-        done = subprocess.run([sys.executable, str(ROOT / "cli.py"), "assess", demo, "--format", fmt], cwd=ROOT,
-                              capture_output=True, timeout=120, env={**os.environ, "XDG_CACHE_HOME": str(home), **env})
+        done = subprocess.run(
+            [sys.executable, str(ROOT / "cli.py"), "assess", demo, "--format", fmt],
+            cwd=ROOT,
+            capture_output=True,
+            timeout=120,
+            env={**os.environ, "XDG_CACHE_HOME": str(home), **env},
+        )
         assert done.returncode == 0, done.stderr
         return done.stdout
 
@@ -91,7 +97,12 @@ def test_an_edited_rule_file_is_never_served_from_the_cache(cache_home: Path, ru
     before = load(rules_copy)
     assert cached(rules_copy)
     safety = rules_copy / "safety.yaml"
-    safety.write_text(safety.read_text(encoding="utf-8").replace("title: The person declined", "title: Edited, the person declined", 1), encoding="utf-8")
+    safety.write_text(
+        safety.read_text(encoding="utf-8").replace(
+            "title: The person declined", "title: Edited, the person declined", 1
+        ),
+        encoding="utf-8",
+    )
     assert not cached(rules_copy), "the entry no longer matches the files"
     after = load(rules_copy)
     assert after.ruleset.sha256 != before.ruleset.sha256
@@ -147,8 +158,12 @@ def test_a_corrupt_entry_means_a_full_load_and_a_fresh_entry(cache_home: Path, d
     reference = load().ruleset
     (entry,) = entries(cache_home)
     raw = entry.read_bytes()
-    broken = {"truncated": raw[: len(raw) // 2], "flipped byte": raw[:-50] + bytes([raw[-50] ^ 1]) + raw[-49:],
-              "not json": b"\x00\xffnot json", "empty": b""}[damage]
+    broken = {
+        "truncated": raw[: len(raw) // 2],
+        "flipped byte": raw[:-50] + bytes([raw[-50] ^ 1]) + raw[-49:],
+        "not json": b"\x00\xffnot json",
+        "empty": b"",
+    }[damage]
     entry.write_bytes(broken)
     assert not cached()
     again = load()

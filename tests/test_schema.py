@@ -1,4 +1,5 @@
 """docs/decision-v1.schema.json is a valid JSON Schema and says what decision-v1.md says."""
+
 from __future__ import annotations
 
 import copy

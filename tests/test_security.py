@@ -10,6 +10,7 @@ defence to the test here that holds it.
 * Reports are owner-only files whatever the umask, and a planted symlink at the report
   path is replaced, never followed.
 """
+
 from __future__ import annotations
 
 import html
@@ -52,6 +53,7 @@ def invoke(*args: str, input: bytes | str | None = None) -> Any:
 
 # --------------------------------------------------------------------------- YAML tags
 
+
 def tag_payloads(marker: Path) -> list[str]:
     command = f"touch {marker}"
     return [
@@ -70,9 +72,11 @@ def tag_payloads(marker: Path) -> list[str]:
 def test_yaml_tags_in_an_intake_construct_nothing(tmp_path: Path, n: int) -> None:
     marker = tmp_path / "pwned"
     payload = tag_payloads(marker)[n]
-    for text in (BASE.replace("age: 40", f"age: {payload}"),            # as a value
-                 BASE + f"notes: {payload}\n",                           # in a free-text field
-                 BASE + f"? {payload}\n: 1\n"):                          # as a mapping key
+    for text in (
+        BASE.replace("age: 40", f"age: {payload}"),  # as a value
+        BASE + f"notes: {payload}\n",  # in a free-text field
+        BASE + f"? {payload}\n: 1\n",
+    ):  # as a mapping key
         with pytest.raises(IntakeError) as info:
             load_intake(text, "t.yaml")
         # refused with its line: "tag ... is not allowed", or "mapping keys must be plain scalars"
@@ -130,8 +134,10 @@ def test_template_syntax_in_rules_and_intakes_renders_literally(rules_copy: Path
     path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
     # and in the intake's notes
     intake = tmp_path / "intake.yaml"
-    intake.write_text(DEMO.read_text(encoding="utf-8").split("\nnotes:")[0] + f"\nnotes: {json.dumps('Notes ' + payload)}\n",
-                      encoding="utf-8")
+    intake.write_text(
+        DEMO.read_text(encoding="utf-8").split("\nnotes:")[0] + f"\nnotes: {json.dumps('Notes ' + payload)}\n",
+        encoding="utf-8",
+    )
 
     result = invoke("assess", str(intake), "--rules", str(rules_copy), "--format", fmt)
     assert result.exit_code == 0, result.output
@@ -160,8 +166,13 @@ def test_control_characters_in_free_text_reach_no_terminal(fmt: str) -> None:
 FREE_TEXT = {
     "notes": ("notes", f"{MARKER} Jane Doe, 12 Elm Street"),
     "reason": ("clinician_decision", {"format": "group", "reason": f"{MARKER} personal reason"}),
-    "with": ("findings", {"role_dispute": {"present": True, "stage": "impasse", "with": f"{MARKER} husband Tom"},
-                          "role_transition": {"present": True, "onset_linked": True}}),
+    "with": (
+        "findings",
+        {
+            "role_dispute": {"present": True, "stage": "impasse", "with": f"{MARKER} husband Tom"},
+            "role_transition": {"present": True, "onset_linked": True},
+        },
+    ),
     "kind": ("findings", {"role_transition": {"present": True, "kind": f"{MARKER} fired from Acme"}}),
 }
 OTHER_PROBLEMS = {
@@ -202,12 +213,17 @@ def test_free_text_never_in_error_messages_even_when_it_is_the_problem(field: st
         record["notes"] = long_text
     else:
         inner = "reason" if field == "reason" else field
-        block = record[key] if key == "clinician_decision" else record[key][
-            "role_dispute" if field == "with" else "role_transition"]
+        block = (
+            record[key]
+            if key == "clinician_decision"
+            else record[key]["role_dispute" if field == "with" else "role_transition"]
+        )
         block[inner] = long_text
-    for text in (yaml.safe_dump(record, sort_keys=False),
-                 BASE + f'notes: "{MARKER} bad escape \\q"\n',
-                 BASE + f"notes: {MARKER}: a colon makes this a mapping\n  bad: indent\n"):
+    for text in (
+        yaml.safe_dump(record, sort_keys=False),
+        BASE + f'notes: "{MARKER} bad escape \\q"\n',
+        BASE + f"notes: {MARKER}: a colon makes this a mapping\n  bad: indent\n",
+    ):
         result = invoke("assess", "-", input=text)
         assert result.exit_code == 3, result.output
         assert MARKER not in result.output
@@ -237,6 +253,7 @@ def test_rules_cannot_read_free_text(rules_copy: Path) -> None:
 
 
 # --------------------------------------------------------------------------- files at rest
+
 
 @pytest.mark.parametrize("umask", [0o022, 0o000, 0o002])
 @pytest.mark.parametrize("fmt", ["text", "md", "html", "json"])

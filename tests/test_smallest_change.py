@@ -4,6 +4,7 @@ Every answer offered is re-checked here by editing the intake YAML by hand and a
 it with the engine (the independent oracle), and shown to be minimal: no answer with fewer
 changes among the searched facts gives the format.  Risk answers are never offered.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -75,7 +76,7 @@ def test_violence_in_a_dispute_is_a_risk_answer_never_offered(advisor) -> None:
 def test_an_imminent_risk_case_says_only_the_risk_answers(runner) -> None:
     result = runner.invoke(cli, ["assess", "examples/defer-safety.yaml", "--why-not", "group"])
     assert result.exit_code == 0, result.output
-    text = result.stdout[result.stdout.index("WHY NOT GROUP?"):]
+    text = result.stdout[result.stdout.index("WHY NOT GROUP?") :]
     # the answer to "what would have to change" comes before the list of rules
     assert text.index("FEWEST CHANGES THAT WOULD GIVE GROUP") < text.index("Kept from group by these rules")
     assert "Only if the risk answers were different" in text
@@ -88,8 +89,9 @@ def test_why_not_json_carries_the_search(runner) -> None:
     result = runner.invoke(cli, ["assess", "examples/group.yaml", "--format", "json", "--why-not", "individual"])
     got = json.loads(result.stdout)["why_not"]["smallest"]
     assert got["target"] == "individual" and got["max_changes"] == smallest.MAX_CHANGES
-    assert got["options"] and all(set(c) == {"fact", "key", "label", "value", "from", "to"}
-                                  for option in got["options"] for c in option)
+    assert got["options"] and all(
+        set(c) == {"fact", "key", "label", "value", "from", "to"} for option in got["options"] for c in option
+    )
 
 
 def test_the_nearest_number_is_offered(advisor) -> None:

@@ -17,6 +17,7 @@ the rules or to ``VIGNETTES``, rewrite them with::
 
     .venv/bin/python tests/test_vignettes.py
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -39,88 +40,156 @@ CASES = ROOT / "tests" / "files" / "vignette-cases.yaml"
 class Expected:
     number: int
     person: str
-    brief: str                        # the brief's recommendation, in short
+    brief: str  # the brief's recommendation, in short
     status: str
     format: str
     primary: str | None
     secondary: str | None
-    flags: tuple[str, ...]            # must be raised
-    not_flags: tuple[str, ...]        # must not be raised
-    considers: tuple[str, ...]        # rules whose consideration must be in the report
-    verdict: str                      # agreement, or the choice made for an ambiguous vignette
+    flags: tuple[str, ...]  # must be raised
+    not_flags: tuple[str, ...]  # must not be raised
+    considers: tuple[str, ...]  # rules whose consideration must be in the report
+    verdict: str  # agreement, or the choice made for an ambiguous vignette
 
 
 VIGNETTES: dict[str, Expected] = {
     "01-aurelia.yaml": Expected(
-        1, "Aurelia, 62", "Group; grief; PROLONGED_GRIEF (assess)",
-        "complete", "group", "grief", None,
-        ("PROLONGED_GRIEF",), ("SUICIDE_IDEATION", "MORE_SEVERE", "NO_FOCUS_AREA"), (),
+        1,
+        "Aurelia, 62",
+        "Group; grief; PROLONGED_GRIEF (assess)",
+        "complete",
+        "group",
+        "grief",
+        None,
+        ("PROLONGED_GRIEF",),
+        ("SUICIDE_IDEATION", "MORE_SEVERE", "NO_FOCUS_AREA"),
+        (),
         "Agrees",
     ),
     "02-tomasz.yaml": Expected(
-        2, "Tomasz, 41", "Ambiguous: IPT (either format), grief, if a depressive episode is confirmed; otherwise monitor",
-        "complete", "group", "grief", None,
-        (), ("PROLONGED_GRIEF", "SUICIDE_IDEATION", "MORE_SEVERE"), ("FOCUS-GRIEF-RECENT",),
+        2,
+        "Tomasz, 41",
+        "Ambiguous: IPT (either format), grief, if a depressive episode is confirmed; otherwise monitor",
+        "complete",
+        "group",
+        "grief",
+        None,
+        (),
+        ("PROLONGED_GRIEF", "SUICIDE_IDEATION", "MORE_SEVERE"),
+        ("FOCUS-GRIEF-RECENT",),
         "Choice: group IPT, grief (less severe, nothing excludes a group), on condition that a depressive "
         "episode linked to the death is confirmed; the report says either format suits and that "
         "without a confirmed episode the plan is monitoring",
     ),
     "03-dana.yaml": Expected(
-        3, "Dana, 34", "Individual; role dispute (impasse); IPV, SUICIDE_IDEATION, MORE_SEVERE",
-        "complete", "individual", "role_dispute", None,
-        ("IPV", "SUICIDE_IDEATION", "MORE_SEVERE"), ("SUICIDE_IMMINENT", "IPV_NOT_ASKED"), ("GRP-IPV",),
+        3,
+        "Dana, 34",
+        "Individual; role dispute (impasse); IPV, SUICIDE_IDEATION, MORE_SEVERE",
+        "complete",
+        "individual",
+        "role_dispute",
+        None,
+        ("IPV", "SUICIDE_IDEATION", "MORE_SEVERE"),
+        ("SUICIDE_IMMINENT", "IPV_NOT_ASKED"),
+        ("GRP-IPV",),
         "Agrees (safety planning first, no joint sessions, medication review)",
     ),
     "04-kwame.yaml": Expected(
-        4, "Kwame, 26", "Group with preparation (individual if he declines); role transition; SOCIAL_ANXIETY_HIGH",
-        "complete", "group", "role_transition", None,
-        ("SOCIAL_ANXIETY_HIGH",), ("POSSIBLE_PRIMARY_SAD", "REFUSES_GROUP", "GROUP_DISCOMFORT", "MORE_SEVERE"),
+        4,
+        "Kwame, 26",
+        "Group with preparation (individual if he declines); role transition; SOCIAL_ANXIETY_HIGH",
+        "complete",
+        "group",
+        "role_transition",
+        None,
+        ("SOCIAL_ANXIETY_HIGH",),
+        ("POSSIBLE_PRIMARY_SAD", "REFUSES_GROUP", "GROUP_DISCOMFORT", "MORE_SEVERE"),
         ("FMT-SOCIAL-ANXIETY-PREPARE",),
         "Choice: group with preparation; the report states the switch to individual IPT (declines after "
         "preparation, severe discomfort, or social anxiety disorder primary)",
     ),
     "05-ines.yaml": Expected(
-        5, "Ines, 30", "Individual; interpersonal deficits; possible primary SAD",
-        "complete", "individual", "isolation", None,
+        5,
+        "Ines, 30",
+        "Individual; interpersonal deficits; possible primary SAD",
+        "complete",
+        "individual",
+        "isolation",
+        None,
         ("POSSIBLE_PRIMARY_SAD", "SOCIAL_ANXIETY_HIGH", "REFUSES_GROUP", "GROUP_DISCOMFORT"),
-        ("MORE_SEVERE", "SUICIDE_IDEATION"), ("FMT-POSSIBLE-PRIMARY-SAD",),
+        ("MORE_SEVERE", "SUICIDE_IDEATION"),
+        ("FMT-POSSIBLE-PRIMARY-SAD",),
         "Agrees (assess for SAD; SAD-specific individual CBT if primary)",
     ),
     "06-leo.yaml": Expected(
-        6, "Leo, 15", "Ambiguous: IPT-A, individual or group if available; role dispute ± role transition; ADOLESCENT",
-        "complete", "individual", "role_dispute", "role_transition",
-        ("ADOLESCENT",), ("MORE_SEVERE", "CLINICIAN_REVIEW", "IPV_NOT_ASKED"), ("PATH-ADOLESCENT-INDIVIDUAL",),
+        6,
+        "Leo, 15",
+        "Ambiguous: IPT-A, individual or group if available; role dispute ± role transition; ADOLESCENT",
+        "complete",
+        "individual",
+        "role_dispute",
+        "role_transition",
+        ("ADOLESCENT",),
+        ("MORE_SEVERE", "CLINICIAN_REVIEW", "IPV_NOT_ASKED"),
+        ("PATH-ADOLESCENT-INDIVIDUAL",),
         "Choice: individual IPT-A with parent sessions (PHQ-9 14 is moderate: NICE NG134 puts individual "
         "therapy first); the report names group IPT-A as the alternative if available and preferred, or if "
         "the PHQ-9 falls below 10",
     ),
     "07-ray.yaml": Expected(
-        7, "Ray, 49", "Ambiguous: individual assessment first, then group with individual check-ins; "
+        7,
+        "Ray, 49",
+        "Ambiguous: individual assessment first, then group with individual check-ins; "
         "role transition; MORE_SEVERE, SUICIDE_IDEATION",
-        "complete", "group", "role_transition", None,
-        ("MORE_SEVERE", "SUICIDE_IDEATION", "CLINICIAN_REVIEW"), ("SUICIDE_IMMINENT",), ("FMT-SEVERE-ASKS-GROUP",),
+        "complete",
+        "group",
+        "role_transition",
+        None,
+        ("MORE_SEVERE", "SUICIDE_IDEATION", "CLINICIAN_REVIEW"),
+        ("SUICIDE_IMMINENT",),
+        ("FMT-SEVERE-ASKS-GROUP",),
         "Choice: group after an individual assessment, with individual check-ins and clinician review "
         "(his informed choice; risk not imminent); the report names individual IPT and what would switch to it",
     ),
     "08-mei.yaml": Expected(
-        8, "Mei, 37", "No format yet; RISK_ASSESSMENT_MISSING; tentative role dispute",
-        "incomplete", "defer", "role_dispute", None,
-        ("RISK_ASSESSMENT_MISSING", "MORE_SEVERE", "IPV_NOT_ASKED"), ("SUICIDE_IDEATION", "SUICIDE_IMMINENT"), (),
+        8,
+        "Mei, 37",
+        "No format yet; RISK_ASSESSMENT_MISSING; tentative role dispute",
+        "incomplete",
+        "defer",
+        "role_dispute",
+        None,
+        ("RISK_ASSESSMENT_MISSING", "MORE_SEVERE", "IPV_NOT_ASKED"),
+        ("SUICIDE_IDEATION", "SUICIDE_IMMINENT"),
+        (),
         "Agrees (status incomplete; the blank item 9 is not read as 0)",
     ),
     "09-fatima.yaml": Expected(
-        9, "Fatima, 29", "Ambiguous: individual or postpartum group IPT; role transition + role dispute; PERINATAL",
-        "complete", "individual", "role_transition", "role_dispute",
-        ("PERINATAL",), ("MORE_SEVERE", "SUICIDE_IDEATION"), ("PATH-PERINATAL-INDIVIDUAL",),
+        9,
+        "Fatima, 29",
+        "Ambiguous: individual or postpartum group IPT; role transition + role dispute; PERINATAL",
+        "complete",
+        "individual",
+        "role_transition",
+        "role_dispute",
+        ("PERINATAL",),
+        ("MORE_SEVERE", "SUICIDE_IDEATION"),
+        ("PATH-PERINATAL-INDIVIDUAL",),
         "Choice: individual IPT (the perinatal trials were of individual IPT; postpartum group IPT has only "
         "a pilot); the report names a postpartum group as the alternative. Severity shown both ways: "
         "moderately severe (Kroenke), less severe (NICE)",
     ),
     "10-victor.yaml": Expected(
-        10, "Victor, 45", "Not standard IPT: psychiatry and addiction services, IPSRT once stable; "
+        10,
+        "Victor, 45",
+        "Not standard IPT: psychiatry and addiction services, IPSRT once stable; "
         "PSYCHOSIS_OR_MANIA, SUBSTANCE_DEPENDENCE",
-        "complete", "defer", "role_transition", None,
-        ("PSYCHOSIS_OR_MANIA", "SUBSTANCE_DEPENDENCE"), ("SUBSTANCE_MISUSE",), (),
+        "complete",
+        "defer",
+        "role_transition",
+        None,
+        ("PSYCHOSIS_OR_MANIA", "SUBSTANCE_DEPENDENCE"),
+        ("SUBSTANCE_MISUSE",),
+        (),
         "Agrees (referrals to psychiatry and addiction services; IPSRT with medication once stable)",
     ),
 }
@@ -135,6 +204,7 @@ def assess(path: Path) -> dict:
 
 
 # ---------------------------------------------------------------- the table
+
 
 def _cell(text: str) -> str:
     return text.replace("|", "\\|")
@@ -162,8 +232,10 @@ def render_table() -> str:
         areas = [a for a in (decision["focus"]["primary"], decision["focus"]["secondary"]) if a]
         focus = " + ".join(areas) if areas else "none"
         flags = ", ".join(f["code"] for f in decision["flags"]) or "none"
-        lines.append(f"| {exp.number} | {_cell(exp.person)} | {_cell(exp.brief)} | {fmt} | {focus} | "
-                     f"{flags} | {_cell(exp.verdict)} |")
+        lines.append(
+            f"| {exp.number} | {_cell(exp.person)} | {_cell(exp.brief)} | {fmt} | {focus} | "
+            f"{flags} | {_cell(exp.verdict)} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -171,19 +243,30 @@ def render_cases() -> str:
     """tests/files/vignette-cases.yaml: ``VIGNETTES`` as a case file (docs/rules.md, "Case files")."""
     cases = []
     for name, exp in VIGNETTES.items():
-        expect = {"status": exp.status, "format": exp.format, "primary": exp.primary, "secondary": exp.secondary,
-                  "flags": list(exp.flags), "not_flags": list(exp.not_flags)}
+        expect = {
+            "status": exp.status,
+            "format": exp.format,
+            "primary": exp.primary,
+            "secondary": exp.secondary,
+            "flags": list(exp.flags),
+            "not_flags": list(exp.not_flags),
+        }
         if exp.considers:
             expect["considers"] = list(exp.considers)
-        cases.append({"name": f"Vignette {exp.number}: {exp.person}", "intake": f"../vignettes/{name}", "expect": expect})
+        cases.append(
+            {"name": f"Vignette {exp.number}: {exp.person}", "intake": f"../vignettes/{name}", "expect": expect}
+        )
     body = yaml.safe_dump({"cases": cases}, sort_keys=False, allow_unicode=True, width=100)
-    return ("# The outcome each vignette of the clinical brief (section 5) must keep, as a case file:\n"
-            "#   ipt-advisor rules test --cases tests/files/vignette-cases.yaml [--mutate]\n"
-            "# Generated from VIGNETTES in tests/test_vignettes.py; regenerate with\n"
-            "# .venv/bin/python tests/test_vignettes.py (a test fails if the two disagree).\n" + body)
+    return (
+        "# The outcome each vignette of the clinical brief (section 5) must keep, as a case file:\n"
+        "#   ipt-advisor rules test --cases tests/files/vignette-cases.yaml [--mutate]\n"
+        "# Generated from VIGNETTES in tests/test_vignettes.py; regenerate with\n"
+        "# .venv/bin/python tests/test_vignettes.py (a test fails if the two disagree).\n" + body
+    )
 
 
 # ---------------------------------------------------------------- the tests
+
 
 def test_every_vignette_file_has_expectations() -> None:
     names = [p.name for p in vignette_files()]
@@ -209,7 +292,8 @@ def test_vignette_outcome(case: ruletests.Case) -> None:
 
 def test_case_file_is_current() -> None:
     assert CASES.read_text(encoding="utf-8") == render_cases(), (
-        "tests/files/vignette-cases.yaml is out of date: regenerate it with .venv/bin/python tests/test_vignettes.py")
+        "tests/files/vignette-cases.yaml is out of date: regenerate it with .venv/bin/python tests/test_vignettes.py"
+    )
 
 
 AMBIGUOUS = ("02-tomasz.yaml", "04-kwame.yaml", "06-leo.yaml", "07-ray.yaml", "09-fatima.yaml")
@@ -233,7 +317,8 @@ def test_file_header_states_the_expected_outcome(name: str) -> None:
     text = (VIGNETTE_DIR / name).read_text(encoding="utf-8")
     lead = text.split("intake_version")[0]
     assert lead.strip() and all(line.startswith("#") or not line.strip() for line in lead.splitlines()), (
-        "the file must open with its expected-outcome comment block")
+        "the file must open with its expected-outcome comment block"
+    )
     assert f"status {exp.status}" in lead.lower()
     assert f"format {exp.format}" in lead.lower()
     for code in exp.flags + exp.not_flags + exp.considers:
@@ -253,7 +338,8 @@ def test_mei_item9_blank_is_not_read_as_zero() -> None:
 
 def test_docs_table_is_current() -> None:
     assert TABLE.read_text(encoding="utf-8") == render_table(), (
-        "docs/vignettes.md is out of date: regenerate it with .venv/bin/python tests/test_vignettes.py")
+        "docs/vignettes.md is out of date: regenerate it with .venv/bin/python tests/test_vignettes.py"
+    )
 
 
 if __name__ == "__main__":

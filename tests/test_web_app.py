@@ -2,6 +2,7 @@
 generated from the schema, validation exactly as ``intake check``, the C-SSRS skip logic on
 the server, nothing stored on error, the report equal to ``assess --format html``, sign-off,
 the case list and history, and the commands over the database (export, log verify --db)."""
+
 from __future__ import annotations
 
 import json
@@ -53,10 +54,13 @@ def submit(client, answers: dict[str, str], path: str = "/intake/new"):
 
 
 def problems(page) -> list[str]:
-    return [re.sub(r"&#39;", "'", m) for m in re.findall(r'<p class="problem">([^<]*)</p>', page.get_data(as_text=True))]
+    return [
+        re.sub(r"&#39;", "'", m) for m in re.findall(r'<p class="problem">([^<]*)</p>', page.get_data(as_text=True))
+    ]
 
 
 # --------------------------------------------------------------------------- the form from the schema
+
 
 def test_every_intake_field_is_an_input_named_by_its_dotted_path(client) -> None:
     html = client.get("/intake/new").get_data(as_text=True)
@@ -103,18 +107,32 @@ def test_each_example_typed_into_the_form_gives_the_decision_of_assess(client, s
 
 
 def test_field_problems_match_intake_check_and_what_was_typed_is_kept(client, store, tmp_path: Path, runner) -> None:
-    answers = valid_answers("W-1", age="forty", **{"measures.phq9": "30", "findings.role_dispute.present": "true",
-                                                   "notes": "kept <b>as typed</b>"})
+    answers = valid_answers(
+        "W-1",
+        age="forty",
+        **{"measures.phq9": "30", "findings.role_dispute.present": "true", "notes": "kept <b>as typed</b>"},
+    )
     page = submit(client, answers)
     assert page.status_code == 422
     found = problems(page)
     # the same file through intake check
     as_file = tmp_path / "same.yaml"
-    as_file.write_text(yaml.safe_dump({"intake_version": 1, "id": "W-1", "assessed_on": "2026-01-02", "age": "forty",
-                                       "measures": {"phq9": 30, "phq9_item9": 0},
-                                       "risk": {"cssrs": {"wish_dead": False, "active_thoughts": False, "behavior_3m": False}},
-                                       "findings": {"grief": {"present": True, "months_since_death": 5, "onset_linked": True},
-                                                    "role_dispute": {"present": True}}}))
+    as_file.write_text(
+        yaml.safe_dump(
+            {
+                "intake_version": 1,
+                "id": "W-1",
+                "assessed_on": "2026-01-02",
+                "age": "forty",
+                "measures": {"phq9": 30, "phq9_item9": 0},
+                "risk": {"cssrs": {"wish_dead": False, "active_thoughts": False, "behavior_3m": False}},
+                "findings": {
+                    "grief": {"present": True, "months_since_death": 5, "onset_linked": True},
+                    "role_dispute": {"present": True},
+                },
+            }
+        )
+    )
     checked = runner.invoke(cli, ["intake", "check", str(as_file)])
     assert checked.exit_code == 1
     messages = [line.split(": ", 2)[2] for line in checked.stderr.splitlines() if line.startswith(str(as_file))]
@@ -137,16 +155,33 @@ def test_the_server_applies_the_screener_skip_logic_without_javascript(client, s
     assert page.status_code == 422
     assert any("asked only when “Q2 Actual thoughts of killing themselves” is yes" in p for p in problems(page))
     # after a yes to Q2 the answers stand, and Q4 yes is imminent risk
-    page = submit(client, valid_answers("S-3", **{"risk.cssrs.active_thoughts": "true", "risk.cssrs.method": "true",
-                                                  "risk.cssrs.intent": "true", "risk.cssrs.plan": "false"}))
+    page = submit(
+        client,
+        valid_answers(
+            "S-3",
+            **{
+                "risk.cssrs.active_thoughts": "true",
+                "risk.cssrs.method": "true",
+                "risk.cssrs.intent": "true",
+                "risk.cssrs.plan": "false",
+            },
+        ),
+    )
     stored = store.assessment(int(page.headers["Location"].rsplit("/", 1)[1]))
     assert "SUICIDE_IMMINENT" in {f["code"] for f in stored.decision["flags"]}
     assert store.counts()["assessments"] == 2
 
 
 def test_declined_screen_is_incomplete_and_says_declined(client, store) -> None:
-    answers = valid_answers("D-1", **{"risk.cssrs_declined": "true", "risk.cssrs.wish_dead": "",
-                                      "risk.cssrs.active_thoughts": "", "risk.cssrs.behavior_3m": ""})
+    answers = valid_answers(
+        "D-1",
+        **{
+            "risk.cssrs_declined": "true",
+            "risk.cssrs.wish_dead": "",
+            "risk.cssrs.active_thoughts": "",
+            "risk.cssrs.behavior_3m": "",
+        },
+    )
     page = submit(client, answers)
     assert page.status_code == 303
     report = client.get(page.headers["Location"]).get_data(as_text=True)
@@ -174,6 +209,7 @@ def test_a_repeated_submission_is_stored_once(client, store) -> None:
 
 # --------------------------------------------------------------------------- report, print view, handout
 
+
 def test_report_is_the_assess_html_report_and_links_print_view_and_handout(client, store, advisor) -> None:
     case = Path(EXAMPLES[0]).parent / "demo.yaml"
     mapping = yaml.safe_load(case.read_text())
@@ -183,8 +219,9 @@ def test_report_is_the_assess_html_report_and_links_print_view_and_handout(clien
     number = int(location.rsplit("/", 1)[1])
     html = client.get(location).get_data(as_text=True)
     printed = client.get(location + "/print").get_data(as_text=True)
-    expected_decision, expected = advisor.report(from_mapping(store.assessment(number).intake, None,
-                                                              f"assessment #{number}"), "html", __version__)
+    expected_decision, expected = advisor.report(
+        from_mapping(store.assessment(number).intake, None, f"assessment #{number}"), "html", __version__
+    )
     assert printed == expected
     # the report page is the same page with the app's navigation added in the template's blocks
     nav = re.compile(r'<style>\n  \.app-nav.*?</style>\n|<nav class="app-nav".*?</nav>\n', re.S)
@@ -203,19 +240,29 @@ def test_script_in_notes_is_shown_as_text(client, store) -> None:
 
 # --------------------------------------------------------------------------- sign-off
 
+
 def test_sign_off_accept_and_change_with_reason(client, store, advisor) -> None:
     location = submit(client, valid_answers("G-1")).headers["Location"]
     number = int(location.rsplit("/", 1)[1])
     assert "Not signed off yet" in client.get(location).get_data(as_text=True)
     csrf = fields(client, location + "/signoff")["csrf_token"]
     # changing without a reason is refused, nothing stored
-    refused = client.post(location + "/signoff", data={"csrf_token": csrf, "signoff": "change",
-                                                       "clinician_decision.format": "individual", "clinician": "CL-9"})
+    refused = client.post(
+        location + "/signoff",
+        data={"csrf_token": csrf, "signoff": "change", "clinician_decision.format": "individual", "clinician": "CL-9"},
+    )
     assert refused.status_code == 422 and store.counts()["signoffs"] == 0
-    done = client.post(location + "/signoff", data={"csrf_token": csrf, "signoff": "change", "clinician": "CL-9",
-                                                    "clinician_decision.format": "individual",
-                                                    "clinician_decision.focus": "grief",
-                                                    "clinician_decision.reason": "prefers one-to-one"})
+    done = client.post(
+        location + "/signoff",
+        data={
+            "csrf_token": csrf,
+            "signoff": "change",
+            "clinician": "CL-9",
+            "clinician_decision.format": "individual",
+            "clinician_decision.focus": "grief",
+            "clinician_decision.reason": "prefers one-to-one",
+        },
+    )
     assert done.status_code == 303
     stored = store.assessment(number)
     assert stored.clinician_decision == {"format": "individual", "focus": "grief", "reason": "prefers one-to-one"}
@@ -229,6 +276,7 @@ def test_sign_off_accept_and_change_with_reason(client, store, advisor) -> None:
 
 
 # --------------------------------------------------------------------------- cases, history, chart
+
 
 def test_case_list_filters_and_newest_first(client, store) -> None:
     submit(client, valid_answers("LIST-A", site="NORTH-01"))
@@ -265,12 +313,20 @@ def test_case_page_shows_the_history_and_the_phq9_chart(client, store) -> None:
 
 # --------------------------------------------------------------------------- commands over the database
 
+
 def test_export_and_log_verify_read_what_the_app_stored(client, store, runner, tmp_path: Path) -> None:
     location = submit(client, valid_answers("E-1", notes="free text")).headers["Location"]
     submit(client, valid_answers("E-2"))
     csrf = fields(client, location + "/signoff")["csrf_token"]
-    client.post(location + "/signoff", data={"csrf_token": csrf, "signoff": "change", "clinician_decision.format": "individual",
-                                             "clinician_decision.reason": "r"})
+    client.post(
+        location + "/signoff",
+        data={
+            "csrf_token": csrf,
+            "signoff": "change",
+            "clinician_decision.format": "individual",
+            "clinician_decision.reason": "r",
+        },
+    )
     url = str(store.engine.url)
     out = tmp_path / "intakes.jsonl"
     result = runner.invoke(cli, ["export", "--db", url, "-o", str(out)])
@@ -292,7 +348,9 @@ def test_log_verify_db_names_a_tampered_entry(client, store, runner) -> None:
     for n in range(3):
         submit(client, valid_answers(f"V-{n}"))
     with store.engine.begin() as conn:
-        conn.exec_driver_sql("UPDATE log_entries SET entry = replace(entry, '\"group\"', '\"individual\"') WHERE seq = 2")
+        conn.exec_driver_sql(
+            "UPDATE log_entries SET entry = replace(entry, '\"group\"', '\"individual\"') WHERE seq = 2"
+        )
     result = runner.invoke(cli, ["log", "verify", "--db", str(store.engine.url)])
     assert result.exit_code == 1
     assert result.stderr.strip().endswith(":2: entry was edited: its content does not match its hash")
@@ -340,8 +398,15 @@ def test_audit_db_reads_the_stored_intakes_with_their_sign_off(client, store, ru
     first = submit(client, valid_answers("AU-1")).headers["Location"]
     submit(client, valid_answers("AU-2", **{"preferences.format": "individual"}))
     csrf = fields(client, first + "/signoff")["csrf_token"]
-    client.post(first + "/signoff", data={"csrf_token": csrf, "signoff": "change", "clinician_decision.format": "defer",
-                                          "clinician_decision.reason": "wants to wait"})
+    client.post(
+        first + "/signoff",
+        data={
+            "csrf_token": csrf,
+            "signoff": "change",
+            "clinician_decision.format": "defer",
+            "clinician_decision.reason": "wants to wait",
+        },
+    )
     out = tmp_path / "audit"
     result = runner.invoke(cli, ["audit", "--db", str(store.engine.url), "-o", str(out), "--jobs", "1"])
     assert result.exit_code == 0, result.output
@@ -349,12 +414,15 @@ def test_audit_db_reads_the_stored_intakes_with_their_sign_off(client, store, ru
     assert [d["intake_id"] for d in decisions] == ["AU-1", "AU-2"]
     overrides = [json.loads(line) for line in (out / "overrides.jsonl").read_text().splitlines()]
     assert len(overrides) == 1 and "AU-1" in json.dumps(overrides[0])
-    both = runner.invoke(cli, ["audit", str(out / "stored-intakes.jsonl"), "--db", str(store.engine.url), "-o", str(out)])
+    both = runner.invoke(
+        cli, ["audit", str(out / "stored-intakes.jsonl"), "--db", str(store.engine.url), "-o", str(out)]
+    )
     assert both.exit_code == 2
 
 
-def test_warming_up_renders_every_page_and_stores_nothing_in_the_apps_database(store, advisor, tmp_path: Path,
-                                                                              monkeypatch) -> None:
+def test_warming_up_renders_every_page_and_stores_nothing_in_the_apps_database(
+    store, advisor, tmp_path: Path, monkeypatch
+) -> None:
     """``serve`` warms the app up before its workers fork (web/warmup.py): each page is
     rendered once, its writes go to a scratch database that is removed, the app's own
     database only read."""
@@ -371,8 +439,14 @@ def test_warming_up_renders_every_page_and_stores_nothing_in_the_apps_database(s
     real_get = env.get_template
     monkeypatch.setattr(env, "get_template", lambda name, *a, **k: (seen.append(name), real_get(name, *a, **k))[1])
     warm_up(app, HOST, TOKEN)
-    pages = {"web/form.html.j2", "web/report_page.html.j2", "web/signoff.html.j2", "web/cases.html.j2",
-             "web/case.html.j2", "web/error.html.j2"}
+    pages = {
+        "web/form.html.j2",
+        "web/report_page.html.j2",
+        "web/signoff.html.j2",
+        "web/cases.html.j2",
+        "web/case.html.j2",
+        "web/error.html.j2",
+    }
     assert pages <= set(seen), pages - set(seen)
     assert app.extensions["ipt"]["store"] is store
     assert store.counts() == {"assessments": 0, "cases": 0, "signoffs": 0, "log_entries": 0}

@@ -6,6 +6,7 @@ Each page is saved as a screenshot (in ``$IPT_SCREENSHOTS`` when set, else a tem
 folder) so a person can look at what a clinician sees. Needs Debian's chromium and
 Playwright (skips without them, fails under CI); the PDF is read back with pdftotext.
 """
+
 from __future__ import annotations
 
 import os

@@ -1,6 +1,7 @@
 """The web app's quality page (issue 16): the audit dashboard over the stored assessments
 and their sign-offs, filtered by site, clinician and assessment dates (Flask's test client
 on a real SQLite database)."""
+
 from __future__ import annotations
 
 import re
@@ -8,19 +9,32 @@ import re
 from test_web_app import client, fields, store, submit  # noqa: F401 (fixtures)
 from webapp import valid_answers
 
-INTENT = {"risk.cssrs.wish_dead": "true", "risk.cssrs.active_thoughts": "true", "risk.cssrs.method": "true",
-          "risk.cssrs.intent": "true", "risk.cssrs.plan": "false"}
+INTENT = {
+    "risk.cssrs.wish_dead": "true",
+    "risk.cssrs.active_thoughts": "true",
+    "risk.cssrs.method": "true",
+    "risk.cssrs.intent": "true",
+    "risk.cssrs.plan": "false",
+}
 
 
 def _stored(client) -> None:  # noqa: F811
     submit(client, valid_answers("Q-1", site="NORTH-01", clinician="CL-001", assessed_on="2026-09-01"))
-    location = submit(client, valid_answers("Q-2", site="SOUTH-02", clinician="CL-002", assessed_on="2026-09-20",
-                                            **INTENT)).headers["Location"]
+    location = submit(
+        client, valid_answers("Q-2", site="SOUTH-02", clinician="CL-002", assessed_on="2026-09-20", **INTENT)
+    ).headers["Location"]
     submit(client, valid_answers("Q-3", site="NORTH-01", clinician="CL-002", assessed_on="2026-10-05"))
     csrf = fields(client, location + "/signoff")["csrf_token"]
-    done = client.post(location + "/signoff", data={"csrf_token": csrf, "signoff": "change", "clinician": "CL-002",
-                                                    "clinician_decision.format": "group",
-                                                    "clinician_decision.reason": "group starts next week"})
+    done = client.post(
+        location + "/signoff",
+        data={
+            "csrf_token": csrf,
+            "signoff": "change",
+            "clinician": "CL-002",
+            "clinician_decision.format": "group",
+            "clinician_decision.reason": "group starts next week",
+        },
+    )
     assert done.status_code == 303
 
 
@@ -71,9 +85,16 @@ def test_the_stored_log_entries_carry_the_codes_and_verify(client, store, runner
 
     _stored(client)
     with store.engine.connect() as conn:
-        entries = [json.loads(e) for (e,) in conn.execute(log_entries.select().with_only_columns(log_entries.c.entry)
-                                                          .order_by(log_entries.c.seq))]
+        entries = [
+            json.loads(e)
+            for (e,) in conn.execute(
+                log_entries.select().with_only_columns(log_entries.c.entry).order_by(log_entries.c.seq)
+            )
+        ]
     assert [(e["case"], e["site"], e["clinician"]) for e in entries] == [
-        ("Q-1", "NORTH-01", "CL-001"), ("Q-2", "SOUTH-02", "CL-002"), ("Q-3", "NORTH-01", "CL-002")]
+        ("Q-1", "NORTH-01", "CL-001"),
+        ("Q-2", "SOUTH-02", "CL-002"),
+        ("Q-3", "NORTH-01", "CL-002"),
+    ]
     result = runner.invoke(cli, ["log", "verify", "--db", str(store.engine.url)])
     assert result.exit_code == 0, result.output

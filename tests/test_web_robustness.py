@@ -6,6 +6,7 @@
   half-stored, and the next submission after recovery is stored once.
 * SIGTERM while a request is still arriving: it is answered in full, then the server exits 0.
 """
+
 from __future__ import annotations
 
 import http.client
@@ -69,7 +70,8 @@ def test_twenty_clients_fifty_intakes_each(db_url: str) -> None:
     try:
         assert store.counts() == {"assessments": 1000, "cases": 1000, "signoffs": 0, "log_entries": 1000}
         assert sorted(a.case_id for a in store.intakes()) == sorted(
-            f"LOAD-{c:02d}-{n:02d}" for c in range(CLIENTS) for n in range(EACH))
+            f"LOAD-{c:02d}-{n:02d}" for c in range(CLIENTS) for n in range(EACH)
+        )
         entries, _ = store.verify_log()
         assert entries == 1000
     finally:
@@ -195,6 +197,7 @@ def test_unreachable_database_gives_a_clear_page_and_recovers(pg, advisor) -> No
 
 # --------------------------------------------------------------------------- SIGTERM
 
+
 @pytest.mark.parametrize("workers", ["1", "2"])  # one process; a parent and its worker processes
 def test_sigterm_finishes_the_request_in_flight_then_exits(tmp_path: Path, workers: str) -> None:
     url = f"sqlite:///{tmp_path / 'cases.db'}"
@@ -207,8 +210,12 @@ def test_sigterm_finishes_the_request_in_flight_then_exits(tmp_path: Path, worke
     host, port = server.hostport.split(":")
     slow = http.client.HTTPConnection(host, int(port), timeout=60)
     slow.putrequest("POST", "/intake", skip_host=True)
-    for name, value in (("Host", server.hostport), ("Cookie", client.cookie),
-                        ("Content-Type", "application/x-www-form-urlencoded"), ("Content-Length", str(len(body)))):
+    for name, value in (
+        ("Host", server.hostport),
+        ("Cookie", client.cookie),
+        ("Content-Type", "application/x-www-form-urlencoded"),
+        ("Content-Length", str(len(body))),
+    ):
         slow.putheader(name, value)
     slow.endheaders()
     slow.send(body[: len(body) // 2])  # half the request has arrived ...
@@ -216,7 +223,7 @@ def test_sigterm_finishes_the_request_in_flight_then_exits(tmp_path: Path, worke
     server.proc.send_signal(signal.SIGTERM)  # ... when the server is told to stop
     time.sleep(0.5)
     assert server.proc.poll() is None, "the server must wait for the request in flight"
-    slow.send(body[len(body) // 2:])
+    slow.send(body[len(body) // 2 :])
     answer = slow.getresponse()
     assert answer.status == 303 and re.search(r"/assessments/\d+$", answer.getheader("Location"))
     answer.read()

@@ -2,6 +2,7 @@
 ``ipt-advisor serve`` process over HTTP: wrong Host, no token or cookie, missing or wrong
 CSRF token, a POST from another origin, script in notes, the CSP and no-store headers, the
 loopback bind (and the warning for --host), and free text never in the server's output."""
+
 from __future__ import annotations
 
 import re
@@ -68,8 +69,13 @@ def test_a_session_cookie_seen_before_does_not_open_the_door_to_altered_copies(s
     name, value = client.cookie.split("=", 1)
     payload, stamp, signature = value.rsplit(".", 2)
     flipped = signature[:-1] + ("A" if signature[-1] != "A" else "B")
-    altered = [f"{payload}.{stamp}.{flipped}", f"{payload}x.{stamp}.{signature}", f"{payload}.{stamp}.",
-               f"{payload}.{stamp}.{signature}x", value.upper()]
+    altered = [
+        f"{payload}.{stamp}.{flipped}",
+        f"{payload}x.{stamp}.{signature}",
+        f"{payload}.{stamp}.",
+        f"{payload}.{stamp}.{signature}x",
+        value.upper(),
+    ]
     for cookie in altered:
         other = Client(server)
         other.cookie = f"{name}={cookie}"
@@ -115,15 +121,20 @@ def test_post_from_another_origin_is_refused_even_with_the_token(client) -> None
     assert client.request("POST", "/intake", fields, headers={"Origin": "http://evil.example"}).status == 403
     assert client.request("POST", "/intake", fields, headers={"Sec-Fetch-Site": "cross-site"}).status == 403
     same = f"http://{client.server.hostport}"
-    assert assessment_id(client.request("POST", "/intake", fields, headers={"Origin": same,
-                                                                             "Sec-Fetch-Site": "same-origin"}))
+    assert assessment_id(
+        client.request("POST", "/intake", fields, headers={"Origin": same, "Sec-Fetch-Site": "same-origin"})
+    )
 
 
 def test_script_in_notes_is_escaped_on_every_page(client) -> None:
     payload = '<script>alert(document.cookie)</script>"><svg onload=alert(1)>'
     number = assessment_id(client.submit(valid_answers("XSS-1", notes=payload)))
-    for path in (f"/assessments/{number}", f"/assessments/{number}/print", f"/assessments/{number}/signoff",
-                 "/cases/XSS-1"):
+    for path in (
+        f"/assessments/{number}",
+        f"/assessments/{number}/print",
+        f"/assessments/{number}/signoff",
+        "/cases/XSS-1",
+    ):
         page = client.request("GET", path)
         assert page.status == 200
         assert "<script>alert" not in page.text and "<svg onload" not in page.text, path
@@ -132,8 +143,15 @@ def test_script_in_notes_is_escaped_on_every_page(client) -> None:
 
 def test_csp_has_no_inline_and_pages_are_not_stored(client) -> None:
     number = assessment_id(client.submit(valid_answers("CSP-1")))
-    for path in ("/intake/new", "/cases", "/cases/CSP-1", f"/assessments/{number}", f"/assessments/{number}/print",
-                 f"/assessments/{number}/handout", f"/assessments/{number}/signoff"):
+    for path in (
+        "/intake/new",
+        "/cases",
+        "/cases/CSP-1",
+        f"/assessments/{number}",
+        f"/assessments/{number}/print",
+        f"/assessments/{number}/handout",
+        f"/assessments/{number}/signoff",
+    ):
         page = client.request("GET", path)
         csp = page.header("content-security-policy")
         assert csp and "'unsafe-inline'" not in csp and "'unsafe-eval'" not in csp, path
@@ -185,15 +203,32 @@ def test_free_text_and_the_token_never_reach_the_server_output(tmp_path: Path) -
     client = Client(running)
     client.login()
     marker = "NOTE-MARKER-7f3a"
-    number = assessment_id(client.submit(valid_answers("LOG-1", notes=f"{marker} private", **{
-        "findings.role_dispute.present": "true", "findings.role_dispute.stage": "impasse",
-        "findings.role_dispute.with": f"{marker} partner"})))
+    number = assessment_id(
+        client.submit(
+            valid_answers(
+                "LOG-1",
+                notes=f"{marker} private",
+                **{
+                    "findings.role_dispute.present": "true",
+                    "findings.role_dispute.stage": "impasse",
+                    "findings.role_dispute.with": f"{marker} partner",
+                },
+            )
+        )
+    )
     client.request("GET", f"/assessments/{number}")
     bad = client.submit(valid_answers("LOG-2", age=f"{marker}-age", notes=marker))
     assert bad.status == 422
-    client.request("POST", f"/assessments/{number}/signoff", {
-        "csrf_token": client.new_form()["csrf_token"], "signoff": "change", "clinician_decision.format": "individual",
-        "clinician_decision.reason": f"{marker} reason"})
+    client.request(
+        "POST",
+        f"/assessments/{number}/signoff",
+        {
+            "csrf_token": client.new_form()["csrf_token"],
+            "signoff": "change",
+            "clinician_decision.format": "individual",
+            "clinician_decision.reason": f"{marker} reason",
+        },
+    )
     client.close()
     code, out, err = running.stop(signal.SIGTERM)
     assert code == 0

@@ -7,6 +7,7 @@
   transaction, each with its own log entry in order, the same submission once; one that
   fails for a reason of its own does not take the others with it.
 """
+
 from __future__ import annotations
 
 import os
@@ -111,7 +112,11 @@ def pg():
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store(request, tmp_path: Path):
-    url = f"sqlite:///{tmp_path / 'cases.db'}" if request.param == "sqlite" else request.getfixturevalue("pg").new_database()
+    url = (
+        f"sqlite:///{tmp_path / 'cases.db'}"
+        if request.param == "sqlite"
+        else request.getfixturevalue("pg").new_database()
+    )
     opened = Store.open(url)
     yield opened
     opened.close()

@@ -4,6 +4,7 @@ Both are checked against independent computations: a what-if must agree with
 assessing an edited copy of the intake, and every "why not" claim is re-checked
 against the rule conditions (format outcomes, three-valued leaf truth).
 """
+
 from __future__ import annotations
 
 import json
@@ -61,6 +62,7 @@ def expected_summary(decision: dict) -> dict:
 
 # ------------------------------------------------------------------ explain --set
 
+
 def test_parse_change_reads_yaml_scalars() -> None:
     assert whatif.parse_change("risk.cssrs.intent=true") == ("risk.cssrs.intent", True)
     assert whatif.parse_change("measures.phq9=16") == ("measures.phq9", 16)
@@ -74,11 +76,15 @@ def test_parse_change_reads_yaml_scalars() -> None:
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
-@pytest.mark.parametrize("changes", [
-    {"measures.phq9": 22},
-    {"preferences.format": "individual", "findings.group_discomfort": "severe"},
-    {"risk.cssrs": None},
-], ids=["phq9", "prefers-individual", "no-cssrs"])
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"measures.phq9": 22},
+        {"preferences.format": "individual", "findings.group_discomfort": "severe"},
+        {"risk.cssrs": None},
+    ],
+    ids=["phq9", "prefers-individual", "no-cssrs"],
+)
 def test_explain_agrees_with_assessing_an_edited_copy(runner, advisor, tmp_path, path, changes) -> None:
     args = ["explain", rel(path), "--format", "json"]
     for key, value in changes.items():
@@ -145,14 +151,25 @@ def test_explain_reads_stdin(runner) -> None:
     assert "* format      group" in result.stdout and "individual" in result.stdout
 
 
-@pytest.mark.parametrize("args, code, lines", [
-    (["--set", "risk.cssrs.intnt=true"], 2,
-     ["--set: risk.cssrs.intnt: not an intake field (did you mean 'risk.cssrs.intent'?)"]),
-    (["--set", "phq9"], 2, ["--set: phq9: expected dotted.path=VALUE, e.g. risk.cssrs.intent=true"]),
-    (["--set", "measures.phq9=99", "--set", "risk.cssrs.intent=maybe"], 3,
-     ["--set: measures.phq9: must be a whole number from 0 to 27, got 99",
-      "--set: risk.cssrs.intent: must be true or false, got 'maybe' (text)"]),
-])
+@pytest.mark.parametrize(
+    "args, code, lines",
+    [
+        (
+            ["--set", "risk.cssrs.intnt=true"],
+            2,
+            ["--set: risk.cssrs.intnt: not an intake field (did you mean 'risk.cssrs.intent'?)"],
+        ),
+        (["--set", "phq9"], 2, ["--set: phq9: expected dotted.path=VALUE, e.g. risk.cssrs.intent=true"]),
+        (
+            ["--set", "measures.phq9=99", "--set", "risk.cssrs.intent=maybe"],
+            3,
+            [
+                "--set: measures.phq9: must be a whole number from 0 to 27, got 99",
+                "--set: risk.cssrs.intent: must be true or false, got 'maybe' (text)",
+            ],
+        ),
+    ],
+)
 def test_explain_errors_one_line_each(runner, args, code, lines) -> None:
     result = runner.invoke(cli, ["explain", "examples/group.yaml", *args])
     assert result.exit_code == code
@@ -170,6 +187,7 @@ def test_explain_on_an_invalid_intake_names_the_file(runner, tmp_path) -> None:
 
 # ------------------------------------------------------------------ why not
 
+
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
 @pytest.mark.parametrize("target", FORMATS)
 def test_why_not_claims_hold_against_the_rules(advisor, path, target) -> None:
@@ -186,8 +204,12 @@ def test_why_not_claims_hold_against_the_rules(advisor, path, target) -> None:
     fired = [t["rule"] for t in decision["trace"]]
     values, derived = input_values(intake, rs), whatif.derived_values(decision, rs)
     # kept_by: exactly the fired rules asking for something more restrictive than the target
-    expected = [(rid, fmt) for rid in dict.fromkeys(fired) for e in rs.rule(rid).then
-                if (fmt := format_outcome(rs.rule(rid), e, precedence)) and precedence.index(fmt) < precedence.index(target)]
+    expected = [
+        (rid, fmt)
+        for rid in dict.fromkeys(fired)
+        for e in rs.rule(rid).then
+        if (fmt := format_outcome(rs.rule(rid), e, precedence)) and precedence.index(fmt) < precedence.index(target)
+    ]
     assert [(k["rule"], k["asks"]) for k in got["kept_by"]] == expected
     if precedence.index(actual) < precedence.index(target) and decision["recommendation"]["reasons"][0]["rule"]:
         assert got["kept_by"], "a more restrictive decision must name the rules behind it"
@@ -195,8 +217,7 @@ def test_why_not_claims_hold_against_the_rules(advisor, path, target) -> None:
         read = {leaf.fact for leaf in leaves(rs.rule(k["rule"]).when)}
         assert k["facts"] and {f["fact"] for f in k["facts"]} <= read
     # candidates: every active rule that would choose the target, once
-    choosers = [r.id for r in rs.active_rules
-                if any(format_outcome(r, e, precedence) == target for e in r.then)]
+    choosers = [r.id for r in rs.active_rules if any(format_outcome(r, e, precedence) == target for e in r.then)]
     assert [c["rule"] for c in got["candidates"]] == choosers
     for c in got["candidates"]:
         assert c["fired"] is (c["rule"] in fired)
@@ -253,10 +274,13 @@ def test_why_not_json_and_md(runner, path) -> None:
     assert f"\n## Why not {target}?\n" in md and md.startswith("# IPT advisor report")
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--why-not", "indiv"], "did you mean 'individual'?"),
-    (["--why-not", "group", "--format", "html"], "works with --format text, md or json, not html"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--why-not", "indiv"], "did you mean 'individual'?"),
+        (["--why-not", "group", "--format", "html"], "works with --format text, md or json, not html"),
+    ],
+)
 def test_why_not_usage_errors(runner, args, message) -> None:
     result = runner.invoke(cli, ["assess", "examples/demo.yaml", *args])
     assert result.exit_code == 2

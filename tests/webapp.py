@@ -6,6 +6,7 @@ clients that behave like a browser without JavaScript (cookies, the form's own f
 * :class:`Client` keeps one connection and the session cookie, reads a form back the way a
   browser would send it (hidden fields, checked radios, typed values) and submits it.
 """
+
 from __future__ import annotations
 
 import http.client
@@ -30,11 +31,11 @@ FIRST_LINE = re.compile(r"^ipt-advisor serving on (http://([^/]+)/)\?token=([A-Z
 @dataclass
 class Server:
     proc: subprocess.Popen
-    base: str        # http://127.0.0.1:PORT/
-    hostport: str    # 127.0.0.1:PORT
+    base: str  # http://127.0.0.1:PORT/
+    hostport: str  # 127.0.0.1:PORT
     token: str
     first_line: str
-    stderr: Any      # a file: a pipe nobody reads would fill with access-log lines and stall the server
+    stderr: Any  # a file: a pipe nobody reads would fill with access-log lines and stall the server
 
     @property
     def url(self) -> str:
@@ -59,8 +60,14 @@ def start_server(db_url: str, *args: str, env: dict[str, str] | None = None, tim
     """Start ``ipt-advisor serve --port 0 --db URL ARGS`` and wait for its first line."""
     full_env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
     err = tempfile.TemporaryFile("w+", encoding="utf-8")
-    proc = subprocess.Popen([sys.executable, str(ROOT / "cli.py"), "serve", "--port", "0", "--db", db_url, *args],
-                            cwd=ROOT, env=full_env, stdout=subprocess.PIPE, stderr=err, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "cli.py"), "serve", "--port", "0", "--db", db_url, *args],
+        cwd=ROOT,
+        env=full_env,
+        stdout=subprocess.PIPE,
+        stderr=err,
+        text=True,
+    )
     selector = selectors.DefaultSelector()
     selector.register(proc.stdout, selectors.EVENT_READ)
     deadline = time.monotonic() + timeout
@@ -155,8 +162,9 @@ class Client:
         self.conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
         self.cookie = ""
 
-    def request(self, method: str, path: str, form: dict[str, str] | None = None,
-                headers: dict[str, str] | None = None) -> Response:
+    def request(
+        self, method: str, path: str, form: dict[str, str] | None = None, headers: dict[str, str] | None = None
+    ) -> Response:
         sent = {"Host": self.server.hostport, **(headers or {})}
         if self.cookie:
             sent.setdefault("Cookie", self.cookie)
@@ -200,9 +208,16 @@ class Client:
 def valid_answers(case_id: str, **more: str) -> dict[str, str]:
     """A complete intake as a clinician fills it in the form."""
     answers = {
-        "id": case_id, "age": "41", "measures.phq9": "14", "measures.phq9_item9": "0",
-        "risk.cssrs.wish_dead": "false", "risk.cssrs.active_thoughts": "false", "risk.cssrs.behavior_3m": "false",
-        "findings.grief.present": "true", "findings.grief.months_since_death": "5", "findings.grief.onset_linked": "true",
+        "id": case_id,
+        "age": "41",
+        "measures.phq9": "14",
+        "measures.phq9_item9": "0",
+        "risk.cssrs.wish_dead": "false",
+        "risk.cssrs.active_thoughts": "false",
+        "risk.cssrs.behavior_3m": "false",
+        "findings.grief.present": "true",
+        "findings.grief.months_since_death": "5",
+        "findings.grief.onset_linked": "true",
     }
     answers.update(more)
     return answers

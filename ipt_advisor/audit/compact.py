@@ -21,6 +21,7 @@ the decision with
 its JSON is byte-identical to the default line (tests/test_compact.py checks whole audits).
 Expanding needs the same rule set: a line of another rule set is refused.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -67,8 +68,9 @@ class TextTable:
             texts.update(describe_effect(e) for e in rule.then)
         self.texts = tuple(sorted(texts))
         self.number = {text: i for i, text in enumerate(self.texts)}
-        self.rules = {r.id: (r.version, r.title, "; ".join(describe_effect(e) for e in r.then))
-                      for r in ruleset.by_id.values()}
+        self.rules = {
+            r.id: (r.version, r.title, "; ".join(describe_effect(e) for e in r.then)) for r in ruleset.by_id.values()
+        }
         self.ruleset = {"name": ruleset.name, "version": ruleset.version, "sha256": ruleset.sha256}
         self.sha256 = ruleset.sha256[:SHA_DIGITS]
 
@@ -97,10 +99,16 @@ class TextTable:
             if key in ("banners", "considerations"):
                 value = items(value, "text", f)
             elif key == "recommendation":
-                value = dict(value, summary=f(value["summary"]), conditions=[f(c) for c in value["conditions"]],
-                             reasons=items(value["reasons"], "text", f))
+                value = dict(
+                    value,
+                    summary=f(value["summary"]),
+                    conditions=[f(c) for c in value["conditions"]],
+                    reasons=items(value["reasons"], "text", f),
+                )
             elif key == "focus":
-                value = dict(value, reasons=items(value["reasons"], "text", f), dropped=items(value["dropped"], "text", f))
+                value = dict(
+                    value, reasons=items(value["reasons"], "text", f), dropped=items(value["dropped"], "text", f)
+                )
             elif key == "flags":
                 value = items(value, "action", f)
             elif key == "trace":
@@ -141,18 +149,33 @@ class TextTable:
         version, title, effect = self.rules[rule]
         flat = step[1]
         because = {text(flat[i]): flat[i + 1] for i in range(0, len(flat), 2)}
-        return {"rule": rule, "version": version, "title": title, "because": because,
-                "effect": text(step[2]) if len(step) > 2 else effect}
+        return {
+            "rule": rule,
+            "version": version,
+            "title": title,
+            "because": because,
+            "effect": text(step[2]) if len(step) > 2 else effect,
+        }
 
     def expand(self, compact: dict[str, Any], where: str = "") -> dict[str, Any]:
         """The decision-v1 object a compact line stands for (byte-identical once dumped)."""
         if type(compact) is not dict or compact.get("compact_version") != COMPACT_VERSION:
-            raise CompactError([Problem(where, None, "", f"not a compact decision line (compact_version "
-                                                         f"{COMPACT_VERSION} expected)")])
+            raise CompactError(
+                [Problem(where, None, "", f"not a compact decision line (compact_version {COMPACT_VERSION} expected)")]
+            )
         if compact.get("ruleset") not in (self.sha256, self.ruleset):
-            raise CompactError([Problem(where, None, "ruleset", "this compact line was written with another rule set "
-                                        f"(sha256 {str(compact.get('ruleset'))[:12]}…, this one is {self.sha256[:12]}…): "
-                                        "expand it with the rules it was written with")])
+            raise CompactError(
+                [
+                    Problem(
+                        where,
+                        None,
+                        "ruleset",
+                        "this compact line was written with another rule set "
+                        f"(sha256 {str(compact.get('ruleset'))[:12]}…, this one is {self.sha256[:12]}…): "
+                        "expand it with the rules it was written with",
+                    )
+                ]
+            )
         body = {key: value for key, value in compact.items() if key != "compact_version"}
         out = self._texts(body, self._text, lambda s: s if type(s) is dict else self._unstep(s, where))
         if out.get("ruleset") == self.sha256:
@@ -183,8 +206,11 @@ def expand_lines(lines: Iterable[bytes], table: TextTable, source: str) -> Itera
         except (orjson.JSONDecodeError, CompactError, TypeError, ValueError, KeyError, IndexError) as exc:
             bad += 1
             if len(problems) < _MAX_PROBLEMS:
-                message = exc.problems[0].message if isinstance(exc, CompactError) else \
-                    f"not a compact decision line ({type(exc).__name__})"
+                message = (
+                    exc.problems[0].message
+                    if isinstance(exc, CompactError)
+                    else f"not a compact decision line ({type(exc).__name__})"
+                )
                 problems.append(Problem(source, number, "", message))
     if bad > len(problems):
         problems.append(Problem(source, None, "", f"... and {bad - len(problems)} more bad line(s)"))

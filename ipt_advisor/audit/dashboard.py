@@ -7,6 +7,7 @@ with a ``<title>`` and its data table beside it. No script, no external asset, a
 nothing in it depends on the time or the number of jobs, so a rerun gives the same bytes.
 Rows and columns that are all zero are not printed.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -30,9 +31,13 @@ def _pct(part: int, whole: int) -> float:
 def count_chart(title: str, counts: dict[str, int], assessed: int, of: str = "% of assessed") -> dict[str, Any]:
     """A bar per non-zero count, with its share of ``assessed``, and the table of both."""
     rows = [(key, n, f"{n} ({format_percent(_pct(n, assessed))})", "") for key, n in counts.items() if n]
-    return {**charts.bars(title, rows), "table": {
-        "columns": ("Cases", of),
-        "rows": [(key, (n, format_percent(_pct(n, assessed)))) for key, n in counts.items() if n]}}
+    return {
+        **charts.bars(title, rows),
+        "table": {
+            "columns": ("Cases", of),
+            "rows": [(key, (n, format_percent(_pct(n, assessed)))) for key, n in counts.items() if n],
+        },
+    }
 
 
 def _flag_chart(s: dict[str, Any], assessed: int) -> dict[str, Any]:
@@ -41,8 +46,10 @@ def _flag_chart(s: dict[str, Any], assessed: int) -> dict[str, Any]:
         for code, n in group["flags"].items():
             rows.append((code, n, f"{n} ({format_percent(_pct(n, assessed))})", f"level-{level}"))
             table.append((code, (level, n, format_percent(_pct(n, assessed)))))
-    return {**charts.bars("Flags raised, by level (most urgent first)", rows),
-            "table": {"columns": ("Level", "Cases", "% of assessed"), "rows": table}}
+    return {
+        **charts.bars("Flags raised, by level (most urgent first)", rows),
+        "table": {"columns": ("Level", "Cases", "% of assessed"), "rows": table},
+    }
 
 
 def _override_chart(s: dict[str, Any]) -> dict[str, Any]:
@@ -52,12 +59,19 @@ def _override_chart(s: dict[str, Any]) -> dict[str, Any]:
     signed = {rid: o for rid, o in (c["override_by_rule"] if c else {}).items() if o["cases"]}
     title = "Override rate per rule that drove the format (%)"
     if cds is None:
-        rows = [(rid, o["percent"] or 0.0, f"{format_percent(o['percent'])} ({o['overridden']} of {o['cases']})", "")
-                for rid, o in signed.items()]
-        return {**charts.bars(title, rows, maximum=100),
-                "table": {"columns": ("Cases", "Overridden", "%"),
-                          "rows": [(rid, (o["cases"], o["overridden"], format_percent(o["percent"])))
-                                   for rid, o in signed.items()]}}
+        rows = [
+            (rid, o["percent"] or 0.0, f"{format_percent(o['percent'])} ({o['overridden']} of {o['cases']})", "")
+            for rid, o in signed.items()
+        ]
+        return {
+            **charts.bars(title, rows, maximum=100),
+            "table": {
+                "columns": ("Cases", "Overridden", "%"),
+                "rows": [
+                    (rid, (o["cases"], o["overridden"], format_percent(o["percent"]))) for rid, o in signed.items()
+                ],
+            },
+        }
     ehr = cds["override_by_rule"]
     order = {rid: n for n, rid in enumerate(s["rules"]["fired"])}  # the rule set's order
     rules = sorted({**signed, **ehr}, key=lambda rid: order.get(rid, len(order)))
@@ -65,19 +79,45 @@ def _override_chart(s: dict[str, Any]) -> dict[str, Any]:
     for rid in rules:
         o, e = signed.get(rid), ehr.get(rid)
         if o is not None:
-            rows.append((rid, o["percent"] or 0.0,
-                         f"{format_percent(o['percent'])} ({o['overridden']} of {o['cases']} sign-offs)", ""))
+            rows.append(
+                (
+                    rid,
+                    o["percent"] or 0.0,
+                    f"{format_percent(o['percent'])} ({o['overridden']} of {o['cases']} sign-offs)",
+                    "",
+                )
+            )
         if e is not None:
-            rows.append((f"{rid} (EHR)", e["percent"] or 0.0,
-                         f"{format_percent(e['percent'])} ({e['overridden']} of {e['cards']} EHR cards)", "ehr"))
+            rows.append(
+                (
+                    f"{rid} (EHR)",
+                    e["percent"] or 0.0,
+                    f"{format_percent(e['percent'])} ({e['overridden']} of {e['cards']} EHR cards)",
+                    "ehr",
+                )
+            )
         reasons = ", ".join(f"{code} {n}" for code, n in e["reasons"].items()) if e else ""
-        table.append((rid, (*((o["cases"], o["overridden"], format_percent(o["percent"])) if o else (0, 0, "–")),
-                            *((e["cards"], e["overridden"], format_percent(e["percent"])) if e else (0, 0, "–")),
-                            reasons or "–")))
-    return {**charts.bars("Override rate per rule that drove the format: clinicians' sign-offs and the EHR's "
-                          "CDS Hooks cards (%)", rows, maximum=100),
-            "table": {"columns": ("Sign-offs", "Overridden", "%", "EHR cards", "EHR overridden", "EHR %",
-                                  "EHR override reasons"), "rows": table}}
+        table.append(
+            (
+                rid,
+                (
+                    *((o["cases"], o["overridden"], format_percent(o["percent"])) if o else (0, 0, "–")),
+                    *((e["cards"], e["overridden"], format_percent(e["percent"])) if e else (0, 0, "–")),
+                    reasons or "–",
+                ),
+            )
+        )
+    return {
+        **charts.bars(
+            "Override rate per rule that drove the format: clinicians' sign-offs and the EHR's CDS Hooks cards (%)",
+            rows,
+            maximum=100,
+        ),
+        "table": {
+            "columns": ("Sign-offs", "Overridden", "%", "EHR cards", "EHR overridden", "EHR %", "EHR override reasons"),
+            "rows": table,
+        },
+    }
 
 
 def _agreement_chart(title: str, groups: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
@@ -86,23 +126,43 @@ def _agreement_chart(title: str, groups: dict[str, dict[str, Any]]) -> dict[str,
     if not judged:
         return None
     shown = sorted(judged, key=lambda kg: (-kg[1]["clinician"], kg[0] == NO_CODE, kg[0]))[:GROUP_LIMIT]
-    rows = [(k, g["agree_percent"] or 0.0, f"{format_percent(g['agree_percent'])} ({g['agree']} of {g['clinician']})", "")
-            for k, g in shown]
-    chart = charts.bars(title + (f" ({GROUP_LIMIT} with most decisions)" if len(judged) > GROUP_LIMIT else ""),
-                        rows, maximum=100)
-    table_rows = [(k, (g["assessed"], g["clinician"], g["agree"], format_percent(g["agree_percent"]),
-                       format_percent(g["deferred_percent"]))) for k, g in groups.items()]
-    return {**chart, "table": {"columns": ("Assessed", "With clinician decision", "Agreed", "Agreement",
-                                           "Deferred"), "rows": table_rows}}
+    rows = [
+        (k, g["agree_percent"] or 0.0, f"{format_percent(g['agree_percent'])} ({g['agree']} of {g['clinician']})", "")
+        for k, g in shown
+    ]
+    chart = charts.bars(
+        title + (f" ({GROUP_LIMIT} with most decisions)" if len(judged) > GROUP_LIMIT else ""), rows, maximum=100
+    )
+    table_rows = [
+        (
+            k,
+            (
+                g["assessed"],
+                g["clinician"],
+                g["agree"],
+                format_percent(g["agree_percent"]),
+                format_percent(g["deferred_percent"]),
+            ),
+        )
+        for k, g in groups.items()
+    ]
+    return {
+        **chart,
+        "table": {
+            "columns": ("Assessed", "With clinician decision", "Agreed", "Agreement", "Deferred"),
+            "rows": table_rows,
+        },
+    }
 
 
 def _without_zero_columns(table: dict[str, Any]) -> dict[str, Any]:
     """``table`` without the columns whose every cell is zero or empty ("–"); a 0.0 % stays (it can be news)."""
     rows = table["rows"]
-    keep = [any(cells[i] not in (0, "–") for _, cells in rows)
-            for i in range(len(table["columns"]))]
-    return {"columns": [c for c, on in zip(table["columns"], keep) if on],
-            "rows": [(k, tuple(c for c, on in zip(cells, keep) if on)) for k, cells in rows]}
+    keep = [any(cells[i] not in (0, "–") for _, cells in rows) for i in range(len(table["columns"]))]
+    return {
+        "columns": [c for c, on in zip(table["columns"], keep) if on],
+        "rows": [(k, tuple(c for c, on in zip(cells, keep) if on)) for k, cells in rows],
+    }
 
 
 def _trend_charts(months: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
@@ -110,18 +170,31 @@ def _trend_charts(months: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     if not dated:
         return []
     labels = list(dated)
-    counts = charts.lines("Assessments per month (by assessed_on)", labels,
-                          [("assessments", [g["assessed"] for g in dated.values()])])
+    counts = charts.lines(
+        "Assessments per month (by assessed_on)", labels, [("assessments", [g["assessed"] for g in dated.values()])]
+    )
     counts["table"] = {"columns": ("Assessments",), "rows": [(m, (g["assessed"],)) for m, g in dated.items()]}
-    series = [("deferred", [g["deferred_percent"] for g in dated.values()]),
-              ("incomplete", [g["incomplete_percent"] for g in dated.values()])]
+    series = [
+        ("deferred", [g["deferred_percent"] for g in dated.values()]),
+        ("incomplete", [g["incomplete_percent"] for g in dated.values()]),
+    ]
     if any(g["clinician"] for g in dated.values()):
         series.append(("override rate", [g["override_percent"] for g in dated.values()]))
-    shares = charts.lines("Share deferred, share incomplete and override rate per month (%)", labels, series,
-                          percent=True)
-    table = [(m, (format_percent(g["deferred_percent"]), format_percent(g["incomplete_percent"]),
-                  format_percent(g["override_percent"]))[:len(series)]) for m, g in dated.items()]
-    shares["table"] = {"columns": ("Deferred", "Incomplete", "Override rate")[:len(series)], "rows": table}
+    shares = charts.lines(
+        "Share deferred, share incomplete and override rate per month (%)", labels, series, percent=True
+    )
+    table = [
+        (
+            m,
+            (
+                format_percent(g["deferred_percent"]),
+                format_percent(g["incomplete_percent"]),
+                format_percent(g["override_percent"]),
+            )[: len(series)],
+        )
+        for m, g in dated.items()
+    ]
+    shares["table"] = {"columns": ("Deferred", "Incomplete", "Override rate")[: len(series)], "rows": table}
     return [counts, shares]
 
 
@@ -139,8 +212,9 @@ def dashboard_charts(s: dict[str, Any]) -> list[dict[str, Any]]:
         found.append(("override-rule", _override_chart(s)))
     if c is not None:
         found.append(("agreement-site", _agreement_chart("Format agreement by site (%)", s["breakdown"]["site"])))
-        found.append(("agreement-clinician",
-                      _agreement_chart("Format agreement by clinician (%)", s["breakdown"]["clinician"])))
+        found.append(
+            ("agreement-clinician", _agreement_chart("Format agreement by clinician (%)", s["breakdown"]["clinician"]))
+        )
     found += [(f"trend-{n}", chart) for n, chart in enumerate(_trend_charts(s["breakdown"]["month"]), 1)]
     return finish_charts(found)
 
@@ -172,8 +246,9 @@ def split_departures(departures: Iterable[dict[str, Any]]) -> tuple[list[dict[st
     return safety, other
 
 
-def render_summary_html(summary: dict[str, Any], departures: Iterable[dict[str, Any]],
-                        title: str = "Audit dashboard") -> Iterator[str]:
+def render_summary_html(
+    summary: dict[str, Any], departures: Iterable[dict[str, Any]], title: str = "Audit dashboard"
+) -> Iterator[str]:
     """summary.html, streamed in pieces."""
     from .summary import markdown_environment
 
@@ -197,8 +272,18 @@ def write_pieces(pieces: Iterable[str], write: Any, block: int = 1 << 16) -> Non
 
 # --------------------------------------------------------------------------- what the web app stored
 
-def stored_dashboard(assessments: Iterable[Any], ruleset: Any, *, tool_version: str, source: str,
-                     site: str = "", clinician: str = "", date_from: str = "", date_to: str = "") -> dict[str, Any]:
+
+def stored_dashboard(
+    assessments: Iterable[Any],
+    ruleset: Any,
+    *,
+    tool_version: str,
+    source: str,
+    site: str = "",
+    clinician: str = "",
+    date_from: str = "",
+    date_to: str = "",
+) -> dict[str, Any]:
     """The dashboard's data for stored assessments (``Store.intakes()``), each counted with its
     own stored decision and latest sign-off, kept when it matches every filter given (site and
     clinician codes exactly; ``assessed_on`` within the ISO dates, both ends included).
@@ -213,8 +298,12 @@ def stored_dashboard(assessments: Iterable[Any], ruleset: Any, *, tool_version: 
     safety_n = other_n = shown = 0
     for a in assessments:
         day = str(a.intake.get("assessed_on") or "")
-        if (site and a.site != site) or (clinician and a.clinician != clinician) \
-                or (date_from and day < date_from) or (date_to and day > date_to):
+        if (
+            (site and a.site != site)
+            or (clinician and a.clinician != clinician)
+            or (date_from and day < date_from)
+            or (date_to and day > date_to)
+        ):
             continue
         shown += 1
         intake = SimpleNamespace(record=a.intake_with_decision(), sha256=a.intake_sha256)
@@ -228,14 +317,20 @@ def stored_dashboard(assessments: Iterable[Any], ruleset: Any, *, tool_version: 
         elif not departure["safety_critical"] and other_n < DEPARTURE_LIMIT:
             other_n += 1
             found.append(departure)
-    summary = tally.as_dict(input_path=source, input_kind="database", input_sha256="", tool_version=tool_version,
-                            departures_file="the database (sign-offs)")
+    summary = tally.as_dict(
+        input_path=source,
+        input_kind="database",
+        input_sha256="",
+        tool_version=tool_version,
+        departures_file="the database (sign-offs)",
+    )
     safety, departures = split_departures(found)
     return {"summary": summary, "safety": safety, "departures": departures, "shown": shown}
 
 
-def page_context(summary: dict[str, Any], safety: list[dict[str, Any]], departures: list[dict[str, Any]],
-                 title: str) -> dict[str, Any]:
+def page_context(
+    summary: dict[str, Any], safety: list[dict[str, Any]], departures: list[dict[str, Any]], title: str
+) -> dict[str, Any]:
     """What ``audit_summary.html.j2`` renders (the web app's page extends it)."""
     c = summary["concordance"]
     confusion = None
@@ -243,7 +338,14 @@ def page_context(summary: dict[str, Any], safety: list[dict[str, Any]], departur
         table = c["confusion"]["table"]
         columns = [col for col in next(iter(table.values())) if any(row[col] for row in table.values())]
         confusion = {"columns": columns, "rows": [(r, [cells[col] for col in columns]) for r, cells in table.items()]}
-    return {"s": summary, "charts": dashboard_charts(summary), "confusion": confusion,
-            "safety": safety, "departures": departures,
-            "safety_limit": SAFETY_LIMIT, "departures_limit": DEPARTURE_LIMIT, "page_title": title,
-            "no_code": NO_CODE}
+    return {
+        "s": summary,
+        "charts": dashboard_charts(summary),
+        "confusion": confusion,
+        "safety": safety,
+        "departures": departures,
+        "safety_limit": SAFETY_LIMIT,
+        "departures_limit": DEPARTURE_LIMIT,
+        "page_title": title,
+        "no_code": NO_CODE,
+    }

@@ -22,6 +22,7 @@ One JSON line per decision::
   hash inside the lock, so concurrent ``assess --log`` and ``audit --log`` runs interleave
   whole entries and keep one valid chain. The file is created owner-only (0o600).
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -56,15 +57,29 @@ def entry_hash(entry: dict[str, Any]) -> str:
     return hashlib.sha256(canonical({k: v for k, v in entry.items() if k != "hash"})).hexdigest()
 
 
-def entry(case_id: str, intake_sha256: str, ruleset: dict[str, str], tool_version: str, fmt: str,
-          focus_primary: str | None, focus_secondary: str | None, flags: Iterable[str], status: str,
-          site: str | None = None, clinician: str | None = None) -> dict[str, Any]:
+def entry(
+    case_id: str,
+    intake_sha256: str,
+    ruleset: dict[str, str],
+    tool_version: str,
+    fmt: str,
+    focus_primary: str | None,
+    focus_secondary: str | None,
+    flags: Iterable[str],
+    status: str,
+    site: str | None = None,
+    clinician: str | None = None,
+) -> dict[str, Any]:
     """A log entry without ``time``, ``prev`` and ``hash`` (those are set when appended)."""
     out = {
-        "case": case_id, "intake_sha256": intake_sha256,
+        "case": case_id,
+        "intake_sha256": intake_sha256,
         "ruleset": {"name": ruleset["name"], "version": ruleset["version"], "sha256": ruleset["sha256"]},
-        "tool": tool_version, "format": fmt, "focus": {"primary": focus_primary, "secondary": focus_secondary},
-        "flags": list(flags), "status": status,
+        "tool": tool_version,
+        "format": fmt,
+        "focus": {"primary": focus_primary, "secondary": focus_secondary},
+        "flags": list(flags),
+        "status": status,
     }
     for key, value in (("site", site), ("clinician", clinician)):
         if value is not None:
@@ -74,16 +89,25 @@ def entry(case_id: str, intake_sha256: str, ruleset: dict[str, str], tool_versio
 
 def entry_for(decision: dict[str, Any], intake_sha256: str, tool_version: str) -> dict[str, Any]:
     """The log entry for one decision-v1 object."""
-    return entry(decision["intake_id"], intake_sha256, decision["ruleset"], tool_version,
-                 decision["recommendation"]["format"], decision["focus"]["primary"], decision["focus"]["secondary"],
-                 (f["code"] for f in decision["flags"]), decision["status"],
-                 decision.get("site"), decision.get("clinician"))
+    return entry(
+        decision["intake_id"],
+        intake_sha256,
+        decision["ruleset"],
+        tool_version,
+        decision["recommendation"]["format"],
+        decision["focus"]["primary"],
+        decision["focus"]["secondary"],
+        (f["code"] for f in decision["flags"]),
+        decision["status"],
+        decision.get("site"),
+        decision.get("clinician"),
+    )
 
 
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
-        view = view[os.write(fd, view):]
+        view = view[os.write(fd, view) :]
 
 
 def now() -> str:
@@ -173,8 +197,10 @@ class DecisionLog:
         os.ftruncate(fd, keep)
         os.fsync(fd)
         if self.warn is not None:
-            self.warn(f"{self.path}: cut off an incomplete last line ({size - keep:,} bytes) that a writer "
-                      "stopped half-way left; the entries before it are kept")
+            self.warn(
+                f"{self.path}: cut off an incomplete last line ({size - keep:,} bytes) that a writer "
+                "stopped half-way left; the entries before it are kept"
+            )
         return keep
 
     def _last_hash(self, fd: int, size: int) -> str:
@@ -253,6 +279,7 @@ class LockedLog:
 
 # --------------------------------------------------------------------------- verification
 
+
 def _rows(path: str) -> Iterator[tuple[int, dict[str, Any] | None]]:
     """(line number, entry or None when the line is not an entry) for every non-blank line."""
     try:
@@ -264,8 +291,7 @@ def _rows(path: str) -> Iterator[tuple[int, dict[str, Any] | None]]:
                     value = json.loads(raw)
                 except (ValueError, RecursionError):  # RecursionError: a line nested thousands deep
                     value = None
-                ok = is_entry_shape(value) \
-                    and isinstance(value.get("hash"), str) and isinstance(value.get("prev"), str)
+                ok = is_entry_shape(value) and isinstance(value.get("hash"), str) and isinstance(value.get("prev"), str)
                 yield number, value if ok else None
     except OSError as exc:
         raise LogError([Problem(path, None, "", f"cannot read: {exc.strerror or exc}")]) from None

@@ -12,6 +12,7 @@ only one of the versions, plus the rules whose content changed and that fired un
 Rules compare by content (``Rule`` equality ignores the file, the line and the embedded
 tests), so moving a rule between files is not a change.
 """
+
 from __future__ import annotations
 
 import json
@@ -41,11 +42,15 @@ def rule_changes(old: RuleSet, new: RuleSet) -> dict[str, Any]:
         after = new_rules.get(rid)
         if after is None or after == before:
             continue
-        changed.append({
-            "id": rid, "old_version": before.version, "new_version": after.version,
-            "version_bumped": before.version != after.version,
-            "fields": [name for name in _RULE_FIELDS if getattr(before, name) != getattr(after, name)],
-        })
+        changed.append(
+            {
+                "id": rid,
+                "old_version": before.version,
+                "new_version": after.version,
+                "version_bumped": before.version != after.version,
+                "fields": [name for name in _RULE_FIELDS if getattr(before, name) != getattr(after, name)],
+            }
+        )
     old_facts, new_facts = old.facts, new.facts
     return {
         "added": [_rule_brief(r) for r in new.rules if r.id not in old_rules],
@@ -77,6 +82,7 @@ def _governance_changes(old_rules: dict[str, Rule], new_rules: tuple[Rule, ...])
 
 # --------------------------------------------------------------------------- per case (workers)
 
+
 def _diff_init(old_dir: str, new_dir: str, changed: frozenset[str]) -> Any:
     from ..advisor import Advisor
 
@@ -97,16 +103,27 @@ def _diff_one(state: Any, record: RawRecord) -> tuple[str, Any]:
     try:
         intake = parse(record)
     except IntakeError as exc:
-        return "invalid", {"source": record.source, "line": record.line, "kind": "invalid",
-                           "problems": redacted_problems(exc.problems)}
+        return "invalid", {
+            "source": record.source,
+            "line": record.line,
+            "kind": "invalid",
+            "problems": redacted_problems(exc.problems),
+        }
     try:
         before_d, after_d = old.assess(intake), new.assess(intake)
     except EngineError as exc:
-        return "engine", {"source": record.source, "line": record.line, "kind": "engine",
-                          "problems": redacted_problems(exc.problems)}
+        return "engine", {
+            "source": record.source,
+            "line": record.line,
+            "kind": "engine",
+            "problems": redacted_problems(exc.problems),
+        }
     before, after = _view(before_d), _view(after_d)
-    kinds = [k for k in ("format", "focus", "flags", "status")
-             if (set(before[k]) != set(after[k]) if k == "flags" else before[k] != after[k])]
+    kinds = [
+        k
+        for k in ("format", "focus", "flags", "status")
+        if (set(before[k]) != set(after[k]) if k == "flags" else before[k] != after[k])
+    ]
     if not kinds:
         return "same", None
     fired_before = [t["rule"] for t in before_d["trace"]]
@@ -122,11 +139,19 @@ def _diff_one(state: Any, record: RawRecord) -> tuple[str, Any]:
             why.append("fired after only")
         if why:
             rules.append({"rule": rid, "why": ", ".join(why)})
-    return "changed", {"case": intake.case_id, "source": record.source, "line": record.line,
-                       "changes": kinds, "before": before, "after": after, "rules": rules}
+    return "changed", {
+        "case": intake.case_id,
+        "source": record.source,
+        "line": record.line,
+        "changes": kinds,
+        "before": before,
+        "after": after,
+        "rules": rules,
+    }
 
 
 # --------------------------------------------------------------------------- the run
+
 
 def _focus_text(focus: dict[str, Any]) -> str:
     areas = [a for a in (focus["primary"], focus["secondary"]) if a]
@@ -148,8 +173,9 @@ def run_diff(old_dir: str, new_dir: str, cases_path: str, *, jobs: int | None = 
     changed: list[dict[str, Any]] = []
     invalid: list[dict[str, Any]] = []
     total = 0
-    for results in ordered_map(corpus.records(), _diff_init, _diff_one, (old_dir, new_dir, changed_ids), jobs,
-                               where=cases_path):
+    for results in ordered_map(
+        corpus.records(), _diff_init, _diff_one, (old_dir, new_dir, changed_ids), jobs, where=cases_path
+    ):
         for kind, payload in results:
             total += 1
             if kind in ("invalid", "engine"):
@@ -163,8 +189,15 @@ def run_diff(old_dir: str, new_dir: str, cases_path: str, *, jobs: int | None = 
         "old": _ruleset_info(old.ruleset),
         "new": _ruleset_info(new.ruleset),
         "rules": rules,
-        "cases": {"input": cases_path, "kind": corpus.kind, "sha256": corpus.sha256, "total": total,
-                  "assessed": total - len(invalid), "invalid": len(invalid), "changed": len(changed)},
+        "cases": {
+            "input": cases_path,
+            "kind": corpus.kind,
+            "sha256": corpus.sha256,
+            "total": total,
+            "assessed": total - len(invalid),
+            "invalid": len(invalid),
+            "changed": len(changed),
+        },
         "counts": {
             name: dict(sorted(c.items(), key=lambda kv: (-kv[1], order.get(kv[0], len(order)), kv[0])))
             for name, c in counts.items()
@@ -236,7 +269,12 @@ def render_html(report: dict[str, Any]) -> str:
 
     groups = {k: [c for c in report["changed_cases"] if k in c["changes"]] for k, _ in KINDS}
     template = markdown_environment().get_template("rules_diff.html.j2")
-    return template.render(r=report, charts=diff_charts(report), kinds=KINDS,  # type: ignore[no-any-return]
-                           groups={k: g[:HTML_CASES] for k, g in groups.items()},
-                           totals={k: len(g) for k, g in groups.items()},
-                           limit=HTML_CASES, focus_text=_focus_text)
+    return template.render(
+        r=report,
+        charts=diff_charts(report),
+        kinds=KINDS,  # type: ignore[no-any-return]
+        groups={k: g[:HTML_CASES] for k, g in groups.items()},
+        totals={k: len(g) for k, g in groups.items()},
+        limit=HTML_CASES,
+        focus_text=_focus_text,
+    )

@@ -49,6 +49,7 @@ How it survives being stopped (:mod:`ipt_advisor.audit.state` has the details):
   too if the parent dies, so none is ever left behind. A worker that dies (SIGKILL, the
   out-of-memory killer) ends the run with ``WorkerLost``, resumable like a stop.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -61,8 +62,16 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, TextIO
 
 from .state import (
-    PartialFile, ResumeError, StateFile, differences, finish_commit, identity, lock_folder, may_have_logged,
-    recover_log_append, refuse_to_log_twice,
+    PartialFile,
+    ResumeError,
+    StateFile,
+    differences,
+    finish_commit,
+    identity,
+    lock_folder,
+    may_have_logged,
+    recover_log_append,
+    refuse_to_log_twice,
 )
 from .decision_log import DecisionLog, entry as log_entry
 from ..core.output import make_private_dirs
@@ -82,11 +91,12 @@ LOG_BATCH = 1024  # decision-log entries per append (each append takes the lock 
 CHECKPOINT_SECONDS = 1.0  # progress saved at least this often: a crash redoes at most this much work
 
 STREAMS = ("decisions.jsonl", "errors.jsonl", "overrides.jsonl")  # written record by record
-SUMMARIES = ("summary.json", "summary.md", "summary.html")          # written once, at the end
+SUMMARIES = ("summary.json", "summary.md", "summary.html")  # written once, at the end
 OUTPUTS = STREAMS + SUMMARIES
 
 
 # --------------------------------------------------------------------------- the audit task
+
 
 def _audit_init(rules_dir: str | None, compact: bool = False) -> Any:
     """A worker's state: the advisor, and how it writes a decision line."""
@@ -160,6 +170,7 @@ class Progress:
 
 # --------------------------------------------------------------------------- run
 
+
 @dataclass(frozen=True)
 class AuditReport:
     """What a run did (for the command line: messages and exit code)."""
@@ -175,10 +186,20 @@ class AuditReport:
     damage: tuple[Problem, ...] = ()  # the input as a whole is damaged (a CSV quote never closed)
 
 
-def run_audit(input_path: str, out_dir: str, *, rules_dir: str | None = None, jobs: int | None = None,
-              log_path: str | None = None, tool_version: str = "", progress: TextIO | None = None,
-              resume: bool = False, warn: Callable[[str], None] | None = None, compact: bool = False,
-              cds_feedback: dict[str, Any] | None = None) -> AuditReport:
+def run_audit(
+    input_path: str,
+    out_dir: str,
+    *,
+    rules_dir: str | None = None,
+    jobs: int | None = None,
+    log_path: str | None = None,
+    tool_version: str = "",
+    progress: TextIO | None = None,
+    resume: bool = False,
+    warn: Callable[[str], None] | None = None,
+    compact: bool = False,
+    cds_feedback: dict[str, Any] | None = None,
+) -> AuditReport:
     """Assess every record of ``input_path`` and write the outputs into ``out_dir``.
 
     With ``resume=True``, finish the interrupted run saved in ``out_dir`` instead of starting
@@ -209,18 +230,44 @@ def run_audit(input_path: str, out_dir: str, *, rules_dir: str | None = None, jo
         make_private_dirs(out_dir)
     lock = lock_folder(out_dir)  # one audit per folder; released when this process ends
     try:
-        return _audit(corpus, state_file, run_id, ruleset, started, lock, resume=resume, rules_dir=rules_dir,
-                      jobs=jobs, log_path=log_path, tool_version=tool_version, progress=progress, warn=warn,
-                      cds_feedback=cds_feedback)
+        return _audit(
+            corpus,
+            state_file,
+            run_id,
+            ruleset,
+            started,
+            lock,
+            resume=resume,
+            rules_dir=rules_dir,
+            jobs=jobs,
+            log_path=log_path,
+            tool_version=tool_version,
+            progress=progress,
+            warn=warn,
+            cds_feedback=cds_feedback,
+        )
     finally:
         if lock is not None:
             os.close(lock)
 
 
-def _audit(corpus: Corpus, state_file: StateFile, run_id: dict[str, Any], ruleset: Any, started: float,
-           lock: int | None, *, resume: bool, rules_dir: str | None, jobs: int, log_path: str | None,
-           tool_version: str, progress: TextIO | None, warn: Callable[[str], None] | None,
-           cds_feedback: dict[str, Any] | None) -> AuditReport:
+def _audit(
+    corpus: Corpus,
+    state_file: StateFile,
+    run_id: dict[str, Any],
+    ruleset: Any,
+    started: float,
+    lock: int | None,
+    *,
+    resume: bool,
+    rules_dir: str | None,
+    jobs: int,
+    log_path: str | None,
+    tool_version: str,
+    progress: TextIO | None,
+    warn: Callable[[str], None] | None,
+    cds_feedback: dict[str, Any] | None,
+) -> AuditReport:
     out_dir = state_file.out_dir
     log = DecisionLog(log_path, warn) if log_path else None
     logged_ahead = 0
@@ -248,13 +295,28 @@ def _audit(corpus: Corpus, state_file: StateFile, run_id: dict[str, Any], rulese
     state_file.saved = resume  # a saved state is what makes the .partial files worth keeping
     try:
         for name in STREAMS:
-            files[name] = PartialFile(os.path.join(out_dir, _on_disk(name, run_id)), None if keep is None else keep[name])
+            files[name] = PartialFile(
+                os.path.join(out_dir, _on_disk(name, run_id)), None if keep is None else keep[name]
+            )
         if resume:
             _check_lines(files, tally.records, state_file.path)
         with StopSignals() as stop:
-            summary = _run(corpus, files, tally, state_file, run_id, stop, log, logged_ahead, lock,
-                           rules_dir=rules_dir, jobs=jobs, tool_version=tool_version, progress=progress,
-                           cds_feedback=cds_feedback)
+            summary = _run(
+                corpus,
+                files,
+                tally,
+                state_file,
+                run_id,
+                stop,
+                log,
+                logged_ahead,
+                lock,
+                rules_dir=rules_dir,
+                jobs=jobs,
+                tool_version=tool_version,
+                progress=progress,
+                cds_feedback=cds_feedback,
+            )
     except (Interrupted, OutputError, ResumeError, WorkerLost, KeyboardInterrupt) as exc:
         hinted = _after_stop(exc, files, state_file)
         if hinted is not None:
@@ -268,10 +330,25 @@ def _audit(corpus: Corpus, state_file: StateFile, run_id: dict[str, Any], rulese
     return _report(tally, out_dir, started, summary, resumed_from, tuple(corpus.damage))
 
 
-def _report(tally: Tally, out_dir: str, started: float, summary: dict[str, Any], resumed_from: int,
-            damage: tuple[Problem, ...] = ()) -> AuditReport:
-    return AuditReport(tally.records, tally.records - tally.invalid - tally.engine_errors, tally.invalid,
-                       tally.engine_errors, out_dir, time.monotonic() - started, summary, resumed_from, damage)
+def _report(
+    tally: Tally,
+    out_dir: str,
+    started: float,
+    summary: dict[str, Any],
+    resumed_from: int,
+    damage: tuple[Problem, ...] = (),
+) -> AuditReport:
+    return AuditReport(
+        tally.records,
+        tally.records - tally.invalid - tally.engine_errors,
+        tally.invalid,
+        tally.engine_errors,
+        out_dir,
+        time.monotonic() - started,
+        summary,
+        resumed_from,
+        damage,
+    )
 
 
 def _after_stop(exc: BaseException, files: dict[str, PartialFile], state_file: StateFile) -> IptError | None:
@@ -287,8 +364,9 @@ def _after_stop(exc: BaseException, files: dict[str, PartialFile], state_file: S
     return None
 
 
-def _after_failure(exc: BaseException, files: dict[str, PartialFile], state_file: StateFile,
-                   log: DecisionLog | None) -> IptError | None:
+def _after_failure(
+    exc: BaseException, files: dict[str, PartialFile], state_file: StateFile, log: DecisionLog | None
+) -> IptError | None:
     """The input broke mid-way, or a bug: nothing worth resuming, unless decisions of this run
     are in the log: then the state stays (never deleted while its decisions are logged), so the
     same command refuses to log them again and --resume can finish. As :func:`_after_stop`."""
@@ -308,18 +386,24 @@ def _may_have_logged(state_file: StateFile) -> bool:
 
 
 def _with_resume_hint(exc: IptError) -> IptError:
-    return type(exc)([Problem(p.source, p.line, p.path, f"{p.message}; once fixed, run the same command with "
-                                                        "--resume to finish") for p in exc.problems])
+    return type(exc)(
+        [
+            Problem(p.source, p.line, p.path, f"{p.message}; once fixed, run the same command with --resume to finish")
+            for p in exc.problems
+        ]
+    )
 
 
-def _resume_point(saved: dict[str, Any], run_id: dict[str, Any], ruleset: Any,
-                  where: str) -> tuple[Tally, dict[str, int]]:
+def _resume_point(
+    saved: dict[str, Any], run_id: dict[str, Any], ruleset: Any, where: str
+) -> tuple[Tally, dict[str, int]]:
     """The counters and ``.partial`` lengths to resume from; ``ResumeError`` if ``saved`` is
     another run's, or not a state at all."""
     problems = differences(saved, run_id)
     if saved.get("decisions") != run_id.get("decisions"):
-        problems.append("the run was started with --compact" if saved.get("decisions") else
-                        "the run was started without --compact")
+        problems.append(
+            "the run was started with --compact" if saved.get("decisions") else "the run was started without --compact"
+        )
     if problems:
         raise ResumeError([Problem(where, None, "", f"cannot resume: {message}") for message in problems])
     progress = saved["progress"]
@@ -337,16 +421,32 @@ def _check_lines(files: dict[str, PartialFile], records: int, where: str) -> Non
     """Decisions and errors together hold one line per record done, no more, no less."""
     lines = files["decisions.jsonl"].count_lines() + files["errors.jsonl"].count_lines()
     if lines != records:
-        raise ResumeError([Problem(where, None, "", f"cannot resume: the .partial files hold {lines} records, "
-                                                    f"the saved state counts {records}")])
+        raise ResumeError(
+            [
+                Problem(
+                    where,
+                    None,
+                    "",
+                    f"cannot resume: the .partial files hold {lines} records, the saved state counts {records}",
+                )
+            ]
+        )
 
 
 class _Checkpoint:
     """Saves the run's progress about once a second, appending the decisions logged since the
     last save in the same recoverable step (see :meth:`__call__`)."""
 
-    def __init__(self, files: dict[str, PartialFile], tally: Tally, state_file: StateFile, run_id: dict[str, Any],
-                 log: DecisionLog | None, logged_ahead: int, tool_version: str):
+    def __init__(
+        self,
+        files: dict[str, PartialFile],
+        tally: Tally,
+        state_file: StateFile,
+        run_id: dict[str, Any],
+        log: DecisionLog | None,
+        logged_ahead: int,
+        tool_version: str,
+    ):
         self.files = files
         self.tally = tally
         self.state_file = state_file
@@ -368,9 +468,14 @@ class _Checkpoint:
         files, tally, log, pending_log = self.files, self.tally, self.log, self.pending_log
         for f in files.values():
             f.sync()
-        state = {**self.run_id, "progress": {"records": tally.records,
-                                             "bytes": {name: f.size for name, f in files.items()},
-                                             "tally": tally.snapshot()}}
+        state = {
+            **self.run_id,
+            "progress": {
+                "records": tally.records,
+                "bytes": {name: f.size for name, f in files.items()},
+                "tally": tally.snapshot(),
+            },
+        }
         if self.ahead:
             state["logged_ahead"] = self.ahead
         if log is None or not pending_log:
@@ -393,10 +498,23 @@ class _Checkpoint:
         pending_log.clear()
 
 
-def _run(corpus: Corpus, files: dict[str, PartialFile], tally: Tally, state_file: StateFile,
-         run_id: dict[str, Any], stop: StopSignals, log: DecisionLog | None, logged_ahead: int, lock: int | None,
-         *, rules_dir: str | None, jobs: int, tool_version: str, progress: TextIO | None,
-         cds_feedback: dict[str, Any] | None = None) -> dict[str, Any]:
+def _run(
+    corpus: Corpus,
+    files: dict[str, PartialFile],
+    tally: Tally,
+    state_file: StateFile,
+    run_id: dict[str, Any],
+    stop: StopSignals,
+    log: DecisionLog | None,
+    logged_ahead: int,
+    lock: int | None,
+    *,
+    rules_dir: str | None,
+    jobs: int,
+    tool_version: str,
+    progress: TextIO | None,
+    cds_feedback: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Assess the records not done yet, checkpointing as it goes, then write the summaries
     and put every output in place; returns the summary. The first ``logged_ahead`` decisions
     are in the log already (an append killed half-way, see recover_log_append): not again."""
@@ -410,14 +528,29 @@ def _run(corpus: Corpus, files: dict[str, PartialFile], tally: Tally, state_file
         raise _interrupted(stop.signum, tally, state_file.out_dir)
     if bar is not None:
         bar.update(tally.records, final=True)
-    summary = tally.as_dict(input_path=run_id["input"]["path"], input_kind=corpus.kind, input_sha256=corpus.sha256,
-                            tool_version=tool_version, departures_file="overrides.jsonl", cds_feedback=cds_feedback)
+    summary = tally.as_dict(
+        input_path=run_id["input"]["path"],
+        input_kind=corpus.kind,
+        input_sha256=corpus.sha256,
+        tool_version=tool_version,
+        departures_file="overrides.jsonl",
+        cds_feedback=cds_feedback,
+    )
     _put_in_place(files, summary, tally, state_file, run_id, stop)
     return summary
 
 
-def _assess_rest(corpus: Corpus, files: dict[str, PartialFile], checkpoint: _Checkpoint, stop: StopSignals,
-                 bar: Progress | None, lock: int | None, *, rules_dir: str | None, jobs: int) -> None:
+def _assess_rest(
+    corpus: Corpus,
+    files: dict[str, PartialFile],
+    checkpoint: _Checkpoint,
+    stop: StopSignals,
+    bar: Progress | None,
+    lock: int | None,
+    *,
+    rules_dir: str | None,
+    jobs: int,
+) -> None:
     """Assess the records the tally does not count yet, in chunks, until the end or a stop."""
     tally, run_id, state_file = checkpoint.tally, checkpoint.run_id, checkpoint.state_file
     records: Iterable[RawRecord] = corpus.records()
@@ -425,8 +558,19 @@ def _assess_rest(corpus: Corpus, files: dict[str, PartialFile], checkpoint: _Che
         records = itertools.islice(records, tally.records, None)  # read (and hashed) again, not assessed
     last = time.monotonic()
     compact = run_id.get("decisions") == "compact"
-    with closing(ordered_map(records, _audit_init, _audit_one, (rules_dir, compact), jobs, CHUNK, stop.requested,
-                             state_file.out_dir, () if lock is None else (lock,))) as chunks:
+    with closing(
+        ordered_map(
+            records,
+            _audit_init,
+            _audit_one,
+            (rules_dir, compact),
+            jobs,
+            CHUNK,
+            stop.requested,
+            state_file.out_dir,
+            () if lock is None else (lock,),
+        )
+    ) as chunks:
         for results in chunks:
             _write_chunk(results, files, checkpoint)
             if bar is not None:
@@ -465,8 +609,14 @@ def _write_chunk(results: list[tuple[str, Any]], files: dict[str, PartialFile], 
         files["overrides.jsonl"].write("".join(departed))
 
 
-def _put_in_place(files: dict[str, PartialFile], summary: dict[str, Any], tally: Tally, state_file: StateFile,
-                  run_id: dict[str, Any], stop: StopSignals) -> None:
+def _put_in_place(
+    files: dict[str, PartialFile],
+    summary: dict[str, Any],
+    tally: Tally,
+    state_file: StateFile,
+    run_id: dict[str, Any],
+    stop: StopSignals,
+) -> None:
     """Write the summaries, then rename every output into place (recoverably: see finish_commit)."""
     for f in files.values():
         f.close()
@@ -484,8 +634,15 @@ def _put_in_place(files: dict[str, PartialFile], summary: dict[str, Any], tally:
         for f in (*files.values(), *ends.values()):
             f.close()
         # from here on a resumed run only finishes the renames (see finish_commit)
-        final = {**run_id, "phase": "commit", "progress": {
-            "records": tally.records, "bytes": {name: f.size for name, f in files.items()}, "tally": tally.snapshot()}}
+        final = {
+            **run_id,
+            "phase": "commit",
+            "progress": {
+                "records": tally.records,
+                "bytes": {name: f.size for name, f in files.items()},
+                "tally": tally.snapshot(),
+            },
+        }
         state_file.save(final)
     except BaseException:
         for f in ends.values():
@@ -509,13 +666,36 @@ def _on_disk(name: str, run_id: dict[str, Any]) -> str:
 
 
 def _interrupted(signum: int, tally: Tally, out_dir: str) -> Interrupted:
-    return Interrupted(signum, [Problem(out_dir, None, "", f"interrupted by {signal_name(signum)} with {tally.records:,} "
-                                                           "records done; run the same command with --resume to finish")])
+    return Interrupted(
+        signum,
+        [
+            Problem(
+                out_dir,
+                None,
+                "",
+                f"interrupted by {signal_name(signum)} with {tally.records:,} "
+                "records done; run the same command with --resume to finish",
+            )
+        ],
+    )
 
 
-def _log_entry(make: Callable[..., dict[str, Any]], o: Outcome, rs_info: dict[str, str], tool_version: str) -> dict[str, Any]:
-    return make(o.case_id, o.intake_sha256, rs_info, tool_version, o.format, o.focus_primary, o.focus_secondary,
-                o.flags, o.status, o.site, o.clinician_code)
+def _log_entry(
+    make: Callable[..., dict[str, Any]], o: Outcome, rs_info: dict[str, str], tool_version: str
+) -> dict[str, Any]:
+    return make(
+        o.case_id,
+        o.intake_sha256,
+        rs_info,
+        tool_version,
+        o.format,
+        o.focus_primary,
+        o.focus_secondary,
+        o.flags,
+        o.status,
+        o.site,
+        o.clinician_code,
+    )
 
 
 def default_progress() -> TextIO | None:

@@ -27,6 +27,7 @@ harness's SIGKILL there, exit -9 and no message) leaves what ``--resume`` needs 
 state whose decisions are in the log is never deleted, and a fresh run over a state of the
 same run that logged decisions refuses (:func:`refuse_to_log_twice`).
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -54,7 +55,7 @@ def _write_all(fd: int, data: bytes) -> None:
     """Write every byte (``os.write`` may write fewer than asked)."""
     view = memoryview(data)
     while view:
-        view = view[os.write(fd, view):]
+        view = view[os.write(fd, view) :]
 
 
 def _cannot_write(path: str, exc: OSError) -> OutputError:
@@ -66,6 +67,7 @@ def _cannot_resume(path: str, message: str) -> ResumeError:
 
 
 # --------------------------------------------------------------------------- .partial files
+
 
 class PartialFile:
     """An output written to ``PATH.partial`` and renamed to ``PATH`` by :meth:`commit`.
@@ -99,8 +101,11 @@ class PartialFile:
     def _keep(self, keep: int) -> int:
         size = os.fstat(self.fd).st_size
         if size < keep:
-            raise _cannot_resume(self.partial, f"holds {size} bytes, fewer than the {keep} the saved state counts "
-                                               "(was it changed, or did the system crash?)")
+            raise _cannot_resume(
+                self.partial,
+                f"holds {size} bytes, fewer than the {keep} the saved state counts "
+                "(was it changed, or did the system crash?)",
+            )
         if keep and os.pread(self.fd, 1, keep - 1) != b"\n":
             raise _cannot_resume(self.partial, f"byte {keep} is not the end of a line (was it changed?)")
         os.ftruncate(self.fd, keep)  # drop what came after the checkpoint, a cut line included
@@ -175,13 +180,18 @@ class PartialFile:
 
 # --------------------------------------------------------------------------- .audit-state.json
 
+
 def identity(corpus: Any, ruleset: Any, tool_version: str, log_path: str | None) -> dict[str, Any]:
     """What a run is: its input, rule set, tool version and decision log."""
     return {
         "state_version": STATE_VERSION,
         "tool_version": tool_version,
-        "input": {"path": corpus.path, "realpath": os.path.realpath(corpus.path), "kind": corpus.kind,
-                  **corpus.fingerprint()},
+        "input": {
+            "path": corpus.path,
+            "realpath": os.path.realpath(corpus.path),
+            "kind": corpus.kind,
+            **corpus.fingerprint(),
+        },
         "ruleset": {"name": ruleset.name, "version": ruleset.version, "sha256": ruleset.sha256},
         "log": os.path.realpath(log_path) if log_path else None,
     }
@@ -204,8 +214,11 @@ def differences(saved: dict[str, Any], now: dict[str, Any]) -> list[str]:
             then, current = (f"sha256 {str(r.get('sha256'))[:12]}…" for r in (rs_was, rs_is))
         out.append(f"the rule set changed since the run started ({then} then, {current} now)")
     if saved.get("log") != now["log"]:
-        out.append(f"the run was started with --log {saved['log']}" if saved.get("log")
-                   else "the run was started without --log")
+        out.append(
+            f"the run was started with --log {saved['log']}"
+            if saved.get("log")
+            else "the run was started without --log"
+        )
     return out
 
 
@@ -224,8 +237,9 @@ class StateFile:
             with open(self.path, "rb") as handle:
                 state = json.loads(handle.read())
         except FileNotFoundError:
-            raise ResumeError([Problem(self.out_dir, None, "",
-                                       "nothing to resume: no interrupted audit in this folder")]) from None
+            raise ResumeError(
+                [Problem(self.out_dir, None, "", "nothing to resume: no interrupted audit in this folder")]
+            ) from None
         except OSError as exc:
             raise _cannot_resume(self.path, f"cannot read: {exc.strerror or exc}") from None
         except ValueError:
@@ -234,10 +248,14 @@ class StateFile:
             raise _cannot_resume(self.path, "not an audit state this version of ipt-advisor reads")
         try:
             progress = state["progress"]
-            ok = (isinstance(state["tool_version"], str) and isinstance(state["input"], dict)
-                  and isinstance(state["ruleset"], dict) and isinstance(progress["records"], int)
-                  and all(isinstance(n, int) and n >= 0 for n in progress["bytes"].values())
-                  and isinstance(progress["tally"], dict))
+            ok = (
+                isinstance(state["tool_version"], str)
+                and isinstance(state["input"], dict)
+                and isinstance(state["ruleset"], dict)
+                and isinstance(progress["records"], int)
+                and all(isinstance(n, int) and n >= 0 for n in progress["bytes"].values())
+                and isinstance(progress["tally"], dict)
+            )
         except (KeyError, TypeError, AttributeError):
             ok = False
         if not ok:
@@ -317,6 +335,7 @@ class StateFile:
 
 # --------------------------------------------------------------------------- recovery
 
+
 def lock_folder(out_dir: str) -> int | None:
     """Hold an exclusive lock on the output folder for this run (two audits writing into one
     folder would mix their outputs). None if the folder does not exist (only ``--resume``
@@ -331,8 +350,16 @@ def lock_folder(out_dir: str) -> int | None:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         os.close(fd)
-        raise OutputError([Problem(out_dir, None, "", "another audit is writing into this folder; "
-                                                      "wait for it to end, or choose another folder")]) from None
+        raise OutputError(
+            [
+                Problem(
+                    out_dir,
+                    None,
+                    "",
+                    "another audit is writing into this folder; wait for it to end, or choose another folder",
+                )
+            ]
+        ) from None
     return fd
 
 
@@ -372,8 +399,11 @@ def may_have_logged(saved: dict[str, Any], prepared: dict[str, Any] | None) -> b
         assessed = int(tally["records"]) - int(tally["invalid"]) - int(tally["engine_errors"])
     except (KeyError, TypeError, ValueError):
         return True  # cannot tell: assume they are, a refusal costs less than a decision logged twice
-    return assessed > 0 or bool(saved.get("logged_ahead")) or (
-        prepared is not None and isinstance(prepared.get("log_append"), dict))
+    return (
+        assessed > 0
+        or bool(saved.get("logged_ahead"))
+        or (prepared is not None and isinstance(prepared.get("log_append"), dict))
+    )
 
 
 def refuse_to_log_twice(state_file: "StateFile", run_id: dict[str, Any], log_path: str | None) -> None:
@@ -386,11 +416,15 @@ def refuse_to_log_twice(state_file: "StateFile", run_id: dict[str, Any], log_pat
         return
     where = state_file.out_dir
     if saved.get("phase") == "done":
-        message = (f"this audit already finished here and its decisions are in {log_path}; running it again "
-                   "would log each of them a second time (for a second audit on purpose, use another folder)")
+        message = (
+            f"this audit already finished here and its decisions are in {log_path}; running it again "
+            "would log each of them a second time (for a second audit on purpose, use another folder)"
+        )
     else:
-        message = (f"an interrupted run of this audit is here and some of its decisions are in {log_path}; run "
-                   "the same command with --resume to finish it (starting over would log them a second time)")
+        message = (
+            f"an interrupted run of this audit is here and some of its decisions are in {log_path}; run "
+            "the same command with --resume to finish it (starting over would log them a second time)"
+        )
     raise ResumeError([Problem(where, None, "", message)])
 
 

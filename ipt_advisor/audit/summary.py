@@ -27,6 +27,7 @@ with the clinician's decision, agreeing with the recommended format, and their s
 
 The summary holds no wall-clock time, so the same input and rule set give the same bytes.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -41,7 +42,7 @@ NO_FOCUS = "none"
 FALLBACK = "(no rule: fallback)"
 NO_CODE = "(none)"  # an intake without a site / clinician code (a code cannot hold brackets)
 CRITICAL = "critical"  # decision-v1's most urgent flag level
-DEFER = "defer"        # decision-v1's "no IPT allocation now"
+DEFER = "defer"  # decision-v1's "no IPT allocation now"
 
 #: Breakdowns (dimension -> what each outcome is grouped by) and what is counted per group.
 DIMENSIONS = ("site", "clinician", "month")
@@ -64,10 +65,10 @@ class Outcome(NamedTuple):
     fired: tuple[str, ...]
     reason_rules: tuple[str | None, ...]
     clinician: tuple[str, str | None, str | None] | None  # (format, focus, reason)
-    levels: tuple[str, ...] = ()        # each flag's level, in the order of ``flags``
-    site: str | None = None             # intake-v1 Additions: pseudonymous codes
+    levels: tuple[str, ...] = ()  # each flag's level, in the order of ``flags``
+    site: str | None = None  # intake-v1 Additions: pseudonymous codes
     clinician_code: str | None = None
-    month: str = ""                     # assessed_on as YYYY-MM
+    month: str = ""  # assessed_on as YYYY-MM
 
 
 def outcome(index: int, source: str, line: int | None, intake: Any, decision: dict[str, Any]) -> Outcome:
@@ -78,14 +79,22 @@ def outcome(index: int, source: str, line: int | None, intake: Any, decision: di
         clinician = (given["format"], given.get("focus"), given.get("reason"))
     rec = decision["recommendation"]
     return Outcome(
-        index, source, line, decision["intake_id"], intake.sha256, decision["status"], rec["format"],
-        decision["focus"]["primary"], decision["focus"]["secondary"],
+        index,
+        source,
+        line,
+        decision["intake_id"],
+        intake.sha256,
+        decision["status"],
+        rec["format"],
+        decision["focus"]["primary"],
+        decision["focus"]["secondary"],
         tuple(f["code"] for f in decision["flags"]),
         tuple(t["rule"] for t in decision["trace"]),
         tuple(r["rule"] for r in rec.get("reasons", ())),
         clinician,
         tuple(f["level"] for f in decision["flags"]),
-        intake.record.get("site"), intake.record.get("clinician"),
+        intake.record.get("site"),
+        intake.record.get("clinician"),
         str(intake.record.get("assessed_on") or "")[:7],
     )
 
@@ -156,8 +165,14 @@ class Tally:
             key = rule or FALLBACK
             self.rule_cases[key] += 1
             self.rule_overridden[key] += clin_format != o.format
-        departs = [name for name, differs in (("format", clin_format != o.format),
-                                               ("focus", (clin_focus or None) != o.focus_primary)) if differs]
+        departs = [
+            name
+            for name, differs in (
+                ("format", clin_format != o.format),
+                ("focus", (clin_focus or None) != o.focus_primary),
+            )
+            if differs
+        ]
         if not departs:
             return None
         self.departures += 1
@@ -166,13 +181,18 @@ class Tally:
         safety = clin_format != o.format and clin_format != DEFER and CRITICAL in o.levels
         self.safety_overrides += safety
         return {
-            "case": o.case_id, "source": o.source, "line": o.line, "departs": departs,
+            "case": o.case_id,
+            "source": o.source,
+            "line": o.line,
+            "departs": departs,
             "recommended": {"format": o.format, "focus": o.focus_primary},
             "clinician": {"format": clin_format, "focus": clin_focus},
             "reason": reason,
             "safety_critical": safety,
             "flags": [{"code": code, "level": level} for code, level in zip(o.flags, o.levels)],
-            "site": o.site, "clinician_code": o.clinician_code, "assessed_on_month": o.month or None,
+            "site": o.site,
+            "clinician_code": o.clinician_code,
+            "assessed_on_month": o.month or None,
         }
 
     def add_to_groups(self, o: Outcome) -> None:
@@ -182,7 +202,11 @@ class Tally:
         judged = o.clinician is not None
         add = (1, o.format == DEFER, o.status == "incomplete", judged, judged and o.clinician[0] == o.format)  # type: ignore[index]
         groups = self.groups
-        for key in (("site", o.site or NO_CODE), ("clinician", o.clinician_code or NO_CODE), ("month", o.month or NO_CODE)):
+        for key in (
+            ("site", o.site or NO_CODE),
+            ("clinician", o.clinician_code or NO_CODE),
+            ("month", o.month or NO_CODE),
+        ):
             counts = groups.get(key)
             if counts is None:
                 counts = groups[key] = [0] * len(MEASURES)
@@ -191,8 +215,15 @@ class Tally:
 
     # ----------------------------------------------------------------------- checkpoints
 
-    _NUMBERS = ("records", "invalid", "engine_errors", "clinician", "departures", "departures_with_reason",
-                "safety_overrides")
+    _NUMBERS = (
+        "records",
+        "invalid",
+        "engine_errors",
+        "clinician",
+        "departures",
+        "departures_with_reason",
+        "safety_overrides",
+    )
     _COUNTERS = ("status", "format", "focus", "flags", "fired", "rule_cases", "rule_overridden")
     _PAIRS = ("confusion", "focus_pairs", "levels")
     _GROUPS = ("groups",)
@@ -231,8 +262,12 @@ class Tally:
             for name in cls._GROUPS:
                 groups: dict[tuple[str, str], list[int]] = {}
                 for dim, key, *counts in data[name]:
-                    if not (isinstance(dim, str) and isinstance(key, str) and len(counts) == len(MEASURES)
-                            and all(isinstance(n, int) for n in counts)):
+                    if not (
+                        isinstance(dim, str)
+                        and isinstance(key, str)
+                        and len(counts) == len(MEASURES)
+                        and all(isinstance(n, int) for n in counts)
+                    ):
                         raise ValueError(name)
                     groups[(dim, key)] = counts
                 setattr(tally, name, groups)
@@ -242,8 +277,16 @@ class Tally:
 
     # ----------------------------------------------------------------------- output
 
-    def as_dict(self, *, input_path: str, input_kind: str, input_sha256: str, tool_version: str,
-                departures_file: str, cds_feedback: dict[str, Any] | None = None) -> dict[str, Any]:
+    def as_dict(
+        self,
+        *,
+        input_path: str,
+        input_kind: str,
+        input_sha256: str,
+        tool_version: str,
+        departures_file: str,
+        cds_feedback: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         """The summary as JSON-ready data, key order fixed. ``cds_feedback`` (the EHR's CDS Hooks
         card feedback, :func:`ipt_advisor.store.feedback.feedback_report`) joins the summary
         as ``cds_feedback`` when the EHR reported on any card; without it the summary is as before."""
@@ -258,8 +301,12 @@ class Tally:
             "tool_version": tool_version,
             "input": {"path": input_path, "kind": input_kind, "sha256": input_sha256},
             "ruleset": {"name": rs.name, "version": rs.version, "sha256": rs.sha256},
-            "records": {"total": self.records, "assessed": self.records - self.invalid - self.engine_errors,
-                        "invalid": self.invalid, "engine_errors": self.engine_errors},
+            "records": {
+                "total": self.records,
+                "assessed": self.records - self.invalid - self.engine_errors,
+                "invalid": self.invalid,
+                "engine_errors": self.engine_errors,
+            },
             "status": _ordered(self.status, ("complete", "incomplete")),
             "format": _ordered(self.format, formats),
             "focus": _ordered(self.focus, areas),
@@ -270,8 +317,11 @@ class Tally:
                 "never_fired": [rid for rid in active if not self.fired.get(rid)],
             },
             "concordance": self._concordance(formats, areas, departures_file) if self.clinician else None,
-            **({"cds_feedback": self._cds_feedback(cds_feedback)}
-               if cds_feedback and cds_feedback["cards_with_feedback"] else {}),
+            **(
+                {"cds_feedback": self._cds_feedback(cds_feedback)}
+                if cds_feedback and cds_feedback["cards_with_feedback"]
+                else {}
+            ),
             "breakdown": {dim: self._breakdown(dim) for dim in DIMENSIONS},
         }
 
@@ -286,14 +336,20 @@ class Tally:
         recommendation the same counts (the newest feedback on a card counts)."""
         by_rule = feedback["override_by_rule"]
         return {
-            "cards": feedback["cards"], "cards_with_feedback": feedback["cards_with_feedback"],
-            "overridden": feedback["overridden"], "reasons": feedback["reasons"],
+            "cards": feedback["cards"],
+            "cards_with_feedback": feedback["cards_with_feedback"],
+            "overridden": feedback["overridden"],
+            "reasons": feedback["reasons"],
             "override_by_rule": {
-                rid: {"cards": by_rule[rid]["cards"], "accepted": by_rule[rid]["cards"] - by_rule[rid]["overridden"],
-                      "overridden": by_rule[rid]["overridden"],
-                      "percent": percent(by_rule[rid]["overridden"], by_rule[rid]["cards"]),
-                      "reasons": by_rule[rid]["reasons"]}
-                for rid in self._in_rule_order(by_rule)},
+                rid: {
+                    "cards": by_rule[rid]["cards"],
+                    "accepted": by_rule[rid]["cards"] - by_rule[rid]["overridden"],
+                    "overridden": by_rule[rid]["overridden"],
+                    "percent": percent(by_rule[rid]["overridden"], by_rule[rid]["cards"]),
+                    "reasons": by_rule[rid]["reasons"],
+                }
+                for rid in self._in_rule_order(by_rule)
+            },
         }
 
     def _flags_by_level(self, order: Iterable[str]) -> dict[str, dict[str, Any]]:
@@ -316,7 +372,8 @@ class Tally:
         for key in keys:
             n = dict(zip(MEASURES, self.groups[(dim, key)]))
             out[key] = {
-                **n, "overridden": n["clinician"] - n["agree"],
+                **n,
+                "overridden": n["clinician"] - n["agree"],
                 "deferred_percent": percent(n["deferred"], n["assessed"]),
                 "incomplete_percent": percent(n["incomplete"], n["assessed"]),
                 "agree_percent": percent(n["agree"], n["clinician"]),
@@ -347,18 +404,29 @@ class Tally:
             "cases": self.clinician,
             "format": {"overall": format_all, "by_recommended": format_per},
             "confusion": {
-                "rows": "recommended", "columns": "clinician",
-                "table": {r: {c: self.confusion.get((r, c), 0) for c in clinician_formats}
-                          for r in recommended if any(self.confusion.get((r, c)) for c in clinician_formats)},
+                "rows": "recommended",
+                "columns": "clinician",
+                "table": {
+                    r: {c: self.confusion.get((r, c), 0) for c in clinician_formats}
+                    for r in recommended
+                    if any(self.confusion.get((r, c)) for c in clinician_formats)
+                },
             },
             "focus": {"overall": focus_all, "by_recommended": focus_per},
             "override_by_rule": {
-                rid: {"cases": self.rule_cases[rid], "overridden": self.rule_overridden[rid],
-                      "percent": percent(self.rule_overridden[rid], self.rule_cases[rid])}
+                rid: {
+                    "cases": self.rule_cases[rid],
+                    "overridden": self.rule_overridden[rid],
+                    "percent": percent(self.rule_overridden[rid], self.rule_cases[rid]),
+                }
                 for rid in rules
             },
-            "departures": {"cases": self.departures, "with_reason": self.departures_with_reason,
-                           "safety_critical": self.safety_overrides, "file": departures_file},
+            "departures": {
+                "cases": self.departures,
+                "with_reason": self.departures_with_reason,
+                "safety_critical": self.safety_overrides,
+                "file": departures_file,
+            },
         }
 
 
@@ -392,8 +460,9 @@ def format_percent(value: float | None) -> str:
 MD_SAFETY = 20
 
 
-def render_summary_md(summary: dict[str, Any], departures: Iterable[dict[str, Any]],
-                      limit: int = MD_SAFETY) -> Iterator[str]:
+def render_summary_md(
+    summary: dict[str, Any], departures: Iterable[dict[str, Any]], limit: int = MD_SAFETY
+) -> Iterator[str]:
     """The short Markdown digest, streamed: ``departures`` (overrides.jsonl's records) is read
     lazily, only until the first ``limit`` safety-critical overrides are found."""
     template = markdown_environment().get_template("audit_summary.md.j2")

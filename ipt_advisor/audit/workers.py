@@ -19,6 +19,7 @@ result pipe, raises :class:`~ipt_advisor.core.interrupt.WorkerLost`, and kills t
   a worker writing a large result while the parent sends it the next chunk cannot deadlock.
 * At most ``WINDOW`` chunks are in flight per worker, so memory does not grow with the input.
 """
+
 from __future__ import annotations
 
 import os
@@ -33,11 +34,11 @@ from typing import Any, Callable, Generator, Iterable, Iterator
 from ..core.errors import Problem
 from ..core.interrupt import WorkerLost, signal_name
 
-CHUNK = 64      # records per message to a worker
-WINDOW = 4      # chunks in flight per worker
+CHUNK = 64  # records per message to a worker
+WINDOW = 4  # chunks in flight per worker
 _STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 _HEADER = struct.Struct("<Q")  # a message is its length, then its pickle
-_POLL = 0.1     # seconds between two checks of stopped() while waiting
+_POLL = 0.1  # seconds between two checks of stopped() while waiting
 #: Pipe capacity asked for (Linux; the default is 64 KB): a chunk's results (64 decisions of
 #: ~5 KB) then cross in one read instead of six, each a wake-up of the parent and a copy.
 PIPE_BYTES = 1 << 20
@@ -99,10 +100,11 @@ def _read_message(fd: int) -> Any:
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
-        view = view[os.write(fd, view):]
+        view = view[os.write(fd, view) :]
 
 
 # --------------------------------------------------------------------------- in a worker
+
 
 def _long_lived(state: Any) -> Any:
     """Move everything built so far (modules, the loaded rule set and its engine) out of the
@@ -129,8 +131,9 @@ def _die_with_parent(parent: int) -> None:
         os._exit(0)
 
 
-def _serve(inbox: int, outbox: int, init: Callable[..., Any], run: Callable[[Any, Any], Any],
-           args: tuple[Any, ...]) -> None:
+def _serve(
+    inbox: int, outbox: int, init: Callable[..., Any], run: Callable[[Any, Any], Any], args: tuple[Any, ...]
+) -> None:
     try:
         state = _long_lived(init(*args))
     except BaseException as exc:  # noqa: BLE001 - reported by the parent as one line
@@ -144,8 +147,15 @@ def _serve(inbox: int, outbox: int, init: Callable[..., Any], run: Callable[[Any
         _write_all(outbox, _frame(reply))
 
 
-def _worker_main(inbox: int, outbox: int, inherited: list[int], init: Callable[..., Any],
-                 run: Callable[[Any, Any], Any], args: tuple[Any, ...], parent: int) -> None:
+def _worker_main(
+    inbox: int,
+    outbox: int,
+    inherited: list[int],
+    init: Callable[..., Any],
+    run: Callable[[Any, Any], Any],
+    args: tuple[Any, ...],
+    parent: int,
+) -> None:
     """A forked worker's whole life; it never returns into the parent's code."""
     code = 0
     try:
@@ -169,12 +179,13 @@ def _worker_main(inbox: int, outbox: int, inherited: list[int], init: Callable[.
 
 # --------------------------------------------------------------------------- in the parent
 
+
 class _Worker:
     def __init__(self, pid: int, to_worker: int, from_worker: int):
         self.pid = pid
-        self.to_worker = to_worker      # non-blocking: the parent never waits on a full pipe
+        self.to_worker = to_worker  # non-blocking: the parent never waits on a full pipe
         self.from_worker = from_worker
-        self.outgoing = bytearray()     # what the pipe did not take yet
+        self.outgoing = bytearray()  # what the pipe did not take yet
         self.in_flight: deque[int] = deque()  # chunk numbers sent, answered in this order
         self.status: int | None = None
 
@@ -220,8 +231,13 @@ class _Worker:
 LIVE: list[int] = []
 
 
-def _spawn(jobs: int, init: Callable[..., Any], run: Callable[[Any, Any], Any], args: tuple[Any, ...],
-           private_fds: Iterable[int]) -> list[_Worker]:
+def _spawn(
+    jobs: int,
+    init: Callable[..., Any],
+    run: Callable[[Any, Any], Any],
+    args: tuple[Any, ...],
+    private_fds: Iterable[int],
+) -> list[_Worker]:
     workers: list[_Worker] = []
     parent = os.getpid()
     masked = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
@@ -255,10 +271,17 @@ def _stop(workers: list[_Worker]) -> None:
             LIVE.remove(worker.pid)
 
 
-def ordered_map(records: Iterable[Any], init: Callable[..., Any], run: Callable[[Any, Any], Any],
-                args: tuple[Any, ...], jobs: int, chunk: int = CHUNK,
-                stopped: Callable[[], bool] = _never, where: str = "",
-                private_fds: Iterable[int] = ()) -> Generator[list[Any], None, None]:
+def ordered_map(
+    records: Iterable[Any],
+    init: Callable[..., Any],
+    run: Callable[[Any, Any], Any],
+    args: tuple[Any, ...],
+    jobs: int,
+    chunk: int = CHUNK,
+    stopped: Callable[[], bool] = _never,
+    where: str = "",
+    private_fds: Iterable[int] = (),
+) -> Generator[list[Any], None, None]:
     """``run(state, record)`` for every record, results yielded per chunk in input order.
 
     ``state = init(*args)`` is built once per worker process. With ``jobs <= 1`` everything
@@ -276,8 +299,14 @@ def ordered_map(records: Iterable[Any], init: Callable[..., Any], run: Callable[
         _stop(workers)
 
 
-def _in_process(records: Iterable[Any], init: Callable[..., Any], run: Callable[[Any, Any], Any],
-                args: tuple[Any, ...], chunk: int, stopped: Callable[[], bool]) -> Iterator[list[Any]]:
+def _in_process(
+    records: Iterable[Any],
+    init: Callable[..., Any],
+    run: Callable[[Any, Any], Any],
+    args: tuple[Any, ...],
+    chunk: int,
+    stopped: Callable[[], bool],
+) -> Iterator[list[Any]]:
     import gc
 
     state = init(*args)
@@ -296,8 +325,9 @@ def _in_process(records: Iterable[Any], init: Callable[..., Any], run: Callable[
             gc.unfreeze()
 
 
-def _drive(workers: list[_Worker], chunks: Iterator[list[Any]], stopped: Callable[[], bool],
-           where: str) -> Iterator[list[Any]]:
+def _drive(
+    workers: list[_Worker], chunks: Iterator[list[Any]], stopped: Callable[[], bool], where: str
+) -> Iterator[list[Any]]:
     done: dict[int, Any] = {}
     sent = wanted = 0
     exhausted = False

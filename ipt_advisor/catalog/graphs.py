@@ -7,6 +7,7 @@ A graph is built here as data (nodes, edges, clusters) and written as DOT by the
 few at a time), and the SVGs are inlined in the pages, so the
 catalog needs nothing from the network.  Node links are relative to the page (``root``).
 """
+
 from __future__ import annotations
 
 import re
@@ -17,7 +18,15 @@ from typing import Any
 
 from ..core.errors import OutputError, Problem
 from ..core.model import (
-    ChooseFormat, Derive, ExcludeFormat, ProposeFocus, RaiseFlag, Rule, RuleSet, SetStatus, leaves,
+    ChooseFormat,
+    Derive,
+    ExcludeFormat,
+    ProposeFocus,
+    RaiseFlag,
+    Rule,
+    RuleSet,
+    SetStatus,
+    leaves,
 )
 
 #: the decision's parts, as clusters in this order
@@ -89,16 +98,38 @@ class _Builder:
         spec = self.rs.facts.get(name)
         url = f"{self.root}facts/{self.page(name)}.html"
         if spec is not None and spec.derived:
-            return self._add(Node(f"fact:{name}", label or self.labels.get(name, name), "ellipse", "filled",
-                                  "#fff4d6", url, spec.label))
+            return self._add(
+                Node(
+                    f"fact:{name}",
+                    label or self.labels.get(name, name),
+                    "ellipse",
+                    "filled",
+                    "#fff4d6",
+                    url,
+                    spec.label,
+                )
+            )
         text = label or self.labels.get(name) or (spec.label if spec else name)
-        return self._add(Node(f"fact:{name}", text, "box", "rounded", "#ffffff", url, spec.key if spec else name),
-                         ("inputs", "Intake facts"))
+        return self._add(
+            Node(f"fact:{name}", text, "box", "rounded", "#ffffff", url, spec.key if spec else name),
+            ("inputs", "Intake facts"),
+        )
 
     def rule(self, rule: Rule, bold: bool = False, cluster: tuple[str, str] | None = None) -> str:
         style = "filled" if rule.status == "active" else "filled,dashed"
-        return self._add(Node(f"rule:{rule.id}", rule.id, "box", style, "#cfe0f1" if bold else "#e8f0f8",
-                              f"{self.root}rules/{self.page(rule.id)}.html", rule.title, bold), cluster)
+        return self._add(
+            Node(
+                f"rule:{rule.id}",
+                rule.id,
+                "box",
+                style,
+                "#cfe0f1" if bold else "#e8f0f8",
+                f"{self.root}rules/{self.page(rule.id)}.html",
+                rule.title,
+                bold,
+            ),
+            cluster,
+        )
 
     def reads(self, rule: Rule) -> None:
         for name in dict.fromkeys(leaf.fact for leaf in leaves(rule.when)):
@@ -121,8 +152,19 @@ class _Builder:
             else:  # conditions and points for review are text: no node of their own
                 continue
             node_id = f"{kind}:{key}"
-            self._add(Node(node_id, label, "note" if kind == "flag" else "hexagon", "filled", "#f2f2f2", url,
-                           label, node_id in (bold or set())), (kind, dict(_OUTPUTS)[kind]))
+            self._add(
+                Node(
+                    node_id,
+                    label,
+                    "note" if kind == "flag" else "hexagon",
+                    "filled",
+                    "#f2f2f2",
+                    url,
+                    label,
+                    node_id in (bold or set()),
+                ),
+                (kind, dict(_OUTPUTS)[kind]),
+            )
             dashed = isinstance(e, ExcludeFormat)
             self.edge(f"rule:{rule.id}", node_id, dashed, "rules out this format" if dashed else "")
 
@@ -184,10 +226,18 @@ def case_graph(ruleset: RuleSet, decision: dict[str, Any], values: dict[str, Any
     bold = {f"format:{decision['recommendation']['format']}"} | {f"focus:{a}" for a in focus}
     from ..decision.decide import derived_values
 
-    labels = {name: f"{fact_label(ruleset, name)}: {answer_words(ruleset, name, values)}"
-              for name, spec in ruleset.facts.items() if not spec.derived}
-    labels.update({name: f"{name}: {value_words(got, ruleset.facts.get(name))}"
-                   for name, got in derived_values(decision, ruleset).items() if got})
+    labels = {
+        name: f"{fact_label(ruleset, name)}: {answer_words(ruleset, name, values)}"
+        for name, spec in ruleset.facts.items()
+        if not spec.derived
+    }
+    labels.update(
+        {
+            name: f"{name}: {value_words(got, ruleset.facts.get(name))}"
+            for name, got in derived_values(decision, ruleset).items()
+            if got
+        }
+    )
     b = _Builder(ruleset, g, "../", page, labels)
     for rid in dict.fromkeys(t["rule"] for t in decision["trace"]):
         rule = ruleset.rule(rid)
@@ -241,8 +291,9 @@ def render_svgs(sources: list[str], prefixes: list[str]) -> list[str] | None:
 
 def _draw(dot: str, source: str) -> str:
     try:
-        proc = subprocess.run([dot, "-Tsvg"], input=source.encode("utf-8"), capture_output=True,
-                              timeout=120, check=False)
+        proc = subprocess.run(
+            [dot, "-Tsvg"], input=source.encode("utf-8"), capture_output=True, timeout=120, check=False
+        )
     except (OSError, subprocess.SubprocessError) as exc:
         raise OutputError([Problem("dot", None, "", f"Graphviz failed to run: {exc}")]) from None
     if proc.returncode != 0:

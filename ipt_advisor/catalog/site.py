@@ -22,6 +22,7 @@ catalog written by this tool (no marker file) is refused, so ``-o ~`` cannot wip
 nor is a catalog replaced while it holds a file it did not write or one changed since
 (the marker lists every file with its sha256, see :mod:`~ipt_advisor.core.catalog_manifest`).
 """
+
 from __future__ import annotations
 
 import base64
@@ -71,12 +72,12 @@ class Case:
     """A teaching case: an intake file, what the rules decide for it and why."""
 
     slug: str
-    label: str                       # the file as named on the page (relative to the checkout)
+    label: str  # the file as named on the page (relative to the checkout)
     intake: Intake
     decision: dict[str, Any]
-    comments: list[str]              # the file's leading comment block: the author's teaching note
+    comments: list[str]  # the file's leading comment block: the author's teaching note
     title: str = ""
-    expect: Any = None               # a vignette's own expectation block, shown as written
+    expect: Any = None  # a vignette's own expectation block, shown as written
 
 
 @dataclass
@@ -90,11 +91,12 @@ class SiteResult:
     flags: int = 0
     cases: int = 0
     graph: bool = False
-    problems: list[Problem] = field(default_factory=list)   # case files that could not be used
+    problems: list[Problem] = field(default_factory=list)  # case files that could not be used
     warnings: list[str] = field(default_factory=list)
 
 
 # ------------------------------------------------------------------ cases
+
 
 def checkout_root() -> Path:
     """The repository root when running from a checkout (where examples/ lives)."""
@@ -124,8 +126,9 @@ def _case_files(paths: list[Path]) -> list[tuple[Path, str]]:
     root = checkout_root()
     out = []
     for path in paths:
-        files = sorted(p for p in path.iterdir() if p.suffix in CASE_SUFFIXES and p.is_file()) \
-            if path.is_dir() else [path]
+        files = (
+            sorted(p for p in path.iterdir() if p.suffix in CASE_SUFFIXES and p.is_file()) if path.is_dir() else [path]
+        )
         for f in files:
             try:
                 label = f.resolve().relative_to(root).as_posix()
@@ -164,8 +167,10 @@ def load_cases(advisor: Advisor, paths: list[Path]) -> tuple[list[Case], list[Pr
             try:
                 intake = from_mapping(value["intake"], None, label)
             except IntakeError as inner:
-                problems.extend(Problem(p.source, lines.line(("intake",) + tuple(p.path.split("."))), "intake." + p.path, p.message)
-                                for p in inner.problems)
+                problems.extend(
+                    Problem(p.source, lines.line(("intake",) + tuple(p.path.split("."))), "intake." + p.path, p.message)
+                    for p in inner.problems
+                )
                 continue
             title = str(value.get("title") or value.get("name") or "")
             expect = value.get("expect")
@@ -190,6 +195,7 @@ def _leading_comments(text: str) -> list[str]:
 
 
 # ------------------------------------------------------------------ pages
+
 
 def _dot_string(text: Any) -> str:
     """A DOT double-quoted string (backslashes too: DOT reads \\n, \\l as escapes)."""
@@ -222,10 +228,14 @@ def _graphs(advisor: Advisor, cases: list[Case], env: Any, draw: bool) -> tuple[
     rs = advisor.ruleset
     wanted: list[tuple[Any, Any, str]] = [("whole", catalog_graphs.whole_graph(rs, page_name), "")]
     wanted += [(("rule", r.id), catalog_graphs.rule_graph(rs, r, page_name), "") for r in rs.rules]
-    wanted += [(("case", c.slug), catalog_graphs.case_graph(rs, c.decision, input_values(c.intake, rs), page_name), "")
-               for c in cases]
-    wanted += [(("area", a), catalog_graphs.area_graph(rs, a, page_name), f"area{i}")
-               for i, a in enumerate(catalog_graphs.areas(rs))]
+    wanted += [
+        (("case", c.slug), catalog_graphs.case_graph(rs, c.decision, input_values(c.intake, rs), page_name), "")
+        for c in cases
+    ]
+    wanted += [
+        (("area", a), catalog_graphs.area_graph(rs, a, page_name), f"area{i}")
+        for i, a in enumerate(catalog_graphs.areas(rs))
+    ]
     sources = [catalog_graphs.dot_source(g, env) for _, g, _ in wanted]
     svgs = catalog_graphs.render_svgs(sources, [prefix for _, _, prefix in wanted]) if draw else None
     if svgs is None:
@@ -233,8 +243,9 @@ def _graphs(advisor: Advisor, cases: list[Case], env: Any, draw: bool) -> tuple[
     return {key: markupsafe.Markup(svg) for (key, _, _), svg in zip(wanted, svgs)}, sources[0], True
 
 
-def build_pages(advisor: Advisor, cases: list[Case], tool_version: str, today: datetime.date | None = None,
-                draw: bool = True) -> tuple[dict[str, str], bool]:
+def build_pages(
+    advisor: Advisor, cases: list[Case], tool_version: str, today: datetime.date | None = None, draw: bool = True
+) -> tuple[dict[str, str], bool]:
     """Every file of the catalog (relative path -> text), and whether the graphs were drawn
     (``draw`` and Graphviz installed).  ``today`` marks rules past their review date (none
     when not given, so the pages depend on the rule files alone)."""
@@ -247,26 +258,44 @@ def build_pages(advisor: Advisor, cases: list[Case], tool_version: str, today: d
     flags = catalog.flag_entries(rs)
     pages: dict[str, str] = {}
     pages["index.html"] = page(
-        "index.html.j2", "", f"{rs.name} {rs.version} — rule catalog",
+        "index.html.j2",
+        "",
+        f"{rs.name} {rs.version} — rule catalog",
         script=env.get_template("catalog/filter.js.j2").render(),
-        rules=details, facts=facts, flags=flags, cases=cases, graph=drawn, combine=combination(rs),
+        rules=details,
+        facts=facts,
+        flags=flags,
+        cases=cases,
+        graph=drawn,
+        combine=combination(rs),
         tables=[tables.table_entry(rs, t) for t in rs.tables if not tables.problems(rs, t)],
-        areas=sorted({d["area"] for d in details}), statuses=sorted({d["status"] for d in details}),
-        flag_codes=[f["code"] for f in flags if f["raised_by"]])
+        areas=sorted({d["area"] for d in details}),
+        statuses=sorted({d["status"] for d in details}),
+        flag_codes=[f["code"] for f in flags if f["raised_by"]],
+    )
     pages.update(_rule_pages(page, rs, details, cases, svg_of, today))
     for f in facts:
         pages[f"facts/{page_name(f['name'])}.html"] = page("fact.html.j2", "../", f"Fact {f['name']}", fact=f)
     for f in flags:
         flag_cases = [c for c in cases if any(x["code"] == f["code"] for x in c.decision["flags"])]
-        pages[f"flags/{page_name(f['code'])}.html"] = page("flag.html.j2", "../", f"Flag {f['code']}",
-                                                 flag=f, cases=flag_cases)
-    pages["graph.html"] = page("graph.html.j2", "", "Whole dependency graph", svg=svg_of.get("whole"),
-                               graphviz_hint=GRAPHVIZ_HINT)
+        pages[f"flags/{page_name(f['code'])}.html"] = page(
+            "flag.html.j2", "../", f"Flag {f['code']}", flag=f, cases=flag_cases
+        )
+    pages["graph.html"] = page(
+        "graph.html.j2", "", "Whole dependency graph", svg=svg_of.get("whole"), graphviz_hint=GRAPHVIZ_HINT
+    )
     pages["graph.dot"] = dot_text
-    pages["areas.html"] = page("areas.html.j2", "", "Graphs by area", graphviz_hint=GRAPHVIZ_HINT, drawn=drawn,
-                               areas=[{"name": a, "svg": svg_of.get(("area", a)),
-                                       "rules": [r.id for r in rs.active_rules if r.area == a]}
-                                      for a in catalog_graphs.areas(rs)])
+    pages["areas.html"] = page(
+        "areas.html.j2",
+        "",
+        "Graphs by area",
+        graphviz_hint=GRAPHVIZ_HINT,
+        drawn=drawn,
+        areas=[
+            {"name": a, "svg": svg_of.get(("area", a)), "rules": [r.id for r in rs.active_rules if r.area == a]}
+            for a in catalog_graphs.areas(rs)
+        ],
+    )
     for c in cases:
         pages.update(_case_pages(page, advisor, c, tool_version, svg_of))
     return pages, drawn
@@ -292,26 +321,44 @@ class _Renderer:
         import markupsafe
 
         return self.env.get_template(f"catalog/{template}").render(
-            **self.common, **values, root=root, page_title=title, csp=_csp(script),
-            script=markupsafe.Markup(script) if script is not None else None)
+            **self.common,
+            **values,
+            root=root,
+            page_title=title,
+            csp=_csp(script),
+            script=markupsafe.Markup(script) if script is not None else None,
+        )
 
 
-def _rule_pages(page: _Renderer, rs: Any, details: list[dict[str, Any]], cases: list[Case],
-                svg_of: dict[Any, str], today: datetime.date | None) -> dict[str, str]:
+def _rule_pages(
+    page: _Renderer,
+    rs: Any,
+    details: list[dict[str, Any]],
+    cases: list[Case],
+    svg_of: dict[Any, str],
+    today: datetime.date | None,
+) -> dict[str, str]:
     """A page per rule: what it says, the cases it fires in, its condition coverage, its graph."""
     conditions = {c.rule_id: c for c in mcdc.coverage(rs, embedded_cases(rs))}
     pages = {}
     for d in details:
         fires_in = [c for c in cases if any(t["rule"] == d["id"] for t in c.decision["trace"])]
-        pages[f"rules/{page_name(d['id'])}.html"] = page("rule.html.j2", "../", f"{d['id']} — {d['title']}",
-                                               rule=d, cases=fires_in, coverage=conditions.get(d["id"]),
-                                               graph_svg=svg_of.get(("rule", d["id"])),
-                                               overdue=today is not None and is_overdue(rs.rule(d["id"]), today))
+        pages[f"rules/{page_name(d['id'])}.html"] = page(
+            "rule.html.j2",
+            "../",
+            f"{d['id']} — {d['title']}",
+            rule=d,
+            cases=fires_in,
+            coverage=conditions.get(d["id"]),
+            graph_svg=svg_of.get(("rule", d["id"])),
+            overdue=today is not None and is_overdue(rs.rule(d["id"]), today),
+        )
     return pages
 
 
-def _case_pages(page: _Renderer, advisor: Advisor, c: Case, tool_version: str,
-                svg_of: dict[Any, str]) -> dict[str, str]:
+def _case_pages(
+    page: _Renderer, advisor: Advisor, c: Case, tool_version: str, svg_of: dict[Any, str]
+) -> dict[str, str]:
     """A case's page (its inputs, the decision, why not the other formats, teaching points) and its report."""
     from ..whatif import why_not
 
@@ -320,36 +367,63 @@ def _case_pages(page: _Renderer, advisor: Advisor, c: Case, tool_version: str,
     assert policy is not None
     view = advisor.view(c.decision, c.intake, tool_version)
     values = input_values(c.intake, rs)
-    inputs = [{"name": s.name, "key": s.key, "label": s.label, "value": values.get(s.name),
-               "answer": wording.answer_words(rs, s.name, values)}
-              for s in rs.facts.values() if not s.derived]
-    why = [why_not(advisor, c.intake, c.decision, fmt) for fmt in policy.format_precedence
-           if fmt != c.decision["recommendation"]["format"]]
+    inputs = [
+        {
+            "name": s.name,
+            "key": s.key,
+            "label": s.label,
+            "value": values.get(s.name),
+            "answer": wording.answer_words(rs, s.name, values),
+        }
+        for s in rs.facts.values()
+        if not s.derived
+    ]
+    why = [
+        why_not(advisor, c.intake, c.decision, fmt)
+        for fmt in policy.format_precedence
+        if fmt != c.decision["recommendation"]["format"]
+    ]
     _, report_html = advisor.report(c.intake, "html", tool_version)
     return {
         f"cases/{c.slug}.html": page(
-            "case.html.j2", "../", f"Case {c.intake.case_id}", case=c, view=view, inputs=inputs, why_not=why,
+            "case.html.j2",
+            "../",
+            f"Case {c.intake.case_id}",
+            case=c,
+            view=view,
+            inputs=inputs,
+            why_not=why,
             teaching=teaching_points(rs, c.decision, why),
-            graph_svg=svg_of.get(("case", c.slug))),
+            graph_svg=svg_of.get(("case", c.slug)),
+        ),
         f"cases/{c.slug}.report.html": report_html,
     }
 
 
 # ------------------------------------------------------------------ writing
 
-def write_catalog(advisor: Advisor, out_dir: str | os.PathLike[str], case_paths: list[Path] | None = None,
-                  tool_version: str = "", today: datetime.date | None = None) -> SiteResult:
+
+def write_catalog(
+    advisor: Advisor,
+    out_dir: str | os.PathLike[str],
+    case_paths: list[Path] | None = None,
+    tool_version: str = "",
+    today: datetime.date | None = None,
+) -> SiteResult:
     """Build the whole catalog and publish it at ``out_dir`` (see the module docstring)."""
     rs = advisor.ruleset
     target = Path(out_dir)
     _check_target(target)
     cases, problems = load_cases(advisor, default_case_paths() if case_paths is None else case_paths)
     pages, drawn = build_pages(advisor, cases, tool_version, today)
-    result = SiteResult(target, rules=len(rs.rules), facts=len(rs.facts), cases=len(cases), graph=drawn,
-                        problems=problems)
+    result = SiteResult(
+        target, rules=len(rs.rules), facts=len(rs.facts), cases=len(cases), graph=drawn, problems=problems
+    )
     result.flags = len(catalog.flag_entries(rs))
     if not drawn:
-        result.warnings.append(f"warning: Graphviz 'dot' not found: the catalog has no dependency graph; {GRAPHVIZ_HINT}")
+        result.warnings.append(
+            f"warning: Graphviz 'dot' not found: the catalog has no dependency graph; {GRAPHVIZ_HINT}"
+        )
     files = {path: text.encode("utf-8") for path, text in pages.items()}
     files[MARKER] = manifest_text(files).encode("utf-8")  # what the next run may replace
     _publish(files, target)
@@ -370,8 +444,10 @@ def _check_target(target: Path) -> None:
         if not any(target.iterdir()):
             return
         if marker.is_symlink() or not marker.is_file():
-            refuse(f"exists, is not empty and is not a catalog written by ipt-advisor (no {MARKER}); "
-                   "choose a new or empty directory")
+            refuse(
+                f"exists, is not empty and is not a catalog written by ipt-advisor (no {MARKER}); "
+                "choose a new or empty directory"
+            )
         # a catalog is replaced whole: refuse while it holds anything it did not write, as written
         try:
             with open(marker, "rb") as handle:
@@ -380,12 +456,16 @@ def _check_target(target: Path) -> None:
         except OSError as exc:
             refuse(f"cannot read the catalog to replace: {exc.strerror or exc}")
         if not listed:
-            refuse(f"is a catalog of an older ipt-advisor, whose {MARKER} does not list its files, so "
-                   "files of yours cannot be told apart: move them out and remove it, or choose another folder")
+            refuse(
+                f"is a catalog of an older ipt-advisor, whose {MARKER} does not list its files, so "
+                "files of yours cannot be told apart: move them out and remove it, or choose another folder"
+            )
         if foreign:
             shown = ", ".join(foreign[:4]) + (f" and {len(foreign) - 4} more" if len(foreign) > 4 else "")
-            refuse(f"holds {len(foreign)} file{'s' if len(foreign) != 1 else ''} this catalog did not write "
-                   f"or that changed since ({shown}); move them out, or choose another folder")
+            refuse(
+                f"holds {len(foreign)} file{'s' if len(foreign) != 1 else ''} this catalog did not write "
+                f"or that changed since ({shown}); move them out, or choose another folder"
+            )
 
 
 def _publish(files: dict[str, bytes], target: Path) -> None:

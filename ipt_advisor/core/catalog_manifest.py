@@ -13,6 +13,7 @@ Before a catalog is replaced, every entry of the folder must be a regular file o
 with the same content, or a folder on the path of one: anything else (a file added, a file
 edited, a symbolic link, a folder of one's own) is named, and the run refuses.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -21,9 +22,11 @@ import re
 import stat
 from pathlib import Path
 
-HEADER = ("This directory is an ipt-advisor rule catalog. `ipt-advisor rules doc` replaces\n"
-          "it as a whole each time it runs, and refuses to while it holds a file not listed\n"
-          "below or changed since (sha256, path): keep your own files elsewhere.\n\n")
+HEADER = (
+    "This directory is an ipt-advisor rule catalog. `ipt-advisor rules doc` replaces\n"
+    "it as a whole each time it runs, and refuses to while it holds a file not listed\n"
+    "below or changed since (sha256, path): keep your own files elsewhere.\n\n"
+)
 _LINE = re.compile(r"([0-9a-f]{64})  (\S.*)")
 _BLOCK = 1 << 20
 

@@ -9,6 +9,7 @@
 Loaders never stop at the first problem: they gather all of them, then raise
 one error holding the whole list, so a user fixes a file in one pass.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -31,9 +32,9 @@ class Problem:
     def __post_init__(self) -> None:
         # a message repeats no unbounded value: one screen line or two at most
         if len(self.message) > MAX_MESSAGE:
-            object.__setattr__(self, "message", self.message[:MAX_MESSAGE - 1] + "…")
+            object.__setattr__(self, "message", self.message[: MAX_MESSAGE - 1] + "…")
         if len(self.path) > MAX_PATH:
-            object.__setattr__(self, "path", self.path[:MAX_PATH - 1] + "…")
+            object.__setattr__(self, "path", self.path[: MAX_PATH - 1] + "…")
 
     def __str__(self) -> str:
         where = self.source if self.line is None else f"{self.source}:{self.line}"

@@ -4,6 +4,7 @@ with the facts each matched, and the derived facts' values.
 Its own module so that the aggregation step (``decide``) and whoever reads a run need not
 import the engine, and so durable-rules is loaded only when something is evaluated.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -3,6 +3,7 @@
 Every "(did you mean 'x'?)" the tool prints comes from ``closest`` with one cut-off, so a
 typo is caught the same way in an intake, a rule file, a ``--set`` path or a rule id.
 """
+
 from __future__ import annotations
 
 from typing import Any, Iterable

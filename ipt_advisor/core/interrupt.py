@@ -14,6 +14,7 @@ process at once (the last saved progress still stands).
 Exit codes follow the shell convention, 128 + the signal number: 130 for SIGINT, 143 for
 SIGTERM (:func:`exit_code`).
 """
+
 from __future__ import annotations
 
 import signal
@@ -75,8 +76,7 @@ class StopSignals:
     def requested(self) -> bool:
         return self.signum is not None
 
-    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> None:
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)  # type: ignore[arg-type]
         self._previous.clear()

@@ -7,6 +7,7 @@ audit that is ~60 µs of ~550 µs per intake.  The one input it refuses, a lone
 surrogate (or an integer beyond 64 bits), goes through the standard library
 instead, so the output is the same either way and nothing is ever refused here.
 """
+
 from __future__ import annotations
 
 import json

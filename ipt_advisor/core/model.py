@@ -3,6 +3,7 @@
 Values are frozen; a rule's source location is kept out of equality
 (``compare=False``) so two rule-set versions compare by content.
 """
+
 from __future__ import annotations
 
 import functools
@@ -17,11 +18,16 @@ _T = TypeVar("_T")
 #: negation table is what lets ``not`` be pushed down to the leaves so the
 #: engine never needs negation-as-failure (see docs/rules.md, "Unknown values").
 NEGATION = {
-    "is": "is_not", "is_not": "is",
-    "at_least": "below", "below": "at_least",
-    "at_most": "above", "above": "at_most",
-    "in": "not_in", "not_in": "in",
-    "known": "unknown", "unknown": "known",
+    "is": "is_not",
+    "is_not": "is",
+    "at_least": "below",
+    "below": "at_least",
+    "at_most": "above",
+    "above": "at_most",
+    "in": "not_in",
+    "not_in": "in",
+    "known": "unknown",
+    "unknown": "known",
 }
 ORDER_OPS = ("at_least", "at_most", "above", "below")
 SET_OPS = ("in", "not_in")
@@ -100,6 +106,7 @@ def nnf(cond: Cond) -> Cond:
 # Each effect keeps the line it was written on (out of equality, like a leaf's), so a
 # mutation report or a lint message can point at it.
 
+
 @dataclass(frozen=True)
 class Variant:
     """A text that replaces an effect's (or a label's) default text for one case: the
@@ -151,10 +158,10 @@ class ProposeFocus:
 
 @dataclass(frozen=True)
 class AddCondition:
-    text: str                         # the condition, or (with a topic) its detail; may be "" then
+    text: str  # the condition, or (with a topic) its detail; may be "" then
     if_format: tuple[str, ...] = ()  # empty: whatever the format
     variants: tuple[Variant, ...] = ()
-    topic: str = ""                   # conditions of one topic print as one (policies.conditions.topics)
+    topic: str = ""  # conditions of one topic print as one (policies.conditions.topics)
     line: int | None = field(default=None, compare=False)
 
 
@@ -177,6 +184,7 @@ Effect = Union[Derive, RaiseFlag, ChooseFormat, ExcludeFormat, ProposeFocus, Add
 
 # --------------------------------------------------------------------- rules
 
+
 @dataclass(frozen=True)
 class RuleTest:
     name: str
@@ -197,8 +205,16 @@ class Governance:
 
     def items(self) -> list[tuple[str, str]]:
         """The fields that are set, in a fixed order, for pages and diffs."""
-        return [(k, v) for k, v in (("author", self.author), ("reviewed_on", self.reviewed_on),
-                                    ("review_due", self.review_due), ("approved_by", self.approved_by)) if v]
+        return [
+            (k, v)
+            for k, v in (
+                ("author", self.author),
+                ("reviewed_on", self.reviewed_on),
+                ("review_due", self.review_due),
+                ("approved_by", self.approved_by),
+            )
+            if v
+        ]
 
 
 @dataclass(frozen=True)
@@ -233,27 +249,27 @@ class FactCodes:
     panel: str | None = None
     answers: dict[str, Any] = field(default_factory=dict, hash=False)  # LOINC answer (LA) code -> value
     answer_set: str | None = None
-    items: tuple[str, ...] = ()          # a total: the item codes whose answers it sums
-    asked_after_yes: str | None = None   # asked only after a yes to this item; a no there is a no here
+    items: tuple[str, ...] = ()  # a total: the item codes whose answers it sums
+    asked_after_yes: str | None = None  # asked only after a yes to this item; a no there is a no here
 
 
 @dataclass(frozen=True)
 class FactSpec:
     name: str
-    type: str                      # integer | boolean | enum
+    type: str  # integer | boolean | enum
     label: str
-    source: str | None = None      # dotted intake path; None for derived facts
-    values: tuple[Any, ...] = ()   # enum values
+    source: str | None = None  # dotted intake path; None for derived facts
+    values: tuple[Any, ...] = ()  # enum values
     range: tuple[int, int] | None = None
     asked_when: tuple[tuple[str, Any], ...] = ()  # unknown only counts as "not assessed" when these hold
     description: str = ""
     line: int | None = field(default=None, compare=False)
     # how reports name each value (enum and integer facts); a value without one prints as itself
     value_labels: dict[Any, str] = field(default_factory=dict, compare=False, hash=False)
-    label_variants: tuple[Variant, ...] = ()      # the label for one case (e.g. by age)
+    label_variants: tuple[Variant, ...] = ()  # the label for one case (e.g. by age)
     declined_when: tuple[tuple[str, Any], ...] = ()  # an unknown value then reads "declined"
     codes: FactCodes | None = field(default=None, compare=False, hash=False)  # how FHIR data carries it
-    risk_answer: bool = False      # a risk answer outside the intake's risk block: never offered as a change
+    risk_answer: bool = False  # a risk answer outside the intake's risk block: never offered as a change
 
     @property
     def derived(self) -> bool:
@@ -281,10 +297,10 @@ class Policies:
     # urgency: flag codes most urgent first, ordering flags within a level (and, with
     # condition_order "flag_urgency", the conditions); codes not listed keep trace order
     flag_urgency: tuple[str, ...] = ()
-    condition_order: str = "trace"   # trace | flag_urgency
+    condition_order: str = "trace"  # trace | flag_urgency
     condition_topics: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
     banners: tuple["Banner", ...] = ()
-    risk_answers: tuple[str, ...] = ()   # facts listed in a report's "risk answers as recorded"
+    risk_answers: tuple[str, ...] = ()  # facts listed in a report's "risk answers as recorded"
     # format -> words that tie a text to that format: lint wants such a text scoped (if_format)
     scoped_words: dict[str, tuple[str, ...]] = field(default_factory=dict, compare=False, hash=False)
     # manifest line of each policy entry a mutation report may point at, by dotted path
@@ -313,12 +329,12 @@ class DecisionTable:
 
     name: str
     title: str
-    inputs: tuple[str, ...]                   # the banded facts (integer ranges, enum or boolean values)
-    rules: tuple[str, ...] = ()               # the rule ids of the table ...
-    output: str = ""                          # ... and/or every rule deriving this fact
-    given: tuple[tuple[str, Any], ...] = ()   # facts fixed for the whole table (e.g. grief present)
-    complete: bool = True                     # every input combination meets a rule
-    unique: bool = True                       # no combination meets two rules
+    inputs: tuple[str, ...]  # the banded facts (integer ranges, enum or boolean values)
+    rules: tuple[str, ...] = ()  # the rule ids of the table ...
+    output: str = ""  # ... and/or every rule deriving this fact
+    given: tuple[tuple[str, Any], ...] = ()  # facts fixed for the whole table (e.g. grief present)
+    complete: bool = True  # every input combination meets a rule
+    unique: bool = True  # no combination meets two rules
     note: str = ""
     line: int | None = field(default=None, compare=False)
 

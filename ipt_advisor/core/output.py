@@ -10,6 +10,7 @@ Reports and audit outputs hold health data, so every file this tool writes is:
   and the caller gets an :class:`OutputError` (one Problem: the path and the OS reason),
   not an ``OSError`` with a traceback.
 """
+
 from __future__ import annotations
 
 import os
@@ -73,8 +74,17 @@ def check_replaceable(target: str) -> None:
     except OSError as exc:
         raise OutputError([Problem(target, None, "", f"cannot write: {exc.strerror or exc}")]) from None
     if not stat.S_ISREG(info.st_mode):
-        raise OutputError([Problem(target, None, "", "cannot write: it exists and is not a regular file "
-                                                     "(a pipe, a device or a link); remove it or choose another name")])
+        raise OutputError(
+            [
+                Problem(
+                    target,
+                    None,
+                    "",
+                    "cannot write: it exists and is not a regular file "
+                    "(a pipe, a device or a link); remove it or choose another name",
+                )
+            ]
+        )
 
 
 def _create_temp(directory: str, name: str) -> tuple[int, str]:
@@ -134,4 +144,6 @@ def make_private_dirs(path: str | os.PathLike[str]) -> None:
         except FileExistsError:
             pass  # made meanwhile by someone else
         except OSError as exc:
-            raise OutputError([Problem(os.fspath(path), None, "", f"cannot create folder: {exc.strerror or exc}")]) from None
+            raise OutputError(
+                [Problem(os.fspath(path), None, "", f"cannot create folder: {exc.strerror or exc}")]
+            ) from None

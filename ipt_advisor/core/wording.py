@@ -12,12 +12,22 @@ functions, so one answer or one conclusion reads the same everywhere.
   decision JSON), :func:`effect_words` (a reader's words) and :func:`effect_brief` (a
   table cell).
 """
+
 from __future__ import annotations
 
 from typing import Any
 
 from .model import (
-    AddCondition, ChooseFormat, Consider, Derive, Effect, ExcludeFormat, FactSpec, ProposeFocus, RaiseFlag, RuleSet,
+    AddCondition,
+    ChooseFormat,
+    Consider,
+    Derive,
+    Effect,
+    ExcludeFormat,
+    FactSpec,
+    ProposeFocus,
+    RaiseFlag,
+    RuleSet,
     SetStatus,
 )
 
@@ -29,6 +39,7 @@ NOT_DERIVED = "not derived"
 
 
 # ------------------------------------------------------------------ values
+
 
 def value_words(value: Any, spec: FactSpec | None = None) -> str:
     """A fact value in words: yes/no, the fact's own label for the value (facts.yaml
@@ -104,6 +115,7 @@ def join_words(items: list[str], conjunction: str = "and") -> str:
 
 
 # ------------------------------------------------------------------ effects
+
 
 def _text_of(effect: AddCondition | Consider, text: str | None) -> str:
     return effect.text if text is None else text

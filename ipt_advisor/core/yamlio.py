@@ -13,6 +13,7 @@ Python values ourselves:
   custom tag is a problem with its line;
 * every value's line is recorded in a ``Lines`` map keyed by its path.
 """
+
 from __future__ import annotations
 
 from typing import Any, Callable
@@ -68,13 +69,14 @@ _DIGITS_LIMIT = 4300  # Python refuses to read an int of more digits (sys.int_in
 def shown(text: str, limit: int = 40) -> str:
     """A value's text for a message: quoted, one line, at most ``limit`` characters."""
     text = " ".join(text.split())
-    return repr(text if len(text) <= limit else text[:limit - 3] + "...") + (
-        f" ({len(text):,} characters)" if len(text) > limit else "")
+    return repr(text if len(text) <= limit else text[: limit - 3] + "...") + (
+        f" ({len(text):,} characters)" if len(text) > limit else ""
+    )
 
 
 def _tag(tag: str) -> str:
     if tag.startswith(_STANDARD_TAG):
-        return shown("!!" + tag[len(_STANDARD_TAG):], 60)
+        return shown("!!" + tag[len(_STANDARD_TAG) :], 60)
     return f"a custom tag ({len(tag)} characters)"
 
 
@@ -98,7 +100,9 @@ class _Builder:
             if not self.alias_seen:  # one problem is enough: the whole document is refused
                 line = self.lines.line(path)
                 where, note = self.describe(path) if self.describe is not None else (dotted(path), "")
-                self.problems.append(Problem(self.source, line, where, "YAML anchors and aliases are not allowed" + note))
+                self.problems.append(
+                    Problem(self.source, line, where, "YAML anchors and aliases are not allowed" + note)
+                )
             self.alias_seen = True
             return None
         self.seen.add(id(node))
@@ -126,7 +130,10 @@ class _Builder:
                 self.problem(key_node, path, "mapping keys must be plain scalars")
                 continue
             key = self._scalar(key_node, path)
-            self.lines.setdefault(path + (key if isinstance(key, (str, int)) and not isinstance(key, bool) else key_node.value,), key_node.start_mark.line + 1)
+            self.lines.setdefault(
+                path + (key if isinstance(key, (str, int)) and not isinstance(key, bool) else key_node.value,),
+                key_node.start_mark.line + 1,
+            )
             if isinstance(key, bool) or key is None:
                 # `no:`/`yes:`/`null:` keys are YAML 1.1 traps; keep the text the author wrote
                 key = key_node.value
@@ -151,25 +158,37 @@ class _Builder:
                 return None
             if ":" in text or "_" in text:
                 # YAML 1.1 reads 1:30 as 90 (base 60) and 3_8 as 38: never what a clinician typed
-                self.problem(node, path, f"{what}: write numbers as plain digits (YAML 1.1 reads digits with colons in base 60 and drops underscores)")
+                self.problem(
+                    node,
+                    path,
+                    f"{what}: write numbers as plain digits (YAML 1.1 reads digits with colons in base 60 and drops underscores)",
+                )
                 return None
             if node.tag.endswith("int") and len(digits) > _DIGITS_LIMIT:
-                self.problem(node, path, f"{'the value' if self.private(path) else 'a number'} has more than "
-                                         f"{_DIGITS_LIMIT:,} digits")
+                self.problem(
+                    node,
+                    path,
+                    f"{'the value' if self.private(path) else 'a number'} has more than {_DIGITS_LIMIT:,} digits",
+                )
                 return None
         try:
             return self.loader.construct_object(node, deep=True)
         except yaml.YAMLError as exc:
             problem = _one_line(getattr(exc, "problem", None) or "cannot be read")[:120]
-            self.problem(node, path, f"{problem} (tag {_tag(node.tag)} is not allowed)" if "constructor" in problem else problem)
+            self.problem(
+                node, path, f"{problem} (tag {_tag(node.tag)} is not allowed)" if "constructor" in problem else problem
+            )
             return None
         except (ValueError, TypeError, KeyError, AttributeError, OverflowError, IndexError) as exc:
             # e.g. 2026-02-30 (a date that does not exist), !!int abc, or an empty !!int (PyYAML
             # indexes its first character). Python's words for a number ("invalid literal for
             # int() with base 10: ...") repeat the value, and others name its internals: only a
             # date's own reason ("day is out of range for month") is kept
-            why = (f" ({_one_line(exc)[:80]})" if node.tag.endswith("timestamp") and isinstance(exc, ValueError)
-                   and not self.private(path) else "")
+            why = (
+                f" ({_one_line(exc)[:80]})"
+                if node.tag.endswith("timestamp") and isinstance(exc, ValueError) and not self.private(path)
+                else ""
+            )
             if not text and not self.private(path):
                 what = "an empty value"
             self.problem(node, path, f"{what} cannot be read as {node.tag.rsplit(':', 1)[-1][:20]}{why}")
@@ -181,8 +200,9 @@ def _one_line(value: object) -> str:
     return " ".join(str(value).split())
 
 
-def load(text: str | bytes, source: str, describe: Describe | None = None,
-         private: Private | None = None) -> tuple[Any, Lines, list[Problem]]:
+def load(
+    text: str | bytes, source: str, describe: Describe | None = None, private: Private | None = None
+) -> tuple[Any, Lines, list[Problem]]:
     """Parse one YAML or JSON document.
 
     Returns ``(value, lines, problems)``; ``value`` is ``None`` when the text

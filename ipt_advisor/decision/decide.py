@@ -6,6 +6,7 @@ the conditions, the banners and every label come from the rule set's manifest,
 and a text that depends on the case is chosen by the conditions its rule wrote
 (``Variant``).  This module only applies them, the same way for every rule set.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -15,8 +16,21 @@ from typing import Any, Callable
 from ..core.firings import Run
 from ..ruleset.evaluate import supporting_facts, truth
 from ..core.model import (
-    AddCondition, All, AnyOf, ChooseFormat, Consider, Derive, ExcludeFormat, Not, ProposeFocus, RaiseFlag, Rule,
-    RuleSet, SetStatus, Variant, leaves,
+    AddCondition,
+    All,
+    AnyOf,
+    ChooseFormat,
+    Consider,
+    Derive,
+    ExcludeFormat,
+    Not,
+    ProposeFocus,
+    RaiseFlag,
+    Rule,
+    RuleSet,
+    SetStatus,
+    Variant,
+    leaves,
 )
 from ..core.wording import describe_effect
 
@@ -41,8 +55,9 @@ def derived_values(decision: dict[str, Any], ruleset: RuleSet) -> dict[str, list
     return out
 
 
-def choose_text(default: str, variants: tuple[Variant, ...], values: dict[str, Any],
-                derived: dict[str, list[Any]]) -> str:
+def choose_text(
+    default: str, variants: tuple[Variant, ...], values: dict[str, Any], derived: dict[str, list[Any]]
+) -> str:
     """The text for this case: the first variant whose condition is true, else the default."""
     for variant in variants:
         if holds(variant.when, values, derived):
@@ -56,11 +71,15 @@ def holds(cond: Any, values: dict[str, Any], derived: dict[str, list[Any]]) -> b
     names = [name for name in dict.fromkeys(leaf.fact for leaf in leaves(cond)) if len(derived.get(name, ())) > 1]
     if not names:
         return truth(cond, values, derived) is True
-    return any(truth(cond, values, {**derived, **{n: [v] for n, v in zip(names, combo)}}) is True
-               for combo in itertools.product(*(derived[n] for n in names)))
+    return any(
+        truth(cond, values, {**derived, **{n: [v] for n, v in zip(names, combo)}}) is True
+        for combo in itertools.product(*(derived[n] for n in names))
+    )
 
 
-def decide(run: Run, values: dict[str, Any], not_assessed: list[str], ruleset: RuleSet, intake_id: str) -> dict[str, Any]:
+def decide(
+    run: Run, values: dict[str, Any], not_assessed: list[str], ruleset: RuleSet, intake_id: str
+) -> dict[str, Any]:
     """The decision-v1 JSON object (plus documented extensions), key order fixed."""
     policy = ruleset.policies
     assert policy is not None
@@ -75,9 +94,12 @@ def decide(run: Run, values: dict[str, Any], not_assessed: list[str], ruleset: R
     status = "incomplete" if any(fx.incomplete for _, _, fx in fired) else policy.status_default
     final, reasons = _format(fired, policy)
     by_urgency = policy.condition_order == "flag_urgency"
-    kept = [(fx.urgency if by_urgency else 0, order, c.topic, text(c, c.text))
-            for order, (_, _, fx) in enumerate(fired) for c in fx.conditions
-            if not c.if_format or final in c.if_format]
+    kept = [
+        (fx.urgency if by_urgency else 0, order, c.topic, text(c, c.text))
+        for order, (_, _, fx) in enumerate(fired)
+        for c in fx.conditions
+        if not c.if_format or final in c.if_format
+    ]
     conditions = assemble_conditions(sorted(kept, key=lambda item: item[:2]), policy.condition_topics)
     ordered_flags = _flags(fired, policy, memo, text)
     severity = {}
@@ -99,8 +121,12 @@ def decide(run: Run, values: dict[str, Any], not_assessed: list[str], ruleset: R
         "focus": _focus(fired, policy),
         "flags": ordered_flags,
         "severity": severity,
-        "considerations": [{"rule": rule.id, "text": text(c, c.text)} for _, rule, fx in fired for c in fx.considerations
-                           if not c.if_format or final in c.if_format],
+        "considerations": [
+            {"rule": rule.id, "text": text(c, c.text)}
+            for _, rule, fx in fired
+            for c in fx.considerations
+            if not c.if_format or final in c.if_format
+        ],
         "trace": _trace(fired, memo, values, derived, text),
         "not_assessed": not_assessed,
         "ruleset": {"name": ruleset.name, "version": ruleset.version, "sha256": ruleset.sha256},
@@ -134,7 +160,7 @@ def _focus(fired: list[_Fired], policy: Any) -> dict[str, Any]:
         "secondary": areas[1] if len(areas) > 1 else None,
         "reasons": [{"area": a, "rule": proposals[a][1], "text": proposals[a][2]} for a in areas],
         # proposed but not kept: at most max_areas, in the order above
-        "dropped": [{"area": a, "rule": proposals[a][1], "text": proposals[a][2]} for a in ranked[policy.focus_max:]],
+        "dropped": [{"area": a, "rule": proposals[a][1], "text": proposals[a][2]} for a in ranked[policy.focus_max :]],
     }
 
 
@@ -151,15 +177,29 @@ def _flags(fired: list[_Fired], policy: Any, memo: _Memo, text: Callable[[Any, s
     return sorted(flags.values(), key=lambda f: (rank_of(f["level"]), urgent.get(f["code"], len(urgent))))
 
 
-def _trace(fired: list[_Fired], memo: _Memo, values: dict[str, Any], derived: dict[str, list[Any]],
-           text: Callable[[Any, str], str]) -> list[dict[str, Any]]:
+def _trace(
+    fired: list[_Fired],
+    memo: _Memo,
+    values: dict[str, Any],
+    derived: dict[str, list[Any]],
+    text: Callable[[Any, str], str],
+) -> list[dict[str, Any]]:
     """Every fired rule in trace order, with the facts that made it fire and what it did."""
-    return [{
-        "rule": rule.id, "version": rule.version, "title": rule.title,
-        "because": memo.because(f.because, rule, values, derived) if fx.has_choice else f.because,
-        "effect": fx.text if not fx.has_variants else "; ".join(
-            describe_effect(e, text(e, e.text) if isinstance(e, (AddCondition, Consider)) else None) for e in rule.then),
-    } for f, rule, fx in fired]
+    return [
+        {
+            "rule": rule.id,
+            "version": rule.version,
+            "title": rule.title,
+            "because": memo.because(f.because, rule, values, derived) if fx.has_choice else f.because,
+            "effect": fx.text
+            if not fx.has_variants
+            else "; ".join(
+                describe_effect(e, text(e, e.text) if isinstance(e, (AddCondition, Consider)) else None)
+                for e in rule.then
+            ),
+        }
+        for f, rule, fx in fired
+    ]
 
 
 def urgency_of(ruleset: RuleSet, rule_id: str) -> tuple[int, int]:
@@ -171,7 +211,7 @@ def urgency_of(ruleset: RuleSet, rule_id: str) -> tuple[int, int]:
 def assemble_conditions(kept: list[tuple[Any, Any, str, str]], topics: dict[str, str]) -> list[str]:
     """Conditions in the order given, each once; the conditions of one topic print as one,
     where the first of them stands: the topic's text, then their details after a colon."""
-    slots: list[list[Any]] = []          # [topic or None, text or topic head, details]
+    slots: list[list[Any]] = []  # [topic or None, text or topic head, details]
     by_topic: dict[str, list[Any]] = {}
     for *_, topic, body in kept:
         if topic:
@@ -186,13 +226,18 @@ def assemble_conditions(kept: list[tuple[Any, Any, str, str]], topics: dict[str,
     return [head + (": " + "; ".join(details) if details else "") for _, head, details in slots]
 
 
-def banners(policy: Any, status: str, flags: list[dict[str, Any]], values: dict[str, Any],
-            derived: dict[str, list[Any]]) -> list[dict[str, str]]:
+def banners(
+    policy: Any, status: str, flags: list[dict[str, Any]], values: dict[str, Any], derived: dict[str, list[Any]]
+) -> list[dict[str, str]]:
     """The lines shown above everything, in the order the manifest declares them."""
     raised = {f["code"]: f["level"] for f in flags}
     out = []
     for b in policy.banners:
-        hit = (b.flag in raised and (not b.flag_level or raised[b.flag] == b.flag_level)) if b.flag else status == b.status
+        hit = (
+            (b.flag in raised and (not b.flag_level or raised[b.flag] == b.flag_level))
+            if b.flag
+            else status == b.status
+        )
         if hit:
             out.append({"level": b.level, "text": choose_text(b.text, b.variants, values, derived)})
     return out
@@ -203,16 +248,16 @@ class _Effects:
     """One rule's effects sorted by kind once per rule set, so a decision does not sift
     every effect of every fired rule once per kind (the batch hot path)."""
 
-    incomplete: bool                                # sets the status to incomplete
-    formats: tuple[tuple[str, str], ...]            # (format it asks for, reason)
+    incomplete: bool  # sets the status to incomplete
+    formats: tuple[tuple[str, str], ...]  # (format it asks for, reason)
     conditions: tuple[AddCondition, ...]
-    focus: tuple[tuple[int, str, str], ...]         # (rank of its basis, area, reason)
+    focus: tuple[tuple[int, str, str], ...]  # (rank of its basis, area, reason)
     flags: tuple[RaiseFlag, ...]
     considerations: tuple[Consider, ...]
-    text: str                                       # the trace's effect string
-    has_choice: bool                                # its condition has alternatives
-    has_variants: bool                              # a text depends on the case: the trace is written per case
-    urgency: tuple[int, int]                        # its most urgent flag (level, urgency): orders its conditions
+    text: str  # the trace's effect string
+    has_choice: bool  # its condition has alternatives
+    has_variants: bool  # a text depends on the case: the trace is written per case
+    urgency: tuple[int, int]  # its most urgent flag (level, urgency): orders its conditions
 
 
 # Distinct value combinations remembered per rule set before the cache starts afresh:
@@ -232,15 +277,19 @@ class _Memo:
         self.facts = {r.id: tuple(dict.fromkeys(leaf.fact for leaf in leaves(r.when))) for r in ruleset.rules}
         self._because: dict[tuple[Any, ...], list[str]] = {}
 
-    def because(self, matched: dict[str, Any], rule: Rule, values: dict[str, Any],
-                derived: dict[str, list[Any]]) -> dict[str, Any]:
+    def because(
+        self, matched: dict[str, Any], rule: Rule, values: dict[str, Any], derived: dict[str, list[Any]]
+    ) -> dict[str, Any]:
         """The facts that made the rule's condition true, with the values the engine
         matched: for an ``any`` only the branches that held, so a reader is not shown
         facts that played no part.  Which facts those are depends only on the values of
         the facts the condition reads, so it is worked out once per combination."""
         facts = self.facts[rule.id]
-        combination = (rule.id, *(values.get(f) if f in values else _ABSENT for f in facts),
-                       *(tuple(derived[f]) if f in derived else _ABSENT for f in facts))
+        combination = (
+            rule.id,
+            *(values.get(f) if f in values else _ABSENT for f in facts),
+            *(tuple(derived[f]) if f in derived else _ABSENT for f in facts),
+        )
         supporting = self._because.get(combination)
         if supporting is None:
             if len(self._because) >= _BECAUSE_CACHE_SIZE:
@@ -256,8 +305,14 @@ _ABSENT = object()  # a fact with no entry at all (unlike one whose value is Non
 
 def _effects(rule: Rule, policy: Any, urgent: dict[str, int]) -> _Effects:
     then = rule.then
-    raised = [(policy.flag_levels.index(e.level) if e.level in policy.flag_levels else len(policy.flag_levels),
-               urgent.get(e.code, len(urgent))) for e in then if isinstance(e, RaiseFlag)]
+    raised = [
+        (
+            policy.flag_levels.index(e.level) if e.level in policy.flag_levels else len(policy.flag_levels),
+            urgent.get(e.code, len(urgent)),
+        )
+        for e in then
+        if isinstance(e, RaiseFlag)
+    ]
     return _Effects(
         incomplete=any(isinstance(e, SetStatus) and e.status == "incomplete" for e in then),
         formats=tuple((fmt, e.reason) for e in then if (fmt := format_outcome(rule, e, policy.format_precedence))),  # type: ignore[union-attr]  # only format effects have a format outcome, and both have a reason
@@ -283,6 +338,3 @@ def _has_choice(cond: Any) -> bool:
     if isinstance(cond, All):
         return any(_has_choice(c) for c in cond.items)
     return False
-
-
-

@@ -14,6 +14,7 @@ tests/test_differential.py holds this module to the engine on the shipped rules 
 generated rule sets, and tests/test_mutation.py checks sampled mutant verdicts through
 the real engine.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -30,9 +31,14 @@ Truth = bool | None
 Test = Callable[[dict[str, Any]], Truth]
 
 _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
-    "is": operator.eq, "is_not": operator.ne,
-    "at_least": operator.ge, "at_most": operator.le, "above": operator.gt, "below": operator.lt,
-    "in": lambda value, options: value in options, "not_in": lambda value, options: value not in options,
+    "is": operator.eq,
+    "is_not": operator.ne,
+    "at_least": operator.ge,
+    "at_most": operator.le,
+    "above": operator.gt,
+    "below": operator.lt,
+    "in": lambda value, options: value in options,
+    "not_in": lambda value, options: value not in options,
 }
 
 
@@ -72,6 +78,7 @@ def compile_condition(cond: Cond, forced: dict[int, Truth] | None = None) -> Tes
 def _group(parts: tuple[Test, ...], decisive: bool) -> Test:
     """``all`` (one false part makes it false) or ``any`` (one true part makes it true)
     in Kleene logic: otherwise unknown if a part is unknown."""
+
     def group(values: dict[str, Any]) -> Truth:
         result: Truth = not decisive
         for part in parts:
@@ -120,18 +127,22 @@ class Evaluator:
         self.tests = {r.id: compile_condition(r.when) for r in active}
         self.reads_derived = {r.id: tuple(deps.reads(r, ruleset)) for r in active}
         keys = {name: spec.key for name, spec in ruleset.facts.items()}
-        self.because_keys = {r.id: tuple(dict.fromkeys((leaf.fact, keys.get(leaf.fact, leaf.fact)) for leaf in leaves(r.when)))
-                             for r in active}
+        self.because_keys = {
+            r.id: tuple(dict.fromkeys((leaf.fact, keys.get(leaf.fact, leaf.fact)) for leaf in leaves(r.when)))
+            for r in active
+        }
         self.derives = {r.id: tuple((e.fact, e.value) for e in r.then if isinstance(e, Derive)) for r in active}
 
-    def holds(self, rule_id: str, values: dict[str, Any], derived: dict[str, list[Any]],
-              test: Test | None = None) -> bool:
+    def holds(
+        self, rule_id: str, values: dict[str, Any], derived: dict[str, list[Any]], test: Test | None = None
+    ) -> bool:
         """Whether the rule's condition (or ``test``, a variant of it) is true for some
         choice of one value per derived fact it reads."""
         return self.binding(rule_id, values, derived, test) is not None
 
-    def binding(self, rule_id: str, values: dict[str, Any], derived: dict[str, list[Any]],
-                test: Test | None = None) -> dict[str, Any] | None:
+    def binding(
+        self, rule_id: str, values: dict[str, Any], derived: dict[str, list[Any]], test: Test | None = None
+    ) -> dict[str, Any] | None:
         """The derived values that make the condition true ({} when it reads none), or None."""
         test = test or self.tests[rule_id]
         names = self.reads_derived[rule_id]
@@ -153,8 +164,12 @@ class Evaluator:
             if bound is None:
                 continue
             # like the engine's: intake facts read (None when unknown), derived values matched
-            run.firings.append(Firing(rid, {key: bound[fact] if fact in bound else values.get(fact)
-                                            for fact, key in self.because_keys[rid]}))
+            run.firings.append(
+                Firing(
+                    rid,
+                    {key: bound[fact] if fact in bound else values.get(fact) for fact, key in self.because_keys[rid]},
+                )
+            )
             for fact, value in self.derives[rid]:
                 seen = derived.setdefault(fact, [])
                 if value not in seen:

@@ -29,6 +29,7 @@ The traps of the C core remain and are handled here:
   deadline; past either limit actions stop asserting, so the chain ends, and
   the evaluation fails with a clear message.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -49,8 +50,10 @@ from ..core.model import Derive, RuleSet
 # Result codes of the C core's assert calls (durable rules.h) that mean trouble; 0 is
 # done (3, "deferred", needs a message-queue callback, which is never set here).
 _NOT_HANDLED, _OBSERVED = 1, 2
-_ASSERT_PROBLEM = {_NOT_HANDLED: "no rule matched it (the catch-all rule is missing)",
-                   _OBSERVED: "a fact with the same identity was already asserted"}
+_ASSERT_PROBLEM = {
+    _NOT_HANDLED: "no rule matched it (the catch-all rule is missing)",
+    _OBSERVED: "a fact with the same identity was already asserted",
+}
 
 _loads = json.loads
 #: How long loading a rule set into the C core may take. Some shapes make ``create_ruleset``
@@ -85,9 +88,18 @@ def _load_within(seconds: float, name: str, text: str, root: str) -> None:
         if time.monotonic() > deadline:
             os.kill(pid, 9)
             os.waitpid(pid, 0)
-            raise RuleSetError([Problem(root, None, "", f"the rule engine did not finish loading this rule set within "
-                                        f"{seconds:g} s (it spins on a node with 512 or more branches): "
-                                        "run `ipt-advisor rules lint` on it")])
+            raise RuleSetError(
+                [
+                    Problem(
+                        root,
+                        None,
+                        "",
+                        f"the rule engine did not finish loading this rule set within "
+                        f"{seconds:g} s (it spins on a node with 512 or more branches): "
+                        "run `ipt-advisor rules lint` on it",
+                    )
+                ]
+            )
         time.sleep(delay)
         delay = min(delay * 2, 0.05)
 
@@ -122,8 +134,17 @@ class Engine:
         try:
             self._handle = _core.create_ruleset(compiled.name, text)
         except Exception as exc:  # noqa: BLE001 - durable's C parser refuses with a bare error code
-            raise RuleSetError([Problem(ruleset.root, None, "", f"the rule engine cannot load this rule set ({exc}): "
-                                        "a condition may be too large for it; split the rule")]) from None
+            raise RuleSetError(
+                [
+                    Problem(
+                        ruleset.root,
+                        None,
+                        "",
+                        f"the rule engine cannot load this rule set ({exc}): "
+                        "a condition may be too large for it; split the rule",
+                    )
+                ]
+            ) from None
 
     def close(self) -> None:
         """Free the ruleset in the C core (an Engine is otherwise kept for the process)."""
@@ -150,7 +171,9 @@ class Engine:
                 run.count += 1
                 if run.count > run.limit:
                     if not run.errors:
-                        run.errors.append(f"firing limit of {run.limit} exceeded at rule {rule_id}: the rule set does not settle")
+                        run.errors.append(
+                            f"firing limit of {run.limit} exceeded at rule {rule_id}: the rule set does not settle"
+                        )
                     return
                 # the clock is a system call (~1 µs): read it every 8th firing only; the
                 # firing limit alone already stops a chain that runs away fast
@@ -214,7 +237,7 @@ class Engine:
                 in_action = True
                 # the agenda entry is '{"<action name>": {...matched facts...}}'; names are
                 # compile's RULE-ID#n or the catch-all, neither holds a quote
-                name = messages[2:messages.index('"', 2)]
+                name = messages[2 : messages.index('"', 2)]
                 if name != CATCH_ALL:
                     actions[name](name, messages, run)
                 messages = _core.complete_and_start_action(handle, state)
@@ -225,8 +248,9 @@ class Engine:
             _core.delete_state(handle, run.sid)
 
 
-def _derived_because(name: str, messages: str, reads: tuple[tuple[str, str, str], ...],
-                     derived: dict[str, list[Any]]) -> dict[str, Any]:
+def _derived_because(
+    name: str, messages: str, reads: tuple[tuple[str, str, str], ...], derived: dict[str, list[Any]]
+) -> dict[str, Any]:
     """The derived values a firing matched.  A derived fact with one value can only have
     matched that value; only when a fact holds several does the agenda entry (JSON text,
     the costly part) say which one."""

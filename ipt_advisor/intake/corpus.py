@@ -17,6 +17,7 @@ wrong with it is raised as an ``IntakeError`` for that record alone.
 While reading, the corpus hashes its input (:attr:`Corpus.sha256`), so a summary can name
 exactly which bytes were audited.
 """
+
 from __future__ import annotations
 
 import csv
@@ -52,10 +53,10 @@ class RawRecord(NamedTuple):
     """One record as read, not yet validated; a tuple so it is cheap to send to a worker."""
 
     index: int  # type: ignore[assignment]  # 0-based position in the input (shadows tuple.index, on purpose)
-    source: str              # the file shown in messages
-    line: int | None         # where the record starts (JSONL line, CSV row); None for a folder file
-    kind: str                # "doc" (YAML/JSON text), "json" (one JSON line), "row" (CSV cells)
-    data: Any                # bytes for doc/json, dict[str, str] for row
+    source: str  # the file shown in messages
+    line: int | None  # where the record starts (JSONL line, CSV row); None for a folder file
+    kind: str  # "doc" (YAML/JSON text), "json" (one JSON line), "row" (CSV cells)
+    data: Any  # bytes for doc/json, dict[str, str] for row
     problem: str | None = None  # what the reader already found wrong (a line too long, ...)
 
 
@@ -102,9 +103,9 @@ class Corpus:
         self.kind = self._kind(path)
         self._digest = hashlib.sha256()
         self._done = False
-        self._size = 0          # bytes (jsonl, csv) or files (folder), for progress
+        self._size = 0  # bytes (jsonl, csv) or files (folder), for progress
         self._consumed = 0
-        self._read = 0          # records yielded so far
+        self._read = 0  # records yielded so far
         self._names: list[str] = []
         #: problems with the input as a whole found while reading (a CSV quote never closed):
         #: the records are all accounted for, but the run must not report success
@@ -115,8 +116,13 @@ class Corpus:
             except OSError as exc:
                 raise self._error(f"cannot read folder: {exc.strerror or exc}") from None
             # names only (not contents): sorting needs them all, and they are small
-            self._names = sorted(n for n in names if n.lower().endswith(FOLDER_SUFFIXES) and not n.startswith(".")
-                                 and os.path.isfile(os.path.join(path, n)))
+            self._names = sorted(
+                n
+                for n in names
+                if n.lower().endswith(FOLDER_SUFFIXES)
+                and not n.startswith(".")
+                and os.path.isfile(os.path.join(path, n))
+            )
             self._size = len(self._names)
         else:
             try:
@@ -124,7 +130,9 @@ class Corpus:
             except OSError as exc:
                 raise self._error(f"cannot read file: {exc.strerror or exc}") from None
             if not stat.S_ISREG(info.st_mode):  # a pipe cannot be read twice, /dev/zero never ends
-                raise self._error("cannot read: not a regular file (a pipe or a device); save the intakes to a file first")
+                raise self._error(
+                    "cannot read: not a regular file (a pipe or a device); save the intakes to a file first"
+                )
             try:
                 with open(path, "rb"):
                     pass
@@ -227,7 +235,7 @@ class Corpus:
                 problem = None
                 if len(line) > MAX_RECORD_BYTES and not line.endswith(b"\n"):
                     # skip the rest of an over-long line without holding it
-                    while (more := handle.readline(1 << 20)):
+                    while more := handle.readline(1 << 20):
                         self._digest.update(more)
                         self._consumed += len(more)
                         if more.endswith(b"\n"):
@@ -288,7 +296,7 @@ class Corpus:
                 else:
                     cells: dict[Any, Any] = dict(zip(header, row))
                     if len(row) > len(header):
-                        cells[None] = row[len(header):]  # as csv.DictReader does: coerce_strings reports it
+                        cells[None] = row[len(header) :]  # as csv.DictReader does: coerce_strings reports it
                     yield RawRecord(index, self.path, start, "row", cells)
                 index += 1
             # what the CSV reader did not need (a trailing newline) still belongs to the hash
@@ -300,8 +308,10 @@ def _csv_problem(exc: Exception, start: int, end: int) -> str:
     """A CSV reader error in words (never the cell's text: it may be free text)."""
     message = str(exc)
     if message.startswith("unexpected end of data"):
-        return (f"a quoted cell starting on this row runs to the end of the file ({end - start + 1} lines): "
-                "a closing quote is missing, so the rows after it could not be read")
+        return (
+            f"a quoted cell starting on this row runs to the end of the file ({end - start + 1} lines): "
+            "a closing quote is missing, so the rows after it could not be read"
+        )
     if message.startswith("field larger than field limit"):
         return f"a cell is larger than {MAX_RECORD_BYTES:,} characters"
     if "expected after" in message:
@@ -310,6 +320,7 @@ def _csv_problem(exc: Exception, start: int, end: int) -> str:
 
 
 # --------------------------------------------------------------------------- parsing
+
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
@@ -373,7 +384,16 @@ def parse(record: RawRecord) -> Intake:
             key = exc.args[0]
             if key in KNOWN_KEYS:
                 raise IntakeError([Problem(source, line, str(key), "duplicate key")]) from None
-            raise IntakeError([Problem(source, line, "", f"duplicate key: an unknown key, {len(key):,} character{'s' if len(key) != 1 else ''}")]) from None
+            raise IntakeError(
+                [
+                    Problem(
+                        source,
+                        line,
+                        "",
+                        f"duplicate key: an unknown key, {len(key):,} character{'s' if len(key) != 1 else ''}",
+                    )
+                ]
+            ) from None
         except UnicodeDecodeError as exc:
             raise IntakeError([Problem(source, line, "", f"not UTF-8 text (byte {exc.start})")]) from None
         except (ValueError, RecursionError) as exc:

@@ -4,6 +4,7 @@ durable-rules compares a number with a string as *text* ("10" >= 9 is false),
 so every value is checked against its declaration before it reaches the
 engine; an unknown value (None) is left out of the fact, never imputed.
 """
+
 from __future__ import annotations
 
 from typing import Any, Protocol
@@ -66,8 +67,11 @@ def input_values(intake: HasGet, ruleset: RuleSet) -> dict[str, Any]:
         values = plan.read(record)
     else:
         values = {spec.name: intake.get(spec.source) for spec in plan.specs}  # type: ignore[arg-type]  # input facts have a source
-    bad = [Problem(intake.source, None, spec.key, f"value {value!r} does not fit fact {spec.name} ({spec.type})")
-           for spec in plan.specs if (value := values[spec.name]) is not None and not _typed(spec, value)]
+    bad = [
+        Problem(intake.source, None, spec.key, f"value {value!r} does not fit fact {spec.name} ({spec.type})")
+        for spec in plan.specs
+        if (value := values[spec.name]) is not None and not _typed(spec, value)
+    ]
     if bad:
         raise EngineError(bad)
     return values

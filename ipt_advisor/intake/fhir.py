@@ -11,6 +11,7 @@ declares (``codes:``), so the mapping is data. What it never does:
 * stop at the first problem: every one is listed with its resource path
   (``Bundle.entry[3].resource.item[2].answer[0]``) in one ``IntakeError``.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -34,10 +35,10 @@ class _Codebook:
     """The codes of one rule set, indexed for mapping (worked out once per rule set)."""
 
     def __init__(self, ruleset: RuleSet):
-        self.facts: dict[str, FactSpec] = {}       # item LOINC -> the fact it fills
-        self.totals: list[FactSpec] = []           # facts that sum items
-        self.gates: dict[str, FactSpec] = {}       # "asked after yes" item -> the follow-up fact
-        self.panels: dict[str, set[str]] = {}      # panel LOINC -> every item code it may hold
+        self.facts: dict[str, FactSpec] = {}  # item LOINC -> the fact it fills
+        self.totals: list[FactSpec] = []  # facts that sum items
+        self.gates: dict[str, FactSpec] = {}  # "asked after yes" item -> the follow-up fact
+        self.panels: dict[str, set[str]] = {}  # panel LOINC -> every item code it may hold
         for spec in ruleset.facts.values():
             c = spec.codes
             if c is None or spec.source is None:
@@ -101,7 +102,9 @@ def parse_json(data: bytes, source: str) -> Any:
     except ValueError as exc:  # json.JSONDecodeError and our duplicate keys
         where = f"line {exc.lineno}: " if isinstance(exc, json.JSONDecodeError) else ""
         msg = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
-        raise IntakeError([Problem(source, getattr(exc, "lineno", None), "", f"not valid JSON: {where}{msg}"[:200])]) from None
+        raise IntakeError(
+            [Problem(source, getattr(exc, "lineno", None), "", f"not valid JSON: {where}{msg}"[:200])]
+        ) from None
 
 
 def _text(value: Any) -> str | None:
@@ -168,8 +171,10 @@ class _Mapper:
                 continue
             ref = (res.get("subject") or {}).get("reference") if isinstance(res.get("subject"), dict) else None
             if patient_refs and isinstance(ref, str) and ref not in patient_refs and not ref.startswith("urn:"):
-                self.problem(f"{path}.subject", f"refers to {ref[:60]}, not to the Patient in this file: "
-                                                 "data of another person is never mixed in")
+                self.problem(
+                    f"{path}.subject",
+                    f"refers to {ref[:60]}, not to the Patient in this file: data of another person is never mixed in",
+                )
                 continue
             if kind == "QuestionnaireResponse":
                 self.response(path, res)
@@ -177,8 +182,9 @@ class _Mapper:
                 self.observation(path, res)
 
     # ------------------------------------------------------------------ answers
-    def answer_value(self, spec: FactSpec, answers: dict[str, Any], rng: tuple[int, int] | None,
-                     answer: Any, path: str) -> tuple[bool, Any]:
+    def answer_value(
+        self, spec: FactSpec, answers: dict[str, Any], rng: tuple[int, int] | None, answer: Any, path: str
+    ) -> tuple[bool, Any]:
         """(ok, value) of one answer[] element / Observation value for a fact or a summed item."""
         if not isinstance(answer, dict):
             self.problem(path, "must be an object")
@@ -213,8 +219,12 @@ class _Mapper:
             else:
                 return True, int(number)
             return False, None
-        self.problem(path, "no answer of the expected kind (a LOINC-coded answer"
-                     + (", a whole number" if spec.type == "integer" else ", true/false") + ")")
+        self.problem(
+            path,
+            "no answer of the expected kind (a LOINC-coded answer"
+            + (", a whole number" if spec.type == "integer" else ", true/false")
+            + ")",
+        )
         return False, None
 
     @staticmethod
@@ -236,7 +246,7 @@ class _Mapper:
         if date is None:
             self.problem(f"{path}.authored", "missing or not a date: the assessment date comes from it")
         named = str(res.get("questionnaire") or "").split("|")[0].rstrip("/").rsplit("/", 1)[-1]
-        answered: dict[str, tuple[Any, str]] = {}   # item code -> (value, path)
+        answered: dict[str, tuple[Any, str]] = {}  # item code -> (value, path)
         seen: dict[str, str] = {}
         ours = invalid = False
         for item_path, item in self.items(res.get("item"), f"{path}.item"):
@@ -249,7 +259,9 @@ class _Mapper:
                 continue
             ours = True
             if code in seen:
-                self.problem(item_path, f"item {code} appears twice (also at {seen[code]}): which answer counts is unknown")
+                self.problem(
+                    item_path, f"item {code} appears twice (also at {seen[code]}): which answer counts is unknown"
+                )
                 answered.pop(code, None)
                 invalid = True
                 continue
@@ -304,8 +316,11 @@ class _Mapper:
                 continue
             if given is None:
                 if missing:
-                    self.problem(path, f"{total.label}: not given, and {len(missing)} of {len(items)} items have no "
-                                 f"answer ({', '.join(missing)}): the total cannot be computed")
+                    self.problem(
+                        path,
+                        f"{total.label}: not given, and {len(missing)} of {len(items)} items have no "
+                        f"answer ({', '.join(missing)}): the total cannot be computed",
+                    )
                 else:
                     self.add(total, sum(got), date, f"{path} (sum of {len(items)} items)")
                 continue
@@ -320,8 +335,11 @@ class _Mapper:
 
     def observation(self, path: str, res: dict[str, Any]) -> None:
         codings = (res.get("code") or {}).get("coding") if isinstance(res.get("code"), dict) else None
-        codes = [_text(c.get("code")) for c in _list(codings) if isinstance(c, dict)
-                 and c.get("system") in (None, LOINC_SYSTEM)]
+        codes = [
+            _text(c.get("code"))
+            for c in _list(codings)
+            if isinstance(c, dict) and c.get("system") in (None, LOINC_SYSTEM)
+        ]
         spec = next((self.book.facts[c] for c in codes if c in self.book.facts), None)
         if spec is None:
             return
@@ -348,8 +366,11 @@ class _Mapper:
             latest = max(f.date for f in dated)  # type: ignore[type-var]
             last = [f for f in dated if f.date == latest]
             if len({repr(f.value) for f in last}) > 1:
-                self.problem(last[1].path, f"{name}: {last[1].value!r} here but {last[0].value!r} at {last[0].path}, "
-                             f"both on {latest}: which one holds is unknown")
+                self.problem(
+                    last[1].path,
+                    f"{name}: {last[1].value!r} here but {last[0].value!r} at {last[0].path}, "
+                    f"both on {latest}: which one holds is unknown",
+                )
                 continue
             out[name] = last[0]
         return out
@@ -416,35 +437,43 @@ def _findings(data: bytes, source: str, record: dict[str, Any]) -> tuple[dict[st
         return {}, {}, [Problem(source, None, "", "must be a mapping of intake fields (findings:, preferences: ...)")]
     by_dotted = {yamlio.dotted(k): v for k, v in lines.items()}
     taken = set(_paths(record))
-    clash = [Problem(source, by_dotted.get(p), p, "comes from the FHIR data; the fragment may not set it")
-             for p in _paths(value) if p in taken or any(p.startswith(t + ".") for t in taken)]
+    clash = [
+        Problem(source, by_dotted.get(p), p, "comes from the FHIR data; the fragment may not set it")
+        for p in _paths(value)
+        if p in taken or any(p.startswith(t + ".") for t in taken)
+    ]
     return value, by_dotted, clash
 
 
-def map_fhir(data: bytes, source: str, ruleset: RuleSet, findings: tuple[bytes, str] | None = None,
-             case_id: str | None = None) -> FhirIntake:
+def map_fhir(
+    data: bytes, source: str, ruleset: RuleSet, findings: tuple[bytes, str] | None = None, case_id: str | None = None
+) -> FhirIntake:
     """FHIR JSON bytes -> a validated intake; ``IntakeError`` listing every problem."""
     return map_resources(parse_json(data, source), source, ruleset, findings, case_id)
 
 
-def map_resources(value: Any, source: str, ruleset: RuleSet, findings: tuple[bytes, str] | None = None,
-                  case_id: str | None = None) -> FhirIntake:
+def map_resources(
+    value: Any, source: str, ruleset: RuleSet, findings: tuple[bytes, str] | None = None, case_id: str | None = None
+) -> FhirIntake:
     """Parsed FHIR JSON (a Bundle or one resource) -> a validated intake, as ``map_fhir``."""
     if not isinstance(value, dict) or not isinstance(value.get("resourceType"), str):
-        raise IntakeError([Problem(source, None, "", "not a FHIR resource: a JSON object with a resourceType is expected")])
+        raise IntakeError(
+            [Problem(source, None, "", "not a FHIR resource: a JSON object with a resourceType is expected")]
+        )
     mapper = _Mapper(ruleset.memo(_Codebook), source)
     mapper.map(value)
     chosen = mapper.chosen()
     dates = sorted({f.date for f in chosen.values() if f.date is not None})
     if not chosen and not mapper.problems:
-        mapper.problem("", "no PHQ-9 or C-SSRS data found (LOINC panels "
-                       + ", ".join(sorted(mapper.book.panels)) + ")")
+        mapper.problem("", "no PHQ-9 or C-SSRS data found (LOINC panels " + ", ".join(sorted(mapper.book.panels)) + ")")
     on = dates[-1] if dates else None
     age = mapper.age(on)
     every = sorted({f.date for found in mapper.found.values() for f in found if f.date is not None})
     if len(every) > 1 and on is not None:
-        mapper.notes.append(f"answers from {len(every)} dates ({every[0]} to {every[-1]}); the latest of each is "
-                            f"used and the assessment date is {on}")
+        mapper.notes.append(
+            f"answers from {len(every)} dates ({every[0]} to {every[-1]}); the latest of each is "
+            f"used and the assessment date is {on}"
+        )
     patient_id = mapper.patients[0][1].get("id") if mapper.patients else None
     seed = patient_id if isinstance(patient_id, str) else str((mapper.resource_ids or [source])[0])
     ident = case_id or "FHIR-" + hashlib.sha256(seed.encode()).hexdigest()[:12]
@@ -508,8 +537,10 @@ def to_yaml(mapped: FhirIntake, source: str) -> str:
     """The record as a commented intake file."""
     import yaml
 
-    head = [f"# intake-v1 record converted from FHIR data ({source}) by ipt-advisor intake from-fhir.",
-            "# No name or identifier was copied; the age is computed from birthDate at the assessment date."]
+    head = [
+        f"# intake-v1 record converted from FHIR data ({source}) by ipt-advisor intake from-fhir.",
+        "# No name or identifier was copied; the age is computed from birthDate at the assessment date.",
+    ]
     head += [f"# note: {n}" for n in mapped.notes]
     if not mapped.findings_given:
         head.append("# The interpersonal inventory (findings:) and preferences are not in FHIR data: add them here")
@@ -518,8 +549,9 @@ def to_yaml(mapped: FhirIntake, source: str) -> str:
     return "\n".join(head) + "\n" + body
 
 
-def load_assessable(path: str, ruleset: RuleSet, findings: str | None = None,
-                    case_id: str | None = None) -> tuple[Intake, list[str], bool]:
+def load_assessable(
+    path: str, ruleset: RuleSet, findings: str | None = None, case_id: str | None = None
+) -> tuple[Intake, list[str], bool]:
     """What ``assess`` reads: an intake file, or FHIR data recognised by its ``resourceType``.
     Returns (intake, notes for the clinician, whether it was FHIR)."""
     from .schema import load_intake
@@ -531,6 +563,8 @@ def load_assessable(path: str, ruleset: RuleSet, findings: str | None = None,
     mapped = map_fhir(data, source, ruleset, fragment, case_id)
     notes = list(mapped.notes)
     if findings is None:
-        notes.append("no --findings FILE: the interpersonal inventory and preferences are not in FHIR data, "
-                     "so every problem area reads as not present")
+        notes.append(
+            "no --findings FILE: the interpersonal inventory and preferences are not in FHIR data, "
+            "so every problem area reads as not present"
+        )
     return mapped.intake, notes, True

@@ -11,6 +11,7 @@ Two principles shape the defaults:
 * every problem is gathered before one ``IntakeError`` is raised, so a clinician
   fixes a file in one pass, and no input ever produces a traceback.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -27,7 +28,19 @@ from ..core.hints import closest, did_you_mean
 from ..core.jsonline import canonical_bytes
 from ..core.yamlio import Lines, PathKey
 
-__all__ = ["FIELDS", "FIELD_PATHS", "SCHEMA", "Block", "Field", "Intake", "coerce_strings", "from_mapping", "load_intake", "load_intake_file", "read_intake_file"]
+__all__ = [
+    "FIELDS",
+    "FIELD_PATHS",
+    "SCHEMA",
+    "Block",
+    "Field",
+    "Intake",
+    "coerce_strings",
+    "from_mapping",
+    "load_intake",
+    "load_intake_file",
+    "read_intake_file",
+]
 
 AREAS = ("grief", "role_dispute", "role_transition", "isolation")
 _ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
@@ -38,6 +51,7 @@ _PLACEHOLDER_IDS = frozenset({"C-YYYY-NNNN"})
 
 
 # --------------------------------------------------------------------------- schema table
+
 
 @dataclass(frozen=True)
 class Field:
@@ -74,7 +88,9 @@ class Block:
     entries: tuple[tuple[str, Any, bool], ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "entries", tuple((name, sub, isinstance(sub, Block)) for name, sub in self.fields.items()))
+        object.__setattr__(
+            self, "entries", tuple((name, sub, isinstance(sub, Block)) for name, sub in self.fields.items())
+        )
 
 
 def _int(lo: int, hi: int, label: str, help: str = "", required: bool = False, required_if: str | None = None) -> Field:
@@ -85,14 +101,28 @@ def _bool(default: bool | None, label: str, help: str = "") -> Field:
     return Field("bool", default=default, label=label, help=help)
 
 
-def _enum(*choices: str | tuple[str, str], label: str, help: str = "", default: str | None = None,
-          required: bool = False, required_if: str | None = None) -> Field:
+def _enum(
+    *choices: str | tuple[str, str],
+    label: str,
+    help: str = "",
+    default: str | None = None,
+    required: bool = False,
+    required_if: str | None = None,
+) -> Field:
     """Choices are names, or (name, words) where the name alone would not say enough;
     ("", words) names no choice at all (an optional field left empty) and is not a value."""
     names = tuple(c if isinstance(c, str) else c[0] for c in choices if c != "" and (isinstance(c, str) or c[0]))
     words = tuple(c for c in choices if not isinstance(c, str))
-    return Field("enum", required=required, default=default, choices=names, required_if=required_if,
-                 label=label, help=help, choice_labels=words)
+    return Field(
+        "enum",
+        required=required,
+        default=default,
+        choices=names,
+        required_if=required_if,
+        label=label,
+        help=help,
+        choice_labels=words,
+    )
 
 
 def _text(label: str, help: str = "", max_len: int = 200) -> Field:
@@ -100,87 +130,168 @@ def _text(label: str, help: str = "", max_len: int = 200) -> Field:
 
 
 def _area(label: str, help: str, **details: Field) -> Block:
-    return Block({"present": Field("bool", required=True, default=False, label="Present"), **details,
-                  "onset_linked": _bool(False, "Did this episode begin or get worse with it?")},
-                 when_absent="area", label=label, help=help)
+    return Block(
+        {
+            "present": Field("bool", required=True, default=False, label="Present"),
+            **details,
+            "onset_linked": _bool(False, "Did this episode begin or get worse with it?"),
+        },
+        when_absent="area",
+        label=label,
+        help=help,
+    )
 
 
 _SEVERITY = ("none", "mild", "moderate", "severe")
 _CSSRS_ONLY_IF_Q2 = "Asked only when Q2 is yes."
 
-_SCHEMA = Block({
-    "intake_version": Field("version", required=True, label="Intake record version"),
-    "site": Field("id", label="Site code", help="Pseudonymous code of the service or clinic."),
-    "clinician": Field("id", label="Clinician code", help="Pseudonymous code of the assessing clinician, never a name."),
-    "id": Field("id", required=True, label="Case id",
-                help="Pseudonymous: letters, digits, - _ . (up to 64). Never a name."),
-    "assessed_on": Field("date", required=True, label="Date of assessment", help="YYYY-MM-DD, not in the future."),
-    "age": _int(5, 120, "Age (years)", "Whole years, 5 to 120.", required=True),
-    "perinatal": _enum(("none", "neither"), "pregnant", ("postpartum", "postpartum (≤ 12 months)"),
-                       label="Pregnant or postpartum", help="Postpartum: up to 12 months after the birth.",
-                       default="none"),
-    "measures": Block({
-        "phq9": _int(0, 27, "PHQ-9 total", "0 to 27.", required=True),
-        "phq9_item9": _int(0, 3, "PHQ-9 item 9: thoughts of death or self-harm",
-                           "0 not at all, 1 several days, 2 more than half the days, 3 nearly every day. "
-                           "Never a substitute for the C-SSRS."),
-        "gad7": _int(0, 21, "GAD-7 total", "0 to 21; empty if not done."),
-        "spin": _int(0, 68, "SPIN total (Social Phobia Inventory)", "0 to 68; empty if not done."),
-    }, label="Measures"),
-    "risk": Block({
-        "cssrs": Block({
-            # None = not answered; method/intent/plan are asked only after a "yes" to Q2
-            "wish_dead": _bool(None, "Q1 Wished to be dead, or to go to sleep and not wake up"),
-            "active_thoughts": _bool(None, "Q2 Actual thoughts of killing themselves"),
-            "method": _bool(None, "Q3 Thought about how they might do this", _CSSRS_ONLY_IF_Q2),
-            "intent": _bool(None, "Q4 Some intention of acting on these thoughts", _CSSRS_ONLY_IF_Q2),
-            "plan": _bool(None, "Q5 Worked out details of a plan, with intent to carry it out", _CSSRS_ONLY_IF_Q2),
-            "behavior_3m": _bool(None, "Q6 Done, started or prepared anything to end their life (past 3 months)"),
-        }, when_absent="none", label="C-SSRS screener, past month",
-            help="Record each answer as given. 'Not asked' is never read as no: the decision then waits."),
-        # offered the screener and declined it: the screen stays unknown (never "no")
-        "cssrs_declined": _bool(False, "The person was offered the C-SSRS screener and declined it",
-                                "Record any answers given before they stopped."),
-        "psychosis": _bool(False, "Current psychotic symptoms"),
-        "mania_history": _bool(False, "Any manic or hypomanic episode, ever"),
-        "substance": _enum("none", ("misuse", "misuse (short of dependence)"), "dependence",
-                           label="Current alcohol or drug use", default="none"),
-        "cognitive_impairment": _enum("none", "mild", "severe", label="Cognitive impairment", default="none"),
-        "hostility": _bool(False, "Hostile, disruptive or antisocial behaviour in care settings"),
-        "harm_to_others": _bool(False, "Thoughts or threats of harming someone else"),
-        "acute_crisis": _bool(False, "In an acute crisis now", "Eviction, legal trouble, a sudden catastrophe."),
-    }, label="Risk"),
-    "findings": Block({
-        "grief": _area("Grief", "The death of someone important (other losses are role transitions).",
-                       months_since_death=_int(0, 600, "Months since the death", "0 to 600.", required_if="present")),
-        "role_dispute": _area("Role dispute", "A conflict of expectations with someone important.", **{
-            "with": _text("With whom", "In a few words, e.g. spouse, mother."),
-            "stage": _enum(("renegotiation", "renegotiation (both still trying)"), ("impasse", "impasse (stalled)"),
-                           ("dissolution", "dissolution (ending)"), label="Stage", required_if="present"),
-            # a risk question: unknown stays unknown
-            "violence": _bool(None, "Violence, threats or coercive control in this relationship"),
-        }),
-        "role_transition": _area("Role transition", "A life change: job loss, move, divorce, new baby, diagnosis, "
-                                 "retirement ...", kind=_text("What changed", "In a few words.")),
-        "isolation": _area("Interpersonal deficits", "Few or poor relationships, loneliness, social isolation."),
-        "social_anxiety": _enum(*_SEVERITY, label="Social anxiety (your rating)", default="none"),
-        "group_discomfort": _enum(*_SEVERITY, label="Discomfort at the idea of a group", default="none"),
-    }, label="Interpersonal inventory", help="Mark each problem area found."),
-    "preferences": Block({
-        "format": _enum("group", "individual", "either", label="Format the person wants", default="either"),
-        "confidentiality_concern": _bool(False, "Being seen in a group would cost them",
-                                         "A public role, a small town."),
-        "can_attend_group_times": _bool(True, "Can come at the group's times"),
-    }, label="Preferences"),
-    "notes": _text("Notes", "Free text for the report. Never read by a rule.", max_len=10_000),
-    "clinician_decision": Block({
-        "format": _enum("group", "individual", "defer", label="Format decided", required=True),
-        "focus": _enum("grief", ("role_dispute", "role dispute"), ("role_transition", "role transition"),
-                       ("isolation", "interpersonal deficits (isolation)"), ("", "no focus area"), label="Focus decided"),
-        "reason": _text("Reason", "Why you departed from the recommendation, if you did.", max_len=2_000),
-    }, when_absent="none", label="The clinician's decision",
-        help="For audits only: never read by a rule."),
-}, label="The case")
+_SCHEMA = Block(
+    {
+        "intake_version": Field("version", required=True, label="Intake record version"),
+        "site": Field("id", label="Site code", help="Pseudonymous code of the service or clinic."),
+        "clinician": Field(
+            "id", label="Clinician code", help="Pseudonymous code of the assessing clinician, never a name."
+        ),
+        "id": Field(
+            "id", required=True, label="Case id", help="Pseudonymous: letters, digits, - _ . (up to 64). Never a name."
+        ),
+        "assessed_on": Field("date", required=True, label="Date of assessment", help="YYYY-MM-DD, not in the future."),
+        "age": _int(5, 120, "Age (years)", "Whole years, 5 to 120.", required=True),
+        "perinatal": _enum(
+            ("none", "neither"),
+            "pregnant",
+            ("postpartum", "postpartum (≤ 12 months)"),
+            label="Pregnant or postpartum",
+            help="Postpartum: up to 12 months after the birth.",
+            default="none",
+        ),
+        "measures": Block(
+            {
+                "phq9": _int(0, 27, "PHQ-9 total", "0 to 27.", required=True),
+                "phq9_item9": _int(
+                    0,
+                    3,
+                    "PHQ-9 item 9: thoughts of death or self-harm",
+                    "0 not at all, 1 several days, 2 more than half the days, 3 nearly every day. "
+                    "Never a substitute for the C-SSRS.",
+                ),
+                "gad7": _int(0, 21, "GAD-7 total", "0 to 21; empty if not done."),
+                "spin": _int(0, 68, "SPIN total (Social Phobia Inventory)", "0 to 68; empty if not done."),
+            },
+            label="Measures",
+        ),
+        "risk": Block(
+            {
+                "cssrs": Block(
+                    {
+                        # None = not answered; method/intent/plan are asked only after a "yes" to Q2
+                        "wish_dead": _bool(None, "Q1 Wished to be dead, or to go to sleep and not wake up"),
+                        "active_thoughts": _bool(None, "Q2 Actual thoughts of killing themselves"),
+                        "method": _bool(None, "Q3 Thought about how they might do this", _CSSRS_ONLY_IF_Q2),
+                        "intent": _bool(None, "Q4 Some intention of acting on these thoughts", _CSSRS_ONLY_IF_Q2),
+                        "plan": _bool(
+                            None, "Q5 Worked out details of a plan, with intent to carry it out", _CSSRS_ONLY_IF_Q2
+                        ),
+                        "behavior_3m": _bool(
+                            None, "Q6 Done, started or prepared anything to end their life (past 3 months)"
+                        ),
+                    },
+                    when_absent="none",
+                    label="C-SSRS screener, past month",
+                    help="Record each answer as given. 'Not asked' is never read as no: the decision then waits.",
+                ),
+                # offered the screener and declined it: the screen stays unknown (never "no")
+                "cssrs_declined": _bool(
+                    False,
+                    "The person was offered the C-SSRS screener and declined it",
+                    "Record any answers given before they stopped.",
+                ),
+                "psychosis": _bool(False, "Current psychotic symptoms"),
+                "mania_history": _bool(False, "Any manic or hypomanic episode, ever"),
+                "substance": _enum(
+                    "none",
+                    ("misuse", "misuse (short of dependence)"),
+                    "dependence",
+                    label="Current alcohol or drug use",
+                    default="none",
+                ),
+                "cognitive_impairment": _enum("none", "mild", "severe", label="Cognitive impairment", default="none"),
+                "hostility": _bool(False, "Hostile, disruptive or antisocial behaviour in care settings"),
+                "harm_to_others": _bool(False, "Thoughts or threats of harming someone else"),
+                "acute_crisis": _bool(
+                    False, "In an acute crisis now", "Eviction, legal trouble, a sudden catastrophe."
+                ),
+            },
+            label="Risk",
+        ),
+        "findings": Block(
+            {
+                "grief": _area(
+                    "Grief",
+                    "The death of someone important (other losses are role transitions).",
+                    months_since_death=_int(0, 600, "Months since the death", "0 to 600.", required_if="present"),
+                ),
+                "role_dispute": _area(
+                    "Role dispute",
+                    "A conflict of expectations with someone important.",
+                    **{
+                        "with": _text("With whom", "In a few words, e.g. spouse, mother."),
+                        "stage": _enum(
+                            ("renegotiation", "renegotiation (both still trying)"),
+                            ("impasse", "impasse (stalled)"),
+                            ("dissolution", "dissolution (ending)"),
+                            label="Stage",
+                            required_if="present",
+                        ),
+                        # a risk question: unknown stays unknown
+                        "violence": _bool(None, "Violence, threats or coercive control in this relationship"),
+                    },
+                ),
+                "role_transition": _area(
+                    "Role transition",
+                    "A life change: job loss, move, divorce, new baby, diagnosis, retirement ...",
+                    kind=_text("What changed", "In a few words."),
+                ),
+                "isolation": _area(
+                    "Interpersonal deficits", "Few or poor relationships, loneliness, social isolation."
+                ),
+                "social_anxiety": _enum(*_SEVERITY, label="Social anxiety (your rating)", default="none"),
+                "group_discomfort": _enum(*_SEVERITY, label="Discomfort at the idea of a group", default="none"),
+            },
+            label="Interpersonal inventory",
+            help="Mark each problem area found.",
+        ),
+        "preferences": Block(
+            {
+                "format": _enum("group", "individual", "either", label="Format the person wants", default="either"),
+                "confidentiality_concern": _bool(
+                    False, "Being seen in a group would cost them", "A public role, a small town."
+                ),
+                "can_attend_group_times": _bool(True, "Can come at the group's times"),
+            },
+            label="Preferences",
+        ),
+        "notes": _text("Notes", "Free text for the report. Never read by a rule.", max_len=10_000),
+        "clinician_decision": Block(
+            {
+                "format": _enum("group", "individual", "defer", label="Format decided", required=True),
+                "focus": _enum(
+                    "grief",
+                    ("role_dispute", "role dispute"),
+                    ("role_transition", "role transition"),
+                    ("isolation", "interpersonal deficits (isolation)"),
+                    ("", "no focus area"),
+                    label="Focus decided",
+                ),
+                "reason": _text("Reason", "Why you departed from the recommendation, if you did.", max_len=2_000),
+            },
+            when_absent="none",
+            label="The clinician's decision",
+            help="For audits only: never read by a rule.",
+        ),
+    },
+    label="The case",
+)
 #: The declarative schema itself: validation walks it; the web form is generated from it.
 SCHEMA: Block = _SCHEMA
 
@@ -201,13 +312,15 @@ FIELD_PATHS: tuple[str, ...] = tuple(_FIELDS)
 FIELDS: Mapping[str, Field] = MappingProxyType(_FIELDS)
 #: The fields a rule may read: typed answers only. Never free text, the id, the date, or the
 #: clinician's own decision (audits compare the rules against it).
-RULE_FIELDS: tuple[str, ...] = tuple(p for p, f in _FIELDS.items()
-                                     if f.kind in ("int", "bool", "enum") and not p.startswith("clinician_decision."))
+RULE_FIELDS: tuple[str, ...] = tuple(
+    p for p, f in _FIELDS.items() if f.kind in ("int", "bool", "enum") and not p.startswith("clinician_decision.")
+)
 # blocks too (``risk.cssrs``), so Intake.get can tell a typo from an unknown value
 _KNOWN_PATHS = frozenset(".".join(p.split(".")[:n]) for p in FIELD_PATHS for n in range(1, p.count(".") + 2))
 
 
 # --------------------------------------------------------------------------- what validation guarantees
+
 
 def may_be_unknown(path: str) -> bool:
     """Whether a valid record can hold no value (None) at ``path``: a field with a default
@@ -242,6 +355,7 @@ def area_rule(path: str) -> tuple[str, object, bool] | None:
 
 
 # --------------------------------------------------------------------------- value checks
+
 
 def _show(value: object, text_expected: bool = False) -> str:
     """A value as a clinician would recognise it in a message (YAML spelling, one line)."""
@@ -321,7 +435,10 @@ def _check_id(spec: Field, v: object) -> tuple[object, str | None]:
     if isinstance(v, (int, float)) and not isinstance(v, bool):
         return None, f"must be text, got {_show(v)} (put it in quotes)"
     if not isinstance(v, str) or not _ID.fullmatch(v):
-        return None, f"must be 1 to 64 letters, digits, hyphens, underscores or dots, got {_show(v, text_expected=True)}"
+        return (
+            None,
+            f"must be 1 to 64 letters, digits, hyphens, underscores or dots, got {_show(v, text_expected=True)}",
+        )
     if v in _PLACEHOLDER_IDS:
         return None, f"{v!r} is the template's placeholder: give the case's own pseudonymous id"
     return v, None
@@ -349,12 +466,18 @@ def _check_version(spec: Field, v: object) -> tuple[object, str | None]:
 
 
 _CHECKS: dict[str, Callable[[Field, object], tuple[object, str | None]]] = {
-    "int": _check_int, "bool": _check_bool, "enum": _check_enum, "text": _check_text,
-    "id": _check_id, "date": _check_date, "version": _check_version,
+    "int": _check_int,
+    "bool": _check_bool,
+    "enum": _check_enum,
+    "text": _check_text,
+    "id": _check_id,
+    "date": _check_date,
+    "version": _check_version,
 }
 
 
 # --------------------------------------------------------------------------- the walker
+
 
 def _key_text(key: object) -> str:
     """A key as it appears in a dotted path; odd keys are quoted so a message stays one line."""
@@ -451,8 +574,10 @@ def is_free_text(path: PathKey) -> bool:
 
 def _absent(spec: Block) -> dict[str, Any]:
     """The normalised value of a block that was not given (areas: not present)."""
-    return {name: (None if sub.when_absent == "none" else _absent(sub)) if isinstance(sub, Block) else sub.default
-            for name, sub in spec.fields.items()}
+    return {
+        name: (None if sub.when_absent == "none" else _absent(sub)) if isinstance(sub, Block) else sub.default
+        for name, sub in spec.fields.items()
+    }
 
 
 def _validate(value: object, lines: Lines | None, source: str) -> tuple[dict[str, Any], list[Problem]]:
@@ -464,6 +589,7 @@ def _validate(value: object, lines: Lines | None, source: str) -> tuple[dict[str
 
 
 # --------------------------------------------------------------------------- public API
+
 
 @dataclass(frozen=True)
 class Intake:
@@ -479,7 +605,9 @@ class Intake:
         A path the schema does not know raises ``KeyError``: a typo must not read as "unknown".
         """
         if dotted_path not in _KNOWN_PATHS:
-            raise KeyError(f"{dotted_path}: not an intake field{did_you_mean(closest(dotted_path, sorted(_KNOWN_PATHS)))}")
+            raise KeyError(
+                f"{dotted_path}: not an intake field{did_you_mean(closest(dotted_path, sorted(_KNOWN_PATHS)))}"
+            )
         value: Any = self.record
         for part in dotted_path.split("."):
             if not isinstance(value, dict):
@@ -497,13 +625,13 @@ def _canonical_sha256(value: object) -> str:
     return hashlib.sha256(canonical_bytes(value)).hexdigest()
 
 
-def _build(value: object, lines: Lines | None, source: str, sha256: str | None,
-           earlier: list[Problem]) -> Intake:
+def _build(value: object, lines: Lines | None, source: str, sha256: str | None, earlier: list[Problem]) -> Intake:
     record, problems = _validate(value, lines, source)
     # a path the parser already reported (refused tag, duplicate key) is not reported twice
     reported = {p.path for p in earlier}
-    problems = earlier + [p for p in problems
-                          if not any(r and (p.path == r or p.path.startswith(r + ".")) for r in reported)]
+    problems = earlier + [
+        p for p in problems if not any(r and (p.path == r or p.path.startswith(r + ".")) for r in reported)
+    ]
     if problems:
         raise IntakeError(problems)
     return Intake(record, source, sha256 or _canonical_sha256(value))

@@ -8,6 +8,7 @@ the clinician's own decision (absent until decided, with a required field) is pr
 commented out, so the blank template stays a blank intake: checking it lists exactly its
 empty required fields.
 """
+
 from __future__ import annotations
 
 import re
@@ -22,8 +23,8 @@ _HEAD = """\
 # question EMPTY if it was not asked: empty means "not known", never "no", and the tool
 # then withholds a recommendation.
 """
-_COMMENT_AT = 29   # the column of the comments (a longer key pushes its comment right)
-_WIDTH = 116       # a comment longer than this goes on to the next lines
+_COMMENT_AT = 29  # the column of the comments (a longer key pushes its comment right)
+_WIDTH = 116  # a comment longer than this goes on to the next lines
 
 
 def render_template(schema: Block = SCHEMA) -> str:

@@ -30,6 +30,7 @@ area that is not present are dropped by validation (``intake.may_be_unknown``,
 ``intake.area_rule``).  Both over-approximate what intakes can be (derived facts are
 free), so "equivalent" is never claimed wrongly; what neither settles stays a survivor.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -41,8 +42,24 @@ from ..decision.decide import urgency_of
 from ..decision.direct import Evaluator, compile_condition
 from ..intake.schema import area_rule, may_be_unknown
 from ..core.model import (
-    AddCondition, All, AnyOf, ChooseFormat, Cond, Derive, Effect, ExcludeFormat, Leaf, Not, ProposeFocus,
-    RaiseFlag, Rule, RuleSet, SetStatus, Variant, leaves, nnf,
+    AddCondition,
+    All,
+    AnyOf,
+    ChooseFormat,
+    Cond,
+    Derive,
+    Effect,
+    ExcludeFormat,
+    Leaf,
+    Not,
+    ProposeFocus,
+    RaiseFlag,
+    Rule,
+    RuleSet,
+    SetStatus,
+    Variant,
+    leaves,
+    nnf,
 )
 from .mutants import Mutant, mutated_ruleset
 from ..ruleset.satisfiable import never_true
@@ -67,8 +84,13 @@ def why_equivalent(ruleset: RuleSet, mutant: Mutant) -> str | None:
     old = original.then[index]
     new = mutant.rule.then[index] if len(mutant.rule.then) == len(original.then) else None
     if mutant.variant is not None:
-        return variant_equivalent(ruleset, intake_guard(ruleset, original.when), old.variants,  # type: ignore[union-attr]
-                                  new.variants, mutant.variant)  # type: ignore[union-attr]
+        return variant_equivalent(
+            ruleset,
+            intake_guard(ruleset, original.when),
+            old.variants,  # type: ignore[union-attr]
+            new.variants,  # type: ignore[union-attr]
+            mutant.variant,
+        )
     if mutant.operator == "if-format":
         return _same_scope(ruleset, original, old, new)
     if mutant.operator == "topic":
@@ -96,6 +118,7 @@ def intake_guard(ruleset: RuleSet, cond: Cond) -> Cond:
     negation normal form) is dropped, so whatever the derived facts hold, ``cond`` true
     implies the guard true.  A text chosen after the run reads the derived facts of the
     whole run, which need not be the values the rule's own condition matched."""
+
     def walk(node: Cond) -> Cond:
         if isinstance(node, Leaf):
             spec = ruleset.facts.get(node.fact)
@@ -105,8 +128,9 @@ def intake_guard(ruleset: RuleSet, cond: Cond) -> Cond:
     return walk(nnf(cond))
 
 
-def variant_equivalent(ruleset: RuleSet, guard: Cond, old: tuple[Variant, ...], new: tuple[Variant, ...],
-                       k: int) -> str | None:
+def variant_equivalent(
+    ruleset: RuleSet, guard: Cond, old: tuple[Variant, ...], new: tuple[Variant, ...], k: int
+) -> str | None:
     """Whether changing (or, with one variant fewer, dropping) text variant ``k`` changes the
     text chosen for no case where ``guard`` holds.  Variant ``k`` only decides when no variant
     before it is true; a derived fact holding several values makes a variant true if one
@@ -117,7 +141,9 @@ def variant_equivalent(ruleset: RuleSet, guard: Cond, old: tuple[Variant, ...], 
             return "the text variant is never chosen where its text can print (an earlier variant or the rule's condition rules it out)"
         return None
     a, b = old[k].when, new[k].when
-    if impossible(ruleset, All((guard, *earlier, a, not_true(b)))) and impossible(ruleset, All((guard, *earlier, b, not_true(a)))):
+    if impossible(ruleset, All((guard, *earlier, a, not_true(b)))) and impossible(
+        ruleset, All((guard, *earlier, b, not_true(a)))
+    ):
         return "the text variant's mutated condition chooses the same text in every case where it can print"
     return None
 
@@ -130,16 +156,23 @@ def _policy_equivalent(ruleset: RuleSet, mutant: Mutant) -> str | None:
         if not pairs:
             return "no two flags change order (the code was the last one listed)"
         if all(never_together(ruleset, a, b) for a, b in pairs):
-            shown = ", ".join(f"{a}/{b}" for a, b in pairs[:3]) + (f" and {len(pairs) - 3} more" if len(pairs) > 3 else "")
+            shown = ", ".join(f"{a}/{b}" for a, b in pairs[:3]) + (
+                f" and {len(pairs) - 3} more" if len(pairs) > 3 else ""
+            )
             return f"the flags whose order changes ({shown}) are never raised at one level in one decision"
         return None
     if mutant.operator == "condition-order":
         before, after = _condition_rank(ruleset), _condition_rank(mutated_ruleset(ruleset, mutant))
         adding = [r for r in ruleset.active_rules if any(isinstance(e, AddCondition) for e in r.then)]
-        moved = [(a, b) for a, b in itertools.combinations(adding, 2)
-                 if (before[a.id] < before[b.id]) != (after[a.id] < after[b.id])]
-        if all(impossible(ruleset, All((expand_derived(ruleset, a.when), expand_derived(ruleset, b.when))))
-               for a, b in moved):
+        moved = [
+            (a, b)
+            for a, b in itertools.combinations(adding, 2)
+            if (before[a.id] < before[b.id]) != (after[a.id] < after[b.id])
+        ]
+        if all(
+            impossible(ruleset, All((expand_derived(ruleset, a.when), expand_derived(ruleset, b.when))))
+            for a, b in moved
+        ):
             return "no two rules whose conditions it would order differently fire for one intake"
         return None
     if mutant.banner is None:
@@ -150,7 +183,12 @@ def _policy_equivalent(ruleset: RuleSet, mutant: Mutant) -> str | None:
     if mutant.variant is not None and new_banner is not None:
         return variant_equivalent(ruleset, All(()), old_banner.variants, new_banner.variants, mutant.variant)
     if new_banner is not None and old_banner.flag_level and not new_banner.flag_level:
-        levels = {e.level for r in ruleset.active_rules for e in r.then if isinstance(e, RaiseFlag) and e.code == old_banner.flag}
+        levels = {
+            e.level
+            for r in ruleset.active_rules
+            for e in r.then
+            if isinstance(e, RaiseFlag) and e.code == old_banner.flag
+        }
         if levels <= {old_banner.flag_level}:
             return f"every active rule raising {old_banner.flag} raises it at {old_banner.flag_level}"
     return None
@@ -159,6 +197,7 @@ def _policy_equivalent(ruleset: RuleSet, mutant: Mutant) -> str | None:
 def reordered(codes: tuple[str, ...], old: tuple[str, ...], new: tuple[str, ...]) -> list[tuple[str, str]]:
     """The pairs of flag codes whose order within a level can differ between two urgency
     lists (codes not listed keep trace order among themselves, so any two of them may)."""
+
     def rank(order: tuple[str, ...], code: str) -> int:
         return order.index(code) if code in order else len(order)
 
@@ -173,15 +212,30 @@ def reordered(codes: tuple[str, ...], old: tuple[str, ...], new: tuple[str, ...]
 def never_together(ruleset: RuleSet, a: str, b: str) -> bool:
     """True only when no intake raises flags ``a`` and ``b`` at one level in one decision (nor
     fires two rules raising them at one level, whose conditions urgency would order)."""
+
     def raisers(code: str, level: str) -> list[Rule]:
-        return [r for r in ruleset.active_rules
-                if any(isinstance(e, RaiseFlag) and e.code == code and e.level == level for e in r.then)]
+        return [
+            r
+            for r in ruleset.active_rules
+            if any(isinstance(e, RaiseFlag) and e.code == code and e.level == level for e in r.then)
+        ]
 
     levels = set(ruleset.policies.flag_levels if ruleset.policies else ())
     for level in sorted(levels):
         ra, rb = raisers(a, level), raisers(b, level)
-        if ra and rb and not impossible(ruleset, All((AnyOf(tuple(expand_derived(ruleset, r.when) for r in ra)),
-                                                       AnyOf(tuple(expand_derived(ruleset, r.when) for r in rb))))):
+        if (
+            ra
+            and rb
+            and not impossible(
+                ruleset,
+                All(
+                    (
+                        AnyOf(tuple(expand_derived(ruleset, r.when) for r in ra)),
+                        AnyOf(tuple(expand_derived(ruleset, r.when) for r in rb)),
+                    )
+                ),
+            )
+        ):
             return False
     return True
 
@@ -248,6 +302,7 @@ def _made(ruleset: RuleSet) -> dict[str, list[Any]]:
 
 # ------------------------------------------------------------------ state by state
 
+
 def _states(ruleset: RuleSet, cond: Cond) -> Iterator[dict[str, Any]] | None:
     """Every state a valid intake can be in, over the facts ``cond`` reads (None: too many)."""
     facts = list(dict.fromkeys(leaf.fact for leaf in leaves(cond)))
@@ -268,8 +323,11 @@ def _states(ruleset: RuleSet, cond: Cond) -> Iterator[dict[str, Any]] | None:
         size *= len(d)
     if size > MAX_STATES:
         return None
-    return (state for combo in itertools.product(*domains)  # type: ignore[arg-type]
-            if _possible(state := dict(zip(facts, combo)), areas))
+    return (
+        state
+        for combo in itertools.product(*domains)  # type: ignore[arg-type]
+        if _possible(state := dict(zip(facts, combo)), areas)
+    )
 
 
 def _possible(state: dict[str, Any], areas: dict[str, tuple[str, Any, bool]]) -> bool:
@@ -294,12 +352,12 @@ def _domain(ruleset: RuleSet, name: str, cond: Cond) -> list[Any] | None:
     elif spec.type == "enum":
         values = list(spec.values)
     else:
-        lo, hi = spec.range or (-10**9, 10**9)
+        lo, hi = spec.range or (-(10**9), 10**9)
         points = {lo, hi}
         for leaf in leaves(cond):
             if leaf.fact != name or leaf.op in ("known", "unknown"):
                 continue
-            for v in (leaf.value if isinstance(leaf.value, tuple) else [leaf.value]):
+            for v in leaf.value if isinstance(leaf.value, tuple) else [leaf.value]:
                 if isinstance(v, int) and not isinstance(v, bool):
                     points.update(x for x in (v - 1, v, v + 1) if lo <= x <= hi)
         values = sorted(points)
@@ -310,6 +368,7 @@ def _domain(ruleset: RuleSet, name: str, cond: Cond) -> list[Any] | None:
 
 # ------------------------------------------------------------------ effects
 
+
 def _unread(ruleset: RuleSet, old: Effect, new: Effect | None) -> str | None:
     if not isinstance(old, Derive):
         return None
@@ -317,8 +376,10 @@ def _unread(ruleset: RuleSet, old: Effect, new: Effect | None) -> str | None:
     shown = ruleset.policies is not None and old.fact in ruleset.policies.severity.values()
     if read or shown:
         return None
-    return (f"no active rule, text variant, banner or handout reads {old.fact} and no decision field shows it "
-            "(only the trace's effect text changes)")
+    return (
+        f"no active rule, text variant, banner or handout reads {old.fact} and no decision field shows it "
+        "(only the trace's effect text changes)"
+    )
 
 
 def _covered(ruleset: RuleSet, rule: Rule, old: Effect, new: Effect | None) -> str | None:
@@ -359,8 +420,11 @@ def expand_derived(ruleset: RuleSet, cond: Cond) -> Cond:
             if spec is None or not spec.derived or counts[node.fact] != 1 or node.op not in ("is", "in"):
                 return node
             wanted = node.value if node.op == "in" else [node.value]
-            makers = [r for r in (ruleset.rule(rid) for rid in producers.get(node.fact, []))
-                      if any(isinstance(e, Derive) and e.fact == node.fact and e.value in wanted for e in r.then)]
+            makers = [
+                r
+                for r in (ruleset.rule(rid) for rid in producers.get(node.fact, []))
+                if any(isinstance(e, Derive) and e.fact == node.fact and e.value in wanted for e in r.then)
+            ]
             return AnyOf(tuple(expand_derived(ruleset, r.when) for r in makers)) if makers else node
         if isinstance(node, Not):
             return node  # under a negation the expansion would point the wrong way
@@ -387,8 +451,11 @@ def _needs(ruleset: RuleSet, rule: Rule, old: Effect, new: Effect | None) -> lis
             if not (isinstance(e, RaiseFlag) and e.code == old.code and e.level in policy.flag_levels):
                 return False
             theirs = policy.flag_levels.index(e.level)
-            return theirs < rank or theirs == rank and (position[r.id] < position[rule.id]
-                                                         or (e.action, e.variants) == (old.action, old.variants))
+            return (
+                theirs < rank
+                or theirs == rank
+                and (position[r.id] < position[rule.id] or (e.action, e.variants) == (old.action, old.variants))
+            )
 
         return [(f"flag {old.code} at {old.level} or more urgent", flag)]
     if isinstance(old, (ChooseFormat, ExcludeFormat)):
@@ -397,32 +464,50 @@ def _needs(ruleset: RuleSet, rule: Rule, old: Effect, new: Effect | None) -> lis
         if None in wishes:
             return []
         strictest = min(order.index(w) for w in wishes)  # type: ignore[arg-type]
-        return [(f"format {order[strictest]} or more restrictive",
-                 lambda e, r: (w := format_outcome(r, e, order)) is not None and order.index(w) <= strictest)]
+        return [
+            (
+                f"format {order[strictest]} or more restrictive",
+                lambda e, r: (w := format_outcome(r, e, order)) is not None and order.index(w) <= strictest,
+            )
+        ]
     if isinstance(old, AddCondition) and new is None:
         order = _condition_rank(ruleset)  # type: ignore[assignment]  # order is a tuple or a dict by branch
 
         def condition(e: Effect, r: Rule) -> bool:
             # the same text (and topic, and variants), kept whenever this one is, and standing
             # before it in the conditions' order (a repeated condition prints where the first stands)
-            return (isinstance(e, AddCondition) and (e.text, e.topic, e.variants) == (old.text, old.topic, old.variants)
-                    and (not e.if_format or set(old.if_format) <= set(e.if_format) and old.if_format != ())
-                    and order[r.id] < order[rule.id])  # type: ignore[call-overload]
+            return (
+                isinstance(e, AddCondition)
+                and (e.text, e.topic, e.variants) == (old.text, old.topic, old.variants)
+                and (not e.if_format or set(old.if_format) <= set(e.if_format) and old.if_format != ())
+                and order[r.id] < order[rule.id]  # type: ignore[call-overload]
+            )
 
         return [(f'condition "{(old.text or old.topic)[:40]}…"', condition)]
     if isinstance(old, SetStatus) and new is None:
         return [(f"status {old.status}", lambda e, r: isinstance(e, SetStatus) and e.status == old.status)]
     if isinstance(old, Derive) and old.fact not in policy.severity.values():  # severity shows the first value
         # a new value no rule's test can match needs no cover: it changes nothing
-        return [(f"{x.fact}={x.value}", lambda e, r, x=x: isinstance(e, Derive) and (e.fact, e.value) == (x.fact, x.value))  # type: ignore[misc]
-                for x in (old, new) if isinstance(x, Derive) and (x is old or _matched(ruleset, x))]
+        return [
+            (f"{x.fact}={x.value}", lambda e, r, x=x: isinstance(e, Derive) and (e.fact, e.value) == (x.fact, x.value))  # type: ignore[misc]
+            for x in (old, new)
+            if isinstance(x, Derive) and (x is old or _matched(ruleset, x))
+        ]
     if isinstance(old, ProposeFocus):
         out = []
         for x in (old, new):
             if isinstance(x, ProposeFocus) and x.basis in policy.focus_basis:
                 rank = min(policy.focus_basis.index(y.basis) for y in (old, new) if isinstance(y, ProposeFocus))
-                out.append((f"focus {x.area}", lambda e, r, x=x, rank=rank: isinstance(e, ProposeFocus)
-                            and e.area == x.area and policy.focus_basis.index(e.basis) <= rank))
+                out.append(
+                    (
+                        f"focus {x.area}",
+                        lambda e, r, x=x, rank=rank: (
+                            isinstance(e, ProposeFocus)
+                            and e.area == x.area
+                            and policy.focus_basis.index(e.basis) <= rank
+                        ),
+                    )
+                )
         return out  # type: ignore[return-value]
     return []
 
@@ -431,8 +516,11 @@ def _matched(ruleset: RuleSet, derive: Derive) -> bool:
     """Whether some active rule, or a text's condition, has a test (in negation normal form)
     that this derived value passes."""
     conditions = [r.when for r in ruleset.active_rules] + deps.text_conditions(ruleset)
-    return any(leaf.fact == derive.fact and compile_condition(leaf)({derive.fact: derive.value}) is True
-               for c in conditions for leaf in leaves(nnf(c)))
+    return any(
+        leaf.fact == derive.fact and compile_condition(leaf)({derive.fact: derive.value}) is True
+        for c in conditions
+        for leaf in leaves(nnf(c))
+    )
 
 
 def _trace_index(ruleset: RuleSet) -> dict[str, int]:

@@ -10,6 +10,7 @@ A policy's tests live with the rule it concerns (``Mutant.home``).  Each candida
 intake and decided both ways, so a suggestion is a real case, not a guess; the tests
 check that every suggestion kills its mutant.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -35,20 +36,19 @@ MAX_BASES = 40
 MAX_TRIES = 1_500
 
 
-
 @dataclass
 class Suggestion:
     """A test that would kill a survivor: expectations added to an existing case
     (``extend``), or a new test for the mutated rule (``add``)."""
 
-    kind: str                     # extend | add
-    rule_id: str                  # add: the rule whose tests it belongs in
-    case: str                     # the case it extends or starts from (label and location)
-    name: str                     # add: a name for the new test
-    changes: dict[str, Any]       # intake path -> value, from that case ({}: as it is)
-    intake: dict[str, Any]        # add: the intake fragment to write
-    expect: dict[str, Any]        # extend: the keys to add; add: the whole expect
-    mutant_gives: str             # what the mutant decides differently, in words
+    kind: str  # extend | add
+    rule_id: str  # add: the rule whose tests it belongs in
+    case: str  # the case it extends or starts from (label and location)
+    name: str  # add: a name for the new test
+    changes: dict[str, Any]  # intake path -> value, from that case ({}: as it is)
+    intake: dict[str, Any]  # add: the intake fragment to write
+    expect: dict[str, Any]  # extend: the keys to add; add: the whole expect
+    mutant_gives: str  # what the mutant decides differently, in words
 
 
 def suggest(baseline: Baseline, mutant: Mutant) -> Suggestion | None:
@@ -58,9 +58,11 @@ def suggest(baseline: Baseline, mutant: Mutant) -> Suggestion | None:
     mutated = Evaluator(mutated_ruleset(rs, mutant))
     rid = mutant.home or mutant.rule_id  # a policy's tests live with the rule it concerns
     states = baseline.states
-    order = ([i for i, s in enumerate(states) if s.case.owner == rid]
-             + [i for i, s in enumerate(states) if s.case.owner not in (rid, None)]
-             + [i for i, s in enumerate(states) if s.case.owner is None])
+    order = (
+        [i for i, s in enumerate(states) if s.case.owner == rid]
+        + [i for i, s in enumerate(states) if s.case.owner not in (rid, None)]
+        + [i for i, s in enumerate(states) if s.case.owner is None]
+    )
     # 1. a case as it is, with one more expectation (only where the decision can differ)
     hit = set(affected(baseline, mutant))
     for i in order:
@@ -72,8 +74,10 @@ def suggest(baseline: Baseline, mutant: Mutant) -> Suggestion | None:
     # 2. a case with one answer changed; 3. for a condition, one of the rule's own cases
     # with every answer the rule reads set as in a state the two conditions decide apart
     test = compile_condition(mutant.rule.when) if mutant.on_condition else None  # type: ignore[union-attr]  # a condition mutant has its rule
-    candidates = itertools.chain(itertools.islice(_neighbours(baseline, mutant, order[:MAX_BASES]), MAX_TRIES),
-                                 _witnesses(baseline, mutant, order))
+    candidates = itertools.chain(
+        itertools.islice(_neighbours(baseline, mutant, order[:MAX_BASES]), MAX_TRIES),
+        _witnesses(baseline, mutant, order),
+    )
     for i, changes in candidates:
         near = neighbour(baseline, i, changes)
         if near is None:
@@ -110,8 +114,11 @@ def _witnesses(baseline: Baseline, mutant: Mutant, order: list[int]) -> Iterator
             state = witness(rs, target, baseline.states[i].values)
             if state is None:
                 break
-            changes = {rs.facts[f].source: v for f, v in state.items()
-                       if not rs.facts[f].derived and baseline.states[i].values.get(f) != v}
+            changes = {
+                rs.facts[f].source: v
+                for f, v in state.items()
+                if not rs.facts[f].derived and baseline.states[i].values.get(f) != v
+            }
             yield i, _with_required_details(rs, changes)  # type: ignore[arg-type]
 
 
@@ -123,8 +130,11 @@ def _together(ruleset: RuleSet, mutant: Mutant) -> list[Cond]:
     assert policy is not None and new is not None
 
     def raisers(code: str, level: str = "") -> list[Rule]:
-        return [r for r in ruleset.active_rules
-                if any(isinstance(e, RaiseFlag) and e.code == code and (not level or e.level == level) for e in r.then)]
+        return [
+            r
+            for r in ruleset.active_rules
+            if any(isinstance(e, RaiseFlag) and e.code == code and (not level or e.level == level) for e in r.then)
+        ]
 
     def raising(code: str, level: str = "") -> Cond:
         return AnyOf(tuple(expand_derived(ruleset, r.when) for r in raisers(code, level)))
@@ -132,19 +142,30 @@ def _together(ruleset: RuleSet, mutant: Mutant) -> list[Cond]:
     def shown(banner: Any) -> Cond:
         if banner.flag:
             return raising(banner.flag, banner.flag_level)
-        return AnyOf(tuple(expand_derived(ruleset, r.when) for r in ruleset.active_rules
-                           if any(isinstance(e, SetStatus) and e.status == banner.status for e in r.then)))
+        return AnyOf(
+            tuple(
+                expand_derived(ruleset, r.when)
+                for r in ruleset.active_rules
+                if any(isinstance(e, SetStatus) and e.status == banner.status for e in r.then)
+            )
+        )
 
     if mutant.operator == "urgency":
         pairs = reordered(tuple(ruleset.flags), policy.flag_urgency, new.flag_urgency)
-        return [All((raising(a, level), raising(b, level))) for a, b in pairs for level in policy.flag_levels  # type: ignore[return-value]  # list[All] is a list[Cond]
-                if raisers(a, level) and raisers(b, level)][:12]
+        return [
+            All((raising(a, level), raising(b, level)))
+            for a, b in pairs
+            for level in policy.flag_levels  # type: ignore[return-value]  # list[All] is a list[Cond]
+            if raisers(a, level) and raisers(b, level)
+        ][:12]
     if mutant.operator == "banner" and mutant.banner is not None and mutant.banner + 1 < len(policy.banners):
         return [All((shown(policy.banners[mutant.banner]), shown(policy.banners[mutant.banner + 1])))]
     if mutant.operator == "condition-order":
         adding = [r for r in ruleset.active_rules if any(isinstance(e, AddCondition) for e in r.then)]
-        return [All((expand_derived(ruleset, a.when), expand_derived(ruleset, b.when)))  # type: ignore[return-value]  # list[All] is a list[Cond]
-                for a, b in itertools.combinations(adding, 2)][:12]
+        return [
+            All((expand_derived(ruleset, a.when), expand_derived(ruleset, b.when)))  # type: ignore[return-value]  # list[All] is a list[Cond]
+            for a, b in itertools.combinations(adding, 2)
+        ][:12]
     return []
 
 
@@ -171,19 +192,32 @@ def changed_conditions(ruleset: RuleSet, mutant: Mutant) -> tuple[Cond, Cond, Co
     return All((guard, *(not_true(v.when) for v in old[:k]))), old[k].when, new[k].when
 
 
-def _suggestion(baseline: Baseline, state: State, changes: dict[str, Any], rid: str, fragment: dict[str, Any] | None,
-                expect: dict[str, Any], real: dict[str, Any], changed: dict[str, Any]) -> Suggestion:
+def _suggestion(
+    baseline: Baseline,
+    state: State,
+    changes: dict[str, Any],
+    rid: str,
+    fragment: dict[str, Any] | None,
+    expect: dict[str, Any],
+    real: dict[str, Any],
+    changed: dict[str, Any],
+) -> Suggestion:
     case = state.case
     where = f"{case.label} ({case.location})"
     gives = _difference(real, changed)
     if "handout" in expect and gives == "the same decision":
         gives = f'the same decision, but a client handout without "{_short(expect["handout"][0])}"'
     if not changes and (case.owner == rid or case.owner is None):
-        return Suggestion("extend", rid, where, case.name, {}, {}, {k: v for k, v in expect.items() if k != "fires"}, gives)
+        return Suggestion(
+            "extend", rid, where, case.name, {}, {}, {k: v for k, v in expect.items() if k != "fires"}, gives
+        )
     fires = any(t["rule"] == rid for t in real["trace"])
     was = from_mapping(case.record, None, case.location)
-    said = ", ".join(f"{_label(baseline.ruleset, path)} {value_words(value)}" for path, value in changes.items()
-                     if was.get(path) != value)
+    said = ", ".join(
+        f"{_label(baseline.ruleset, path)} {value_words(value)}"
+        for path, value in changes.items()
+        if was.get(path) != value
+    )
     name = case.name + (f", but {said}" if said else "") + ("" if case.owner == rid else f" (from {case.owner})")
     return Suggestion("add", rid, where, name, changes, fragment or {}, {"fires": fires, **expect}, gives)
 
@@ -200,10 +234,14 @@ def _neighbours(baseline: Baseline, mutant: Mutant, indices: list[int]) -> Itera
     rule = rs.rule(mutant.home) if mutant.home else rs.active_rules[0]
     pair = changed_conditions(rs, mutant)
     read = [leaf.fact for c in (pair or (rule.when,)) for leaf in leaves(c)]
-    downstream = [f for r in rs.active_rules if set(deps.writes(rule)) & set(deps.reads(r, rs))
-                  for f in _facts_upstream(rs, r)]
-    facts = [f for f in dict.fromkeys(read + _facts_upstream(rs, rule) + downstream + list(rs.facts))
-             if not rs.facts[f].derived]
+    downstream = [
+        f for r in rs.active_rules if set(deps.writes(rule)) & set(deps.reads(r, rs)) for f in _facts_upstream(rs, r)
+    ]
+    facts = [
+        f
+        for f in dict.fromkeys(read + _facts_upstream(rs, rule) + downstream + list(rs.facts))
+        if not rs.facts[f].derived
+    ]
     for i in indices:
         state = baseline.states[i]
         if state.case.fragment is None:
@@ -283,12 +321,17 @@ def nested(changes: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _distinguishing(real: dict[str, Any], changed: dict[str, Any], ruleset: RuleSet, mutated: RuleSet,
-                    case: Case) -> dict[str, Any]:
+def _distinguishing(
+    real: dict[str, Any], changed: dict[str, Any], ruleset: RuleSet, mutated: RuleSet, case: Case
+) -> dict[str, Any]:
     """Expectations the real decision meets and the mutant's does not (empty: none exist)."""
     out: dict[str, Any] = {}
-    for key, get in (("status", lambda d: d["status"]), ("format", lambda d: d["recommendation"]["format"]),
-                     ("primary", lambda d: d["focus"]["primary"]), ("secondary", lambda d: d["focus"]["secondary"])):
+    for key, get in (
+        ("status", lambda d: d["status"]),
+        ("format", lambda d: d["recommendation"]["format"]),
+        ("primary", lambda d: d["focus"]["primary"]),
+        ("secondary", lambda d: d["focus"]["secondary"]),
+    ):
         if get(real) != get(changed):
             out[key] = get(real)
     levels = {f["code"]: f["level"] for f in real["flags"]}
@@ -303,7 +346,9 @@ def _distinguishing(real: dict[str, Any], changed: dict[str, Any], ruleset: Rule
     if common != [f["code"] for f in changed["flags"] if f["code"] in levels]:
         out["flag_order"] = common
     actions = {f["code"]: f["action"] for f in changed["flags"]}
-    if said := {f["code"]: f["action"] for f in real["flags"] if f["code"] in actions and actions[f["code"]] != f["action"]}:
+    if said := {
+        f["code"]: f["action"] for f in real["flags"] if f["code"] in actions and actions[f["code"]] != f["action"]
+    }:
         out["actions"] = said
     mine, theirs = real["recommendation"]["conditions"], changed["recommendation"]["conditions"]
     if lost := [c for c in mine if c not in theirs]:
@@ -333,6 +378,7 @@ def _distinguishing(real: dict[str, Any], changed: dict[str, Any], ruleset: Rule
         before, after = handout_text(ruleset, case, real), handout_text(mutated, case, changed)
         if lines := [line for line in before.splitlines() if line not in after.splitlines()]:
             out["handout"] = lines[:1]
+
     # each expectation as it will be checked (texts are found as parts of texts): kept only
     # when it passes on the real decision and fails on the mutant's
     def tells_apart(key: str) -> bool:
@@ -361,27 +407,44 @@ def _difference(real: dict[str, Any], changed: dict[str, Any]) -> str:
     parts += [f'no condition "{_short(c)}"' for c in lost]
     gained = [c for c in changed["recommendation"]["conditions"] if c not in real["recommendation"]["conditions"]]
     parts += [f'an extra condition "{_short(c)}"' for c in gained]
-    if [f["code"] for f in real["flags"] if f["code"] in other] != [f["code"] for f in changed["flags"] if f["code"] in levels]:
+    if [f["code"] for f in real["flags"] if f["code"] in other] != [
+        f["code"] for f in changed["flags"] if f["code"] in levels
+    ]:
         parts.append("flags in the order " + ", ".join(f["code"] for f in changed["flags"]))
     actions = {f["code"]: f["action"] for f in real["flags"]}
-    parts += [f'{f["code"]}\'s action "{_short(f["action"])}"' for f in changed["flags"]
-              if f["code"] in actions and actions[f["code"]] != f["action"]]
+    parts += [
+        f'{f["code"]}\'s action "{_short(f["action"])}"'
+        for f in changed["flags"]
+        if f["code"] in actions and actions[f["code"]] != f["action"]
+    ]
     shared = [c for c in real["recommendation"]["conditions"] if c in changed["recommendation"]["conditions"]]
     if shared != [c for c in changed["recommendation"]["conditions"] if c in real["recommendation"]["conditions"]]:
         parts.append("the conditions in another order")
     considered = {c["rule"] for c in changed["considerations"]}
-    parts += [f"no point for review from {rid}" for rid in dict.fromkeys(c["rule"] for c in real["considerations"])
-              if rid not in considered]
+    parts += [
+        f"no point for review from {rid}"
+        for rid in dict.fromkeys(c["rule"] for c in real["considerations"])
+        if rid not in considered
+    ]
     shown = {c["rule"] for c in real["considerations"]}
-    parts += [f"a point for review from {rid}" for rid in dict.fromkeys(c["rule"] for c in changed["considerations"])
-              if rid not in shown]
+    parts += [
+        f"a point for review from {rid}"
+        for rid in dict.fromkeys(c["rule"] for c in changed["considerations"])
+        if rid not in shown
+    ]
     points = [c["text"] for c in real["considerations"]]
-    parts += [f'the point for review "{_short(c["text"])}"' for c in changed["considerations"]
-              if c["rule"] in shown and c["text"] not in points]
+    parts += [
+        f'the point for review "{_short(c["text"])}"'
+        for c in changed["considerations"]
+        if c["rule"] in shown and c["text"] not in points
+    ]
     if [b["text"] for b in real["banners"]] != [b["text"] for b in changed["banners"]]:
         parts.append("banners " + (", ".join(f'"{_short(b["text"])}"' for b in changed["banners"]) or "none"))
-    parts += [f"severity {k} {changed['severity'].get(k)} instead of {v}" for k, v in real["severity"].items()
-              if changed["severity"].get(k) != v]
+    parts += [
+        f"severity {k} {changed['severity'].get(k)} instead of {v}"
+        for k, v in real["severity"].items()
+        if changed["severity"].get(k) != v
+    ]
     fired_a = [t["rule"] for t in real["trace"]]
     fired_b = [t["rule"] for t in changed["trace"]]
     parts += [f"{rid} silent" for rid in fired_a if rid not in fired_b]
@@ -421,7 +484,12 @@ def neighbour(baseline: Baseline, index: int, changes: dict[str, Any]) -> State 
         else:
             values = input_values(intake, baseline.ruleset)
             run = baseline.evaluator.fire(values)
-            near[key] = State(case, intake.case_id, values, frozenset(run.fired), run.derived,
-                              baseline.evaluator.decide(values, intake.case_id))
+            near[key] = State(
+                case,
+                intake.case_id,
+                values,
+                frozenset(run.fired),
+                run.derived,
+                baseline.evaluator.decide(values, intake.case_id),
+            )
     return near[key]
-

@@ -20,6 +20,7 @@ the variant would not be chosen if that test alone were false) and *keeping the 
 out* (the same, the other way round), in the rule's own cases.  A banner's variants
 belong to no rule: every embedded case counts for them ("policies").
 """
+
 from __future__ import annotations
 
 import itertools
@@ -43,10 +44,10 @@ POLICIES = "policies"  # the "rule" a banner's variants are listed under
 class LeafCoverage:
     words: str
     location: str
-    makes_it_fire: list[str] = field(default_factory=list)   # names of the cases that show it
+    makes_it_fire: list[str] = field(default_factory=list)  # names of the cases that show it
     keeps_it_silent: list[str] = field(default_factory=list)
     redundant: bool = False  # the condition means the same without it: no case can show it deciding
-    text: str = ""           # a text variant's leaf: whose text, in words ("" for the rule's own condition)
+    text: str = ""  # a text variant's leaf: whose text, in words ("" for the rule's own condition)
 
     @property
     def covered(self) -> bool:
@@ -107,13 +108,17 @@ def coverage(ruleset: RuleSet, cases: list[Case]) -> list[RuleCoverage]:
         own = [s for s in states if s.case.owner == rule.id]
         result = RuleCoverage(rule.id, [])
         for leaf in leaves(rule.when):
-            entry = LeafCoverage(leaf_words(leaf, ruleset), f"{rule.file}:{leaf.line or rule.line}",
-                                 redundant=conditions_equivalent(ruleset, rule.when, without(rule.when, leaf)))
+            entry = LeafCoverage(
+                leaf_words(leaf, ruleset),
+                f"{rule.file}:{leaf.line or rule.line}",
+                redundant=conditions_equivalent(ruleset, rule.when, without(rule.when, leaf)),
+            )
             if_true = compile_condition(rule.when, {id(leaf): True})
             if_false = compile_condition(rule.when, {id(leaf): False})
             for s in own:
-                decides = (evaluator.holds(rule.id, s.values, s.derived, if_true)
-                           != evaluator.holds(rule.id, s.values, s.derived, if_false))
+                decides = evaluator.holds(rule.id, s.values, s.derived, if_true) != evaluator.holds(
+                    rule.id, s.values, s.derived, if_false
+                )
                 if decides:
                     (entry.makes_it_fire if rule.id in s.fired else entry.keeps_it_silent).append(s.case.name)
             result.leaves.append(entry)
@@ -131,10 +136,19 @@ def coverage(ruleset: RuleSet, cases: list[Case]) -> list[RuleCoverage]:
         banner_leaves: list[Any] = []
         for banner in policy.banners:
             if banner.variants:
-                shown = [s for s in states if any(b["level"] == banner.level and _is_banner(banner, b["text"])
-                                                  for b in s.decision["banners"])]
-                banner_leaves += _variant_leaves(ruleset, banner.variants, All(()), f'banner "{banner.text[:40]}…"',
-                                                 f"{ruleset.root}/ruleset.yaml", shown)
+                shown = [
+                    s
+                    for s in states
+                    if any(b["level"] == banner.level and _is_banner(banner, b["text"]) for b in s.decision["banners"])
+                ]
+                banner_leaves += _variant_leaves(
+                    ruleset,
+                    banner.variants,
+                    All(()),
+                    f'banner "{banner.text[:40]}…"',
+                    f"{ruleset.root}/ruleset.yaml",
+                    shown,
+                )
         out.append(RuleCoverage(POLICIES, banner_leaves))
     return out
 
@@ -149,20 +163,26 @@ def _prints(effect: Any, decision: dict[str, Any]) -> bool:
     return not scope or decision["recommendation"]["format"] in scope or isinstance(effect, RaiseFlag)
 
 
-def _variant_leaves(ruleset: RuleSet, variants: tuple[Variant, ...], guard: Cond, owner: str, file: str,
-                    shown: list[_State]) -> Iterator[LeafCoverage]:
+def _variant_leaves(
+    ruleset: RuleSet, variants: tuple[Variant, ...], guard: Cond, owner: str, file: str, shown: list[_State]
+) -> Iterator[LeafCoverage]:
     """The coverage of each leaf of each text variant's condition, in the cases where the text prints."""
     for k, variant in enumerate(variants):
         earlier = [compile_condition(v.when) for v in variants[:k]]
         plain = compile_condition(variant.when)
         for leaf in leaves(variant.when):
-            fewer = variants[:k] + (Variant(without(variant.when, leaf), variant.text),) + variants[k + 1:]
-            entry = LeafCoverage(leaf_words(leaf, ruleset), f"{file}:{leaf.line or variant.line}",
-                                 redundant=variant_equivalent(ruleset, guard, variants, fewer, k) is not None,
-                                 text=f"text variant {k + 1} of {owner}")
+            fewer = variants[:k] + (Variant(without(variant.when, leaf), variant.text),) + variants[k + 1 :]
+            entry = LeafCoverage(
+                leaf_words(leaf, ruleset),
+                f"{file}:{leaf.line or variant.line}",
+                redundant=variant_equivalent(ruleset, guard, variants, fewer, k) is not None,
+                text=f"text variant {k + 1} of {owner}",
+            )
             if_true = compile_condition(variant.when, {id(leaf): True})
             if_false = compile_condition(variant.when, {id(leaf): False})
-            names = [leaf.fact for leaf in leaves(variant.when)] + [f for v in variants[:k] for f in (x.fact for x in leaves(v.when))]
+            names = [leaf.fact for leaf in leaves(variant.when)] + [
+                f for v in variants[:k] for f in (x.fact for x in leaves(v.when))
+            ]
             for s in shown:
                 if any(_holds(t, s, names) for t in earlier):
                     continue  # an earlier variant's text prints whatever this one says
@@ -178,8 +198,10 @@ def _holds(test: Test, state: _State, facts: list[str]) -> bool:
     base = {**state.values, **{f: vs[0] for f, vs in state.derived.items() if vs}}
     if not several:
         return test(base) is True
-    return any(test({**base, **dict(zip(several, combo))}) is True
-               for combo in itertools.product(*(state.derived[f] for f in several)))
+    return any(
+        test({**base, **dict(zip(several, combo))}) is True
+        for combo in itertools.product(*(state.derived[f] for f in several))
+    )
 
 
 def totals(result: list[RuleCoverage]) -> tuple[int, int, int, int, int]:
@@ -195,14 +217,18 @@ def totals(result: list[RuleCoverage]) -> tuple[int, int, int, int, int]:
 
 def text(result: list[RuleCoverage], verbose: bool = False) -> str:
     """``rules test --coverage``: the rules whose tests leave a leaf unshown (all with ``verbose``)."""
-    out = ["condition coverage (MC/DC): each test in a rule's condition (and in its texts' variants) shown",
-           "deciding the outcome by itself, both ways, in the rule's own test cases:"]
+    out = [
+        "condition coverage (MC/DC): each test in a rule's condition (and in its texts' variants) shown",
+        "deciding the outcome by itself, both ways, in the rule's own test cases:",
+    ]
     width = max((len(r.rule_id) for r in result), default=0)
     for r in result:
         if r.covered == len(r.leaves) and not verbose:
             continue
-        out.append(f"  {r.rule_id.ljust(width)}  {r.covered} of {r.coverable}"
-                   + (f" ({len(r.leaves) - r.coverable} redundant)" if r.coverable < len(r.leaves) else ""))
+        out.append(
+            f"  {r.rule_id.ljust(width)}  {r.covered} of {r.coverable}"
+            + (f" ({len(r.leaves) - r.coverable} redundant)" if r.coverable < len(r.leaves) else "")
+        )
         for leaf in r.leaves:
             if not leaf.covered or verbose:
                 status = leaf.missing or f"shown by {leaf.makes_it_fire[0]!r} and {leaf.keeps_it_silent[0]!r}"
@@ -210,6 +236,8 @@ def text(result: list[RuleCoverage], verbose: bool = False) -> str:
                 out.append(f"      {where}{leaf.words} ({leaf.location}): {status}")
     covered, coverable, count, full, rules = totals(result)
     share = 100.0 * covered / coverable if coverable else 100.0
-    out.append(f"{covered} of {coverable} condition tests covered ({share:.1f} %; {count - coverable} more cannot "
-               f"decide on their own); {full} of {rules} rules fully covered")
+    out.append(
+        f"{covered} of {coverable} condition tests covered ({share:.1f} %; {count - coverable} more cannot "
+        f"decide on their own); {full} of {rules} rules fully covered"
+    )
     return "\n".join(out) + "\n"

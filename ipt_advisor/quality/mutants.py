@@ -39,6 +39,7 @@ Mutants that mean the same as an earlier mutant of the same rule (on whole numbe
 ``above 16`` is ``at_least 17``; on a yes/no fact ``is_not true`` is ``is false``) are
 generated once; ``duplicates`` counts the others.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -47,32 +48,68 @@ from typing import Any, Iterator
 
 from ..report.words import brief_condition, leaf_words
 from ..core.model import (
-    NEGATION, AddCondition, All, AnyOf, Banner, ChooseFormat, Cond, Consider, Derive, Effect, ExcludeFormat, Leaf,
-    Not, Policies, ProposeFocus, RaiseFlag, Rule, RuleSet, SetStatus, Variant,
+    NEGATION,
+    AddCondition,
+    All,
+    AnyOf,
+    Banner,
+    ChooseFormat,
+    Cond,
+    Consider,
+    Derive,
+    Effect,
+    ExcludeFormat,
+    Leaf,
+    Not,
+    Policies,
+    ProposeFocus,
+    RaiseFlag,
+    Rule,
+    RuleSet,
+    SetStatus,
+    Variant,
 )
 from ..core.wording import clip, describe_effect, effect_owner
 from ..ruleset.load import MANIFEST
 
-OPERATORS = ("drop-leaf", "negate-leaf", "threshold", "boundary", "literal", "in-list", "any-all", "drop-not",
-             "drop-effect", "flag-level", "format", "derive-value", "focus",
-             "drop-variant", "topic", "if-format", "urgency", "condition-order", "banner")
+OPERATORS = (
+    "drop-leaf",
+    "negate-leaf",
+    "threshold",
+    "boundary",
+    "literal",
+    "in-list",
+    "any-all",
+    "drop-not",
+    "drop-effect",
+    "flag-level",
+    "format",
+    "derive-value",
+    "focus",
+    "drop-variant",
+    "topic",
+    "if-format",
+    "urgency",
+    "condition-order",
+    "banner",
+)
 _BOUNDARY = {"at_least": "above", "above": "at_least", "at_most": "below", "below": "at_most"}
 
 
 @dataclass(frozen=True)
 class Mutant:
-    number: int          # 1-based, in generation order (rule-file order, then node order; policies last)
-    rule_id: str         # the rule changed; "" for a change to the manifest's policies
-    operator: str        # one of OPERATORS
-    location: str        # file:line of the node it changes
-    change: str          # the change in words
-    rule: Rule | None    # the mutated rule (same id); None for a policy mutant
-    target: str = "when"            # when (the rule's condition) | then (an effect, or one of its variants) | policies
-    effect: int | None = None       # then: the index of the effect changed
-    variant: int | None = None      # the index of the text variant changed, when one is (of the effect or banner)
-    banner: int | None = None       # policies: the index of the banner changed, when one is
+    number: int  # 1-based, in generation order (rule-file order, then node order; policies last)
+    rule_id: str  # the rule changed; "" for a change to the manifest's policies
+    operator: str  # one of OPERATORS
+    location: str  # file:line of the node it changes
+    change: str  # the change in words
+    rule: Rule | None  # the mutated rule (same id); None for a policy mutant
+    target: str = "when"  # when (the rule's condition) | then (an effect, or one of its variants) | policies
+    effect: int | None = None  # then: the index of the effect changed
+    variant: int | None = None  # the index of the text variant changed, when one is (of the effect or banner)
+    banner: int | None = None  # policies: the index of the banner changed, when one is
     policies: Policies | None = None  # policies: the changed policies
-    home: str = ""       # the rule whose tests should pin it: the rule itself, or for a policy the rule it concerns
+    home: str = ""  # the rule whose tests should pin it: the rule itself, or for a policy the rule it concerns
 
     @property
     def on_condition(self) -> bool:
@@ -88,7 +125,7 @@ class Mutant:
 @dataclass(frozen=True)
 class Generated:
     mutants: tuple[Mutant, ...]
-    duplicates: int      # mutants left out because an earlier one of the same rule means the same
+    duplicates: int  # mutants left out because an earlier one of the same rule means the same
 
 
 @dataclass(frozen=True)
@@ -123,9 +160,20 @@ def generate(ruleset: RuleSet, rule_ids: list[str] | None = None, operators: tup
                 duplicates += 1
                 continue
             seen.add(key)
-            out.append(Mutant(len(out) + 1, rule.id, raw.operator, f"{rule.file}:{raw.line or rule.line}", raw.change,
-                              dataclasses.replace(rule, when=raw.when, then=raw.then), raw.target, raw.effect,
-                              raw.variant, home=rule.id))
+            out.append(
+                Mutant(
+                    len(out) + 1,
+                    rule.id,
+                    raw.operator,
+                    f"{rule.file}:{raw.line or rule.line}",
+                    raw.change,
+                    dataclasses.replace(rule, when=raw.when, then=raw.then),
+                    raw.target,
+                    raw.effect,
+                    raw.variant,
+                    home=rule.id,
+                )
+            )
     if not rule_ids and ruleset.policies is not None:
         manifest = f"{ruleset.root}/{MANIFEST}"
         seen_policies = {_policy_key(ruleset.policies, ruleset)}
@@ -137,8 +185,22 @@ def generate(ruleset: RuleSet, rule_ids: list[str] | None = None, operators: tup
                 duplicates += 1
                 continue
             seen_policies.add(key)
-            out.append(Mutant(len(out) + 1, "", raw.operator, f"{manifest}:{raw.line}" if raw.line else manifest,
-                              raw.change, None, "policies", None, raw.variant, raw.banner, raw.policies, raw.home))
+            out.append(
+                Mutant(
+                    len(out) + 1,
+                    "",
+                    raw.operator,
+                    f"{manifest}:{raw.line}" if raw.line else manifest,
+                    raw.change,
+                    None,
+                    "policies",
+                    None,
+                    raw.variant,
+                    raw.banner,
+                    raw.policies,
+                    raw.home,
+                )
+            )
     return Generated(tuple(out), duplicates)
 
 
@@ -159,15 +221,24 @@ def _rule_mutants(rule: Rule, ruleset: RuleSet) -> Iterator[_Raw]:
     for operator, line, change, new in condition_mutants(rule.when, ruleset, "the rule fires for every intake"):
         yield _Raw(operator, line, change, new, rule.then)
     for i, effect in enumerate(rule.then):
+
         def put(new_effect: Effect | None) -> tuple[Effect, ...]:
-            return rule.then[:i] + ((new_effect,) if new_effect is not None else ()) + rule.then[i + 1:]
+            return rule.then[:i] + ((new_effect,) if new_effect is not None else ()) + rule.then[i + 1 :]
 
         for operator, change, new_effect in _effect_mutants(effect, ruleset):
             yield _Raw(operator, effect.line, change, rule.when, put(new_effect), "then", i)
         what = effect_owner(effect)
         for k, operator, line, change, variants in _variant_mutants(getattr(effect, "variants", ()), ruleset, what):
-            yield _Raw(operator, line or effect.line, change, rule.when,
-                       put(dataclasses.replace(effect, variants=variants)), "then", i, k)  # type: ignore[arg-type]  # only effects with variants reach here
+            yield _Raw(
+                operator,
+                line or effect.line,
+                change,
+                rule.when,
+                put(dataclasses.replace(effect, variants=variants)),  # type: ignore[arg-type]  # only effects with variants reach here
+                "then",
+                i,
+                k,
+            )
 
 
 def condition_mutants(root: Cond, ruleset: RuleSet, always: str) -> Iterator[tuple[str, int | None, str, Cond]]:
@@ -267,10 +338,10 @@ def _remove(root: Cond, path: Path) -> Cond:
     if not path:
         return All(())
     for cut in range(len(path), 0, -1):  # the deepest ancestor that keeps something
-        parent_path, index = path[:cut - 1], path[cut - 1]
+        parent_path, index = path[: cut - 1], path[cut - 1]
         parent = _at(root, parent_path)
         if isinstance(parent, (All, AnyOf)) and len(parent.items) > 1:
-            items = parent.items[:index] + parent.items[index + 1:]
+            items = parent.items[:index] + parent.items[index + 1 :]
             return _replace(root, parent_path, type(parent)(items, parent.line))
     return All(())
 
@@ -294,6 +365,7 @@ def _quote(text: str) -> str:
 
 # ------------------------------------------------------------------ effect operators
 
+
 def _effect_mutants(effect: Effect, ruleset: RuleSet) -> Iterator[tuple[str, str, Effect | None]]:
     policy = ruleset.policies
     assert policy is not None
@@ -314,12 +386,19 @@ def _effect_mutants(effect: Effect, ruleset: RuleSet) -> Iterator[tuple[str, str
     if isinstance(effect, Derive):
         for other in _domain(ruleset.facts.get(effect.fact), ruleset):
             if other != effect.value:
-                yield ("derive-value", f"derive {describe_effect(effect)} → {describe_effect(Derive(effect.fact, other))}",
-                       dataclasses.replace(effect, value=other))
+                yield (
+                    "derive-value",
+                    f"derive {describe_effect(effect)} → {describe_effect(Derive(effect.fact, other))}",
+                    dataclasses.replace(effect, value=other),
+                )
     if isinstance(effect, ProposeFocus):
         for basis in policy.focus_basis:
             if basis != effect.basis:
-                yield "focus", f"focus {effect.area}: basis {effect.basis} → {basis}", dataclasses.replace(effect, basis=basis)
+                yield (
+                    "focus",
+                    f"focus {effect.area}: basis {effect.basis} → {basis}",
+                    dataclasses.replace(effect, basis=basis),
+                )
         if effect.area in policy.focus_areas and len(policy.focus_areas) > 1:
             areas = policy.focus_areas
             other = areas[(areas.index(effect.area) + 1) % len(areas)]
@@ -328,30 +407,57 @@ def _effect_mutants(effect: Effect, ruleset: RuleSet) -> Iterator[tuple[str, str
         what = effect_owner(effect)
         for topic in policy.condition_topics if effect.topic else ():
             if topic != effect.topic:
-                yield "topic", f"{what}: topic {effect.topic or '(none)'} → {topic}", dataclasses.replace(effect, topic=topic)
+                yield (
+                    "topic",
+                    f"{what}: topic {effect.topic or '(none)'} → {topic}",
+                    dataclasses.replace(effect, topic=topic),
+                )
         if effect.topic and effect.text:
-            yield "topic", f"{what}: drop the topic {effect.topic} (the detail prints alone)", dataclasses.replace(effect, topic="")
+            yield (
+                "topic",
+                f"{what}: drop the topic {effect.topic} (the detail prints alone)",
+                dataclasses.replace(effect, topic=""),
+            )
     if isinstance(effect, (AddCondition, Consider)) and effect.if_format:
         what = effect_owner(effect)
         scope = "/".join(effect.if_format)
-        yield "if-format", f"{what}: drop \"if_format: {scope}\" (it prints in every format)", dataclasses.replace(effect, if_format=())
+        yield (
+            "if-format",
+            f"{what}: drop \"if_format: {scope}\" (it prints in every format)",
+            dataclasses.replace(effect, if_format=()),
+        )
         if len(effect.if_format) > 1:
             for fmt in effect.if_format:
                 kept = tuple(f for f in effect.if_format if f != fmt)
-                yield ("if-format", f"{what}: if_format {scope} → {'/'.join(kept)}",
-                       dataclasses.replace(effect, if_format=kept))
+                yield (
+                    "if-format",
+                    f"{what}: if_format {scope} → {'/'.join(kept)}",
+                    dataclasses.replace(effect, if_format=kept),
+                )
 
 
-def _variant_mutants(variants: tuple[Variant, ...], ruleset: RuleSet, what: str
-                     ) -> Iterator[tuple[int, str, int | None, str, tuple[Variant, ...]]]:
+def _variant_mutants(
+    variants: tuple[Variant, ...], ruleset: RuleSet, what: str
+) -> Iterator[tuple[int, str, int | None, str, tuple[Variant, ...]]]:
     """(variant index, operator, line, change, the new variants) for each text variant: drop
     it, and every condition operator on its condition."""
     for k, variant in enumerate(variants):
         label = f"{what}, text variant {k + 1} (when {brief_condition(variant.when, ruleset)})"
-        yield k, "drop-variant", variant.line, f"{label}: dropped (the text before it prints instead)", \
-            variants[:k] + variants[k + 1:]
+        yield (
+            k,
+            "drop-variant",
+            variant.line,
+            f"{label}: dropped (the text before it prints instead)",
+            variants[:k] + variants[k + 1 :],
+        )
         for operator, line, change, new in condition_mutants(variant.when, ruleset, "the variant is always chosen"):
-            yield k, operator, line, f"{label}: {change}", variants[:k] + (dataclasses.replace(variant, when=new),) + variants[k + 1:]
+            yield (
+                k,
+                operator,
+                line,
+                f"{label}: {change}",
+                variants[:k] + (dataclasses.replace(variant, when=new),) + variants[k + 1 :],
+            )
 
 
 def _neighbours(order: tuple[str, ...], item: str) -> list[str]:
@@ -361,6 +467,7 @@ def _neighbours(order: tuple[str, ...], item: str) -> list[str]:
 
 # ------------------------------------------------------------------ policy operators
 
+
 def _policy_mutants(ruleset: RuleSet) -> Iterator[_Raw]:
     policy = ruleset.policies
     assert policy is not None
@@ -368,55 +475,114 @@ def _policy_mutants(ruleset: RuleSet) -> Iterator[_Raw]:
     for i, code in enumerate(urgency):
         line = policy.lines.get(f"flags.urgency.{i}")
         home = _raiser(ruleset, code)
-        yield _Raw("urgency", line, f"flag urgency: drop {code} (it follows every listed code)",
-                   target="policies", policies=dataclasses.replace(policy, flag_urgency=urgency[:i] + urgency[i + 1:]),
-                   home=home)
+        yield _Raw(
+            "urgency",
+            line,
+            f"flag urgency: drop {code} (it follows every listed code)",
+            target="policies",
+            policies=dataclasses.replace(policy, flag_urgency=urgency[:i] + urgency[i + 1 :]),
+            home=home,
+        )
         if i + 1 < len(urgency):
-            swapped = urgency[:i] + (urgency[i + 1], code) + urgency[i + 2:]
-            yield _Raw("urgency", line, f"flag urgency: {code} ↔ {urgency[i + 1]} (the next one)",
-                       target="policies", policies=dataclasses.replace(policy, flag_urgency=swapped), home=home)
+            swapped = urgency[:i] + (urgency[i + 1], code) + urgency[i + 2 :]
+            yield _Raw(
+                "urgency",
+                line,
+                f"flag urgency: {code} ↔ {urgency[i + 1]} (the next one)",
+                target="policies",
+                policies=dataclasses.replace(policy, flag_urgency=swapped),
+                home=home,
+            )
     other = "trace" if policy.condition_order == "flag_urgency" else "flag_urgency"
-    if sum(any(isinstance(e, AddCondition) for e in r.then) for r in ruleset.active_rules) > 1:  # else no order to change
-        yield _Raw("condition-order", policy.lines.get("conditions.order"),
-                   f"conditions order: {policy.condition_order} → {other}", target="policies",
-                   policies=dataclasses.replace(policy, condition_order=other),
-                   home=next((r.id for r in ruleset.active_rules if any(isinstance(e, AddCondition) for e in r.then)
-                              and any(isinstance(e, RaiseFlag) for e in r.then)), ""))
+    if (
+        sum(any(isinstance(e, AddCondition) for e in r.then) for r in ruleset.active_rules) > 1
+    ):  # else no order to change
+        yield _Raw(
+            "condition-order",
+            policy.lines.get("conditions.order"),
+            f"conditions order: {policy.condition_order} → {other}",
+            target="policies",
+            policies=dataclasses.replace(policy, condition_order=other),
+            home=next(
+                (
+                    r.id
+                    for r in ruleset.active_rules
+                    if any(isinstance(e, AddCondition) for e in r.then)
+                    and any(isinstance(e, RaiseFlag) for e in r.then)
+                ),
+                "",
+            ),
+        )
     banners = policy.banners
     for i, banner in enumerate(banners):
         what = f'banner "{clip(banner.text, 40)}"'
         home = _banner_home(ruleset, banner)
 
         def put(new: Banner | None, i: int = i) -> Policies:
-            return dataclasses.replace(policy, banners=banners[:i] + ((new,) if new is not None else ()) + banners[i + 1:])
+            return dataclasses.replace(
+                policy, banners=banners[:i] + ((new,) if new is not None else ()) + banners[i + 1 :]
+            )
 
-        yield _Raw("banner", banner.line, f"{what}: dropped", target="policies", banner=i, policies=put(None), home=home)
+        yield _Raw(
+            "banner", banner.line, f"{what}: dropped", target="policies", banner=i, policies=put(None), home=home
+        )
         if banner.flag_level:
-            yield _Raw("banner", banner.line, f"{what}: shown for {banner.flag} at any level, not only {banner.flag_level}",
-                       target="policies", banner=i, policies=put(dataclasses.replace(banner, flag_level="")), home=home)
+            yield _Raw(
+                "banner",
+                banner.line,
+                f"{what}: shown for {banner.flag} at any level, not only {banner.flag_level}",
+                target="policies",
+                banner=i,
+                policies=put(dataclasses.replace(banner, flag_level="")),
+                home=home,
+            )
         if i + 1 < len(banners):
-            swapped = banners[:i] + (banners[i + 1], banner) + banners[i + 2:]  # type: ignore[assignment]
-            yield _Raw("banner", banner.line, f"{what} ↔ the next banner (their order)", target="policies", banner=i,
-                       policies=dataclasses.replace(policy, banners=swapped), home=home)  # type: ignore[arg-type]
+            swapped = banners[:i] + (banners[i + 1], banner) + banners[i + 2 :]  # type: ignore[assignment]
+            yield _Raw(
+                "banner",
+                banner.line,
+                f"{what} ↔ the next banner (their order)",
+                target="policies",
+                banner=i,
+                policies=dataclasses.replace(policy, banners=swapped),  # type: ignore[arg-type]
+                home=home,
+            )
         for k, operator, line, change, variants in _variant_mutants(banner.variants, ruleset, what):
-            yield _Raw(operator, line or banner.line, change, target="policies", variant=k, banner=i,
-                       policies=put(dataclasses.replace(banner, variants=variants)), home=home)
+            yield _Raw(
+                operator,
+                line or banner.line,
+                change,
+                target="policies",
+                variant=k,
+                banner=i,
+                policies=put(dataclasses.replace(banner, variants=variants)),
+                home=home,
+            )
 
 
 def _raiser(ruleset: RuleSet, code: str, level: str = "") -> str:
     """The first active rule raising ``code`` (at ``level``, when given, if one does)."""
-    raisers = [(r.id, e.level) for r in ruleset.active_rules for e in r.then if isinstance(e, RaiseFlag) and e.code == code]
+    raisers = [
+        (r.id, e.level) for r in ruleset.active_rules for e in r.then if isinstance(e, RaiseFlag) and e.code == code
+    ]
     return next((rid for rid, lvl in raisers if lvl == level), raisers[0][0] if raisers else "")
 
 
 def _banner_home(ruleset: RuleSet, banner: Banner) -> str:
     if banner.flag:
         return _raiser(ruleset, banner.flag, banner.flag_level)
-    return next((r.id for r in ruleset.active_rules
-                 if any(isinstance(e, SetStatus) and e.status == banner.status for e in r.then)), "")
+    return next(
+        (
+            r.id
+            for r in ruleset.active_rules
+            if any(isinstance(e, SetStatus) and e.status == banner.status for e in r.then)
+        ),
+        "",
+    )
 
 
 # ------------------------------------------------------------------ sameness
+
 
 def _key(when: Cond, then: tuple[Effect, ...], ruleset: RuleSet) -> Any:
     return (_canonical(when, ruleset), tuple(_canonical_effect(e, ruleset) for e in then))
@@ -434,8 +600,11 @@ def _canonical_variants(variants: tuple[Variant, ...], ruleset: RuleSet) -> Any:
 
 
 def _policy_key(policy: Policies, ruleset: RuleSet) -> Any:
-    return (policy.flag_urgency, policy.condition_order,
-            tuple((dataclasses.replace(b, variants=()), _canonical_variants(b.variants, ruleset)) for b in policy.banners))
+    return (
+        policy.flag_urgency,
+        policy.condition_order,
+        tuple((dataclasses.replace(b, variants=()), _canonical_variants(b.variants, ruleset)) for b in policy.banners),
+    )
 
 
 def _canonical(cond: Cond, ruleset: RuleSet) -> Any:

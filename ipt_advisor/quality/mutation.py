@@ -22,6 +22,7 @@ Why it is fast enough to run in ``make test`` (docs/rules.md, "Mutation testing"
   cases are re-evaluated (all of them for a change to the manifest's policies);
 * mutants are spread over worker processes (``fork``, one per core by default).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -60,17 +61,17 @@ class State:
 @dataclass
 class Result:
     mutant: Mutant
-    status: str                   # killed | survived | equivalent
-    killed_by: list[str] = field(default_factory=list)   # case labels (the first few)
-    reason: str = ""              # equivalent: why
-    nearest: str = ""             # survived: the test that would have had to notice it
-    suggestion: Any = None        # survived: a killing.Suggestion, when one is found
+    status: str  # killed | survived | equivalent
+    killed_by: list[str] = field(default_factory=list)  # case labels (the first few)
+    reason: str = ""  # equivalent: why
+    nearest: str = ""  # survived: the test that would have had to notice it
+    suggestion: Any = None  # survived: a killing.Suggestion, when one is found
 
 
 @dataclass
 class Report:
     ruleset: str
-    cases: dict[str, int]         # source -> number of cases
+    cases: dict[str, int]  # source -> number of cases
     results: list[Result]
     duplicates: int
     seconds: float
@@ -88,6 +89,7 @@ class Report:
 
 # ------------------------------------------------------------------ the real rules on every case
 
+
 class Baseline:
     def __init__(self, ruleset: RuleSet, cases: list[Case]):
         self.ruleset = ruleset
@@ -104,8 +106,11 @@ class Baseline:
             decision = self.evaluator.decide(values, intake.case_id)
             self.states.append(State(case, intake.case_id, values, frozenset(run.fired), run.derived, decision))
             if case.checked and (failures := check(case, decision, ruleset)):
-                failing.append(Problem(case.location, None, "", f"{case.label} fails on the rules as they are: "
-                                       + "; ".join(failures)))
+                failing.append(
+                    Problem(
+                        case.location, None, "", f"{case.label} fails on the rules as they are: " + "; ".join(failures)
+                    )
+                )
         if failing:
             raise MutationError(failing)
 
@@ -115,19 +120,34 @@ class Baseline:
         for state in self.states:
             engine = advisor.assess(from_mapping(state.case.record, None, state.case.location))
             if _outcome(engine) != _outcome(state.decision):
-                wrong.append(Problem(state.case.location, None, "", f"{state.case.label}: the plain-Python evaluator "
-                                     "and the engine disagree; mutation verdicts would not be trustworthy"))
+                wrong.append(
+                    Problem(
+                        state.case.location,
+                        None,
+                        "",
+                        f"{state.case.label}: the plain-Python evaluator "
+                        "and the engine disagree; mutation verdicts would not be trustworthy",
+                    )
+                )
         if wrong:
             raise MutationError(wrong)
 
 
 def _outcome(decision: dict[str, Any]) -> Any:
-    return (decision["status"], decision["recommendation"], decision["focus"], decision["flags"],
-            decision["severity"], decision["considerations"], [t["rule"] for t in decision["trace"]],
-            decision["not_assessed"])
+    return (
+        decision["status"],
+        decision["recommendation"],
+        decision["focus"],
+        decision["flags"],
+        decision["severity"],
+        decision["considerations"],
+        [t["rule"] for t in decision["trace"]],
+        decision["not_assessed"],
+    )
 
 
 # ------------------------------------------------------------------ one mutant
+
 
 def affected(baseline: Baseline, mutant: Mutant) -> list[int]:
     """The cases on which the mutant can decide differently: the only ones re-evaluated."""
@@ -183,8 +203,15 @@ def _judge_number(index: int) -> Result:
     return dataclasses.replace(result, mutant=None)  # type: ignore[arg-type]  # the parent has the mutant
 
 
-def run(ruleset: RuleSet, cases: list[Case], *, advisor: Any = None, jobs: int | None = None,
-        rule_ids: list[str] | None = None, operators: tuple[str, ...] = OPERATORS) -> Report:
+def run(
+    ruleset: RuleSet,
+    cases: list[Case],
+    *,
+    advisor: Any = None,
+    jobs: int | None = None,
+    rule_ids: list[str] | None = None,
+    operators: tuple[str, ...] = OPERATORS,
+) -> Report:
     """Mutation-test ``ruleset`` with ``cases``; ``advisor`` (the same rules in the engine)
     cross-checks the direct evaluator first."""
     start = time.perf_counter()
@@ -214,5 +241,3 @@ def run(ruleset: RuleSet, cases: list[Case], *, advisor: Any = None, jobs: int |
         sources[key] = sources.get(key, 0) + 1
     name = f"{ruleset.root} ({ruleset.name} {ruleset.version})"
     return Report(name, sources, results, generated.duplicates, time.perf_counter() - start, jobs)
-
-

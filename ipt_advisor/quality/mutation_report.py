@@ -1,4 +1,5 @@
 """The mutation report as text (``rules test --mutate``) and as data (``--format json``)."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -7,11 +8,15 @@ from typing import Any
 from ..report.words import flow
 from .mutation import Report, Result
 
+
 def text(report: Report) -> str:
     """``rules test --mutate``: every survivor with what would kill it, the equivalent
     mutants apart, then the counts and the time."""
-    out = [f"mutation testing {report.ruleset}: {len(report.results)} mutants, "
-           f"{sum(report.cases.values())} test cases ({_sources(report.cases)})", ""]
+    out = [
+        f"mutation testing {report.ruleset}: {len(report.results)} mutants, "
+        f"{sum(report.cases.values())} test cases ({_sources(report.cases)})",
+        "",
+    ]
     for r in report.results:
         if r.status != "survived":
             continue
@@ -39,24 +44,34 @@ def text(report: Report) -> str:
             out.append(f"  {r.mutant.subject}  {r.mutant.location}  {r.mutant.change}")
             out.append(f"    {r.reason}")
         out.append("")
-    out.append(f"{len(report.results)} mutants: {report.count('killed')} killed, {report.count('survived')} survived, "
-               f"{report.count('equivalent')} equivalent ({report.duplicates} duplicates of another mutant not counted); "
-               f"mutation score {report.score:.1f} %")
+    out.append(
+        f"{len(report.results)} mutants: {report.count('killed')} killed, {report.count('survived')} survived, "
+        f"{report.count('equivalent')} equivalent ({report.duplicates} duplicates of another mutant not counted); "
+        f"mutation score {report.score:.1f} %"
+    )
     out.append(f"{report.seconds:.1f} s with {report.jobs} worker{'s' if report.jobs != 1 else ''}")
     return "\n".join(out) + "\n"
 
 
 def _sources(cases: dict[str, int]) -> str:
-    return ", ".join(f"{n} {'embedded in the rules' if source == 'embedded' else 'from ' + source}"
-                     for source, n in cases.items())
+    return ", ".join(
+        f"{n} {'embedded in the rules' if source == 'embedded' else 'from ' + source}" for source, n in cases.items()
+    )
 
 
 def report_json(report: Report) -> dict[str, Any]:
     """The report as plain data (``rules test --mutate --format json``)."""
+
     def result(r: Result) -> dict[str, Any]:
         m = r.mutant
-        out: dict[str, Any] = {"number": m.number, "rule": m.rule_id or None, "operator": m.operator,
-                               "location": m.location, "change": m.change, "status": r.status}
+        out: dict[str, Any] = {
+            "number": m.number,
+            "rule": m.rule_id or None,
+            "operator": m.operator,
+            "location": m.location,
+            "change": m.change,
+            "status": r.status,
+        }
         if r.status == "killed":
             out["killed_by"] = r.killed_by
         elif r.status == "equivalent":
@@ -67,10 +82,17 @@ def report_json(report: Report) -> dict[str, Any]:
         return out
 
     return {
-        "ruleset": report.ruleset, "cases": report.cases,
-        "counts": {"mutants": len(report.results), "killed": report.count("killed"),
-                   "survived": report.count("survived"), "equivalent": report.count("equivalent"),
-                   "duplicates": report.duplicates},
-        "score": round(report.score, 1), "seconds": round(report.seconds, 2), "jobs": report.jobs,
+        "ruleset": report.ruleset,
+        "cases": report.cases,
+        "counts": {
+            "mutants": len(report.results),
+            "killed": report.count("killed"),
+            "survived": report.count("survived"),
+            "equivalent": report.count("equivalent"),
+            "duplicates": report.duplicates,
+        },
+        "score": round(report.score, 1),
+        "seconds": round(report.seconds, 2),
+        "jobs": report.jobs,
         "results": [result(r) for r in report.results],
     }

@@ -12,6 +12,7 @@ an intake (``intake.fhir``), the one card, and checking feedback.
 * data that cannot be read is a card too (never a 500): a ``warning`` card that lists the
   problems, ``critical`` when no C-SSRS screener was among the data at all.
 """
+
 from __future__ import annotations
 
 import uuid as uuidlib
@@ -54,21 +55,29 @@ def prefetch_templates(ruleset: RuleSet) -> dict[str, str]:
     items = sorted({spec.codes.loinc for spec in ruleset.facts.values() if spec.codes and spec.codes.panel})
     out = {"patient": "Patient/{{context.patientId}}"}
     for panel in panels:
-        out[f"responses-{panel}"] = (f"QuestionnaireResponse?subject=Patient/{{{{context.patientId}}}}"
-                                     f"&questionnaire=http://loinc.org/q/{panel}")
-    out["observations"] = ("Observation?subject=Patient/{{context.patientId}}&code="
-                           + ",".join(f"http://loinc.org|{code}" for code in items))
+        out[f"responses-{panel}"] = (
+            f"QuestionnaireResponse?subject=Patient/{{{{context.patientId}}}}&questionnaire=http://loinc.org/q/{panel}"
+        )
+    out["observations"] = "Observation?subject=Patient/{{context.patientId}}&code=" + ",".join(
+        f"http://loinc.org|{code}" for code in items
+    )
     return out
 
 
 def discovery(ruleset: RuleSet) -> dict[str, Any]:
-    return {"services": [{
-        "hook": HOOK, "id": SERVICE_ID, "title": "IPT suitability (ipt-advisor)",
-        "description": "Group or individual Interpersonal Psychotherapy, risk flags first, from the PHQ-9 and "
-                       f"the C-SSRS screener in the record; rule set {ruleset.name} {ruleset.version}.",
-        "prefetch": prefetch_templates(ruleset),
-        "usageRequirements": "Interpersonal findings are completed in ipt-advisor; the card links there.",
-    }]}
+    return {
+        "services": [
+            {
+                "hook": HOOK,
+                "id": SERVICE_ID,
+                "title": "IPT suitability (ipt-advisor)",
+                "description": "Group or individual Interpersonal Psychotherapy, risk flags first, from the PHQ-9 and "
+                f"the C-SSRS screener in the record; rule set {ruleset.name} {ruleset.version}.",
+                "prefetch": prefetch_templates(ruleset),
+                "usageRequirements": "Interpersonal findings are completed in ipt-advisor; the card links there.",
+            }
+        ]
+    }
 
 
 def check_request(body: Any) -> dict[str, Any]:
@@ -82,8 +91,11 @@ def check_request(body: Any) -> dict[str, Any]:
     if not isinstance(hook_instance, str) or not 1 <= len(hook_instance) <= 200:
         problems.append("hookInstance must be a string (a UUID)")
     context = body.get("context")
-    if not isinstance(context, dict) or not isinstance(context.get("patientId"), str) \
-            or not isinstance(context.get("userId"), str):
+    if (
+        not isinstance(context, dict)
+        or not isinstance(context.get("patientId"), str)
+        or not isinstance(context.get("userId"), str)
+    ):
         problems.append("context must hold userId and patientId")
     if "prefetch" in body and not isinstance(body["prefetch"], dict):
         problems.append("prefetch must be an object")
@@ -125,7 +137,7 @@ class Assessed:
 
 
 def _summary(text: str) -> str:
-    return text if len(text) <= SUMMARY_MAX else text[:SUMMARY_MAX - 1].rstrip() + "…"
+    return text if len(text) <= SUMMARY_MAX else text[: SUMMARY_MAX - 1].rstrip() + "…"
 
 
 def _md(text: str) -> str:
@@ -137,36 +149,52 @@ def _md(text: str) -> str:
 def _base_card(ruleset: RuleSet, hook_instance: str, report_url: str | None) -> dict[str, Any]:
     card: dict[str, Any] = {
         "uuid": card_uuid(hook_instance, ruleset),
-        "source": {"label": f"ipt-advisor · rule set {ruleset.name} {ruleset.version}",
-                   "topic": {"system": "urn:ipt-advisor:ruleset", "code": ruleset.name,
-                             "display": f"{ruleset.name} {ruleset.version} (sha256 {ruleset.sha256[:12]})"}},
-        "overrideReasons": [{"system": OVERRIDE_SYSTEM, "code": code, "display": display}
-                            for code, display in OVERRIDE_REASONS],
+        "source": {
+            "label": f"ipt-advisor · rule set {ruleset.name} {ruleset.version}",
+            "topic": {
+                "system": "urn:ipt-advisor:ruleset",
+                "code": ruleset.name,
+                "display": f"{ruleset.name} {ruleset.version} (sha256 {ruleset.sha256[:12]})",
+            },
+        },
+        "overrideReasons": [
+            {"system": OVERRIDE_SYSTEM, "code": code, "display": display} for code, display in OVERRIDE_REASONS
+        ],
     }
     if report_url:
         card["links"] = [{"label": "Full explained report in ipt-advisor", "url": report_url, "type": "absolute"}]
     return card
 
 
-def decision_card(decision: dict[str, Any], ruleset: RuleSet, hook_instance: str,
-                  report_url: str | None) -> dict[str, Any]:
+def decision_card(
+    decision: dict[str, Any], ruleset: RuleSet, hook_instance: str, report_url: str | None
+) -> dict[str, Any]:
     rec = decision["recommendation"]
     flags = decision["flags"]
     top = flags[0]["code"].replace("_", " ").lower() if flags else ""
-    lines = [f"**Recommendation:** {_md(rec['summary'])}" + (" (incomplete: data missing)"
-                                                              if decision["status"] != "complete" else "")]
+    lines = [
+        f"**Recommendation:** {_md(rec['summary'])}"
+        + (" (incomplete: data missing)" if decision["status"] != "complete" else "")
+    ]
     if rec["conditions"]:
         lines += ["", "**First:**"] + [f"{i}. {_md(c)}" for i, c in enumerate(rec["conditions"], 1)]
     if flags:
-        lines += ["", "**Flags:**"] + [f"- **{f['level'].upper()}** {_md(f['code'])}: {_md(f['action'])} "
-                                       f"\\[{_md(f['rule'])}\\]" for f in flags]
+        lines += ["", "**Flags:**"] + [
+            f"- **{f['level'].upper()}** {_md(f['code'])}: {_md(f['action'])} \\[{_md(f['rule'])}\\]" for f in flags
+        ]
     focus = [a for a in (decision["focus"].get("primary"), decision["focus"].get("secondary")) if a]
     lines += ["", f"**Focus:** {_md(', '.join(focus)) if focus else 'none yet: complete the interpersonal inventory'}"]
-    lines += ["", f"Rule set {_md(ruleset.name)} {_md(ruleset.version)}, sha256 {ruleset.sha256[:12]}. "
-                  "Supports and does not replace clinical judgement."]
+    lines += [
+        "",
+        f"Rule set {_md(ruleset.name)} {_md(ruleset.version)}, sha256 {ruleset.sha256[:12]}. "
+        "Supports and does not replace clinical judgement.",
+    ]
     card = _base_card(ruleset, hook_instance, report_url)
-    card.update(summary=_summary(f"IPT: {rec['summary']}" + (f" · {top}" if top else "")),
-                indicator=indicator(decision), detail="\n".join(lines))
+    card.update(
+        summary=_summary(f"IPT: {rec['summary']}" + (f" · {top}" if top else "")),
+        indicator=indicator(decision),
+        detail="\n".join(lines),
+    )
     return dict(sorted(card.items()))
 
 
@@ -178,11 +206,16 @@ def indicator(decision: dict[str, Any]) -> str:
 
 def problem_card(error: IntakeError, bundle: dict[str, Any], ruleset: RuleSet, hook_instance: str) -> dict[str, Any]:
     """The EHR data could not be read: say what, and treat the risk screen as not done."""
-    panels = {spec.codes.panel for spec in ruleset.facts.values()
-              if spec.codes and spec.codes.panel and spec.source and spec.source.startswith("risk.")}
-    has_screen = any(isinstance(e.get("resource"), dict)
-                     and str(e["resource"].get("questionnaire", "")).rstrip("/").endswith(tuple(panels))
-                     for e in bundle["entry"])
+    panels = {
+        spec.codes.panel
+        for spec in ruleset.facts.values()
+        if spec.codes and spec.codes.panel and spec.source and spec.source.startswith("risk.")
+    }
+    has_screen = any(
+        isinstance(e.get("resource"), dict)
+        and str(e["resource"].get("questionnaire", "")).rstrip("/").endswith(tuple(panels))
+        for e in bundle["entry"]
+    )
     listed = error.problems[:10]
     lines = ["The record's questionnaire data could not be read, so IPT suitability was not assessed:", ""]
     lines += [f"- {_md(p.path + ': ' if p.path else '')}{_md(p.message)}" for p in listed]
@@ -190,14 +223,18 @@ def problem_card(error: IntakeError, bundle: dict[str, Any], ruleset: RuleSet, h
         lines.append(f"- … and {len(error.problems) - len(listed)} more")
     lines += ["", "Until it is, treat the suicide-risk screen as **not done**, never as negative."]
     card = _base_card(ruleset, hook_instance, None)
-    card.update(summary=_summary(f"IPT suitability not assessed: {len(error.problems)} problem(s) in the record's data"
-                                 + ("" if has_screen else "; no C-SSRS risk screen")),
-                indicator="warning" if has_screen else "critical", detail="\n".join(lines))
+    card.update(
+        summary=_summary(
+            f"IPT suitability not assessed: {len(error.problems)} problem(s) in the record's data"
+            + ("" if has_screen else "; no C-SSRS risk screen")
+        ),
+        indicator="warning" if has_screen else "critical",
+        detail="\n".join(lines),
+    )
     return dict(sorted(card.items()))
 
 
-def assess_hook(body: dict[str, Any], prefetch: dict[str, Any], advisor: Any,
-                report_url: Any) -> Assessed:
+def assess_hook(body: dict[str, Any], prefetch: dict[str, Any], advisor: Any, report_url: Any) -> Assessed:
     """One hook call -> its card. ``report_url(decision)`` gives the link after storing."""
     rs = advisor.ruleset
     bundle = bundle_of(prefetch, rs)
@@ -237,8 +274,11 @@ def check_feedback(body: Any, known: set[str]) -> list[dict[str, Any]]:
             else:
                 reason = override.get("reason")
                 if reason is not None:
-                    if not isinstance(reason, dict) or reason.get("system") != OVERRIDE_SYSTEM \
-                            or reason.get("code") not in reasons:
+                    if (
+                        not isinstance(reason, dict)
+                        or reason.get("system") != OVERRIDE_SYSTEM
+                        or reason.get("code") not in reasons
+                    ):
                         problems.append(f"{where}.overrideReason.reason: not one of the card's overrideReasons")
                     else:
                         code = reason["code"]
@@ -247,8 +287,15 @@ def check_feedback(body: Any, known: set[str]) -> list[dict[str, Any]]:
                     problems.append(f"{where}.overrideReason.userComment: text of at most 2000 characters")
         if outcome == "accepted" and override is not None:
             problems.append(f"{where}.overrideReason: an accepted card has no override reason")
-        rows.append({"card_uuid": card, "outcome": outcome, "outcome_timestamp": stamp, "reason_code": code,
-                     "user_comment": comment})
+        rows.append(
+            {
+                "card_uuid": card,
+                "outcome": outcome,
+                "outcome_timestamp": stamp,
+                "reason_code": code,
+                "user_comment": comment,
+            }
+        )
     if problems:
         raise HookRequestError("; ".join(problems))
     return rows

@@ -5,14 +5,15 @@ bytes; words (titles, labels) are the caller's and reach the SVG as escaped text
 the audit dashboard (``templates/audit_charts.html.j2``) and the web app's PHQ-9 chart
 (:mod:`ipt_advisor.web.chart`), which shares :func:`scale` and :func:`spread`.
 """
+
 from __future__ import annotations
 
 from typing import Any, Callable, Sequence
 
-BAR_INNER = 300   # the longest bar
-BAR_TEXT = 130    # room for the value text after a bar
+BAR_INNER = 300  # the longest bar
+BAR_TEXT = 130  # room for the value text after a bar
 BAR_ROW = 22
-CHAR = 7.6        # about one character of an 11 px sans-serif label, capitals included (the label column)
+CHAR = 7.6  # about one character of an 11 px sans-serif label, capitals included (the label column)
 VALUE_CHAR = 6.2  # about one character of a value text (digits, lower case)
 LINE_WIDTH, LINE_HEIGHT = 560, 200
 LINE_LEFT, LINE_RIGHT, LINE_TOP, LINE_BOTTOM = 44, 30, 14, 40
@@ -53,14 +54,29 @@ def bars(title: str, rows: Sequence[tuple[str, float, str, str]], *, maximum: fl
     room = max(BAR_TEXT, round(12 + VALUE_CHAR * max((len(text) for _, _, text, _ in rows), default=0)))
     out = []
     for n, (label, value, text, css) in enumerate(rows):
-        out.append({"label": label, "text": text, "css": css, "y": n * BAR_ROW + 4,
-                    "w": round(BAR_INNER * value / top, 1) if value else 0.0})
-    return {"kind": "bars", "title": title, "width": left + BAR_INNER + room, "height": len(rows) * BAR_ROW + 8,
-            "left": left, "row": BAR_ROW, "rows": out}
+        out.append(
+            {
+                "label": label,
+                "text": text,
+                "css": css,
+                "y": n * BAR_ROW + 4,
+                "w": round(BAR_INNER * value / top, 1) if value else 0.0,
+            }
+        )
+    return {
+        "kind": "bars",
+        "title": title,
+        "width": left + BAR_INNER + room,
+        "height": len(rows) * BAR_ROW + 8,
+        "left": left,
+        "row": BAR_ROW,
+        "rows": out,
+    }
 
 
-def lines(title: str, labels: Sequence[str], series: Sequence[tuple[str, Sequence[float | None]]],
-          *, percent: bool = False) -> dict[str, Any]:
+def lines(
+    title: str, labels: Sequence[str], series: Sequence[tuple[str, Sequence[float | None]]], *, percent: bool = False
+) -> dict[str, Any]:
     """A line chart over ``labels`` (e.g. months): each series is (name, one value or None
     per label); a None breaks the line. Percent charts run 0-100, others 0 to a round maximum."""
     values = [v for _, vs in series for v in vs if v is not None]
@@ -79,12 +95,26 @@ def lines(title: str, labels: Sequence[str], series: Sequence[tuple[str, Sequenc
                 continue
             segments[-1].append((x, y(v)))
             points.append({"x": x, "y": y(v), "value": v})
-        drawn.append({"name": name, "n": number, "points": points,
-                      "paths": [" ".join(f"{px},{py}" for px, py in s) for s in segments if len(s) > 1]})
+        drawn.append(
+            {
+                "name": name,
+                "n": number,
+                "points": points,
+                "paths": [" ".join(f"{px},{py}" for px, py in s) for s in segments if len(s) > 1],
+            }
+        )
     ticks = [hi * k / 4 for k in range(5)]
     every = max(1, -(-len(labels) // 7))  # at most 7 x labels: a YYYY-MM label is ~45 px wide
-    return {"kind": "lines", "title": title, "width": LINE_WIDTH, "height": LINE_HEIGHT, "left": LINE_LEFT,
-            "right": LINE_WIDTH - LINE_RIGHT, "bottom": LINE_TOP + inner_h, "percent": percent,
-            "ticks": [{"value": round(t, 1), "y": y(t)} for t in ticks],
-            "labels": [{"text": label, "x": x} for n, (label, x) in enumerate(zip(labels, xs)) if n % every == 0],
-            "series": drawn}
+    return {
+        "kind": "lines",
+        "title": title,
+        "width": LINE_WIDTH,
+        "height": LINE_HEIGHT,
+        "left": LINE_LEFT,
+        "right": LINE_WIDTH - LINE_RIGHT,
+        "bottom": LINE_TOP + inner_h,
+        "percent": percent,
+        "ticks": [{"value": round(t, 1), "y": y(t)} for t in ticks],
+        "labels": [{"text": label, "x": x} for n, (label, x) in enumerate(zip(labels, xs)) if n % every == 0],
+        "series": drawn,
+    }

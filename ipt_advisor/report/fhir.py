@@ -14,6 +14,7 @@ as contained resources:
 The data still needed is listed as ``dataRequirement`` by the LOINC panels of facts.yaml.
 Like the decision JSON it contains no clock time and is a pure function of the decision.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -37,41 +38,86 @@ def module_uri(ruleset: RuleSet) -> str:
 def _required_data(decision: dict[str, Any], ruleset: RuleSet) -> list[dict[str, Any]]:
     """The panels that hold the answers a decision found missing."""
     by_source = {spec.source: spec for spec in ruleset.facts.values() if spec.source and spec.codes}
-    panels = sorted({by_source[p].codes.panel for p in decision.get("not_assessed", ())  # type: ignore[union-attr,type-var]
-                     if p in by_source and by_source[p].codes.panel})  # type: ignore[union-attr]
-    return [{"type": "QuestionnaireResponse",
-             "codeFilter": [{"path": "questionnaire", "code": [{"system": LOINC, "code": panel}]}]} for panel in panels]
+    panels = sorted(
+        {
+            by_source[p].codes.panel  # type: ignore[union-attr]
+            for p in decision.get("not_assessed", ())
+            if p in by_source and by_source[p].codes.panel  # type: ignore[union-attr]
+        }
+    )  # type: ignore[type-var]
+    return [
+        {
+            "type": "QuestionnaireResponse",
+            "codeFilter": [{"path": "questionnaire", "code": [{"system": LOINC, "code": panel}]}],
+        }
+        for panel in panels
+    ]
 
 
 def _parameters(decision: dict[str, Any]) -> dict[str, Any]:
     rec, focus, sev = decision["recommendation"], decision["focus"], decision.get("severity", {})
-    pairs = [("format", rec["format"]), ("focus-primary", focus.get("primary")),
-             ("focus-secondary", focus.get("secondary")), ("kroenke-band", sev.get("kroenke_band")),
-             ("nice-band", sev.get("nice_band"))]
-    return {"resourceType": "Parameters", "id": "outputs",
-            "parameter": [{"name": name, "valueCode": value} for name, value in pairs if value is not None]}
+    pairs = [
+        ("format", rec["format"]),
+        ("focus-primary", focus.get("primary")),
+        ("focus-secondary", focus.get("secondary")),
+        ("kroenke-band", sev.get("kroenke_band")),
+        ("nice-band", sev.get("nice_band")),
+    ]
+    return {
+        "resourceType": "Parameters",
+        "id": "outputs",
+        "parameter": [{"name": name, "valueCode": value} for name, value in pairs if value is not None],
+    }
 
 
 def guidance_response(decision: dict[str, Any], ruleset: RuleSet) -> dict[str, Any]:
     rec = decision["recommendation"]
     flags = decision["flags"]
-    issues = [{
-        "resourceType": "DetectedIssue", "id": f"flag-{i}", "status": "preliminary",
-        "code": {"coding": [{"system": FLAG_SYSTEM, "code": flag["code"]}], "text": flag["code"]},
-        "severity": SEVERITY[flag["level"]],
-        "detail": f"{flag['action']} (rule {flag['rule']})",
-        "mitigation": [{"action": {"text": flag["action"]}}],
-    } for i, flag in enumerate(flags, 1)]
-    actions = [{"id": "recommendation", "title": rec["summary"],
-                "code": [{"coding": [{"system": FORMAT_SYSTEM, "code": rec["format"]}]}],
-                "description": "; ".join(f"{r['text']} [{r['rule']}]" for r in rec.get("reasons", ())) or rec["summary"]}]
-    actions += [{"id": f"condition-{i}", "title": text, "relatedAction": [
-        {"actionId": "recommendation", "relationship": "before-start"}]} for i, text in enumerate(rec["conditions"], 1)]
-    actions += [{"id": f"flag-action-{i}", "title": flag["action"], "priority": PRIORITY[flag["level"]],
-                 "code": [{"coding": [{"system": FLAG_SYSTEM, "code": flag["code"]}]}],
-                 "resource": {"reference": f"#flag-{i}"}} for i, flag in enumerate(flags, 1)]
-    request_group = {"resourceType": "RequestGroup", "id": "plan", "status": "draft", "intent": "proposal",
-                     "action": actions}
+    issues = [
+        {
+            "resourceType": "DetectedIssue",
+            "id": f"flag-{i}",
+            "status": "preliminary",
+            "code": {"coding": [{"system": FLAG_SYSTEM, "code": flag["code"]}], "text": flag["code"]},
+            "severity": SEVERITY[flag["level"]],
+            "detail": f"{flag['action']} (rule {flag['rule']})",
+            "mitigation": [{"action": {"text": flag["action"]}}],
+        }
+        for i, flag in enumerate(flags, 1)
+    ]
+    actions = [
+        {
+            "id": "recommendation",
+            "title": rec["summary"],
+            "code": [{"coding": [{"system": FORMAT_SYSTEM, "code": rec["format"]}]}],
+            "description": "; ".join(f"{r['text']} [{r['rule']}]" for r in rec.get("reasons", ())) or rec["summary"],
+        }
+    ]
+    actions += [
+        {
+            "id": f"condition-{i}",
+            "title": text,
+            "relatedAction": [{"actionId": "recommendation", "relationship": "before-start"}],
+        }
+        for i, text in enumerate(rec["conditions"], 1)
+    ]
+    actions += [
+        {
+            "id": f"flag-action-{i}",
+            "title": flag["action"],
+            "priority": PRIORITY[flag["level"]],
+            "code": [{"coding": [{"system": FLAG_SYSTEM, "code": flag["code"]}]}],
+            "resource": {"reference": f"#flag-{i}"},
+        }
+        for i, flag in enumerate(flags, 1)
+    ]
+    request_group = {
+        "resourceType": "RequestGroup",
+        "id": "plan",
+        "status": "draft",
+        "intent": "proposal",
+        "action": actions,
+    }
     rs = decision["ruleset"]
     body = {
         "resourceType": "GuidanceResponse",

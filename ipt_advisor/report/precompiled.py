@@ -12,6 +12,7 @@ sha256 of the template's source and the Jinja2 version it was made with must mat
 the template is compiled from its source as before (an edited template is never shown in
 its old form). ``tests/test_precompiled.py`` fails when the module is stale.
 """
+
 from __future__ import annotations
 
 import hashlib

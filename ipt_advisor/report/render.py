@@ -19,6 +19,7 @@ Safety rules kept here:
 Jinja2 is imported lazily: ``import ipt_advisor.report.render`` stays cheap for commands that only
 print JSON.
 """
+
 from __future__ import annotations
 
 import json
@@ -194,8 +195,12 @@ def wrap(text: Any, indent: str = "", first: str | None = None, width: int = 88)
     for number, line in enumerate(lines):
         lead = first if number == 0 else indent
         filled = textwrap.fill(
-            line, width=width, initial_indent=lead, subsequent_indent=indent,
-            break_long_words=False, break_on_hyphens=False,
+            line,
+            width=width,
+            initial_indent=lead,
+            subsequent_indent=indent,
+            break_long_words=False,
+            break_on_hyphens=False,
         )
         out.append(filled or lead.rstrip())
     return "\n".join(out)

@@ -9,6 +9,7 @@ that left 12 months of grief unbanded), a cell two rules cover is an overlap; li
 reports both, with the input ranges in words.  The catalog shows the merged cells as rows:
 input ranges -> what the rule concludes, with the rule id.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -26,16 +27,19 @@ Interval = tuple[int, int]  # inclusive bounds of an integer input
 class Row:
     """One row of a table: a box of input values and the rules that cover all of it."""
 
-    cells: list[Any]        # per input: an Interval, or a tuple of enum/boolean values
-    hits: tuple[str, ...]   # rule ids
+    cells: list[Any]  # per input: an Interval, or a tuple of enum/boolean values
+    hits: tuple[str, ...]  # rule ids
 
 
 def table_rules(ruleset: RuleSet, table: DecisionTable) -> list[Rule]:
     """The table's rules: its listed ids that exist, then the active rules deriving ``output``."""
     ids = [rid for rid in table.rules if rid in ruleset.by_id]
     if table.output:
-        ids += [r.id for r in ruleset.active_rules if r.id not in ids
-                and any(isinstance(e, Derive) and e.fact == table.output for e in r.then)]
+        ids += [
+            r.id
+            for r in ruleset.active_rules
+            if r.id not in ids and any(isinstance(e, Derive) and e.fact == table.output for e in r.then)
+        ]
     return [ruleset.rule(rid) for rid in ids]
 
 
@@ -127,8 +131,11 @@ def _merge(grid: list[Row], numeric: list[bool]) -> list[Row]:
         merged: list[Row] = []
         for row in grid:
             prev = merged[-1] if merged else None
-            if prev is not None and prev.hits == row.hits and all(
-                    prev.cells[i] == row.cells[i] for i in range(len(numeric)) if i != axis):
+            if (
+                prev is not None
+                and prev.hits == row.hits
+                and all(prev.cells[i] == row.cells[i] for i in range(len(numeric)) if i != axis)
+            ):
                 a, b = prev.cells[axis], row.cells[axis]
                 if numeric[axis] and a[1] + 1 == b[0]:
                     prev.cells[axis] = (a[0], b[1])
@@ -179,18 +186,25 @@ def table_entry(ruleset: RuleSet, table: DecisionTable) -> dict[str, Any]:
     """A table for the catalog: header, rows (ranges -> conclusion, rule ids), gaps and overlaps."""
     out_rows = []
     for row in rows(ruleset, table):
-        out_rows.append({
-            "ranges": [range_words(ruleset, f, c) for f, c in zip(table.inputs, row.cells)],
-            "rules": [{"id": rid, "title": ruleset.rule(rid).title,
-                       "conclusion": conclusion(ruleset.rule(rid), ruleset)} for rid in row.hits],
-            "gap": not row.hits and table.complete,
-            "overlap": len(row.hits) > 1 and table.unique,
-        })
+        out_rows.append(
+            {
+                "ranges": [range_words(ruleset, f, c) for f, c in zip(table.inputs, row.cells)],
+                "rules": [
+                    {"id": rid, "title": ruleset.rule(rid).title, "conclusion": conclusion(ruleset.rule(rid), ruleset)}
+                    for rid in row.hits
+                ],
+                "gap": not row.hits and table.complete,
+                "overlap": len(row.hits) > 1 and table.unique,
+            }
+        )
     return {
-        "name": table.name, "title": table.title, "note": table.note,
+        "name": table.name,
+        "title": table.title,
+        "note": table.note,
         "inputs": [{"name": f, "label": fact_label(ruleset, f)} for f in table.inputs],
         "given": [f"{fact_label(ruleset, f)}: {value_words(v, ruleset.facts.get(f))}" for f, v in table.given],
-        "hit_policy": "unique" if table.unique else "collect", "complete": table.complete,
+        "hit_policy": "unique" if table.unique else "collect",
+        "complete": table.complete,
         "rules": [r.id for r in table_rules(ruleset, table)],
         "rows": out_rows,
     }
@@ -200,8 +214,9 @@ def gaps_and_overlaps(ruleset: RuleSet, table: DecisionTable) -> list[str]:
     """Lint's words for every gap (complete tables) and overlap (unique tables)."""
     out = []
     for row in rows(ruleset, table):
-        where = ", ".join(f"{ruleset.facts[f].label} {range_words(ruleset, f, c)}"
-                          for f, c in zip(table.inputs, row.cells))
+        where = ", ".join(
+            f"{ruleset.facts[f].label} {range_words(ruleset, f, c)}" for f, c in zip(table.inputs, row.cells)
+        )
         if table.complete and not row.hits:
             out.append(f"no rule covers {where} (a gap: every value in the facts' ranges needs one rule)")
         if table.unique and len(row.hits) > 1:
@@ -211,5 +226,8 @@ def gaps_and_overlaps(ruleset: RuleSet, table: DecisionTable) -> list[str]:
 
 def tables_of(ruleset: RuleSet, rule_id: str) -> list[str]:
     """Names of the tables a rule belongs to (its page links to them)."""
-    return [t.name for t in ruleset.tables if not problems(ruleset, t)
-            and rule_id in {r.id for r in table_rules(ruleset, t)}]
+    return [
+        t.name
+        for t in ruleset.tables
+        if not problems(ruleset, t) and rule_id in {r.id for r in table_rules(ruleset, t)}
+    ]

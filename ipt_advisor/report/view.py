@@ -8,6 +8,7 @@ read from the rules that derived them, answers as recorded (yes / no / not asked
 declined / not recorded), and which of a fired rule's conclusions apply to this decision.
 No clinical word or number is written here.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -46,8 +47,10 @@ def report_view(ruleset: RuleSet, decision: dict[str, Any], intake: Any, tool_ve
                 out.append({"label": label(spec.name), "key": key, "answer": value_words(value, spec)})
         return out
 
-    steps = [_step(ruleset, decision, step, i + 1, because(step), values, derived)
-             for i, step in enumerate(decision["trace"])]
+    steps = [
+        _step(ruleset, decision, step, i + 1, because(step), values, derived)
+        for i, step in enumerate(decision["trace"])
+    ]
     return {
         "tool_version": tool_version,
         "case": {
@@ -59,21 +62,46 @@ def report_view(ruleset: RuleSet, decision: dict[str, Any], intake: Any, tool_ve
         },
         "decision": decision,
         "format_label": policy.format_labels.get(rec["format"], rec["format"]),
-        "focus": [{"role": role, "area": r["area"], "label": policy.area_labels.get(r["area"], r["area"]),
-                   "text": r["text"], "rule": r["rule"]}
-                  for role, r in zip(("Primary", "Secondary"), decision["focus"]["reasons"])],
-        "dropped": [{"label": policy.area_labels.get(d["area"], d["area"]), "text": d["text"], "rule": d["rule"],
-                     "why": _dropped_why(policy, decision)} for d in decision["focus"].get("dropped", [])],
-        "risk_answers": [{"label": label(name), "key": ruleset.facts[name].key,
-                          "answer": (answer := answer_words(ruleset, name, values)),
-                          "state": _state(values.get(name), answer)} for name in policy.risk_answers],
+        "focus": [
+            {
+                "role": role,
+                "area": r["area"],
+                "label": policy.area_labels.get(r["area"], r["area"]),
+                "text": r["text"],
+                "rule": r["rule"],
+            }
+            for role, r in zip(("Primary", "Secondary"), decision["focus"]["reasons"])
+        ],
+        "dropped": [
+            {
+                "label": policy.area_labels.get(d["area"], d["area"]),
+                "text": d["text"],
+                "rule": d["rule"],
+                "why": _dropped_why(policy, decision),
+            }
+            for d in decision["focus"].get("dropped", [])
+        ],
+        "risk_answers": [
+            {
+                "label": label(name),
+                "key": ruleset.facts[name].key,
+                "answer": (answer := answer_words(ruleset, name, values)),
+                "state": _state(values.get(name), answer),
+            }
+            for name in policy.risk_answers
+        ],
         "severity": _severity(ruleset, decision, values, label),
         "signoff": _signoff(policy, decision, intake.get("clinician_decision")),
         "steps": [s for s in steps if s["applies"]],
         "quiet_steps": [s for s in steps if not s["applies"]],
-        "not_assessed": [{"label": label(by_key[path].name) if path in by_key else path, "key": path,
-                          "answer": missing_words(by_key[path], values) if path in by_key else "not recorded"}
-                         for path in decision["not_assessed"]],
+        "not_assessed": [
+            {
+                "label": label(by_key[path].name) if path in by_key else path,
+                "key": path,
+                "answer": missing_words(by_key[path], values) if path in by_key else "not recorded",
+            }
+            for path in decision["not_assessed"]
+        ],
         "format_labels": dict(policy.format_labels),
         "area_labels": dict(policy.area_labels),
     }
@@ -103,9 +131,15 @@ def _severity(ruleset: RuleSet, decision: dict[str, Any], values: dict[str, Any]
                 if any(isinstance(e, Derive) and e.fact == fact and e.value == value for e in rule.then):
                     basis, rule_id = brief_condition(rule.when, ruleset), rule.id
                     break
-        rows.append({"field": field_name, "label": label(fact),
-                     "value": value_words(value, spec) if value is not None else NOT_DERIVED,
-                     "basis": basis, "rule": rule_id})
+        rows.append(
+            {
+                "field": field_name,
+                "label": label(fact),
+                "value": value_words(value, spec) if value is not None else NOT_DERIVED,
+                "basis": basis,
+                "rule": rule_id,
+            }
+        )
     return rows
 
 
@@ -119,19 +153,32 @@ def _signoff(policy: Any, decision: dict[str, Any], given: dict[str, Any] | None
     changed = policy.format_labels.get(given["format"], given["format"])
     if given.get("focus"):
         changed += f", focus {policy.area_labels.get(given['focus'], given['focus'])}"
-    return {"filled": True, "accepted": accepted, "changed_to": "" if accepted else changed,
-            "reason": given.get("reason") or ""}
+    return {
+        "filled": True,
+        "accepted": accepted,
+        "changed_to": "" if accepted else changed,
+        "reason": given.get("reason") or "",
+    }
 
 
 def _dropped_why(policy: Any, decision: dict[str, Any]) -> str:
     kept = [policy.area_labels.get(r["area"], r["area"]) for r in decision["focus"]["reasons"]]
     order = " before ".join(value_words(b) for b in policy.focus_basis)
-    return (f"not kept: at most {policy.focus_max} focus area{'s' if policy.focus_max > 1 else ''}, and "
-            f"{' and '.join(kept)} rank{'s' if len(kept) == 1 else ''} higher ({order}, then by area priority)")
+    return (
+        f"not kept: at most {policy.focus_max} focus area{'s' if policy.focus_max > 1 else ''}, and "
+        f"{' and '.join(kept)} rank{'s' if len(kept) == 1 else ''} higher ({order}, then by area priority)"
+    )
 
 
-def _step(ruleset: RuleSet, decision: dict[str, Any], step: dict[str, Any], number: int,
-          because: list[dict[str, str]], values: dict[str, Any], derived: dict[str, list[Any]]) -> dict[str, Any]:
+def _step(
+    ruleset: RuleSet,
+    decision: dict[str, Any],
+    step: dict[str, Any],
+    number: int,
+    because: list[dict[str, str]],
+    values: dict[str, Any],
+    derived: dict[str, list[Any]],
+) -> dict[str, Any]:
     """One fired rule for the "Why" appendix: its conclusions in words, each marked with
     whether it applies to this decision (a group-only condition in an individual decision,
     an area dropped by the limit, a format outranked by a more restrictive one)."""
@@ -161,8 +208,14 @@ def _step(ruleset: RuleSet, decision: dict[str, Any], step: dict[str, Any], numb
         effects.append({"text": text, "applied": not note, "note": note})
     informative = [x for x in effects if not x["text"].startswith("sets ")]
     return {
-        "number": number, "rule": rule.id, "title": rule.title, "version": rule.version, "status": rule.status,
-        "effects": effects, "because": because, "rationale": " ".join(rule.rationale.split()),
+        "number": number,
+        "rule": rule.id,
+        "title": rule.title,
+        "version": rule.version,
+        "status": rule.status,
+        "effects": effects,
+        "because": because,
+        "rationale": " ".join(rule.rationale.split()),
         "references": ruleset.citations(rule),
         # a rule whose every conclusion misses this decision is listed briefly, not in full
         "applies": any(x["applied"] for x in informative) or not informative,

@@ -7,6 +7,7 @@ so the catalog cannot drift from the rules it documents.  Used by ``rules list``
 ``rules show``, the HTML catalog (``catalog.site``) and the what-if explanations
 (``whatif``), which all speak about a condition in the same words.
 """
+
 from __future__ import annotations
 
 import textwrap
@@ -20,13 +21,19 @@ from ..core.wording import NOT_RECORDED, describe_effect, effect_words, fact_lab
 
 # The operator of a leaf, in words ("PHQ-9 total" + " is at least " + "16").
 _OP_WORDS = {
-    "is": "is", "is_not": "is not",
-    "at_least": "is at least", "at_most": "is at most", "above": "is above", "below": "is below",
-    "in": "is one of", "not_in": "is none of",
+    "is": "is",
+    "is_not": "is not",
+    "at_least": "is at least",
+    "at_most": "is at most",
+    "above": "is above",
+    "below": "is below",
+    "in": "is one of",
+    "not_in": "is none of",
 }
 
 
 # ------------------------------------------------------------------ conditions in words
+
 
 def leaf_words(leaf: Leaf, ruleset: RuleSet) -> str:
     """One test in words, e.g. ``PHQ-9 total is at least 16``."""
@@ -43,8 +50,11 @@ def brief_condition(cond: Cond, ruleset: RuleSet) -> str:
     or more``: the bounds of one whole-number fact, as the rule that derived a band states
     them (reports name a band's cut-off from the rule, never from code)."""
     items = [cond] if isinstance(cond, Leaf) else list(cond.items) if isinstance(cond, All) else []
-    if items and all(isinstance(i, Leaf) and i.op in ("at_least", "at_most", "above", "below") for i in items) \
-            and len({i.fact for i in items}) == 1:  # type: ignore[union-attr]  # all items are leaves (the test above)
+    if (
+        items
+        and all(isinstance(i, Leaf) and i.op in ("at_least", "at_most", "above", "below") for i in items)
+        and len({i.fact for i in items}) == 1  # type: ignore[union-attr]  # all items are leaves (the test above)
+    ):
         bounds = {i.op: i.value for i in items}  # type: ignore[union-attr]
         label = fact_label(ruleset, items[0].fact)  # type: ignore[union-attr]
         low = bounds.get("at_least", bounds["above"] + 1 if "above" in bounds else None)
@@ -98,6 +108,7 @@ def condition_lines(cond: Cond, ruleset: RuleSet) -> list[str]:
 
 # ------------------------------------------------------------------ entries
 
+
 def flags_raised(rule: Rule) -> list[str]:
     return list(dict.fromkeys(e.code for e in rule.then if isinstance(e, RaiseFlag)))
 
@@ -121,8 +132,9 @@ def rule_entry(ruleset: RuleSet, rule: Rule) -> dict[str, Any]:
     }
 
 
-def list_rules(ruleset: RuleSet, area: str | None = None, flag: str | None = None,
-               status: str | None = None) -> list[dict[str, Any]]:
+def list_rules(
+    ruleset: RuleSet, area: str | None = None, flag: str | None = None, status: str | None = None
+) -> list[dict[str, Any]]:
     """Catalog rows in rule-file order, filtered (exact, case-insensitive match on each filter)."""
     out = []
     for rule in ruleset.rules:
@@ -155,22 +167,32 @@ def rule_detail(ruleset: RuleSet, rule: Rule) -> dict[str, Any]:
     embedded tests, and which rules feed this one and which it feeds."""
     fed_by, feeds = deps.feeds(ruleset, rule)
     detail = rule_entry(ruleset, rule)
-    detail.update({
-        "reference_keys": list(rule.references),
-        "condition": condition_tree(rule.when, ruleset),
-        "condition_text": condition_lines(rule.when, ruleset),
-        "effects": [effect_words(e, ruleset) for e in rule.then],
-        "effects_code": [describe_effect(e) for e in rule.then],
-        # texts used instead for some cases: the first variant whose condition holds
-        "effects_variants": [[{"when": condition_lines(v.when, ruleset), "text": " ".join(v.text.split())}
-                              for v in getattr(e, "variants", ())] for e in rule.then],
-        "test_cases": [{"name": t.name, "intake": t.intake, "expect": t.expect, "line": t.line}
-                       for t in rule.tests],
-        "fed_by": [_ref(ruleset, rid) for rid in fed_by],
-        "feeds": [_ref(ruleset, rid) for rid in feeds],
-        "governance": dict(rule.governance.items()),
-        "tables": [{"name": t.name, "title": t.title} for t in ruleset.tables if t.name in tables_of(ruleset, rule.id)],
-    })
+    detail.update(
+        {
+            "reference_keys": list(rule.references),
+            "condition": condition_tree(rule.when, ruleset),
+            "condition_text": condition_lines(rule.when, ruleset),
+            "effects": [effect_words(e, ruleset) for e in rule.then],
+            "effects_code": [describe_effect(e) for e in rule.then],
+            # texts used instead for some cases: the first variant whose condition holds
+            "effects_variants": [
+                [
+                    {"when": condition_lines(v.when, ruleset), "text": " ".join(v.text.split())}
+                    for v in getattr(e, "variants", ())
+                ]
+                for e in rule.then
+            ],
+            "test_cases": [
+                {"name": t.name, "intake": t.intake, "expect": t.expect, "line": t.line} for t in rule.tests
+            ],
+            "fed_by": [_ref(ruleset, rid) for rid in fed_by],
+            "feeds": [_ref(ruleset, rid) for rid in feeds],
+            "governance": dict(rule.governance.items()),
+            "tables": [
+                {"name": t.name, "title": t.title} for t in ruleset.tables if t.name in tables_of(ruleset, rule.id)
+            ],
+        }
+    )
     return detail
 
 
@@ -187,20 +209,28 @@ def fact_entries(ruleset: RuleSet) -> list[dict[str, Any]]:
         for rule in ruleset.rules:
             tests = [leaf_words(leaf, ruleset) for leaf in leaves(rule.when) if leaf.fact == spec.name]
             if tests:
-                read_by.append({"id": rule.id, "title": rule.title, "status": rule.status,
-                                "tests": list(dict.fromkeys(tests))})
+                read_by.append(
+                    {"id": rule.id, "title": rule.title, "status": rule.status, "tests": list(dict.fromkeys(tests))}
+                )
             sets = [value_words(e.value) for e in rule.then if isinstance(e, Derive) and e.fact == spec.name]
             if sets:
                 derived_by.append({"id": rule.id, "title": rule.title, "status": rule.status, "sets": sets})
-        out.append({
-            "name": spec.name, "label": spec.label, "type": spec.type, "key": spec.key,
-            "source": spec.source, "derived": spec.derived,
-            "values": [value_words(v) for v in spec.values],
-            "range": list(spec.range) if spec.range else None,
-            "asked_when": [f"{fact_label(ruleset, f)} is {value_words(v)}" for f, v in spec.asked_when],
-            "description": " ".join(spec.description.split()),
-            "read_by": read_by, "derived_by": derived_by,
-        })
+        out.append(
+            {
+                "name": spec.name,
+                "label": spec.label,
+                "type": spec.type,
+                "key": spec.key,
+                "source": spec.source,
+                "derived": spec.derived,
+                "values": [value_words(v) for v in spec.values],
+                "range": list(spec.range) if spec.range else None,
+                "asked_when": [f"{fact_label(ruleset, f)} is {value_words(v)}" for f, v in spec.asked_when],
+                "description": " ".join(spec.description.split()),
+                "read_by": read_by,
+                "derived_by": derived_by,
+            }
+        )
     return out
 
 
@@ -210,20 +240,29 @@ def flag_entries(ruleset: RuleSet) -> list[dict[str, Any]]:
     for rule in ruleset.rules:
         for e in rule.then:
             if isinstance(e, RaiseFlag):
-                raised.setdefault(e.code, []).append({
-                    "id": rule.id, "title": rule.title, "status": rule.status,
-                    "level": e.level, "action": e.action,
-                })
+                raised.setdefault(e.code, []).append(
+                    {
+                        "id": rule.id,
+                        "title": rule.title,
+                        "status": rule.status,
+                        "level": e.level,
+                        "action": e.action,
+                    }
+                )
     codes = list(ruleset.flags) + sorted(c for c in raised if c not in ruleset.flags)
-    return [{
-        "code": code,
-        "description": ruleset.flags[code].description if code in ruleset.flags else "",
-        "declared": code in ruleset.flags,
-        "raised_by": raised.get(code, []),
-    } for code in codes]
+    return [
+        {
+            "code": code,
+            "description": ruleset.flags[code].description if code in ruleset.flags else "",
+            "declared": code in ruleset.flags,
+            "raised_by": raised.get(code, []),
+        }
+        for code in codes
+    ]
 
 
 # ------------------------------------------------------------------ text output
+
 
 def table(rows: list[list[str]], header: list[str]) -> str:
     """An aligned plain-text table; the last column is left ragged."""
@@ -238,8 +277,20 @@ def table(rows: list[list[str]], header: list[str]) -> str:
 def list_text(entries: list[dict[str, Any]]) -> str:
     """``rules list`` as an aligned table."""
     header = ["ID", "VERSION", "STATUS", "AREA", "EVIDENCE", "TESTS", "FLAGS", "WHERE", "TITLE"]
-    rows = [[e["id"], e["version"], e["status"], e["area"], e["evidence"], str(e["tests"]),
-             ",".join(e["flags"]) or "-", e["location"], e["title"]] for e in entries]
+    rows = [
+        [
+            e["id"],
+            e["version"],
+            e["status"],
+            e["area"],
+            e["evidence"],
+            str(e["tests"]),
+            ",".join(e["flags"]) or "-",
+            e["location"],
+            e["title"],
+        ]
+        for e in entries
+    ]
     return table(rows, header) + f"{len(entries)} rule(s)\n"
 
 
@@ -247,17 +298,26 @@ def flow(value: Any) -> str:
     """A value as one line of YAML flow style, as a rule file would hold it."""
     import yaml
 
-    return yaml.safe_dump(value, default_flow_style=True, sort_keys=False, width=10_000,
-                          allow_unicode=True).strip().removesuffix("...").strip()
+    return (
+        yaml.safe_dump(value, default_flow_style=True, sort_keys=False, width=10_000, allow_unicode=True)
+        .strip()
+        .removesuffix("...")
+        .strip()
+    )
 
 
 def show_text(detail: dict[str, Any]) -> str:
     """``rules show``: the whole rule as a trainer reads it."""
 
     def wrapped(text: str, first: str = "  ") -> str:
-        return textwrap.fill(" ".join(str(text).split()), width=88, initial_indent=first,
-                             subsequent_indent=" " * len(first), break_long_words=False,
-                             break_on_hyphens=False)
+        return textwrap.fill(
+            " ".join(str(text).split()),
+            width=88,
+            initial_indent=first,
+            subsequent_indent=" " * len(first),
+            break_long_words=False,
+            break_on_hyphens=False,
+        )
 
     def rule_refs(refs: list[dict[str, str]], none: str) -> list[str]:
         width = max((len(r["id"]) for r in refs), default=0)

@@ -15,6 +15,7 @@ comparison in durable-rules (``$neq`` and ``$lt`` included), so a comparison on
 an unknown fact is *not true*, which is exactly three-valued (Kleene) logic
 once negations sit on the leaves.  ``known``/``unknown`` test presence.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -34,9 +35,9 @@ _ORDER = {"at_least": "$gte", "at_most": "$lte", "above": "$gt", "below": "$lt"}
 
 @dataclass(frozen=True)
 class Atom:
-    engine_fact: str          # "intake" or a derived fact's name
+    engine_fact: str  # "intake" or a derived fact's name
     expr: dict[str, Any] | None  # durable expression; None = always true
-    facts: tuple[str, ...]    # facts it reads, in reading order
+    facts: tuple[str, ...]  # facts it reads, in reading order
 
 
 @dataclass(frozen=True)
@@ -45,9 +46,9 @@ class Alternative:
 
     name: str
     rule_id: str
-    order: int                # declaration order of the rule in the rule set
-    depth: int                # derivation depth = engine priority = trace order
-    body: dict[str, Any]      # durable rule body without "run"
+    order: int  # declaration order of the rule in the rule set
+    depth: int  # derivation depth = engine priority = trace order
+    body: dict[str, Any]  # durable rule body without "run"
     reads: tuple[tuple[str, str], ...]  # (alias, fact name) for the trace's `because`
 
 
@@ -55,7 +56,7 @@ class Alternative:
 class Compiled:
     name: str
     alternatives: tuple[Alternative, ...]
-    read_derived: frozenset[str]   # derived facts some rule reads: only these are asserted
+    read_derived: frozenset[str]  # derived facts some rule reads: only these are asserted
 
 
 def _engine_fact(leaf: Leaf, ruleset: RuleSet) -> str:
@@ -183,7 +184,7 @@ def _behind_groups(pattern: dict[str, Any], index: int, total: int) -> dict[str,
     """``pattern`` (number ``index`` of ``total`` on its fact) with one group test per level
     inserted after its fact test: pattern i sits in group i // FANOUT, that group in group
     i // FANOUT**2, ..., until one level holds at most FANOUT groups."""
-    (alias, expr), = pattern.items()
+    ((alias, expr),) = pattern.items()
     tests = expr["$and"] if "$and" in expr else [expr]
     groups: list[dict[str, Any]] = []
     size = FANOUT

@@ -5,6 +5,7 @@ its ``derive`` effects set.  The graph gives each rule a depth (0 when it reads
 only intake facts), which is both its engine priority and the trace order, and
 it exposes cycles, which lint rejects.
 """
+
 from __future__ import annotations
 
 from ..core.model import Cond, Derive, Rule, RuleSet, leaves
@@ -38,8 +39,12 @@ def text_conditions(ruleset: RuleSet) -> list[Cond]:
 def read_anywhere(ruleset: RuleSet) -> set[str]:
     """The derived facts an active rule's condition or any text's condition reads."""
     out = {fact for r in ruleset.active_rules for fact in reads(r, ruleset)}
-    out |= {leaf.fact for c in text_conditions(ruleset) for leaf in leaves(c)
-            if (spec := ruleset.facts.get(leaf.fact)) is not None and spec.derived}
+    out |= {
+        leaf.fact
+        for c in text_conditions(ruleset)
+        for leaf in leaves(c)
+        if (spec := ruleset.facts.get(leaf.fact)) is not None and spec.derived
+    }
     return out
 
 
@@ -89,7 +94,7 @@ def depths(ruleset: RuleSet) -> tuple[dict[str, int], list[list[str]]]:
                 if p in depth:
                     stack[-1] = (rid, i + 1, max(deepest, depth[p]))
                 elif p in on_path:
-                    cycle = visiting[visiting.index(p):] + [p]
+                    cycle = visiting[visiting.index(p) :] + [p]
                     if sorted(cycle[:-1]) not in [sorted(c[:-1]) for c in cycles]:
                         cycles.append(cycle)
                     stack[-1] = (rid, i + 1, max(deepest, 0))

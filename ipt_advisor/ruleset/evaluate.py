@@ -7,6 +7,7 @@ not``, what-if).  Semantics match the compiled engine rules: a comparison on
 an unknown value is unknown (None), ``all``/``any``/``not`` follow Kleene's
 logic, and a rule fires only when its condition is True.
 """
+
 from __future__ import annotations
 
 from typing import Any, Callable

@@ -6,6 +6,7 @@ rule past its ``review_due`` is a *warning*, not an error: the rule still applie
 quality team should look at it.  The date to compare with is passed in (``rules lint
 --today``), so tests and catalogs built from the same inputs stay deterministic.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -27,6 +28,12 @@ def overdue_warnings(ruleset: RuleSet, today: datetime.date) -> list[Problem]:
             g = rule.governance
             who = f"; approved by {g.approved_by}" if g.approved_by else ""
             last = f", last reviewed {g.reviewed_on}" if g.reviewed_on else ""
-            out.append(Problem(rule.file, rule.line, f"{rule.id}.review_due",
-                               f"review overdue: due {g.review_due}{last}{who} (today {today.isoformat()})"))
+            out.append(
+                Problem(
+                    rule.file,
+                    rule.line,
+                    f"{rule.id}.review_due",
+                    f"review overdue: due {g.review_due}{last}{who} (today {today.isoformat()})",
+                )
+            )
     return sorted(out, key=Problem.sort_key)

@@ -10,6 +10,7 @@ stand out (``emphasis``).
 
 Nothing clinical is written here: this module parses, checks and selects.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -31,13 +32,13 @@ class Para:
 @dataclass(frozen=True)
 class Section:
     heading: str
-    if_format: tuple[str, ...] = ()     # empty: every format
+    if_format: tuple[str, ...] = ()  # empty: every format
     when: Cond | None = None
     paragraphs: tuple[Para, ...] = ()
     bullets: tuple[Para, ...] = ()
     focus: tuple[tuple[str, Para], ...] = ()
     blanks: tuple[str, ...] = ()
-    emphasis: bool = False              # printed so it stands out (where to get help urgently)
+    emphasis: bool = False  # printed so it stands out (where to get help urgently)
 
 
 def parse_handout(f: Any, value: Any) -> dict[str, Any]:
@@ -80,16 +81,18 @@ def parse_handout(f: Any, value: Any) -> dict[str, Any]:
         if not isinstance(focus, dict):
             f.add(path + ("focus",), "must map each focus area to its text")
             focus = {}
-        sections.append(Section(
-            heading=f.text(m.get("heading"), path + ("heading",)),
-            if_format=tuple(str(s) for s in scope),
-            when=parse_condition(f, m["when"], path + ("when",)) if "when" in m else None,
-            paragraphs=paras(m.get("paragraphs", []), path + ("paragraphs",)),
-            bullets=paras(m.get("bullets", []), path + ("bullets",)),
-            focus=tuple((str(area), para(text, path + ("focus", area))) for area, text in focus.items()),
-            blanks=f.text_list(m.get("blanks", []), path + ("blanks",)),
-            emphasis=m.get("emphasis") is True,
-        ))
+        sections.append(
+            Section(
+                heading=f.text(m.get("heading"), path + ("heading",)),
+                if_format=tuple(str(s) for s in scope),
+                when=parse_condition(f, m["when"], path + ("when",)) if "when" in m else None,
+                paragraphs=paras(m.get("paragraphs", []), path + ("paragraphs",)),
+                bullets=paras(m.get("bullets", []), path + ("bullets",)),
+                focus=tuple((str(area), para(text, path + ("focus", area))) for area, text in focus.items()),
+                blanks=f.text_list(m.get("blanks", []), path + ("blanks",)),
+                emphasis=m.get("emphasis") is True,
+            )
+        )
         if "emphasis" in m and not isinstance(m["emphasis"], bool):
             f.add(path + ("emphasis",), "must be true or false")
     return {
@@ -124,8 +127,11 @@ def handout_problems(ruleset: RuleSet) -> list[tuple[str, str, Cond | None]]:
                 out.append((path + ".focus", f"unknown focus area(s) {', '.join(unknown)}", None))
         if s.when is not None:
             out.append((path + ".when", "", s.when))
-        for kind, items in (("paragraphs", s.paragraphs), ("bullets", s.bullets),
-                            ("focus", tuple(p for _, p in s.focus))):
+        for kind, items in (
+            ("paragraphs", s.paragraphs),
+            ("bullets", s.bullets),
+            ("focus", tuple(p for _, p in s.focus)),
+        ):
             for j, p in enumerate(items):
                 conds = ([p.when] if p.when is not None else []) + [v.when for v in p.variants]
                 out.extend((f"{path}.{kind}.{j}", "", c) for c in conds)
@@ -135,8 +141,9 @@ def handout_problems(ruleset: RuleSet) -> list[tuple[str, str, Cond | None]]:
     return out
 
 
-def handout_view(ruleset: RuleSet, decision: dict[str, Any], values: dict[str, Any],
-                 derived: dict[str, list[Any]]) -> dict[str, Any]:
+def handout_view(
+    ruleset: RuleSet, decision: dict[str, Any], values: dict[str, Any], derived: dict[str, list[Any]]
+) -> dict[str, Any]:
     """What the handout templates print for one decision."""
     from ..decision.decide import choose_text
 
@@ -161,8 +168,19 @@ def handout_view(ruleset: RuleSet, decision: dict[str, Any], values: dict[str, A
         by_area = dict(s.focus)
         focus = [t for a in areas if a in by_area and (t := shown(by_area[a])) is not None]
         # one bullet per chosen area, so two areas never read as one text
-        sections.append({"heading": s.heading, "paragraphs": texts(s.paragraphs),
-                         "bullets": focus + texts(s.bullets), "blanks": list(s.blanks), "emphasis": s.emphasis})
-    return {"title": h.get("title", ""), "intro": texts(h.get("intro", ())), "sections": sections,
-            "footer": h.get("footer", ""), "format": fmt}
-
+        sections.append(
+            {
+                "heading": s.heading,
+                "paragraphs": texts(s.paragraphs),
+                "bullets": focus + texts(s.bullets),
+                "blanks": list(s.blanks),
+                "emphasis": s.emphasis,
+            }
+        )
+    return {
+        "title": h.get("title", ""),
+        "intro": texts(h.get("intro", ())),
+        "sections": sections,
+        "footer": h.get("footer", ""),
+        "format": fmt,
+    }

@@ -8,6 +8,7 @@ unknown flags/formats/areas, rules that can never fire because nothing
 derives what they read, derivation cycles, and rules without both a firing
 and a silent test.
 """
+
 from __future__ import annotations
 
 from typing import Any, Callable
@@ -15,8 +16,23 @@ from typing import Any, Callable
 from . import deps
 from ..core.errors import Problem
 from ..core.model import (
-    AddCondition, ChooseFormat, Consider, Derive, ExcludeFormat, FactSpec, Leaf, ProposeFocus, RaiseFlag,
-    Rule, RuleSet, SetStatus, Variant, leaves, ORDER_OPS, PRESENCE_OPS, SET_OPS,
+    AddCondition,
+    ChooseFormat,
+    Consider,
+    Derive,
+    ExcludeFormat,
+    FactSpec,
+    Leaf,
+    ProposeFocus,
+    RaiseFlag,
+    Rule,
+    RuleSet,
+    SetStatus,
+    Variant,
+    leaves,
+    ORDER_OPS,
+    PRESENCE_OPS,
+    SET_OPS,
 )
 from ..core.model import nnf
 from ..core.hints import suggest, type_name, unknown
@@ -100,42 +116,69 @@ def _check_engine_limits(ruleset: RuleSet, out: _Out, source: str) -> None:
             first.setdefault(items[0]["k"], set()).add(json.dumps(items[1], sort_keys=True) if len(items) > 1 else "")
     derived = len(first) - ("intake" in first)
     if len(first) > MAX_BRANCHES:
-        out.add(None, None, "rules", f"rules read {derived} different derived facts; the engine can load at most "
-                                     f"{MAX_BRANCHES - 1} (its first node branches on each): merge some", source)
+        out.add(
+            None,
+            None,
+            "rules",
+            f"rules read {derived} different derived facts; the engine can load at most "
+            f"{MAX_BRANCHES - 1} (its first node branches on each): merge some",
+            source,
+        )
     for kind, tests in sorted(first.items()):
         if len(tests) > MAX_BRANCHES:
             what = "the intake" if kind == "intake" else f"derived fact {kind}"
-            out.add(None, None, "rules", f"rules start with {len(tests)} different first tests on {what}; the engine "
-                                         f"can load at most {MAX_BRANCHES}: share or reorder conditions", source)
+            out.add(
+                None,
+                None,
+                "rules",
+                f"rules start with {len(tests)} different first tests on {what}; the engine "
+                f"can load at most {MAX_BRANCHES}: share or reorder conditions",
+                source,
+            )
 
 
 def _check_facts(ruleset: RuleSet, out: _Out, source: str) -> None:
     from ..intake.schema import FIELD_PATHS, FIELDS, RULE_FIELDS
+
     for spec in ruleset.facts.values():
         if spec.source is not None and spec.source not in FIELD_PATHS:
-            out.add(None, spec.line, f"facts.{spec.name}.source",
-                    f"{spec.source!r} is not an intake field{suggest(spec.source, FIELD_PATHS)}", source)
+            out.add(
+                None,
+                spec.line,
+                f"facts.{spec.name}.source",
+                f"{spec.source!r} is not an intake field{suggest(spec.source, FIELD_PATHS)}",
+                source,
+            )
         elif spec.source is not None and spec.source not in RULE_FIELDS:
-            out.add(None, spec.line, f"facts.{spec.name}.source",
-                    f"{spec.source!r} is free text, an id, a date or the clinician's decision: no rule may read it", source)
+            out.add(
+                None,
+                spec.line,
+                f"facts.{spec.name}.source",
+                f"{spec.source!r} is free text, an id, a date or the clinician's decision: no rule may read it",
+                source,
+            )
         elif spec.source is not None:
             for key, message in _against_intake(spec, FIELDS[spec.source]):
                 out.add(None, spec.line, f"facts.{spec.name}.{key}", message, source)
         for key, pairs in (("asked_when", spec.asked_when), ("declined_when", spec.declined_when)):
             for other, value in pairs:
                 if other not in ruleset.facts:
-                    out.add(None, spec.line, f"facts.{spec.name}.{key}",
-                            unknown("fact", other, ruleset.facts), source)
+                    out.add(None, spec.line, f"facts.{spec.name}.{key}", unknown("fact", other, ruleset.facts), source)
                 else:
-                    _check_value(ruleset.facts[other], value, lambda m: out.add(None, spec.line, f"facts.{spec.name}.{key}", m, source))
+                    _check_value(
+                        ruleset.facts[other],
+                        value,
+                        lambda m: out.add(None, spec.line, f"facts.{spec.name}.{key}", m, source),
+                    )
         where: Say = lambda m: out.add(None, spec.line, f"facts.{spec.name}.labels", m, source)  # noqa: E731
         for value in spec.value_labels:
             if spec.type == "boolean":
                 where("a boolean reads yes / no: it takes no value labels")
             else:
                 _check_value(spec, value, where)
-        _check_variants(ruleset, spec.label_variants, out,
-                        lambda m: out.add(None, spec.line, f"facts.{spec.name}.label", m, source))
+        _check_variants(
+            ruleset, spec.label_variants, out, lambda m: out.add(None, spec.line, f"facts.{spec.name}.label", m, source)
+        )
     _check_codes(ruleset, out, source)
 
 
@@ -158,7 +201,8 @@ def _against_intake(spec: FactSpec, field: Any) -> list[tuple[str, str]]:
         extra = [v for v in spec.values if v not in field.choices]
         lacking = [c for c in field.choices if c not in spec.values]
         parts = ([f"{', '.join(map(repr, extra))} not a value of {shown}"] if extra else []) + (
-            [f"{', '.join(map(repr, lacking))} missing"] if lacking else [])
+            [f"{', '.join(map(repr, lacking))} missing"] if lacking else []
+        )
         return [("values", f"{'; '.join(parts)}: give values: [{', '.join(field.choices)}]")]
     return []
 
@@ -197,8 +241,7 @@ def _check_policies(ruleset: RuleSet, out: _Out, source: str) -> None:
             out.add(None, None, "policies.format.labels", f"no label for format {fmt!r}", source)
     missing = [name for name in SEVERITY_FIELDS if name not in p.severity]
     if missing:
-        out.add(None, None, "policies.severity",
-                f"needs {' and '.join(missing)} too: every report shows them", source)
+        out.add(None, None, "policies.severity", f"needs {' and '.join(missing)} too: every report shows them", source)
     for field_name, fact in p.severity.items():
         if fact not in ruleset.facts:
             out.add(None, None, f"policies.severity.{field_name}", unknown("fact", fact, ruleset.facts), source)
@@ -237,8 +280,12 @@ def _check_policies(ruleset: RuleSet, out: _Out, source: str) -> None:
             if cond is None:
                 out.add(None, None, path, message, f"{ruleset.root}/{ruleset.handout.get('file', '')}")
             else:
-                _check_variants(ruleset, (Variant(cond, ""),), out,
-                                lambda m: out.add(None, None, path, m, f"{ruleset.root}/{ruleset.handout.get('file', '')}"))
+                _check_variants(
+                    ruleset,
+                    (Variant(cond, ""),),
+                    out,
+                    lambda m: out.add(None, None, path, m, f"{ruleset.root}/{ruleset.handout.get('file', '')}"),
+                )
 
 
 def _check_variants(ruleset: RuleSet, variants: tuple[Variant, ...], out: _Out, report: Say) -> None:
@@ -263,7 +310,9 @@ def _check_value(spec: FactSpec, value: Any, report: Say) -> None:
         elif spec.range and not spec.range[0] <= value <= spec.range[1]:
             report(f"{value} is outside {spec.name}'s range {spec.range[0]}..{spec.range[1]}")
     elif value not in spec.values:
-        report(f"{value!r} is not a value of {spec.name}{suggest(value, spec.values)}; allowed: {', '.join(map(str, spec.values))}")
+        report(
+            f"{value!r} is not a value of {spec.name}{suggest(value, spec.values)}; allowed: {', '.join(map(str, spec.values))}"
+        )
 
 
 def _check_leaf(ruleset: RuleSet, rule: Rule, leaf: Leaf, out: _Out) -> None:
@@ -303,10 +352,17 @@ def _check_rule(ruleset: RuleSet, rule: Rule, out: _Out) -> None:
     for leaf in leaves(rule.when):
         _check_leaf(ruleset, rule, leaf, out)
     made = out.made
-    if rule.status == "active" and not any(f not in made for f in deps.reads(rule, ruleset)) \
-            and never_true(rule.when, ruleset.facts, made):
-        out.add(rule, None, "when", "can never fire: the condition contradicts itself "
-                "or needs a derived value no active rule sets")
+    if (
+        rule.status == "active"
+        and not any(f not in made for f in deps.reads(rule, ruleset))
+        and never_true(rule.when, ruleset.facts, made)
+    ):
+        out.add(
+            rule,
+            None,
+            "when",
+            "can never fire: the condition contradicts itself or needs a derived value no active rule sets",
+        )
     if len(disjuncts(rule.when, ruleset)) > MAX_DISJUNCTS:
         out.add(rule, None, "when", f"condition expands to more than {MAX_DISJUNCTS} alternatives; split the rule")
     for effect in rule.then:
@@ -314,7 +370,12 @@ def _check_rule(ruleset: RuleSet, rule: Rule, out: _Out) -> None:
     if rule.status == "active":
         outcomes = {t.expect.get("fires") for t in rule.tests}
         if True not in outcomes or False not in outcomes:
-            out.add(rule, None, "tests", "an active rule needs at least one test where it fires and one where it stays silent")
+            out.add(
+                rule,
+                None,
+                "tests",
+                "an active rule needs at least one test where it fires and one where it stays silent",
+            )
     for t in rule.tests:
         _check_expect(ruleset, rule, t.expect, t.line, out)
 
@@ -352,13 +413,17 @@ def _check_effect(ruleset: RuleSet, rule: Rule, effect: Any, out: _Out) -> None:
             if fmt not in p.format_precedence:
                 add(f"if_format: unknown format {fmt!r}")
         if isinstance(effect, AddCondition) and effect.topic and effect.topic not in p.condition_topics:
-            add(f"{unknown('condition topic', effect.topic, p.condition_topics)}; "
-                "declare it under policies.conditions.topics")
+            add(
+                f"{unknown('condition topic', effect.topic, p.condition_topics)}; "
+                "declare it under policies.conditions.topics"
+            )
         if not effect.if_format:
             for text in (effect.text, *(v.text for v in effect.variants)):
                 for fmt, word in _scoped_words(p, text):
-                    add(f"the text names {word!r}, which ties it to the format {fmt}; scope it with "
-                        f"if_format so it never prints in another format's report")
+                    add(
+                        f"the text names {word!r}, which ties it to the format {fmt}; scope it with "
+                        f"if_format so it never prints in another format's report"
+                    )
     elif isinstance(effect, SetStatus) and effect.status not in STATUSES:
         add(f"status must be one of {', '.join(STATUSES)}")
     variants = getattr(effect, "variants", ())
@@ -402,8 +467,9 @@ def expect_problems(ruleset: RuleSet, expect: dict[str, Any]) -> list[str]:
         if not isinstance(codes, list):
             out.append(f"expect.{key}: must be a list of flag codes")
             continue
-        out.extend(f"expect.{key}: {unknown('flag code', code, ruleset.flags)}"
-                   for code in codes if code not in ruleset.flags)
+        out.extend(
+            f"expect.{key}: {unknown('flag code', code, ruleset.flags)}" for code in codes if code not in ruleset.flags
+        )
     levels = expect.get("flag_levels", {})
     if not isinstance(levels, dict):
         out.append("expect.flag_levels: must map flag codes to levels, e.g. {SUICIDE_IMMINENT: critical}")
@@ -417,14 +483,20 @@ def expect_problems(ruleset: RuleSet, expect: dict[str, Any]) -> list[str]:
     if not isinstance(actions, dict) or not all(_text(t) for t in actions.values()):
         out.append("expect.actions: must map flag codes to a text found in the flag's action")
     else:
-        out.extend(f"expect.actions: {unknown('flag code', code, ruleset.flags)}"
-                   for code in actions if code not in ruleset.flags)
-    for key, where in (("conditions", "one of the decision's conditions"), ("not_conditions", "none of its conditions"),
-                       ("condition_order", "its conditions, in this order"),
-                       ("considerations", "one of its points for clinical review"),
-                       ("not_considerations", "none of its points for clinical review"),
-                       ("banners", "its banners, one text for each banner in order ([] for none)"),
-                       ("handout", "the client handout")):
+        out.extend(
+            f"expect.actions: {unknown('flag code', code, ruleset.flags)}"
+            for code in actions
+            if code not in ruleset.flags
+        )
+    for key, where in (
+        ("conditions", "one of the decision's conditions"),
+        ("not_conditions", "none of its conditions"),
+        ("condition_order", "its conditions, in this order"),
+        ("considerations", "one of its points for clinical review"),
+        ("not_considerations", "none of its points for clinical review"),
+        ("banners", "its banners, one text for each banner in order ([] for none)"),
+        ("handout", "the client handout"),
+    ):
         texts = expect.get(key, [])
         if not isinstance(texts, list) or not all(_text(t) for t in texts):
             out.append(f"expect.{key}: must be a list of texts (each found in {where})")
@@ -438,8 +510,9 @@ def expect_problems(ruleset: RuleSet, expect: dict[str, Any]) -> list[str]:
     if not isinstance(severity, dict):
         out.append(f"expect.severity: must map severity fields ({', '.join(p.severity)}) to values")
     else:
-        out.extend(f"expect.severity: {unknown('field', name, p.severity)}"
-                   for name in severity if name not in p.severity)
+        out.extend(
+            f"expect.severity: {unknown('field', name, p.severity)}" for name in severity if name not in p.severity
+        )
     return out
 
 
@@ -476,16 +549,25 @@ def _check_conflicts(ruleset: RuleSet, out: _Out) -> None:
         return
     seen: dict[Any, tuple[Rule, set[str]]] = {}
     for rule in ruleset.active_rules:
-        formats = {f for e in rule.then if isinstance(e, (ChooseFormat, ExcludeFormat))
-                   and e.format in p.format_precedence
-                   and (f := e.format if isinstance(e, ChooseFormat) else "not " + e.format)}
+        formats = {
+            f
+            for e in rule.then
+            if isinstance(e, (ChooseFormat, ExcludeFormat))
+            and e.format in p.format_precedence
+            and (f := e.format if isinstance(e, ChooseFormat) else "not " + e.format)
+        }
         if not formats:
             continue
         key = _freeze(nnf(rule.when))
         if key in seen and seen[key][1] != formats:
             other = seen[key][0]
-            out.add(rule, None, "then", f"conflicts with {other.id} ({other.location}): same condition, "
-                    f"different format ({', '.join(sorted(formats))} vs {', '.join(sorted(seen[key][1]))})")
+            out.add(
+                rule,
+                None,
+                "then",
+                f"conflicts with {other.id} ({other.location}): same condition, "
+                f"different format ({', '.join(sorted(formats))} vs {', '.join(sorted(seen[key][1]))})",
+            )
         seen.setdefault(key, (rule, formats))
 
 

@@ -5,6 +5,7 @@ here with file:line; meaning-level checks (unknown facts, type mismatches,
 cycles, tests) live in ``lint.py``.  ``load_ruleset`` runs both and raises one
 ``RuleSetError`` listing everything.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -19,9 +20,32 @@ from ..core import yamlio
 from ..core.errors import Problem, ProblemCollector, RuleSetError
 from ..core.hints import suggest, type_name, unknown
 from ..core.model import (
-    AddCondition, All, AnyOf, Banner, ChooseFormat, Cond, Consider, DecisionTable, Derive, Effect, ExcludeFormat,
-    FactCodes, FactSpec, FlagCode, Governance, Leaf, Not, Policies, ProposeFocus, RaiseFlag, Rule, RuleSet, RuleTest,
-    SetStatus, Variant, NEGATION,
+    AddCondition,
+    All,
+    AnyOf,
+    Banner,
+    ChooseFormat,
+    Cond,
+    Consider,
+    DecisionTable,
+    Derive,
+    Effect,
+    ExcludeFormat,
+    FactCodes,
+    FactSpec,
+    FlagCode,
+    Governance,
+    Leaf,
+    Not,
+    Policies,
+    ProposeFocus,
+    RaiseFlag,
+    Rule,
+    RuleSet,
+    RuleTest,
+    SetStatus,
+    Variant,
+    NEGATION,
 )
 
 MANIFEST = "ruleset.yaml"
@@ -30,7 +54,7 @@ OPERATORS = tuple(op for op in NEGATION if op not in ("known", "unknown"))
 SEMVER = re.compile(r"^\d+\.\d+\.\d+$")
 RULE_ID = re.compile(r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)*$")
 FACT_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
-LOINC = re.compile(r"^\d{1,7}-\d$")      # a LOINC term code: digits, dash, check digit
+LOINC = re.compile(r"^\d{1,7}-\d$")  # a LOINC term code: digits, dash, check digit
 LOINC_ANSWER = re.compile(r"^LA\d{1,7}-\d$")
 # Names the engine uses itself: `k` (a fact's kind), `id`/`sid` (fact identity and session in
 # durable-rules), `intake` (the kind of the intake fact), `m` and `s` (durable's own names for
@@ -50,8 +74,9 @@ def default_rules_dir() -> Path:
 class _File:
     """One parsed YAML file plus the collector its problems go to."""
 
-    def __init__(self, path: Path, label: str, out: ProblemCollector, digest: Any, name: str,
-                 read: list[str] | None = None):
+    def __init__(
+        self, path: Path, label: str, out: ProblemCollector, digest: Any, name: str, read: list[str] | None = None
+    ):
         self.label = label
         if read is not None:  # what the rule-set cache keys an entry on (ruleset_cache)
             read.append(name)
@@ -65,7 +90,9 @@ class _File:
         # directory happens to be, so the same rules hash the same from any path
         digest.update(name.encode() + b"\0" + raw + b"\0")
         self.value: Any
-        self.value, self.lines, problems = yamlio.load(raw, label) if raw or path.exists() else (None, yamlio.Lines(), [])
+        self.value, self.lines, problems = (
+            yamlio.load(raw, label) if raw or path.exists() else (None, yamlio.Lines(), [])
+        )
         out.extend(problems)
         # A file that did not parse has said so; do not pile "must be a mapping" on top.
         self.broken = self.value is None and bool(problems)
@@ -76,7 +103,9 @@ class _File:
     def add(self, path: tuple[Any, ...], message: str) -> None:
         self.out.add(yamlio.dotted(path), message, self.line(path), source=self.label)
 
-    def mapping(self, value: Any, path: tuple[Any, ...], required: tuple[str, ...], optional: tuple[str, ...]) -> dict[str, Any] | None:
+    def mapping(
+        self, value: Any, path: tuple[Any, ...], required: tuple[str, ...], optional: tuple[str, ...]
+    ) -> dict[str, Any] | None:
         """Check a mapping's keys; report unknown and missing keys. None if not a mapping."""
         if not path and self.broken:
             return None
@@ -107,9 +136,14 @@ class _File:
 
 # ------------------------------------------------------------------ manifest
 
+
 def _manifest(f: _File) -> dict[str, Any]:
-    m = f.mapping(f.value, (), ("ruleset", "version", "rule_files", "policies", "sources", "flags"),
-                  ("description", "limits", "test_baseline", "handout", "decision_tables"))
+    m = f.mapping(
+        f.value,
+        (),
+        ("ruleset", "version", "rule_files", "policies", "sources", "flags"),
+        ("description", "limits", "test_baseline", "handout", "decision_tables"),
+    )
     if m is None:
         return {}
     out: dict[str, Any] = {
@@ -167,19 +201,30 @@ def _tables(f: _File, value: Any) -> tuple[DecisionTable, ...]:
             if not isinstance(flags[key], bool):
                 f.add(p + (key,), "must be true or false")
                 flags[key] = True
-        out.append(DecisionTable(
-            name=str(name), title=f.text(m.get("title"), p + ("title",)),
-            inputs=f.text_list(m.get("inputs", []), p + ("inputs",)),
-            rules=f.text_list(m["rules"], p + ("rules",)) if "rules" in m else (),
-            output=f.text(m["output"], p + ("output",)) if "output" in m else "",
-            given=_fact_pairs(f, m, "given", p), complete=flags["complete"], unique=flags["unique"],
-            note=" ".join(str(m.get("note", "")).split()), line=f.line(p)))
+        out.append(
+            DecisionTable(
+                name=str(name),
+                title=f.text(m.get("title"), p + ("title",)),
+                inputs=f.text_list(m.get("inputs", []), p + ("inputs",)),
+                rules=f.text_list(m["rules"], p + ("rules",)) if "rules" in m else (),
+                output=f.text(m["output"], p + ("output",)) if "output" in m else "",
+                given=_fact_pairs(f, m, "given", p),
+                complete=flags["complete"],
+                unique=flags["unique"],
+                note=" ".join(str(m.get("note", "")).split()),
+                line=f.line(p),
+            )
+        )
     return tuple(out)
 
 
 def _positive(f: _File, value: Any, path: tuple[Any, ...], whole: bool = False) -> Any:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-        shown = type_name(value) if not isinstance(value, float) or math.isfinite(value) else "an infinite or undefined number"
+        shown = (
+            type_name(value)
+            if not isinstance(value, float) or math.isfinite(value)
+            else "an infinite or undefined number"
+        )
         f.add(path, f"must be a positive number, got {shown}")
         return 1
     if whole and not isinstance(value, int):
@@ -189,12 +234,20 @@ def _positive(f: _File, value: Any, path: tuple[Any, ...], whole: bool = False) 
 
 
 def _policies(f: _File, value: Any) -> Policies | None:
-    p = f.mapping(value, ("policies",), ("format", "focus", "flags", "severity"),
-                  ("status", "conditions", "banners", "report"))
+    p = f.mapping(
+        value, ("policies",), ("format", "focus", "flags", "severity"), ("status", "conditions", "banners", "report")
+    )
     if p is None:
         return None
-    fmt = f.mapping(p.get("format"), ("policies", "format"), ("precedence", "fallback", "fallback_reason", "labels"),
-                    ("scoped_words",)) or {}
+    fmt = (
+        f.mapping(
+            p.get("format"),
+            ("policies", "format"),
+            ("precedence", "fallback", "fallback_reason", "labels"),
+            ("scoped_words",),
+        )
+        or {}
+    )
     focus = f.mapping(p.get("focus"), ("policies", "focus"), ("areas", "basis", "max_areas", "labels"), ()) or {}
     flags = f.mapping(p.get("flags"), ("policies", "flags"), ("levels",), ("urgency",)) or {}
     status = f.mapping(p.get("status", {"default": "complete"}), ("policies", "status"), ("default",), ()) or {}
@@ -216,10 +269,14 @@ def _policies(f: _File, value: Any) -> Policies | None:
     area_labels: dict[Any, Any] = focus["labels"] if isinstance(focus.get("labels"), dict) else {}
     order = conditions.get("order", "trace")
     if order not in CONDITION_ORDERS:
-        f.add(("policies", "conditions", "order"), f"must be one of {', '.join(CONDITION_ORDERS)}{suggest(order, CONDITION_ORDERS)}")
+        f.add(
+            ("policies", "conditions", "order"),
+            f"must be one of {', '.join(CONDITION_ORDERS)}{suggest(order, CONDITION_ORDERS)}",
+        )
         order = "trace"
     return Policies(
-        format_precedence=precedence, format_fallback=fallback,
+        format_precedence=precedence,
+        format_fallback=fallback,
         format_fallback_reason=f.text(fmt.get("fallback_reason"), ("policies", "format", "fallback_reason")),
         format_labels={str(k): str(v) for k, v in labels.items()},
         focus_areas=f.text_list(focus.get("areas", []), ("policies", "focus", "areas")),
@@ -234,12 +291,19 @@ def _policies(f: _File, value: Any) -> Policies | None:
         condition_topics=_text_map(f, conditions.get("topics", {}), ("policies", "conditions", "topics")),
         banners=_banners(f, p.get("banners", []), ("policies", "banners")),
         risk_answers=f.text_list(report.get("risk_answers", []), ("policies", "report", "risk_answers")),
-        scoped_words={k: f.text_list(v, ("policies", "format", "scoped_words", k))
-                      for k, v in _mapping_or_empty(f, fmt.get("scoped_words", {}),
-                                                    ("policies", "format", "scoped_words")).items()},
-        lines={**{f"flags.urgency.{i}": f.line(("policies", "flags", "urgency", i))
-                  for i in range(len(flags["urgency"]) if isinstance(flags.get("urgency"), list) else 0)},
-               "conditions.order": f.line(("policies", "conditions", "order")) or f.line(("policies", "conditions"))},
+        scoped_words={
+            k: f.text_list(v, ("policies", "format", "scoped_words", k))
+            for k, v in _mapping_or_empty(
+                f, fmt.get("scoped_words", {}), ("policies", "format", "scoped_words")
+            ).items()
+        },
+        lines={
+            **{
+                f"flags.urgency.{i}": f.line(("policies", "flags", "urgency", i))
+                for i in range(len(flags["urgency"]) if isinstance(flags.get("urgency"), list) else 0)
+            },
+            "conditions.order": f.line(("policies", "conditions", "order")) or f.line(("policies", "conditions")),
+        },
     )
 
 
@@ -272,11 +336,17 @@ def _banners(f: _File, value: Any, path: tuple[Any, ...]) -> tuple[Banner, ...]:
             continue
         if "flag_level" in m and "flag" not in m:
             f.add(p + ("flag_level",), "only with flag:")
-        out.append(Banner(level=str(m.get("level", "")), text=f.text(m.get("text"), p + ("text",)),
-                          flag=str(m.get("flag", "")), flag_level=str(m.get("flag_level", "")),
-                          status=str(m.get("status", "")),
-                          variants=_variants(f, m["variants"], p + ("variants",)) if "variants" in m else (),
-                          line=f.line(p)))
+        out.append(
+            Banner(
+                level=str(m.get("level", "")),
+                text=f.text(m.get("text"), p + ("text",)),
+                flag=str(m.get("flag", "")),
+                flag_level=str(m.get("flag_level", "")),
+                status=str(m.get("status", "")),
+                variants=_variants(f, m["variants"], p + ("variants",)) if "variants" in m else (),
+                line=f.line(p),
+            )
+        )
     return tuple(out)
 
 
@@ -290,13 +360,19 @@ def _variants(f: _File, value: Any, path: tuple[Any, ...]) -> tuple[Variant, ...
         m = f.mapping(item, path + (i,), ("when", "text"), ())
         if m is None:
             continue
-        out.append(Variant(parse_condition(f, m.get("when"), path + (i, "when")), f.text(m.get("text"), path + (i, "text")),
-                           f.line(path + (i,))))
+        out.append(
+            Variant(
+                parse_condition(f, m.get("when"), path + (i, "when")),
+                f.text(m.get("text"), path + (i, "text")),
+                f.line(path + (i,)),
+            )
+        )
     return tuple(out)
 
 
-def _textual(f: _File, body: Any, path: tuple[Any, ...], key: str = "text",
-             optional: tuple[str, ...] = ()) -> tuple[str, tuple[Variant, ...], dict[str, Any]]:
+def _textual(
+    f: _File, body: Any, path: tuple[Any, ...], key: str = "text", optional: tuple[str, ...] = ()
+) -> tuple[str, tuple[Variant, ...], dict[str, Any]]:
     """A text given plainly, or as ``{<key>: default, variants: [...], <optional>...}``:
     (default text, variants, the whole mapping for the caller's other keys)."""
     if isinstance(body, str):
@@ -310,6 +386,7 @@ def _textual(f: _File, body: Any, path: tuple[Any, ...], key: str = "text",
 
 # --------------------------------------------------------------------- facts
 
+
 def loinc_check_digit(digits: str) -> int:
     """The LOINC "mod 10" check digit of a code's number part (44261 -> 6, as in 44261-6)."""
     odd = str(int(digits[::-1][0::2][::-1]) * 2)  # the 1st, 3rd, ... digits from the right, doubled
@@ -319,8 +396,12 @@ def loinc_check_digit(digits: str) -> int:
 
 def _loinc(f: _File, value: Any, path: tuple[Any, ...]) -> str:
     if not isinstance(value, str) or not LOINC.match(value):
-        f.add(path, f"must be a LOINC code such as 44261-6, got {value!r}" if isinstance(value, str)
-              else f"must be a LOINC code such as 44261-6, got {type_name(value)}")
+        f.add(
+            path,
+            f"must be a LOINC code such as 44261-6, got {value!r}"
+            if isinstance(value, str)
+            else f"must be a LOINC code such as 44261-6, got {type_name(value)}",
+        )
         return ""
     number, check = value.split("-")
     if loinc_check_digit(number) != int(check):
@@ -370,8 +451,12 @@ def _codes(f: _File, d: dict[str, Any], path: tuple[Any, ...], sets: dict[str, d
     return FactCodes(
         loinc=_loinc(f, m.get("loinc"), path + ("loinc",)),
         panel=_loinc(f, m["panel"], path + ("panel",)) if "panel" in m else None,
-        answers=answers, answer_set=m.get("answers") if answers else None, items=items,
-        asked_after_yes=_loinc(f, m["asked_after_yes"], path + ("asked_after_yes",)) if "asked_after_yes" in m else None,
+        answers=answers,
+        answer_set=m.get("answers") if answers else None,
+        items=items,
+        asked_after_yes=_loinc(f, m["asked_after_yes"], path + ("asked_after_yes",))
+        if "asked_after_yes" in m
+        else None,
     )
 
 
@@ -391,8 +476,23 @@ def _facts(f: _File) -> dict[str, FactSpec]:
         if name in RESERVED_FACTS:
             f.add(path, f"{name!r} is a name the engine uses itself; reserved: {', '.join(RESERVED_FACTS)}")
             continue
-        d = f.mapping(decl, path, ("type", "label"), ("source", "derived", "values", "range", "asked_when", "description",
-                                                     "labels", "declined_when", "codes", "risk_answer"))
+        d = f.mapping(
+            decl,
+            path,
+            ("type", "label"),
+            (
+                "source",
+                "derived",
+                "values",
+                "range",
+                "asked_when",
+                "description",
+                "labels",
+                "declined_when",
+                "codes",
+                "risk_answer",
+            ),
+        )
         if d is None:
             continue
         ftype = d.get("type")
@@ -411,8 +511,12 @@ def _facts(f: _File) -> dict[str, FactSpec]:
         rng = None
         if "range" in d:
             r = d["range"]
-            if (not isinstance(r, list) or len(r) != 2 or not all(isinstance(x, int) and not isinstance(x, bool) for x in r)
-                    or r[0] > r[1]):
+            if (
+                not isinstance(r, list)
+                or len(r) != 2
+                or not all(isinstance(x, int) and not isinstance(x, bool) for x in r)
+                or r[0] > r[1]
+            ):
                 f.add(path + ("range",), "must be [low, high] whole numbers")
             else:
                 rng = (r[0], r[1])
@@ -424,13 +528,18 @@ def _facts(f: _File) -> dict[str, FactSpec]:
             f.add(path + ("labels",), "must be a mapping of value: label")
             value_labels = {}
         facts[name] = FactSpec(
-            name=name, type=str(ftype), label=label,
+            name=name,
+            type=str(ftype),
+            label=label,
             source=d.get("source") if isinstance(d.get("source"), str) else None,
-            values=values, range=rng, asked_when=_fact_pairs(f, d, "asked_when", path),
+            values=values,
+            range=rng,
+            asked_when=_fact_pairs(f, d, "asked_when", path),
             description=d.get("description", "") if isinstance(d.get("description", ""), str) else "",
             line=f.line(path),
             value_labels={k: f.text(v, path + ("labels", k)) for k, v in value_labels.items()},
-            label_variants=label_variants, declined_when=_fact_pairs(f, d, "declined_when", path),
+            label_variants=label_variants,
+            declined_when=_fact_pairs(f, d, "declined_when", path),
             codes=_codes(f, d, path, sets),
             risk_answer=d.get("risk_answer") is True,
         )
@@ -449,6 +558,7 @@ def _fact_pairs(f: _File, d: dict[str, Any], key: str, path: tuple[Any, ...]) ->
 
 # ---------------------------------------------------------------- conditions
 
+
 def parse_condition(f: _File, value: Any, path: tuple[Any, ...]) -> Cond:
     """YAML condition -> model.  Shapes: {all: [...]}, {any: [...]}, {not: c},
     {known: fact}, {unknown: fact}, {fact: value}, {fact: [v1, v2]}, {fact: {op: value, ...}}."""
@@ -456,7 +566,7 @@ def parse_condition(f: _File, value: Any, path: tuple[Any, ...]) -> Cond:
     if not isinstance(value, dict) or len(value) != 1:
         f.add(path, "a condition is a mapping with exactly one key (all, any, not, known, unknown or a fact name)")
         return All(())
-    (key, arg), = value.items()
+    ((key, arg),) = value.items()
     sub = path + (key,)
     if key in ("all", "any"):
         if not isinstance(arg, list) or not arg:
@@ -490,7 +600,10 @@ def parse_condition(f: _File, value: Any, path: tuple[Any, ...]) -> Cond:
 
 # ------------------------------------------------------------------- effects
 
-def _effect_fields(f: _File, body: Any, path: tuple[Any, ...], required: tuple[str, ...], optional: tuple[str, ...] = ()) -> dict[str, Any]:
+
+def _effect_fields(
+    f: _File, body: Any, path: tuple[Any, ...], required: tuple[str, ...], optional: tuple[str, ...] = ()
+) -> dict[str, Any]:
     m = f.mapping(body, path, required, optional)
     return m or {}
 
@@ -499,7 +612,7 @@ def _derive(f: _File, body: Any, path: tuple[Any, ...]) -> Effect | None:
     if not isinstance(body, dict) or len(body) != 1:
         f.add(path, "derive takes one fact: value pair, e.g. {nice_band: more_severe}")
         return None
-    (fact, value), = body.items()
+    ((fact, value),) = body.items()
     return Derive(str(fact), value)
 
 
@@ -508,7 +621,9 @@ def _flag(f: _File, body: Any, path: tuple[Any, ...]) -> Effect | None:
     if not m:
         return None
     variants = _variants(f, m["variants"], path + ("variants",)) if "variants" in m else ()
-    return RaiseFlag(str(m.get("code", "")), str(m.get("level", "")), f.text(m.get("action"), path + ("action",)), variants=variants)
+    return RaiseFlag(
+        str(m.get("code", "")), str(m.get("level", "")), f.text(m.get("action"), path + ("action",)), variants=variants
+    )
 
 
 def _format(f: _File, body: Any, path: tuple[Any, ...]) -> Effect | None:
@@ -526,7 +641,11 @@ def _format(f: _File, body: Any, path: tuple[Any, ...]) -> Effect | None:
 
 def _focus(f: _File, body: Any, path: tuple[Any, ...]) -> Effect | None:
     m = _effect_fields(f, body, path, ("area", "basis", "reason"))
-    return ProposeFocus(str(m.get("area", "")), str(m.get("basis", "")), f.text(m.get("reason"), path + ("reason",))) if m else None
+    return (
+        ProposeFocus(str(m.get("area", "")), str(m.get("basis", "")), f.text(m.get("reason"), path + ("reason",)))
+        if m
+        else None
+    )
 
 
 def _scope(f: _File, m: dict[str, Any], path: tuple[Any, ...]) -> tuple[str, ...]:
@@ -574,7 +693,7 @@ def _effects(f: _File, value: Any, path: tuple[Any, ...]) -> tuple[Effect, ...]:
         if not isinstance(item, dict) or len(item) != 1:
             f.add(p, f"an effect is a mapping with one key: {', '.join(EFFECTS)}")
             continue
-        (kind, body), = item.items()
+        ((kind, body),) = item.items()
         if kind not in EFFECTS:
             f.add(p + (kind,), f"unknown effect{suggest(kind, EFFECTS)}; use one of {', '.join(EFFECTS)}")
             continue
@@ -590,9 +709,28 @@ RULE_REQUIRED = ("id", "title", "version", "status", "area", "rationale", "refer
 GOVERNANCE = ("author", "reviewed_on", "review_due", "approved_by")
 RULE_OPTIONAL = ("evidence",) + GOVERNANCE
 #: What a test case may expect (docs/rules.md): ``fires`` is about the case's own rule.
-EXPECT_KEYS = ("fires", "status", "format", "primary", "secondary", "flags", "not_flags",
-               "flag_levels", "flag_order", "actions", "conditions", "not_conditions", "condition_order",
-               "considers", "not_considers", "considerations", "not_considerations", "severity", "banners", "handout")
+EXPECT_KEYS = (
+    "fires",
+    "status",
+    "format",
+    "primary",
+    "secondary",
+    "flags",
+    "not_flags",
+    "flag_levels",
+    "flag_order",
+    "actions",
+    "conditions",
+    "not_conditions",
+    "condition_order",
+    "considers",
+    "not_considers",
+    "considerations",
+    "not_considerations",
+    "severity",
+    "banners",
+    "handout",
+)
 
 
 def _tests(f: _File, value: Any, path: tuple[Any, ...]) -> tuple[RuleTest, ...]:
@@ -669,13 +807,19 @@ def _rule(f: _File, value: Any, path: tuple[Any, ...], inherited: Governance = _
         f.add(path + ("references",), "needs at least one reference (a key of the manifest's sources)")
         refs = []
     return Rule(
-        id=rid, title=f.text(m.get("title"), path + ("title",)), version=version, status=str(status),
-        area=f.text(m.get("area"), path + ("area",)), rationale=f.text(m.get("rationale"), path + ("rationale",)),
+        id=rid,
+        title=f.text(m.get("title"), path + ("title",)),
+        version=version,
+        status=str(status),
+        area=f.text(m.get("area"), path + ("area",)),
+        rationale=f.text(m.get("rationale"), path + ("rationale",)),
         references=tuple(str(r) for r in refs),
         when=parse_condition(f, m.get("when"), path + ("when",)) if "when" in m else All(()),
         then=_effects(f, m.get("then"), path + ("then",)),
         tests=_tests(f, m.get("tests", []), path + ("tests",)),
-        evidence=str(evidence), file=f.label, line=f.line(path),
+        evidence=str(evidence),
+        file=f.label,
+        line=f.line(path),
         governance=_governance(f, m, path, inherited),
     )
 
@@ -694,14 +838,16 @@ def _rules(f: _File) -> list[Rule]:
 
 # ------------------------------------------------------------------- loading
 
+
 def rules_root(directory: str | Path | None = None) -> tuple[Path, str]:
     """The rule-set folder to read, and how messages name it."""
     root = Path(directory) if directory is not None else default_rules_dir()
     return root, _shown(root, directory)
 
 
-def read_ruleset(directory: str | Path | None = None,
-                 read: list[str] | None = None) -> tuple[RuleSet | None, list[Problem]]:
+def read_ruleset(
+    directory: str | Path | None = None, read: list[str] | None = None
+) -> tuple[RuleSet | None, list[Problem]]:
     """Parse a rule-set directory.  Returns the rule set (None if unusable) and
     every structural problem; no meaning-level checks (see ``lint``). ``read`` gets the
     name of every file read, inside the directory."""
@@ -740,11 +886,21 @@ def read_ruleset(directory: str | Path | None = None,
     if not manifest or manifest.get("policies") is None:
         return None, out.problems
     ruleset = RuleSet(
-        name=manifest["name"], version=manifest["version"], description=manifest["description"],
-        sha256=digest.hexdigest(), root=shown, facts=facts, rules=tuple(rules),
-        policies=manifest["policies"], flags=manifest["flags"], sources=manifest["sources"],
-        test_baseline=manifest["test_baseline"], max_firings=int(manifest["max_firings"]),
-        max_seconds=float(manifest["max_seconds"]), handout=handout, tables=manifest["tables"],
+        name=manifest["name"],
+        version=manifest["version"],
+        description=manifest["description"],
+        sha256=digest.hexdigest(),
+        root=shown,
+        facts=facts,
+        rules=tuple(rules),
+        policies=manifest["policies"],
+        flags=manifest["flags"],
+        sources=manifest["sources"],
+        test_baseline=manifest["test_baseline"],
+        max_firings=int(manifest["max_firings"]),
+        max_seconds=float(manifest["max_seconds"]),
+        handout=handout,
+        tables=manifest["tables"],
     )
     return ruleset, out.problems
 
@@ -758,8 +914,11 @@ def _unlisted(root: Path, shown: str, listed: set[str], out: ProblemCollector) -
         if path.suffix not in (".yaml", ".yml") or any(part.startswith(".") for part in rel.parts):
             continue
         if str(rel) not in listed:
-            out.add("", f"not listed in {MANIFEST} (rule_files or handout): this file is not loaded",
-                    source=f"{shown}/{rel.as_posix()}")
+            out.add(
+                "",
+                f"not listed in {MANIFEST} (rule_files or handout): this file is not loaded",
+                source=f"{shown}/{rel.as_posix()}",
+            )
 
 
 def _shown(root: Path, given: str | Path | None) -> str:
@@ -780,8 +939,9 @@ def load_ruleset(directory: str | Path | None = None, read: list[str] | None = N
     return ruleset
 
 
-def lint(directory: str | Path | None = None, engine_check: bool = False,
-         read: list[str] | None = None) -> tuple[RuleSet | None, list[Problem]]:
+def lint(
+    directory: str | Path | None = None, engine_check: bool = False, read: list[str] | None = None
+) -> tuple[RuleSet | None, list[Problem]]:
     """Every problem of a rule set, structural and meaning-level, sorted.
 
     ``engine_check`` also loads a clean rule set into a throwaway engine, to catch

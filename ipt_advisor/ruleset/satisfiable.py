@@ -7,6 +7,7 @@ declared domain passes all its comparisons (``phq9 >= 20 and phq9 < 10``,
 (enums, booleans, declared integer ranges, and for a derived fact the values
 some active rule derives), so this is exact for them.
 """
+
 from __future__ import annotations
 
 from typing import Any

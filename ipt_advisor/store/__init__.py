@@ -7,6 +7,7 @@ SQLite (the default, a file in the user's data folder) or PostgreSQL by URL; SQL
 with Alembic migrations shipped in ``migrations/``. See ``connect`` for the set-up,
 ``cases`` for what is stored, ``chain`` for the log chain.
 """
+
 from .cases import Assessment, Store
 from .connect import StoreError, StoreUnavailable, default_url, display_url
 

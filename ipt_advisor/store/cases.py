@@ -17,6 +17,7 @@ that fails as a whole (the database locked, full, unreachable) fails every calle
 the database's reason, nothing of it stored; a batch that fails for any other reason is
 retried one assessment at a time, so one cannot sink the others.
 """
+
 from __future__ import annotations
 
 import json
@@ -30,8 +31,16 @@ from sqlalchemy import and_, bindparam, exists, func, insert, select, update
 from ..audit import decision_log
 from ..core.jsonline import canonical_bytes
 from . import chain
-from .connect import (BUSY_TIMEOUT, StoreUnavailable, WriterLock, check_current, display_url, migrate, open_engine,
-                      unavailable)
+from .connect import (
+    BUSY_TIMEOUT,
+    StoreUnavailable,
+    WriterLock,
+    check_current,
+    display_url,
+    migrate,
+    open_engine,
+    unavailable,
+)
 from .prepared import Prepared, cursor_of, mapping
 from .tables import assessments, cases, flags, log_head, signoffs
 
@@ -40,19 +49,45 @@ LEVEL_ORDER = ("critical", "warning", "info")
 # Statements built once, with their values bound at execution: building a statement with
 # literal values costs more than the SQLite transaction that runs it. Those of storing an
 # assessment and reading one back are run on the driver's cursor (``prepared``).
-_ROW_KEYS = ("case_id", "submission", "assessed_on", "site", "clinician", "intake_json", "intake_sha256",
-             "decision_json", "ruleset_name", "ruleset_version", "ruleset_sha256", "tool_version", "status",
-             "format", "focus_primary", "focus_secondary", "top_level", "phq9", "created_at")
+_ROW_KEYS = (
+    "case_id",
+    "submission",
+    "assessed_on",
+    "site",
+    "clinician",
+    "intake_json",
+    "intake_sha256",
+    "decision_json",
+    "ruleset_name",
+    "ruleset_version",
+    "ruleset_sha256",
+    "tool_version",
+    "status",
+    "format",
+    "focus_primary",
+    "focus_secondary",
+    "top_level",
+    "phq9",
+    "created_at",
+)
 _FIND_SUBMISSION = Prepared(select(assessments.c.id).where(assessments.c.submission == bindparam("sub")))
 _INSERT_ASSESSMENT = Prepared(insert(assessments).returning(assessments.c.id), _ROW_KEYS)
 _INSERT_FLAGS = Prepared(insert(flags), ["assessment_id", "code", "level", "position"])
 _INSERT_CASE = Prepared(insert(cases), ["case_id", "latest_id", "updated_at", "site", "assessments"])
-_UPDATE_CASE = Prepared(update(cases).where(cases.c.case_id == bindparam("cid"))
-                        .values(latest_id=bindparam("latest"), updated_at=bindparam("stamp"), site=bindparam("s"),
-                                assessments=cases.c.assessments + 1))
+_UPDATE_CASE = Prepared(
+    update(cases)
+    .where(cases.c.case_id == bindparam("cid"))
+    .values(
+        latest_id=bindparam("latest"),
+        updated_at=bindparam("stamp"),
+        site=bindparam("s"),
+        assessments=cases.c.assessments + 1,
+    )
+)
 _ASSESSMENT = Prepared(select(assessments).where(assessments.c.id == bindparam("aid")))
-_LATEST_SIGNOFF = Prepared(select(signoffs).where(signoffs.c.assessment_id == bindparam("aid"))
-                           .order_by(signoffs.c.id.desc()).limit(1))
+_LATEST_SIGNOFF = Prepared(
+    select(signoffs).where(signoffs.c.assessment_id == bindparam("aid")).order_by(signoffs.c.id.desc()).limit(1)
+)
 _INSERT_SIGNOFF = insert(signoffs)
 
 
@@ -65,7 +100,7 @@ class Assessment:
     created_at: str
     site: str | None
     clinician: str | None
-    intake: dict[str, Any]       # the intake as submitted
+    intake: dict[str, Any]  # the intake as submitted
     intake_sha256: str
     decision: dict[str, Any]
     tool_version: str
@@ -110,8 +145,7 @@ class Store:
         self._leading = False  # a thread is writing or about to: the others wait for it
         self._queue_lock = threading.Lock()
         # and one writer process at a time on a SQLite file, handed on at once (see WriterLock)
-        self._file_lock = (WriterLock(engine.url.database, busy_timeout)
-                           if engine.dialect.name == "sqlite" else None)
+        self._file_lock = WriterLock(engine.url.database, busy_timeout) if engine.dialect.name == "sqlite" else None
 
     @classmethod
     def open(cls, url: str | None = None, *, create: bool = True, **options: Any) -> "Store":
@@ -135,8 +169,7 @@ class Store:
             yield
             return
         if not self._file_lock.acquire():
-            raise StoreUnavailable(self.source, "the database is locked by another program "
-                                                "(still busy after the wait)")
+            raise StoreUnavailable(self.source, "the database is locked by another program (still busy after the wait)")
         try:
             yield
         finally:
@@ -147,9 +180,11 @@ class Store:
         """A transaction; ``write`` takes the database's write lock first (and this process's
         and the writer lock across processes, unless the caller holds them: ``locked``)."""
         try:
-            with (self._writers if write and not locked else nullcontext()), \
-                    (self._process_lock() if write and not locked else nullcontext()), \
-                    self.engine.connect() as connection:
+            with (
+                self._writers if write and not locked else nullcontext(),
+                self._process_lock() if write and not locked else nullcontext(),
+                self.engine.connect() as connection,
+            ):
                 if write:
                     connection.execution_options(ipt_write=True)
                 with connection.begin():
@@ -166,21 +201,36 @@ class Store:
 
     # ------------------------------------------------------------------ writing
 
-    def save(self, submitted: dict[str, Any], intake_sha256: str, decision: dict[str, Any], tool_version: str,
-             submission: str, also: Callable[[Any, int], None] | None = None) -> tuple[int, bool]:
+    def save(
+        self,
+        submitted: dict[str, Any],
+        intake_sha256: str,
+        decision: dict[str, Any],
+        tool_version: str,
+        submission: str,
+        also: Callable[[Any, int], None] | None = None,
+    ) -> tuple[int, bool]:
         """Store one assessment with its decision-log entry; (its id, whether it is new).
         ``also(connection, new_id)`` writes more rows in the same transaction (a CDS card)."""
         rs = decision["ruleset"]
         row = {
-            "case_id": decision["intake_id"], "submission": submission,
-            "assessed_on": str(submitted.get("assessed_on")), "site": submitted.get("site"),
+            "case_id": decision["intake_id"],
+            "submission": submission,
+            "assessed_on": str(submitted.get("assessed_on")),
+            "site": submitted.get("site"),
             "clinician": submitted.get("clinician"),
-            "intake_json": canonical_bytes(submitted).decode("utf-8"), "intake_sha256": intake_sha256,
+            "intake_json": canonical_bytes(submitted).decode("utf-8"),
+            "intake_sha256": intake_sha256,
             "decision_json": json.dumps(decision, ensure_ascii=False, separators=(",", ":")),
-            "ruleset_name": rs["name"], "ruleset_version": rs["version"], "ruleset_sha256": rs["sha256"],
-            "tool_version": tool_version, "status": decision["status"],
-            "format": decision["recommendation"]["format"], "focus_primary": decision["focus"]["primary"],
-            "focus_secondary": decision["focus"]["secondary"], "top_level": _top_level(decision),
+            "ruleset_name": rs["name"],
+            "ruleset_version": rs["version"],
+            "ruleset_sha256": rs["sha256"],
+            "tool_version": tool_version,
+            "status": decision["status"],
+            "format": decision["recommendation"]["format"],
+            "focus_primary": decision["focus"]["primary"],
+            "focus_secondary": decision["focus"]["secondary"],
+            "top_level": _top_level(decision),
             "phq9": decision["severity"].get("phq9"),
         }
         job = _Pending(row, decision, intake_sha256, tool_version, also)
@@ -257,19 +307,30 @@ class Store:
     def sign_off(self, assessment_id: int, decided: dict[str, Any], accepted: bool, clinician: str | None) -> int:
         """Record the clinician's decision on an assessment; the newest sign-off is the one that counts."""
         with self._transaction(write=True) as conn:
-            return conn.execute(_INSERT_SIGNOFF, {
-                "assessment_id": assessment_id, "created_at": decision_log.now(), "clinician": clinician,
-                "accepted": accepted, "format": decided["format"], "focus": decided.get("focus"),
-                "reason": decided.get("reason"),
-            }).inserted_primary_key[0]
+            return conn.execute(
+                _INSERT_SIGNOFF,
+                {
+                    "assessment_id": assessment_id,
+                    "created_at": decision_log.now(),
+                    "clinician": clinician,
+                    "accepted": accepted,
+                    "format": decided["format"],
+                    "focus": decided.get("focus"),
+                    "reason": decided.get("reason"),
+                },
+            ).inserted_primary_key[0]
 
     # ------------------------------------------------------------------ reading
 
     def _latest_signoffs(self, conn: Any, ids: list[int]) -> dict[int, dict[str, Any]]:
         if not ids:
             return {}
-        newest = (select(signoffs.c.assessment_id, func.max(signoffs.c.id).label("id"))
-                  .where(signoffs.c.assessment_id.in_(ids)).group_by(signoffs.c.assessment_id).subquery())
+        newest = (
+            select(signoffs.c.assessment_id, func.max(signoffs.c.id).label("id"))
+            .where(signoffs.c.assessment_id.in_(ids))
+            .group_by(signoffs.c.assessment_id)
+            .subquery()
+        )
         rows = conn.execute(select(signoffs).join(newest, signoffs.c.id == newest.c.id)).mappings()
         return {r["assessment_id"]: dict(r) for r in rows}
 
@@ -287,20 +348,44 @@ class Store:
     def history(self, case_id: str) -> list[Assessment]:
         """Every assessment of one case, oldest first."""
         with self._transaction(write=False) as conn:
-            rows = list(conn.execute(select(assessments).where(assessments.c.case_id == case_id)
-                                     .order_by(assessments.c.id)).mappings())
+            rows = list(
+                conn.execute(
+                    select(assessments).where(assessments.c.case_id == case_id).order_by(assessments.c.id)
+                ).mappings()
+            )
             signed = self._latest_signoffs(conn, [r["id"] for r in rows])
         return [_assessment(r, signed.get(r["id"])) for r in rows]
 
-    def cases(self, *, search: str = "", status: str = "", fmt: str = "", flag: str = "", site: str = "",
-              signed: str = "", limit: int = 50, offset: int = 0) -> tuple[list[dict[str, Any]], bool]:
+    def cases(
+        self,
+        *,
+        search: str = "",
+        status: str = "",
+        fmt: str = "",
+        flag: str = "",
+        site: str = "",
+        signed: str = "",
+        limit: int = 50,
+        offset: int = 0,
+    ) -> tuple[list[dict[str, Any]], bool]:
         """Cases by their latest assessment, newest first, filtered; (rows, whether more follow)."""
         a = assessments
         signed_off = exists().where(signoffs.c.assessment_id == a.c.id)
-        query = (select(cases.c.case_id, cases.c.updated_at, cases.c.assessments, a.c.id, a.c.site, a.c.status,
-                        a.c.format, a.c.focus_primary, a.c.focus_secondary, a.c.top_level, a.c.phq9,
-                        a.c.assessed_on, signed_off.label("signed"))
-                 .join(a, a.c.id == cases.c.latest_id))
+        query = select(
+            cases.c.case_id,
+            cases.c.updated_at,
+            cases.c.assessments,
+            a.c.id,
+            a.c.site,
+            a.c.status,
+            a.c.format,
+            a.c.focus_primary,
+            a.c.focus_secondary,
+            a.c.top_level,
+            a.c.phq9,
+            a.c.assessed_on,
+            signed_off.label("signed"),
+        ).join(a, a.c.id == cases.c.latest_id)
         if search:
             query = query.where(func.lower(cases.c.case_id).contains(search.lower(), autoescape=True))
         for column, value in ((a.c.status, status), (a.c.format, fmt), (cases.c.site, site)):
@@ -316,8 +401,11 @@ class Store:
             ids = [r["id"] for r in rows[:limit]]
             raised: dict[int, list[dict[str, str]]] = {}
             if ids:
-                for r in conn.execute(select(flags).where(flags.c.assessment_id.in_(ids))
-                                      .order_by(flags.c.assessment_id, flags.c.position)).mappings():
+                for r in conn.execute(
+                    select(flags)
+                    .where(flags.c.assessment_id.in_(ids))
+                    .order_by(flags.c.assessment_id, flags.c.position)
+                ).mappings():
                     raised.setdefault(r["assessment_id"], []).append({"code": r["code"], "level": r["level"]})
         for r in rows:
             r["flags"] = raised.get(r["id"], [])
@@ -327,12 +415,22 @@ class Store:
         """The sites, clinician codes and flag codes stored, for the filters of the case list
         and the quality page."""
         with self._transaction(write=False) as conn:
-            sites = [s for (s,) in conn.execute(select(cases.c.site).where(cases.c.site.is_not(None))
-                                                .distinct().order_by(cases.c.site))]
+            sites = [
+                s
+                for (s,) in conn.execute(
+                    select(cases.c.site).where(cases.c.site.is_not(None)).distinct().order_by(cases.c.site)
+                )
+            ]
             codes = [c for (c,) in conn.execute(select(flags.c.code).distinct().order_by(flags.c.code))]
-            clinicians = [c for (c,) in conn.execute(select(assessments.c.clinician)
-                                                     .where(assessments.c.clinician.is_not(None))
-                                                     .distinct().order_by(assessments.c.clinician))]
+            clinicians = [
+                c
+                for (c,) in conn.execute(
+                    select(assessments.c.clinician)
+                    .where(assessments.c.clinician.is_not(None))
+                    .distinct()
+                    .order_by(assessments.c.clinician)
+                )
+            ]
         return {"sites": sites, "flags": codes, "clinicians": clinicians}
 
     def counts(self) -> dict[str, int]:
@@ -351,8 +449,11 @@ class Store:
         last = 0
         while True:
             with self._transaction(write=False) as conn:
-                rows = list(conn.execute(select(assessments).where(assessments.c.id > last)
-                                         .order_by(assessments.c.id).limit(batch)).mappings())
+                rows = list(
+                    conn.execute(
+                        select(assessments).where(assessments.c.id > last).order_by(assessments.c.id).limit(batch)
+                    ).mappings()
+                )
                 signed = self._latest_signoffs(conn, [r["id"] for r in rows])
             if not rows:
                 return
@@ -397,12 +498,28 @@ def _insert(conn: Any, head: chain.Head, job: _Pending) -> tuple[tuple[int, bool
     stamp = decision_log.now()
     new_id = _INSERT_ASSESSMENT.run(cursor, dialect, dict(row, created_at=stamp)).fetchone()[0]
     if decision["flags"]:
-        _INSERT_FLAGS.run_many(cursor, dialect, [{"assessment_id": new_id, "code": f["code"], "level": f["level"],
-                                                  "position": n} for n, f in enumerate(decision["flags"])])
-    if not _UPDATE_CASE.run(cursor, dialect, {"cid": row["case_id"], "latest": new_id, "stamp": stamp,
-                                              "s": row["site"]}).rowcount:
-        _INSERT_CASE.run(cursor, dialect, {"case_id": row["case_id"], "latest_id": new_id, "updated_at": stamp,
-                                           "site": row["site"], "assessments": 1})
+        _INSERT_FLAGS.run_many(
+            cursor,
+            dialect,
+            [
+                {"assessment_id": new_id, "code": f["code"], "level": f["level"], "position": n}
+                for n, f in enumerate(decision["flags"])
+            ],
+        )
+    if not _UPDATE_CASE.run(
+        cursor, dialect, {"cid": row["case_id"], "latest": new_id, "stamp": stamp, "s": row["site"]}
+    ).rowcount:
+        _INSERT_CASE.run(
+            cursor,
+            dialect,
+            {
+                "case_id": row["case_id"],
+                "latest_id": new_id,
+                "updated_at": stamp,
+                "site": row["site"],
+                "assessments": 1,
+            },
+        )
     entry = decision_log.entry_for(decision, job.intake_sha256, job.tool_version)
     head = chain.append(conn, head, new_id, decision_log.link(entry, head.hash, stamp))
     if job.also is not None:
@@ -412,7 +529,14 @@ def _insert(conn: Any, head: chain.Head, job: _Pending) -> tuple[tuple[int, bool
 
 def _assessment(row: Any, signoff: dict[str, Any] | None) -> Assessment:
     return Assessment(
-        id=row["id"], case_id=row["case_id"], created_at=row["created_at"], site=row["site"],
-        clinician=row["clinician"], intake=json.loads(row["intake_json"]), intake_sha256=row["intake_sha256"],
-        decision=json.loads(row["decision_json"]), tool_version=row["tool_version"], signoff=signoff,
+        id=row["id"],
+        case_id=row["case_id"],
+        created_at=row["created_at"],
+        site=row["site"],
+        clinician=row["clinician"],
+        intake=json.loads(row["intake_json"]),
+        intake_sha256=row["intake_sha256"],
+        decision=json.loads(row["decision_json"]),
+        tool_version=row["tool_version"],
+        signoff=signoff,
     )

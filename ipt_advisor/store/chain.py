@@ -8,6 +8,7 @@ holds an entry without its assessment (or the reverse). The lock is the database
 write lock, PostgreSQL's row lock), so this holds for writers in separate processes too. Unlike a file, the head also shows
 entries cut off at the end.
 """
+
 from __future__ import annotations
 
 import json
@@ -24,8 +25,7 @@ from .tables import assessments, log_entries, log_head
 _HEAD = select(log_head.c.seq, log_head.c.hash).where(log_head.c.id == 1)
 _LOCK_HEAD = Prepared(_HEAD.with_for_update())  # SQLite compiles it without FOR UPDATE: see lock_head
 _INSERT_ENTRY = Prepared(insert(log_entries), ["seq", "assessment_id", "hash", "prev", "entry"])
-_MOVE_HEAD = Prepared(update(log_head).where(log_head.c.id == 1).values(seq=bindparam("nseq"),
-                                                                         hash=bindparam("nhash")))
+_MOVE_HEAD = Prepared(update(log_head).where(log_head.c.id == 1).values(seq=bindparam("nseq"), hash=bindparam("nhash")))
 
 
 class Head(NamedTuple):
@@ -44,9 +44,17 @@ def append(conn: Any, head: Head, assessment_id: int, entry: dict[str, Any]) -> 
     """Append ``entry`` (already linked to ``head.hash``); the chain's new end. The head row
     is moved there by :func:`move_head`, once per transaction, before it commits."""
     seq = head.seq + 1
-    _INSERT_ENTRY.run(cursor_of(conn), conn.dialect, {"seq": seq, "assessment_id": assessment_id,
-                                                      "hash": entry["hash"], "prev": entry["prev"],
-                                                      "entry": entry_text(entry)})
+    _INSERT_ENTRY.run(
+        cursor_of(conn),
+        conn.dialect,
+        {
+            "seq": seq,
+            "assessment_id": assessment_id,
+            "hash": entry["hash"],
+            "prev": entry["prev"],
+            "entry": entry_text(entry),
+        },
+    )
     return Head(seq, entry["hash"])
 
 
@@ -63,10 +71,18 @@ def verify(conn: Any, source: str) -> tuple[int, str]:
         return LogError([Problem(source, seq, "", message)])
 
     prev, count = GENESIS, 0
-    rows = conn.execute(select(log_entries.c.seq, log_entries.c.hash, log_entries.c.prev, log_entries.c.entry,
-                               assessments.c.case_id, assessments.c.intake_sha256)
-                        .join(assessments, assessments.c.id == log_entries.c.assessment_id, isouter=True)
-                        .order_by(log_entries.c.seq))
+    rows = conn.execute(
+        select(
+            log_entries.c.seq,
+            log_entries.c.hash,
+            log_entries.c.prev,
+            log_entries.c.entry,
+            assessments.c.case_id,
+            assessments.c.intake_sha256,
+        )
+        .join(assessments, assessments.c.id == log_entries.c.assessment_id, isouter=True)
+        .order_by(log_entries.c.seq)
+    )
     for row in rows:
         count += 1
         if row.seq != count:
@@ -88,8 +104,11 @@ def verify(conn: Any, source: str) -> tuple[int, str]:
         prev = value["hash"]
     head = conn.execute(select(log_head.c.seq, log_head.c.hash).where(log_head.c.id == 1)).one_or_none()
     if head is None or (head.seq, head.hash) != (count, prev):
-        raise broken(None, f"entries were removed at the end: the chain's head names entry "
-                           f"{head.seq if head else '?'}, the last one found is {count}")
+        raise broken(
+            None,
+            f"entries were removed at the end: the chain's head names entry "
+            f"{head.seq if head else '?'}, the last one found is {count}",
+        )
     stored = conn.execute(select(func.count()).select_from(assessments)).scalar() or 0
     if stored != count:
         raise broken(None, f"{stored - count} assessment(s) have no log entry")

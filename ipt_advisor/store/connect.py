@@ -14,6 +14,7 @@ failed database call means in words.
 * The schema is Alembic's: :func:`migrate` brings a database to the newest revision, and
   :func:`check_current` refuses to read one that is older or newer than this tool.
 """
+
 from __future__ import annotations
 
 import os
@@ -71,7 +72,9 @@ def _sqlite_file(path: str, create: bool, source: str) -> None:
     except FileExistsError:
         pass
     except OSError as exc:
-        raise StoreError([Problem(source, None, "", f"cannot create the database file: {exc.strerror or exc}")]) from None
+        raise StoreError(
+            [Problem(source, None, "", f"cannot create the database file: {exc.strerror or exc}")]
+        ) from None
 
 
 class WriterLock:
@@ -126,8 +129,9 @@ class WriterLock:
         self._fd, self._pid = -1, -1
 
 
-def open_engine(url: str | None = None, *, create: bool = True, pool_size: int = 8,
-                busy_timeout: float = BUSY_TIMEOUT) -> Any:
+def open_engine(
+    url: str | None = None, *, create: bool = True, pool_size: int = 8, busy_timeout: float = BUSY_TIMEOUT
+) -> Any:
     """A SQLAlchemy engine for ``url`` (default: :func:`default_url`), set up as above.
 
     ``create`` False refuses a SQLite file that does not exist yet (read-only commands
@@ -141,25 +145,46 @@ def open_engine(url: str | None = None, *, create: bool = True, pool_size: int =
     try:
         parsed = make_url(url)
     except ArgumentError:
-        raise StoreError([Problem(source, None, "", "not a database URL: use sqlite:///PATH or "
-                                  "postgresql+psycopg://USER@HOST/DB")]) from None
+        raise StoreError(
+            [Problem(source, None, "", "not a database URL: use sqlite:///PATH or postgresql+psycopg://USER@HOST/DB")]
+        ) from None
     options: dict[str, Any] = {"hide_parameters": True, "future": True}  # intake data never in messages
     if parsed.get_backend_name() == "sqlite":
         if not parsed.database or parsed.database == ":memory:":
             raise StoreError([Problem(source, None, "", "give the SQLite database a file: sqlite:///PATH")])
         _sqlite_file(parsed.database, create, source)
-        options.update(connect_args={"check_same_thread": False, "timeout": busy_timeout},
-                       pool_size=pool_size, max_overflow=pool_size)
+        options.update(
+            connect_args={"check_same_thread": False, "timeout": busy_timeout},
+            pool_size=pool_size,
+            max_overflow=pool_size,
+        )
     elif parsed.get_backend_name() == "postgresql":
         options.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
     else:
-        raise StoreError([Problem(source, None, "", f"unsupported database {parsed.get_backend_name()!r}: "
-                                  "use sqlite:///PATH or postgresql+psycopg://...")])
+        raise StoreError(
+            [
+                Problem(
+                    source,
+                    None,
+                    "",
+                    f"unsupported database {parsed.get_backend_name()!r}: "
+                    "use sqlite:///PATH or postgresql+psycopg://...",
+                )
+            ]
+        )
     try:
         engine = create_engine(parsed, **options)
     except (NoSuchModuleError, ImportError, ModuleNotFoundError) as exc:
-        raise StoreError([Problem(source, None, "", f"no driver for this database ({exc}): for PostgreSQL "
-                                  "install ipt-advisor[postgresql]")]) from None
+        raise StoreError(
+            [
+                Problem(
+                    source,
+                    None,
+                    "",
+                    f"no driver for this database ({exc}): for PostgreSQL install ipt-advisor[postgresql]",
+                )
+            ]
+        ) from None
     if engine.dialect.name == "sqlite":
         _set_up_sqlite(engine, event, busy_timeout)
     return engine
@@ -218,11 +243,28 @@ def check_current(engine: Any) -> None:
         raise unavailable(engine, exc) from None
     head = ScriptDirectory.from_config(_alembic_config(None)).get_current_head()
     if current is None:
-        raise StoreError([Problem(source, None, "", "not an ipt-advisor database (no schema): "
-                                  "`ipt-advisor serve --db URL` creates one")])
+        raise StoreError(
+            [
+                Problem(
+                    source,
+                    None,
+                    "",
+                    "not an ipt-advisor database (no schema): `ipt-advisor serve --db URL` creates one",
+                )
+            ]
+        )
     if current != head:
-        raise StoreError([Problem(source, None, "", f"database schema {current}, this ipt-advisor reads {head}: "
-                                  "start `ipt-advisor serve --db URL` of the newer version to upgrade it")])
+        raise StoreError(
+            [
+                Problem(
+                    source,
+                    None,
+                    "",
+                    f"database schema {current}, this ipt-advisor reads {head}: "
+                    "start `ipt-advisor serve --db URL` of the newer version to upgrade it",
+                )
+            ]
+        )
 
 
 # --------------------------------------------------------------------------- failures in words
@@ -262,8 +304,11 @@ def reason(exc: BaseException) -> str:
             return "the database server is out of resources"
         if sqlstate in ("55P03", "40P01") or "lock" in text:
             return "the database is locked by another transaction"
-        if sqlstate.startswith("08") or isinstance(exc, (OperationalError, InterfaceError)) and (
-                "connect" in text or "server" in text or "terminat" in text or "closed" in text):
+        if (
+            sqlstate.startswith("08")
+            or isinstance(exc, (OperationalError, InterfaceError))
+            and ("connect" in text or "server" in text or "terminat" in text or "closed" in text)
+        ):
             return "the database server cannot be reached"
         if sqlstate.startswith("57"):
             return "the database server is shutting down or refused the operation"

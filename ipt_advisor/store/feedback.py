@@ -3,6 +3,7 @@
 A card is recorded when the service returns it; feedback is accepted only for a card this
 server issued (by its uuid), so an EHR cannot fill the audit with cards nobody saw.
 """
+
 from __future__ import annotations
 
 import json
@@ -21,8 +22,10 @@ NO_REASON = "(none given)"  # an override without a reason code (CDS Hooks makes
 def insert_card(conn: Any, uuid: str, assessment_id: int | None, indicator: str) -> None:
     """Remember a returned card, inside the caller's transaction (once per hook call)."""
     if conn.execute(select(cds_cards.c.uuid).where(cds_cards.c.uuid == uuid)).first() is None:
-        conn.execute(insert(cds_cards), {"uuid": uuid, "assessment_id": assessment_id,
-                                         "created_at": decision_log.now(), "indicator": indicator})
+        conn.execute(
+            insert(cds_cards),
+            {"uuid": uuid, "assessment_id": assessment_id, "created_at": decision_log.now(), "indicator": indicator},
+        )
 
 
 def record_card(store: Any, uuid: str, assessment_id: int | None, indicator: str) -> None:
@@ -48,11 +51,14 @@ def _latest(store: Any) -> list[dict[str, Any]]:
     """The newest feedback on each card, with its assessment's decision (None for a card
     about data that could not be read: it counts as reported on, in no rule)."""
     latest: dict[str, dict[str, Any]] = {}
-    query = (select(cds_feedback.c.card_uuid, cds_feedback.c.outcome, cds_feedback.c.reason_code,
-                    assessments.c.decision_json)
-             .join(cds_cards, cds_cards.c.uuid == cds_feedback.c.card_uuid)
-             .outerjoin(assessments, assessments.c.id == cds_cards.c.assessment_id)
-             .order_by(cds_feedback.c.id))
+    query = (
+        select(
+            cds_feedback.c.card_uuid, cds_feedback.c.outcome, cds_feedback.c.reason_code, assessments.c.decision_json
+        )
+        .join(cds_cards, cds_cards.c.uuid == cds_feedback.c.card_uuid)
+        .outerjoin(assessments, assessments.c.id == cds_cards.c.assessment_id)
+        .order_by(cds_feedback.c.id)
+    )
     with store._transaction(write=False) as conn:
         for row in conn.execute(query).mappings():
             latest[row["card_uuid"]] = dict(row)
@@ -79,10 +85,16 @@ def override_by_rule(store: Any, rows: list[dict[str, Any]] | None = None) -> di
             if row["outcome"] == "overridden":
                 overridden[rule] += 1
                 reasons.setdefault(rule, Counter())[_reason(row)] += 1
-    return {rule: {"cards": n, "accepted": n - overridden[rule], "overridden": overridden[rule],
-                   "percent": round(100.0 * overridden[rule] / n, 1),
-                   "reasons": dict(sorted(reasons.get(rule, Counter()).items()))}
-            for rule, n in sorted(cards.items())}
+    return {
+        rule: {
+            "cards": n,
+            "accepted": n - overridden[rule],
+            "overridden": overridden[rule],
+            "percent": round(100.0 * overridden[rule] / n, 1),
+            "reasons": dict(sorted(reasons.get(rule, Counter()).items())),
+        }
+        for rule, n in sorted(cards.items())
+    }
 
 
 def feedback_report(store: Any) -> dict[str, Any]:
@@ -93,9 +105,13 @@ def feedback_report(store: Any) -> dict[str, Any]:
     with store._transaction(write=False) as conn:
         cards = conn.execute(select(func.count()).select_from(cds_cards)).scalar() or 0
     overridden = [row for row in rows if row["outcome"] == "overridden"]
-    return {"cards": cards, "cards_with_feedback": len(rows), "overridden": len(overridden),
-            "reasons": dict(sorted(Counter(_reason(row) for row in overridden).items())),
-            "override_by_rule": override_by_rule(store, rows)}
+    return {
+        "cards": cards,
+        "cards_with_feedback": len(rows),
+        "overridden": len(overridden),
+        "reasons": dict(sorted(Counter(_reason(row) for row in overridden).items())),
+        "override_by_rule": override_by_rule(store, rows),
+    }
 
 
 def feedback_json(store: Any) -> str:

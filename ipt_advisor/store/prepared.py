@@ -10,6 +10,7 @@ the DBAPI cursor of the same pooled connection, inside the same transaction that
 processing needed); driver errors are turned into ``StoreUnavailable`` by the store like
 SQLAlchemy's.
 """
+
 from __future__ import annotations
 
 from typing import Any, Iterable

@@ -12,24 +12,27 @@ The decision log's hash chain has a table of its own, with the same entries as
 ``--log`` writes; ``log_head`` holds the last hash and the entry count, and is the one row
 every writer locks, so entries are appended one at a time in a single chain.
 """
+
 from __future__ import annotations
 
-from sqlalchemy import (Boolean, Column, ForeignKey, Index, Integer, MetaData, String, Table, Text,
-                        UniqueConstraint)
+from sqlalchemy import Boolean, Column, ForeignKey, Index, Integer, MetaData, String, Table, Text, UniqueConstraint
 
-metadata = MetaData(naming_convention={
-    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
-    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-})
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
 
-ID = 64      # a pseudonymous code (case id, site, clinician): intake-v1 allows 64 characters
-CODE = 40    # a coded value: status, format, focus area, flag level
-STAMP = 32   # an ISO time stamp in UTC, e.g. 2026-11-02T09:14:03.512Z
+ID = 64  # a pseudonymous code (case id, site, clinician): intake-v1 allows 64 characters
+CODE = 40  # a coded value: status, format, focus area, flag level
+STAMP = 32  # an ISO time stamp in UTC, e.g. 2026-11-02T09:14:03.512Z
 
 assessments = Table(
-    "assessments", metadata,
+    "assessments",
+    metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("case_id", String(ID), nullable=False, index=True),
     # the form's one-time id: a submission sent twice (a double click, a retry) is stored once
@@ -54,7 +57,8 @@ assessments = Table(
 )
 
 flags = Table(
-    "assessment_flags", metadata,
+    "assessment_flags",
+    metadata,
     Column("assessment_id", ForeignKey("assessments.id"), primary_key=True),
     Column("code", String(CODE), primary_key=True),
     Column("level", String(CODE), nullable=False),
@@ -63,7 +67,8 @@ flags = Table(
 )
 
 cases = Table(
-    "cases", metadata,
+    "cases",
+    metadata,
     Column("case_id", String(ID), primary_key=True),
     Column("latest_id", ForeignKey("assessments.id"), nullable=False),
     Column("updated_at", String(STAMP), nullable=False, index=True),
@@ -72,7 +77,8 @@ cases = Table(
 )
 
 signoffs = Table(
-    "signoffs", metadata,
+    "signoffs",
+    metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("assessment_id", ForeignKey("assessments.id"), nullable=False, index=True),
     Column("created_at", String(STAMP), nullable=False),
@@ -84,14 +90,16 @@ signoffs = Table(
 )
 
 log_head = Table(
-    "log_head", metadata,
+    "log_head",
+    metadata,
     Column("id", Integer, primary_key=True, autoincrement=False),  # always 1
     Column("seq", Integer, nullable=False),
     Column("hash", String(64), nullable=False),
 )
 
 log_entries = Table(
-    "log_entries", metadata,
+    "log_entries",
+    metadata,
     Column("seq", Integer, primary_key=True, autoincrement=False),
     Column("assessment_id", ForeignKey("assessments.id"), nullable=False),
     Column("hash", String(64), nullable=False),
@@ -106,7 +114,8 @@ log_entries = Table(
 # CDS Hooks: each card the service returned, and what the EHR reported back about it. A card
 # whose data could not be assessed has no assessment. userComment is free text: only here.
 cds_cards = Table(
-    "cds_cards", metadata,
+    "cds_cards",
+    metadata,
     Column("uuid", String(36), primary_key=True),
     Column("assessment_id", ForeignKey("assessments.id"), index=True),
     Column("created_at", String(STAMP), nullable=False),
@@ -114,12 +123,13 @@ cds_cards = Table(
 )
 
 cds_feedback = Table(
-    "cds_feedback", metadata,
+    "cds_feedback",
+    metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("card_uuid", ForeignKey("cds_cards.uuid"), nullable=False, index=True),
     Column("received_at", String(STAMP), nullable=False),
-    Column("outcome", String(CODE), nullable=False),        # accepted | overridden
+    Column("outcome", String(CODE), nullable=False),  # accepted | overridden
     Column("outcome_timestamp", String(STAMP), nullable=False),
-    Column("reason_code", String(ID)),                       # one of the card's overrideReasons
+    Column("reason_code", String(ID)),  # one of the card's overrideReasons
     Column("user_comment", Text),
 )

@@ -6,6 +6,7 @@ autoescape for HTML, ``StrictUndefined``), so the report page *is* the report of
 leaves empty. Errors are pages, never tracebacks; and nothing a clinician typed reaches a log
 line: unexpected errors are logged by type and place only.
 """
+
 from __future__ import annotations
 
 import logging
@@ -25,17 +26,26 @@ log = logging.getLogger("ipt_advisor.web")
 # status -> (title, what to do); shown by templates/web/error.html.j2
 ERRORS = {
     400: ("Bad request", "The request could not be read. Go back and try again."),
-    401: ("Not signed in", "Open the address that `ipt-advisor serve` printed when it started (it ends in "
-                           "?token=…). A restarted server prints a new one."),
-    403: ("Form expired or from elsewhere", "This form was not sent from this server's own page, or the "
-                                            "server was restarted since it was opened. Nothing was stored: "
-                                            "go back, reload the page and send it again."),
+    401: (
+        "Not signed in",
+        "Open the address that `ipt-advisor serve` printed when it started (it ends in "
+        "?token=…). A restarted server prints a new one.",
+    ),
+    403: (
+        "Form expired or from elsewhere",
+        "This form was not sent from this server's own page, or the "
+        "server was restarted since it was opened. Nothing was stored: "
+        "go back, reload the page and send it again.",
+    ),
     404: ("Not found", "There is no such page, case or assessment."),
     405: ("Not allowed", "This page cannot be used that way."),
     413: ("Too large", "What was sent is larger than an intake can be. Nothing was stored."),
     421: ("Unknown address", "This server answers only to its own address (as printed at start-up)."),
-    500: ("Something went wrong", "The server could not complete the request. Nothing was half-stored: "
-                                  "an assessment is stored whole or not at all."),
+    500: (
+        "Something went wrong",
+        "The server could not complete the request. Nothing was half-stored: "
+        "an assessment is stored whole or not at all.",
+    ),
     503: ("Database unavailable", "Nothing was stored."),
 }
 
@@ -48,13 +58,20 @@ class App(Flask):
         while tb is not None and tb.tb_next is not None:
             tb = tb.tb_next
         where = f"{Path(tb.tb_frame.f_code.co_filename).name}:{tb.tb_lineno}" if tb is not None else "?"
-        log.error("unexpected error %s at %s (details withheld: they may hold health data)",
-                  type(exc).__name__, where)
+        log.error("unexpected error %s at %s (details withheld: they may hold health data)", type(exc).__name__, where)
 
 
-def create_app(store: Any, advisor: Any, *, token: str, hosts: "set[str] | frozenset[str]", tool_version: str,
-               secret_key: bytes | None = None, ehr_clients: dict[str, Any] | None = None,
-               fhir_servers: "frozenset[str]" = frozenset()) -> Flask:
+def create_app(
+    store: Any,
+    advisor: Any,
+    *,
+    token: str,
+    hosts: "set[str] | frozenset[str]",
+    tool_version: str,
+    secret_key: bytes | None = None,
+    ehr_clients: dict[str, Any] | None = None,
+    fhir_servers: "frozenset[str]" = frozenset(),
+) -> Flask:
     """The web app over ``store`` and ``advisor``; ``token`` is the per-launch secret of the
     printed URL and ``hosts`` the ``Host`` values it answers to (``security.allowed_hosts``).
     The CDS Hooks service also accepts the JWTs of ``ehr_clients`` (``cds_auth.load_clients``)
@@ -74,9 +91,14 @@ def create_app(store: Any, advisor: Any, *, token: str, hosts: "set[str] | froze
         MAX_FORM_MEMORY_SIZE=1024 * 1024,
         PROPAGATE_EXCEPTIONS=False,
     )
-    app.extensions["ipt"] = {"store": store, "advisor": advisor, "tool_version": tool_version,
-                             "env": _environment(), "cds_auth": Authorizer(token, dict(ehr_clients or {})),
-                             "fhir_servers": frozenset(s.rstrip("/") for s in fhir_servers)}
+    app.extensions["ipt"] = {
+        "store": store,
+        "advisor": advisor,
+        "tool_version": tool_version,
+        "env": _environment(),
+        "cds_auth": Authorizer(token, dict(ehr_clients or {})),
+        "fhir_servers": frozenset(s.rstrip("/") for s in fhir_servers),
+    }
     security.install(app, token, hosts)
     app.register_blueprint(web)
     app.register_blueprint(cds_blueprint)

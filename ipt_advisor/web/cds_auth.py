@@ -14,6 +14,7 @@ Anything else is 401. The clients file (``serve --ehr-clients FILE``)::
         jwks: ehr-keys.json            # the client's public keys (JWK Set), next to this file
         jku: https://ehr.example.org/.well-known/jwks.json   # optional pin
 """
+
 from __future__ import annotations
 
 import hmac
@@ -38,7 +39,7 @@ class ClientsError(IptError):
 @dataclass
 class Client:
     issuer: str
-    keys: dict[str, Any]               # kid -> public key
+    keys: dict[str, Any]  # kid -> public key
     jku: str | None = None
 
 
@@ -52,7 +53,7 @@ class Authorizer:
     def allows(self, header: str | None, audience: str) -> bool:
         if not header or not header.startswith("Bearer "):
             return False
-        credential = header[len("Bearer "):].strip()
+        credential = header[len("Bearer ") :].strip()
         if hmac.compare_digest(credential.encode(), self.token.encode()):
             return True
         return bool(self.clients) and credential.count(".") == 2 and self._jwt_ok(credential, audience)
@@ -74,9 +75,15 @@ class Authorizer:
         if key is None:
             return False
         try:
-            verified = jwt.decode(credential, key=key, algorithms=[header["alg"]], audience=audience,
-                                  issuer=client.issuer, leeway=LEEWAY,
-                                  options={"require": ["iss", "sub", "aud", "exp", "iat", "jti"]})
+            verified = jwt.decode(
+                credential,
+                key=key,
+                algorithms=[header["alg"]],
+                audience=audience,
+                issuer=client.issuer,
+                leeway=LEEWAY,
+                options={"require": ["iss", "sub", "aud", "exp", "iat", "jti"]},
+            )
         except jwt.PyJWTError:
             return False
         return self._first_use(str(verified["jti"]), float(verified["exp"]))
@@ -110,8 +117,12 @@ def load_clients(path: str) -> dict[str, Client]:
     out: dict[str, Client] = {}
     for i, entry in enumerate(entries if isinstance(entries, list) else ()):
         where, line = f"clients[{i}]", lines.line(("clients", i))
-        if not isinstance(entry, dict) or not isinstance(entry.get("issuer"), str) \
-                or not isinstance(entry.get("jwks"), str) or set(entry) - {"issuer", "jwks", "jku"}:
+        if (
+            not isinstance(entry, dict)
+            or not isinstance(entry.get("issuer"), str)
+            or not isinstance(entry.get("jwks"), str)
+            or set(entry) - {"issuer", "jwks", "jku"}
+        ):
             problems.append(Problem(source, line, where, "needs issuer: and jwks: (text), and at most jku:"))
             continue
         keys: dict[str, Any] = {}
@@ -120,8 +131,11 @@ def load_clients(path: str) -> dict[str, Client]:
             for jwk in jwks["keys"]:
                 keys[str(jwk["kid"])] = jwt.PyJWK(jwk).key
         except (OSError, ValueError, KeyError, TypeError, jwt.PyJWTError) as exc:
-            problems.append(Problem(source, line, f"{where}.jwks", f"not a readable JWK Set with a kid per key "
-                                                                  f"({type(exc).__name__})"))
+            problems.append(
+                Problem(
+                    source, line, f"{where}.jwks", f"not a readable JWK Set with a kid per key ({type(exc).__name__})"
+                )
+            )
             continue
         if not keys:
             problems.append(Problem(source, line, f"{where}.jwks", "holds no keys"))

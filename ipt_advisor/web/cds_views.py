@@ -4,6 +4,7 @@ Authorisation is ``cds_auth``; the session cookie and CSRF token of the clinicia
 not apply here (an EHR calls server to server). Errors are JSON with a one-line reason,
 never a page or a traceback; what the EHR sends is never logged.
 """
+
 from __future__ import annotations
 
 import json
@@ -20,13 +21,17 @@ from ..store import StoreUnavailable
 from ..store import feedback as cds_store
 
 bp = Blueprint("cds", __name__)
-MAX_BODY = 16 * 1024 * 1024   # a hook call carries the prefetched bundles
+MAX_BODY = 16 * 1024 * 1024  # a hook call carries the prefetched bundles
 FETCH_TIMEOUT = 5.0
 
 
 def _json(value: Any, status: int = 200, **headers: str) -> Response:
-    return Response(json.dumps(value, ensure_ascii=False, separators=(",", ":")), status,
-                    mimetype="application/json", headers=headers)
+    return Response(
+        json.dumps(value, ensure_ascii=False, separators=(",", ":")),
+        status,
+        mimetype="application/json",
+        headers=headers,
+    )
 
 
 def _error(status: int, message: str, **headers: str) -> Response:
@@ -44,8 +49,11 @@ def _authorise() -> Response | None:
         return Response(status=204)  # a browser-based EHR's CORS preflight carries no credentials
     audience = request.base_url  # the CDS Hooks aud: this endpoint's own URL
     if not _ipt()["cds_auth"].allows(request.headers.get("Authorization"), audience):
-        return _error(401, "a Bearer token is required: the launch token, or a JWT of a configured EHR client",
-                      **{"WWW-Authenticate": 'Bearer realm="ipt-advisor CDS Hooks"'})
+        return _error(
+            401,
+            "a Bearer token is required: the launch token, or a JWT of a configured EHR client",
+            **{"WWW-Authenticate": 'Bearer realm="ipt-advisor CDS Hooks"'},
+        )
     return None
 
 
@@ -120,8 +128,11 @@ def service() -> Response:
         except _FetchFailed as exc:
             return _error(412, str(exc))
         if fetched is None:
-            return _error(412, "prefetch missing: " + ", ".join(missing) + "; this service fetches from a "
-                          "fhirServer only when started with --fhir-server for it")
+            return _error(
+                412,
+                "prefetch missing: " + ", ".join(missing) + "; this service fetches from a "
+                "fhirServer only when started with --fhir-server for it",
+            )
         prefetch.update(fetched)
 
     saved: dict[str, int] = {}
@@ -130,9 +141,14 @@ def service() -> Response:
         """Store the assessment (the card's uuid is its submission id: a repeated call is
         stored once) and link its report in the web app."""
         card = cds.card_uuid(body["hookInstance"], advisor.ruleset)
-        saved["id"], _ = store.save(mapped.intake.record, mapped.intake.sha256, decision, ipt["tool_version"], card,
-                                    also=lambda conn, new_id: cds_store.insert_card(conn, card, new_id,
-                                                                                    cds.indicator(decision)))
+        saved["id"], _ = store.save(
+            mapped.intake.record,
+            mapped.intake.sha256,
+            decision,
+            ipt["tool_version"],
+            card,
+            also=lambda conn, new_id: cds_store.insert_card(conn, card, new_id, cds.indicator(decision)),
+        )
         return url_for("web.report", assessment_id=saved["id"], _external=True)
 
     try:

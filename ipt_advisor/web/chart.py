@@ -4,6 +4,7 @@
 Only geometry is computed here. The scale is the PHQ-9's range as the rule set declares it,
 and each point's words (its band) are the ones its own stored decision derived.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -29,13 +30,26 @@ def phq9(history: list[Any], ruleset: Any) -> dict[str, Any] | None:
     points = []
     for x, a in zip(spread(len(scored), LEFT, WIDTH - LEFT - RIGHT), scored):
         band = a.decision["severity"].get(band_field) if band_field else None
-        points.append({
-            "x": x,
-            "y": y(a.decision["severity"]["phq9"]), "score": a.decision["severity"]["phq9"],
-            "date": a.intake.get("assessed_on", a.created_at[:10]), "id": a.id,
-            "band": value_words(band, band_fact) if band is not None and band_fact is not None else "",
-        })
+        points.append(
+            {
+                "x": x,
+                "y": y(a.decision["severity"]["phq9"]),
+                "score": a.decision["severity"]["phq9"],
+                "date": a.intake.get("assessed_on", a.created_at[:10]),
+                "id": a.id,
+                "band": value_words(band, band_fact) if band is not None and band_fact is not None else "",
+            }
+        )
     ticks = sorted({lo, hi, *range(lo, hi + 1, max(1, (hi - lo) // 3))})
-    return {"width": WIDTH, "height": HEIGHT, "left": LEFT, "right": WIDTH - RIGHT, "top": TOP,
-            "bottom": HEIGHT - BOTTOM, "points": points, "line": " ".join(f"{p['x']},{p['y']}" for p in points),
-            "ticks": [{"value": t, "y": y(t)} for t in ticks], "label": fact.label}
+    return {
+        "width": WIDTH,
+        "height": HEIGHT,
+        "left": LEFT,
+        "right": WIDTH - RIGHT,
+        "top": TOP,
+        "bottom": HEIGHT - BOTTOM,
+        "points": points,
+        "line": " ".join(f"{p['x']},{p['y']}" for p in points),
+        "ticks": [{"value": t, "y": y(t)} for t in ticks],
+        "label": fact.label,
+    }

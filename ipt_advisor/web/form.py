@@ -13,6 +13,7 @@ Q2). The server applies the C-SSRS rule without JavaScript: an answer to a quest
 screener skips is dropped when it is "no", and refused when it is "yes" (a recorded yes is
 never thrown away: the clinician corrects Q2 or the answer).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -43,7 +44,7 @@ class Input:
     path: str
     label: str
     help: str
-    widget: str                  # hidden | text | textarea | date | number | radio | select
+    widget: str  # hidden | text | textarea | date | number | radio | select
     required: bool
     choices: tuple[Choice, ...] = ()
     lo: int | None = None
@@ -100,9 +101,20 @@ def build(block: Block, prefix: str, title: str, help: str, asked: dict[str, tup
         widget, choices = _widget(spec)
         area = area_rule(path)
         when = ((area[0], "true"),) if area else asked.get(path, ())
-        group.items.append(Input(path, spec.label, spec.help, widget, spec.required, choices,
-                                 spec.lo if spec.kind == "int" else None, spec.hi if spec.kind == "int" else None,
-                                 spec.max_len if spec.kind in ("text", "id") else None, when))
+        group.items.append(
+            Input(
+                path,
+                spec.label,
+                spec.help,
+                widget,
+                spec.required,
+                choices,
+                spec.lo if spec.kind == "int" else None,
+                spec.hi if spec.kind == "int" else None,
+                spec.max_len if spec.kind in ("text", "id") else None,
+                when,
+            )
+        )
     return group
 
 
@@ -111,8 +123,11 @@ def skip_rules(ruleset: Any) -> dict[str, tuple[tuple[str, str], ...]]:
     out: dict[str, tuple[tuple[str, str], ...]] = {}
     for spec in ruleset.facts.values():
         if spec.source and spec.asked_when:
-            out[spec.source] = tuple((ruleset.facts[other].source, form_value(want))
-                                     for other, want in spec.asked_when if ruleset.facts[other].source)
+            out[spec.source] = tuple(
+                (ruleset.facts[other].source, form_value(want))
+                for other, want in spec.asked_when
+                if ruleset.facts[other].source
+            )
     return out
 
 
@@ -120,8 +135,9 @@ def sections(ruleset: Any) -> list[Group]:
     """The form: the top-level fields as one section, then one section per block, then each
     top-level field that follows the blocks (the notes) as a section of its own."""
     asked = skip_rules(ruleset)
-    root = build(Block({k: v for k, v in SCHEMA.fields.items() if k not in NOT_ON_FORM}), "", SCHEMA.label,
-                  SCHEMA.help, asked)
+    root = build(
+        Block({k: v for k, v in SCHEMA.fields.items() if k not in NOT_ON_FORM}), "", SCHEMA.label, SCHEMA.help, asked
+    )
     out: list[Group] = []
     after_blocks = False
     for item in root.items:
@@ -146,6 +162,7 @@ def inputs(groups: list[Group]) -> list[Input]:
 
 
 # --------------------------------------------------------------------------- values
+
 
 def form_value(value: Any) -> str:
     """A stored or default value as the form spells it (what a CSV cell would hold)."""
@@ -207,9 +224,17 @@ def _skip(values: dict[str, str], groups: list[Group], labels: dict[str, str]) -
             continue
         if cells[item.path] == "true":
             other, want = unmet[0]
-            problems.append(Problem(SOURCE, None, item.path, (
-                f"is yes, but this question is asked only when “{labels[other]}” is "
-                f"{'yes' if want == 'true' else want}: correct that answer, or set this one to {NOT_ASKED}")))
+            problems.append(
+                Problem(
+                    SOURCE,
+                    None,
+                    item.path,
+                    (
+                        f"is yes, but this question is asked only when “{labels[other]}” is "
+                        f"{'yes' if want == 'true' else want}: correct that answer, or set this one to {NOT_ASKED}"
+                    ),
+                )
+            )
         else:
             cells[item.path] = ""  # not asked: the screener skips it
     return cells, problems

@@ -18,6 +18,7 @@
   its hash is listed, which is how the report page keeps its one self-contained stylesheet),
   ``Cache-Control: no-store`` on every page (they hold health data), no referrer, no framing.
 """
+
 from __future__ import annotations
 
 import base64
@@ -36,6 +37,7 @@ from itsdangerous import BadSignature
 
 CSRF_FIELD = "csrf_token"
 OPEN_ENDPOINTS = frozenset({"web.health", "web.favicon", "static"})  # no data behind them
+
 
 def allowed_hosts(host: str, port: int, extra: Iterable[str] = ()) -> frozenset[str]:
     """Every ``Host`` header value this server answers to: its loopback names (and the
@@ -71,7 +73,7 @@ def _style_blocks(body: bytes) -> Iterator[bytes]:
         end = body.find(b"</style>", start)
         if end < 0:
             return
-        yield body[start + len(b"<style>"):end]
+        yield body[start + len(b"<style>") : end]
         start = body.find(b"<style>", end)
 
 
@@ -96,8 +98,10 @@ class Sessions(SecureCookieSessionInterface):
     def get_signing_serializer(self, app: Flask) -> Any:
         made = self._signer
         if made is None or made[0] != (app.secret_key, tuple(app.config["SECRET_KEY_FALLBACKS"] or ())):
-            made = ((app.secret_key, tuple(app.config["SECRET_KEY_FALLBACKS"] or ())),
-                    super().get_signing_serializer(app))
+            made = (
+                (app.secret_key, tuple(app.config["SECRET_KEY_FALLBACKS"] or ())),
+                super().get_signing_serializer(app),
+            )
             self._signer = made
             with self._lock:
                 self._seen.clear()  # checked with another key
@@ -165,7 +169,8 @@ def install(app: Flask, token: str, hosts: "set[str] | frozenset[str]") -> None:
             styles = _styles_csp(response.get_data())
         response.headers["Content-Security-Policy"] = (
             f"default-src 'none'; script-src 'self'; style-src {styles}; img-src 'self'; "
-            "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+            "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+        )
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Referrer-Policy"] = "no-referrer"
         response.headers["X-Frame-Options"] = "DENY"

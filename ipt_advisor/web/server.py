@@ -19,6 +19,7 @@ and returns once all have answered what they had received.
 The access log (stderr) has method, path without its query string (the token), status and
 time only: a request's body (what a clinician typed) is never logged.
 """
+
 from __future__ import annotations
 
 import gc
@@ -52,8 +53,10 @@ def access_log(app: Any, stream: Any = None) -> Any:
         try:
             return app(environ, remember)
         finally:
-            line = (f"{time.strftime('%H:%M:%S')} {environ.get('REQUEST_METHOD', '-')} "
-                    f"{environ.get('PATH_INFO', '-')} {status[0]} {(time.perf_counter() - started) * 1000:.0f} ms\n")
+            line = (
+                f"{time.strftime('%H:%M:%S')} {environ.get('REQUEST_METHOD', '-')} "
+                f"{environ.get('PATH_INFO', '-')} {status[0]} {(time.perf_counter() - started) * 1000:.0f} ms\n"
+            )
             with lock:
                 try:
                     out.write(line)
@@ -83,8 +86,11 @@ def listen(host: str, port: int, backlog: int = 1024) -> socket.socket:
 
 def _busy(channel: Any) -> bool:
     """Whether a connection has a request in progress: being received, queued or answered."""
-    return bool(getattr(channel, "request", None) is not None or getattr(channel, "requests", None)
-                or getattr(channel, "total_outbufs_len", 0))
+    return bool(
+        getattr(channel, "request", None) is not None
+        or getattr(channel, "requests", None)
+        or getattr(channel, "total_outbufs_len", 0)
+    )
 
 
 def _balance(server: Any, counts: Any, slot: int) -> None:
@@ -134,8 +140,15 @@ def _channel_class() -> Any:
     return Channel
 
 
-def _serve(app: Any, sock: socket.socket, threads: int, grace: float, started: Callable[[], None],
-           counts: Any = None, slot: int = 0) -> int:
+def _serve(
+    app: Any,
+    sock: socket.socket,
+    threads: int,
+    grace: float,
+    started: Callable[[], None],
+    counts: Any = None,
+    slot: int = 0,
+) -> int:
     """One waitress server on ``sock`` until SIGTERM/SIGINT; the signal number that stopped it."""
     from waitress import wasyncore
     from waitress.channel import HTTPChannel
@@ -152,8 +165,14 @@ def _serve(app: Any, sock: socket.socket, threads: int, grace: float, started: C
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         logging.getLogger("waitress.queue").setLevel(logging.ERROR)  # "task queue depth" is normal under load
-        server = create_server(app, sockets=[sock], threads=threads, ident="ipt-advisor",
-                               clear_untrusted_proxy_headers=True, channel_timeout=60)
+        server = create_server(
+            app,
+            sockets=[sock],
+            threads=threads,
+            ident="ipt-advisor",
+            clear_untrusted_proxy_headers=True,
+            channel_timeout=60,
+        )
         server.channel_class = _channel_class()
         socket_map = server._map
         if counts is not None:
@@ -180,9 +199,16 @@ def _serve(app: Any, sock: socket.socket, threads: int, grace: float, started: C
     return stopped[0] if stopped else 0
 
 
-def run(app: Any, sock: socket.socket, *, threads: int = 8, workers: int = 1,
-        ready: Callable[[], None] | None = None, before_fork: Callable[[], None] | None = None,
-        grace: float = 30.0) -> tuple[int, bool]:
+def run(
+    app: Any,
+    sock: socket.socket,
+    *,
+    threads: int = 8,
+    workers: int = 1,
+    ready: Callable[[], None] | None = None,
+    before_fork: Callable[[], None] | None = None,
+    grace: float = 30.0,
+) -> tuple[int, bool]:
     """Serve ``app`` on ``sock`` until SIGTERM/SIGINT, in ``workers`` processes of ``threads``
     threads each. ``ready`` is called once every worker answers; ``before_fork`` before each
     worker is forked (to close database connections the parent holds). Returns the signal
@@ -205,8 +231,15 @@ class _Supervisor:
 
     RESPAWN_PAUSE = 1.0  # a worker dying at once again and again is not restarted in a tight loop
 
-    def __init__(self, app: Any, sock: socket.socket, workers: int, threads: int, grace: float,
-                 before_fork: Callable[[], None] | None):
+    def __init__(
+        self,
+        app: Any,
+        sock: socket.socket,
+        workers: int,
+        threads: int,
+        grace: float,
+        before_fork: Callable[[], None] | None,
+    ):
         self.app, self.sock, self.workers, self.threads, self.grace = app, sock, workers, threads, grace
         self.before_fork = before_fork or (lambda: None)
         self.children: dict[int, tuple[float, int]] = {}  # pid -> (when it started, its slot)
@@ -231,6 +264,7 @@ class _Supervisor:
                     signal.signal(sig, signal.SIG_DFL)
                 for fd in (self.ready_r, self.wake_r, self.wake_w):
                     os.close(fd)
+
                 def started() -> None:
                     os.write(self.ready_w, b".")
 
@@ -276,8 +310,10 @@ class _Supervisor:
 
     def run(self, ready: Callable[[], None]) -> tuple[int, bool]:
         stopped: list[int] = []
-        previous = {sig: signal.signal(sig, lambda signum, _f: stopped.append(signum))
-                    for sig in (signal.SIGTERM, signal.SIGINT)}
+        previous = {
+            sig: signal.signal(sig, lambda signum, _f: stopped.append(signum))
+            for sig in (signal.SIGTERM, signal.SIGINT)
+        }
         previous[signal.SIGCHLD] = signal.signal(signal.SIGCHLD, lambda *_: None)
         old_wakeup = signal.set_wakeup_fd(self.wake_w)
         try:

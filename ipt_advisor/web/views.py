@@ -6,6 +6,7 @@ browser is sent to its report (POST, then redirect, then GET: reloading the repo
 submits twice; the form's one-time id makes a repeated POST harmless too). An invalid one is
 shown again with what was typed and every problem, and nothing is stored.
 """
+
 from __future__ import annotations
 
 import re
@@ -35,11 +36,21 @@ def page(template: str, status: int = 200, **context: Any) -> str:
     ipt = _ipt()
     rs = ipt["advisor"].ruleset
     context.setdefault("title", "")
-    return ipt["env"].get_template(template).render(
-        session_site=session.get("site", ""), session_clinician=session.get("clinician", ""),
-        ruleset={"name": rs.name, "version": rs.version}, tool_version=ipt["tool_version"],
-        format_labels=dict(rs.policies.format_labels), area_labels=dict(rs.policies.area_labels),
-        levels=LEVELS, status=status, **context)
+    return (
+        ipt["env"]
+        .get_template(template)
+        .render(
+            session_site=session.get("site", ""),
+            session_clinician=session.get("clinician", ""),
+            ruleset={"name": rs.name, "version": rs.version},
+            tool_version=ipt["tool_version"],
+            format_labels=dict(rs.policies.format_labels),
+            area_labels=dict(rs.policies.area_labels),
+            levels=LEVELS,
+            status=status,
+            **context,
+        )
+    )
 
 
 def _html(text: str, status: int = 200) -> Response:
@@ -63,6 +74,7 @@ def home() -> Any:
 
 # --------------------------------------------------------------------------- the intake form
 
+
 def _groups() -> list[form.Group]:
     ipt = _ipt()
     if "form" not in ipt:
@@ -70,16 +82,37 @@ def _groups() -> list[form.Group]:
     return ipt["form"]
 
 
-def _form_page(values: dict[str, str], submission: str, problems: list[Problem], status: int,
-               unavailable: str = "", reassess: Any = None) -> Response:
+def _form_page(
+    values: dict[str, str],
+    submission: str,
+    problems: list[Problem],
+    status: int,
+    unavailable: str = "",
+    reassess: Any = None,
+) -> Response:
     groups = _groups()
     by_field = form.problems_by_field(problems, groups)
     labels = {i.path: (i.label, i.id) for i in form.inputs(groups)}
-    summary = [{"label": labels.get(path, ("", ""))[0], "id": labels.get(path, ("", ""))[1], "message": m}
-               for path, messages in by_field.items() for m in messages]
-    return _html(page("web/form.html.j2", status, title="New intake" if reassess is None else "Re-assessment",
-                      groups=groups, values=values, errors=by_field, summary=summary, submission=submission,
-                      unavailable=unavailable, reassess=reassess), status)
+    summary = [
+        {"label": labels.get(path, ("", ""))[0], "id": labels.get(path, ("", ""))[1], "message": m}
+        for path, messages in by_field.items()
+        for m in messages
+    ]
+    return _html(
+        page(
+            "web/form.html.j2",
+            status,
+            title="New intake" if reassess is None else "Re-assessment",
+            groups=groups,
+            values=values,
+            errors=by_field,
+            summary=summary,
+            submission=submission,
+            unavailable=unavailable,
+            reassess=reassess,
+        ),
+        status,
+    )
 
 
 @web.get("/intake/new")
@@ -112,8 +145,12 @@ def submit_intake() -> Response:
     try:
         decision = ipt["advisor"].assess(sub.intake)
     except EngineError as exc:
-        return _form_page(sub.values, submission, [Problem("form", None, "", f"the rule set failed on this intake: "
-                                                                            f"{exc.problems[0].message}")], 500)
+        return _form_page(
+            sub.values,
+            submission,
+            [Problem("form", None, "", f"the rule set failed on this intake: {exc.problems[0].message}")],
+            500,
+        )
     try:
         new_id, _ = ipt["store"].save(sub.submitted, sub.intake.sha256, decision, ipt["tool_version"], submission)
     except StoreUnavailable as exc:
@@ -125,6 +162,7 @@ def submit_intake() -> Response:
 
 
 # --------------------------------------------------------------------------- reports
+
 
 def _stored(assessment_id: int) -> Any:
     stored = _ipt()["store"].assessment(assessment_id)
@@ -147,8 +185,9 @@ def _view(stored: Any) -> dict[str, Any] | None:
 
 
 def _other_rules(stored: Any) -> Response:
-    return _html(page("web/other_rules.html.j2", title=f"Assessment #{stored.id}", stored=stored,
-                      decision=stored.decision))
+    return _html(
+        page("web/other_rules.html.j2", title=f"Assessment #{stored.id}", stored=stored, decision=stored.decision)
+    )
 
 
 @web.get("/assessments/<int:assessment_id>")
@@ -181,6 +220,7 @@ def handout(assessment_id: int) -> Response:
 
 # --------------------------------------------------------------------------- sign-off
 
+
 def _signoff_groups() -> list[form.Group]:
     block = SCHEMA.fields["clinician_decision"]
     return [form.build(block, "clinician_decision.", block.label, block.help, {})]  # type: ignore[arg-type]
@@ -192,31 +232,57 @@ def _signoff_page(stored: Any, values: dict[str, str], problems: list[Problem], 
     for p in problems:
         if p.path in ("signoff", "clinician"):
             errors.setdefault(p.path, []).append(p.message)
-    return _html(page("web/signoff.html.j2", status, title=f"Sign-off — {stored.case_id}", stored=stored,
-                      decision=stored.decision, groups=groups, values=values, errors=errors,
-                      summary=[p.message for p in problems]), status)
+    return _html(
+        page(
+            "web/signoff.html.j2",
+            status,
+            title=f"Sign-off — {stored.case_id}",
+            stored=stored,
+            decision=stored.decision,
+            groups=groups,
+            values=values,
+            errors=errors,
+            summary=[p.message for p in problems],
+        ),
+        status,
+    )
 
 
 @web.get("/assessments/<int:assessment_id>/signoff")
 def signoff(assessment_id: int) -> Response:
     stored = _stored(assessment_id)
     rec = stored.decision
-    values = {"signoff": "accept", "clinician": session.get("clinician", ""),
-              "clinician_decision.format": rec["recommendation"]["format"],
-              "clinician_decision.focus": rec["focus"]["primary"] or "", "clinician_decision.reason": ""}
+    values = {
+        "signoff": "accept",
+        "clinician": session.get("clinician", ""),
+        "clinician_decision.format": rec["recommendation"]["format"],
+        "clinician_decision.focus": rec["focus"]["primary"] or "",
+        "clinician_decision.reason": "",
+    }
     if stored.signoff is not None:
         s = stored.signoff
-        values.update({"signoff": "accept" if s["accepted"] else "change", "clinician": s["clinician"] or "",
-                       "clinician_decision.format": s["format"], "clinician_decision.focus": s["focus"] or "",
-                       "clinician_decision.reason": s["reason"] or ""})
+        values.update(
+            {
+                "signoff": "accept" if s["accepted"] else "change",
+                "clinician": s["clinician"] or "",
+                "clinician_decision.format": s["format"],
+                "clinician_decision.focus": s["focus"] or "",
+                "clinician_decision.reason": s["reason"] or "",
+            }
+        )
     return _signoff_page(stored, values, [], 200)
 
 
 @web.post("/assessments/<int:assessment_id>/signoff")
 def sign_off(assessment_id: int) -> Any:
     stored = _stored(assessment_id)
-    fields = ("signoff", "clinician", "clinician_decision.format", "clinician_decision.focus",
-              "clinician_decision.reason")
+    fields = (
+        "signoff",
+        "clinician",
+        "clinician_decision.format",
+        "clinician_decision.focus",
+        "clinician_decision.reason",
+    )
     values = {name: str(request.form.get(name, "")) for name in fields}
     rec = stored.decision
     accepted = values["signoff"] == "accept"
@@ -226,11 +292,16 @@ def sign_off(assessment_id: int) -> Any:
     if accepted:
         decided = {"format": rec["recommendation"]["format"], "focus": rec["focus"]["primary"]}
     else:
-        decided = {"format": values["clinician_decision.format"] or None,
-                   "focus": values["clinician_decision.focus"] or None}
+        decided = {
+            "format": values["clinician_decision.format"] or None,
+            "focus": values["clinician_decision.focus"] or None,
+        }
         if not values["clinician_decision.reason"].strip():
-            problems.append(Problem("form", None, "clinician_decision.reason",
-                                    "required when you change the recommendation: say why"))
+            problems.append(
+                Problem(
+                    "form", None, "clinician_decision.reason", "required when you change the recommendation: say why"
+                )
+            )
     decided["reason"] = values["clinician_decision.reason"].strip() or None
     check = dict(stored.intake, clinician_decision={k: v for k, v in decided.items() if v is not None})
     if values["clinician"].strip():
@@ -258,11 +329,27 @@ def cases() -> Response:
     store = _ipt()["store"]
     chosen = {name: request.args.get(name, "").strip()[:64] for name in FILTERS}
     page_number = max(1, request.args.get("page", 1, type=int) or 1)
-    rows, more = store.cases(search=chosen["q"], status=chosen["status"], fmt=chosen["format"], flag=chosen["flag"],
-                             site=chosen["site"], signed=chosen["signed"], limit=PAGE_SIZE,
-                             offset=(page_number - 1) * PAGE_SIZE)
-    return _html(page("web/cases.html.j2", title="Cases", rows=rows, more=more, chosen=chosen,
-                      page_number=page_number, choices=store.choices()))
+    rows, more = store.cases(
+        search=chosen["q"],
+        status=chosen["status"],
+        fmt=chosen["format"],
+        flag=chosen["flag"],
+        site=chosen["site"],
+        signed=chosen["signed"],
+        limit=PAGE_SIZE,
+        offset=(page_number - 1) * PAGE_SIZE,
+    )
+    return _html(
+        page(
+            "web/cases.html.j2",
+            title="Cases",
+            rows=rows,
+            more=more,
+            chosen=chosen,
+            page_number=page_number,
+            choices=store.choices(),
+        )
+    )
 
 
 @web.get("/cases/<case_id>")
@@ -271,8 +358,16 @@ def case(case_id: str) -> Response:
     if not history:
         abort(404)
     advisor = _ipt()["advisor"]
-    return _html(page("web/case.html.j2", title=f"Case {case_id}", case_id=case_id, history=history,
-                      latest=history[-1], phq9=chart.phq9(history, advisor.ruleset)))
+    return _html(
+        page(
+            "web/case.html.j2",
+            title=f"Case {case_id}",
+            case_id=case_id,
+            history=history,
+            latest=history[-1],
+            phq9=chart.phq9(history, advisor.ruleset),
+        )
+    )
 
 
 # --------------------------------------------------------------------------- quality
@@ -290,14 +385,32 @@ def quality() -> Response:
     ipt = _ipt()
     store = ipt["store"]
     chosen = {name: request.args.get(name, "").strip()[:64] for name in QUALITY_FILTERS}
-    problems = [f"{name}: not a date written YYYY-MM-DD, ignored" for name in ("from", "to")
-                if chosen[name] and not _ISO_DAY.fullmatch(chosen[name])]
+    problems = [
+        f"{name}: not a date written YYYY-MM-DD, ignored"
+        for name in ("from", "to")
+        if chosen[name] and not _ISO_DAY.fullmatch(chosen[name])
+    ]
     for name in ("from", "to"):
         if not _ISO_DAY.fullmatch(chosen[name]):
             chosen[name] = ""
-    data = stored_dashboard(store.intakes(), ipt["advisor"].ruleset, tool_version=ipt["tool_version"],
-                            source="stored assessments", site=chosen["site"], clinician=chosen["clinician"],
-                            date_from=chosen["from"], date_to=chosen["to"])
+    data = stored_dashboard(
+        store.intakes(),
+        ipt["advisor"].ruleset,
+        tool_version=ipt["tool_version"],
+        source="stored assessments",
+        site=chosen["site"],
+        clinician=chosen["clinician"],
+        date_from=chosen["from"],
+        date_to=chosen["to"],
+    )
     context = page_context(data["summary"], data["safety"], data["departures"], "Quality dashboard")
-    return _html(page("web/quality.html.j2", chosen=chosen, choices=store.choices(), problems=problems,
-                      shown=data["shown"], **context))
+    return _html(
+        page(
+            "web/quality.html.j2",
+            chosen=chosen,
+            choices=store.choices(),
+            problems=problems,
+            shown=data["shown"],
+            **context,
+        )
+    )

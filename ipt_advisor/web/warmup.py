@@ -15,6 +15,7 @@ SQLite file in a private temporary folder, deleted afterwards; the app's own dat
 only read (its statements compiled). The intake is a made-up one. A failure of any step is
 ignored: warming up must never keep the server from starting.
 """
+
 from __future__ import annotations
 
 import logging
@@ -27,9 +28,15 @@ log = logging.getLogger("ipt_advisor.web")
 
 #: A made-up, complete intake as a clinician fills in the form (no real person's data).
 WARM_ANSWERS = {
-    "id": "WARM-UP-1", "age": "41", "measures.phq9": "14", "measures.phq9_item9": "0",
-    "risk.cssrs.wish_dead": "false", "risk.cssrs.active_thoughts": "false", "risk.cssrs.behavior_3m": "false",
-    "findings.grief.present": "true", "findings.grief.months_since_death": "5",
+    "id": "WARM-UP-1",
+    "age": "41",
+    "measures.phq9": "14",
+    "measures.phq9_item9": "0",
+    "risk.cssrs.wish_dead": "false",
+    "risk.cssrs.active_thoughts": "false",
+    "risk.cssrs.behavior_3m": "false",
+    "findings.grief.present": "true",
+    "findings.grief.months_since_death": "5",
     "findings.grief.onset_linked": "true",
 }
 
@@ -44,7 +51,7 @@ def warm_up(app: Any, host: str, token: str) -> None:
     real = ipt["store"]
     try:
         Prepared.compile_all(real.engine.dialect)
-        real.cases(limit=1)   # the list's statements, compiled in the real engine's cache
+        real.cases(limit=1)  # the list's statements, compiled in the real engine's cache
         real.choices()
         real.history("")
     except Exception as exc:  # noqa: BLE001 - the first request will report a database problem itself
@@ -75,13 +82,17 @@ def _visit(app: Any, host: str, token: str) -> None:
     with client.session_transaction(base_url=base) as session:
         csrf = session.get(CSRF_FIELD, "")
     client.get("/intake/new", base_url=base)
-    sent = client.post("/intake", base_url=base, data=dict(
-        answers, submission=secrets.token_urlsafe(18), **{CSRF_FIELD: csrf}))
-    client.post("/intake", base_url=base, data={"submission": secrets.token_urlsafe(18), CSRF_FIELD: csrf,
-                                                "measures.phq9": "99"})  # the form again, with errors
+    sent = client.post(
+        "/intake", base_url=base, data=dict(answers, submission=secrets.token_urlsafe(18), **{CSRF_FIELD: csrf})
+    )
+    client.post(
+        "/intake",
+        base_url=base,
+        data={"submission": secrets.token_urlsafe(18), CSRF_FIELD: csrf, "measures.phq9": "99"},
+    )  # the form again, with errors
     where = sent.headers.get("Location", "")
     if sent.status_code == 303 and "/assessments/" in where:
-        page = where[where.index("/assessments/"):]
+        page = where[where.index("/assessments/") :]
         for path in ("", "/print", "/handout", "/signoff"):
             client.get(page + path, base_url=base)
         client.get(f"/intake/new?from={page.rsplit('/', 1)[1]}", base_url=base)

@@ -3,6 +3,7 @@
 Revision ID: 0001
 Revises:
 """
+
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -50,8 +51,9 @@ def upgrade() -> None:
         sa.Column("level", sa.String(40), nullable=False),
         sa.Column("position", sa.Integer, nullable=False),
         sa.PrimaryKeyConstraint("assessment_id", "code", name="pk_assessment_flags"),
-        sa.ForeignKeyConstraint(["assessment_id"], ["assessments.id"],
-                                name="fk_assessment_flags_assessment_id_assessments"),
+        sa.ForeignKeyConstraint(
+            ["assessment_id"], ["assessments.id"], name="fk_assessment_flags_assessment_id_assessments"
+        ),
     )
     op.create_index("ix_assessment_flags_code", "assessment_flags", ["code", "assessment_id"])
     op.create_table(
