@@ -10,13 +10,29 @@ Library modules are imported inside commands to keep start-up fast.
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
 from typing import Any, NoReturn
 
-import click
 
-from ipt_advisor import __version__
-from ipt_advisor.report.render import FORMATS  # the report formats: one list, the renderer's
+def _interrupted_while_loading(signum: int, frame: object) -> None:
+    # Ctrl-C while Python, click and the library are still loading, before any command has
+    # started: nothing has been read or written yet, so end at once as a shell expects of
+    # SIGINT (130), rather than with a traceback of whatever module was being imported.
+    os.write(2, b"ipt-advisor: interrupted\n")
+    os._exit(128 + signal.SIGINT)
+
+
+# Only when this process is the command (the console script, or `python cli.py`): a program that
+# imports cli, such as the test suite, keeps its own Ctrl-C.
+if os.path.basename(sys.argv[0]) in ("ipt-advisor", "cli.py"):
+    signal.signal(signal.SIGINT, _interrupted_while_loading)
+
+import click  # noqa: E402  (after the handler above, which covers its import too)
+
+from ipt_advisor import __version__  # noqa: E402
+from ipt_advisor.report.render import FORMATS  # noqa: E402  (the report formats: one list, the renderer's)
 
 EXIT_PROBLEMS, EXIT_INTAKE, EXIT_RULES = 1, 3, 4
 RULES_OPTION = click.option(
@@ -1281,6 +1297,9 @@ _ONE_SHOT = False
 def main() -> None:
     """Console-script entry point."""
     global _ONE_SHOT
+    # From here Ctrl-C is Python's KeyboardInterrupt again: the command's own cleanup runs (an
+    # output is only ever renamed into place whole) and click reports it in one line.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     if sys.argv[1:2] == ["assess"]:
         # An assess makes a few hundred thousand long-lived objects as it starts (modules, the
         # rule set, the engine) and a few thousand for its report. The cyclic collector walking

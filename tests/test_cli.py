@@ -200,6 +200,41 @@ def test_python_cli_py_from_checkout() -> None:
     assert json.loads(result.stdout)["recommendation"]["format"] == "group"
 
 
+def test_ctrl_c_while_loading_ends_quietly_with_130() -> None:
+    # The signal arrives once cli.py has been imported but before main() runs: the window in
+    # which the library and its dependencies load, where a Ctrl-C used to print a traceback.
+    code = (
+        "import sys; sys.argv[0] = 'ipt-advisor'; import os, signal, time, cli;"
+        " os.kill(os.getpid(), signal.SIGINT); time.sleep(5); print('not stopped')"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert (result.returncode, result.stdout, result.stderr) == (130, "", "ipt-advisor: interrupted\n")
+
+
+def test_importing_cli_leaves_ctrl_c_alone() -> None:
+    code = "import signal, cli; print(signal.getsignal(signal.SIGINT) is signal.default_int_handler)"
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.stdout == "True\n", result.stderr
+
+
+def test_main_hands_ctrl_c_back_to_python(monkeypatch) -> None:
+    # Once a command runs, Ctrl-C must be KeyboardInterrupt again, so the command's own
+    # cleanup runs and click reports it in one line.
+    import signal
+
+    import cli as cli_module
+
+    monkeypatch.setattr(sys, "argv", ["ipt-advisor", "--version"])
+    previous = signal.getsignal(signal.SIGINT)
+    try:
+        signal.signal(signal.SIGINT, cli_module._interrupted_while_loading)
+        with pytest.raises(SystemExit):
+            cli_module.main()
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _break_rules(rules_dir: Path) -> dict[str, tuple[str, int]]:
     """Put three different mistakes into a copy of the rule set; return where each is."""
     severity = rules_dir / "severity.yaml"
