@@ -98,26 +98,26 @@ def _view(decision: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _failed(kind: str, record: RawRecord, exc: IntakeError | EngineError) -> tuple[str, Any]:
+    """A record the diff could not compare, as its errors line says it."""
+    return kind, {
+        "source": record.source,
+        "line": record.line,
+        "kind": kind,
+        "problems": redacted_problems(exc.problems),
+    }
+
+
 def _diff_one(state: Any, record: RawRecord) -> tuple[str, Any]:
     old, new, changed_rules = state
     try:
         intake = parse(record)
     except IntakeError as exc:
-        return "invalid", {
-            "source": record.source,
-            "line": record.line,
-            "kind": "invalid",
-            "problems": redacted_problems(exc.problems),
-        }
+        return _failed("invalid", record, exc)
     try:
         before_d, after_d = old.assess(intake), new.assess(intake)
     except EngineError as exc:
-        return "engine", {
-            "source": record.source,
-            "line": record.line,
-            "kind": "engine",
-            "problems": redacted_problems(exc.problems),
-        }
+        return _failed("engine", record, exc)
     before, after = _view(before_d), _view(after_d)
     kinds = [
         k
