@@ -120,17 +120,6 @@ class Advisor:
             out.append(f"{rule.title} ({rule.id})" + (": " + "; ".join(facts) if facts else ""))
         return out
 
-    def rule_summary(self, rule_id: str) -> dict[str, Any]:
-        rule = self.ruleset.rule(rule_id)
-        return {
-            "id": rule.id,
-            "title": rule.title,
-            "version": rule.version,
-            "status": rule.status,
-            "rationale": rule.rationale,
-            "references": self.ruleset.citations(rule),
-        }
-
     def report(self, intake: Intake, fmt: str, tool_version: str) -> tuple[dict[str, Any], str]:
         """Assess and render in one call: (decision, report text)."""
         from .report.render import render

@@ -128,12 +128,8 @@ def entry_text(full: dict[str, Any]) -> str:
     return dumps(full)
 
 
-#: The keys of a whole entry.
-ENTRY_FIELDS = _FIELDS
-
-
 def is_entry_shape(value: Any) -> bool:
-    """Whether ``value`` has exactly the keys of an entry: all of ``ENTRY_FIELDS``, and of the
+    """Whether ``value`` has exactly the keys of an entry: all of ``_FIELDS``, and of the
     optional codes only those it carries."""
     return isinstance(value, dict) and set(_FIELDS) <= set(value) <= set(_FIELDS) | set(_OPTIONAL)
 

@@ -42,7 +42,6 @@ __all__ = [
     "read_intake_file",
 ]
 
-AREAS = ("grief", "role_dispute", "role_transition", "isolation")
 _ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _SURROGATE = re.compile("[\ud800-\udfff]")
