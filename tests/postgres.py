@@ -66,6 +66,16 @@ class PostgresServer:
             self.bin / "initdb", "-D", self.data, "-U", "ipt", "--auth=trust", "-E", "UTF8", "--locale=C", "--no-sync"
         )
         assert done.returncode == 0, done.stderr
+        self._pg_ctl_start()
+
+    def stop(self, mode: str = "fast") -> None:
+        self._run(self.bin / "pg_ctl", "-D", self.data, "-m", mode, "-w", "stop")
+
+    def restart(self) -> None:
+        self._pg_ctl_start()
+
+    def _pg_ctl_start(self) -> None:
+        """Start the server on the cluster made by start(), waiting up to 60 s for it to accept."""
         options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c max_connections=200"
         done = self._run(
             self.bin / "pg_ctl",
@@ -81,26 +91,6 @@ class PostgresServer:
             "start",
         )
         assert done.returncode == 0, done.stdout + done.stderr + self.log()
-
-    def stop(self, mode: str = "fast") -> None:
-        self._run(self.bin / "pg_ctl", "-D", self.data, "-m", mode, "-w", "stop")
-
-    def restart(self) -> None:
-        options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c max_connections=200"
-        done = self._run(
-            self.bin / "pg_ctl",
-            "-D",
-            self.data,
-            "-l",
-            self.dir / "server.log",
-            "-o",
-            options,
-            "-w",
-            "-t",
-            "60",
-            "start",
-        )
-        assert done.returncode == 0, done.stdout + done.stderr
 
     def log(self) -> str:
         try:
