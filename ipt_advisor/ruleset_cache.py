@@ -161,7 +161,7 @@ def folder() -> Path | None:
 
 
 def _safe_parent(path: Path) -> bool:
-    """A folder others cannot write into (or sticky, like /tmp): a planted entry stays out."""
+    """A folder others cannot write into (or sticky, like the shared temporary folder): a planted entry stays out."""
     try:
         st = os.stat(path)
     except OSError:
