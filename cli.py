@@ -527,7 +527,12 @@ def rules_test(
     help="Write rules-diff.md, rules-diff.html (charts) and rules-diff.json into this folder "
     "(default: Markdown to stdout).",
 )
-@click.option("--jobs", type=click.IntRange(min=1), default=None, help="Worker processes (default: one per CPU).")
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Processes that assess: this one and N-1 workers (default: one per CPU).",
+)
 @click.option("--fail-on-change", is_flag=True, help="Exit 1 if any case changes.")
 def rules_diff(
     old_dir: str, new_dir: str, cases: str, out_dir: str | None, jobs: int | None, fail_on_change: bool
@@ -595,7 +600,12 @@ def rules_diff(
     help="Audit what the web app stored (with each sign-off as clinician_decision) instead of INPUT; "
     "the intakes are exported to stored-intakes.jsonl in the output folder first.",
 )
-@click.option("--jobs", type=click.IntRange(min=1), default=None, help="Worker processes (default: one per CPU).")
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Processes that assess: this one and N-1 workers (default: one per CPU).",
+)
 @RULES_OPTION
 @click.option("--fail-on-errors", is_flag=True, help="Exit 1 if any record is invalid.")
 @click.option(

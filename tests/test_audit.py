@@ -340,3 +340,27 @@ def test_an_in_process_run_hands_frozen_objects_back_to_the_collector() -> None:
     assert next(early) == [0, 1, 2] and gc.get_freeze_count() > 0  # frozen while it runs
     early.close()  # stopped early
     assert gc.get_freeze_count() == 0
+
+
+def _where(state: None, record) -> tuple[int, int]:
+    import time
+
+    time.sleep(0.0005)  # long enough that both processes get chunks
+    return record.index, os.getpid()
+
+
+@pytest.mark.parametrize("jobs", [2, 3])
+def test_the_parent_works_beside_its_workers_and_order_is_kept(jobs: int) -> None:
+    # --jobs N is N processes assessing: this one and N-1 forked workers (a mostly idle
+    # parent as a third process on two cores cost 10 % of the throughput)
+    import gc
+
+    from ipt_advisor.audit.run import ordered_map
+    from ipt_advisor.intake.corpus import RawRecord
+
+    records = [RawRecord(i, "s", i, "json", b"{}") for i in range(600)]
+    results = [x for part in ordered_map(iter(records), _init_nothing, _where, (), jobs, 8) for x in part]
+    assert [index for index, _ in results] == list(range(600))
+    pids = {pid for _, pid in results}
+    assert os.getpid() in pids and len(pids) == jobs, pids
+    assert gc.get_freeze_count() == 0  # handed back to the collector, as with jobs=1

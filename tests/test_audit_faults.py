@@ -195,7 +195,8 @@ def test_a_signal_stops_cleanly_and_resume_finishes_identically(
 ) -> None:
     corpus, reference = big
     out, log = tmp_path / "out", tmp_path / "decisions.log"
-    args = [str(corpus), "-o", str(out), "--jobs", "2", *(["--log", str(log)] if with_log else [])]
+    # --jobs 3: the parent and two forked workers, so the signal reaches more than one
+    args = [str(corpus), "-o", str(out), "--jobs", "3", *(["--log", str(log)] if with_log else [])]
     proc = running_audit(args, out)
     try:
         assert proc.poll() is None, "the run ended before it could be interrupted"

@@ -20,10 +20,10 @@ Outputs in the output folder (all owner-only, 0o600):
 
 How it stays fast and flat:
 
-* the parent only reads raw records (:mod:`ipt_advisor.intake.corpus`) and writes results; the
-  workers (:mod:`ipt_advisor.audit.workers`: forked, one per core by default, each with its own
-  pipes) validate, assess and serialise, each with its own :class:`~ipt_advisor.advisor.Advisor`
-  (a durable-rules session store is process-private);
+* the parent reads raw records (:mod:`ipt_advisor.intake.corpus`) and writes results; it and
+  ``jobs - 1`` workers (:mod:`ipt_advisor.audit.workers`: forked, one process per core by
+  default, each worker with its own pipes) validate, assess and serialise, each with its own
+  :class:`~ipt_advisor.advisor.Advisor` (a durable-rules session store is process-private);
 * records travel in chunks (fewer, larger messages) and at most ``jobs * WINDOW`` chunks are
   in flight, so memory does not grow with the corpus; results are consumed in input order.
 
