@@ -654,11 +654,11 @@ def main() -> None:
                     f"{p['rate1']:,.0f} vs {p['rate2']:,.0f} intakes/s: {p['speedup']:.2f}x, "
                     f"efficiency {50 * p['speedup']:.0f} %",
                 ),
-                ("  CPU per intake, 1 worker vs 2", f"{p['cpu1']:.0f} µs vs {p['cpu2']:.0f} µs"),
+                ("  CPU per intake, --jobs 1 vs --jobs 2", f"{p['cpu1']:.0f} µs vs {p['cpu2']:.0f} µs"),
                 # on a shared machine wall time says how busy the others were; CPU time says
                 # what two workers cost over one, and what 2 idle cores could do with it
                 (
-                    "  efficiency from CPU (CPU/intake 1 worker / 2 workers); 2 cores at that CPU",
+                    "  efficiency from CPU (CPU per intake, --jobs 1 / --jobs 2); 2 cores at that CPU",
                     f"{100 * p['cpu1'] / p['cpu2']:.0f} %; {2e6 / p['cpu2']:,.0f} intakes/s",
                 ),
             ]

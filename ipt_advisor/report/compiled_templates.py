@@ -1297,6 +1297,1400 @@ def handout_html(environment):
     return locals()
 
 
+def audit_summary_html(environment):
+    from jinja2.runtime import LoopContext, Macro, Markup, Namespace, TemplateNotFound, TemplateReference, TemplateRuntimeError, Undefined, escape, identity, internalcode, markup_join, missing, str_join
+    name = 'audit_summary.html.j2'
+
+    def root(context, missing=missing, environment=environment):
+        resolve = context.resolve_or_missing
+        undefined = environment.undefined
+        concat = environment.concat
+        cond_expr_undefined = Undefined
+        if 0: yield None
+        l_0_s = resolve('s')
+        l_0_page_title = resolve('page_title')
+        l_0_safety_limit = resolve('safety_limit')
+        l_0_safety = resolve('safety')
+        l_0_charts = resolve('charts')
+        l_0_confusion = resolve('confusion')
+        l_0_others = resolve('others')
+        l_0_departures_limit = resolve('departures_limit')
+        l_0_departures = resolve('departures')
+        l_0_draw = l_0_r = l_0_c = missing
+        try:
+            t_1 = environment.filters['join']
+        except KeyError:
+            @internalcode
+            def t_1(*unused):
+                raise TemplateRuntimeError("No filter named 'join' found.")
+        try:
+            t_2 = environment.filters['length']
+        except KeyError:
+            @internalcode
+            def t_2(*unused):
+                raise TemplateRuntimeError("No filter named 'length' found.")
+        try:
+            t_3 = environment.filters['map']
+        except KeyError:
+            @internalcode
+            def t_3(*unused):
+                raise TemplateRuntimeError("No filter named 'map' found.")
+        try:
+            t_4 = environment.filters['pct']
+        except KeyError:
+            @internalcode
+            def t_4(*unused):
+                raise TemplateRuntimeError("No filter named 'pct' found.")
+        try:
+            t_5 = environment.filters['rejectattr']
+        except KeyError:
+            @internalcode
+            def t_5(*unused):
+                raise TemplateRuntimeError("No filter named 'rejectattr' found.")
+        try:
+            t_6 = environment.filters['selectattr']
+        except KeyError:
+            @internalcode
+            def t_6(*unused):
+                raise TemplateRuntimeError("No filter named 'selectattr' found.")
+        try:
+            t_7 = environment.tests['none']
+        except KeyError:
+            @internalcode
+            def t_7(*unused):
+                raise TemplateRuntimeError("No test named 'none' found.")
+        pass
+        l_0_draw = context.vars['draw'] = environment.get_template('audit_charts.html.j2', 'audit_summary.html.j2')._get_default_module(context)
+        context.exported_vars.discard('draw')
+        l_0_r = environment.getattr((undefined(name='s') if l_0_s is missing else l_0_s), 'records')
+        context.vars['r'] = l_0_r
+        context.exported_vars.add('r')
+        l_0_c = environment.getattr((undefined(name='s') if l_0_s is missing else l_0_s), 'concordance')
+        context.vars['c'] = l_0_c
+        context.exported_vars.add('c')
+        yield '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        yield from context.blocks['csp'][0](context)
+        yield '<meta name="referrer" content="no-referrer">\n<meta name="viewport" content="width=device-width, initial-scale=1">\n<title>'
+        yield escape((undefined(name='page_title') if l_0_page_title is missing else l_0_page_title))
+        yield ' — '
+        yield escape(environment.getattr(environment.getattr((undefined(name='s') if l_0_s is missing else l_0_s), 'ruleset'), 'name'))
+        yield ' '
+        yield escape(environment.getattr(environment.getattr((undefined(name='s') if l_0_s is missing else l_0_s), 'ruleset'), 'version'))
+        yield '</title>\n<style>\n'
+        template = environment.get_template('dashboard.css.j2', 'audit_summary.html.j2')
+        gen = template.root_render_func(template.new_context(context.get_all(), True, {'c': l_0_c, 'draw': l_0_draw, 'others': l_0_others, 'r': l_0_r}))
+        try:
+            for event in gen:
+                yield event
+        finally: gen.close()
+        yield '</style>\n'
+        yield from context.blocks['app_head'][0](context)
+        yield '</head>\n<body>\n'
+        yield from context.blocks['app_nav'][0](context)
+        yield '<header>\n<h1>'
+        yield escape((undefined(name='page_title') if l_0_page_title is missing else l_0_page_title))
+        yield '</h1>\n<table class="meta">\n  <tr><th scope="row">Input</th><td><code>'
+        yield escape(environment.getattr(environment.getattr((undefined(name='s') if l_0_s is missing else l_0_s), 'input'), 'path'))
+        yield '</code> ('
+        yield escape(environment.getattr(environment.getattr((undefined(name='s') if l_0_s is missing else l_0_s), 'input'), 'kind'))
+        yield ')</td></tr>\n'
+        if environment.getattr(environment.getattr((undefined(name='s') if l_0_s is missing else l_0_s), 'input'), 'sha256'):
+            pass
+            yield '  <tr><th scope="row">Input sha256</th><td><code class="hash">'
+            yield escape(environment.getattr(environment.getattr((undefined(name='s') if l_0_s is missing else l_0_s), 'input'), 'sha256'))
+            yield '</code></td></tr>\n'
+        yield '  <tr><th scope="row">Rule set</th><td>'
+        yield escape(environment.getattr(environment.getattr((undefined(name='s') if l_0_s is missing else l_0_s), 'ruleset'), 'name'))
+        yield ' '
+        yield escape(environment.getattr(environment.getattr((undefined(name='s') if l_0_s is missing else l_0_s), 'ruleset'), 'version'))
+        yield ' · <code class="hash">'
+        yield escape(environment.getattr(environment.getattr((undefined(name='s') if l_0_s is missing else l_0_s), 'ruleset'), 'sha256'))
+        yield '</code></td></tr>\n  <tr><th scope="row">Generated by</th><td>ipt-advisor '
+        yield escape(environment.getattr((undefined(name='s') if l_0_s is missing else l_0_s), 'tool_version'))
+        yield '</td></tr>\n</table>\n<div class="totals">\n  <span><b>'
+        yield escape(environment.getattr((undefined(name='r') if l_0_r is missing else l_0_r), 'total'))
+        yield '</b> records read</span>\n  <span><b>'
+        yield escape(environment.getattr((undefined(name='r') if l_0_r is missing else l_0_r), 'assessed'))
+        yield '</b> assessed</span>\n'
+        if environment.getattr((undefined(name='r') if l_0_r is missing else l_0_r), 'invalid'):
+            pass
+            yield '  <span><b>'
+            yield escape(environment.getattr((undefined(name='r') if l_0_r is missing else l_0_r), 'invalid'))
+            yield '</b> invalid, not assessed (<code>errors.jsonl</code>)</span>\n'
+        if environment.getattr((undefined(name='r') if l_0_r is missing else l_0_r), 'engine_errors'):
+            pass
+            yield '  <span><b>'
+            yield escape(environment.getattr((undefined(name='r') if l_0_r is missing else l_0_r), 'engine_errors'))
+            yield '</b> engine errors (<code>errors.jsonl</code>)</span>\n'
+        if (not t_7((undefined(name='c') if l_0_c is missing else l_0_c))):
+            pass
+            yield '  <span><b>'
+            yield escape(environment.getattr((undefined(name='c') if l_0_c is missing else l_0_c), 'cases'))
+            yield "</b> with the clinician's decision</span>\n  <span><b>"
+            yield escape(t_4(environment.getattr(environment.getattr(environment.getattr((undefined(name='c') if l_0_c is missing else l_0_c), 'format'), 'overall'), 'percent')))
+            yield '</b> format agreement</span>\n'
+        if context.call(environment.getattr((undefined(name='s') if l_0_s is missing else l_0_s), 'get'), 'cds_feedback'):
+            pass
+            yield '  <span><b>'
+            yield escape(environment.getattr(environment.getattr((undefined(name='s') if l_0_s is missing else l_0_s), 'cds_feedback'), 'cards_with_feedback'))
+            yield '</b> of '
+            yield escape(environment.getattr(environment.getattr((undefined(name='s') if l_0_s is missing else l_0_s), 'cds_feedback'), 'cards'))
+            yield ' EHR cards reported on, <b>'
+            yield escape(environment.getattr(environment.getattr((undefined(name='s') if l_0_s is missing else l_0_s), 'cds_feedback'), 'overridden'))
+            yield '</b> overridden</span>\n'
+        yield '</div>\n</header>\n\n<section class="safety" id="safety-overrides">\n<h2>Safety-critical overrides</h2>\n'
+        if t_7((undefined(name='c') if l_0_c is missing else l_0_c)):
+            pass
+            yield "<p>No intake carries the clinician's decision: there is nothing to check here.</p>\n"
+        elif (not environment.getattr(environment.getattr((undefined(name='c') if l_0_c is missing else l_0_c), 'departures'), 'safety_critical')):
+            pass
+            yield '<p>None: in no case did the clinician allocate group or individual IPT despite a critical flag.</p>\n'
+        else:
+            pass
+            yield '<p><b>'
+            yield escape(environment.getattr(environment.getattr((undefined(name='c') if l_0_c is missing else l_0_c), 'departures'), 'safety_critical'))
+            yield '</b> case'
+            yield escape(('s' if (environment.getattr(environment.getattr((undefined(name='c') if l_0_c is missing else l_0_c), 'departures'), 'safety_critical') != 1) else cond_expr_undefined("the inline if-expression on line 57 in 'audit_summary.html.j2' evaluated to false and no else section was defined.")))
+            yield ' where the clinician chose group or individual IPT although the rules raised a critical flag (act today)'
+            if (environment.getattr(environment.getattr((undefined(name='c') if l_0_c is missing else l_0_c), 'departures'), 'safety_critical') > (undefined(name='safety_limit') if l_0_safety_limit is missing else l_0_safety_limit)):
+                pass
+                yield '; the first '
+                yield escape((undefined(name='safety_limit') if l_0_safety_limit is missing else l_0_safety_limit))
+                yield ' are listed, all of them are in <code>'
+                yield escape(environment.getattr(environment.getattr((undefined(name='c') if l_0_c is missing else l_0_c), 'departures'), 'file'))
+                yield '</code> (<code>"safety_critical": true</code>)'
+            yield '.</p>\n<table class="list safety-list">\n  <thead><tr><th scope="col">Case</th><th scope="col">Where</th><th scope="col">Site</th><th scope="col">Clinician</th><th scope="col">Recommended</th><th scope="col">Clinician chose</th><th scope="col">Critical flags</th><th scope="col">Other flags</th><th scope="col">Reason given</th></tr></thead>\n  <tbody>\n'
+            for l_1_d in (undefined(name='safety') if l_0_safety is missing else l_0_safety):
+                _loop_vars = {}
+                pass
+                yield '    <tr><td class="nowrap"><code>'
+                yield escape(environment.getattr(l_1_d, 'case'))
+                yield '</code></td><td class="nowrap">'
+                if (not t_7(environment.getattr(l_1_d, 'line'))):
+                    pass
+                    yield 'line '
+                    yield escape(environment.getattr(l_1_d, 'line'))
+                else:
+                    pass
+                    yield escape(environment.getattr(l_1_d, 'source'))
+                yield '</td><td class="nowrap">'
+                yield escape((environment.getattr(l_1_d, 'site') or '—'))
+                yield '</td><td class="nowrap">'
+                yield escape((environment.getattr(l_1_d, 'clinician_code') or '—'))
+                yield '</td><td>'
+                yield escape(environment.getattr(environment.getattr(l_1_d, 'recommended'), 'format'))
+                yield '</td><td><b>'
+                yield escape(environment.getattr(environment.getattr(l_1_d, 'clinician'), 'format'))
+                yield '</b></td><td class="flag-critical">'
+                yield escape(t_1(context.eval_ctx, t_3(context, t_6(context, environment.getattr(l_1_d, 'flags'), 'level', 'equalto', 'critical'), attribute='code'), ', '))
+                yield '</td><td class="other-flags">'
+                yield escape((t_1(context.eval_ctx, t_3(context, t_5(context, environment.getattr(l_1_d, 'flags'), 'level', 'equalto', 'critical'), attribute='code'), ', ') or '—'))
+                yield '</td><td>'
+                yield escape((environment.getattr(l_1_d, 'reason') or '—'))
+                yield '</td></tr>\n'
+            l_1_d = missing
+            yield '  </tbody>\n</table>\n'
+        yield '</section>\n\n<section id="charts">\n<h2>Recommendations, flags and agreement</h2>\n'
+        for l_1_chart in (undefined(name='charts') if l_0_charts is missing else l_0_charts):
+            _loop_vars = {}
+            pass
+            yield escape(context.call(environment.getattr((undefined(name='draw') if l_0_draw is missing else l_0_draw), 'chart'), l_1_chart, _loop_vars=_loop_vars))
+            yield '\n'
+        l_1_chart = missing
+        yield '</section>\n\n'
+        if (not t_7((undefined(name='c') if l_0_c is missing else l_0_c))):
+            pass
+            yield '<section id="agreement">\n<h2>Recommended against the clinicians\' decisions</h2>\n<div class="chart-row">\n'
+            if (undefined(name='confusion') if l_0_confusion is missing else l_0_confusion):
+                pass
+                yield '<table class="data" id="confusion">\n  <caption>Format: recommended (rows) × chosen by the clinician (columns)</caption>\n  <thead><tr><th scope="col"></th>'
+                for l_1_col in environment.getattr((undefined(name='confusion') if l_0_confusion is missing else l_0_confusion), 'columns'):
+                    _loop_vars = {}
+                    pass
+                    yield '<th scope="col" class="num">'
+                    yield escape(l_1_col)
+                    yield '</th>'
+                l_1_col = missing
+                yield '</tr></thead>\n  <tbody>\n'
+                for (l_1_row, l_1_cells) in environment.getattr((undefined(name='confusion') if l_0_confusion is missing else l_0_confusion), 'rows'):
+                    _loop_vars = {}
+                    pass
+                    yield '    <tr><th scope="row"><code>'
+                    yield escape(l_1_row)
+                    yield '</code></th>'
+                    for l_2_n in l_1_cells:
+                        _loop_vars = {}
+                        pass
+                        yield '<td class="num">'
+                        yield escape(l_2_n)
+                        yield '</td>'
+                    l_2_n = missing
+                    yield '</tr>\n'
+                l_1_row = l_1_cells = missing
+                yield '  </tbody>\n</table>\n'
+            yield '<table class="data" id="focus-agreement">\n  <caption>Focus: the clinician\'s matched the recommended primary focus in '
+            yield escape(environment.getattr(environment.getattr(environment.getattr((undefined(name='c') if l_0_c is missing else l_0_c), 'focus'), 'overall'), 'agree'))
+            yield ' of '
+            yield escape(environment.getattr(environment.getattr(environment.getattr((undefined(name='c') if l_0_c is missing else l_0_c), 'focus'), 'overall'), 'cases'))
+            yield ' ('
+            yield escape(t_4(environment.getattr(environment.getattr(environment.getattr((undefined(name='c') if l_0_c is missing else l_0_c), 'focus'), 'overall'), 'percent')))
+            yield ')</caption>\n  <thead><tr><th scope="col">Recommended focus</th><th scope="col" class="num">Cases</th><th scope="col" class="num">Agreed</th><th scope="col" class="num">%</th></tr></thead>\n  <tbody>\n'
+            for (l_1_key, l_1_a) in context.call(environment.getattr(environment.getattr(environment.getattr((undefined(name='c') if l_0_c is missing else l_0_c), 'focus'), 'by_recommended'), 'items')):
+                _loop_vars = {}
+                pass
+                yield '    <tr><th scope="row"><code>'
+                yield escape(l_1_key)
+                yield '</code></th><td class="num">'
+                yield escape(environment.getattr(l_1_a, 'cases'))
+                yield '</td><td class="num">'
+                yield escape(environment.getattr(l_1_a, 'agree'))
+                yield '</td><td class="num">'
+                yield escape(t_4(environment.getattr(l_1_a, 'percent')))
+                yield '</td></tr>\n'
+            l_1_key = l_1_a = missing
+            yield '  </tbody>\n</table>\n</div>\n</section>\n\n<section id="departures">\n<h2>Other departures and the reasons given</h2>\n'
+            l_0_others = (environment.getattr(environment.getattr((undefined(name='c') if l_0_c is missing else l_0_c), 'departures'), 'cases') - environment.getattr(environment.getattr((undefined(name='c') if l_0_c is missing else l_0_c), 'departures'), 'safety_critical'))
+            context.vars['others'] = l_0_others
+            context.exported_vars.add('others')
+            yield '<p>'
+            yield escape(environment.getattr(environment.getattr((undefined(name='c') if l_0_c is missing else l_0_c), 'departures'), 'cases'))
+            yield ' case'
+            yield escape(('s' if (environment.getattr(environment.getattr((undefined(name='c') if l_0_c is missing else l_0_c), 'departures'), 'cases') != 1) else cond_expr_undefined("the inline if-expression on line 106 in 'audit_summary.html.j2' evaluated to false and no else section was defined.")))
+            yield ' depart from the recommendation in format or focus ('
+            yield escape(environment.getattr(environment.getattr((undefined(name='c') if l_0_c is missing else l_0_c), 'departures'), 'with_reason'))
+            yield ' with a reason); every one is in <code>'
+            yield escape(environment.getattr(environment.getattr((undefined(name='c') if l_0_c is missing else l_0_c), 'departures'), 'file'))
+            yield '</code>.'
+            if ((undefined(name='others') if l_0_others is missing else l_0_others) > (undefined(name='departures_limit') if l_0_departures_limit is missing else l_0_departures_limit)):
+                pass
+                yield ' The first '
+                yield escape((undefined(name='departures_limit') if l_0_departures_limit is missing else l_0_departures_limit))
+                yield ' that are not safety-critical are listed.'
+            yield '</p>\n'
+            if (undefined(name='departures') if l_0_departures is missing else l_0_departures):
+                pass
+                yield '<table class="list">\n  <thead><tr><th scope="col">Case</th><th scope="col">Departs in</th><th scope="col">Recommended</th><th scope="col">Clinician</th><th scope="col">Site</th><th scope="col">Clinician code</th><th scope="col">Reason given</th></tr></thead>\n  <tbody>\n'
+                for l_1_d in (undefined(name='departures') if l_0_departures is missing else l_0_departures):
+                    _loop_vars = {}
+                    pass
+                    yield '    <tr><td><code>'
+                    yield escape(environment.getattr(l_1_d, 'case'))
+                    yield '</code></td><td>'
+                    yield escape(t_1(context.eval_ctx, environment.getattr(l_1_d, 'departs'), ', '))
+                    yield '</td><td>'
+                    yield escape(environment.getattr(environment.getattr(l_1_d, 'recommended'), 'format'))
+                    yield ' / '
+                    yield escape((environment.getattr(environment.getattr(l_1_d, 'recommended'), 'focus') or 'no focus'))
+                    yield '</td><td>'
+                    yield escape(environment.getattr(environment.getattr(l_1_d, 'clinician'), 'format'))
+                    yield ' / '
+                    yield escape((environment.getattr(environment.getattr(l_1_d, 'clinician'), 'focus') or 'no focus'))
+                    yield '</td><td>'
+                    yield escape((environment.getattr(l_1_d, 'site') or '—'))
+                    yield '</td><td>'
+                    yield escape((environment.getattr(l_1_d, 'clinician_code') or '—'))
+                    yield '</td><td>'
+                    yield escape((environment.getattr(l_1_d, 'reason') or '—'))
+                    yield '</td></tr>\n'
+                l_1_d = missing
+                yield '  </tbody>\n</table>\n'
+            yield '</section>\n'
+        yield '\n<section id="rules">\n<h2>Rules</h2>\n'
+        if environment.getattr(environment.getattr((undefined(name='s') if l_0_s is missing else l_0_s), 'rules'), 'never_fired'):
+            pass
+            yield '<p><b>Never fired ('
+            yield escape(t_2(environment.getattr(environment.getattr((undefined(name='s') if l_0_s is missing else l_0_s), 'rules'), 'never_fired')))
+            yield '):</b> '
+            l_1_loop = missing
+            for l_1_rid, l_1_loop in LoopContext(environment.getattr(environment.getattr((undefined(name='s') if l_0_s is missing else l_0_s), 'rules'), 'never_fired'), undefined):
+                _loop_vars = {}
+                pass
+                yield '<code>'
+                yield escape(l_1_rid)
+                yield '</code>'
+                yield escape((', ' if (not environment.getattr(l_1_loop, 'last')) else cond_expr_undefined("the inline if-expression on line 123 in 'audit_summary.html.j2' evaluated to false and no else section was defined.")))
+            l_1_loop = l_1_rid = missing
+            yield '</p>\n'
+        else:
+            pass
+            yield '<p>Every active rule fired at least once.</p>\n'
+        yield '<p class="meta">How often each rule fired is in <code>summary.json</code> (<code>rules.fired</code>).</p>\n</section>\n</body>\n</html>\n'
+
+    def block_csp(context, missing=missing, environment=environment):
+        resolve = context.resolve_or_missing
+        undefined = environment.undefined
+        concat = environment.concat
+        cond_expr_undefined = Undefined
+        if 0: yield None
+        _block_vars = {}
+        pass
+        yield '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; style-src \'unsafe-inline\'; base-uri \'none\'; form-action \'none\'">'
+
+    def block_app_head(context, missing=missing, environment=environment):
+        resolve = context.resolve_or_missing
+        undefined = environment.undefined
+        concat = environment.concat
+        cond_expr_undefined = Undefined
+        if 0: yield None
+        _block_vars = {}
+        pass
+
+    def block_app_nav(context, missing=missing, environment=environment):
+        resolve = context.resolve_or_missing
+        undefined = environment.undefined
+        concat = environment.concat
+        cond_expr_undefined = Undefined
+        if 0: yield None
+        _block_vars = {}
+        pass
+
+    blocks = {'csp': block_csp, 'app_head': block_app_head, 'app_nav': block_app_nav}
+    debug_info = '8=63&9=65&10=68&15=72&18=74&20=80&22=87&25=89&27=91&29=93&30=97&32=103&33=109&36=111&37=113&38=115&40=120&42=125&43=130&45=132&52=142&54=145&57=151&61=163&62=167&71=194&72=197&76=201&80=204&83=207&85=215&86=219&92=232&95=238&96=242&105=252&106=256&107=270&111=273&112=277&122=299&123=302&15=319&22=329&25=338'
+    return locals()
+
+
+def audit_charts_html(environment):
+    from jinja2.runtime import LoopContext, Macro, Markup, Namespace, TemplateNotFound, TemplateReference, TemplateRuntimeError, Undefined, escape, identity, internalcode, markup_join, missing, str_join
+    name = 'audit_charts.html.j2'
+
+    def root(context, missing=missing, environment=environment):
+        resolve = context.resolve_or_missing
+        undefined = environment.undefined
+        concat = environment.concat
+        cond_expr_undefined = Undefined
+        if 0: yield None
+        l_0_svg_open = l_0_bars = l_0_lines = l_0_chart = missing
+        try:
+            t_1 = environment.filters['format']
+        except KeyError:
+            @internalcode
+            def t_1(*unused):
+                raise TemplateRuntimeError("No filter named 'format' found.")
+        try:
+            t_2 = environment.filters['length']
+        except KeyError:
+            @internalcode
+            def t_2(*unused):
+                raise TemplateRuntimeError("No filter named 'length' found.")
+        pass
+        def macro(l_1_c):
+            t_3 = []
+            if l_1_c is missing:
+                l_1_c = undefined("parameter 'c' was not provided", name='c')
+            pass
+            t_3.extend((
+                '<svg class="chart" id="chart-',
+                escape(environment.getattr(l_1_c, 'id')),
+                '" viewBox="0 0 ',
+                escape(environment.getattr(l_1_c, 'width')),
+                ' ',
+                escape(environment.getattr(l_1_c, 'height')),
+                '" width="',
+                escape(environment.getattr(l_1_c, 'width')),
+                '" height="',
+                escape(environment.getattr(l_1_c, 'height')),
+                '" role="img" aria-labelledby="chart-',
+                escape(environment.getattr(l_1_c, 'id')),
+                '-title">\n  <title id="chart-',
+                escape(environment.getattr(l_1_c, 'id')),
+                '-title">',
+                escape(environment.getattr(l_1_c, 'title')),
+                '</title>\n',
+            ))
+            return concat(t_3)
+        context.exported_vars.add('svg_open')
+        context.vars['svg_open'] = l_0_svg_open = Macro(environment, macro, 'svg_open', ('c',), False, False, False, context.eval_ctx.autoescape)
+        yield '\n'
+        def macro(l_1_c):
+            t_4 = []
+            if l_1_c is missing:
+                l_1_c = undefined("parameter 'c' was not provided", name='c')
+            pass
+            t_4.extend((
+                escape(context.call((undefined(name='svg_open') if l_0_svg_open is missing else l_0_svg_open), l_1_c)),
+                '\n',
+            ))
+            for l_2_r in environment.getattr(l_1_c, 'rows'):
+                _loop_vars = {}
+                pass
+                t_4.extend((
+                    '  <text class="label" x="',
+                    escape((environment.getattr(l_1_c, 'left') - 6)),
+                    '" y="',
+                    escape((environment.getattr(l_2_r, 'y') + 13)),
+                    '" text-anchor="end">',
+                    escape(environment.getattr(l_2_r, 'label')),
+                    '</text>\n  <rect class="bar ',
+                    escape(environment.getattr(l_2_r, 'css')),
+                    '" x="',
+                    escape(environment.getattr(l_1_c, 'left')),
+                    '" y="',
+                    escape(environment.getattr(l_2_r, 'y')),
+                    '" width="',
+                    escape(environment.getattr(l_2_r, 'w')),
+                    '" height="',
+                    escape((environment.getattr(l_1_c, 'row') - 6)),
+                    '"><title>',
+                    escape(environment.getattr(l_2_r, 'label')),
+                    ': ',
+                    escape(environment.getattr(l_2_r, 'text')),
+                    '</title></rect>\n  <text class="value" x="',
+                    escape(((environment.getattr(l_1_c, 'left') + environment.getattr(l_2_r, 'w')) + 5)),
+                    '" y="',
+                    escape((environment.getattr(l_2_r, 'y') + 13)),
+                    '">',
+                    escape(environment.getattr(l_2_r, 'text')),
+                    '</text>\n',
+                ))
+            l_2_r = missing
+            t_4.append(
+                '</svg>\n',
+            )
+            return concat(t_4)
+        context.exported_vars.add('bars')
+        context.vars['bars'] = l_0_bars = Macro(environment, macro, 'bars', ('c',), False, False, False, context.eval_ctx.autoescape)
+        yield '\n'
+        def macro(l_1_c):
+            t_5 = []
+            if l_1_c is missing:
+                l_1_c = undefined("parameter 'c' was not provided", name='c')
+            pass
+            t_5.extend((
+                escape(context.call((undefined(name='svg_open') if l_0_svg_open is missing else l_0_svg_open), l_1_c)),
+                '\n',
+            ))
+            for l_2_t in environment.getattr(l_1_c, 'ticks'):
+                _loop_vars = {}
+                pass
+                t_5.extend((
+                    '  <line class="grid" x1="',
+                    escape(environment.getattr(l_1_c, 'left')),
+                    '" x2="',
+                    escape(environment.getattr(l_1_c, 'right')),
+                    '" y1="',
+                    escape(environment.getattr(l_2_t, 'y')),
+                    '" y2="',
+                    escape(environment.getattr(l_2_t, 'y')),
+                    '"></line>\n  <text class="tick" x="',
+                    escape((environment.getattr(l_1_c, 'left') - 5)),
+                    '" y="',
+                    escape((environment.getattr(l_2_t, 'y') + 4)),
+                    '" text-anchor="end">',
+                    escape(t_1('%g', environment.getattr(l_2_t, 'value'))),
+                    escape(('%' if environment.getattr(l_1_c, 'percent') else '')),
+                    '</text>\n',
+                ))
+            l_2_t = missing
+            for l_2_l in environment.getattr(l_1_c, 'labels'):
+                _loop_vars = {}
+                pass
+                t_5.extend((
+                    '  <text class="tick" x="',
+                    escape(environment.getattr(l_2_l, 'x')),
+                    '" y="',
+                    escape((environment.getattr(l_1_c, 'bottom') + 15)),
+                    '" text-anchor="middle">',
+                    escape(environment.getattr(l_2_l, 'text')),
+                    '</text>\n',
+                ))
+            l_2_l = missing
+            for l_2_s in environment.getattr(l_1_c, 'series'):
+                _loop_vars = {}
+                pass
+                for l_3_path in environment.getattr(l_2_s, 'paths'):
+                    _loop_vars = {}
+                    pass
+                    t_5.extend((
+                        '  <polyline class="line series-',
+                        escape(environment.getattr(l_2_s, 'n')),
+                        '" points="',
+                        escape(l_3_path),
+                        '"></polyline>\n',
+                    ))
+                l_3_path = missing
+                for l_3_p in environment.getattr(l_2_s, 'points'):
+                    _loop_vars = {}
+                    pass
+                    t_5.extend((
+                        '  <circle class="point series-',
+                        escape(environment.getattr(l_2_s, 'n')),
+                        '" cx="',
+                        escape(environment.getattr(l_3_p, 'x')),
+                        '" cy="',
+                        escape(environment.getattr(l_3_p, 'y')),
+                        '" r="3"><title>',
+                        escape(environment.getattr(l_2_s, 'name')),
+                        ': ',
+                        escape(t_1('%g', environment.getattr(l_3_p, 'value'))),
+                        escape((' %' if environment.getattr(l_1_c, 'percent') else '')),
+                        '</title></circle>\n',
+                    ))
+                l_3_p = missing
+            l_2_s = missing
+            if (t_2(environment.getattr(l_1_c, 'series')) > 1):
+                pass
+                l_2_loop = missing
+                for l_2_s, l_2_loop in LoopContext(environment.getattr(l_1_c, 'series'), undefined):
+                    _loop_vars = {}
+                    pass
+                    t_5.extend((
+                        '  <rect class="key series-',
+                        escape(environment.getattr(l_2_s, 'n')),
+                        '" x="',
+                        escape((environment.getattr(l_1_c, 'left') + (130 * environment.getattr(l_2_loop, 'index0')))),
+                        '" y="',
+                        escape((environment.getattr(l_1_c, 'height') - 12)),
+                        '" width="10" height="10"></rect>\n  <text class="tick" x="',
+                        escape(((environment.getattr(l_1_c, 'left') + 14) + (130 * environment.getattr(l_2_loop, 'index0')))),
+                        '" y="',
+                        escape((environment.getattr(l_1_c, 'height') - 3)),
+                        '">',
+                        escape(environment.getattr(l_2_s, 'name')),
+                        '</text>\n',
+                    ))
+                l_2_loop = l_2_s = missing
+            t_5.append(
+                '</svg>\n',
+            )
+            return concat(t_5)
+        context.exported_vars.add('lines')
+        context.vars['lines'] = l_0_lines = Macro(environment, macro, 'lines', ('c',), False, False, False, context.eval_ctx.autoescape)
+        yield '\n'
+        def macro(l_1_c):
+            t_6 = []
+            if l_1_c is missing:
+                l_1_c = undefined("parameter 'c' was not provided", name='c')
+            pass
+            t_6.extend((
+                '<figure class="chart-block" id="',
+                escape(environment.getattr(l_1_c, 'id')),
+                '">\n  <figcaption>',
+                escape(environment.getattr(l_1_c, 'title')),
+                '</figcaption>\n  <div class="chart-row">\n',
+            ))
+            if (environment.getattr(l_1_c, 'kind') == 'bars'):
+                pass
+                t_6.append(
+                    escape(context.call((undefined(name='bars') if l_0_bars is missing else l_0_bars), l_1_c)),
+                )
+            else:
+                pass
+                t_6.append(
+                    escape(context.call((undefined(name='lines') if l_0_lines is missing else l_0_lines), l_1_c)),
+                )
+            t_6.append(
+                '    <table class="data">\n      <thead><tr><th scope="col"></th>',
+            )
+            for l_2_col in environment.getattr(environment.getattr(l_1_c, 'table'), 'columns'):
+                _loop_vars = {}
+                pass
+                t_6.extend((
+                    '<th scope="col" class="num">',
+                    escape(l_2_col),
+                    '</th>',
+                ))
+            l_2_col = missing
+            t_6.append(
+                '</tr></thead>\n      <tbody>\n',
+            )
+            for (l_2_key, l_2_cells) in environment.getattr(environment.getattr(l_1_c, 'table'), 'rows'):
+                _loop_vars = {}
+                pass
+                t_6.extend((
+                    '        <tr><th scope="row"><code>',
+                    escape(l_2_key),
+                    '</code></th>',
+                ))
+                for l_3_cell in l_2_cells:
+                    _loop_vars = {}
+                    pass
+                    t_6.extend((
+                        '<td class="num">',
+                        escape(l_3_cell),
+                        '</td>',
+                    ))
+                l_3_cell = missing
+                t_6.append(
+                    '</tr>\n',
+                )
+            l_2_key = l_2_cells = missing
+            t_6.append(
+                '      </tbody>\n    </table>\n  </div>\n</figure>\n',
+            )
+            return concat(t_6)
+        context.exported_vars.add('chart')
+        context.vars['chart'] = l_0_chart = Macro(environment, macro, 'chart', ('c',), False, False, False, context.eval_ctx.autoescape)
+
+    blocks = {}
+    debug_info = '4=24&5=31&6=43&9=52&10=58&11=61&12=66&13=72&14=86&19=101&20=107&21=110&22=115&23=123&25=132&26=137&28=145&29=148&30=153&32=159&33=164&36=178&37=181&38=186&39=192&45=207&46=214&47=216&49=219&51=232&53=244&54=249'
+    return locals()
+
+
+def dashboard_css(environment):
+    from jinja2.runtime import LoopContext, Macro, Markup, Namespace, TemplateNotFound, TemplateReference, TemplateRuntimeError, Undefined, escape, identity, internalcode, markup_join, missing, str_join
+    name = 'dashboard.css.j2'
+
+    def root(context, missing=missing, environment=environment):
+        resolve = context.resolve_or_missing
+        undefined = environment.undefined
+        concat = environment.concat
+        cond_expr_undefined = Undefined
+        if 0: yield None
+        pass
+        yield ':root { --ink: #1a1a1a; --muted: #555; --rule: #c8c8c8; --bar: #3b6ea5;\n          --critical: #b00020; --critical-bg: #fde8eb; --warning: #a06800; --info: #1f4e79; }\n  * { box-sizing: border-box; }\n  body { font-family: "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; color: var(--ink);\n         line-height: 1.35; max-width: 64rem; margin: 1.2rem auto; padding: 0 1rem; font-size: 10.5pt; }\n  h1 { font-size: 1.3rem; margin: 0 0 .2rem; }\n  h2 { font-size: 1.05rem; border-bottom: 1.5px solid var(--ink); padding-bottom: .1rem; margin: 1rem 0 .4rem; }\n  p { margin: .25rem 0; }\n  code { font-family: "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: .86em; }\n  table { border-collapse: collapse; }\n  th, td { text-align: left; vertical-align: top; padding: .1rem .4rem; border-bottom: 1px solid var(--rule); }\n  th[scope=col] { border-bottom: 1.5px solid var(--ink); }\n  .num { text-align: right; font-variant-numeric: tabular-nums; }\n  .meta { color: var(--muted); font-size: .9em; }\n  .meta td, .meta th { border: 0; padding: 0 .6rem 0 0; }\n  .hash { word-break: break-all; }\n  .totals { display: flex; flex-wrap: wrap; gap: .4rem 1.4rem; margin: .4rem 0; }\n  .totals b { font-size: 1.15rem; }\n  section.safety { border: 3px solid var(--critical); background: var(--critical-bg); padding: .3rem .7rem .5rem; }\n  section.safety h2 { color: var(--critical); border-color: var(--critical); margin-top: .2rem; }\n  section.safety table { width: 100%; background: #fff; }\n  .flag-critical { color: var(--critical); font-weight: 700; }\n  .other-flags { color: var(--muted); font-size: .85em; }\n  .nowrap { white-space: nowrap; }\n  figure.chart-block { margin: .6rem 0 1rem; break-inside: avoid; page-break-inside: avoid; }\n  figcaption { font-weight: 700; margin-bottom: .2rem; }\n  .chart-row { display: flex; flex-wrap: wrap; gap: .4rem 1.2rem; align-items: flex-start; }\n  svg.chart { max-width: 100%; height: auto; font-size: 11px; }\n  svg .label, svg .value, svg .tick { fill: var(--ink); }\n  svg .tick { fill: var(--muted); font-size: 10px; }\n  svg .bar { fill: var(--bar); }\n  svg .bar.level-critical { fill: var(--critical); }\n  svg .bar.level-warning { fill: var(--warning); }\n  svg .bar.level-info { fill: var(--info); }\n  svg .bar.ehr { fill: #6a3d9a; }\n  svg .grid { stroke: #e2e2e2; stroke-width: 1; }\n  svg .line { fill: none; stroke-width: 2; }\n  svg .series-0 { stroke: #3b6ea5; fill: #3b6ea5; }\n  svg .series-1 { stroke: #b35900; fill: #b35900; }\n  svg .series-2 { stroke: #6a3d9a; fill: #6a3d9a; }\n  svg polyline.line { fill: none; }\n  table.data { font-size: .92em; }\n  table.data caption { text-align: left; font-weight: 700; padding-bottom: .2rem; }\n  table.list { width: 100%; font-size: .92em; }\n  @media print {\n    @page { size: A4; margin: 12mm 12mm; }\n    body { margin: 0; max-width: none; font-size: 9.5pt; }\n    section.safety { -webkit-print-color-adjust: exact; print-color-adjust: exact; }\n    svg.chart { -webkit-print-color-adjust: exact; print-color-adjust: exact; }\n    h2 { break-after: avoid; page-break-after: avoid; }\n    tr { break-inside: avoid; page-break-inside: avoid; }\n  }\n'
+
+    blocks = {}
+    debug_info = ''
+    return locals()
+
+
+def audit_summary_md(environment):
+    from jinja2.runtime import LoopContext, Macro, Markup, Namespace, TemplateNotFound, TemplateReference, TemplateRuntimeError, Undefined, escape, identity, internalcode, markup_join, missing, str_join
+    name = 'audit_summary.md.j2'
+
+    def root(context, missing=missing, environment=environment):
+        resolve = context.resolve_or_missing
+        undefined = environment.undefined
+        concat = environment.concat
+        cond_expr_undefined = Undefined
+        if 0: yield None
+        l_0_s = resolve('s')
+        l_0_safety_limit = resolve('safety_limit')
+        l_0_safety = resolve('safety')
+        l_0_r = l_0_c = l_0_counts = l_0_e = missing
+        try:
+            t_1 = environment.filters['code']
+        except KeyError:
+            @internalcode
+            def t_1(*unused):
+                raise TemplateRuntimeError("No filter named 'code' found.")
+        try:
+            t_2 = environment.filters['join']
+        except KeyError:
+            @internalcode
+            def t_2(*unused):
+                raise TemplateRuntimeError("No filter named 'join' found.")
+        try:
+            t_3 = environment.filters['length']
+        except KeyError:
+            @internalcode
+            def t_3(*unused):
+                raise TemplateRuntimeError("No filter named 'length' found.")
+        try:
+            t_4 = environment.filters['map']
+        except KeyError:
+            @internalcode
+            def t_4(*unused):
+                raise TemplateRuntimeError("No filter named 'map' found.")
+        try:
+            t_5 = environment.filters['md']
+        except KeyError:
+            @internalcode
+            def t_5(*unused):
+                raise TemplateRuntimeError("No filter named 'md' found.")
+        try:
+            t_6 = environment.filters['pct']
+        except KeyError:
+            @internalcode
+            def t_6(*unused):
+                raise TemplateRuntimeError("No filter named 'pct' found.")
+        try:
+            t_7 = environment.filters['selectattr']
+        except KeyError:
+            @internalcode
+            def t_7(*unused):
+                raise TemplateRuntimeError("No filter named 'selectattr' found.")
+        try:
+            t_8 = environment.tests['none']
+        except KeyError:
+            @internalcode
+            def t_8(*unused):
+                raise TemplateRuntimeError("No test named 'none' found.")
+        pass
+        l_0_r = environment.getattr((undefined(name='s') if l_0_s is missing else l_0_s), 'records')
+        context.vars['r'] = l_0_r
+        context.exported_vars.add('r')
+        l_0_c = environment.getattr((undefined(name='s') if l_0_s is missing else l_0_s), 'concordance')
+        context.vars['c'] = l_0_c
+        context.exported_vars.add('c')
+        yield '# Audit summary\n\n'
+        yield str(t_1(environment.getattr(environment.getattr((undefined(name='s') if l_0_s is missing else l_0_s), 'input'), 'path')))
+        yield ' ('
+        yield str(environment.getattr(environment.getattr((undefined(name='s') if l_0_s is missing else l_0_s), 'input'), 'kind'))
+        yield ', sha256 '
+        yield str(t_1(environment.getattr(environment.getattr((undefined(name='s') if l_0_s is missing else l_0_s), 'input'), 'sha256')[:12]))
+        yield ') · rule set '
+        yield str(t_5(environment.getattr(environment.getattr((undefined(name='s') if l_0_s is missing else l_0_s), 'ruleset'), 'name')))
+        yield ' '
+        yield str(t_5(environment.getattr(environment.getattr((undefined(name='s') if l_0_s is missing else l_0_s), 'ruleset'), 'version')))
+        yield ' · ipt-advisor '
+        yield str(t_5(environment.getattr((undefined(name='s') if l_0_s is missing else l_0_s), 'tool_version')))
+        yield '\n\n| Records | Count |\n|---|---:|\n| Read | '
+        yield str(environment.getattr((undefined(name='r') if l_0_r is missing else l_0_r), 'total'))
+        yield ' |\n| Assessed (`decisions.jsonl`) | '
+        yield str(environment.getattr((undefined(name='r') if l_0_r is missing else l_0_r), 'assessed'))
+        yield ' |\n'
+        if environment.getattr((undefined(name='r') if l_0_r is missing else l_0_r), 'invalid'):
+            pass
+            yield '| Invalid, not assessed (`errors.jsonl`) | '
+            yield str(environment.getattr((undefined(name='r') if l_0_r is missing else l_0_r), 'invalid'))
+            yield ' |\n'
+        if environment.getattr((undefined(name='r') if l_0_r is missing else l_0_r), 'engine_errors'):
+            pass
+            yield '| Engine errors: the rule set failed on these (`errors.jsonl`) | '
+            yield str(environment.getattr((undefined(name='r') if l_0_r is missing else l_0_r), 'engine_errors'))
+            yield ' |\n'
+        yield '\n'
+        def macro(l_1_title, l_1_data):
+            t_9 = []
+            if l_1_title is missing:
+                l_1_title = undefined("parameter 'title' was not provided", name='title')
+            if l_1_data is missing:
+                l_1_data = undefined("parameter 'data' was not provided", name='data')
+            pass
+            t_9.extend((
+                '| ',
+                str(l_1_title),
+                ' | Cases | % of assessed |\n|---|---:|---:|\n',
+            ))
+            def t_10(fiter):
+                for (l_2_key, l_2_n) in fiter:
+                    if l_2_n:
+                        yield (l_2_key, l_2_n)
+            for (l_2_key, l_2_n) in t_10(context.call(environment.getattr(l_1_data, 'items'))):
+                _loop_vars = {}
+                pass
+                t_9.extend((
+                    '| ',
+                    str(t_1(l_2_key)),
+                    ' | ',
+                    str(l_2_n),
+                    ' | ',
+                    str(t_6((((100.0 * l_2_n) / environment.getattr((undefined(name='r') if l_0_r is missing else l_0_r), 'assessed')) if environment.getattr((undefined(name='r') if l_0_r is missing else l_0_r), 'assessed') else None))),
+                    ' |\n',
+                ))
+            l_2_key = l_2_n = missing
+            return concat(t_9)
+        context.exported_vars.add('counts')
+        context.vars['counts'] = l_0_counts = Macro(environment, macro, 'counts', ('title', 'data'), False, False, False, context.eval_ctx.autoescape)
+        yield str(context.call((undefined(name='counts') if l_0_counts is missing else l_0_counts), 'Format', environment.getattr((undefined(name='s') if l_0_s is missing else l_0_s), 'format')))
+        yield '\n'
+        if environment.getattr((undefined(name='s') if l_0_s is missing else l_0_s), 'flags_by_level'):
+            pass
+            yield 'Flags raised: '
+            l_1_loop = missing
+            for (l_1_level, l_1_g), l_1_loop in LoopContext(context.call(environment.getattr(environment.getattr((undefined(name='s') if l_0_s is missing else l_0_s), 'flags_by_level'), 'items')), undefined):
+                _loop_vars = {}
+                pass
+                yield str(environment.getattr(l_1_g, 'total'))
+                yield ' '
+                yield str(l_1_level)
+                yield str((', ' if (not environment.getattr(l_1_loop, 'last')) else cond_expr_undefined("the inline if-expression on line 31 in 'audit_summary.md.j2' evaluated to false and no else section was defined.")))
+            l_1_loop = l_1_level = l_1_g = missing
+            yield '.\n\n'
+        if t_8((undefined(name='c') if l_0_c is missing else l_0_c)):
+            pass
+            yield 'No intake carries a `clinician_decision`: nothing to compare.\n'
+        else:
+            pass
+            yield '## Safety-critical overrides: '
+            yield str(environment.getattr(environment.getattr((undefined(name='c') if l_0_c is missing else l_0_c), 'departures'), 'safety_critical'))
+            yield '\n\n'
+            if environment.getattr(environment.getattr((undefined(name='c') if l_0_c is missing else l_0_c), 'departures'), 'safety_critical'):
+                pass
+                yield 'The clinician chose group or individual IPT despite a critical flag'
+                if (environment.getattr(environment.getattr((undefined(name='c') if l_0_c is missing else l_0_c), 'departures'), 'safety_critical') > (undefined(name='safety_limit') if l_0_safety_limit is missing else l_0_safety_limit)):
+                    pass
+                    yield ' (the first '
+                    yield str((undefined(name='safety_limit') if l_0_safety_limit is missing else l_0_safety_limit))
+                    yield '; all in '
+                    yield str(t_1(environment.getattr(environment.getattr((undefined(name='c') if l_0_c is missing else l_0_c), 'departures'), 'file')))
+                    yield ')'
+                yield ':\n\n| Case | Clinician chose | Critical flags |\n|---|---|---|\n'
+                for l_1_d in (undefined(name='safety') if l_0_safety is missing else l_0_safety):
+                    _loop_vars = {}
+                    pass
+                    yield '| '
+                    yield str(t_1(environment.getattr(l_1_d, 'case')))
+                    yield ' | '
+                    yield str(t_5(environment.getattr(environment.getattr(l_1_d, 'clinician'), 'format')))
+                    yield ' | '
+                    yield str(t_5(t_2(context.eval_ctx, t_4(context, t_7(context, environment.getattr(l_1_d, 'flags'), 'level', 'equalto', 'critical'), attribute='code'), ', ')))
+                    yield ' |\n'
+                l_1_d = missing
+                yield '\n'
+            else:
+                pass
+                yield 'None: no clinician allocated IPT despite a critical flag.\n\n'
+            yield '## Concordance\n\nThe clinician chose the recommended format in **'
+            yield str(environment.getattr(environment.getattr(environment.getattr((undefined(name='c') if l_0_c is missing else l_0_c), 'format'), 'overall'), 'agree'))
+            yield ' of '
+            yield str(environment.getattr(environment.getattr(environment.getattr((undefined(name='c') if l_0_c is missing else l_0_c), 'format'), 'overall'), 'cases'))
+            yield '** cases ('
+            yield str(t_6(environment.getattr(environment.getattr(environment.getattr((undefined(name='c') if l_0_c is missing else l_0_c), 'format'), 'overall'), 'percent')))
+            yield ') and the recommended primary focus in **'
+            yield str(environment.getattr(environment.getattr(environment.getattr((undefined(name='c') if l_0_c is missing else l_0_c), 'focus'), 'overall'), 'agree'))
+            yield ' of '
+            yield str(environment.getattr(environment.getattr(environment.getattr((undefined(name='c') if l_0_c is missing else l_0_c), 'focus'), 'overall'), 'cases'))
+            yield '** ('
+            yield str(t_6(environment.getattr(environment.getattr(environment.getattr((undefined(name='c') if l_0_c is missing else l_0_c), 'focus'), 'overall'), 'percent')))
+            yield '). '
+            yield str(environment.getattr(environment.getattr((undefined(name='c') if l_0_c is missing else l_0_c), 'departures'), 'cases'))
+            yield ' departures ('
+            yield str(environment.getattr(environment.getattr((undefined(name='c') if l_0_c is missing else l_0_c), 'departures'), 'with_reason'))
+            yield ' with a reason) are in '
+            yield str(t_1(environment.getattr(environment.getattr((undefined(name='c') if l_0_c is missing else l_0_c), 'departures'), 'file')))
+            yield '.\n\n'
+        l_0_e = context.call(environment.getattr((undefined(name='s') if l_0_s is missing else l_0_s), 'get'), 'cds_feedback')
+        context.vars['e'] = l_0_e
+        context.exported_vars.add('e')
+        if (undefined(name='e') if l_0_e is missing else l_0_e):
+            pass
+            yield '**EHR card feedback (CDS Hooks):** '
+            yield str(environment.getattr((undefined(name='e') if l_0_e is missing else l_0_e), 'cards_with_feedback'))
+            yield ' of '
+            yield str(environment.getattr((undefined(name='e') if l_0_e is missing else l_0_e), 'cards'))
+            yield ' cards reported on, '
+            yield str(environment.getattr((undefined(name='e') if l_0_e is missing else l_0_e), 'overridden'))
+            yield ' overridden'
+            if environment.getattr((undefined(name='e') if l_0_e is missing else l_0_e), 'reasons'):
+                pass
+                yield ' ('
+                l_1_loop = missing
+                for (l_1_code, l_1_n), l_1_loop in LoopContext(context.call(environment.getattr(environment.getattr((undefined(name='e') if l_0_e is missing else l_0_e), 'reasons'), 'items')), undefined):
+                    _loop_vars = {}
+                    pass
+                    yield str(t_1(l_1_code))
+                    yield ' '
+                    yield str(l_1_n)
+                    yield str((', ' if (not environment.getattr(l_1_loop, 'last')) else cond_expr_undefined("the inline if-expression on line 59 in 'audit_summary.md.j2' evaluated to false and no else section was defined.")))
+                l_1_loop = l_1_code = l_1_n = missing
+                yield ')'
+            yield "; the override rate per rule, beside the sign-offs', is in `summary.html` (all in `summary.json`, `cds_feedback`).\n\n"
+        if environment.getattr(environment.getattr((undefined(name='s') if l_0_s is missing else l_0_s), 'rules'), 'never_fired'):
+            pass
+            yield '**Never fired ('
+            yield str(t_3(environment.getattr(environment.getattr((undefined(name='s') if l_0_s is missing else l_0_s), 'rules'), 'never_fired')))
+            yield '):** '
+            yield str(t_2(context.eval_ctx, t_4(context, environment.getattr(environment.getattr((undefined(name='s') if l_0_s is missing else l_0_s), 'rules'), 'never_fired')[:12], 'code'), ', '))
+            if (t_3(environment.getattr(environment.getattr((undefined(name='s') if l_0_s is missing else l_0_s), 'rules'), 'never_fired')) > 12):
+                pass
+                yield ', … (all in `summary.json`)'
+            yield '\n\n'
+        yield 'Charts, the breakdowns by site, clinician and month, and every table: `summary.html`.\n'
+
+    blocks = {}
+    debug_info = '5=63&6=66&9=70&13=82&14=84&15=86&16=89&18=91&19=94&22=97&23=106&25=109&26=118&29=129&30=131&31=135&34=144&37=150&39=152&40=155&44=163&45=167&54=179&57=197&58=200&59=203&62=223&63=226'
+    return locals()
+
+
+def rules_diff_html(environment):
+    from jinja2.runtime import LoopContext, Macro, Markup, Namespace, TemplateNotFound, TemplateReference, TemplateRuntimeError, Undefined, escape, identity, internalcode, markup_join, missing, str_join
+    name = 'rules_diff.html.j2'
+
+    def root(context, missing=missing, environment=environment):
+        resolve = context.resolve_or_missing
+        undefined = environment.undefined
+        concat = environment.concat
+        cond_expr_undefined = Undefined
+        if 0: yield None
+        l_0_r = resolve('r')
+        l_0_charts = resolve('charts')
+        l_0_kinds = resolve('kinds')
+        l_0_draw = l_0_c = l_0_rules = missing
+        try:
+            t_1 = environment.filters['join']
+        except KeyError:
+            @internalcode
+            def t_1(*unused):
+                raise TemplateRuntimeError("No filter named 'join' found.")
+        pass
+        l_0_draw = context.vars['draw'] = environment.get_template('audit_charts.html.j2', 'rules_diff.html.j2')._get_default_module(context)
+        context.exported_vars.discard('draw')
+        l_0_c = environment.getattr((undefined(name='r') if l_0_r is missing else l_0_r), 'cases')
+        context.vars['c'] = l_0_c
+        context.exported_vars.add('c')
+        l_0_rules = environment.getattr((undefined(name='r') if l_0_r is missing else l_0_r), 'rules')
+        context.vars['rules'] = l_0_rules
+        context.exported_vars.add('rules')
+        yield '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; style-src \'unsafe-inline\'; base-uri \'none\'; form-action \'none\'">\n<meta name="referrer" content="no-referrer">\n<meta name="viewport" content="width=device-width, initial-scale=1">\n<title>Rule-set impact — '
+        yield escape(environment.getattr(environment.getattr((undefined(name='r') if l_0_r is missing else l_0_r), 'old'), 'name'))
+        yield ' '
+        yield escape(environment.getattr(environment.getattr((undefined(name='r') if l_0_r is missing else l_0_r), 'old'), 'version'))
+        yield ' → '
+        yield escape(environment.getattr(environment.getattr((undefined(name='r') if l_0_r is missing else l_0_r), 'new'), 'name'))
+        yield ' '
+        yield escape(environment.getattr(environment.getattr((undefined(name='r') if l_0_r is missing else l_0_r), 'new'), 'version'))
+        yield '</title>\n<style>\n'
+        template = environment.get_template('dashboard.css.j2', 'rules_diff.html.j2')
+        gen = template.root_render_func(template.new_context(context.get_all(), True, {'c': l_0_c, 'draw': l_0_draw, 'rules': l_0_rules}))
+        try:
+            for event in gen:
+                yield event
+        finally: gen.close()
+        yield '</style>\n</head>\n<body>\n<header>\n<h1>Rule-set impact: '
+        yield escape(environment.getattr(environment.getattr((undefined(name='r') if l_0_r is missing else l_0_r), 'old'), 'name'))
+        yield ' '
+        yield escape(environment.getattr(environment.getattr((undefined(name='r') if l_0_r is missing else l_0_r), 'old'), 'version'))
+        yield ' → '
+        yield escape(environment.getattr(environment.getattr((undefined(name='r') if l_0_r is missing else l_0_r), 'new'), 'name'))
+        yield ' '
+        yield escape(environment.getattr(environment.getattr((undefined(name='r') if l_0_r is missing else l_0_r), 'new'), 'version'))
+        yield '</h1>\n<table class="meta">\n  <tr><th scope="row">Before</th><td><code>'
+        yield escape(environment.getattr(environment.getattr((undefined(name='r') if l_0_r is missing else l_0_r), 'old'), 'root'))
+        yield '</code> · '
+        yield escape(environment.getattr(environment.getattr((undefined(name='r') if l_0_r is missing else l_0_r), 'old'), 'rules'))
+        yield ' rules · <code class="hash">'
+        yield escape(environment.getattr(environment.getattr((undefined(name='r') if l_0_r is missing else l_0_r), 'old'), 'sha256'))
+        yield '</code></td></tr>\n  <tr><th scope="row">After</th><td><code>'
+        yield escape(environment.getattr(environment.getattr((undefined(name='r') if l_0_r is missing else l_0_r), 'new'), 'root'))
+        yield '</code> · '
+        yield escape(environment.getattr(environment.getattr((undefined(name='r') if l_0_r is missing else l_0_r), 'new'), 'rules'))
+        yield ' rules · <code class="hash">'
+        yield escape(environment.getattr(environment.getattr((undefined(name='r') if l_0_r is missing else l_0_r), 'new'), 'sha256'))
+        yield '</code></td></tr>\n  <tr><th scope="row">Cases</th><td><code>'
+        yield escape(environment.getattr((undefined(name='c') if l_0_c is missing else l_0_c), 'input'))
+        yield '</code> ('
+        yield escape(environment.getattr((undefined(name='c') if l_0_c is missing else l_0_c), 'kind'))
+        yield ') · <code class="hash">'
+        yield escape(environment.getattr((undefined(name='c') if l_0_c is missing else l_0_c), 'sha256'))
+        yield '</code></td></tr>\n</table>\n<div class="totals">\n  <span><b>'
+        yield escape(environment.getattr((undefined(name='c') if l_0_c is missing else l_0_c), 'total'))
+        yield '</b> read</span>\n  <span><b>'
+        yield escape(environment.getattr((undefined(name='c') if l_0_c is missing else l_0_c), 'assessed'))
+        yield '</b> assessed</span>\n'
+        if environment.getattr((undefined(name='c') if l_0_c is missing else l_0_c), 'invalid'):
+            pass
+            yield '  <span><b>'
+            yield escape(environment.getattr((undefined(name='c') if l_0_c is missing else l_0_c), 'invalid'))
+            yield '</b> invalid</span>\n'
+        yield '  <span><b>'
+        yield escape(environment.getattr((undefined(name='c') if l_0_c is missing else l_0_c), 'changed'))
+        yield '</b> change (format, focus, flags or status)</span>\n</div>\n</header>\n\n<section id="rules">\n<h2>Rules</h2>\n'
+        if (not ((environment.getattr((undefined(name='rules') if l_0_rules is missing else l_0_rules), 'added') or environment.getattr((undefined(name='rules') if l_0_rules is missing else l_0_rules), 'removed')) or environment.getattr((undefined(name='rules') if l_0_rules is missing else l_0_rules), 'changed'))):
+            pass
+            yield '<p>No rule was added, removed or changed ('
+            yield escape(environment.getattr((undefined(name='rules') if l_0_rules is missing else l_0_rules), 'unchanged'))
+            yield ' unchanged).</p>\n'
+        else:
+            pass
+            yield '<table class="list">\n  <thead><tr><th scope="col">Rule</th><th scope="col">Change</th><th scope="col">Version before</th><th scope="col">Version after</th><th scope="col">What changed</th></tr></thead>\n  <tbody>\n'
+            for l_1_x in environment.getattr((undefined(name='rules') if l_0_rules is missing else l_0_rules), 'added'):
+                _loop_vars = {}
+                pass
+                yield '    <tr><td><code>'
+                yield escape(environment.getattr(l_1_x, 'id'))
+                yield '</code></td><td>added</td><td>–</td><td>'
+                yield escape(environment.getattr(l_1_x, 'version'))
+                yield '</td><td>'
+                yield escape(environment.getattr(l_1_x, 'title'))
+                yield '</td></tr>\n'
+            l_1_x = missing
+            for l_1_x in environment.getattr((undefined(name='rules') if l_0_rules is missing else l_0_rules), 'removed'):
+                _loop_vars = {}
+                pass
+                yield '    <tr><td><code>'
+                yield escape(environment.getattr(l_1_x, 'id'))
+                yield '</code></td><td>removed</td><td>'
+                yield escape(environment.getattr(l_1_x, 'version'))
+                yield '</td><td>–</td><td>'
+                yield escape(environment.getattr(l_1_x, 'title'))
+                yield '</td></tr>\n'
+            l_1_x = missing
+            for l_1_x in environment.getattr((undefined(name='rules') if l_0_rules is missing else l_0_rules), 'changed'):
+                _loop_vars = {}
+                pass
+                yield '    <tr><td><code>'
+                yield escape(environment.getattr(l_1_x, 'id'))
+                yield '</code></td><td>changed</td><td>'
+                yield escape(environment.getattr(l_1_x, 'old_version'))
+                yield '</td><td>'
+                yield escape(environment.getattr(l_1_x, 'new_version'))
+                yield '</td><td>'
+                yield escape(t_1(context.eval_ctx, environment.getattr(l_1_x, 'fields'), ', '))
+                if (not environment.getattr(l_1_x, 'version_bumped')):
+                    pass
+                    yield ' — <b>version not bumped</b>'
+                yield '</td></tr>\n'
+            l_1_x = missing
+            yield '  </tbody>\n</table>\n<p>'
+            yield escape(environment.getattr((undefined(name='rules') if l_0_rules is missing else l_0_rules), 'unchanged'))
+            yield ' rules unchanged.</p>\n'
+        if environment.getattr((undefined(name='rules') if l_0_rules is missing else l_0_rules), 'policies_changed'):
+            pass
+            yield '<p><b>The policies changed</b> (format precedence, focus ordering or flag levels): every case may be affected.</p>\n'
+        yield '</section>\n\n'
+        if environment.getattr((undefined(name='c') if l_0_c is missing else l_0_c), 'changed'):
+            pass
+            yield '<section id="charts">\n<h2>Changes by kind</h2>\n'
+            for l_1_chart in (undefined(name='charts') if l_0_charts is missing else l_0_charts):
+                _loop_vars = {}
+                pass
+                yield escape(context.call(environment.getattr((undefined(name='draw') if l_0_draw is missing else l_0_draw), 'chart'), l_1_chart, _loop_vars=_loop_vars))
+                yield '\n'
+            l_1_chart = missing
+            yield '</section>\n\n<section id="changed-cases">\n<h2>Changed cases, by kind of change</h2>\n'
+            def t_2(fiter):
+                l_1_groups = resolve('groups')
+                for (l_1_key, l_1_label) in fiter:
+                    if environment.getitem((undefined(name='groups') if l_1_groups is missing else l_1_groups), l_1_key):
+                        yield (l_1_key, l_1_label)
+            l_1_loop = missing
+            for (l_1_key, l_1_label), l_1_loop in LoopContext(t_2((undefined(name='kinds') if l_0_kinds is missing else l_0_kinds)), undefined):
+                l_1_totals = resolve('totals')
+                l_1_limit = resolve('limit')
+                l_1_groups = resolve('groups')
+                _loop_vars = {}
+                pass
+                yield '<h3 id="changed-'
+                yield escape(l_1_key)
+                yield '">'
+                yield escape(l_1_label)
+                yield ' ('
+                yield escape(environment.getitem((undefined(name='totals') if l_1_totals is missing else l_1_totals), l_1_key))
+                yield ')</h3>\n'
+                if (environment.getitem((undefined(name='totals') if l_1_totals is missing else l_1_totals), l_1_key) > (undefined(name='limit') if l_1_limit is missing else l_1_limit)):
+                    pass
+                    yield '<p class="meta">The first '
+                    yield escape((undefined(name='limit') if l_1_limit is missing else l_1_limit))
+                    yield '; all are in <code>rules-diff.json</code>.</p>'
+                yield '<table class="list">\n  <thead><tr><th scope="col">Case</th><th scope="col">Where</th><th scope="col">Before</th><th scope="col">After</th><th scope="col">Rules responsible</th></tr></thead>\n  <tbody>\n'
+                l_2_loop = missing
+                for l_2_x, l_2_loop in LoopContext(environment.getitem((undefined(name='groups') if l_1_groups is missing else l_1_groups), l_1_key), undefined):
+                    l_2_focus_text = resolve('focus_text')
+                    _loop_vars = {}
+                    pass
+                    yield '    <tr><td class="nowrap"><code>'
+                    yield escape(environment.getattr(l_2_x, 'case'))
+                    yield '</code></td><td>'
+                    if environment.getattr(l_2_x, 'line'):
+                        pass
+                        yield 'line '
+                        yield escape(environment.getattr(l_2_x, 'line'))
+                    else:
+                        pass
+                        yield escape(environment.getattr(l_2_x, 'source'))
+                    yield '</td>\n      <td>'
+                    yield escape(environment.getattr(environment.getattr(l_2_x, 'before'), 'format'))
+                    yield '; focus '
+                    yield escape(context.call((undefined(name='focus_text') if l_2_focus_text is missing else l_2_focus_text), environment.getattr(environment.getattr(l_2_x, 'before'), 'focus'), _loop_vars=_loop_vars))
+                    yield '; flags '
+                    yield escape((t_1(context.eval_ctx, environment.getattr(environment.getattr(l_2_x, 'before'), 'flags'), ', ') or 'none'))
+                    yield '; '
+                    yield escape(environment.getattr(environment.getattr(l_2_x, 'before'), 'status'))
+                    yield '</td>\n      <td>'
+                    yield escape(environment.getattr(environment.getattr(l_2_x, 'after'), 'format'))
+                    yield '; focus '
+                    yield escape(context.call((undefined(name='focus_text') if l_2_focus_text is missing else l_2_focus_text), environment.getattr(environment.getattr(l_2_x, 'after'), 'focus'), _loop_vars=_loop_vars))
+                    yield '; flags '
+                    yield escape((t_1(context.eval_ctx, environment.getattr(environment.getattr(l_2_x, 'after'), 'flags'), ', ') or 'none'))
+                    yield '; '
+                    yield escape(environment.getattr(environment.getattr(l_2_x, 'after'), 'status'))
+                    yield '</td>\n      <td>'
+                    l_3_loop = missing
+                    for l_3_y, l_3_loop in LoopContext(environment.getattr(l_2_x, 'rules'), undefined):
+                        _loop_vars = {}
+                        pass
+                        yield '<code>'
+                        yield escape(environment.getattr(l_3_y, 'rule'))
+                        yield '</code> ('
+                        yield escape(environment.getattr(l_3_y, 'why'))
+                        yield ')'
+                        yield escape(('; ' if (not environment.getattr(l_3_loop, 'last')) else cond_expr_undefined("the inline if-expression on line 82 in 'rules_diff.html.j2' evaluated to false and no else section was defined.")))
+                    l_3_loop = l_3_y = missing
+                    yield '</td></tr>\n'
+                l_2_loop = l_2_x = l_2_focus_text = missing
+                yield '  </tbody>\n</table>\n'
+            l_1_loop = l_1_key = l_1_label = l_1_totals = l_1_limit = l_1_groups = missing
+            yield '</section>\n'
+        yield '</body>\n</html>\n'
+
+    blocks = {}
+    debug_info = '4=21&5=23&6=26&14=30&16=38&21=45&23=53&24=59&25=65&28=71&29=73&30=75&32=81&38=83&39=86&44=91&45=95&47=102&48=106&50=113&51=117&55=130&57=132&62=136&65=139&66=142&72=146&73=159&74=165&78=172&79=177&80=187&81=195&82=204'
+    return locals()
+
+
+def rules_diff_md(environment):
+    from jinja2.runtime import LoopContext, Macro, Markup, Namespace, TemplateNotFound, TemplateReference, TemplateRuntimeError, Undefined, escape, identity, internalcode, markup_join, missing, str_join
+    name = 'rules_diff.md.j2'
+
+    def root(context, missing=missing, environment=environment):
+        resolve = context.resolve_or_missing
+        undefined = environment.undefined
+        concat = environment.concat
+        cond_expr_undefined = Undefined
+        if 0: yield None
+        l_0_r = resolve('r')
+        l_0_c = l_0_rules = missing
+        try:
+            t_1 = environment.filters['code']
+        except KeyError:
+            @internalcode
+            def t_1(*unused):
+                raise TemplateRuntimeError("No filter named 'code' found.")
+        try:
+            t_2 = environment.filters['join']
+        except KeyError:
+            @internalcode
+            def t_2(*unused):
+                raise TemplateRuntimeError("No filter named 'join' found.")
+        try:
+            t_3 = environment.filters['length']
+        except KeyError:
+            @internalcode
+            def t_3(*unused):
+                raise TemplateRuntimeError("No filter named 'length' found.")
+        try:
+            t_4 = environment.filters['map']
+        except KeyError:
+            @internalcode
+            def t_4(*unused):
+                raise TemplateRuntimeError("No filter named 'map' found.")
+        try:
+            t_5 = environment.filters['md']
+        except KeyError:
+            @internalcode
+            def t_5(*unused):
+                raise TemplateRuntimeError("No filter named 'md' found.")
+        pass
+        l_0_c = environment.getattr((undefined(name='r') if l_0_r is missing else l_0_r), 'cases')
+        context.vars['c'] = l_0_c
+        context.exported_vars.add('c')
+        l_0_rules = environment.getattr((undefined(name='r') if l_0_r is missing else l_0_r), 'rules')
+        context.vars['rules'] = l_0_rules
+        context.exported_vars.add('rules')
+        yield '# Rule-set impact: '
+        yield str(t_5(environment.getattr(environment.getattr((undefined(name='r') if l_0_r is missing else l_0_r), 'old'), 'name')))
+        yield ' '
+        yield str(t_5(environment.getattr(environment.getattr((undefined(name='r') if l_0_r is missing else l_0_r), 'old'), 'version')))
+        yield ' → '
+        yield str(t_5(environment.getattr(environment.getattr((undefined(name='r') if l_0_r is missing else l_0_r), 'new'), 'name')))
+        yield ' '
+        yield str(t_5(environment.getattr(environment.getattr((undefined(name='r') if l_0_r is missing else l_0_r), 'new'), 'version')))
+        yield '\n\n| | Before | After |\n|---|---|---|\n| Rule set | '
+        yield str(t_1(environment.getattr(environment.getattr((undefined(name='r') if l_0_r is missing else l_0_r), 'old'), 'root')))
+        yield ' | '
+        yield str(t_1(environment.getattr(environment.getattr((undefined(name='r') if l_0_r is missing else l_0_r), 'new'), 'root')))
+        yield ' |\n| Version | '
+        yield str(t_5(environment.getattr(environment.getattr((undefined(name='r') if l_0_r is missing else l_0_r), 'old'), 'version')))
+        yield ' | '
+        yield str(t_5(environment.getattr(environment.getattr((undefined(name='r') if l_0_r is missing else l_0_r), 'new'), 'version')))
+        yield ' |\n| sha256 | '
+        yield str(t_1(environment.getattr(environment.getattr((undefined(name='r') if l_0_r is missing else l_0_r), 'old'), 'sha256')))
+        yield ' | '
+        yield str(t_1(environment.getattr(environment.getattr((undefined(name='r') if l_0_r is missing else l_0_r), 'new'), 'sha256')))
+        yield ' |\n| Rules | '
+        yield str(environment.getattr(environment.getattr((undefined(name='r') if l_0_r is missing else l_0_r), 'old'), 'rules'))
+        yield ' | '
+        yield str(environment.getattr(environment.getattr((undefined(name='r') if l_0_r is missing else l_0_r), 'new'), 'rules'))
+        yield ' |\n\nCases: '
+        yield str(t_1(environment.getattr((undefined(name='c') if l_0_c is missing else l_0_c), 'input')))
+        yield ' ('
+        yield str(environment.getattr((undefined(name='c') if l_0_c is missing else l_0_c), 'kind'))
+        yield ', sha256 '
+        yield str(t_1(environment.getattr((undefined(name='c') if l_0_c is missing else l_0_c), 'sha256')))
+        yield '): '
+        yield str(environment.getattr((undefined(name='c') if l_0_c is missing else l_0_c), 'total'))
+        yield ' read, '
+        yield str(environment.getattr((undefined(name='c') if l_0_c is missing else l_0_c), 'assessed'))
+        yield ' assessed, '
+        yield str(environment.getattr((undefined(name='c') if l_0_c is missing else l_0_c), 'invalid'))
+        yield ' invalid.\n\n**'
+        yield str(environment.getattr((undefined(name='c') if l_0_c is missing else l_0_c), 'changed'))
+        yield ' of '
+        yield str(environment.getattr((undefined(name='c') if l_0_c is missing else l_0_c), 'assessed'))
+        yield ' cases change** (format, focus, flags or status).\n\n## Rules\n\n'
+        if (not ((environment.getattr((undefined(name='rules') if l_0_rules is missing else l_0_rules), 'added') or environment.getattr((undefined(name='rules') if l_0_rules is missing else l_0_rules), 'removed')) or environment.getattr((undefined(name='rules') if l_0_rules is missing else l_0_rules), 'changed'))):
+            pass
+            yield 'No rule was added, removed or changed ('
+            yield str(environment.getattr((undefined(name='rules') if l_0_rules is missing else l_0_rules), 'unchanged'))
+            yield ' unchanged).\n'
+        else:
+            pass
+            yield '| Rule | Change | Version before | Version after | What changed |\n|---|---|---|---|---|\n'
+            for l_1_x in environment.getattr((undefined(name='rules') if l_0_rules is missing else l_0_rules), 'added'):
+                _loop_vars = {}
+                pass
+                yield '| '
+                yield str(t_1(environment.getattr(l_1_x, 'id')))
+                yield ' | added | – | '
+                yield str(t_5(environment.getattr(l_1_x, 'version')))
+                yield ' | '
+                yield str(t_5(environment.getattr(l_1_x, 'title')))
+                yield ' |\n'
+            l_1_x = missing
+            for l_1_x in environment.getattr((undefined(name='rules') if l_0_rules is missing else l_0_rules), 'removed'):
+                _loop_vars = {}
+                pass
+                yield '| '
+                yield str(t_1(environment.getattr(l_1_x, 'id')))
+                yield ' | removed | '
+                yield str(t_5(environment.getattr(l_1_x, 'version')))
+                yield ' | – | '
+                yield str(t_5(environment.getattr(l_1_x, 'title')))
+                yield ' |\n'
+            l_1_x = missing
+            for l_1_x in environment.getattr((undefined(name='rules') if l_0_rules is missing else l_0_rules), 'changed'):
+                _loop_vars = {}
+                pass
+                yield '| '
+                yield str(t_1(environment.getattr(l_1_x, 'id')))
+                yield ' | changed | '
+                yield str(t_5(environment.getattr(l_1_x, 'old_version')))
+                yield ' | '
+                yield str(t_5(environment.getattr(l_1_x, 'new_version')))
+                yield ' | '
+                yield str(t_2(context.eval_ctx, environment.getattr(l_1_x, 'fields'), ', '))
+                yield str(('' if environment.getattr(l_1_x, 'version_bumped') else ' — **version not bumped**'))
+                yield ' |\n'
+            l_1_x = missing
+            yield '\n'
+            yield str(environment.getattr((undefined(name='rules') if l_0_rules is missing else l_0_rules), 'unchanged'))
+            yield ' rules unchanged.\n'
+        if environment.getattr((undefined(name='rules') if l_0_rules is missing else l_0_rules), 'governance'):
+            pass
+            yield '\n### Maintenance (author, review, approval)\n\nChanges here never change a decision.\n\n| Rule | Author | Last reviewed | Review due | Approved by |\n|---|---|---|---|---|\n'
+            for l_1_g in environment.getattr((undefined(name='rules') if l_0_rules is missing else l_0_rules), 'governance'):
+                _loop_vars = {}
+                pass
+                yield '| '
+                yield str(t_1(environment.getattr(l_1_g, 'id')))
+                yield ' |'
+                for l_2_key in ['author', 'reviewed_on', 'review_due', 'approved_by']:
+                    _loop_vars = {}
+                    pass
+                    yield ' '
+                    if ((context.call(environment.getattr(environment.getattr(l_1_g, 'before'), 'get'), l_2_key, _loop_vars=_loop_vars) != context.call(environment.getattr(environment.getattr(l_1_g, 'after'), 'get'), l_2_key, _loop_vars=_loop_vars)) and context.call(environment.getattr(environment.getattr(l_1_g, 'before'), 'get'), l_2_key, _loop_vars=_loop_vars)):
+                        pass
+                        yield str(t_5(environment.getitem(environment.getattr(l_1_g, 'before'), l_2_key)))
+                        yield ' → '
+                    yield str(t_5((context.call(environment.getattr(environment.getattr(l_1_g, 'after'), 'get'), l_2_key, _loop_vars=_loop_vars) or '–')))
+                    yield ' |'
+                l_2_key = missing
+                yield '\n'
+            l_1_g = missing
+        if environment.getattr((undefined(name='rules') if l_0_rules is missing else l_0_rules), 'policies_changed'):
+            pass
+            yield '\n**The policies changed** (format precedence, focus ordering or flag levels): every case may be affected.\n'
+        if ((environment.getattr(environment.getattr((undefined(name='rules') if l_0_rules is missing else l_0_rules), 'facts'), 'added') or environment.getattr(environment.getattr((undefined(name='rules') if l_0_rules is missing else l_0_rules), 'facts'), 'removed')) or environment.getattr(environment.getattr((undefined(name='rules') if l_0_rules is missing else l_0_rules), 'facts'), 'changed')):
+            pass
+            yield '\nFacts: '
+            yield str(t_3(environment.getattr(environment.getattr((undefined(name='rules') if l_0_rules is missing else l_0_rules), 'facts'), 'added')))
+            yield ' added'
+            if environment.getattr(environment.getattr((undefined(name='rules') if l_0_rules is missing else l_0_rules), 'facts'), 'added'):
+                pass
+                yield ' ('
+                yield str(t_2(context.eval_ctx, t_4(context, environment.getattr(environment.getattr((undefined(name='rules') if l_0_rules is missing else l_0_rules), 'facts'), 'added'), 'code'), ', '))
+                yield ')'
+            yield ', '
+            yield str(t_3(environment.getattr(environment.getattr((undefined(name='rules') if l_0_rules is missing else l_0_rules), 'facts'), 'removed')))
+            yield ' removed'
+            if environment.getattr(environment.getattr((undefined(name='rules') if l_0_rules is missing else l_0_rules), 'facts'), 'removed'):
+                pass
+                yield ' ('
+                yield str(t_2(context.eval_ctx, t_4(context, environment.getattr(environment.getattr((undefined(name='rules') if l_0_rules is missing else l_0_rules), 'facts'), 'removed'), 'code'), ', '))
+                yield ')'
+            yield ', '
+            yield str(t_3(environment.getattr(environment.getattr((undefined(name='rules') if l_0_rules is missing else l_0_rules), 'facts'), 'changed')))
+            yield ' changed'
+            if environment.getattr(environment.getattr((undefined(name='rules') if l_0_rules is missing else l_0_rules), 'facts'), 'changed'):
+                pass
+                yield ' ('
+                yield str(t_2(context.eval_ctx, t_4(context, environment.getattr(environment.getattr((undefined(name='rules') if l_0_rules is missing else l_0_rules), 'facts'), 'changed'), 'code'), ', '))
+                yield ')'
+            yield '.\n'
+        yield '\n'
+        if environment.getattr((undefined(name='c') if l_0_c is missing else l_0_c), 'changed'):
+            pass
+            yield '## Changes by kind\n\n'
+            def t_6(fiter):
+                for (l_1_title, l_1_key) in fiter:
+                    if environment.getitem(environment.getattr((undefined(name='r') if l_0_r is missing else l_0_r), 'counts'), l_1_key):
+                        yield (l_1_title, l_1_key)
+            for (l_1_title, l_1_key) in t_6([('Format', 'format'), ('Focus', 'focus'), ('Flag added', 'flags_added'), ('Flag removed', 'flags_removed'), ('Status', 'status'), ('Rule responsible', 'rules')]):
+                _loop_vars = {}
+                pass
+                yield '| '
+                yield str(l_1_title)
+                yield ' | Cases |\n|---|---:|\n'
+                for (l_2_k, l_2_n) in context.call(environment.getattr(environment.getitem(environment.getattr((undefined(name='r') if l_0_r is missing else l_0_r), 'counts'), l_1_key), 'items'), _loop_vars=_loop_vars):
+                    _loop_vars = {}
+                    pass
+                    yield '| '
+                    yield str(t_5(l_2_k))
+                    yield ' | '
+                    yield str(l_2_n)
+                    yield ' |\n'
+                l_2_k = l_2_n = missing
+                yield '\n'
+            l_1_title = l_1_key = missing
+            yield '## Changed cases\n\n| Case | Where | Before | After | Rules responsible |\n|---|---|---|---|---|\n'
+            l_1_loop = missing
+            for l_1_x, l_1_loop in LoopContext(environment.getattr((undefined(name='r') if l_0_r is missing else l_0_r), 'changed_cases'), undefined):
+                l_1_focus_text = resolve('focus_text')
+                _loop_vars = {}
+                pass
+                yield '| '
+                yield str(t_1(environment.getattr(l_1_x, 'case')))
+                yield ' | '
+                yield str(t_5(environment.getattr(l_1_x, 'source')))
+                yield str((str_join((':', environment.getattr(l_1_x, 'line'), )) if environment.getattr(l_1_x, 'line') else ''))
+                yield ' | '
+                yield str(t_5(environment.getattr(environment.getattr(l_1_x, 'before'), 'format')))
+                yield '; focus '
+                yield str(t_5(context.call((undefined(name='focus_text') if l_1_focus_text is missing else l_1_focus_text), environment.getattr(environment.getattr(l_1_x, 'before'), 'focus'), _loop_vars=_loop_vars)))
+                yield '; flags '
+                yield str(t_5((t_2(context.eval_ctx, environment.getattr(environment.getattr(l_1_x, 'before'), 'flags'), ', ') or 'none')))
+                yield '; '
+                yield str(t_5(environment.getattr(environment.getattr(l_1_x, 'before'), 'status')))
+                yield ' | '
+                yield str(t_5(environment.getattr(environment.getattr(l_1_x, 'after'), 'format')))
+                yield '; focus '
+                yield str(t_5(context.call((undefined(name='focus_text') if l_1_focus_text is missing else l_1_focus_text), environment.getattr(environment.getattr(l_1_x, 'after'), 'focus'), _loop_vars=_loop_vars)))
+                yield '; flags '
+                yield str(t_5((t_2(context.eval_ctx, environment.getattr(environment.getattr(l_1_x, 'after'), 'flags'), ', ') or 'none')))
+                yield '; '
+                yield str(t_5(environment.getattr(environment.getattr(l_1_x, 'after'), 'status')))
+                yield ' | '
+                l_2_loop = missing
+                for l_2_y, l_2_loop in LoopContext(environment.getattr(l_1_x, 'rules'), undefined):
+                    _loop_vars = {}
+                    pass
+                    yield str(t_1(environment.getattr(l_2_y, 'rule')))
+                    yield ' ('
+                    yield str(environment.getattr(l_2_y, 'why'))
+                    yield ')'
+                    yield str(('; ' if (not environment.getattr(l_2_loop, 'last')) else cond_expr_undefined("the inline if-expression on line 75 in 'rules_diff.md.j2' evaluated to false and no else section was defined.")))
+                l_2_loop = l_2_y = missing
+                yield ' |\n'
+            l_1_loop = l_1_x = l_1_focus_text = missing
+            yield '\n'
+        if environment.getattr((undefined(name='r') if l_0_r is missing else l_0_r), 'invalid_cases'):
+            pass
+            yield '## Cases that could not be assessed\n\n| Where | Problems |\n|---|---|\n'
+            l_1_loop = missing
+            for l_1_x, l_1_loop in LoopContext(environment.getattr((undefined(name='r') if l_0_r is missing else l_0_r), 'invalid_cases'), undefined):
+                _loop_vars = {}
+                pass
+                yield '| '
+                yield str(t_5(environment.getattr(l_1_x, 'source')))
+                yield str((str_join((':', environment.getattr(l_1_x, 'line'), )) if environment.getattr(l_1_x, 'line') else ''))
+                yield ' | '
+                l_2_loop = missing
+                for l_2_p, l_2_loop in LoopContext(environment.getattr(l_1_x, 'problems'), undefined):
+                    _loop_vars = {}
+                    pass
+                    yield str(t_5(str_join(((str_join((environment.getattr(l_2_p, 'path'), ': ', )) if environment.getattr(l_2_p, 'path') else ''), environment.getattr(l_2_p, 'message'), ))))
+                    yield str(('; ' if (not environment.getattr(l_2_loop, 'last')) else cond_expr_undefined("the inline if-expression on line 85 in 'rules_diff.md.j2' evaluated to false and no else section was defined.")))
+                l_2_loop = l_2_p = missing
+                yield ' |\n'
+            l_1_loop = l_1_x = missing
+
+    blocks = {}
+    debug_info = '3=43&4=46&5=50&9=58&10=62&11=66&12=70&14=74&16=86&20=90&21=93&25=98&26=102&28=109&29=113&31=120&32=124&35=135&37=137&45=140&46=144&50=159&54=162&56=165&59=190&62=193&63=201&65=203&66=207&74=216&75=221&79=255&84=259&85=263'
+    return locals()
+
+
 TEMPLATES = {
     'report.txt.j2': ('3cfdd0e3f06018a3b344ed31bf6fdaee9d534446dde5881857935f62ddaf7bbd', report_txt),
     'report.md.j2': ('6e51a180fe9bc8a40d7c0a199d1ad3d94b81d4324821a46f6c950fb2ee503974', report_md),
@@ -1304,4 +2698,10 @@ TEMPLATES = {
     'handout.txt.j2': ('c600281cdf7ad498cd392ea84cdb4f2e5135ccfba897f3fe62553317a6990f03', handout_txt),
     'handout.md.j2': ('a28ad2eaf838f1db698fe625e2c690bcf0515dca07d16f7e3b0f497999daf7e7', handout_md),
     'handout.html.j2': ('1e3440ee1d2f16188f16a3dc26b2504b467a6a248cb5a04b78822d50b9b50996', handout_html),
+    'audit_summary.html.j2': ('4eb1d519239b2be293c7cd4b9dc7a32d0e4d049ac11a5fe01a949ad21f355277', audit_summary_html),
+    'audit_charts.html.j2': ('f12e62c8a07a354fb9413c62d4854e6eccaa3dc77f245dd1b331c39b4e760b81', audit_charts_html),
+    'dashboard.css.j2': ('1619bdc4d4667add2ab9209930ec42f49ea0e0cb30545c804f5b3391e6d517d6', dashboard_css),
+    'audit_summary.md.j2': ('44e529bfe4ae43ddd9ce35984de499c179d087459ed81a14d80ee5911a3c56a2', audit_summary_md),
+    'rules_diff.html.j2': ('44abb9b8903bfa4ace050044f500e3b60707c2c91c506c917bf97199e1c3fbbd', rules_diff_html),
+    'rules_diff.md.j2': ('6390dd7e8283fe2cefa6799f12b18ae89d8e9fad18b51365292b1d640789927f', rules_diff_md),
 }

@@ -109,28 +109,40 @@ def render_handout(view: dict, fmt: str) -> str:
 
 
 def _template(name: str) -> Any:
-    """A report template of the package: its precompiled form (``precompiled``) while that is
-    exactly what its source compiles to, else compiled from the source."""
-    from .precompiled import template
-
-    env = _environment()
-    path = templates_dir() / name
-    try:
-        source = path.read_bytes()
-    except OSError:
-        source = b""  # get_template says what is wrong
-    return template(env, name, source, str(path)) or env.get_template(name)
+    """A report template of the package (precompiled while that is exactly its source: see _Loader)."""
+    return _environment().get_template(name)
 
 
-def make_environment(**filters: Any) -> Any:
+def _loader_class() -> Any:
+    import jinja2
+
+    class _Loader(jinja2.FileSystemLoader):
+        """Template files; one the package ships precompiled (``precompiled``) is built from
+        that Python while it is exactly what this source compiles to, else compiled as usual.
+        Every environment comes from :func:`make_environment`, whose settings are those the
+        precompiled code was made with; only filters differ, and they are looked up when a
+        template is built, not compiled in."""
+
+        def load(self, environment: Any, name: str, globals: Any = None) -> Any:
+            from .precompiled import template
+
+            source, filename, _ = self.get_source(environment, name)
+            built = template(environment, name, source.encode("utf-8"), filename, globals)
+            return built if built is not None else super().load(environment, name, globals)
+
+    return _Loader
+
+
+def make_environment(source_only: bool = False, **filters: Any) -> Any:
     """A Jinja2 environment with the settings every ipt-advisor template relies on:
     templates are files from :func:`templates_dir` (data is only ever a variable),
     HTML templates (``*.html.j2``) are autoescaped and no others, ``StrictUndefined``,
-    and the shared value filters; ``filters`` adds or overrides filters."""
+    and the shared value filters; ``filters`` adds or overrides filters. Templates the package
+    ships precompiled are built from that code unless ``source_only`` (tests compare the two)."""
     import jinja2
 
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(templates_dir())),
+        loader=(jinja2.FileSystemLoader if source_only else _loader_class())(str(templates_dir())),
         # Only HTML templates are escaped; text and Markdown have their own filters.
         autoescape=jinja2.select_autoescape(
             enabled_extensions=("html", "html.j2"), disabled_extensions=(), default=False
