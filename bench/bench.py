@@ -39,6 +39,7 @@ import os
 import platform
 import random
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -193,14 +194,16 @@ def children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run_measured(cmd: list[str]) -> tuple[float, int, int, subprocess.CompletedProcess[str]]:
-    """Run ``cmd``; return (wall seconds, peak RSS of the tree in KB, peak single process KB, result)."""
+def run_measured(cmd: list[str], sample: bool = True) -> tuple[float, int, int, subprocess.CompletedProcess[str]]:
+    """Run ``cmd``; return (wall seconds, peak RSS of the tree in KB, peak single process KB, result).
+    With ``sample=False`` no RSS is sampled (0, 0): the sampler reads /proc 50 times a second,
+    CPU taken from a run that keeps both cores busy."""
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     peak_tree = peak_one = 0
     done = threading.Event()
 
-    def sample() -> None:
+    def measure() -> None:
         nonlocal peak_tree, peak_one
         while not done.is_set():
             sizes = [_rss_kb(p) for p in _tree(proc.pid)]
@@ -208,17 +211,25 @@ def run_measured(cmd: list[str]) -> tuple[float, int, int, subprocess.CompletedP
             peak_one = max(peak_one, max(sizes, default=0))
             done.wait(0.02)
 
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
+    sampler = threading.Thread(target=measure, daemon=True)
+    if sample:
+        sampler.start()
     out, err = proc.communicate()
     wall = time.perf_counter() - start
     done.set()
-    sampler.join()
+    if sample:
+        sampler.join()
     return wall, peak_tree, peak_one, subprocess.CompletedProcess(cmd, proc.returncode, out, err)
 
 
 def bench_audit(
-    n: int, workdir: Path, jobs: int | None, repeat: int = 1, extra: tuple[str, ...] = (), corpus: Path | None = None
+    n: int,
+    workdir: Path,
+    jobs: int | None,
+    repeat: int = 1,
+    extra: tuple[str, ...] = (),
+    corpus: Path | None = None,
+    sample: bool = True,
 ) -> dict[str, Any]:
     """Audit ``n`` synthetic intakes ``repeat`` times (a shared VM's speed drifts from run to
     run): the median wall time, the fastest and slowest, the highest peak RSS, and the CPU
@@ -229,11 +240,12 @@ def bench_audit(
     walls, cpus, tree, one = [], [], 0, 0
     for run in range(repeat):
         out = workdir / f"out-{n}-{jobs}-{run}{'-'.join(('',) + extra)}"
+        shutil.rmtree(out, ignore_errors=True)  # a fresh folder, not the last run's files to replace
         cmd = [console_script(), "audit", str(corpus), "-o", str(out), *extra]
         if jobs:
             cmd += ["--jobs", str(jobs)]
         cpu = children_cpu()
-        wall, run_tree, run_one, result = run_measured(cmd)
+        wall, run_tree, run_one, result = run_measured(cmd, sample)
         cpus.append(children_cpu() - cpu)
         if result.returncode != 0:
             raise SystemExit(f"audit failed ({result.returncode}): {result.stderr.strip()}")
@@ -338,8 +350,8 @@ def bench_parallel(n: int, workdir: Path, repeat: int) -> dict[str, Any]:
     one: list[dict[str, Any]] = []
     two: list[dict[str, Any]] = []
     for _ in range(repeat):
-        one.append(bench_audit(n, workdir, 1))
-        two.append(bench_audit(n, workdir, 2))
+        one.append(bench_audit(n, workdir, 1, sample=False))  # no RSS sampler taking CPU from the run
+        two.append(bench_audit(n, workdir, 2, sample=False))
     rate1 = statistics.median(r["rate"] for r in one)
     rate2 = statistics.median(r["rate"] for r in two)
     return {
