@@ -6,7 +6,7 @@
 #   make test        lint and type-check (make check), then pytest (args: PYTEST_ARGS=...)
 #   make check       ruff (lint, format) over everything and mypy over ipt_advisor and cli.py (first step of make test)
 #   make lint-rules  validate the shipped rule set
-#   make templates   regenerate ipt_advisor/report/compiled_templates.py after editing a report or handout template
+#   make templates   regenerate ipt_advisor/report/compiled_*.py after editing a report, handout or summary template
 #   make clean       remove build output, caches and reports (keeps .venv)
 #   make distclean   clean, and remove .venv too
 
@@ -73,7 +73,7 @@ check: venv
 lint-rules: venv
 	$(BIN)/ipt-advisor rules lint
 
-# The report and handout templates compiled ahead of time (ipt_advisor/report/precompiled.py); a
+# The report, handout and batch-summary templates compiled ahead of time (ipt_advisor/report/precompiled.py); a
 # stale module is never used (each template's sha256 is checked), only slower, and
 # tests/test_precompiled.py says so.
 templates: venv

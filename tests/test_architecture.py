@@ -246,6 +246,7 @@ LAYER: dict[str, str] = {
             "report.cds",
             "report.precompiled",
             "report.compiled_templates",
+            "report.compiled_summaries",
         ],
         "report",
     ),

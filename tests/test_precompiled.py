@@ -1,4 +1,4 @@
-"""The precompiled report templates (ipt_advisor/report/precompiled.py, compiled_templates.py): current,
+"""The precompiled report templates (ipt_advisor/report/precompiled.py, compiled_templates.py, compiled_summaries.py): current,
 rendering exactly what the templates' source renders, and never used for an edited template."""
 
 from __future__ import annotations
@@ -15,9 +15,11 @@ from ipt_advisor.intake.schema import load_intake_file
 from conftest import EXAMPLES, ROOT
 
 
-def test_the_shipped_module_is_what_the_templates_compile_to() -> None:
-    assert precompiled.MODULE.read_text(encoding="utf-8") == precompiled.generate(report.templates_dir()), (
-        "ipt_advisor/report/compiled_templates.py is stale: run `make templates` (python -m ipt_advisor.report.precompiled)"
+@pytest.mark.parametrize("module", sorted(precompiled.MODULES))
+def test_the_shipped_module_is_what_the_templates_compile_to(module: str) -> None:
+    shipped = (precompiled.HERE / f"{module}.py").read_text(encoding="utf-8")
+    assert shipped == precompiled.generate(report.templates_dir(), module), (
+        f"ipt_advisor/report/{module}.py is stale: run `make templates` (python -m ipt_advisor.report.precompiled)"
     )
 
 
