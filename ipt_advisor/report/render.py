@@ -109,8 +109,18 @@ def render_handout(view: dict, fmt: str) -> str:
 
 
 def _template(name: str) -> Any:
-    """A report template of the package (precompiled while that is exactly its source: see _Loader)."""
-    return _environment().get_template(name)
+    """A report template of the package: its precompiled form while that is exactly what its
+    source compiles to, else compiled from the source. As the loader does (_Loader), but
+    without Jinja2's lookup around it: a report's start is what ``assess`` is measured by."""
+    from .precompiled import template
+
+    env = _environment()
+    path = templates_dir() / name
+    try:
+        source = path.read_bytes()
+    except OSError:
+        source = b""  # get_template says what is wrong
+    return template(env, name, source, str(path)) or env.get_template(name)
 
 
 def _loader_class() -> Any:
