@@ -35,6 +35,13 @@ from ipt_advisor import __version__  # noqa: E402
 from ipt_advisor.report.render import FORMATS  # noqa: E402  (the report formats: one list, the renderer's)
 
 EXIT_PROBLEMS, EXIT_INTAKE, EXIT_RULES = 1, 3, 4
+#: audit and rules diff: both run audit.workers.ordered_map, where --jobs N is N processes
+JOBS_OPTION = click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Processes that assess: this one and N-1 workers (default: one per CPU).",
+)
 RULES_OPTION = click.option(
     "--rules",
     "rules_dir",
@@ -527,12 +534,7 @@ def rules_test(
     help="Write rules-diff.md, rules-diff.html (charts) and rules-diff.json into this folder "
     "(default: Markdown to stdout).",
 )
-@click.option(
-    "--jobs",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Processes that assess: this one and N-1 workers (default: one per CPU).",
-)
+@JOBS_OPTION
 @click.option("--fail-on-change", is_flag=True, help="Exit 1 if any case changes.")
 def rules_diff(
     old_dir: str, new_dir: str, cases: str, out_dir: str | None, jobs: int | None, fail_on_change: bool
@@ -600,12 +602,7 @@ def rules_diff(
     help="Audit what the web app stored (with each sign-off as clinician_decision) instead of INPUT; "
     "the intakes are exported to stored-intakes.jsonl in the output folder first.",
 )
-@click.option(
-    "--jobs",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Processes that assess: this one and N-1 workers (default: one per CPU).",
-)
+@JOBS_OPTION
 @RULES_OPTION
 @click.option("--fail-on-errors", is_flag=True, help="Exit 1 if any record is invalid.")
 @click.option(

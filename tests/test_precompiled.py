@@ -31,7 +31,10 @@ def test_precompiled_and_source_templates_render_the_same_bytes(advisor) -> None
         decision = advisor.assess(intake)
         view, handout = advisor.view(decision, intake, "t"), advisor.handout(decision, intake)
         for fmt, name in report._TEMPLATES.items():
-            assert precompiled.template(report._environment(), name, (report.templates_dir() / name).read_bytes(), name)
+            built = precompiled.template(
+                report._environment(), name, (report.templates_dir() / name).read_bytes(), name
+            )
+            assert built is not None
             source = env.get_template(name).render(**view, notice=report.NOTICE, levels=report.LEVELS)
             assert report.render(view, fmt) == source, (path.name, fmt)
         for fmt, name in report._HANDOUTS.items():

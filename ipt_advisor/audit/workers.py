@@ -304,8 +304,8 @@ def ordered_map(
         return
     workers = _spawn(jobs - 1, init, run, args, tuple(private_fds))
     try:
+        state = init(*args)  # built before the freeze, as in _in_process, so it is frozen too
         with _frozen():
-            state = init(*args)
             yield from _drive(
                 workers, _chunks(records, chunk), stopped, where, lambda part: [run(state, r) for r in part]
             )

@@ -45,7 +45,6 @@ MODULES = {
         "rules_diff.md.j2",
     ),
 }
-NAMES = tuple(name for names in MODULES.values() for name in names)
 _MODULE_OF = {name: module for module, names in MODULES.items() for name in names}
 HERE = Path(__file__).resolve().parent
 

@@ -22,6 +22,7 @@ print JSON.
 
 from __future__ import annotations
 
+import functools
 import json
 import pathlib
 import re
@@ -123,7 +124,9 @@ def _template(name: str) -> Any:
     return template(env, name, source, str(path)) or env.get_template(name)
 
 
+@functools.cache
 def _loader_class() -> Any:
+    """The loader class, made once (jinja2 is imported only when something renders)."""
     import jinja2
 
     class _Loader(jinja2.FileSystemLoader):
