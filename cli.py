@@ -1317,7 +1317,13 @@ def main() -> None:
 
         gc.disable()
         _ONE_SHOT = True
-    cli(prog_name="ipt-advisor")
+    try:
+        cli(prog_name="ipt-advisor")
+    finally:
+        # The command is over: its outputs are in place, or cleaned up and reported. A Ctrl-C
+        # from here on would stop nothing, yet, landing while Python shuts down, print a
+        # traceback from its threading module after the command's own last line.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 if __name__ == "__main__":

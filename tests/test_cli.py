@@ -217,22 +217,43 @@ def test_importing_cli_leaves_ctrl_c_alone() -> None:
     assert result.stdout == "True\n", result.stderr
 
 
-def test_main_hands_ctrl_c_back_to_python(monkeypatch) -> None:
+def test_main_hands_ctrl_c_back_to_python_while_the_command_runs(monkeypatch) -> None:
     # Once a command runs, Ctrl-C must be KeyboardInterrupt again, so the command's own
-    # cleanup runs and click reports it in one line.
+    # cleanup runs and click reports it in one line; once it is over, Ctrl-C does nothing.
     import signal
 
     import cli as cli_module
 
+    during = []
+
+    def command(prog_name: str) -> None:
+        during.append(signal.getsignal(signal.SIGINT))
+        raise SystemExit(0)
+
     monkeypatch.setattr(sys, "argv", ["ipt-advisor", "--version"])
+    monkeypatch.setattr(cli_module, "cli", command)
     previous = signal.getsignal(signal.SIGINT)
     try:
         signal.signal(signal.SIGINT, cli_module._interrupted_while_loading)
         with pytest.raises(SystemExit):
             cli_module.main()
-        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        assert during == [signal.default_int_handler]
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def test_ctrl_c_while_python_shuts_down_after_a_command_prints_nothing() -> None:
+    # A Ctrl-C that lands after the command's last line, while the interpreter shuts down
+    # (here: an exit hook that sends it and gives Python time to run its handlers).
+    code = (
+        "import sys; sys.argv = ['ipt-advisor', '--version']; import atexit, os, signal, time, cli;"
+        " atexit.register(lambda: (os.kill(os.getpid(), signal.SIGINT), time.sleep(0.05), print('after')));"
+        " cli.main()"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert (result.returncode, result.stderr) == (0, ""), result.stderr
+    assert result.stdout.endswith("after\n")
 
 
 def _break_rules(rules_dir: Path) -> dict[str, tuple[str, int]]:
