@@ -91,7 +91,7 @@ def test_summary_html_leads_with_the_safety_critical_overrides(audited: Path) ->
     assert safety < html.index('id="charts"') < html.index('id="departures"')
     row = re.search(r"<tr><td class=\"nowrap\"><code>D-3</code>.*?</tr>", html).group()
     assert "SOUTH-02" in row and "CL-002" in row and "<b>group</b>" in row
-    assert '<td class="flag-critical">SUICIDE_IMMINENT</td>' in row
+    assert '<td class="flag-critical">SUICIDE_<wbr>IMMINENT</td>' in row  # it may wrap after an underscore
     assert html.count("<code>D-2</code>") == 1 and html.index("<code>D-2</code>") > html.index('id="departures"')
     assert "<script" not in html and "http://" not in html and "https://" not in html
     assert "default-src 'none'" in html and "@page { size: A4" in html
@@ -176,3 +176,11 @@ def test_the_confusion_table_leaves_out_what_nobody_chose(audited: Path, advisor
     )
     confusion = page_context(summary, [], [], "t")["confusion"]
     assert confusion == {"columns": ["group"], "rows": [("individual", [1]), ("group", [1])]}
+
+
+def test_a_code_may_wrap_after_an_underscore_and_stays_escaped() -> None:
+    from ipt_advisor.report.render import breakable
+
+    assert breakable("BELOW_DIAGNOSTIC_THRESHOLD") == "BELOW_<wbr>DIAGNOSTIC_<wbr>THRESHOLD"
+    assert breakable("IPV") == "IPV"
+    assert breakable("A_<b>&") == "A_<wbr>&lt;b&gt;&amp;"  # a rule set's own code is data, never markup

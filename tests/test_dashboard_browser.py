@@ -146,3 +146,68 @@ def test_quality_page_in_serve_filters_without_console_errors(browser, tmp_path:
         page.close()
     finally:
         server.stop()
+
+
+# what a crowded safety-critical row carries: two critical flags, seven long others, a reason
+CROWDED_FLAGS = [("RISK_ASSESSMENT_MISSING", "critical"), ("HOSTILE_OR_HOMICIDAL", "critical")] + [
+    (code, "warning")
+    for code in (
+        "BELOW_DIAGNOSTIC_THRESHOLD",
+        "SOCIAL_ANXIETY_HIGH",
+        "GROUP_DISCOMFORT",
+        "PROLONGED_GRIEF",
+        "CONFIDENTIALITY",
+        "CANNOT_ATTEND_GROUP",
+        "REFUSES_GROUP",
+    )
+]
+FRAME = """() => {
+  const frame = document.querySelector("#safety-overrides"), fit = frame.querySelector(".fit");
+  const inner = frame.getBoundingClientRect().right - parseFloat(getComputedStyle(frame).borderRightWidth);
+  return {inner: inner, table: frame.querySelector("table").getBoundingClientRect().right,
+          fit: fit.getBoundingClientRect().right, scrolls: fit.scrollWidth > fit.clientWidth,
+          // a cell of n critical codes, none broken, takes at most n lines
+          whole: Array.from(frame.querySelectorAll("td.flag-critical")).every(td => {
+            const text = document.createRange();
+            text.selectNodeContents(td);
+            const lines = new Set(Array.from(text.getClientRects(), r => Math.round(r.top)));
+            return lines.size <= td.innerText.split(", ").length;
+          })};
+}"""
+
+
+@pytest.mark.parametrize(
+    "media, width, fits",
+    [("screen", 1200, True), ("screen", 1000, True), ("print", 703, True), ("screen", 700, False)],
+)
+def test_the_safety_table_stays_inside_its_red_frame(
+    browser, dashboard: Path, tmp_path: Path, media: str, width: int, fits: bool
+) -> None:
+    """On a screen of 1,000 px or more, and across A4 (703 px between the margins), the table
+    fits inside the frame; codes wrap after an underscore, never inside a word. On a narrower
+    screen it scrolls inside the frame instead of running past it."""
+    from ipt_advisor.audit.dashboard import render_summary_html
+
+    out = dashboard.parent
+    summary = json.loads((out / "summary.json").read_text())
+    departures = [json.loads(line) for line in (out / "overrides.jsonl").read_text().splitlines()]
+    critical = next(d for d in departures if d["safety_critical"])
+    crowded = {
+        **critical,
+        "flags": [{"code": code, "level": level} for code, level in CROWDED_FLAGS],
+        "reason": "Clinical judgement (synthetic).",
+    }
+    html = tmp_path / "crowded.html"
+    html.write_text("".join(render_summary_html(summary, [crowded] * 3 + departures)), encoding="utf-8")
+    page = browser.new_page(viewport={"width": width, "height": 900})
+    page.emulate_media(media=media)
+    page.goto(html.as_uri())
+    box = page.evaluate(FRAME)
+    page.close()
+    assert box["fit"] <= box["inner"] + 0.5, box
+    if fits:
+        assert box["table"] <= box["inner"] + 0.5 and not box["scrolls"], box
+    else:
+        assert box["scrolls"], box
+    if media == "screen" and width >= 1000:
+        assert box["whole"], "a critical code wrapped on a wide screen"

@@ -57,7 +57,7 @@ def test_quality_page_is_the_dashboard_with_the_safety_overrides_first(client, s
     assert _counted(html) == 3
     assert html.index('id="safety-overrides"') < html.index('id="charts"')
     row = re.search(r"<tr><td class=\"nowrap\"><code>Q-2</code>.*?</tr>", html).group()
-    assert "SOUTH-02" in row and "CL-002" in row and "<b>group</b>" in row and "SUICIDE_IMMINENT" in row
+    assert "SOUTH-02" in row and "CL-002" in row and "<b>group</b>" in row and "SUICIDE_<wbr>IMMINENT" in row
     assert "group starts next week" in row
     for ident in ("format", "flags", "focus", "agreement-site", "agreement-clinician", "trend-1"):
         assert f'<title id="chart-{ident}-title">' in html, ident

@@ -166,7 +166,7 @@ def audit_summary_html(environment):
                 yield ' are listed, all of them are in <code>'
                 yield escape(environment.getattr(environment.getattr((undefined(name='c') if l_0_c is missing else l_0_c), 'departures'), 'file'))
                 yield '</code> (<code>"safety_critical": true</code>)'
-            yield '.</p>\n<table class="list safety-list">\n  <thead><tr><th scope="col">Case</th><th scope="col">Where</th><th scope="col">Site</th><th scope="col">Clinician</th><th scope="col">Recommended</th><th scope="col">Clinician chose</th><th scope="col">Critical flags</th><th scope="col">Other flags</th><th scope="col">Reason given</th></tr></thead>\n  <tbody>\n'
+            yield '.</p>\n<div class="fit">\n<table class="list safety-list">\n  <thead><tr><th scope="col">Case</th><th scope="col">Where</th><th scope="col">Site</th><th scope="col">Clinician</th><th scope="col">Recommended</th><th scope="col">Clinician chose</th><th scope="col">Critical flags</th><th scope="col">Other flags</th><th scope="col">Reason given</th></tr></thead>\n  <tbody>\n'
             for l_1_d in (undefined(name='safety') if l_0_safety is missing else l_0_safety):
                 _loop_vars = {}
                 pass
@@ -189,14 +189,14 @@ def audit_summary_html(environment):
                 yield '</td><td><b>'
                 yield escape(environment.getattr(environment.getattr(l_1_d, 'clinician'), 'format'))
                 yield '</b></td><td class="flag-critical">'
-                yield escape(t_1(context.eval_ctx, t_3(context, t_6(context, environment.getattr(l_1_d, 'flags'), 'level', 'equalto', 'critical'), attribute='code'), ', '))
+                yield escape(t_1(context.eval_ctx, t_3(context, t_3(context, t_6(context, environment.getattr(l_1_d, 'flags'), 'level', 'equalto', 'critical'), attribute='code'), 'breakable'), ', '))
                 yield '</td><td class="other-flags">'
-                yield escape((t_1(context.eval_ctx, t_3(context, t_5(context, environment.getattr(l_1_d, 'flags'), 'level', 'equalto', 'critical'), attribute='code'), ', ') or '—'))
+                yield escape((t_1(context.eval_ctx, t_3(context, t_3(context, t_5(context, environment.getattr(l_1_d, 'flags'), 'level', 'equalto', 'critical'), attribute='code'), 'breakable'), ', ') or '—'))
                 yield '</td><td>'
                 yield escape((environment.getattr(l_1_d, 'reason') or '—'))
                 yield '</td></tr>\n'
             l_1_d = missing
-            yield '  </tbody>\n</table>\n'
+            yield '  </tbody>\n</table>\n</div>\n'
         yield '</section>\n\n<section id="charts">\n<h2>Recommendations, flags and agreement</h2>\n'
         for l_1_chart in (undefined(name='charts') if l_0_charts is missing else l_0_charts):
             _loop_vars = {}
@@ -262,7 +262,7 @@ def audit_summary_html(environment):
             yield '<p>'
             yield escape(environment.getattr(environment.getattr((undefined(name='c') if l_0_c is missing else l_0_c), 'departures'), 'cases'))
             yield ' case'
-            yield escape(('s' if (environment.getattr(environment.getattr((undefined(name='c') if l_0_c is missing else l_0_c), 'departures'), 'cases') != 1) else cond_expr_undefined("the inline if-expression on line 106 in 'audit_summary.html.j2' evaluated to false and no else section was defined.")))
+            yield escape(('s' if (environment.getattr(environment.getattr((undefined(name='c') if l_0_c is missing else l_0_c), 'departures'), 'cases') != 1) else cond_expr_undefined("the inline if-expression on line 108 in 'audit_summary.html.j2' evaluated to false and no else section was defined.")))
             yield ' depart from the recommendation in format or focus ('
             yield escape(environment.getattr(environment.getattr((undefined(name='c') if l_0_c is missing else l_0_c), 'departures'), 'with_reason'))
             yield ' with a reason); every one is in <code>'
@@ -315,7 +315,7 @@ def audit_summary_html(environment):
                 yield '<code>'
                 yield escape(l_1_rid)
                 yield '</code>'
-                yield escape((', ' if (not environment.getattr(l_1_loop, 'last')) else cond_expr_undefined("the inline if-expression on line 123 in 'audit_summary.html.j2' evaluated to false and no else section was defined.")))
+                yield escape((', ' if (not environment.getattr(l_1_loop, 'last')) else cond_expr_undefined("the inline if-expression on line 125 in 'audit_summary.html.j2' evaluated to false and no else section was defined.")))
             l_1_loop = l_1_rid = missing
             yield '</p>\n'
         else:
@@ -352,7 +352,7 @@ def audit_summary_html(environment):
         pass
 
     blocks = {'csp': block_csp, 'app_head': block_app_head, 'app_nav': block_app_nav}
-    debug_info = '8=63&9=65&10=68&15=72&18=74&20=80&22=87&25=89&27=91&29=93&30=97&32=103&33=109&36=111&37=113&38=115&40=120&42=125&43=130&45=132&52=142&54=145&57=151&61=163&62=167&71=194&72=197&76=201&80=204&83=207&85=215&86=219&92=232&95=238&96=242&105=252&106=256&107=270&111=273&112=277&122=299&123=302&15=319&22=329&25=338'
+    debug_info = '8=63&9=65&10=68&15=72&18=74&20=80&22=87&25=89&27=91&29=93&30=97&32=103&33=109&36=111&37=113&38=115&40=120&42=125&43=130&45=132&52=142&54=145&57=151&62=163&63=167&73=194&74=197&78=201&82=204&85=207&87=215&88=219&94=232&97=238&98=242&107=252&108=256&109=270&113=273&114=277&124=299&125=302&15=319&22=329&25=338'
     return locals()
 
 
@@ -644,7 +644,7 @@ def dashboard_css(environment):
         cond_expr_undefined = Undefined
         if 0: yield None
         pass
-        yield ':root { --ink: #1a1a1a; --muted: #555; --rule: #c8c8c8; --bar: #3b6ea5;\n          --critical: #b00020; --critical-bg: #fde8eb; --warning: #a06800; --info: #1f4e79; }\n  * { box-sizing: border-box; }\n  body { font-family: "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; color: var(--ink);\n         line-height: 1.35; max-width: 64rem; margin: 1.2rem auto; padding: 0 1rem; font-size: 10.5pt; }\n  h1 { font-size: 1.3rem; margin: 0 0 .2rem; }\n  h2 { font-size: 1.05rem; border-bottom: 1.5px solid var(--ink); padding-bottom: .1rem; margin: 1rem 0 .4rem; }\n  p { margin: .25rem 0; }\n  code { font-family: "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: .86em; }\n  table { border-collapse: collapse; }\n  th, td { text-align: left; vertical-align: top; padding: .1rem .4rem; border-bottom: 1px solid var(--rule); }\n  th[scope=col] { border-bottom: 1.5px solid var(--ink); }\n  .num { text-align: right; font-variant-numeric: tabular-nums; }\n  .meta { color: var(--muted); font-size: .9em; }\n  .meta td, .meta th { border: 0; padding: 0 .6rem 0 0; }\n  .hash { word-break: break-all; }\n  .totals { display: flex; flex-wrap: wrap; gap: .4rem 1.4rem; margin: .4rem 0; }\n  .totals b { font-size: 1.15rem; }\n  section.safety { border: 3px solid var(--critical); background: var(--critical-bg); padding: .3rem .7rem .5rem; }\n  section.safety h2 { color: var(--critical); border-color: var(--critical); margin-top: .2rem; }\n  section.safety table { width: 100%; background: #fff; }\n  .flag-critical { color: var(--critical); font-weight: 700; }\n  .other-flags { color: var(--muted); font-size: .85em; }\n  .nowrap { white-space: nowrap; }\n  figure.chart-block { margin: .6rem 0 1rem; break-inside: avoid; page-break-inside: avoid; }\n  figcaption { font-weight: 700; margin-bottom: .2rem; }\n  .chart-row { display: flex; flex-wrap: wrap; gap: .4rem 1.2rem; align-items: flex-start; }\n  svg.chart { max-width: 100%; height: auto; font-size: 11px; }\n  svg .label, svg .value, svg .tick { fill: var(--ink); }\n  svg .tick { fill: var(--muted); font-size: 10px; }\n  svg .bar { fill: var(--bar); }\n  svg .bar.level-critical { fill: var(--critical); }\n  svg .bar.level-warning { fill: var(--warning); }\n  svg .bar.level-info { fill: var(--info); }\n  svg .bar.ehr { fill: #6a3d9a; }\n  svg .grid { stroke: #e2e2e2; stroke-width: 1; }\n  svg .line { fill: none; stroke-width: 2; }\n  svg .series-0 { stroke: #3b6ea5; fill: #3b6ea5; }\n  svg .series-1 { stroke: #b35900; fill: #b35900; }\n  svg .series-2 { stroke: #6a3d9a; fill: #6a3d9a; }\n  svg polyline.line { fill: none; }\n  table.data { font-size: .92em; }\n  table.data caption { text-align: left; font-weight: 700; padding-bottom: .2rem; }\n  table.list { width: 100%; font-size: .92em; }\n  @media print {\n    @page { size: A4; margin: 12mm 12mm; }\n    body { margin: 0; max-width: none; font-size: 9.5pt; }\n    section.safety { -webkit-print-color-adjust: exact; print-color-adjust: exact; }\n    svg.chart { -webkit-print-color-adjust: exact; print-color-adjust: exact; }\n    h2 { break-after: avoid; page-break-after: avoid; }\n    tr { break-inside: avoid; page-break-inside: avoid; }\n  }\n'
+        yield ':root { --ink: #1a1a1a; --muted: #555; --rule: #c8c8c8; --bar: #3b6ea5;\n          --critical: #b00020; --critical-bg: #fde8eb; --warning: #a06800; --info: #1f4e79; }\n  * { box-sizing: border-box; }\n  body { font-family: "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; color: var(--ink);\n         line-height: 1.35; max-width: 64rem; margin: 1.2rem auto; padding: 0 1rem; font-size: 10.5pt; }\n  h1 { font-size: 1.3rem; margin: 0 0 .2rem; }\n  h2 { font-size: 1.05rem; border-bottom: 1.5px solid var(--ink); padding-bottom: .1rem; margin: 1rem 0 .4rem; }\n  p { margin: .25rem 0; }\n  code { font-family: "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: .86em; }\n  table { border-collapse: collapse; }\n  th, td { text-align: left; vertical-align: top; padding: .1rem .4rem; border-bottom: 1px solid var(--rule); }\n  th[scope=col] { border-bottom: 1.5px solid var(--ink); }\n  .num { text-align: right; font-variant-numeric: tabular-nums; }\n  .meta { color: var(--muted); font-size: .9em; }\n  .meta td, .meta th { border: 0; padding: 0 .6rem 0 0; }\n  .hash { word-break: break-all; }\n  .totals { display: flex; flex-wrap: wrap; gap: .4rem 1.4rem; margin: .4rem 0; }\n  .totals b { font-size: 1.15rem; }\n  section.safety { border: 3px solid var(--critical); background: var(--critical-bg); padding: .3rem .7rem .5rem; }\n  section.safety h2 { color: var(--critical); border-color: var(--critical); margin-top: .2rem; }\n  section.safety table { width: 100%; background: #fff; }\n  .flag-critical { color: var(--critical); font-weight: 700; }\n  /* a wide enough screen shows a critical code whole; a narrower one wraps it after an\n     underscore, and scrolls the table inside the red frame if it still does not fit */\n  @media screen and (min-width: 62rem) { .flag-critical wbr { display: none; } }\n  @media screen { section.safety .fit { overflow-x: auto; } }\n  .other-flags { color: var(--muted); font-size: .85em; }\n  .nowrap { white-space: nowrap; }\n  figure.chart-block { margin: .6rem 0 1rem; break-inside: avoid; page-break-inside: avoid; }\n  figcaption { font-weight: 700; margin-bottom: .2rem; }\n  .chart-row { display: flex; flex-wrap: wrap; gap: .4rem 1.2rem; align-items: flex-start; }\n  svg.chart { max-width: 100%; height: auto; font-size: 11px; }\n  svg .label, svg .value, svg .tick { fill: var(--ink); }\n  svg .tick { fill: var(--muted); font-size: 10px; }\n  svg .bar { fill: var(--bar); }\n  svg .bar.level-critical { fill: var(--critical); }\n  svg .bar.level-warning { fill: var(--warning); }\n  svg .bar.level-info { fill: var(--info); }\n  svg .bar.ehr { fill: #6a3d9a; }\n  svg .grid { stroke: #e2e2e2; stroke-width: 1; }\n  svg .line { fill: none; stroke-width: 2; }\n  svg .series-0 { stroke: #3b6ea5; fill: #3b6ea5; }\n  svg .series-1 { stroke: #b35900; fill: #b35900; }\n  svg .series-2 { stroke: #6a3d9a; fill: #6a3d9a; }\n  svg polyline.line { fill: none; }\n  table.data { font-size: .92em; }\n  table.data caption { text-align: left; font-weight: 700; padding-bottom: .2rem; }\n  table.list { width: 100%; font-size: .92em; }\n  @media print {\n    @page { size: A4; margin: 12mm 12mm; }\n    body { margin: 0; max-width: none; font-size: 9.5pt; }\n    section.safety { -webkit-print-color-adjust: exact; print-color-adjust: exact; }\n    /* nine columns fit across A4 inside the red frame */\n    section.safety { padding: .3rem .4rem .5rem; }\n    section.safety table { font-size: 8pt; }\n    section.safety th, section.safety td { padding: .1rem .2rem; }\n    svg.chart { -webkit-print-color-adjust: exact; print-color-adjust: exact; }\n    h2 { break-after: avoid; page-break-after: avoid; }\n    tr { break-inside: avoid; page-break-inside: avoid; }\n  }\n'
 
     blocks = {}
     debug_info = ''
@@ -1399,9 +1399,9 @@ def rules_diff_md(environment):
 
 
 TEMPLATES = {
-    'audit_summary.html.j2': ('4eb1d519239b2be293c7cd4b9dc7a32d0e4d049ac11a5fe01a949ad21f355277', audit_summary_html),
+    'audit_summary.html.j2': ('9c6e7e9c9f6ad35dff47b847398c896b59cdc371e4ef03e33107e86a812cc07e', audit_summary_html),
     'audit_charts.html.j2': ('f12e62c8a07a354fb9413c62d4854e6eccaa3dc77f245dd1b331c39b4e760b81', audit_charts_html),
-    'dashboard.css.j2': ('1619bdc4d4667add2ab9209930ec42f49ea0e0cb30545c804f5b3391e6d517d6', dashboard_css),
+    'dashboard.css.j2': ('59de29ee6a076f768dbe3102b7e1111cd0efe7c821f853de4f136628a46ac994', dashboard_css),
     'audit_summary.md.j2': ('44e529bfe4ae43ddd9ce35984de499c179d087459ed81a14d80ee5911a3c56a2', audit_summary_md),
     'rules_diff.html.j2': ('44abb9b8903bfa4ace050044f500e3b60707c2c91c506c917bf97199e1c3fbbd', rules_diff_html),
     'rules_diff.md.j2': ('6390dd7e8283fe2cefa6799f12b18ae89d8e9fad18b51365292b1d640789927f', rules_diff_md),

@@ -175,6 +175,7 @@ def make_environment(source_only: bool = False, **filters: Any) -> Any:
         md=md_escape,
         md_quote=md_quote,
         code=md_code,
+        breakable=breakable,
     )
     env.filters.update(filters)
     return env
@@ -238,6 +239,17 @@ def box(text: Any, edge: str, second: str = "", width: int = 88) -> str:
     body = wrap(text, "    ", "  ", width)
     extra = ("\n" + wrap(second, "    ", "  ", width)) if second else ""
     return f"{rule}\n{body}{extra}\n{rule}"
+
+
+# --- HTML ---
+
+
+def breakable(text: Any) -> Any:
+    """A code (``BELOW_DIAGNOSTIC_THRESHOLD``) as escaped HTML that may wrap after each
+    underscore, so a narrow table column breaks it between words, never inside one."""
+    from markupsafe import Markup, escape
+
+    return Markup("_<wbr>").join(escape(part) for part in str(text).split("_"))
 
 
 # --- Markdown ---
