@@ -52,18 +52,24 @@ class Leaf:
 
 @dataclass(frozen=True)
 class All:
+    """Every item holds (``all:``)."""
+
     items: tuple["Cond", ...]
     line: int | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
 class AnyOf:
+    """At least one item holds (``any:``)."""
+
     items: tuple["Cond", ...]
     line: int | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
 class Not:
+    """The item does not hold (``not:``); where the item is unknown, so is this, never true."""
+
     item: "Cond"
     line: int | None = field(default=None, compare=False)
 
@@ -120,6 +126,8 @@ class Variant:
 
 @dataclass(frozen=True)
 class Derive:
+    """``derive: {fact: value}``: a derived fact another rule may read (e.g. the severity band)."""
+
     fact: str
     value: Any
     line: int | None = field(default=None, compare=False)
@@ -127,6 +135,8 @@ class Derive:
 
 @dataclass(frozen=True)
 class RaiseFlag:
+    """``flag:``: a risk or caution flag with its level and the action it asks for."""
+
     code: str
     level: str
     action: str
@@ -136,6 +146,8 @@ class RaiseFlag:
 
 @dataclass(frozen=True)
 class ChooseFormat:
+    """``format: {choose: …}``: the format this rule asks for, with the reason shown for it."""
+
     format: str
     reason: str
     line: int | None = field(default=None, compare=False)
@@ -143,6 +155,8 @@ class ChooseFormat:
 
 @dataclass(frozen=True)
 class ExcludeFormat:
+    """``format: {exclude: …}``: a format ruled out; the policies' precedence gives the next more restrictive one."""
+
     format: str
     reason: str
     line: int | None = field(default=None, compare=False)
@@ -150,6 +164,8 @@ class ExcludeFormat:
 
 @dataclass(frozen=True)
 class ProposeFocus:
+    """``focus:``: a problem area proposed as the focus, on a basis the policies rank."""
+
     area: str
     basis: str
     reason: str
@@ -158,6 +174,8 @@ class ProposeFocus:
 
 @dataclass(frozen=True)
 class AddCondition:
+    """``condition:``: something the recommendation is conditional on, for some formats or all."""
+
     text: str  # the condition, or (with a topic) its detail; may be "" then
     if_format: tuple[str, ...] = ()  # empty: whatever the format
     variants: tuple[Variant, ...] = ()
@@ -167,12 +185,16 @@ class AddCondition:
 
 @dataclass(frozen=True)
 class SetStatus:
+    """``status:``: the decision's status (``incomplete`` when a needed answer is missing)."""
+
     status: str
     line: int | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
 class Consider:
+    """``consider:``: a point for the clinician that changes no outcome."""
+
     text: str
     if_format: tuple[str, ...] = ()  # empty: whatever the format
     variants: tuple[Variant, ...] = ()
@@ -187,6 +209,8 @@ Effect = Union[Derive, RaiseFlag, ChooseFormat, ExcludeFormat, ProposeFocus, Add
 
 @dataclass(frozen=True)
 class RuleTest:
+    """One of a rule's embedded tests: an intake fragment and what the decision must show."""
+
     name: str
     intake: dict[str, Any] = field(compare=False, hash=False)
     expect: dict[str, Any] = field(compare=False, hash=False)
@@ -219,6 +243,8 @@ class Governance:
 
 @dataclass(frozen=True)
 class Rule:
+    """One rule as written in ``rules/*.yaml``: its condition, effects, rationale, references and tests."""
+
     id: str
     title: str
     version: str
@@ -255,6 +281,8 @@ class FactCodes:
 
 @dataclass(frozen=True)
 class FactSpec:
+    """One fact rules may read: an intake answer (``source``) or a value derived by rules."""
+
     name: str
     type: str  # integer | boolean | enum
     label: str
@@ -283,6 +311,8 @@ class FactSpec:
 
 @dataclass(frozen=True)
 class Policies:
+    """How fired rules aggregate into a decision (manifest ``policies``): nothing clinical is hard-coded."""
+
     format_precedence: tuple[str, ...]
     format_fallback: str
     format_fallback_reason: str
@@ -341,12 +371,16 @@ class DecisionTable:
 
 @dataclass(frozen=True)
 class FlagCode:
+    """A flag code the rule set declares, with what it means."""
+
     code: str
     description: str
 
 
 @dataclass(frozen=True)
 class RuleSet:
+    """A loaded, checked rule set: its facts, rules, policies, flag codes and sources, and their sha256."""
+
     name: str
     version: str
     description: str

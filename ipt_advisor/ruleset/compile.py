@@ -35,6 +35,8 @@ _ORDER = {"at_least": "$gte", "at_most": "$lte", "above": "$gt", "below": "$lt"}
 
 @dataclass(frozen=True)
 class Atom:
+    """One pattern of a compiled condition: a durable-rules expression over one engine fact."""
+
     engine_fact: str  # "intake" or a derived fact's name
     expr: dict[str, Any] | None  # durable expression; None = always true
     facts: tuple[str, ...]  # facts it reads, in reading order
@@ -54,6 +56,8 @@ class Alternative:
 
 @dataclass(frozen=True)
 class Compiled:
+    """A rule set compiled for the engine: its alternatives and the derived facts worth asserting."""
+
     name: str
     alternatives: tuple[Alternative, ...]
     read_derived: frozenset[str]  # derived facts some rule reads: only these are asserted

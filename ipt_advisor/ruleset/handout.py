@@ -24,6 +24,8 @@ SECTION_KEYS = ("heading", "if_format", "when", "paragraphs", "bullets", "focus"
 
 @dataclass(frozen=True)
 class Para:
+    """A paragraph of the client handout, printed when its condition holds, in the case's words."""
+
     text: str
     when: Cond | None = None
     variants: tuple[Variant, ...] = ()
@@ -31,6 +33,8 @@ class Para:
 
 @dataclass(frozen=True)
 class Section:
+    """A section of the client handout: a heading with its paragraphs, bullets and blanks to fill in."""
+
     heading: str
     if_format: tuple[str, ...] = ()  # empty: every format
     when: Cond | None = None
