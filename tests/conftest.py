@@ -57,6 +57,19 @@ def advisor():
     return Advisor.load()
 
 
+@pytest.fixture(scope="session")
+def small(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """For the audit's fault tests: 600 intakes (about ten chunks, all three output streams)
+    and the outputs of an uninterrupted ``--jobs 2`` run on them, to compare resumed runs with."""
+    from test_audit_faults import invoke, write_corpus
+
+    where = tmp_path_factory.mktemp("small")
+    corpus = write_corpus(where / "intakes.jsonl", 600)
+    result = invoke(str(corpus), "-o", str(where / "reference"), "--jobs", "2")
+    assert result.exit_code == 0, result.output
+    return corpus, where / "reference"
+
+
 @pytest.fixture
 def rules_copy(tmp_path: Path) -> Path:
     """A private copy of the shipped rule set to break or change."""

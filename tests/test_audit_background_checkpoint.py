@@ -18,20 +18,11 @@ from typing import Any
 import pytest
 
 from ipt_advisor.audit import run as audit, state as audit_state
-from test_audit_faults import RESUME_HINT, assert_same_as, assert_stopped_cleanly, invoke, write_corpus
+from test_audit_faults import RESUME_HINT, assert_same_as, assert_stopped_cleanly, invoke
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc (Linux)")
 DECISIONS = "decisions.jsonl.partial"
 EIO = os.strerror(errno.EIO)
-
-
-@pytest.fixture(scope="module")
-def small(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """600 intakes (about ten chunks) and the outputs of an uninterrupted run on them."""
-    where = tmp_path_factory.mktemp("small")
-    corpus = write_corpus(where / "intakes.jsonl", 600)
-    assert invoke(str(corpus), "-o", str(where / "reference"), "--jobs", "2").exit_code == 0
-    return corpus, where / "reference"
 
 
 def name_of(fd: int) -> str:

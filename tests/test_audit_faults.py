@@ -83,16 +83,6 @@ def big(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return corpus, where / "reference"
 
 
-@pytest.fixture(scope="module")
-def small(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """600 intakes (about ten chunks) and the outputs of an uninterrupted run on them."""
-    where = tmp_path_factory.mktemp("small")
-    corpus = write_corpus(where / "intakes.jsonl", 600)
-    result = invoke(str(corpus), "-o", str(where / "reference"), "--jobs", "2")
-    assert result.exit_code == 0, result.output
-    return corpus, where / "reference"
-
-
 def assert_same_as(out: Path, reference: Path) -> None:
     """The finished run left exactly the five outputs, each byte for byte the reference's,
     and its state marked done (what stops the same command from logging it all again)."""

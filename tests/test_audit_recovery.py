@@ -39,14 +39,6 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fo
 DEMO = ROOT / "examples" / "demo.yaml"
 
 
-@pytest.fixture(scope="module")
-def small(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    where = tmp_path_factory.mktemp("small")
-    corpus = write_corpus(where / "intakes.jsonl", 600)
-    assert invoke(str(corpus), "-o", str(where / "reference"), "--jobs", "2").exit_code == 0
-    return corpus, where / "reference"
-
-
 def killed_in_child(body: Callable[[], Any]) -> None:
     """Run ``body`` in a forked child, which must die of SIGKILL on its own (the fault)."""
     pid = os.fork()
