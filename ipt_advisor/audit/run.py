@@ -31,9 +31,9 @@ How it survives being stopped (:mod:`ipt_advisor.audit.state` has the details):
 
 * every output is written in whole lines to ``NAME.partial`` and renamed into place only
   when the whole run succeeded: an interrupted run never leaves a file under a final name;
-* about once a second (``CHECKPOINT_SECONDS``), between two chunks, the run takes a
-  checkpoint: records done, the files' lengths, the summary counters; a thread syncs the
-  ``.partial`` files, then saves it as ``.audit-state.json``, while the run goes on. With ``--log``, the log is appended after the new state is written and
+* about once a second (``CHECKPOINT_SECONDS``), between two chunks, the run syncs the
+  ``.partial`` files and saves ``.audit-state.json``: records done, the files' lengths, the
+  summary counters. With ``--log``, the log is appended after the new state is written and
   before it is put in place, so a state never counts a decision the log lacks, and a failed
   append leaves the old state, which counts none of that batch;
 * SIGINT and SIGTERM (:mod:`ipt_advisor.core.interrupt`) stop the run at the next chunk with a
@@ -55,9 +55,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import signal
 import sys
-import threading
 import time
 from contextlib import closing
 from dataclasses import dataclass
@@ -80,7 +78,7 @@ from ..core.output import make_private_dirs
 from ..intake.corpus import Corpus, RawRecord, parse, redacted_problems
 from ..core.errors import EngineError, IntakeError, IptError, OutputError, Problem
 from . import workers
-from ..core.interrupt import SIGNALS, Interrupted, StopSignals, WorkerLost, signal_name
+from ..core.interrupt import Interrupted, StopSignals, WorkerLost, signal_name
 from ..core.jsonline import dumps, dumps_bytes
 from .dashboard import render_summary_html, write_pieces
 from .summary import Outcome, Tally, outcome, render_summary_md, summary_json
@@ -458,8 +456,6 @@ class _Checkpoint:
         self.ahead = logged_ahead  # decisions in the log already (an append killed half-way): not again
         self.rs_info = dict(run_id["ruleset"])
         self.tool_version = tool_version
-        self._thread: threading.Thread | None = None  # a checkpoint saving in the background
-        self._error: BaseException | None = None  # what it failed with, for settle() to raise
 
     def to_log(self, o: Outcome) -> None:
         """Queue a decision's log entry for the next checkpoint (unless it is logged already)."""
@@ -469,43 +465,9 @@ class _Checkpoint:
             self.pending_log.append(_log_entry(log_entry, o, self.rs_info, self.tool_version))
 
     def __call__(self) -> None:
-        """Save now, on this thread (after any checkpoint still running in the background)."""
-        self.settle()
-        self._save(*self._snapshot())
-
-    def in_background(self) -> None:
-        """Save on a thread while the run goes on: syncing a second's worth of output takes
-        tens of milliseconds, in which this process would otherwise assess nothing.
-
-        What is saved is taken now, so the state counts exactly the records written so far;
-        the thread syncs the files before it saves that state, and the files only grow
-        meanwhile, so a state never counts bytes that are not on disk. One checkpoint at a
-        time: this waits for the one before, and raises what it failed with."""
-        self.settle()
-        self._thread = threading.Thread(target=self._save_catching, args=self._snapshot(), name="audit-checkpoint")
-        self._thread.start()
-
-    def settle(self, failed: bool = False) -> None:
-        """Wait for the checkpoint running in the background, if any, and raise its error;
-        ``failed``: the run is failing already, and that first failure is the one reported."""
-        thread, self._thread = self._thread, None
-        if thread is not None:
-            thread.join()
-        error, self._error = self._error, None
-        if error is not None and not failed:
-            raise error
-
-    def _save_catching(self, state: dict[str, Any], pending_log: list[dict[str, Any]]) -> None:
-        # a stop signal must reach the run's thread: one taken here would wake no select()
-        signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
-        try:
-            self._save(state, pending_log)
-        except BaseException as exc:  # noqa: BLE001 - raised on the run's own thread by settle()
-            self._error = exc
-
-    def _snapshot(self) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        """The state to save as of now, and the log entries it counts (handed over, not copied)."""
-        tally, files = self.tally, self.files
+        files, tally, log, pending_log = self.files, self.tally, self.log, self.pending_log
+        for f in files.values():
+            f.sync()
         state = {
             **self.run_id,
             "progress": {
@@ -516,13 +478,6 @@ class _Checkpoint:
         }
         if self.ahead:
             state["logged_ahead"] = self.ahead
-        pending_log, self.pending_log = self.pending_log, []
-        return state, pending_log
-
-    def _save(self, state: dict[str, Any], pending_log: list[dict[str, Any]]) -> None:
-        log = self.log
-        for f in self.files.values():
-            f.sync()
         if log is None or not pending_log:
             self.state_file.save(state)
             return
@@ -540,6 +495,7 @@ class _Checkpoint:
                 self.state_file.abandon()
                 raise
             self.state_file.commit()
+        pending_log.clear()
 
 
 def _run(
@@ -615,20 +571,15 @@ def _assess_rest(
             () if lock is None else (lock,),
         )
     ) as chunks:
-        try:
-            for results in chunks:
-                _write_chunk(results, files, checkpoint)
-                if bar is not None:
-                    bar.update(tally.records)
-                if stop.requested():
-                    break
-                if len(checkpoint.pending_log) >= LOG_BATCH or time.monotonic() - last >= CHECKPOINT_SECONDS:
-                    checkpoint.in_background()
-                    last = time.monotonic()
-        except BaseException:
-            checkpoint.settle(failed=True)  # nothing may touch the files while it syncs them
-            raise
-        checkpoint.settle()
+        for results in chunks:
+            _write_chunk(results, files, checkpoint)
+            if bar is not None:
+                bar.update(tally.records)
+            if stop.requested():
+                break
+            if len(checkpoint.pending_log) >= LOG_BATCH or time.monotonic() - last >= CHECKPOINT_SECONDS:
+                checkpoint()
+                last = time.monotonic()
 
 
 def _write_chunk(results: list[tuple[str, Any]], files: dict[str, PartialFile], checkpoint: _Checkpoint) -> None:
