@@ -369,3 +369,17 @@ def test_rule_loader_reports_a_wrongly_typed_if_format(rules_copy: Path, value: 
     runner = CliRunner()
     check_cli(runner.invoke(cli, ["rules", "lint", str(rules_copy)]), (1,))
     check_cli(runner.invoke(cli, ["assess", str(REPO / "examples" / "demo.yaml"), "--rules", str(rules_copy)]), (4,))
+
+
+@pytest.mark.parametrize("value", ["[1]", "{a: 1}", "1", "yes please"])
+def test_a_test_expecting_fires_that_is_not_true_or_false_is_one_problem(rules_copy: Path, value: str) -> None:
+    # found by test_rule_fuzz_long_run: `fires: [1]` crashed lint (a set of the values written)
+    format_rules = rules_copy / "format.yaml"
+    text = format_rules.read_text(encoding="utf-8")
+    assert "          fires: true\n" in text
+    format_rules.write_text(text.replace("          fires: true\n", f"          fires: {value}\n", 1), encoding="utf-8")
+    linted = CliRunner().invoke(cli, ["rules", "lint", str(rules_copy)])
+    check_cli(linted, (1,))
+    assert "expect.fires: must be true or false" in linted.stderr
+    assessed = CliRunner().invoke(cli, ["assess", str(REPO / "examples" / "demo.yaml"), "--rules", str(rules_copy)])
+    check_cli(assessed, (4,))
