@@ -73,6 +73,10 @@ def _fields(cls: type) -> tuple[str, ...]:
     return _FIELDS[cls]
 
 
+def _canonical(encoded: Any) -> str:
+    return json.dumps(encoded, sort_keys=True, ensure_ascii=False)
+
+
 def encode(value: Any) -> Any:
     """JSON-ready and type-tagged: scalars and lists as themselves, every other value as a
     JSON object of one kind: ``{"t": [...]}`` a tuple, ``{"d": [k, v, ...]}`` a dict (any
@@ -90,7 +94,9 @@ def encode(value: Any) -> Any:
     if kind is tuple:
         return {"t": [encode(v) for v in value]}
     if kind is frozenset:  # the compiled form's derived facts
-        return {"fs": [encode(v) for v in value]}
+        # sorted: a set's order follows the process's string hashes, and the round trip that
+        # write() checks must give the same bytes (unsorted, one start in a few never wrote)
+        return {"fs": sorted((encode(v) for v in value), key=_canonical)}
     if kind is dict:
         out: list[Any] = []
         for k, v in value.items():
