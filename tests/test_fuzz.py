@@ -347,39 +347,32 @@ def test_engine_refusal_is_a_rule_set_error(rules_copy: Path, case: str) -> None
     assert linted.exit_code == 1, "lint should refuse what the engine refuses"
 
 
+def refused(rules_copy: Path, file: str, written: str, instead: str) -> Result:
+    """Write ``instead`` of the first ``written`` in ``file``: lint must refuse the rule set
+    with problems (exit 1) and assess with it (exit 4), neither with a traceback; the lint run."""
+    path = rules_copy / file
+    text = path.read_text(encoding="utf-8")
+    assert written in text
+    path.write_text(text.replace(written, instead, 1), encoding="utf-8")
+    runner = CliRunner()
+    linted = runner.invoke(cli, ["rules", "lint", str(rules_copy)])
+    check_cli(linted, (1,))
+    check_cli(runner.invoke(cli, ["assess", str(REPO / "examples" / "demo.yaml"), "--rules", str(rules_copy)]), (4,))
+    return linted
+
+
 @pytest.mark.parametrize("value", ["[[1]]", "{is: {a: 1}}", "{in: [[true]]}"])
 def test_lint_reports_an_unhashable_condition_value(rules_copy: Path, value: str) -> None:
-    safety = rules_copy / "safety.yaml"
-    text = safety.read_text(encoding="utf-8")
-    assert "        - cssrs_intent: true\n" in text
-    safety.write_text(
-        text.replace("        - cssrs_intent: true\n", f"        - cssrs_intent: {value}\n", 1), encoding="utf-8"
-    )
-    runner = CliRunner()
-    check_cli(runner.invoke(cli, ["rules", "lint", str(rules_copy)]), (1,))
-    check_cli(runner.invoke(cli, ["assess", str(REPO / "examples" / "demo.yaml"), "--rules", str(rules_copy)]), (4,))
+    refused(rules_copy, "safety.yaml", "        - cssrs_intent: true\n", f"        - cssrs_intent: {value}\n")
 
 
 @pytest.mark.parametrize("value", ["5", "null", ".nan", "2026-01-01"])
 def test_rule_loader_reports_a_wrongly_typed_if_format(rules_copy: Path, value: str) -> None:
-    path = rules_copy / "format.yaml"
-    text = path.read_text(encoding="utf-8")
-    assert "if_format: [group]" in text
-    path.write_text(text.replace("if_format: [group]", f"if_format: {value}", 1), encoding="utf-8")
-    runner = CliRunner()
-    check_cli(runner.invoke(cli, ["rules", "lint", str(rules_copy)]), (1,))
-    check_cli(runner.invoke(cli, ["assess", str(REPO / "examples" / "demo.yaml"), "--rules", str(rules_copy)]), (4,))
+    refused(rules_copy, "format.yaml", "if_format: [group]", f"if_format: {value}")
 
 
 @pytest.mark.parametrize("value", ["[1]", "{a: 1}", "1", "yes please"])
 def test_a_test_expecting_fires_that_is_not_true_or_false_is_one_problem(rules_copy: Path, value: str) -> None:
     # found by test_rule_fuzz_long_run: `fires: [1]` crashed lint (a set of the values written)
-    format_rules = rules_copy / "format.yaml"
-    text = format_rules.read_text(encoding="utf-8")
-    assert "          fires: true\n" in text
-    format_rules.write_text(text.replace("          fires: true\n", f"          fires: {value}\n", 1), encoding="utf-8")
-    linted = CliRunner().invoke(cli, ["rules", "lint", str(rules_copy)])
-    check_cli(linted, (1,))
+    linted = refused(rules_copy, "format.yaml", "          fires: true\n", f"          fires: {value}\n")
     assert "expect.fires: must be true or false" in linted.stderr
-    assessed = CliRunner().invoke(cli, ["assess", str(REPO / "examples" / "demo.yaml"), "--rules", str(rules_copy)])
-    check_cli(assessed, (4,))
