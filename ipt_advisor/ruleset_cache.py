@@ -42,6 +42,7 @@ from typing import Any
 
 from . import __version__
 from .core import model
+from .core.jsonline import canonical_bytes
 from .ruleset import compile as compiled_form, handout
 
 FORMAT = 1
@@ -73,10 +74,6 @@ def _fields(cls: type) -> tuple[str, ...]:
     return _FIELDS[cls]
 
 
-def _canonical(encoded: Any) -> str:
-    return json.dumps(encoded, sort_keys=True, ensure_ascii=False)
-
-
 def encode(value: Any) -> Any:
     """JSON-ready and type-tagged: scalars and lists as themselves, every other value as a
     JSON object of one kind: ``{"t": [...]}`` a tuple, ``{"d": [k, v, ...]}`` a dict (any
@@ -96,7 +93,7 @@ def encode(value: Any) -> Any:
     if kind is frozenset:  # the compiled form's derived facts
         # sorted: a set's order follows the process's string hashes, and the round trip that
         # write() checks must give the same bytes (unsorted, one start in a few never wrote)
-        return {"fs": sorted((encode(v) for v in value), key=_canonical)}
+        return {"fs": sorted((encode(v) for v in value), key=canonical_bytes)}
     if kind is dict:
         out: list[Any] = []
         for k, v in value.items():
