@@ -6,7 +6,8 @@
 #   make test        lint and type-check (make check), then pytest (args: PYTEST_ARGS=...)
 #   make check       ruff (lint, format) over everything and mypy over ipt_advisor and cli.py (first step of make test)
 #   make lint-rules  validate the shipped rule set
-#   make templates   regenerate ipt_advisor/report/compiled_*.py after editing a report, handout or summary template
+#   make templates   regenerate ipt_advisor/report/compiled_*.py after editing a report, handout or summary template,
+#                    and ipt_advisor/core/compiled_classes.py after editing a dataclass
 #   make clean       remove build output, caches and reports (keeps .venv)
 #   make distclean   clean, and remove .venv too
 
@@ -75,9 +76,12 @@ lint-rules: venv
 
 # The report, handout and batch-summary templates compiled ahead of time (ipt_advisor/report/precompiled.py); a
 # stale module is never used (each template's sha256 is checked), only slower, and
-# tests/test_precompiled.py says so.
+# tests/test_precompiled.py says so. With them the code of the package's dataclasses
+# (ipt_advisor/core/precompiled_classes.py): an edited class is compiled as before, and
+# tests/test_precompiled_classes.py says the table is stale.
 templates: venv
 	$(BIN)/python -m ipt_advisor.report.precompiled
+	$(BIN)/python -m ipt_advisor.core.precompiled_classes
 
 clean:
 	rm -rf build dist *.egg-info demo-report.html site bench/out .pytest_cache .hypothesis .mypy_cache .ruff_cache

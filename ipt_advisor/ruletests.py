@@ -16,7 +16,8 @@ Every case evaluates the WHOLE rule set and checks the decision.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
+from dataclasses import field
+from .core.precompiled_classes import dataclass
 from pathlib import Path
 from typing import Any
 

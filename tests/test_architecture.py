@@ -209,6 +209,8 @@ LAYER: dict[str, str] = {
             "core.output",
             "core.catalog_manifest",
             "core.wording",
+            "core.precompiled_classes",
+            "core.compiled_classes",
         ],
         "core",
     ),

@@ -58,7 +58,7 @@ import os
 import sys
 import time
 from contextlib import closing
-from dataclasses import dataclass
+from ..core.precompiled_classes import dataclass
 from typing import Any, Callable, Iterable, TextIO
 
 from .state import (

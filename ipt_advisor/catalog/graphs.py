@@ -13,7 +13,8 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-from dataclasses import dataclass, field
+from dataclasses import field
+from ..core.precompiled_classes import dataclass
 from typing import Any
 
 from ..core.errors import OutputError, Problem

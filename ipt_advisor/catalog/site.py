@@ -33,7 +33,8 @@ import re
 import shutil
 import stat
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import field
+from ..core.precompiled_classes import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 

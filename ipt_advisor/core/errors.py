@@ -12,7 +12,8 @@ one error holding the whole list, so a user fixes a file in one pass.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
+from .precompiled_classes import dataclass
 from typing import Iterable
 
 

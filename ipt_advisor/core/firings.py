@@ -7,7 +7,8 @@ import the engine, and so durable-rules is loaded only when something is evaluat
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
+from .precompiled_classes import dataclass
 from typing import Any
 
 

@@ -7,7 +7,8 @@ Values are frozen; a rule's source location is kept out of equality
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field
+from dataclasses import field
+from .precompiled_classes import dataclass
 from typing import Any, Callable, TypeVar, Union
 
 _T = TypeVar("_T")

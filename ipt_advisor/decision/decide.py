@@ -10,7 +10,7 @@ and a text that depends on the case is chosen by the conditions its rule wrote
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from ..core.precompiled_classes import dataclass
 from typing import Any, Callable
 
 from ..core.firings import Run

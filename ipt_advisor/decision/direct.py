@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import itertools
 import operator
-from dataclasses import dataclass, field
+from dataclasses import field
+from ..core.precompiled_classes import dataclass
 from typing import Any, Callable
 
 from ..ruleset import deps

@@ -17,7 +17,8 @@ from __future__ import annotations
 import hashlib
 import re
 import sys
-from dataclasses import dataclass, field
+from dataclasses import field
+from ..core.precompiled_classes import dataclass
 from datetime import date, datetime
 from types import MappingProxyType
 from typing import Any, Callable, Literal, Mapping

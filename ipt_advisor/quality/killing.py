@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-from dataclasses import dataclass
+from ..core.precompiled_classes import dataclass
 from typing import Any, Iterator
 
 from ..ruleset import deps

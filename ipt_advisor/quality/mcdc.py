@@ -24,7 +24,8 @@ belong to no rule: every embedded case counts for them ("policies").
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import field
+from ..core.precompiled_classes import dataclass
 from typing import Any, Iterator
 
 from ..report.words import leaf_words

@@ -43,7 +43,7 @@ generated once; ``duplicates`` counts the others.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from ..core.precompiled_classes import dataclass
 from typing import Any, Iterator
 
 from ..report.words import brief_condition, leaf_words

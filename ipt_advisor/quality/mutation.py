@@ -28,7 +28,8 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import field
+from ..core.precompiled_classes import dataclass
 from typing import Any
 
 from ..decision.direct import Evaluator, compile_condition

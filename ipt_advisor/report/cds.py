@@ -16,7 +16,7 @@ an intake (``intake.fhir``), the one card, and checking feedback.
 from __future__ import annotations
 
 import uuid as uuidlib
-from dataclasses import dataclass
+from ..core.precompiled_classes import dataclass
 from typing import Any
 
 from ..core.errors import IntakeError

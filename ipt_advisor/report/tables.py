@@ -13,7 +13,7 @@ input ranges -> what the rule concludes, with the rule id.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from ..core.precompiled_classes import dataclass
 from typing import Any
 
 from ..ruleset.evaluate import truth

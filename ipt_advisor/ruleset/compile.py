@@ -18,7 +18,7 @@ once negations sit on the leaves.  ``known``/``unknown`` test presence.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from ..core.precompiled_classes import dataclass
 from typing import Any
 
 from . import deps

@@ -13,7 +13,7 @@ Nothing clinical is written here: this module parses, checks and selects.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from ..core.precompiled_classes import dataclass
 from typing import Any
 
 from .evaluate import truth

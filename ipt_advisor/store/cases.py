@@ -23,7 +23,8 @@ from __future__ import annotations
 import json
 import threading
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import field
+from ..core.precompiled_classes import dataclass
 from typing import Any, Callable, Iterator
 
 from sqlalchemy import and_, bindparam, exists, func, insert, select, update

@@ -21,7 +21,8 @@ import hmac
 import json
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import field
+from ..core.precompiled_classes import dataclass
 from pathlib import Path
 from typing import Any
 

@@ -16,7 +16,8 @@ never thrown away: the clinician corrects Q2 or the answer).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
+from ..core.precompiled_classes import dataclass
 from datetime import date
 from typing import Any
 
