@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import subprocess
 import sys
 import threading
@@ -163,3 +164,14 @@ def test_classes_built_in_threads_at_once_are_right_and_leave_no_hook() -> None:
         t.join()
     assert len(built) == 160 and all(cls(3) == cls(3) and cls(3).n == 3 for cls in built)
     assert "exec" not in vars(dataclasses)
+
+
+def test_every_module_of_the_package_builds_its_classes_with_this_decorator() -> None:
+    # a class built by dataclasses' own decorator would compile its methods at every start again
+    direct = re.compile(r"^from dataclasses import .*\bdataclass\b|@dataclasses\.dataclass\b", re.M)
+    package = ROOT / "ipt_advisor"
+    offenders = sorted(
+        str(path.relative_to(ROOT)) for path in package.rglob("*.py") if direct.search(path.read_text(encoding="utf-8"))
+    )
+    assert offenders == [], "use `from ipt_advisor.core.precompiled_classes import dataclass` (then `make templates`)"
+    assert "ipt_advisor.core.model" in precompiled_classes.package_modules()
