@@ -5,6 +5,7 @@ package, written out verbatim so it is byte-compiled with the package; ``FACTORI
 the exact text to it (see ``precompiled_classes``)."""
 
 # fmt: off
+PYTHON = '3.11.7'  # the Python whose decorator wrote these texts (another one may write others)
 FACTORIES = {}
 
 def __create_fn__(_type_source, _type_line, _type_path, _type_message, MISSING, _HAS_DEFAULT_FACTORY, __dataclass_builtins_object__, _return_type):

@@ -100,7 +100,8 @@ package, written out verbatim so it is byte-compiled with the package; ``FACTORI
 the exact text to it (see ``precompiled_classes``)."""
 
 # fmt: off
-FACTORIES = {}
+PYTHON = {python!r}  # the Python whose decorator wrote these texts (another one may write others)
+FACTORIES = {{}}
 '''
 
 
@@ -129,7 +130,9 @@ def generate() -> str:
         importlib.import_module(name)
     texts = list(dict.fromkeys(recorded))
     recorded = None
-    parts = [HEADER]
+    import platform
+
+    parts = [HEADER.format(python=platform.python_version())]
     for text in texts:
         parts.append(f"\n{text}\nFACTORIES[{text!r}] = __create_fn__\n")
     parts.append("\ndel __create_fn__\n")
