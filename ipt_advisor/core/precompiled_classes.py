@@ -123,6 +123,7 @@ def generate() -> str:
     package's modules are imported, once each, in a fixed order. Only in a process that has
     not imported them yet (``main`` checks)."""
     import importlib
+    import platform
 
     global recorded
     recorded = []
@@ -130,8 +131,6 @@ def generate() -> str:
         importlib.import_module(name)
     texts = list(dict.fromkeys(recorded))
     recorded = None
-    import platform
-
     parts = [HEADER.format(python=platform.python_version())]
     for text in texts:
         parts.append(f"\n{text}\nFACTORIES[{text!r}] = __create_fn__\n")
