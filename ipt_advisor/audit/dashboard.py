@@ -254,7 +254,7 @@ def render_summary_html(
 
     safety, other = split_departures(departures)
     template = markdown_environment().get_template("audit_summary.html.j2")
-    return template.generate(**page_context(summary, safety, other, title))  # type: ignore[no-any-return]
+    return template.generate(**page_context(summary, safety, other, title))
 
 
 def write_pieces(pieces: Iterable[str], write: Any, block: int = 1 << 16) -> None:

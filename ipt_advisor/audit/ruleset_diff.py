@@ -234,7 +234,7 @@ def render_md(report: dict[str, Any]) -> str:
     from .summary import markdown_environment
 
     template = markdown_environment().get_template("rules_diff.md.j2")
-    return template.render(r=report, focus_text=_focus_text)  # type: ignore[no-any-return]
+    return template.render(r=report, focus_text=_focus_text)
 
 
 KINDS = (("format", "Format"), ("focus", "Focus"), ("flags", "Flags"), ("status", "Status"))
@@ -272,7 +272,7 @@ def render_html(report: dict[str, Any]) -> str:
     return template.render(
         r=report,
         charts=diff_charts(report),
-        kinds=KINDS,  # type: ignore[no-any-return]
+        kinds=KINDS,
         groups={k: g[:HTML_CASES] for k, g in groups.items()},
         totals={k: len(g) for k, g in groups.items()},
         limit=HTML_CASES,

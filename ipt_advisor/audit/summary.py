@@ -467,4 +467,4 @@ def render_summary_md(
     lazily, only until the first ``limit`` safety-critical overrides are found."""
     template = markdown_environment().get_template("audit_summary.md.j2")
     safety = itertools.islice((d for d in departures if d.get("safety_critical")), limit)
-    return template.generate(s=summary, safety=safety, safety_limit=limit)  # type: ignore[no-any-return]
+    return template.generate(s=summary, safety=safety, safety_limit=limit)

@@ -71,7 +71,7 @@ def _decorate(cls: type, options: dict[str, Any]) -> type:
         _active += 1
         dataclasses.exec = _exec_known  # type: ignore[attr-defined]  # a module global shadows the builtin
     try:
-        return dataclasses.dataclass(cls, **options)  # type: ignore[no-any-return, call-overload]
+        return dataclasses.dataclass(cls, **options)
     finally:
         with _lock:
             _active -= 1

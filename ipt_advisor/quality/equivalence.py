@@ -123,7 +123,7 @@ def intake_guard(ruleset: RuleSet, cond: Cond) -> Cond:
         if isinstance(node, Leaf):
             spec = ruleset.facts.get(node.fact)
             return All(()) if spec is not None and spec.derived else node
-        return type(node)(tuple(walk(c) for c in node.items), node.line)  # type: ignore[union-attr,call-arg,arg-type]
+        return type(node)(tuple(walk(c) for c in node.items), node.line)  # type: ignore[union-attr, arg-type]
 
     return walk(nnf(cond))
 
@@ -428,7 +428,7 @@ def expand_derived(ruleset: RuleSet, cond: Cond) -> Cond:
             return AnyOf(tuple(expand_derived(ruleset, r.when) for r in makers)) if makers else node
         if isinstance(node, Not):
             return node  # under a negation the expansion would point the wrong way
-        return type(node)(tuple(walk(c) for c in node.items), node.line)  # type: ignore[union-attr,call-arg]
+        return type(node)(tuple(walk(c) for c in node.items), node.line)
 
     return walk(cond)
 
@@ -463,7 +463,7 @@ def _needs(ruleset: RuleSet, rule: Rule, old: Effect, new: Effect | None) -> lis
         wishes = [format_outcome(rule, x, order) for x in (old, new) if x is not None]
         if None in wishes:
             return []
-        strictest = min(order.index(w) for w in wishes)  # type: ignore[arg-type]
+        strictest = min(order.index(w) for w in wishes)
         return [
             (
                 f"format {order[strictest]} or more restrictive",

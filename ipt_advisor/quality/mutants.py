@@ -268,10 +268,10 @@ def _node_mutants(node: Cond, path: Path, root: Cond, ruleset: RuleSet, always: 
             yield op, f"{words} → {_quote(leaf_words(new, ruleset))}", _replace(root, path, new)
     elif isinstance(node, Not):
         yield "drop-not", f"drop the \"not\" before {_group_words(node.item, ruleset)}", _replace(root, path, node.item)
-    elif len(node.items) >= 2:  # type: ignore[union-attr]
-        flipped: Cond = AnyOf(node.items, node.line) if isinstance(node, All) else All(node.items, node.line)  # type: ignore[union-attr]
+    elif len(node.items) >= 2:
+        flipped: Cond = AnyOf(node.items, node.line) if isinstance(node, All) else All(node.items, node.line)
         old, new = ("all of", "any of") if isinstance(node, All) else ("any of", "all of")  # type: ignore[assignment]
-        yield "any-all", f'"{old}" → "{new}" ({len(node.items)} parts)', _replace(root, path, flipped)  # type: ignore[union-attr]
+        yield "any-all", f'"{old}" → "{new}" ({len(node.items)} parts)', _replace(root, path, flipped)
 
 
 def _leaf_variants(leaf: Leaf, ruleset: RuleSet) -> Iterator[tuple[str, Leaf]]:
@@ -328,7 +328,7 @@ def _replace(root: Cond, path: Path, new: Cond) -> Cond:
         return Not(_replace(root.item, rest, new), root.line)
     items = list(root.items)  # type: ignore[union-attr]
     items[head] = _replace(items[head], rest, new)
-    return type(root)(tuple(items), root.line)  # type: ignore[call-arg,union-attr,arg-type]
+    return type(root)(tuple(items), root.line)  # type: ignore[arg-type]
 
 
 def _remove(root: Cond, path: Path) -> Cond:
@@ -592,7 +592,7 @@ def _canonical_effect(effect: Effect, ruleset: RuleSet) -> Any:
     variants = getattr(effect, "variants", ())
     if not variants:
         return effect
-    return (dataclasses.replace(effect, variants=()), _canonical_variants(variants, ruleset))  # type: ignore[type-var,arg-type]
+    return (dataclasses.replace(effect, variants=()), _canonical_variants(variants, ruleset))  # type: ignore[arg-type]
 
 
 def _canonical_variants(variants: tuple[Variant, ...], ruleset: RuleSet) -> Any:

@@ -128,7 +128,7 @@ def _channel_class() -> Any:
     left is sent as before. A connection about to close is flushed as before."""
     from waitress.channel import HTTPChannel
 
-    class Channel(HTTPChannel):  # type: ignore[misc]
+    class Channel(HTTPChannel):
         def writable(self) -> bool:
             if self.will_close or self.close_when_flushed:
                 return True
