@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,6 +13,15 @@ from click.testing import CliRunner
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
+
+
+def fresh_python(code: str) -> str:
+    """Run ``code`` in a fresh interpreter at the project root (nothing of the package loaded
+    yet, as a command starts); its stdout, after asserting it exited 0."""
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
 
 # The flag codes decision-v1.md names in its table ("at least these, named exactly so"),
 # in its order: the one copy of the contract's codes the tests check the rules against.

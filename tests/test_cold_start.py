@@ -7,7 +7,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from conftest import ROOT
+from conftest import ROOT, fresh_python
 
 DEMO = str(ROOT / "examples" / "demo.yaml")
 
@@ -24,9 +24,7 @@ def run_main(*args: str) -> tuple[str, str]:
         "    pass\n"
         "print('GC', gc.isenabled(), gc.get_freeze_count() > 0)\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    output, _, state = done.stdout.rpartition("GC ")
+    output, _, state = fresh_python(code).rpartition("GC ")
     return output, state.strip()
 
 

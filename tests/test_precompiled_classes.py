@@ -8,15 +8,13 @@ import dataclasses
 import json
 import platform
 import re
-import subprocess
-import sys
 import threading
 
 import pytest
 
 from ipt_advisor.core import precompiled_classes
 
-from conftest import ROOT
+from conftest import ROOT, fresh_python
 
 from ipt_advisor.core import compiled_classes
 
@@ -27,17 +25,10 @@ SAME_PYTHON = pytest.mark.skipif(
 )
 
 
-def _python(code: str) -> str:
-    """Run ``code`` in a fresh interpreter (no class of the package built yet); its stdout."""
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    return done.stdout
-
-
 @SAME_PYTHON
 def test_the_shipped_table_is_what_the_classes_compile_to() -> None:
     shipped = (ROOT / "ipt_advisor" / "core" / "compiled_classes.py").read_text(encoding="utf-8")
-    generated = _python("import sys, ipt_advisor.core.precompiled_classes as p; sys.stdout.write(p.generate())")
+    generated = fresh_python("import sys, ipt_advisor.core.precompiled_classes as p; sys.stdout.write(p.generate())")
     assert shipped == generated, (
         "ipt_advisor/core/compiled_classes.py is stale: run `make templates` "
         "(python -m ipt_advisor.core.precompiled_classes)"
@@ -47,7 +38,7 @@ def test_the_shipped_table_is_what_the_classes_compile_to() -> None:
 @SAME_PYTHON
 def test_an_assess_and_every_module_compile_no_dataclass_text() -> None:
     # the command itself, then every module that builds classes with the decorator
-    out = _python(
+    out = fresh_python(
         "import io, contextlib, importlib, json, sys\n"
         "sys.argv = ['ipt-advisor', 'assess', 'examples/demo.yaml']\n"
         "import cli\n"
@@ -103,7 +94,7 @@ print(json.dumps([out, len(p.misses)], sort_keys=True))
 
 def test_every_class_is_the_class_the_standard_decorator_builds() -> None:
     (precompiled, hits_missed), (source, compiled_count) = (
-        json.loads(_python(_DESCRIBE.replace("sys.argv[1]", repr(mode)))) for mode in ("table", "source")
+        json.loads(fresh_python(_DESCRIBE.replace("sys.argv[1]", repr(mode)))) for mode in ("table", "source")
     )
     assert len(precompiled) >= 38  # the rule model's 23 and the rest of the package
     assert precompiled == source
