@@ -6,9 +6,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import ROOT
 from ipt_advisor.intake.corpus import Corpus, CorpusError, RawRecord, parse, redact
@@ -277,3 +281,124 @@ def test_fingerprint_names_the_input_before_reading_it(tmp_path: Path) -> None:
     (folder / "C-02.yaml").write_text(text)
     (folder / "README.txt").write_text("not an intake: not part of the input")
     assert Corpus(str(folder)).fingerprint() == first
+
+
+# --------------------------------------------------------------------------- reading JSON: orjson first
+
+
+def _stdlib_json(data: bytes) -> tuple[Any, ...]:
+    """What the standard library alone makes of a JSONL line, as the reader did before
+    orjson (json.loads; again with the duplicate-refusing hook when the text has more
+    key-like ``":`` than the value has keys): the values, types and each refusal's words
+    the fast path must keep."""
+    from ipt_advisor.intake import corpus as m
+
+    def read_it() -> Any:
+        value = json.loads(data, parse_constant=m._reject_constant)
+        if len(re.findall(rb'"\s*:', data)) != m._keys(value)[0]:
+            value = json.loads(data, object_pairs_hook=m._no_duplicates, parse_constant=m._reject_constant)
+        return value
+
+    return _outcome(read_it)
+
+
+def _outcome(read_it: Any) -> tuple[Any, ...]:
+    try:
+        value = read_it()
+    except RecursionError:
+        return ("too deep",)
+    except Exception as exc:  # noqa: BLE001 - the refusal itself is what is compared
+        return ("refused", type(exc).__name__, str(exc))
+    return ("value", *_typed(value))
+
+
+def _typed(value: Any) -> list[Any]:
+    """A parsed value as tokens with every type spelled out (1, 1.0 and True compare equal
+    in Python); a loop, as a value may be nested deeper than recursion goes."""
+    tokens: list[Any] = []
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if type(item) is dict:
+            tokens.append(("dict", len(item)))
+            for key, sub in reversed(item.items()):
+                pending.append(sub)
+                pending.append(("key", key))
+        elif type(item) is list:
+            tokens.append(("list", len(item)))
+            pending.extend(reversed(item))
+        elif type(item) is tuple and item and item[0] == "key":
+            tokens.append(item)  # only this function puts tuples on the stack
+        else:
+            tokens.append((type(item).__name__, repr(item)))
+    return tokens
+
+
+TRICKY_JSON = [
+    b'{"age": 99999999999999999999999}',  # orjson: a float; json: the integer
+    b'{"age": 18446744073709551616}',
+    b'{"age": -9223372036854775809}',
+    b'{"age": 1e400}',  # orjson refuses; json: inf
+    b'{"age": 1.5}',
+    b'{"age": -0}',
+    b'\xef\xbb\xbf{"age": 1}',  # a byte order mark: json reads past it, orjson refuses
+    b'{"notes": "\\ud800"}',  # a lone surrogate: json reads it, orjson refuses
+    b'{"age": NaN}',
+    b'{"age": -Infinity}',
+    b'{"id": "A" , "id" : "B"}',  # a duplicate behind whitespace before the colon
+    b'{"id":"A",\t"id"\t:"B"}',
+    b'{"id": "A", "id": "B"}',
+    b'{"id": "A", "id": "B"} x',  # a duplicate, then more text: json's complaint is the text
+    b'{"notes": "x\\": y", "age": 3}',
+    b'{"notes": "caf\xe9"}',
+    b'{"a": 1}\x00',
+    b"",
+    b"[" * 511 + b"]" * 511,
+    b"[" * 512 + b"]" * 512,
+    b"[" * 1000 + b"]" * 1000,  # deeper than json goes, not orjson
+    b"[" * 1020 + b"]" * 1020,
+    b"[" * 1030 + b"]" * 1030,  # deeper than either parser goes
+    '{"é": 1}'.encode("utf-16"),
+]
+
+
+@pytest.mark.parametrize("data", TRICKY_JSON)
+def test_json_reading_is_the_standard_librarys(data: bytes) -> None:
+    from ipt_advisor.intake.corpus import _load_json
+
+    assert _outcome(lambda: _load_json(data)) == _stdlib_json(data)
+
+
+_PIECES = [
+    b'{"age": 30, "measures": {"phq9": 14}}',
+    b"99999999999999999999999",
+    b"1e400",
+    b"2.5",
+    b'"\\ud800"',
+    b"\xef\xbb\xbf",
+    b'"id"',
+    b'"id" :',
+    b'"id":',
+    b": ",
+    b", ",
+    b"{",
+    b"}",
+    b"[",
+    b"]",
+    b"NaN",
+    b"true",
+    b"null",
+    b" ",
+    b"\t",
+    b'"x\\": y"',
+    b"\xff",
+]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(_PIECES), max_size=12))
+def test_json_reading_is_the_standard_librarys_for_any_bytes(pieces: list[bytes]) -> None:
+    from ipt_advisor.intake.corpus import _load_json
+
+    data = b"".join(pieces)
+    assert _outcome(lambda: _load_json(data)) == _stdlib_json(data)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from ..core.errors import EngineError, Problem
-from ..core.model import FactSpec, RuleSet
+from ..core.model import RuleSet
 
 
 class HasGet(Protocol):
@@ -20,12 +20,9 @@ class HasGet(Protocol):
     def get(self, dotted_path: str) -> Any: ...
 
 
-def _typed(spec: FactSpec, value: Any) -> bool:
-    if spec.type == "boolean":
-        return type(value) is bool
-    if spec.type == "integer":
-        return type(value) is int  # bool is a subclass of int, and not a number here
-    return value in spec.values
+# the one Python type an answer of each fact type must have (bool is a subclass of int, and
+# not a number here, hence ``type() is``); an enum answer must be one of its fact's values
+_TYPE_OF = {"boolean": bool, "integer": int}
 
 
 class _Plan:
@@ -35,28 +32,29 @@ class _Plan:
 
     def __init__(self, ruleset: RuleSet):
         self.specs = [spec for spec in ruleset.facts.values() if spec.source]  # declaration order
-        groups: dict[tuple[str, ...], list[tuple[str, str]]] = {}
-        for spec in self.specs:
-            *parents, leaf = spec.source.split(".")  # type: ignore[union-attr]
-            groups.setdefault(tuple(parents), []).append((leaf, spec.name))
-        self.groups = tuple((parents, tuple(leaves)) for parents, leaves in groups.items())
+        paths = [tuple(str(spec.source).split(".")) for spec in self.specs]
+        #: the blocks that hold input facts, each reached once per intake, not once per fact
+        self.blocks = tuple(dict.fromkeys(path[:-1] for path in paths))
+        where = {parents: i for i, parents in enumerate(self.blocks)}
+        # (fact, which of the blocks holds it, its key there), in declaration order
+        self.leaves = tuple((spec.name, where[path[:-1]], path[-1]) for spec, path in zip(self.specs, paths))
+        # (fact, the Python type its answer must have or None, else the values it may take)
+        self.types = tuple((spec.name, _TYPE_OF.get(spec.type), spec.values) for spec in self.specs)
         # (fact, its intake path, what it depends on) for not_assessed, in declaration order
         self.asked = tuple((spec.name, str(spec.source), tuple(spec.asked_when)) for spec in self.specs)
 
     def read(self, record: dict[str, Any]) -> dict[str, Any]:
-        found: dict[str, Any] = {}
-        for parents, leaves in self.groups:
+        blocks = []
+        for parents in self.blocks:
             block: Any = record
             for part in parents:
                 block = block.get(part) if type(block) is dict else None
-            if type(block) is dict:
-                get = block.get
-                for leaf, name in leaves:
-                    found[name] = get(leaf)
-            else:
-                for _, name in leaves:
-                    found[name] = None
-        return {spec.name: found[spec.name] for spec in self.specs}
+            blocks.append(block if type(block) is dict else _NOTHING)
+        return {name: blocks[i].get(leaf) for name, i, leaf in self.leaves}
+
+
+# what a block that is not there (or not a mapping) holds: no answers
+_NOTHING: dict[str, Any] = {}
 
 
 def input_values(intake: HasGet, ruleset: RuleSet) -> dict[str, Any]:
@@ -67,20 +65,28 @@ def input_values(intake: HasGet, ruleset: RuleSet) -> dict[str, Any]:
         values = plan.read(record)
     else:
         values = {spec.name: intake.get(spec.source) for spec in plan.specs}  # type: ignore[arg-type]  # input facts have a source
-    bad = [
-        Problem(intake.source, None, spec.key, f"value {value!r} does not fit fact {spec.name} ({spec.type})")
-        for spec in plan.specs
-        if (value := values[spec.name]) is not None and not _typed(spec, value)
-    ]
-    if bad:
-        raise EngineError(bad)
+    for name, kind, allowed in plan.types:
+        value = values[name]
+        if value is not None and (type(value) is not kind if kind else value not in allowed):
+            raise EngineError(_misfits(intake.source, values, plan))
     return values
+
+
+def _misfits(source: str, values: dict[str, Any], plan: _Plan) -> list[Problem]:
+    """Every value that does not fit its fact's type (a rule set whose facts do not match the intake)."""
+    return [
+        Problem(source, None, spec.key, f"value {value!r} does not fit fact {spec.name} ({spec.type})")
+        for spec, (_, kind, allowed) in zip(plan.specs, plan.types)
+        if (value := values[spec.name]) is not None and (type(value) is not kind if kind else value not in allowed)
+    ]
 
 
 def engine_fact(values: dict[str, Any]) -> dict[str, Any]:
     """The intake fact as the engine sees it: unknown values are absent."""
     fact = {"k": "intake"}
-    fact.update((name, value) for name, value in values.items() if value is not None)
+    for name, value in values.items():  # a plain loop: twice as fast as update() with a generator
+        if value is not None:
+            fact[name] = value
     return fact
 
 
