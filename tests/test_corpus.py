@@ -350,6 +350,9 @@ TRICKY_JSON = [
     b'{"id": "A", "id": "B"}',
     b'{"id": "A", "id": "B"} x',  # a duplicate, then more text: json's complaint is the text
     b'{"notes": "x\\": y", "age": 3}',
+    b'{"notes": "plan: review", "age": 3}',  # a colon in a string, no duplicate
+    b'{"notes": "plan: review", "id": "A", "id": "B"}',  # a colon in a string, and a duplicate
+    b'{"notes": "plan\\":", "id":"A","id":"B"}',
     b'{"notes": "caf\xe9"}',
     b'{"a": 1}\x00',
     b"",
