@@ -291,11 +291,12 @@ def _stdlib_json(data: bytes) -> tuple[Any, ...]:
     orjson (json.loads; again with the duplicate-refusing hook when the text has more
     key-like ``":`` than the value has keys): the values, types and each refusal's words
     the fast path must keep."""
+    from ipt_advisor.core.jsonline import keys_and_floats
     from ipt_advisor.intake import corpus as m
 
     def read_it() -> Any:
         value = json.loads(data, parse_constant=m._reject_constant)
-        if len(re.findall(rb'"\s*:', data)) != m._keys(value)[0]:
+        if len(re.findall(rb'"\s*:', data)) != keys_and_floats(value)[0]:
             value = json.loads(data, object_pairs_hook=m._no_duplicates, parse_constant=m._reject_constant)
         return value
 

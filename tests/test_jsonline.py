@@ -58,3 +58,31 @@ def test_canonical_text_is_the_standard_librarys_sorted_text() -> None:
     del value["e"]  # without the lone surrogate, orjson's own path
     expected = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
     assert jsonline.canonical_bytes(value) == expected.encode("utf-8")
+
+
+def _typed(value: object) -> object:
+    """A value with every type spelled out (1, 1.0 and True compare equal in Python)."""
+    if isinstance(value, dict):
+        return ("dict", [(k, _typed(v)) for k, v in value.items()])
+    if isinstance(value, list):
+        return ("list", [_typed(v) for v in value])
+    return (type(value).__name__, repr(value))
+
+
+def test_lines_read_back_are_what_the_standard_library_reads() -> None:
+    written = [
+        {"case": "C-1", "line": 3, "flags": [{"code": "RISK", "level": "critical"}], "reason": None, "ok": True},
+        {"big": 2**64, "bigger": -(2**70), "int64": 2**63 - 1},  # orjson would read the first two as floats
+        {"float": 0.1, "tiny": 5e-324, "neg": -0.0},
+        {"text": "caf\u00e9 \u2014 \U0001f600", "lone": "half \ud800 a character"},  # written as "?"
+        ["a", 1, [2, [3, {"d": {}}]]],
+    ]
+    for value in written:
+        line = jsonline.dumps_bytes(value)
+        assert _typed(jsonline.loads_own(line)) == _typed(json.loads(line)), line
+
+
+def test_keys_and_floats_counts_nested_keys_and_sees_any_float() -> None:
+    assert jsonline.keys_and_floats({"a": {"b": 1, "c": [{"d": 2}, 3]}, "e": []}) == (5, False)
+    assert jsonline.keys_and_floats([[[1.5]]]) == (0, True)
+    assert jsonline.keys_and_floats({"a": True, "b": None, "c": "1.5"}) == (3, False)

@@ -53,7 +53,6 @@ How it survives being stopped (:mod:`ipt_advisor.audit.state` has the details):
 from __future__ import annotations
 
 import itertools
-import json
 import os
 import sys
 import time
@@ -79,7 +78,7 @@ from ..intake.corpus import Corpus, RawRecord, parse, redacted_problems
 from ..core.errors import EngineError, IntakeError, IptError, OutputError, Problem
 from . import workers
 from ..core.interrupt import Interrupted, StopSignals, WorkerLost, signal_name
-from ..core.jsonline import dumps, dumps_bytes
+from ..core.jsonline import dumps, dumps_bytes, loads_own
 from .dashboard import render_summary_html, write_pieces
 from .summary import Outcome, Tally, outcome, render_summary_md, summary_json
 from .workers import ordered_map
@@ -628,7 +627,7 @@ def _put_in_place(
         ends["summary.json"].write(summary_json(summary))
         for name, render in (("summary.md", render_summary_md), ("summary.html", render_summary_html)):
             with open(files["overrides.jsonl"].partial, "rb") as handle:
-                write_pieces(render(summary, (json.loads(line) for line in handle)), ends[name].write)
+                write_pieces(render(summary, (loads_own(line) for line in handle)), ends[name].write)
         if stop.signum is not None:
             raise _interrupted(stop.signum, tally, out_dir)
         for f in (*files.values(), *ends.values()):

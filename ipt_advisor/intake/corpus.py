@@ -33,6 +33,7 @@ import orjson
 
 from ..core import yamlio
 from ..core.errors import IntakeError, IptError, Problem
+from ..core.jsonline import keys_and_floats
 from .schema import KNOWN_KEYS, Intake, coerce_strings, from_mapping, load_intake
 
 __all__ = ["Corpus", "CorpusError", "RawRecord", "parse", "redacted_problems", "FOLDER_SUFFIXES"]
@@ -348,24 +349,6 @@ _KEY_END = re.compile(rb'"\s*:')
 _FAST_BRACKETS = 512
 
 
-def _keys(value: Any) -> tuple[int, bool]:
-    """Keys in a parsed JSON value, nested ones included, and whether it holds a float (a
-    loop, not recursion: hot path).  orjson reads an integer beyond 64 bits as a float, so
-    a float means: let the standard library read it."""
-    count, floats, pending = 0, False, [value]
-    while pending:
-        item = pending.pop()
-        kind = type(item)
-        if kind is dict:  # a parser makes exactly dict and list
-            count += len(item)
-            pending.extend(item.values())
-        elif kind is list:
-            pending.extend(item)
-        elif kind is float:
-            floats = True
-    return count, floats
-
-
 def _may_repeat_keys(data: bytes, keys: int) -> bool:
     """Whether a JSON text that parsed to ``keys`` keys could hold a duplicate key.
 
@@ -384,7 +367,7 @@ def _load_json(data: bytes) -> Any:
     orjson reads first (three times faster than ``json.loads``): its value is kept only
     when the standard library would give the same, i.e. when it read the text at all
     (it refuses what json refuses, and more: a lone surrogate, a byte order mark), the
-    value holds no float (see ``_keys``) and no key can be a duplicate.  Anything
+    value holds no float (see ``keys_and_floats``) and no key can be a duplicate.  Anything
     else is read by the standard library as before, so values and messages are json's.
 
     The hook that refuses duplicate keys runs in Python and costs about twice the parse,
@@ -395,11 +378,11 @@ def _load_json(data: bytes) -> Any:
         except orjson.JSONDecodeError:
             pass  # the standard library below says what is wrong, in its words
         else:
-            keys, floats = _keys(value)
+            keys, floats = keys_and_floats(value)
             if not floats and not _may_repeat_keys(data, keys):
                 return value
     value = json.loads(data, parse_constant=_reject_constant)
-    if _may_repeat_keys(data, _keys(value)[0]):
+    if _may_repeat_keys(data, keys_and_floats(value)[0]):
         value = json.loads(data, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
     return value
 

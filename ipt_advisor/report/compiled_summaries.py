@@ -25,23 +25,23 @@ def audit_summary_html(environment):
         l_0_departures = resolve('departures')
         l_0_draw = l_0_r = l_0_c = missing
         try:
-            t_1 = environment.filters['join']
+            t_1 = environment.filters['flag_codes']
         except KeyError:
             @internalcode
             def t_1(*unused):
-                raise TemplateRuntimeError("No filter named 'join' found.")
+                raise TemplateRuntimeError("No filter named 'flag_codes' found.")
         try:
-            t_2 = environment.filters['length']
+            t_2 = environment.filters['join']
         except KeyError:
             @internalcode
             def t_2(*unused):
-                raise TemplateRuntimeError("No filter named 'length' found.")
+                raise TemplateRuntimeError("No filter named 'join' found.")
         try:
-            t_3 = environment.filters['map']
+            t_3 = environment.filters['length']
         except KeyError:
             @internalcode
             def t_3(*unused):
-                raise TemplateRuntimeError("No filter named 'map' found.")
+                raise TemplateRuntimeError("No filter named 'length' found.")
         try:
             t_4 = environment.filters['pct']
         except KeyError:
@@ -49,22 +49,10 @@ def audit_summary_html(environment):
             def t_4(*unused):
                 raise TemplateRuntimeError("No filter named 'pct' found.")
         try:
-            t_5 = environment.filters['rejectattr']
+            t_5 = environment.tests['none']
         except KeyError:
             @internalcode
             def t_5(*unused):
-                raise TemplateRuntimeError("No filter named 'rejectattr' found.")
-        try:
-            t_6 = environment.filters['selectattr']
-        except KeyError:
-            @internalcode
-            def t_6(*unused):
-                raise TemplateRuntimeError("No filter named 'selectattr' found.")
-        try:
-            t_7 = environment.tests['none']
-        except KeyError:
-            @internalcode
-            def t_7(*unused):
                 raise TemplateRuntimeError("No test named 'none' found.")
         pass
         l_0_draw = context.vars['draw'] = environment.get_template('audit_charts.html.j2', 'audit_summary.html.j2')._get_default_module(context)
@@ -129,7 +117,7 @@ def audit_summary_html(environment):
             yield '  <span><b>'
             yield escape(environment.getattr((undefined(name='r') if l_0_r is missing else l_0_r), 'engine_errors'))
             yield '</b> engine errors (<code>errors.jsonl</code>)</span>\n'
-        if (not t_7((undefined(name='c') if l_0_c is missing else l_0_c))):
+        if (not t_5((undefined(name='c') if l_0_c is missing else l_0_c))):
             pass
             yield '  <span><b>'
             yield escape(environment.getattr((undefined(name='c') if l_0_c is missing else l_0_c), 'cases'))
@@ -146,7 +134,7 @@ def audit_summary_html(environment):
             yield escape(environment.getattr(environment.getattr((undefined(name='s') if l_0_s is missing else l_0_s), 'cds_feedback'), 'overridden'))
             yield '</b> overridden</span>\n'
         yield '</div>\n</header>\n\n<section class="safety" id="safety-overrides">\n<h2>Safety-critical overrides</h2>\n'
-        if t_7((undefined(name='c') if l_0_c is missing else l_0_c)):
+        if t_5((undefined(name='c') if l_0_c is missing else l_0_c)):
             pass
             yield "<p>No intake carries the clinician's decision: there is nothing to check here.</p>\n"
         elif (not environment.getattr(environment.getattr((undefined(name='c') if l_0_c is missing else l_0_c), 'departures'), 'safety_critical')):
@@ -173,7 +161,7 @@ def audit_summary_html(environment):
                 yield '    <tr><td class="nowrap"><code>'
                 yield escape(environment.getattr(l_1_d, 'case'))
                 yield '</code></td><td class="nowrap">'
-                if (not t_7(environment.getattr(l_1_d, 'line'))):
+                if (not t_5(environment.getattr(l_1_d, 'line'))):
                     pass
                     yield 'line '
                     yield escape(environment.getattr(l_1_d, 'line'))
@@ -189,9 +177,9 @@ def audit_summary_html(environment):
                 yield '</td><td><b>'
                 yield escape(environment.getattr(environment.getattr(l_1_d, 'clinician'), 'format'))
                 yield '</b></td><td class="flag-critical">'
-                yield escape(t_1(context.eval_ctx, t_3(context, t_3(context, t_6(context, environment.getattr(l_1_d, 'flags'), 'level', 'equalto', 'critical'), attribute='code'), 'breakable'), ', '))
+                yield escape(t_1(environment.getattr(l_1_d, 'flags'), 'critical'))
                 yield '</td><td class="other-flags">'
-                yield escape((t_1(context.eval_ctx, t_3(context, t_3(context, t_5(context, environment.getattr(l_1_d, 'flags'), 'level', 'equalto', 'critical'), attribute='code'), 'breakable'), ', ') or '—'))
+                yield escape((t_1(environment.getattr(l_1_d, 'flags'), 'critical', False) or '—'))
                 yield '</td><td>'
                 yield escape((environment.getattr(l_1_d, 'reason') or '—'))
                 yield '</td></tr>\n'
@@ -205,7 +193,7 @@ def audit_summary_html(environment):
             yield '\n'
         l_1_chart = missing
         yield '</section>\n\n'
-        if (not t_7((undefined(name='c') if l_0_c is missing else l_0_c))):
+        if (not t_5((undefined(name='c') if l_0_c is missing else l_0_c))):
             pass
             yield '<section id="agreement">\n<h2>Recommended against the clinicians\' decisions</h2>\n<div class="chart-row">\n'
             if (undefined(name='confusion') if l_0_confusion is missing else l_0_confusion):
@@ -283,7 +271,7 @@ def audit_summary_html(environment):
                     yield '    <tr><td><code>'
                     yield escape(environment.getattr(l_1_d, 'case'))
                     yield '</code></td><td>'
-                    yield escape(t_1(context.eval_ctx, environment.getattr(l_1_d, 'departs'), ', '))
+                    yield escape(t_2(context.eval_ctx, environment.getattr(l_1_d, 'departs'), ', '))
                     yield '</td><td>'
                     yield escape(environment.getattr(environment.getattr(l_1_d, 'recommended'), 'format'))
                     yield ' / '
@@ -306,7 +294,7 @@ def audit_summary_html(environment):
         if environment.getattr(environment.getattr((undefined(name='s') if l_0_s is missing else l_0_s), 'rules'), 'never_fired'):
             pass
             yield '<p><b>Never fired ('
-            yield escape(t_2(environment.getattr(environment.getattr((undefined(name='s') if l_0_s is missing else l_0_s), 'rules'), 'never_fired')))
+            yield escape(t_3(environment.getattr(environment.getattr((undefined(name='s') if l_0_s is missing else l_0_s), 'rules'), 'never_fired')))
             yield '):</b> '
             l_1_loop = missing
             for l_1_rid, l_1_loop in LoopContext(environment.getattr(environment.getattr((undefined(name='s') if l_0_s is missing else l_0_s), 'rules'), 'never_fired'), undefined):
@@ -352,7 +340,7 @@ def audit_summary_html(environment):
         pass
 
     blocks = {'csp': block_csp, 'app_head': block_app_head, 'app_nav': block_app_nav}
-    debug_info = '8=63&9=65&10=68&15=72&18=74&20=80&22=87&25=89&27=91&29=93&30=97&32=103&33=109&36=111&37=113&38=115&40=120&42=125&43=130&45=132&52=142&54=145&57=151&62=163&63=167&73=194&74=197&78=201&82=204&85=207&87=215&88=219&94=232&97=238&98=242&107=252&108=256&109=270&113=273&114=277&124=299&125=302&15=319&22=329&25=338'
+    debug_info = '8=51&9=53&10=56&15=60&18=62&20=68&22=75&25=77&27=79&29=81&30=85&32=91&33=97&36=99&37=101&38=103&40=108&42=113&43=118&45=120&52=130&54=133&57=139&62=151&63=155&73=182&74=185&78=189&82=192&85=195&87=203&88=207&94=220&97=226&98=230&107=240&108=244&109=258&113=261&114=265&124=287&125=290&15=307&22=317&25=326'
     return locals()
 
 
@@ -1399,7 +1387,7 @@ def rules_diff_md(environment):
 
 
 TEMPLATES = {
-    'audit_summary.html.j2': ('9c6e7e9c9f6ad35dff47b847398c896b59cdc371e4ef03e33107e86a812cc07e', audit_summary_html),
+    'audit_summary.html.j2': ('432c1cad84389fa25952de0a8487a2449540a8b1d620d865dc2b071ef64de468', audit_summary_html),
     'audit_charts.html.j2': ('f12e62c8a07a354fb9413c62d4854e6eccaa3dc77f245dd1b331c39b4e760b81', audit_charts_html),
     'dashboard.css.j2': ('59de29ee6a076f768dbe3102b7e1111cd0efe7c821f853de4f136628a46ac994', dashboard_css),
     'audit_summary.md.j2': ('44e529bfe4ae43ddd9ce35984de499c179d087459ed81a14d80ee5911a3c56a2', audit_summary_md),
